@@ -1,0 +1,1 @@
+"""dispatcher: maintenance-window notices by fax, e-mail and SMS, exactly once."""

@@ -1,0 +1,39 @@
+"""Times written the way the seed notice writes them: ``2021年5月30日(日) PM10:30～翌AM3:00``.
+
+Pure functions; the caller converts to the display time zone first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+WEEKDAYS = "月火水木金土日"
+RANGE_SEPARATOR = "～"
+
+
+def jp_date(moment: datetime) -> str:
+    """``2021年7月19日(月)``."""
+    return f"{moment.year}年{moment.month}月{moment.day}日({WEEKDAYS[moment.weekday()]})"
+
+
+def jp_clock(moment: datetime) -> str:
+    """``AM1:00`` / ``PM10:30``; midnight is ``AM0:00`` and noon ``PM0:00`` as in Japanese usage."""
+    meridiem = "AM" if moment.hour < 12 else "PM"
+    return f"{meridiem}{moment.hour % 12}:{moment.minute:02d}"
+
+
+def jp_datetime(moment: datetime) -> str:
+    """``2021年7月19日(月) AM1:00``."""
+    return f"{jp_date(moment)} {jp_clock(moment)}"
+
+
+def jp_range(start: datetime, end: datetime) -> str:
+    """A slot as the seed writes it; the end drops its date on the same day, says 翌 on the next."""
+    days_apart = (end.date() - start.date()).days
+    if days_apart == 0:
+        end_text = jp_clock(end)
+    elif days_apart == 1:
+        end_text = f"翌{jp_clock(end)}"
+    else:
+        end_text = jp_datetime(end)
+    return f"{jp_datetime(start)}{RANGE_SEPARATOR}{end_text}"

@@ -1,0 +1,111 @@
+"""Maintenance windows, their slots, and the effective schedule. Pure: no I/O, ``now`` is passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from dispatcher.errors import ArgumentError, single
+
+PLANNED = "planned"
+
+
+class Phase(StrEnum):
+    START = "start"
+    END = "end"
+    POSTPONED = "postponed"
+
+
+class Notify(StrEnum):
+    BROADCAST = "broadcast"
+    NONE = "none"
+
+
+class Channel(StrEnum):
+    FAX = "fax"
+    EMAIL = "email"
+    SMS = "sms"
+
+
+def reserve_name(index: int) -> str:
+    """Name of the ``index``-th reserve slot, counting from 1: ``reserve-1``."""
+    return f"reserve-{index}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One time the work may happen: the planned slot or a reserve slot (予備日)."""
+
+    name: str
+    start: datetime
+    end: datetime
+
+    def overlaps(self, other: Slot) -> bool:
+        return self.start < other.end and other.start < self.end
+
+
+@dataclass(frozen=True)
+class Window:
+    """One row of the maintenance table."""
+
+    number: int
+    id: str
+    title: str
+    impact: str
+    impact_detail: str
+    notify: Notify
+    channels: tuple[Channel, ...]
+    audience: tuple[str, ...]
+    slots: tuple[Slot, ...]
+
+    @property
+    def planned(self) -> Slot:
+        return self.slots[0]
+
+    @property
+    def reserves(self) -> tuple[Slot, ...]:
+        return self.slots[1:]
+
+    @property
+    def broadcast(self) -> bool:
+        return self.notify is Notify.BROADCAST
+
+    def slot(self, name: str) -> Slot:
+        for slot in self.slots:
+            if slot.name == name:
+                return slot
+        known = ", ".join(s.name for s in self.slots)
+        raise single(ArgumentError, f"window {self.number}", f"no slot {name!r} (has {known})")
+
+
+@dataclass(frozen=True)
+class NextNotice:
+    phase: Phase
+    at: datetime
+
+
+def active_slot(window: Window, active_slots: Mapping[str, str]) -> Slot:
+    """The slot in force: the planned one unless the window was moved (``active_slots`` by window id)."""
+    return window.slot(active_slots.get(window.id, PLANNED))
+
+
+def next_notice(window: Window, slot: Slot, now: datetime) -> NextNotice | None:
+    """The next notice a broadcast window sends after ``now`` in ``slot``, or None."""
+    if not window.broadcast:
+        return None
+    if now <= slot.start:
+        return NextNotice(Phase.START, slot.start)
+    if now <= slot.end:
+        return NextNotice(Phase.END, slot.end)
+    return None
+
+
+def find_window(windows: Sequence[Window], ref: str) -> Window:
+    """A window by its table number (``3``) or its ``id``."""
+    for window in windows:
+        if ref == window.id or (ref.isdigit() and int(ref) == window.number):
+            return window
+    known = ", ".join(f"{w.number} ({w.id})" for w in windows)
+    raise single(ArgumentError, "WINDOW", f"no window {ref!r}; the table has {known}")
