@@ -26,6 +26,8 @@ BACKENDS: Mapping[Channel, tuple[str, ...]] = {
     Channel.EMAIL: ("smtp", "outbox"),
     Channel.SMS: ("twilio", "outbox"),
 }
+_NO_CHANNELS: tuple[Channel, ...] = ()
+_NO_TAGS: tuple[str, ...] = ()
 _WINDOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 T = TypeVar("T")
 
@@ -382,8 +384,8 @@ def _window(r: _Reader, data: dict[str, Any], index: int, tz: tzinfo) -> Window 
     impact = r.value(data, t, "impact", text)
     detail = r.value(data, t, "impact_detail", optional_text, "")
     notify = r.value(data, t, "notify", one_of(tuple(n.value for n in Notify)))
-    channels = r.value(data, t, "channels", channel_names, ())
-    audience = r.value(data, t, "audience", text_list, ())
+    channels = r.value(data, t, "channels", channel_names, _NO_CHANNELS)
+    audience = r.value(data, t, "audience", text_list, _NO_TAGS)
     planned = _slot(r, data, t, PLANNED, tz)
     reserves = [_slot(r, d, (*t, "reserve", i), reserve_name(i + 1), tz)
                 for i, d in enumerate(r.tables(data, t, "reserve"))]
@@ -394,9 +396,11 @@ def _window(r: _Reader, data: dict[str, Any], index: int, tz: tzinfo) -> Window 
         _check_reserves(r, t, planned, reserves)
     if len(r.problems) > before or planned is None or None in reserves:
         return None
-    assert number and window_id and title and impact and notify and channels is not None
-    return Window(number, window_id, title, impact, detail or "", Notify(notify), channels,
-                  audience or (), (planned, *[s for s in reserves if s is not None]))
+    # Every value below is set: a missing or bad one would have added a problem.
+    assert number and window_id and title and impact and notify
+    return Window(number, window_id, title, impact, detail or "", Notify(notify),
+                  channels or (), audience or (),
+                  (planned, *[s for s in reserves if s is not None]))
 
 
 def _window_id(value: Any) -> str:
@@ -456,7 +460,7 @@ def _channels(r: _Reader, data: dict[str, Any]) -> dict[Channel, ChannelConfig]:
     configs = {}
     for name in data:
         if name not in [c.value for c in Channel]:
-            r.problem(("channels",), name, f"no channel named {name!r} "
+            r.problem(("channels", name), None, f"no channel named {name!r} "
                                            f"(channels are {', '.join(c.value for c in Channel)})")
     for channel in Channel:
         configs[channel] = _channel(r, channel, r.table(data, ("channels",), channel.value))

@@ -1,4 +1,7 @@
-"""Maintenance windows, their slots, and the effective schedule. Pure: no I/O, ``now`` is passed in."""
+"""Maintenance windows, their slots and the effective schedule.
+
+Pure: no I/O; ``now`` is passed in.
+"""
 
 from __future__ import annotations
 
@@ -87,7 +90,7 @@ class NextNotice:
 
 
 def active_slot(window: Window, active_slots: Mapping[str, str]) -> Slot:
-    """The slot in force: the planned one unless the window was moved (``active_slots`` by window id)."""
+    """The slot in force: planned, unless ``active_slots`` (by window id) says it was moved."""
     return window.slot(active_slots.get(window.id, PLANNED))
 
 

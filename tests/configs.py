@@ -1,0 +1,146 @@
+"""A small valid config and the broken variants of it that tests feed to the loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MINIMAL = """\
+[dispatcher]
+timezone = "Asia/Tokyo"
+
+[sender]
+organisation = "テスト株式会社"
+service = "J-Mups"
+
+[helpdesk]
+name = "J-Mups ヘルプデスク"
+phone = "0120-220-766"
+hours = "365 日 24 時間"
+
+[[windows]]
+number = 3
+id = "w3"
+title = "電子マネー メンテナンス"
+start = 2021-07-19T01:00:00
+end = 2021-07-19T02:00:00
+impact = "約30分間のサービス停止"
+notify = "broadcast"
+channels = ["fax"]
+  [[windows.reserve]]
+  start = 2021-08-23T01:00:00
+  end = 2021-08-23T02:00:00
+"""
+
+SECOND_WINDOW = """
+[[windows]]
+number = 4
+id = "w4"
+title = "二件目"
+start = 2021-07-19T04:00:00
+end = 2021-07-19T07:30:00
+impact = "通信瞬断"
+notify = "none"
+"""
+
+
+@dataclass(frozen=True)
+class Broken:
+    """``MINIMAL`` with ``old`` replaced by ``new``; the error must name ``where`` and ``what``.
+
+    ``line_of`` is a piece of the broken text whose line the message must give.
+    """
+
+    name: str
+    old: str
+    new: str
+    where: str
+    what: str
+    line_of: str | None = None
+
+    def text(self) -> str:
+        assert self.old in MINIMAL or self.old == "", self.name
+        return MINIMAL + self.new if self.old == "" else MINIMAL.replace(self.old, self.new, 1)
+
+    def line(self) -> int | None:
+        if self.line_of is None:
+            return None
+        text = self.text()
+        return text[: text.index(self.line_of)].count("\n") + 1
+
+
+START = "start = 2021-07-19T01:00:00"
+END = "end = 2021-07-19T02:00:00"
+RESERVE = "  start = 2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00"
+
+BROKEN = [
+    Broken("toml syntax", 'title = "電子マネー メンテナンス"', 'title = "unterminated',
+           "", "TOML syntax", 'title = "unterminated'),
+    Broken("end before start", END, "end = 2021-07-19T00:30:00",
+           "windows[1].end", "must be after start", "end = 2021-07-19T00:30:00"),
+    Broken("end equals start", END, "end = 2021-07-19T01:00:00",
+           "windows[1].end", "must be after start", "end = 2021-07-19T01:00:00"),
+    Broken("reserve overlaps planned", RESERVE,
+           "  start = 2021-07-19T01:30:00\n  end = 2021-07-19T03:00:00",
+           "windows[1].reserve[1].start", "overlaps the planned slot",
+           "  start = 2021-07-19T01:30:00"),
+    Broken("reserve before planned", RESERVE,
+           "  start = 2021-07-01T01:00:00\n  end = 2021-07-01T02:00:00",
+           "windows[1].reserve[1].start", "must start after planned ends",
+           "  start = 2021-07-01T01:00:00"),
+    Broken("reserve end before its start", RESERVE,
+           "  start = 2021-08-23T01:00:00\n  end = 2021-08-22T02:00:00",
+           "windows[1].reserve[1].end", "must be after start", "  end = 2021-08-22T02:00:00"),
+    Broken("missing end", END + "\n", "", "windows[1].end", "missing", "[[windows]]"),
+    Broken("missing title", 'title = "電子マネー メンテナンス"\n', "",
+           "windows[1].title", "missing", "[[windows]]"),
+    Broken("unknown window key", "notify = ", 'colour = "red"\nnotify = ',
+           "windows[1].colour", "unknown key", "colour"),
+    Broken("unknown top-level table", "", "\n[extras]\nanswer = 42\n", "extras", "unknown key"),
+    Broken("unknown dispatcher key", 'timezone = "Asia/Tokyo"',
+           'timezone = "Asia/Tokyo"\ntimezon = "UTC"', "dispatcher.timezon", "unknown key",
+           "timezon ="),
+    Broken("unknown time zone", '"Asia/Tokyo"', '"Asia/Tokio"', "dispatcher.timezone",
+           "unknown time zone", "timezone"),
+    Broken("notify not an allowed word", 'notify = "broadcast"', 'notify = "fax-only"',
+           "windows[1].notify", "must be one of 'broadcast', 'none'", "notify"),
+    Broken("channel that does not exist", 'channels = ["fax"]', 'channels = ["fax", "telex"]',
+           "windows[1].channels", "no channel named 'telex'", "channels"),
+    Broken("broadcast with empty channels", 'channels = ["fax"]', "channels = []",
+           "windows[1].channels", "needs at least one channel", "channels"),
+    Broken("broadcast without channels key", 'channels = ["fax"]\n', "",
+           "windows[1].channels", "needs at least one channel", "[[windows]]"),
+    Broken("channel listed twice", 'channels = ["fax"]', 'channels = ["fax", "fax"]',
+           "windows[1].channels", "more than once", "channels"),
+    Broken("start written as a string", START, 'start = "2021-07-19 01:00"',
+           "windows[1].start", "without quotes", 'start = "2021'),
+    Broken("start without a time of day", START, "start = 2021-07-19",
+           "windows[1].start", "needs a time of day", "start = 2021-07-19\n"),
+    Broken("number not an integer", "number = 3", 'number = "3"',
+           "windows[1].number", "must be a whole number", "number"),
+    Broken("number zero", "number = 3", "number = 0", "windows[1].number", "at least 1",
+           "number"),
+    Broken("id all digits", 'id = "w3"', 'id = "33"', "windows[1].id", "must not be all digits",
+           "id ="),
+    Broken("id with spaces", 'id = "w3"', 'id = "w 3"', "windows[1].id", "may hold only", "id ="),
+    Broken("duplicate number", "", SECOND_WINDOW.replace("number = 4", "number = 3"),
+           "windows[2].number", "already used by windows[1]", "number = 3\nid = \"w4\""),
+    Broken("duplicate id", "", SECOND_WINDOW.replace('id = "w4"', 'id = "w3"'),
+           "windows[2].id", "already used by windows[1]", 'id = "w3"\ntitle = "二件目"'),
+    Broken("audience not a list", 'channels = ["fax"]', 'channels = ["fax"]\naudience = "emoney"',
+           "windows[1].audience", "must be an array of strings", "audience"),
+    Broken("missing helpdesk", '[helpdesk]\nname = "J-Mups ヘルプデスク"\nphone = "0120-220-766"\n'
+           'hours = "365 日 24 時間"\n', "", "helpdesk", "missing table [helpdesk]"),
+    Broken("helpdesk without phone", 'phone = "0120-220-766"\n', "", "helpdesk.phone",
+           "missing", "[helpdesk]"),
+    Broken("negative catch-up", 'timezone = "Asia/Tokyo"',
+           'timezone = "Asia/Tokyo"\ncatch_up_minutes = -5', "dispatcher.catch_up_minutes",
+           "at least 0", "catch_up_minutes"),
+    Broken("unknown channel table", "", '\n[channels.telex]\nbackend = "outbox"\n',
+           "channels.telex", "no channel named 'telex'", "[channels.telex]"),
+    Broken("unknown backend", "", '\n[channels.sms]\nbackend = "carrier-pigeon"\n',
+           "channels.sms.backend", "must be one of", "backend"),
+    Broken("sms-only key on email", "", "\n[channels.email]\nmax_segments = 3\n",
+           "channels.email.max_segments", "unknown key", "max_segments"),
+    Broken("no windows at all", MINIMAL[MINIMAL.index("[[windows]]"):], "",
+           "windows", "the table has no windows"),
+]

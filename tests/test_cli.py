@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.configs import BROKEN, Broken
+from tests.conftest import ROOT, Result
+
+Cli = Callable[..., Result]
+
+
+def test_windows_table_shows_the_seed(cli: Cli, project: Path) -> None:
+    result = cli("windows", "--config", str(project), "--now", "2021-07-01T00:00:00")
+    assert result.code == 0, result.err
+    for text in ("2021年5月30日(日) PM10:30～翌AM3:00", "2021年6月27日(日) PM10:30～翌AM1:00",
+                 "2021年7月19日(月) AM1:00～AM2:00", "2021年7月19日(月) AM4:00～AM7:30",
+                 "reserve-1: 2021年6月13日(日) PM10:30～翌AM3:00",
+                 "reserve-2: 2021年7月4日(日) PM10:30～翌AM1:00",
+                 "reserve-1: 2021年8月23日(月) AM1:00～AM2:00",
+                 "start 2021年7月19日(月) AM1:00", "broadcast", "fax, email, sms"):
+        assert text in result.out, text
+
+
+def test_windows_json_has_the_contract_keys(cli: Cli, project: Path) -> None:
+    result = cli("windows", "--json", "--config", str(project), "--now", "2021-07-19T01:30+09:00")
+    rows = json.loads(result.out)
+    assert [r["number"] for r in rows] == [1, 2, 3, 4]
+    keys = {"number", "id", "title", "notify", "channels", "audience", "active_slot", "slots",
+            "next_notice"}
+    assert all(set(r) == keys for r in rows)
+    window3 = rows[2]
+    assert window3["slots"] == [
+        {"name": "planned", "start": "2021-07-19T01:00:00+09:00",
+         "end": "2021-07-19T02:00:00+09:00"},
+        {"name": "reserve-1", "start": "2021-08-23T01:00:00+09:00",
+         "end": "2021-08-23T02:00:00+09:00"},
+    ]
+    assert window3["active_slot"] == "planned"
+    assert window3["next_notice"] == {"phase": "end", "at": "2021-07-19T02:00:00+09:00"}
+    assert window3["channels"] == ["fax", "email", "sms"]
+    assert [len(r["slots"]) for r in rows] == [2, 3, 2, 2]
+    assert all(r["next_notice"] is None for r in rows if r["notify"] == "none")
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    ("2021-07-18T12:00:00", {"phase": "start", "at": "2021-07-19T01:00:00+09:00"}),
+    ("2021-07-18T16:30:00Z", {"phase": "end", "at": "2021-07-19T02:00:00+09:00"}),
+    ("2021-07-19T02:00:01", None),
+])
+def test_next_notice_follows_now(cli: Cli, project: Path, now: str,
+                                 expected: dict[str, str] | None) -> None:
+    rows = json.loads(cli("windows", "--json", "-c", str(project), "--now", now).out)
+    assert rows[2]["next_notice"] == expected
+
+
+def test_check_summarises_the_shipped_project(cli: Cli, project: Path) -> None:
+    result = cli("check", "--config", str(project))
+    assert result.code == 0, result.err
+    assert "windows: 4 (1 broadcast)" in result.out
+    assert "contacts: 32; with an address per channel: fax 30, email 31, sms 29" in result.out
+    assert "window 3 (2021-07-19-emoney): 29 contacts in the audience" in result.out
+
+
+def test_check_warns_when_a_broadcast_reaches_nobody(cli: Cli, project: Path) -> None:
+    text = project.read_text(encoding="utf-8").replace('audience = ["emoney"]',
+                                                       'audience = ["nobody"]')
+    project.write_text(text, encoding="utf-8")
+    result = cli("check", "--config", str(project))
+    assert result.code == 0
+    assert "warning: window 3 (2021-07-19-emoney) is broadcast but no contact" in result.out
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=lambda c: c.name)
+def test_broken_config_exits_2_with_one_clear_message(cli: Cli, tmp_path: Path,
+                                                      case: Broken) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(case.text(), encoding="utf-8")
+    result = cli("check", "--config", str(config))
+    assert result.code == 2
+    assert "Traceback" not in result.err
+    lines = result.err.splitlines()
+    assert all(line.startswith(f"error: {config}") for line in lines), lines
+    assert any(case.where in line and case.what in line for line in lines)
+
+
+def test_broken_contacts_are_listed_together_with_exit_2(cli: Cli, project: Path) -> None:
+    tokyo = project.parent / "contacts" / "tokyo.csv"
+    text = tokyo.read_text(encoding="utf-8-sig")
+    text = text.replace("03-5551-1037", "03-55").replace("incident-m0002@example.jp", "m0002@")
+    tokyo.write_text(text, encoding="utf-8-sig")
+    result = cli("check", "--config", str(project))
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        f"error: {tokyo}:2: fax: '03-55' is not a valid phone number",
+        f"error: {tokyo}:3: email: 'm0002@': There must be something after the @-sign.",
+    ]
+
+
+def test_missing_contacts_and_templates_folders(cli: Cli, project: Path) -> None:
+    for folder in ("contacts", "templates"):
+        for item in (project.parent / folder).iterdir():
+            item.unlink()
+        (project.parent / folder).rmdir()
+    result = cli("check", "--config", str(project))
+    assert result.code == 2
+    assert f"{project.parent}/contacts: no such folder" in result.err
+    assert f"{project.parent}/templates: no such folder" in result.err
+
+
+def test_missing_config_path(cli: Cli, tmp_path: Path) -> None:
+    result = cli("windows", "--config", str(tmp_path / "nope.toml"))
+    assert (result.code, result.err) == (2, f"error: {tmp_path}/nope.toml: no such file\n")
+
+
+def test_bad_now_is_an_argument_error(cli: Cli, project: Path) -> None:
+    result = cli("windows", "--config", str(project), "--now", "tomorrow")
+    assert result.code == 2
+    assert result.err.startswith("error: --now: 'tomorrow' is not an ISO-8601 date-time")
+
+
+def test_console_script_runs_without_traceback_on_bad_input(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[[windows]]\nnumber = 1\nstart = 2021-07-19T02:00:00\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "dispatcher", "check", "-c", str(config)],
+                          capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"error: {config}:1: windows[1].end: missing" in done.stderr.splitlines()

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dispatcher.contacts import in_audience, load_contacts, parse_contacts_file
+from dispatcher.errors import ContactError
+from dispatcher.windows import Channel
+from tests.conftest import ROOT
+
+HEADER = "id,merchant,name,fax,email,sms,tags\n"
+
+
+def parse(body: str, header: str = HEADER) -> tuple[list[str], list[str]]:
+    contacts, problems = parse_contacts_file((header + body).encode(), "c.csv")
+    return [c.id for c in contacts], [str(p) for p in problems]
+
+
+def test_shipped_contacts_load_in_both_encodings() -> None:
+    contacts = load_contacts(ROOT / "contacts")
+    assert len(contacts) >= 30
+    assert (ROOT / "contacts" / "osaka.csv").read_bytes().decode("cp932")
+    osaka = next(c for c in contacts if c.id == "M0021")
+    assert osaka.merchant == "なにわ串カツ"
+    assert osaka.fax == "+81665712861" and osaka.sms == "+819010215273"
+    assert "emoney" in osaka.tags
+
+
+def test_numbers_are_normalised_to_e164() -> None:
+    contacts, problems = parse_contacts_file(
+        (HEADER + "A1,店,担当,０３－１２３４－５６７８,a@example.jp,+81 90 1234 5678,x\n").encode(),
+        "c.csv")
+    assert problems == []
+    assert (contacts[0].fax, contacts[0].sms) == ("+81312345678", "+819012345678")
+
+
+def test_utf8_with_bom_and_cp932_read_the_same() -> None:
+    row = HEADER + "A1,さくら書店,佐藤,03-1234-5678,,,emoney\n"
+    from_bom, _ = parse_contacts_file(b"\xef\xbb\xbf" + row.encode(), "bom.csv")
+    from_cp932, _ = parse_contacts_file(row.encode("cp932"), "sjis.csv")
+    assert from_bom[0].merchant == from_cp932[0].merchant == "さくら書店"
+
+
+def test_every_bad_row_is_reported_with_file_line_and_column() -> None:
+    ids, problems = parse(
+        "A1,店,担当,03-1234-5678,a@example.jp,090-1234-5678,emoney\n"
+        "A2,店,担当,03-12,a@example.jp,,\n"
+        "A3,店,担当,,not-an-address,,\n"
+        "A4,店,担当,,,,emoney\n"
+        "A5,店,担当,,,03-1234-5678,\n"
+        ",店,担当,03-1234-5678,,,\n"
+    )
+    assert ids == ["A1"]
+    assert problems == [
+        "c.csv:3: fax: '03-12' is not a valid phone number",
+        "c.csv:4: email: 'not-an-address': An email address must have an @-sign.",
+        "c.csv:5: fax/email/sms: a contact needs at least one address",
+        "c.csv:6: sms: '03-1234-5678' is not a mobile number, so it cannot receive SMS",
+        "c.csv:7: id: missing",
+    ]
+
+
+def test_quoted_field_spanning_lines_keeps_line_numbers_right() -> None:
+    _, problems = parse('A1,"二行の\n店名",担当,03-1234-5678,,,\nA2,店,担当,abc,,,\n')
+    assert problems == ["c.csv:4: fax: 'abc' is not a phone number"]
+
+
+def test_header_missing_and_unknown_columns() -> None:
+    _, problems = parse("A1,店,03-1234-5678\n", header="id,merchant,facsimile\n")
+    assert problems[0].startswith("c.csv:1: missing column(s) fax, email, sms")
+    assert problems[1].startswith("c.csv:1: unknown column(s) facsimile")
+
+
+def test_row_with_more_fields_than_columns() -> None:
+    _, problems = parse("A1,店,担当,03-1234-5678,,,emoney,extra\n")
+    assert problems == ["c.csv:2: 8 fields, but the header names 7 columns"]
+
+
+def test_mail_header_injection_in_address_is_rejected() -> None:
+    _, problems = parse('A1,店,担当,,"a@example.jp\r\nBcc: b@example.jp",,\n')
+    assert len(problems) == 1 and problems[0].startswith("c.csv:2: email:")
+
+
+def test_full_width_mail_address_is_rejected() -> None:
+    _, problems = parse("A1,店,担当,,ｔａｒｏ@example.jp,,\n")
+    assert len(problems) == 1 and problems[0].startswith("c.csv:2: email:")
+
+
+def test_file_that_is_neither_utf8_nor_cp932() -> None:
+    _, problems = parse_contacts_file(b"id,merchant\n\xff\xfe\xfd\x80\x81\n", "bad.csv")
+    assert problems[0].where == "bad.csv" and "neither UTF-8 nor CP932" in problems[0].what
+
+
+def test_duplicate_ids_across_files_name_both_places(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(HEADER + "A1,店,担当,03-1234-5678,,,\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text(HEADER + "X,店,担当,03-1234-5678,,,\nA1,別,,,"
+                                    "a@example.jp,,\n", encoding="utf-8")
+    with pytest.raises(ContactError) as caught:
+        load_contacts(tmp_path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path}/b.csv:3: id: 'A1' is already used at {tmp_path}/a.csv:2"]
+
+
+def test_missing_contacts_folder(tmp_path: Path) -> None:
+    with pytest.raises(ContactError, match="contacts: no such folder"):
+        load_contacts(tmp_path / "contacts")
+
+
+def test_folder_without_csv_files(tmp_path: Path) -> None:
+    with pytest.raises(ContactError, match=r"holds no \*\.csv"):
+        load_contacts(tmp_path)
+
+
+def test_audience_selects_by_tag_and_empty_means_everyone() -> None:
+    contacts = load_contacts(ROOT / "contacts")
+    emoney = in_audience(contacts, ["emoney"])
+    assert 0 < len(emoney) < len(contacts)
+    assert all("emoney" in c.tags for c in emoney)
+    assert len(in_audience(contacts, [])) == len(contacts)
+
+
+def test_address_by_channel() -> None:
+    contacts, _ = parse_contacts_file(
+        (HEADER + "A1,店,担当,03-1234-5678,a@example.jp,,\n").encode(), "c.csv")
+    assert contacts[0].address(Channel.EMAIL) == "a@example.jp"
+    assert contacts[0].address(Channel.SMS) is None
