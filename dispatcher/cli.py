@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from dispatcher import report
@@ -46,7 +47,7 @@ def windows(
     if as_json:
         _print_json([view.to_json() for view in views])
     else:
-        out.print(_windows_table(views, cfg))
+        _print_windows(views, cfg)
 
 
 @app.command()
@@ -73,12 +74,24 @@ def _parse_now(value: str | None, tz: tzinfo) -> datetime:
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
+def _print_windows(views: list[report.WindowView], cfg: Config) -> None:
+    """A table where the terminal is wide enough, else one block per window."""
+    table = _windows_table(views, cfg)
+    wide = out.options.update_width(10_000)
+    if Measurement.get(out, wide, table).maximum <= out.width:
+        out.print(table)
+        return
+    out.print(table.title, markup=False)
+    for view in views:
+        out.print(_window_block(view, cfg.settings.timezone), markup=False)
+
+
 def _windows_table(views: list[report.WindowView], cfg: Config) -> Table:
     tz = cfg.settings.timezone
     table = Table(title=f"{cfg.path} (times in {tz})")
     for column in ("#", "title", "active slot", "time", "reserve", "notice", "channels",
                    "next notice"):
-        table.add_column(column, no_wrap=column in ("time", "reserve", "next notice"))
+        table.add_column(column, no_wrap=column != "title")
     for view in views:
         window = view.window
         table.add_row(
@@ -88,6 +101,18 @@ def _windows_table(views: list[report.WindowView], cfg: Config) -> Table:
             report.next_notice_text(view.next, tz),
         )
     return table
+
+
+def _window_block(view: report.WindowView, tz: tzinfo) -> str:
+    window = view.window
+    channels = f" ({', '.join(window.channels)})" if window.channels else ""
+    lines = [f"#{window.number} {window.title}  [{window.id}]",
+             f"    notice: {window.notify.value}{channels}"]
+    for slot in window.slots:
+        marker = "▶" if slot == view.active else " "
+        lines.append(f"  {marker} {slot.name:<10} {report.slot_range(slot, tz)}")
+    lines.append(f"    next notice: {report.next_notice_text(view.next, tz)}")
+    return "\n".join(lines)
 
 
 def _print_json(data: object) -> None:

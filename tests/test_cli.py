@@ -27,6 +27,20 @@ def test_windows_table_shows_the_seed(cli: Cli, project: Path) -> None:
         assert text in result.out, text
 
 
+def test_narrow_terminal_gets_one_block_per_window(cli: Cli, project: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli("windows", "--config", str(project), "--now", "2021-07-19T00:00:00")
+    block = result.out[result.out.index("#3 "):result.out.index("#4 ")].splitlines()
+    assert block[1:] == [
+        "    notice: broadcast (fax, email, sms)",
+        "  ▶ planned    2021年7月19日(月) AM1:00～AM2:00",
+        "    reserve-1  2021年8月23日(月) AM1:00～AM2:00",
+        "    next notice: start 2021年7月19日(月) AM1:00",
+    ]
+    assert max(len(line) for line in result.out.splitlines()) <= 80
+
+
 def test_windows_json_has_the_contract_keys(cli: Cli, project: Path) -> None:
     result = cli("windows", "--json", "--config", str(project), "--now", "2021-07-19T01:30+09:00")
     rows = json.loads(result.out)
