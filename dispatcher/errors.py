@@ -53,3 +53,7 @@ class ArgumentError(InputError):
 def single(error_type: type[InputError], where: str, what: str) -> InputError:
     """Build an input error holding one problem."""
     return error_type([Problem(where, what)])
+
+
+class SetupError(InputError):
+    """The machine lacks something the project installs (a font, a program)."""
