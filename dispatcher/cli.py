@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import sys
+import tempfile
+from collections.abc import Iterable
 from datetime import datetime, tzinfo
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.measure import Measurement
+from rich.progress import Progress
 from rich.table import Table
 
 from dispatcher import report
 from dispatcher.config import Config, load_config
+from dispatcher.contacts import Contact, find_contact, in_audience
 from dispatcher.errors import ArgumentError, InputError, single
-from dispatcher.inputs import load_inputs
+from dispatcher.inputs import check_inputs, load_inputs
+from dispatcher.mail import readable_headers
+from dispatcher.preview import ChannelTotals, Preview, Previewer, channels_to_preview
+from dispatcher.render import Notice, Renderer, build_notice
+from dispatcher.timefmt import jp_range
+from dispatcher.windows import Channel, Phase, active_slot, find_window
 
 app = typer.Typer(
     help="Sends maintenance-window notices by fax, e-mail and SMS, exactly once.",
@@ -25,6 +37,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
 
 ConfigOption = Annotated[
     Path,
@@ -54,12 +67,121 @@ def windows(
 def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Validate the config, contacts and templates; list every problem (exit 2) or a summary."""
     inputs = load_inputs(config)
+    problems = check_inputs(inputs, datetime.now(inputs.config.settings.timezone))
+    if problems:
+        raise InputError(problems)
     summary = report.summarise(inputs.config, inputs.contacts)
     out.print(f"ok: {inputs.config.path}", markup=False)
     for line in summary.lines():
         out.print(f"  {line}", markup=False)
     for warning in summary.warnings:
         out.print(f"warning: {warning}", markup=False, style="yellow")
+
+
+@app.command()
+def preview(
+    window: Annotated[str, typer.Argument(help="The window's number or id.")],
+    phase: Annotated[Phase, typer.Argument(help="Which notice.")],
+    channel: Annotated[Channel | None, typer.Option(help="Only this channel.")] = None,
+    contact: Annotated[str | None, typer.Option(help="Show what this contact receives.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write every message into this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    now: Annotated[str | None, typer.Option(help="The sending time (ISO-8601).")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Render a notice as each contact would receive it, without sending anything."""
+    inputs = load_inputs(config)
+    cfg = inputs.config
+    target = find_window(cfg.windows, window)
+    notice = build_notice(target, active_slot(target, {}), phase,
+                          _parse_now(now, cfg.settings.timezone))
+    channels = channels_to_preview(target.channels, channel)
+    if not target.broadcast:
+        err.print(f"note: window {target.number} is not broadcast (notify = "
+                  f"\"{target.notify.value}\"): this is only a preview", markup=False)
+    renderer = Renderer(cfg.settings.templates_dir, cfg)
+    if contact is None:
+        audience = in_audience(inputs.contacts, target.audience)
+        _preview_all(Previewer(cfg, renderer, out), notice, audience, channels, as_json)
+        return
+    recipient = find_contact(inputs.contacts, contact)
+    folder = out or Path(tempfile.mkdtemp(prefix="dispatcher-preview-"))
+    _preview_one(Previewer(cfg, renderer, folder, fax_png=True), notice, recipient, channels,
+                 as_json)
+
+
+def _preview_one(previewer: Previewer, notice: Notice, contact: Contact,
+                 channels: list[Channel], as_json: bool) -> None:
+    previews = [(c, previewer.preview(notice, contact, c)) for c in channels]
+    if as_json:
+        _print_json([p.to_json() for _, p in previews if p is not None])
+        return
+    out.print(f"window {notice.window.number} ({notice.window.id}), {notice.phase.value}, "
+              f"{notice.slot.name}: {jp_range(notice.slot.start, notice.slot.end)}", markup=False)
+    out.print(f"contact {contact.id}: {contact.merchant} {contact.name}", markup=False)
+    for channel, item in previews:
+        if item is None:
+            out.rule(f"{channel.value}: no address", characters="─")
+            continue
+        _print_preview(previewer, notice, item)
+    out.print(f"files: {previewer.out_dir}", markup=False)
+
+
+def _print_preview(previewer: Previewer, notice: Notice, item: Preview) -> None:
+    message = item.message
+    if message.channel is Channel.EMAIL:
+        out.rule(f"email to {message.address}", characters="─")
+        raw = previewer.email_headers_and_body(notice, message)
+        mail = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(mail, EmailMessage)
+        for line in readable_headers(mail):
+            out.print(line, markup=False)
+        out.print()
+        out.print(mail.get_content(), markup=False)
+    elif message.channel is Channel.SMS:
+        out.rule(f"sms to {message.address}: {message.segments}", characters="─")
+        out.print(message.body, markup=False, soft_wrap=True)
+    else:
+        out.rule(f"fax to {message.address}: {item.pages} page(s)", characters="─")
+        for path in item.files:
+            out.print(f"  {path}", markup=False)
+
+
+def _preview_all(previewer: Previewer, notice: Notice, contacts: list[Contact],
+                 channels: list[Channel], as_json: bool) -> None:
+    totals = {c: ChannelTotals(c) for c in channels}
+    previews: list[Preview] = []
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("rendering", total=len(contacts) * len(channels))
+        for contact in contacts:
+            for channel in channels:
+                item = previewer.preview(notice, contact, channel)
+                totals[channel].add(contact, item)
+                if item is not None and as_json:
+                    previews.append(item)
+                progress.advance(task)
+    if as_json:
+        _print_json([p.to_json() for p in previews])
+        return
+    out.print(_totals_table(notice, len(contacts), totals.values(), previewer), markup=False)
+    if previewer.out_dir:
+        out.print(f"files: {previewer.out_dir}", markup=False)
+
+
+def _totals_table(notice: Notice, audience: int, totals: Iterable[ChannelTotals],
+                  previewer: Previewer) -> Table:
+    table = Table(title=f"window {notice.window.number} {notice.phase.value}: dry run for "
+                        f"{audience} contacts")
+    for column in ("channel", "recipients", "no address", "SMS segments", "fax pages"):
+        table.add_column(column, justify="left" if column == "channel" else "right")
+    for t in totals:
+        table.add_row(
+            t.channel.value, str(t.recipients), str(len(t.lacking)),
+            str(t.segments) if t.channel is Channel.SMS else "-",
+            f"{t.pages} ({previewer.distinct_fax_pages} distinct)"
+            if t.channel is Channel.FAX else "-",
+        )
+    return table
 
 
 def _parse_now(value: str | None, tz: tzinfo) -> datetime:

@@ -11,9 +11,12 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
 
 from dispatcher.errors import ConfigError, Problem, single
 from dispatcher.tomlpos import LineIndex, TablePath
@@ -21,6 +24,7 @@ from dispatcher.windows import PLANNED, Channel, Notify, Slot, Window, reserve_n
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 DEFAULT_LEDGER = "sqlite:///var/ledger.sqlite3"
+DEFAULT_FROM = "dispatcher@localhost"
 BACKENDS: Mapping[Channel, tuple[str, ...]] = {
     Channel.FAX: ("hylafax", "email-gateway", "outbox"),
     Channel.EMAIL: ("smtp", "outbox"),
@@ -67,6 +71,7 @@ class ChannelConfig:
     backend: str
     path: Path
     max_segments: int
+    from_address: str
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,18 @@ def one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return convert
 
 
+def mailbox(value: Any) -> str:
+    """An e-mail sender such as ``J-Mups センター <maintenance@example.jp>``."""
+    raw = text(value)
+    _, address = parseaddr(raw)
+    try:
+        validate_email(address, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{raw!r} is not a mailbox like 'Name <user@example.jp>': {exc}"
+                         ) from None
+    return raw
+
+
 def zone(value: Any) -> ZoneInfo:
     name = text(value)
     try:
@@ -288,7 +305,7 @@ _WINDOW_KEYS = {"number", "id", "title", "start", "end", "impact", "impact_detai
                 "channels", "audience", "reserve"}
 _CHANNEL_KEYS: Mapping[Channel, set[str]] = {
     Channel.FAX: {"backend", "path"},
-    Channel.EMAIL: {"backend", "path"},
+    Channel.EMAIL: {"backend", "path", "from"},
     Channel.SMS: {"backend", "path", "max_segments"},
 }
 
@@ -473,5 +490,6 @@ def _channel(r: _Reader, channel: Channel, data: dict[str, Any]) -> ChannelConfi
     backend = r.value(data, t, "backend", one_of(BACKENDS[channel]), "outbox")
     path = r.value(data, t, "path", text, f"var/outbox/{channel.value}")
     max_segments = r.value(data, t, "max_segments", whole_number(1), 2)
+    from_address = r.value(data, t, "from", mailbox, DEFAULT_FROM)
     return ChannelConfig(channel, backend or "outbox", r.path.parent / (path or ""),
-                         max_segments or 2)
+                         max_segments or 2, from_address or DEFAULT_FROM)

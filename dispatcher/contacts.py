@@ -16,7 +16,7 @@ from pathlib import Path
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from dispatcher.errors import ContactError, Problem, single
+from dispatcher.errors import ArgumentError, ContactError, Problem, single
 from dispatcher.windows import Channel
 
 COLUMNS = ("id", "merchant", "name", "fax", "email", "sms", "tags")
@@ -69,6 +69,13 @@ def in_audience(contacts: Iterable[Contact], audience: Iterable[str]) -> list[Co
     """Contacts carrying any of the ``audience`` tags; an empty audience means everyone."""
     wanted = set(audience)
     return [c for c in contacts if not wanted or c.tags & wanted]
+
+
+def find_contact(contacts: Iterable[Contact], contact_id: str) -> Contact:
+    for contact in contacts:
+        if contact.id == contact_id:
+            return contact
+    raise single(ArgumentError, "--contact", f"no contact with id {contact_id!r}")
 
 
 def parse_contacts_file(raw: bytes, name: str) -> tuple[list[Contact], list[Problem]]:

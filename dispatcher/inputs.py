@@ -6,11 +6,15 @@ Problems from every source are reported at once, so an operator fixes them in on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from dispatcher.config import Config, load_config
-from dispatcher.contacts import Contact, load_contacts
+from dispatcher.contacts import Contact, in_audience, load_contacts
+from dispatcher.documents import require_japanese_font
 from dispatcher.errors import InputError, Problem
+from dispatcher.render import Renderer, check_rendering
+from dispatcher.windows import Channel
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,22 @@ def load_inputs(config_path: Path) -> Inputs:
     if problems:
         raise InputError(problems)
     return Inputs(config, contacts)
+
+
+def check_inputs(inputs: Inputs, now: datetime) -> list[Problem]:
+    """Every problem rendering would meet: each template for each contact of each broadcast."""
+    config = inputs.config
+    broadcasts = [w for w in config.windows if w.broadcast]
+    audiences = {w.id: in_audience(inputs.contacts, w.audience) for w in broadcasts}
+    renderer = Renderer(config.settings.templates_dir, config)
+    problems = check_rendering(renderer, broadcasts, audiences,
+                               config.channels[Channel.SMS].max_segments, now)
+    if any(Channel.FAX in w.channels for w in broadcasts):
+        try:
+            require_japanese_font()
+        except InputError as exc:
+            problems.extend(exc.problems)
+    return problems
 
 
 def _template_problems(folder: Path) -> list[Problem]:

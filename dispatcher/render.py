@@ -1,4 +1,4 @@
-"""Notices rendered per (contact, channel) from the Jinja2 templates. Pure apart from reading templates.
+"""Notices rendered per (contact, channel) from the Jinja2 templates; reads only templates.
 
 The environment is sandboxed and strict: an unknown variable is an error, never an empty
 gap in a sent notice. Contact fields are values, never template code. The fax page is HTML
@@ -20,10 +20,17 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from dispatcher.config import Config
 from dispatcher.contacts import Contact
-from dispatcher.errors import Problem, TemplateError
+from dispatcher.errors import ArgumentError, Problem, TemplateError, single
 from dispatcher.segments import Segments, count_segments
-from dispatcher.timefmt import jp_clock, jp_date, jp_datetime, jp_range
-from dispatcher.windows import Channel, Phase, Slot, Window
+from dispatcher.timefmt import (
+    jp_clock,
+    jp_date,
+    jp_datetime,
+    jp_month_day,
+    jp_range,
+    jp_short_range,
+)
+from dispatcher.windows import Channel, Phase, Slot, Window, following_slot
 
 TEMPLATE_SUFFIX = {Channel.FAX: "html.j2", Channel.EMAIL: "txt.j2", Channel.SMS: "txt.j2"}
 SUBJECT_PREFIX = "Subject:"
@@ -54,6 +61,17 @@ class Message:
     subject: str | None
     body: str
     segments: Segments | None = None
+
+
+def build_notice(window: Window, slot: Slot, phase: Phase, sent_at: datetime) -> Notice:
+    """The notice of ``phase`` for ``slot``; a postponed notice names the next reserve slot."""
+    if phase is not Phase.POSTPONED:
+        return Notice(window, slot, phase, sent_at)
+    new_slot = following_slot(window, slot)
+    if new_slot is None:
+        raise single(ArgumentError, f"window {window.number}",
+                     f"no reserve slot after {slot.name} to postpone to")
+    return Notice(window, slot, phase, sent_at, new_slot)
 
 
 def template_name(channel: Channel, phase: Phase) -> str:
@@ -129,7 +147,8 @@ def _environment(templates_dir: Path) -> SandboxedEnvironment:
         auto_reload=False,
     )
     env.filters.update(jp_date=jp_date, jp_datetime=jp_datetime, jp_clock=jp_clock,
-                       jp_range=_slot_range, jp_md=_month_day)
+                       jp_md=jp_month_day, jp_range=_slot_range,
+                       jp_short_range=_short_slot_range)
     return env
 
 
@@ -137,9 +156,8 @@ def _slot_range(slot: Slot) -> str:
     return jp_range(slot.start, slot.end)
 
 
-def _month_day(moment: datetime) -> str:
-    """``7/19(月)``: the short date an SMS uses."""
-    return f"{moment.month}/{moment.day}({jp_date(moment)[-2]})"
+def _short_slot_range(slot: Slot) -> str:
+    return jp_short_range(slot.start, slot.end)
 
 
 def _split_subject(text: str, name: str) -> tuple[str, str]:
@@ -176,3 +194,49 @@ def rendered_for_all(
     for contact in contacts:
         if contact.address(channel):
             yield renderer.render(notice, contact, channel)
+
+
+def phases_of(window: Window) -> list[Phase]:
+    """The phases a window can send: start and end, and postponed if it has a reserve slot."""
+    return [Phase.START, Phase.END, *([Phase.POSTPONED] if window.reserves else [])]
+
+
+def check_rendering(
+    renderer: Renderer,
+    windows: Iterable[Window],
+    audiences: Mapping[str, list[Contact]],
+    max_segments: int,
+    now: datetime,
+) -> list[Problem]:
+    """Render every notice of every window for every contact of its audience (by window id).
+
+    A template error is reported once, with the first contact it failed for; an SMS longer
+    than ``max_segments`` is reported for each contact.
+    """
+    problems: dict[str, Problem] = {}
+    for window in windows:
+        for phase in phases_of(window):
+            notice = build_notice(window, window.planned, phase, now)
+            for channel in window.channels:
+                for problem in _check_channel(renderer, notice, audiences[window.id], channel,
+                                              max_segments):
+                    problems.setdefault(str(problem), problem)
+    return list(problems.values())
+
+
+def _check_channel(renderer: Renderer, notice: Notice, contacts: Iterable[Contact],
+                   channel: Channel, max_segments: int) -> Iterable[Problem]:
+    name = str(renderer.templates_dir / template_name(channel, notice.phase))
+    for contact in contacts:
+        if not contact.address(channel):
+            continue
+        try:
+            message = renderer.render(notice, contact, channel)
+        except TemplateError as exc:
+            for problem in exc.problems:
+                yield Problem(problem.where, f"{problem.what} (rendering for contact {contact.id})")
+            return
+        if message.segments and message.segments.count > max_segments:
+            yield Problem(f"{name}: contact {contact.id} ({contact.merchant})",
+                          f"the SMS takes {message.segments}, more than max_segments = "
+                          f"{max_segments}")

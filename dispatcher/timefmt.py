@@ -5,6 +5,7 @@ Pure functions; the caller converts to the display time zone first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 WEEKDAYS = "月火水木金土日"
@@ -14,6 +15,11 @@ RANGE_SEPARATOR = "～"
 def jp_date(moment: datetime) -> str:
     """``2021年7月19日(月)``."""
     return f"{moment.year}年{moment.month}月{moment.day}日({WEEKDAYS[moment.weekday()]})"
+
+
+def jp_month_day(moment: datetime) -> str:
+    """``7/19(月)``: the short date an SMS uses."""
+    return f"{moment.month}/{moment.day}({WEEKDAYS[moment.weekday()]})"
 
 
 def jp_clock(moment: datetime) -> str:
@@ -27,7 +33,8 @@ def jp_datetime(moment: datetime) -> str:
     return f"{jp_date(moment)} {jp_clock(moment)}"
 
 
-def jp_range(start: datetime, end: datetime) -> str:
+def jp_range(start: datetime, end: datetime,
+             date: Callable[[datetime], str] = jp_date) -> str:
     """A slot as the seed writes it; the end drops its date on the same day, says 翌 on the next."""
     days_apart = (end.date() - start.date()).days
     if days_apart == 0:
@@ -35,5 +42,10 @@ def jp_range(start: datetime, end: datetime) -> str:
     elif days_apart == 1:
         end_text = f"翌{jp_clock(end)}"
     else:
-        end_text = jp_datetime(end)
-    return f"{jp_datetime(start)}{RANGE_SEPARATOR}{end_text}"
+        end_text = f"{date(end)} {jp_clock(end)}"
+    return f"{date(start)} {jp_clock(start)}{RANGE_SEPARATOR}{end_text}"
+
+
+def jp_short_range(start: datetime, end: datetime) -> str:
+    """``7/19(月) AM1:00～AM2:00``: a slot in an SMS."""
+    return jp_range(start, end, jp_month_day)

@@ -105,6 +105,13 @@ def next_notice(window: Window, slot: Slot, now: datetime) -> NextNotice | None:
     return None
 
 
+def following_slot(window: Window, slot: Slot) -> Slot | None:
+    """The slot a postponement from ``slot`` moves to: the next reserve, or None."""
+    names = [s.name for s in window.slots]
+    index = names.index(slot.name) + 1
+    return window.slots[index] if index < len(window.slots) else None
+
+
 def find_window(windows: Sequence[Window], ref: str) -> Window:
     """A window by its table number (``3``) or its ``id``."""
     for window in windows:

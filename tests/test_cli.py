@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -118,9 +119,7 @@ def test_broken_contacts_are_listed_together_with_exit_2(cli: Cli, project: Path
 
 def test_missing_contacts_and_templates_folders(cli: Cli, project: Path) -> None:
     for folder in ("contacts", "templates"):
-        for item in (project.parent / folder).iterdir():
-            item.unlink()
-        (project.parent / folder).rmdir()
+        shutil.rmtree(project.parent / folder)
     result = cli("check", "--config", str(project))
     assert result.code == 2
     assert f"{project.parent}/contacts: no such folder" in result.err
