@@ -82,7 +82,9 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
 def preview(
     window: Annotated[str, typer.Argument(help="The window's number or id.")],
     phase: Annotated[Phase, typer.Argument(help="Which notice.")],
-    channel: Annotated[Channel | None, typer.Option(help="Only this channel.")] = None,
+    channel: Annotated[
+        list[Channel] | None, typer.Option(help="Only this channel (repeatable).")
+    ] = None,
     contact: Annotated[str | None, typer.Option(help="Show what this contact receives.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write every message into this folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,

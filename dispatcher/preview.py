@@ -123,8 +123,10 @@ class Previewer:
         return self.out_dir / f"{_UNSAFE_IN_FILENAME.sub('_', message.contact.id)}.{suffix}"
 
 
-def channels_to_preview(window_channels: Iterable[Channel], only: Channel | None) -> list[Channel]:
-    """``--channel`` if given, else the window's channels, else every channel."""
-    if only is not None:
-        return [only]
+def channels_to_preview(
+    window_channels: Iterable[Channel], only: list[Channel] | None
+) -> list[Channel]:
+    """The ``--channel`` options if any, else the window's channels, else every channel."""
+    if only:
+        return list(dict.fromkeys(only))
     return list(window_channels) or list(Channel)

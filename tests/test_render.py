@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dispatcher.config import Config, load_config
+from dispatcher.contacts import Contact
+from dispatcher.errors import ArgumentError, TemplateError
+from dispatcher.mail import build_email
+from dispatcher.render import Renderer, build_notice, check_rendering
+from dispatcher.windows import Channel, Phase, Window, find_window
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+SENT_AT = datetime(2021, 7, 19, 1, 0, tzinfo=TOKYO)
+
+
+def contact(merchant: str = "さくら書店", name: str = "佐藤", contact_id: str = "C1") -> Contact:
+    return Contact(contact_id, merchant, name, "+81312345678", "a@example.jp", "+819012345678",
+                   frozenset({"emoney"}), "c.csv:2")
+
+
+@pytest.fixture
+def config(project: Path) -> Config:
+    return load_config(project)
+
+
+@pytest.fixture
+def renderer(config: Config) -> Renderer:
+    return Renderer(config.settings.templates_dir, config)
+
+
+def window3(config: Config) -> Window:
+    return find_window(config.windows, "3")
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+@pytest.mark.parametrize("channel", list(Channel))
+def test_every_shipped_template_names_the_slot_and_the_helpdesk(
+        config: Config, renderer: Renderer, phase: Phase, channel: Channel) -> None:
+    window = window3(config)
+    message = renderer.render(build_notice(window, window.planned, phase, SENT_AT),
+                              contact(), channel)
+    text = f"{message.subject or ''}\n{message.body}"
+    assert "0120-220-766" in text
+    assert "さくら書店" in text
+    if channel is not Channel.SMS:
+        assert "2021年7月19日(月) AM1:00～AM2:00" in text
+    if phase is Phase.POSTPONED:
+        assert "8/23(月)" in text or "2021年8月23日(月) AM1:00～AM2:00" in text
+
+
+def test_email_subject_is_the_first_line(config: Config, renderer: Renderer) -> None:
+    window = window3(config)
+    message = renderer.render(build_notice(window, window.planned, Phase.END, SENT_AT),
+                              contact(), Channel.EMAIL)
+    assert message.subject == "【J-Mups】メンテナンス作業終了のご連絡（2021年7月19日(月)）"
+    assert message.body.startswith("さくら書店 御中\n佐藤 様\n")
+
+
+def test_sms_fits_two_segments_and_carries_its_count(config: Config, renderer: Renderer) -> None:
+    window = window3(config)
+    message = renderer.render(build_notice(window, window.planned, Phase.START, SENT_AT),
+                              contact(), Channel.SMS)
+    assert message.segments is not None and message.segments.count == 2
+    assert "7/19(月) AM1:00～AM2:00" in message.body
+
+
+@pytest.mark.parametrize("hostile", ["{{ 7*7 }}", "{% raw %}", "{{ contact.__class__ }}",
+                                     "{# comment #}"])
+def test_contact_fields_are_data_not_template_code(
+        config: Config, renderer: Renderer, hostile: str) -> None:
+    window = window3(config)
+    notice = build_notice(window, window.planned, Phase.START, SENT_AT)
+    for channel in (Channel.EMAIL, Channel.SMS):
+        assert hostile in renderer.render(notice, contact(merchant=hostile), channel).body
+    fax = renderer.render(notice, contact(merchant=hostile), Channel.FAX).body
+    assert f"{hostile} 御中" in fax
+    assert "49" not in fax.split("御中")[0][-20:]
+
+
+def test_fax_page_escapes_html_in_contact_fields(config: Config, renderer: Renderer) -> None:
+    window = window3(config)
+    notice = build_notice(window, window.planned, Phase.START, SENT_AT)
+    fax = renderer.render(notice, contact(merchant="<script>x</script>&"), Channel.FAX).body
+    assert "&lt;script&gt;x&lt;/script&gt;&amp; 御中" in fax
+    assert "<script>" not in fax
+
+
+def test_line_breaks_in_contact_fields_cannot_add_mail_headers(
+        config: Config, renderer: Renderer) -> None:
+    window = window3(config)
+    notice = build_notice(window, window.planned, Phase.START, SENT_AT)
+    hostile = contact(merchant="店\r\nBcc: victim@example.jp", name="佐藤\nX-Injected: 1")
+    message = renderer.render(notice, hostile, Channel.EMAIL)
+    raw = build_email(message, "J-Mups <m@example.jp>", SENT_AT).as_bytes()
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Bcc"] is None and parsed["X-Injected"] is None
+    assert sorted(parsed.keys()) == ["Content-Transfer-Encoding", "Content-Type", "Date", "From",
+                                     "MIME-Version", "Subject", "To"]
+    assert str(parsed["To"]) == '"店 Bcc: victim@example.jp 佐藤 X-Injected: 1" <a@example.jp>'
+
+
+def write_template(renderer: Renderer, name: str, text: str) -> Path:
+    path = renderer.templates_dir / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_unknown_variable_is_an_error_naming_file_and_line(
+        config: Config, renderer: Renderer) -> None:
+    path = write_template(renderer, "sms/end.txt.j2",
+                          "{% extends 'sms/base.txt.j2' %}\n{% block text %}\n"
+                          "終了 {{ window.finish_time }}{% endblock %}\n")
+    window = window3(config)
+    with pytest.raises(TemplateError) as caught:
+        renderer.render(build_notice(window, window.planned, Phase.END, SENT_AT), contact(),
+                        Channel.SMS)
+    [problem] = caught.value.problems
+    assert problem.where == f"{path}:3"
+    assert "unknown variable" in problem.what and "finish_time" in problem.what
+
+
+def test_syntax_error_names_file_and_line(config: Config, renderer: Renderer) -> None:
+    path = write_template(renderer, "email/start.txt.j2", "Subject: x\n\n{% if %}\n")
+    window = window3(config)
+    with pytest.raises(TemplateError) as caught:
+        renderer.render(build_notice(window, window.planned, Phase.START, SENT_AT), contact(),
+                        Channel.EMAIL)
+    assert caught.value.problems[0].where == f"{path}:3"
+    assert caught.value.problems[0].what.startswith("syntax:")
+
+
+def test_sandbox_refuses_python_internals(config: Config, renderer: Renderer) -> None:
+    write_template(renderer, "sms/start.txt.j2",
+                   "{{ contact.__class__.__init__.__globals__ }}\n")
+    window = window3(config)
+    with pytest.raises(TemplateError, match=r"not allowed in a template: .* is unsafe"):
+        renderer.render(build_notice(window, window.planned, Phase.START, SENT_AT), contact(),
+                        Channel.SMS)
+
+
+def test_email_template_without_subject_line(config: Config, renderer: Renderer) -> None:
+    write_template(renderer, "email/end.txt.j2", "件名なし\n本文\n")
+    window = window3(config)
+    with pytest.raises(TemplateError, match="must start with a 'Subject: …' line"):
+        renderer.render(build_notice(window, window.planned, Phase.END, SENT_AT), contact(),
+                        Channel.EMAIL)
+
+
+def test_missing_template_file(config: Config, renderer: Renderer) -> None:
+    (renderer.templates_dir / "fax" / "end.html.j2").unlink()
+    problems = check_rendering(renderer, [window3(config)], {window3(config).id: [contact()]},
+                               2, SENT_AT)
+    assert [str(p) for p in problems] == [
+        f"{renderer.templates_dir}/fax/end.html.j2: missing (rendering for contact C1)"]
+
+
+def test_sms_over_max_segments_names_each_contact(config: Config, renderer: Renderer) -> None:
+    window = window3(config)
+    long_name = contact(merchant="とても長い名前の加盟店" * 6, contact_id="LONG")
+    problems = check_rendering(renderer, [window], {window.id: [contact(), long_name]}, 2,
+                               SENT_AT)
+    assert problems, "a 66-character merchant name must push the SMS past 2 segments"
+    assert all("contact LONG (とても長い" in p.where for p in problems)
+    assert "more than max_segments = 2" in problems[0].what
+
+
+def test_postponed_needs_a_reserve_slot(config: Config) -> None:
+    window = window3(config)
+    with pytest.raises(ArgumentError, match="no reserve slot after reserve-1"):
+        build_notice(window, window.reserves[-1], Phase.POSTPONED, SENT_AT)
+
+
+def test_shipped_templates_pass_the_check(config: Config, renderer: Renderer,
+                                          project: Path) -> None:
+    from dispatcher.contacts import in_audience, load_contacts
+    contacts = load_contacts(project.parent / "contacts")
+    window = window3(config)
+    audiences = {window.id: in_audience(contacts, window.audience)}
+    assert check_rendering(renderer, [window], audiences, 2, SENT_AT) == []
+    shutil.rmtree(project.parent / "templates" / "sms")
+    fresh = Renderer(config.settings.templates_dir, config)
+    problems = check_rendering(fresh, [window], audiences, 2, SENT_AT)
+    assert {p.where for p in problems} == {
+        f"{project.parent}/templates/sms/{phase}.txt.j2" for phase in ("start", "end",
+                                                                         "postponed")}
