@@ -146,9 +146,7 @@ def _environment(templates_dir: Path) -> SandboxedEnvironment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
-    env.filters.update(jp_date=jp_date, jp_datetime=jp_datetime, jp_clock=jp_clock,
-                       jp_md=jp_month_day, jp_range=_slot_range,
-                       jp_short_range=_short_slot_range)
+    env.filters.update(FILTERS)
     return env
 
 
@@ -158,6 +156,16 @@ def _slot_range(slot: Slot) -> str:
 
 def _short_slot_range(slot: Slot) -> str:
     return jp_short_range(slot.start, slot.end)
+
+
+FILTERS = {
+    "jp_date": jp_date,
+    "jp_datetime": jp_datetime,
+    "jp_clock": jp_clock,
+    "jp_md": jp_month_day,
+    "jp_range": _slot_range,
+    "jp_short_range": _short_slot_range,
+}
 
 
 def _split_subject(text: str, name: str) -> tuple[str, str]:

@@ -1,0 +1,15 @@
+"""The benchmarks still run (on a tiny input); their figures are printed, never asserted."""
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_render_benchmark_runs_and_prints_its_figures() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "render.py"), "--contacts", "40",
+                           "--fax-pages", "1"], capture_output=True, text=True, check=False,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "dispatcher Renderer" in done.stdout and "plain jinja2 baseline" in done.stdout
+    assert "ms/contact" in done.stdout
