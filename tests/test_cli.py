@@ -146,3 +146,19 @@ def test_console_script_runs_without_traceback_on_bad_input(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert f"error: {config}:1: windows[1].end: missing" in done.stderr.splitlines()
+
+
+def test_check_reports_template_errors_with_file_and_line(cli: Cli, project: Path) -> None:
+    templates = project.parent / "templates"
+    (templates / "sms" / "end.txt.j2").write_text(
+        "{% extends 'sms/base.txt.j2' %}\n{% block text %}{{ helpdesk.fax }}{% endblock %}\n",
+        encoding="utf-8")
+    (templates / "email" / "start.txt.j2").write_text("Subject: {{ oops\n", encoding="utf-8")
+    result = cli("check", "--config", str(project))
+    assert result.code == 2
+    lines = result.err.splitlines()
+    assert any(line.startswith(f"error: {templates}/sms/end.txt.j2:2: unknown variable")
+               and "'fax'" in line for line in lines), lines
+    assert any(line.startswith(f"error: {templates}/email/start.txt.j2:1: syntax:")
+               for line in lines), lines
+    assert "Traceback" not in result.err
