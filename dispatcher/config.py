@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from email.utils import parseaddr
 from pathlib import Path
@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from dispatcher.errors import ConfigError, Problem, single
+from dispatcher.retry import RetryPolicy
 from dispatcher.tomlpos import LineIndex, TablePath
 from dispatcher.windows import PLANNED, Channel, Notify, Slot, Window, reserve_name
 
@@ -67,11 +68,24 @@ class AffectedService:
 
 @dataclass(frozen=True)
 class ChannelConfig:
+    """``[channels.<channel>]``; each backend reads the keys it needs."""
+
     channel: Channel
     backend: str
     path: Path
-    max_segments: int
-    from_address: str
+    concurrency: int
+    rate_per_second: float | None
+    max_segments: int = 2
+    from_address: str = ""
+    host: str = "localhost"
+    port: int | None = None
+    security: str = "starttls"
+    username_env: str | None = None
+    password_env: str | None = None
+    timeout_seconds: float = 30.0
+    base_url: str | None = None
+    messaging_service_sid: str | None = None
+    gateway_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,8 @@ class Config:
     helpdesk: Helpdesk
     affected_services: tuple[AffectedService, ...]
     windows: tuple[Window, ...]
-    channels: Mapping[Channel, ChannelConfig] = field(default_factory=dict)
+    channels: Mapping[Channel, ChannelConfig]
+    retry: RetryPolicy
 
 
 def load_config(path: Path) -> Config:
@@ -260,6 +275,57 @@ def mailbox(value: Any) -> str:
     return raw
 
 
+def positive_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, not {_kind(value)}")
+    if value <= 0:
+        raise ValueError(f"must be more than 0, not {value}")
+    return float(value)
+
+
+def port_number(value: Any) -> int:
+    port = whole_number(1)(value)
+    if port > 65535:
+        raise ValueError(f"must be a TCP port (1-65535), not {port}")
+    return port
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {_kind(value)}")
+    return value
+
+
+def env_name(value: Any) -> str:
+    name = text(value)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"{name!r} is not an environment variable name")
+    return name
+
+
+def http_url(value: Any) -> str:
+    url = text(value)
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    return url.rstrip("/")
+
+
+def gateway_address(value: Any) -> str:
+    address = text(value)
+    if "{number}" not in address and "{national}" not in address:
+        raise ValueError(f"{address!r} must contain {{number}} or {{national}}, "
+                         "e.g. \"{number}@fax.example.jp\"")
+    return address
+
+
+def sms_sender(value: Any) -> str:
+    """The number SMS are sent from, in E.164 (``+81…``)."""
+    sender = text(value)
+    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", sender):
+        raise ValueError(f"{sender!r} must be a number in E.164 form, e.g. \"+815012345678\"")
+    return sender
+
+
 def zone(value: Any) -> ZoneInfo:
     name = text(value)
     try:
@@ -299,15 +365,22 @@ def channel_names(value: Any) -> tuple[Channel, ...]:
     return tuple(Channel(n) for n in names)
 
 
-_TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels"}
+_TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",
+             "retry"}
 _SETTINGS_KEYS = {"timezone", "contacts", "templates", "ledger", "catch_up_minutes"}
 _WINDOW_KEYS = {"number", "id", "title", "start", "end", "impact", "impact_detail", "notify",
                 "channels", "audience", "reserve"}
+_COMMON_CHANNEL_KEYS = {"backend", "path", "concurrency", "rate_per_second"}
 _CHANNEL_KEYS: Mapping[Channel, set[str]] = {
-    Channel.FAX: {"backend", "path"},
-    Channel.EMAIL: {"backend", "path", "from"},
-    Channel.SMS: {"backend", "path", "max_segments"},
+    Channel.FAX: _COMMON_CHANNEL_KEYS | {"gateway_address"},
+    Channel.EMAIL: _COMMON_CHANNEL_KEYS | {"host", "port", "security", "username_env",
+                                           "password_env", "from", "timeout_seconds"},
+    Channel.SMS: _COMMON_CHANNEL_KEYS | {"from", "messaging_service_sid", "base_url",
+                                         "max_segments", "timeout_seconds"},
 }
+_DEFAULT_CONCURRENCY = {Channel.FAX: 4, Channel.EMAIL: 8, Channel.SMS: 4}
+_SECURITY_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+_RETRY_KEYS = {"initial_delay_seconds", "max_delay_seconds", "max_attempts", "retry_uncertain"}
 
 
 def _build(r: _Reader, data: dict[str, Any]) -> Config | None:
@@ -318,9 +391,10 @@ def _build(r: _Reader, data: dict[str, Any]) -> Config | None:
     affected = _affected(r, r.tables(data, (), "affected_services"))
     windows = _windows(r, r.tables(data, (), "windows"), settings.timezone)
     channels = _channels(r, r.table(data, (), "channels"))
+    retry = _retry(r, r.table(data, (), "retry"))
     if r.problems or sender is None or helpdesk is None:
         return None
-    return Config(r.path, settings, sender, helpdesk, affected, windows, channels)
+    return Config(r.path, settings, sender, helpdesk, affected, windows, channels, retry)
 
 
 def _settings(r: _Reader, data: dict[str, Any]) -> Settings:
@@ -487,9 +561,64 @@ def _channels(r: _Reader, data: dict[str, Any]) -> dict[Channel, ChannelConfig]:
 def _channel(r: _Reader, channel: Channel, data: dict[str, Any]) -> ChannelConfig:
     t: TablePath = ("channels", channel.value)
     r.unknown_keys(data, t, _CHANNEL_KEYS[channel])
-    backend = r.value(data, t, "backend", one_of(BACKENDS[channel]), "outbox")
-    path = r.value(data, t, "path", text, f"var/outbox/{channel.value}")
-    max_segments = r.value(data, t, "max_segments", whole_number(1), 2)
-    from_address = r.value(data, t, "from", mailbox, DEFAULT_FROM)
-    return ChannelConfig(channel, backend or "outbox", r.path.parent / (path or ""),
-                         max_segments or 2, from_address or DEFAULT_FROM)
+    backend = r.value(data, t, "backend", one_of(BACKENDS[channel]), "outbox") or "outbox"
+    security = r.value(data, t, "security", one_of(tuple(_SECURITY_PORTS)), "starttls")
+    base = ChannelConfig(
+        channel=channel,
+        backend=backend,
+        path=r.path.parent / (r.value(data, t, "path", text, f"var/outbox/{channel}") or ""),
+        concurrency=r.value(data, t, "concurrency", whole_number(1),
+                            _DEFAULT_CONCURRENCY[channel]) or 1,
+        rate_per_second=r.value(data, t, "rate_per_second", positive_number, 0.0) or None,
+        max_segments=r.value(data, t, "max_segments", whole_number(1), 2) or 2,
+        host=r.value(data, t, "host", text, "localhost") or "localhost",
+        port=r.value(data, t, "port", port_number, _SECURITY_PORTS[security or "starttls"]),
+        security=security or "starttls",
+        username_env=r.value(data, t, "username_env", env_name, "") or None,
+        password_env=r.value(data, t, "password_env", env_name, "") or None,
+        timeout_seconds=r.value(data, t, "timeout_seconds", positive_number, 30.0) or 30.0,
+        base_url=r.value(data, t, "base_url", http_url, "") or None,
+        messaging_service_sid=r.value(data, t, "messaging_service_sid", text, "") or None,
+        gateway_address=r.value(data, t, "gateway_address", gateway_address, "") or None,
+    )
+    from_address = _from_address(r, t, channel, backend, data)
+    _require_backend_keys(r, t, base, from_address)
+    return replace(base, from_address=from_address)
+
+
+def _from_address(r: _Reader, t: TablePath, channel: Channel, backend: str,
+                  data: dict[str, Any]) -> str:
+    if channel is Channel.EMAIL:
+        return r.value(data, t, "from", mailbox, DEFAULT_FROM) or DEFAULT_FROM
+    if channel is Channel.SMS:
+        return r.value(data, t, "from", sms_sender, "") or ""
+    return ""
+
+
+def _require_backend_keys(r: _Reader, t: TablePath, config: ChannelConfig,
+                          from_address: str) -> None:
+    if config.username_env and not config.password_env:
+        r.problem(t, "password_env", "needed with username_env")
+    if config.backend == "twilio" and not (from_address or config.messaging_service_sid):
+        r.problem(t, "from", 'the twilio backend needs from = "+81…" or messaging_service_sid')
+    if config.backend == "email-gateway" and not config.gateway_address:
+        r.problem(t, "gateway_address",
+                  'the email-gateway backend needs gateway_address = "{number}@fax.example.jp"')
+
+
+def _retry(r: _Reader, data: dict[str, Any]) -> RetryPolicy:
+    t: TablePath = ("retry",)
+    r.unknown_keys(data, t, _RETRY_KEYS)
+    default = RetryPolicy()
+    initial = r.value(data, t, "initial_delay_seconds", positive_number,
+                      default.initial_delay_seconds)
+    ceiling = r.value(data, t, "max_delay_seconds", positive_number, default.max_delay_seconds)
+    attempts = r.value(data, t, "max_attempts", whole_number(1), default.max_attempts)
+    uncertain = r.value(data, t, "retry_uncertain", boolean, default.retry_uncertain)
+    policy = RetryPolicy(initial or default.initial_delay_seconds,
+                         ceiling or default.max_delay_seconds,
+                         attempts or default.max_attempts,
+                         bool(uncertain))
+    if policy.max_delay_seconds < policy.initial_delay_seconds:
+        r.problem(t, "max_delay_seconds", "must not be less than initial_delay_seconds")
+    return policy

@@ -50,6 +50,32 @@ class ArgumentError(InputError):
     """A command-line argument names something that does not exist or is malformed."""
 
 
+class LedgerError(DispatcherError):
+    """The ledger database cannot be opened or written."""
+
+
+class ChannelError(DispatcherError):
+    """A provider refused or failed a message; ``code`` is the provider's own code."""
+
+    def __init__(self, message: str, code: str | None = None,
+                 recipient: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.recipient = recipient
+
+
+class TransientError(ChannelError):
+    """Worth trying again later: a 4xx SMTP reply, a 429, a dropped connection."""
+
+
+class PermanentError(ChannelError):
+    """Trying again will not help: a 5xx SMTP reply, an invalid number."""
+
+
+class UncertainError(ChannelError):
+    """The provider may have accepted the message (a 5xx on a send): do not retry blindly."""
+
+
 def single(error_type: type[InputError], where: str, what: str) -> InputError:
     """Build an input error holding one problem."""
     return error_type([Problem(where, what)])

@@ -1,0 +1,108 @@
+"""The ledger's tables: notices, deliveries, and the audit log of operator actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC (portable to SQLite), read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the ledger stores only aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+class NoticeState(StrEnum):
+    SENDING = "sending"
+    DONE = "done"
+    MISSED = "missed"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"        # waiting for its first or next attempt
+    SENDING = "sending"        # claimed by a worker under a lease
+    SENT = "sent"              # accepted by the provider
+    SUBMITTED = "submitted"    # fax: accepted by the fax server, not yet transmitted
+    DELIVERED = "delivered"    # fax: transmitted
+    FAILED = "failed"          # permanent error, or out of attempts
+    UNCERTAIN = "uncertain"    # the provider may have processed it; not retried blindly
+
+
+FINAL_STATES = frozenset({DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.FAILED,
+                          DeliveryState.UNCERTAIN})
+
+metadata = MetaData()
+
+notices = Table(
+    "notices", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("window_id", String(200), nullable=False),
+    Column("slot", String(50), nullable=False),
+    Column("phase", String(20), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("triggered_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    UniqueConstraint("window_id", "slot", "phase", name="uq_notice"),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notice_id", Integer, ForeignKey("notices.id"), nullable=False),
+    Column("contact_id", String(200), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(100)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("error_code", String(50)),
+    Column("last_error", Text),
+    Column("provider_ref", String(200)),
+    Column("sent_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("notice_id", "contact_id", "channel", name="uq_delivery"),
+    Index("ix_deliveries_claim", "notice_id", "channel", "state", "next_attempt_at"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("window_id", String(200), nullable=False),
+    Column("detail", Text, nullable=False),
+)

@@ -1,0 +1,128 @@
+"""One contract suite for the ledger, run against SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dispatcher.errors import ConfigError
+from dispatcher.ledger import DeliveryState, Ledger, Outcome, PlannedDelivery, engine_url
+from tests.servers import postgres_server
+
+T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
+    if request.param == "sqlite":
+        url = engine_url("sqlite:///var/ledger.sqlite3", tmp_path)
+    else:
+        base = request.getfixturevalue("postgres_url")
+        url = engine_url(base, tmp_path)
+        await _fresh_schema(url)
+    opened = await Ledger.open(url)
+    yield opened
+    await opened.close()
+
+
+async def _fresh_schema(url: object) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from dispatcher.ledger.tables import metadata
+    engine = create_async_engine(url)  # type: ignore[arg-type]
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+    await engine.dispose()
+
+
+def planned(count: int, channel: str = "email") -> list[PlannedDelivery]:
+    return [PlannedDelivery(f"C{n:04d}", channel, f"c{n}@example.jp") for n in range(count)]
+
+
+def test_relative_sqlite_path_is_relative_to_the_config(tmp_path: Path) -> None:
+    url = engine_url("sqlite:///var/ledger.sqlite3", tmp_path)
+    assert url.drivername == "sqlite+aiosqlite"
+    assert url.database == str(tmp_path / "var" / "ledger.sqlite3")
+    assert engine_url("postgresql://u@h/db", tmp_path).drivername == "postgresql+asyncpg"
+    with pytest.raises(ConfigError, match="only sqlite"):
+        engine_url("mysql://u@h/db", tmp_path)
+
+
+async def test_notice_is_created_once(ledger: Ledger) -> None:
+    first, created = await ledger.open_notice("w3", "planned", "start", "operator:a", T0)
+    again, created_again = await ledger.open_notice("w3", "planned", "start", "operator:b", T0)
+    assert (created, created_again) == (True, False)
+    assert again.id == first.id and again.triggered_by == "operator:a"
+    assert again.created_at == T0
+
+
+async def test_planning_twice_adds_only_new_deliveries(ledger: Ledger) -> None:
+    notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
+    assert await ledger.plan(notice.id, planned(30), T0) == 30
+    assert await ledger.plan(notice.id, planned(32), T0) == 2
+    assert await ledger.counts(notice.id) == {("email", "pending"): 32}
+
+
+async def test_claims_never_overlap_and_expired_leases_are_reclaimed(ledger: Ledger) -> None:
+    notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
+    await ledger.plan(notice.id, planned(10), T0)
+    lease = T0 + timedelta(seconds=60)
+    a, b = await asyncio.gather(
+        ledger.claim(notice.id, "email", "a", T0, lease, 6),
+        ledger.claim(notice.id, "email", "b", T0, lease, 6))
+    ids_a, ids_b = {c.id for c in a}, {c.id for c in b}
+    assert not ids_a & ids_b and len(ids_a | ids_b) == 10
+    assert await ledger.claim(notice.id, "email", "c", T0 + timedelta(seconds=59), lease, 10) == []
+    reclaimed = await ledger.claim(notice.id, "email", "c", T0 + timedelta(seconds=61),
+                                   lease + timedelta(seconds=61), 10)
+    assert len(reclaimed) == 10 and all(c.attempts == 2 for c in reclaimed)
+
+
+async def test_outcomes_are_recorded_only_by_the_lease_holder(ledger: Ledger) -> None:
+    notice, _ = await ledger.open_notice("w3", "planned", "end", "t", T0)
+    await ledger.plan(notice.id, planned(3), T0)
+    claimed = await ledger.claim(notice.id, "email", "a", T0, T0 + timedelta(seconds=60), 3)
+    retry_at = T0 + timedelta(seconds=5)
+    await ledger.record("a", [
+        Outcome(claimed[0].id, DeliveryState.SENT, provider_ref="<id@x>", sent_at=T0),
+        Outcome(claimed[1].id, DeliveryState.FAILED, error_code="550", last_error="no user"),
+        Outcome(claimed[2].id, DeliveryState.PENDING, next_attempt_at=retry_at,
+                error_code="451", last_error="try later"),
+    ], T0)
+    await ledger.record("intruder", [Outcome(claimed[1].id, DeliveryState.SENT)], T0)
+    records = {r.id: r for r in await ledger.deliveries_of(notice.id)}
+    assert records[claimed[0].id].state == "sent"
+    assert records[claimed[0].id].provider_ref == "<id@x>"
+    assert (records[claimed[1].id].state, records[claimed[1].id].error_code) == ("failed", "550")
+    assert await ledger.claim(notice.id, "email", "b", T0, T0, 3) == []
+    assert await ledger.next_wakeup(notice.id, "email") == retry_at
+    later = await ledger.claim(notice.id, "email", "b", retry_at, retry_at, 3)
+    assert [c.id for c in later] == [claimed[2].id]
+
+
+async def test_requeue_makes_failed_deliveries_due_again(ledger: Ledger) -> None:
+    notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
+    await ledger.plan(notice.id, planned(2), T0)
+    claimed = await ledger.claim(notice.id, "email", "a", T0, T0 + timedelta(seconds=9), 2)
+    await ledger.record("a", [Outcome(c.id, DeliveryState.FAILED, error_code="550")
+                              for c in claimed], T0)
+    assert await ledger.requeue(notice.id, ["failed"], T0) == 2
+    again = await ledger.claim(notice.id, "email", "a", T0, T0 + timedelta(seconds=9), 5)
+    assert [c.attempts for c in again] == [1, 1]
+
+
+async def test_audit_log_keeps_who_did_what(ledger: Ledger) -> None:
+    await ledger.audit("operator:root", "send", "w3", {"phase": "start", "note": "手動"}, T0)
+    [entry] = await ledger.audit_entries("w3")
+    assert (entry["actor"], entry["action"], entry["detail"]) == (
+        "operator:root", "send", {"phase": "start", "note": "手動"})
