@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email
 import email.policy
+import getpass
 import json
+import logging
+import os
 import sys
 import tempfile
-from collections.abc import Iterable
-from datetime import datetime, tzinfo
+from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import UTC, datetime, tzinfo
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,15 +25,18 @@ from rich.progress import Progress
 from rich.table import Table
 
 from dispatcher import report
+from dispatcher.channels import Backend, make_backends
 from dispatcher.config import Config, load_config
 from dispatcher.contacts import Contact, find_contact, in_audience
-from dispatcher.errors import ArgumentError, InputError, single
-from dispatcher.inputs import check_inputs, load_inputs
+from dispatcher.dispatch import Dispatcher, SendResult, send_notice
+from dispatcher.errors import ArgumentError, DispatcherError, InputError, single
+from dispatcher.inputs import Inputs, check_inputs, load_inputs
+from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeRecord, engine_url
 from dispatcher.mail import readable_headers
 from dispatcher.preview import ChannelTotals, Preview, Previewer, channels_to_preview
 from dispatcher.render import Notice, Renderer, build_notice
 from dispatcher.timefmt import jp_range
-from dispatcher.windows import Channel, Phase, active_slot, find_window
+from dispatcher.windows import Channel, Phase, Window, active_slot, find_window
 
 app = typer.Typer(
     help="Sends maintenance-window notices by fax, e-mail and SMS, exactly once.",
@@ -186,6 +194,242 @@ def _totals_table(notice: Notice, audience: int, totals: Iterable[ChannelTotals]
     return table
 
 
+@app.command()
+def send(
+    window: Annotated[str, typer.Argument(help="The window's number or id.")],
+    phase: Annotated[Phase, typer.Argument(help="Which notice.")],
+    channel: Annotated[
+        list[Channel] | None, typer.Option(help="Only this channel (repeatable).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show what would be sent; send nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Send a notice now to every contact of the window's audience, each exactly once."""
+    inputs = load_inputs(config)
+    target = find_window(inputs.config.windows, window)
+    if not target.broadcast:
+        raise single(ArgumentError, "WINDOW", f"window {target.number} is not broadcast "
+                     f"(notify = \"{target.notify.value}\"): it sends no notices")
+    channels = _send_channels(target, channel)
+    code = asyncio.run(_send(inputs, target, phase, channels, dry_run, yes))
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(
+    window: Annotated[str, typer.Argument(help="The window's number or id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Deliveries of each notice of a window, by channel and state, and every failure."""
+    cfg = load_config(config)
+    target = find_window(cfg.windows, window)
+    notices = asyncio.run(_window_status(cfg, target))
+    if as_json:
+        _print_json({"window": target.id, "number": target.number, "notices": notices})
+        return
+    if not notices:
+        out.print(f"window {target.number} ({target.id}): no notice sent yet", markup=False)
+    for notice in notices:
+        _print_notice_status(notice)
+
+
+@app.command()
+def retry(
+    window: Annotated[str, typer.Argument(help="The window's number or id.")],
+    phase: Annotated[Phase, typer.Argument(help="Which notice.")],
+    uncertain: Annotated[bool, typer.Option(
+        help="Also re-send deliveries whose outcome is uncertain (may duplicate).")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Re-attempt the failed deliveries of a notice."""
+    inputs = load_inputs(config)
+    target = find_window(inputs.config.windows, window)
+    code = asyncio.run(_retry(inputs, target, phase, uncertain))
+    raise typer.Exit(code)
+
+
+def _send_channels(window: Window, only: list[Channel] | None) -> list[Channel]:
+    if not only:
+        return list(window.channels)
+    unknown = [c.value for c in only if c not in window.channels]
+    if unknown:
+        raise single(ArgumentError, "--channel", f"window {window.number} does not use "
+                     f"{', '.join(unknown)} (its channels: {', '.join(window.channels)})")
+    return list(dict.fromkeys(only))
+
+
+def _clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextlib.asynccontextmanager
+async def _opened_ledger(cfg: Config) -> AsyncIterator[Ledger]:
+    ledger = await Ledger.open(engine_url(cfg.settings.ledger_url, cfg.path.parent))
+    try:
+        yield ledger
+    finally:
+        await ledger.close()
+
+
+async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Channel],
+                dry_run: bool, yes: bool) -> int:
+    cfg = inputs.config
+    async with _opened_ledger(cfg) as ledger:
+        slot = active_slot(window, {})
+        notice = build_notice(window, slot, phase, _clock())
+        dispatcher = Dispatcher(inputs, ledger, {}, _clock)
+        dispatcher.preflight(notice, channels)
+        existing = await ledger.notice(window.id, slot.name, phase.value)
+        audience = dispatcher.audience(notice)
+        _print_send_plan(notice, audience, channels, existing)
+        if dry_run:
+            out.print("dry run: nothing was sent", markup=False)
+            return 0
+        backends = make_backends(cfg, channels, os.environ)
+        if not yes and not _confirmed(notice, len(audience)):
+            err.print("cancelled: nothing was sent", markup=False)
+            return 1
+        dispatcher = Dispatcher(inputs, ledger, backends, _clock)
+        try:
+            result = await _send_with_progress(dispatcher, notice, channels)
+        finally:
+            await _close_all(dispatcher, backends)
+        await ledger.audit(_operator(), "send", window.id,
+                           {"phase": phase.value, "slot": slot.name,
+                            "channels": [c.value for c in channels],
+                            "new_deliveries": result.plan.added}, _clock())
+    _print_send_result(result)
+    return 1 if result.any_failed else 0
+
+
+async def _send_with_progress(dispatcher: Dispatcher, notice: Notice,
+                              channels: list[Channel]) -> SendResult:
+    """Send, with a live progress bar per channel (on standard error)."""
+    with Progress(console=err) as progress:
+        tasks = {channel: progress.add_task(channel.value, total=None) for channel in channels}
+
+        def planned(counts: Mapping[tuple[str, str], int]) -> None:
+            for channel, task in tasks.items():
+                mine = {s: n for (c, s), n in counts.items() if c == channel.value}
+                done = sum(n for s, n in mine.items() if DeliveryState(s) in FINAL_STATES)
+                progress.update(task, total=sum(mine.values()), completed=done)
+
+        def advance(channel: Channel, state: DeliveryState) -> None:
+            if state in FINAL_STATES:
+                progress.advance(tasks[channel])
+
+        dispatcher.on_progress = advance
+        return await send_notice(dispatcher, notice, channels, f"operator:{_operator()}",
+                                 planned)
+
+
+async def _close_all(dispatcher: Dispatcher, backends: Mapping[Channel, Backend]) -> None:
+    await dispatcher.close()
+    for backend in backends.values():
+        await backend.close()
+
+
+def _confirmed(notice: Notice, audience: int) -> bool:
+    if not sys.stdin.isatty():
+        raise single(ArgumentError, "--yes", "standard input is not a terminal, so there is "
+                     "no one to confirm: add --yes to send")
+    return typer.confirm(f"Send the {notice.phase.value} notice of window "
+                         f"{notice.window.number} to {audience} contacts now?", default=False)
+
+
+def _operator() -> str:
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _print_send_plan(notice: Notice, audience: list[Contact], channels: list[Channel],
+                     existing: NoticeRecord | None) -> None:
+    window = notice.window
+    out.print(f"window {window.number} ({window.id}) {notice.phase.value}, {notice.slot.name}: "
+              f"{jp_range(notice.slot.start, notice.slot.end)}", markup=False)
+    for channel in channels:
+        reachable = sum(1 for c in audience if c.address(channel))
+        lacking = len(audience) - reachable
+        note = f", {lacking} without an address" if lacking else ""
+        out.print(f"  {channel.value}: {reachable} recipients{note}", markup=False)
+    if existing is not None:
+        out.print(f"  this notice was started on {existing.created_at.isoformat()} by "
+                  f"{existing.triggered_by}: only what is not yet sent will go out", markup=False)
+
+
+def _print_send_result(result: SendResult) -> None:
+    if result.already_done:
+        out.print("nothing new to send: every delivery of this notice was already final",
+                  markup=False)
+    table = Table(title=f"notice {result.plan.record.window_id} "
+                        f"{result.plan.record.slot} {result.plan.record.phase}")
+    present = {state for _, state in result.counts}
+    states = [s.value for s in DeliveryState if s.value in present]
+    table.add_column("channel")
+    for state in states:
+        table.add_column(state, justify="right")
+    for channel in sorted({c for c, _ in result.counts}):
+        table.add_row(channel, *[str(result.counts.get((channel, s), 0)) for s in states])
+    out.print(table)
+    for channel, lacking in result.plan.lacking.items():
+        if lacking:
+            out.print(f"{channel.value}: {len(lacking)} contacts have no address: "
+                      f"{', '.join(lacking)}", markup=False)
+    for failure in result.failures:
+        out.print(f"{failure.state}: {failure.channel} {failure.contact_id} {failure.address}: "
+                  f"{failure.last_error}", markup=False)
+
+
+async def _window_status(cfg: Config, window: Window) -> list[dict[str, Any]]:
+    async with _opened_ledger(cfg) as ledger:
+        notices = []
+        for record in await ledger.notices_of(window.id):
+            counts = await ledger.counts(record.id)
+            failures = await ledger.deliveries_of(
+                record.id, [DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value])
+            notices.append(report.notice_status(record, counts, failures))
+        return notices
+
+
+def _print_notice_status(notice: dict[str, Any]) -> None:
+    out.print(f"{notice['phase']} ({notice['slot']}): {notice['state']}, triggered by "
+              f"{notice['triggered_by']} at {notice['created_at']}", markup=False)
+    for channel, states in notice["channels"].items():
+        summary = ", ".join(f"{state} {count}" for state, count in states.items())
+        out.print(f"  {channel}: {summary}", markup=False)
+    for failure in notice["failures"]:
+        out.print(f"  {failure['state']}: {failure['channel']} {failure['contact']} "
+                  f"{failure['address']}: {failure['reason']}", markup=False)
+
+
+async def _retry(inputs: Inputs, window: Window, phase: Phase, uncertain: bool) -> int:
+    cfg = inputs.config
+    slot = active_slot(window, {})
+    async with _opened_ledger(cfg) as ledger:
+        record = await ledger.notice(window.id, slot.name, phase.value)
+        if record is None:
+            raise single(ArgumentError, "PHASE", f"window {window.number} has no "
+                         f"{phase.value} notice for {slot.name} yet: use send")
+        states = [DeliveryState.FAILED.value, *([DeliveryState.UNCERTAIN.value] * uncertain)]
+        requeued = await ledger.requeue(record.id, states, _clock())
+        out.print(f"{requeued} deliveries to try again", markup=False)
+        channels = [c for c in window.channels
+                    if any(ch == c.value for ch, _ in await ledger.counts(record.id))]
+        backends = make_backends(cfg, channels, os.environ)
+        notice = build_notice(window, slot, phase, _clock())
+        dispatcher = Dispatcher(inputs, ledger, backends, _clock)
+        try:
+            result = await _send_with_progress(dispatcher, notice, channels)
+        finally:
+            await _close_all(dispatcher, backends)
+        await ledger.audit(_operator(), "retry", window.id,
+                           {"phase": phase.value, "slot": slot.name, "requeued": requeued},
+                           _clock())
+    _print_send_result(result)
+    return 1 if result.any_failed else 0
+
+
 def _parse_now(value: str | None, tz: tzinfo) -> datetime:
     if value is None:
         return datetime.now(tz)
@@ -245,9 +489,13 @@ def _print_json(data: object) -> None:
 
 def main() -> None:
     """Console entry point: bad input becomes one clear message and exit code 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
     except InputError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
+    except DispatcherError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

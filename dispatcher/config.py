@@ -86,6 +86,7 @@ class ChannelConfig:
     base_url: str | None = None
     messaging_service_sid: str | None = None
     gateway_address: str | None = None
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -374,7 +375,8 @@ _COMMON_CHANNEL_KEYS = {"backend", "path", "concurrency", "rate_per_second"}
 _CHANNEL_KEYS: Mapping[Channel, set[str]] = {
     Channel.FAX: _COMMON_CHANNEL_KEYS | {"gateway_address"},
     Channel.EMAIL: _COMMON_CHANNEL_KEYS | {"host", "port", "security", "username_env",
-                                           "password_env", "from", "timeout_seconds"},
+                                           "password_env", "from", "timeout_seconds",
+                                           "ca_file"},
     Channel.SMS: _COMMON_CHANNEL_KEYS | {"from", "messaging_service_sid", "base_url",
                                          "max_segments", "timeout_seconds"},
 }
@@ -580,10 +582,21 @@ def _channel(r: _Reader, channel: Channel, data: dict[str, Any]) -> ChannelConfi
         base_url=r.value(data, t, "base_url", http_url, "") or None,
         messaging_service_sid=r.value(data, t, "messaging_service_sid", text, "") or None,
         gateway_address=r.value(data, t, "gateway_address", gateway_address, "") or None,
+        ca_file=_optional_path(r, data, t, "ca_file"),
     )
     from_address = _from_address(r, t, channel, backend, data)
     _require_backend_keys(r, t, base, from_address)
     return replace(base, from_address=from_address)
+
+
+def _optional_path(r: _Reader, data: dict[str, Any], t: TablePath, key: str) -> Path | None:
+    value = r.value(data, t, key, text, "")
+    if not value:
+        return None
+    path = r.path.parent / value
+    if not path.is_file():
+        r.problem(t, key, f"{path}: no such file")
+    return path
 
 
 def _from_address(r: _Reader, t: TablePath, channel: Channel, backend: str,

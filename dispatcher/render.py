@@ -226,14 +226,15 @@ def check_rendering(
         for phase in phases_of(window):
             notice = build_notice(window, window.planned, phase, now)
             for channel in window.channels:
-                for problem in _check_channel(renderer, notice, audiences[window.id], channel,
-                                              max_segments):
+                for problem in check_notice(renderer, notice, audiences[window.id], channel,
+                                            max_segments):
                     problems.setdefault(str(problem), problem)
     return list(problems.values())
 
 
-def _check_channel(renderer: Renderer, notice: Notice, contacts: Iterable[Contact],
-                   channel: Channel, max_segments: int) -> Iterable[Problem]:
+def check_notice(renderer: Renderer, notice: Notice, contacts: Iterable[Contact],
+                 channel: Channel, max_segments: int) -> Iterable[Problem]:
+    """Problems rendering ``notice`` on ``channel`` for ``contacts`` (those with an address)."""
     name = str(renderer.templates_dir / template_name(channel, notice.phase))
     for contact in contacts:
         if not contact.address(channel):

@@ -9,6 +9,7 @@ from typing import Any
 
 from dispatcher.config import Config
 from dispatcher.contacts import Contact, in_audience
+from dispatcher.ledger import DeliveryRecord, NoticeRecord
 from dispatcher.timefmt import jp_datetime, jp_range
 from dispatcher.windows import Channel, NextNotice, Slot, Window, active_slot, next_notice
 
@@ -121,3 +122,27 @@ def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
         )
         broadcasts.append(BroadcastReach(window, len(audience), reach))
     return CheckSummary(config, contacts, tuple(broadcasts), tuple(warnings))
+
+
+def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
+                  failures: Sequence[DeliveryRecord]) -> dict[str, Any]:
+    """One notice as `status` shows it: deliveries by channel and state, and each failure."""
+    channels: dict[str, dict[str, int]] = {}
+    for (channel, state), count in sorted(counts.items()):
+        channels.setdefault(channel, {})[state] = count
+    return {
+        "phase": record.phase,
+        "slot": record.slot,
+        "state": record.state,
+        "triggered_by": record.triggered_by,
+        "created_at": record.created_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "channels": channels,
+        "total": sum(counts.values()),
+        "failures": [
+            {"contact": f.contact_id, "channel": f.channel, "address": f.address,
+             "state": f.state, "error_code": f.error_code, "reason": f.last_error,
+             "attempts": f.attempts}
+            for f in failures
+        ],
+    }

@@ -1,0 +1,373 @@
+"""One notice end to end: plan its deliveries, claim them under a lease, render, send, record.
+
+Every path that sends (the daemon's jobs, `send`, `retry`, a second daemon) goes through
+here, and only claimed deliveries are sent, so no two paths send the same one at once.
+Outcomes are written by group commit: a worker waits until its outcome is in the ledger
+before it takes the next delivery, and the outcomes that arrive together share one
+transaction. A crash therefore leaves at most one sent-but-unrecorded delivery per worker;
+it is claimed again when its lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import socket
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+from dispatcher.channels import Backend, Outgoing
+from dispatcher.config import ChannelConfig
+from dispatcher.contacts import Contact, in_audience
+from dispatcher.documents import FaxDocument, FaxPages
+from dispatcher.errors import (
+    ChannelError,
+    InputError,
+    PermanentError,
+    Problem,
+    TemplateError,
+    UncertainError,
+)
+from dispatcher.inputs import Inputs
+from dispatcher.ledger import (
+    FINAL_STATES,
+    Claimed,
+    DeliveryRecord,
+    DeliveryState,
+    Ledger,
+    NoticeRecord,
+    NoticeState,
+    Outcome,
+    PlannedDelivery,
+)
+from dispatcher.render import Notice, Renderer, check_notice
+from dispatcher.retry import RetryPolicy
+from dispatcher.windows import Channel
+
+log = logging.getLogger("dispatcher.dispatch")
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+Progress = Callable[[Channel, DeliveryState], None]
+LEASE_SECONDS = 120.0
+IDLE_POLL_SECONDS = 1.0
+
+
+def worker_id() -> str:
+    """Names this process's leases: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+
+
+def notice_key(notice: Notice) -> str:
+    return f"{notice.window.id}/{notice.slot.name}/{notice.phase.value}"
+
+
+def message_id(key: str, contact_id: str, channel: Channel, from_mailbox: str) -> str:
+    """The same Message-ID for the same delivery, however often it is sent."""
+    digest = hashlib.sha256(f"{key}|{contact_id}|{channel}".encode()).hexdigest()[:32]
+    domain = parseaddr(from_mailbox)[1].rpartition("@")[2] or "dispatcher.invalid"
+    return f"<{digest}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A notice's deliveries as planned: who gets what, and who cannot be reached."""
+
+    record: NoticeRecord
+    created: bool
+    added: int
+    lacking: Mapping[Channel, tuple[str, ...]]
+
+
+@dataclass
+class Dispatcher:
+    """Sends notices from one set of validated inputs through one ledger."""
+
+    inputs: Inputs
+    ledger: Ledger
+    backends: Mapping[Channel, Backend]
+    clock: Clock
+    sleep: Sleep = asyncio.sleep
+    draw: Callable[[], float] = random.random
+    owner: str = field(default_factory=worker_id)
+    on_progress: Progress | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        config = self.inputs.config
+        self._renderer = Renderer(config.settings.templates_dir, config)
+        self._contacts = {c.id: c for c in self.inputs.contacts}
+        self._fax_pages = FaxPages(config.settings.templates_dir)
+        self._fax_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fax-page")
+
+    def preflight(self, notice: Notice, channels: Iterable[Channel]) -> None:
+        """Render every message of the notice once; InputError if any fails: nothing is sent."""
+        audience = self.audience(notice)
+        max_segments = self.inputs.config.channels[Channel.SMS].max_segments
+        problems: list[Problem] = []
+        for channel in channels:
+            problems.extend(check_notice(self._renderer, notice, audience, channel,
+                                         max_segments))
+        if problems:
+            raise TemplateError(problems)
+
+    def audience(self, notice: Notice) -> list[Contact]:
+        return in_audience(self.inputs.contacts, notice.window.audience)
+
+    async def plan(self, notice: Notice, channels: Iterable[Channel], triggered_by: str
+                   ) -> Plan:
+        """Record the notice and its deliveries (audience x channels with an address)."""
+        now = self.clock()
+        record, created = await self.ledger.open_notice(
+            notice.window.id, notice.slot.name, notice.phase.value, triggered_by, now)
+        planned: list[PlannedDelivery] = []
+        lacking: dict[Channel, tuple[str, ...]] = {}
+        for channel in channels:
+            missing = []
+            for contact in self.audience(notice):
+                address = contact.address(channel)
+                if address:
+                    planned.append(PlannedDelivery(contact.id, channel.value, address))
+                else:
+                    missing.append(contact.id)
+            lacking[channel] = tuple(missing)
+        added = await self.ledger.plan(record.id, planned, now)
+        return Plan(record, created, added, lacking)
+
+    async def run(self, notice: Notice, record: NoticeRecord, channels: Iterable[Channel]
+                  ) -> None:
+        """Send until every delivery of these channels is final (or a stop is requested)."""
+        committer = GroupCommit(self.ledger, self.owner, self.clock)
+        async with asyncio.TaskGroup() as group:
+            for channel in channels:
+                group.create_task(self._run_channel(notice, record, channel, committer))
+        if self.stopping.is_set():
+            return
+        counts = await self.ledger.counts(record.id)
+        if all(DeliveryState(state) in FINAL_STATES for (_, state) in counts):
+            await self.ledger.finish_notice(record.id, NoticeState.DONE, self.clock())
+
+    async def close(self) -> None:
+        self._fax_thread.shutdown(wait=True)
+
+    async def _run_channel(self, notice: Notice, record: NoticeRecord, channel: Channel,
+                           committer: GroupCommit) -> None:
+        settings = self.inputs.config.channels[channel]
+        backend = self.backends[channel]
+        await backend.start()
+        lane = _Lane(settings, RateLimiter(settings.rate_per_second, self.clock, self.sleep))
+        workers = [asyncio.create_task(self._work(notice, lane, backend, committer))
+                   for _ in range(settings.concurrency)]
+        try:
+            await self._claim_loop(record, channel, lane)
+        finally:
+            for _ in workers:
+                lane.queue.put_nowait(None)
+            await asyncio.gather(*workers)
+
+    async def _claim_loop(self, record: NoticeRecord, channel: Channel, lane: _Lane) -> None:
+        batch = lane.settings.concurrency * 2
+        while not self.stopping.is_set():
+            room = batch - lane.queue.qsize()
+            claimed: list[Claimed] = []
+            if room > 0:
+                now = self.clock()
+                claimed = await self.ledger.claim(record.id, channel.value, self.owner, now,
+                                                  now + lane.lease(batch), room)
+            for item in claimed:
+                lane.in_flight += 1
+                lane.queue.put_nowait(item)
+            if claimed:
+                continue
+            if lane.in_flight:
+                await lane.wait_for_a_finish(IDLE_POLL_SECONDS)
+                continue
+            wake = await self.ledger.next_wakeup(record.id, channel.value)
+            if wake is None:
+                return
+            seconds = (wake - self.clock()).total_seconds()
+            await self.sleep(min(max(seconds, 0.02), IDLE_POLL_SECONDS))
+
+    async def _work(self, notice: Notice, lane: _Lane, backend: Backend,
+                    committer: GroupCommit) -> None:
+        while (item := await lane.queue.get()) is not None:
+            try:
+                outcome = await self._deliver(notice, item, lane, backend)
+                await committer.record(outcome)
+            finally:
+                lane.finished()
+            if self.on_progress is not None:
+                self.on_progress(lane.settings.channel, outcome.state)
+
+    async def _deliver(self, notice: Notice, item: Claimed, lane: _Lane, backend: Backend
+                       ) -> Outcome:
+        channel = lane.settings.channel
+        contact = self._contacts.get(item.contact_id)
+        if contact is None:
+            return Outcome(item.id, DeliveryState.FAILED, error_code="contact-removed",
+                           last_error="the contact is no longer in contacts/")
+        await lane.limiter.wait()
+        sent_at = self.clock()
+        try:
+            outgoing = await self._outgoing(notice, item, contact, channel, sent_at)
+            receipt = await backend.send(outgoing)
+        except ChannelError as exc:
+            return self._after_error(item, exc)
+        except InputError as exc:
+            return Outcome(item.id, DeliveryState.FAILED, error_code="render",
+                           last_error=str(exc))
+        return Outcome(item.id, receipt.state, provider_ref=receipt.provider_ref,
+                       sent_at=sent_at)
+
+    async def _outgoing(self, notice: Notice, item: Claimed, contact: Contact,
+                        channel: Channel, sent_at: datetime) -> Outgoing:
+        sending = Notice(notice.window, notice.slot, notice.phase, sent_at, notice.new_slot)
+        message = self._renderer.render(sending, contact, channel)
+        if message.address != item.address:  # the contact's address changed since planning
+            message = replace(message, address=item.address)
+        document = await self._fax_document(message.body) if channel is Channel.FAX else None
+        key = notice_key(notice)
+        from_mailbox = self.inputs.config.channels[Channel.EMAIL].from_address
+        return Outgoing(item.id, key, message, message_id(key, contact.id, channel, from_mailbox),
+                        sent_at, document)
+
+    async def _fax_document(self, html: str) -> FaxDocument:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._fax_thread, self._fax_pages.render, html)
+
+    def _after_error(self, item: Claimed, exc: ChannelError) -> Outcome:
+        policy: RetryPolicy = self.inputs.config.retry
+        retryable = not isinstance(exc, PermanentError) and (
+            not isinstance(exc, UncertainError) or policy.retry_uncertain)
+        log.warning("delivery %s to %s failed (attempt %s): %s", item.id, item.address,
+                    item.attempts, exc)
+        if retryable and policy.may_retry(item.attempts):
+            wait = policy.delay(item.attempts, self.draw())
+            return Outcome(item.id, DeliveryState.PENDING,
+                           next_attempt_at=self.clock() + timedelta(seconds=wait),
+                           error_code=exc.code, last_error=str(exc))
+        if isinstance(exc, UncertainError) and not policy.retry_uncertain:
+            return Outcome(item.id, DeliveryState.UNCERTAIN, error_code=exc.code,
+                           last_error=str(exc))
+        reason = str(exc) if not retryable else f"gave up after {item.attempts} attempts: {exc}"
+        return Outcome(item.id, DeliveryState.FAILED, error_code=exc.code, last_error=reason)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A notice after a send: its plan, deliveries by (channel, state), the failed ones."""
+
+    plan: Plan
+    already_done: bool
+    counts: Mapping[tuple[str, str], int]
+    failures: list[DeliveryRecord]
+
+    @property
+    def any_failed(self) -> bool:
+        return bool(self.failures)
+
+
+async def send_notice(
+    dispatcher: Dispatcher, notice: Notice, channels: list[Channel], triggered_by: str,
+    on_planned: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
+) -> SendResult:
+    """Plan, then send every delivery of ``notice`` not yet final, and report.
+
+    ``on_planned`` sees the deliveries by (channel, state) before sending starts.
+    """
+    plan = await dispatcher.plan(notice, channels, triggered_by)
+    ledger = dispatcher.ledger
+    before = await ledger.counts(plan.record.id)
+    if on_planned is not None:
+        on_planned(before)
+    already_done = all(DeliveryState(state) in FINAL_STATES for _, state in before)
+    if not already_done:
+        await dispatcher.run(notice, plan.record, channels)
+    counts = await ledger.counts(plan.record.id)
+    failures = await ledger.deliveries_of(
+        plan.record.id, [DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value])
+    return SendResult(plan, already_done, counts, failures)
+
+
+class _Lane:
+    """One channel's queue of claimed deliveries and its count of those not yet recorded."""
+
+    def __init__(self, settings: ChannelConfig, limiter: RateLimiter) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.queue: asyncio.Queue[Claimed | None] = asyncio.Queue()
+        self.in_flight = 0
+        self._finish = asyncio.Event()
+
+    def lease(self, batch: int) -> timedelta:
+        """Long enough for a full queue to drain at the channel's rate."""
+        rate = self.settings.rate_per_second
+        drain = 2 * batch / rate if rate else 0.0
+        return timedelta(seconds=LEASE_SECONDS + drain)
+
+    def finished(self) -> None:
+        self.in_flight -= 1
+        self._finish.set()
+
+    async def wait_for_a_finish(self, timeout: float) -> None:
+        """Return when a delivery has finished since the last call, or after ``timeout``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._finish.wait(), timeout)
+        self._finish.clear()
+
+
+class RateLimiter:
+    """At most ``rate`` sends a second (none if ``rate`` is None), evenly spaced."""
+
+    def __init__(self, rate: float | None, clock: Clock, sleep: Sleep) -> None:
+        self._interval = 1.0 / rate if rate else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next: datetime | None = None
+
+    async def wait(self) -> None:
+        if not self._interval:
+            return
+        now = self._clock()
+        start = now if self._next is None or self._next < now else self._next
+        self._next = start + timedelta(seconds=self._interval)
+        delay = (start - now).total_seconds()
+        if delay > 0:
+            await self._sleep(delay)
+
+
+class GroupCommit:
+    """Writes outcomes in shared transactions; ``record`` returns once its outcome is written."""
+
+    def __init__(self, ledger: Ledger, owner: str, clock: Clock) -> None:
+        self._ledger = ledger
+        self._owner = owner
+        self._clock = clock
+        self._waiting: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, outcome: Outcome) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((outcome, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        await future
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._ledger.record(self._owner, [o for o, _ in batch], self._clock())
+            except Exception as exc:
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for _, future in batch:
+                future.set_result(None)
