@@ -362,8 +362,10 @@ def _print_send_result(result: SendResult) -> None:
     if result.already_done:
         out.print("nothing new to send: every delivery of this notice was already final",
                   markup=False)
-    table = Table(title=f"notice {result.plan.record.window_id} "
-                        f"{result.plan.record.slot} {result.plan.record.phase}")
+    record = result.notice
+    out.print(f"notice {record.window_id} {record.slot} {record.phase}: {record.state}",
+              markup=False)
+    table = Table()
     present = {state for _, state in result.counts}
     states = [s.value for s in DeliveryState if s.value in present]
     table.add_column("channel")

@@ -26,6 +26,7 @@ from dispatcher.windows import PLANNED, Channel, Notify, Slot, Window, reserve_n
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 DEFAULT_LEDGER = "sqlite:///var/ledger.sqlite3"
 DEFAULT_FROM = "dispatcher@localhost"
+DEFAULT_LEASE_SECONDS = 120.0
 BACKENDS: Mapping[Channel, tuple[str, ...]] = {
     Channel.FAX: ("hylafax", "email-gateway", "outbox"),
     Channel.EMAIL: ("smtp", "outbox"),
@@ -44,6 +45,7 @@ class Settings:
     templates_dir: Path
     ledger_url: str
     catch_up_minutes: int
+    lease_seconds: float
 
 
 @dataclass(frozen=True)
@@ -368,7 +370,8 @@ def channel_names(value: Any) -> tuple[Channel, ...]:
 
 _TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",
              "retry"}
-_SETTINGS_KEYS = {"timezone", "contacts", "templates", "ledger", "catch_up_minutes"}
+_SETTINGS_KEYS = {"timezone", "contacts", "templates", "ledger", "catch_up_minutes",
+                  "lease_seconds"}
 _WINDOW_KEYS = {"number", "id", "title", "start", "end", "impact", "impact_detail", "notify",
                 "channels", "audience", "reserve"}
 _COMMON_CHANNEL_KEYS = {"backend", "path", "concurrency", "rate_per_second"}
@@ -408,12 +411,14 @@ def _settings(r: _Reader, data: dict[str, Any]) -> Settings:
     templates = r.value(data, t, "templates", text, "templates")
     ledger = r.value(data, t, "ledger", text, DEFAULT_LEDGER)
     catch_up = r.value(data, t, "catch_up_minutes", whole_number(0), 30)
+    lease = r.value(data, t, "lease_seconds", positive_number, DEFAULT_LEASE_SECONDS)
     return Settings(
         timezone=tz or ZoneInfo(DEFAULT_TIMEZONE),
         contacts_dir=base / (contacts or "contacts"),
         templates_dir=base / (templates or "templates"),
         ledger_url=ledger or DEFAULT_LEDGER,
         catch_up_minutes=30 if catch_up is None else catch_up,
+        lease_seconds=lease or DEFAULT_LEASE_SECONDS,
     )
 
 

@@ -56,7 +56,6 @@ log = logging.getLogger("dispatcher.dispatch")
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 Progress = Callable[[Channel, DeliveryState], None]
-LEASE_SECONDS = 120.0
 IDLE_POLL_SECONDS = 1.0
 
 
@@ -162,7 +161,8 @@ class Dispatcher:
         settings = self.inputs.config.channels[channel]
         backend = self.backends[channel]
         await backend.start()
-        lane = _Lane(settings, RateLimiter(settings.rate_per_second, self.clock, self.sleep))
+        lane = _Lane(settings, RateLimiter(settings.rate_per_second, self.clock, self.sleep),
+                     self.inputs.config.settings.lease_seconds)
         workers = [asyncio.create_task(self._work(notice, lane, backend, committer))
                    for _ in range(settings.concurrency)]
         try:
@@ -265,6 +265,7 @@ class SendResult:
     """A notice after a send: its plan, deliveries by (channel, state), the failed ones."""
 
     plan: Plan
+    notice: NoticeRecord
     already_done: bool
     counts: Mapping[tuple[str, str], int]
     failures: list[DeliveryRecord]
@@ -293,15 +294,18 @@ async def send_notice(
     counts = await ledger.counts(plan.record.id)
     failures = await ledger.deliveries_of(
         plan.record.id, [DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value])
-    return SendResult(plan, already_done, counts, failures)
+    final = await ledger.notice(notice.window.id, notice.slot.name, notice.phase.value)
+    return SendResult(plan, final or plan.record, already_done, counts, failures)
 
 
 class _Lane:
     """One channel's queue of claimed deliveries and its count of those not yet recorded."""
 
-    def __init__(self, settings: ChannelConfig, limiter: RateLimiter) -> None:
+    def __init__(self, settings: ChannelConfig, limiter: RateLimiter, lease_seconds: float
+                 ) -> None:
         self.settings = settings
         self.limiter = limiter
+        self.lease_seconds = lease_seconds
         self.queue: asyncio.Queue[Claimed | None] = asyncio.Queue()
         self.in_flight = 0
         self._finish = asyncio.Event()
@@ -310,7 +314,7 @@ class _Lane:
         """Long enough for a full queue to drain at the channel's rate."""
         rate = self.settings.rate_per_second
         drain = 2 * batch / rate if rate else 0.0
-        return timedelta(seconds=LEASE_SECONDS + drain)
+        return timedelta(seconds=self.lease_seconds + drain)
 
     def finished(self) -> None:
         self.in_flight -= 1

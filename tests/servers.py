@@ -69,3 +69,152 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float =
             return
         time.sleep(0.1)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+class SmtpSink:
+    """An aiosmtpd handler that keeps every message and misbehaves on request, per recipient.
+
+    A recipient whose local part starts with ``tempfail`` gets 451 on its first RCPT;
+    ``reject`` gets 550 every time; ``dropdata`` loses the connection during its first DATA.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        self.messages: list[tuple[list[str], bytes]] = []
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def recipients(self) -> list[str]:
+        with self._lock:
+            return [r for rcpts, _ in self.messages for r in rcpts]
+
+    def _first_time(self, key: str) -> bool:
+        with self._lock:
+            first = key not in self._seen
+            self._seen.add(key)
+            return first
+
+    async def handle_RCPT(self, server: object, session: object, envelope: object,
+                          address: str, rcpt_options: list[str]) -> str:
+        local = address.split("@")[0]
+        if local.startswith("reject"):
+            return "550 5.1.1 no such user"
+        if local.startswith("tempfail") and self._first_time(f"rcpt:{address}"):
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        rcpts = list(envelope.rcpt_tos)  # type: ignore[attr-defined]
+        if any(r.startswith("dropdata") for r in rcpts) and self._first_time(f"data:{rcpts}"):
+            server.transport.close()  # type: ignore[attr-defined]
+            return "421 4.4.2 connection dropped"
+        with self._lock:
+            self.messages.append((rcpts, envelope.content))  # type: ignore[attr-defined]
+            number = len(self.messages)
+        return f"250 2.0.0 Ok: queued as Q{number:06d}"
+
+
+@contextlib.contextmanager
+def smtp_server(tls: bool = False, sink: SmtpSink | None = None
+                ) -> Iterator[tuple[SmtpSink, int, Path | None]]:
+    """An SMTP server on 127.0.0.1; with ``tls``, STARTTLS is required and the CA file given."""
+    from aiosmtpd.controller import Controller
+
+    sink = sink or SmtpSink()
+    kwargs: dict[str, object] = {}
+    ca_file: Path | None = None
+    folder = Path(tempfile.mkdtemp(prefix="dispatcher-smtp-"))
+    if tls:
+        import ssl
+
+        import trustme
+        authority = trustme.CA()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        ca_file = folder / "ca.pem"
+        authority.cert_pem.write_to_path(str(ca_file))
+        kwargs = {"tls_context": context, "require_starttls": True}
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    try:
+        yield sink, port, ca_file
+    finally:
+        controller.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class FakeTwilio:
+    """Speaks the Twilio Messages API on 127.0.0.1, keeping what it accepted.
+
+    By the To number's last digits: ``...0429`` answers 429 once then 201; ``...1211`` answers
+    400 with Twilio's code 21211; ``...0500`` answers 500. Everything else gets 201.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        self.accepted: list[dict[str, str]] = []
+        self.requests = 0
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def answer(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
+        to = form.get("To", "")
+        with self._lock:
+            self.requests += 1
+            first = to not in self._seen
+            self._seen.add(to)
+            if to.endswith("0429") and first:
+                return 429, {"code": 20429, "message": "Too Many Requests", "status": 429}
+            if to.endswith("1211"):
+                return 400, {"code": 21211, "status": 400,
+                             "message": f"The 'To' number {to} is not a valid phone number."}
+            if to.endswith("0500"):
+                return 500, {"code": 20500, "message": "Internal Server Error", "status": 500}
+            self.accepted.append(form)
+            sid = f"SM{len(self.accepted):032d}"
+        return 201, {"sid": sid, "status": "queued", "to": to, "from": form.get("From"),
+                     "body": form.get("Body"), "num_segments": "2",
+                     "account_sid": "ACtest", "date_created": None, "error_code": None}
+
+
+@contextlib.contextmanager
+def twilio_server() -> Iterator[tuple[FakeTwilio, str]]:
+    """A local HTTP server speaking Twilio's Messages API; yields it and its base URL."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qsl
+
+    fake = FakeTwilio()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            form = dict(parse_qsl(self.rfile.read(length).decode()))
+            if not self.path.endswith("/Messages.json"):
+                status, body = 404, {"code": 20404, "message": "not found", "status": 404}
+            else:
+                status, body = fake.answer(form)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake, f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,291 @@
+"""`dispatcher send`, `status` and `retry` against a real SMTP server and a Twilio-speaking one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dispatcher.config import load_config
+from dispatcher.ledger import Ledger, engine_url
+from tests.conftest import Result
+from tests.servers import FakeTwilio, SmtpSink, smtp_server, twilio_server
+
+Cli = Callable[..., Result]
+HEADER = "id,merchant,name,fax,email,sms,tags\n"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[SmtpSink, int]]:
+    with smtp_server() as (sink, port, _):
+        yield sink, port
+
+
+@pytest.fixture
+def twilio(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeTwilio, str]]:
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "ACtest")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "secret")
+    with twilio_server() as server:
+        yield server
+
+
+def configure(project: Path, channels: str, retry: str = "") -> None:
+    """Replace the shipped [channels.*] tables of the project's config."""
+    text = project.read_text(encoding="utf-8")
+    text = text[: text.index("# Each channel's backend")]
+    project.write_text(text + channels + retry, encoding="utf-8")
+
+
+def real_channels(smtp_port: int, twilio_url: str, extra_email: str = "") -> str:
+    return f"""
+[channels.email]
+backend = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from = "J-Mups センター <maintenance@j-mups.example.jp>"
+concurrency = 4
+{extra_email}
+[channels.sms]
+backend = "twilio"
+from = "+815012345678"
+base_url = "{twilio_url}"
+concurrency = 4
+
+[channels.fax]
+backend = "email-gateway"
+gateway_address = "{{national}}@fax.example.jp"
+concurrency = 2
+"""
+
+
+FAST_RETRY = """
+[retry]
+initial_delay_seconds = 0.05
+max_delay_seconds = 0.2
+max_attempts = 3
+"""
+
+
+def use_contacts(project: Path, rows: str) -> None:
+    folder = project.parent / "contacts"
+    shutil.rmtree(folder)
+    folder.mkdir()
+    (folder / "test.csv").write_text(HEADER + rows, encoding="utf-8")
+
+
+def status_json(cli: Cli, project: Path) -> dict[str, object]:
+    result = cli("status", "3", "--json", "-c", str(project))
+    assert result.code == 0, result.err
+    data: dict[str, object] = json.loads(result.out)
+    return data
+
+
+def test_send_reaches_every_contact_once_on_every_channel(
+        cli: Cli, project: Path, smtp: tuple[SmtpSink, int],
+        twilio: tuple[FakeTwilio, str]) -> None:
+    sink, port = smtp
+    fake, url = twilio
+    configure(project, real_channels(port, url))
+    result = cli("send", "3", "start", "--yes", "-c", str(project))
+    assert result.code == 0, result.err + result.out
+    recipients = sink.recipients()
+    emails = [r for r in recipients if not r.endswith("@fax.example.jp")]
+    faxes = [r for r in recipients if r.endswith("@fax.example.jp")]
+    assert (len(emails), len(set(emails))) == (28, 28)
+    assert (len(faxes), len(set(faxes))) == (27, 27)
+    assert "0355511037@fax.example.jp" in faxes
+    assert len({m["To"] for m in fake.accepted}) == len(fake.accepted) == 26
+    assert all(m["From"] == "+815012345678" for m in fake.accepted)
+    fax_mail = next(raw for rcpts, raw in sink.messages if rcpts == ["0355511037@fax.example.jp"])
+    assert b"application/pdf" in fax_mail and b"notice.pdf" in fax_mail
+
+    again = cli("send", "3", "start", "--yes", "-c", str(project))
+    assert again.code == 0
+    assert "nothing new to send" in again.out
+    assert len(sink.messages) == 55 and len(fake.accepted) == 26
+
+    [notice] = status_json(cli, project)["notices"]  # type: ignore[misc]
+    assert notice["total"] == 81 and notice["state"] == "done"
+    assert notice["channels"] == {"email": {"sent": 28}, "fax": {"sent": 27},
+                                  "sms": {"sent": 26}}
+
+
+def test_message_ids_are_deterministic_and_smtp_queue_ids_are_kept(
+        cli: Cli, project: Path, smtp: tuple[SmtpSink, int],
+        twilio: tuple[FakeTwilio, str]) -> None:
+    sink, port = smtp
+    configure(project, real_channels(port, twilio[1]))
+    assert cli("send", "3", "end", "--channel", "email", "--yes", "-c", str(project)).code == 0
+    ids = [line for _, raw in sink.messages for line in raw.decode().splitlines()
+           if line.lower().startswith("message-id:")]
+    assert len(ids) == 28 and len(set(ids)) == 28
+    assert all(i.endswith("@j-mups.example.jp>") for i in ids)
+    records = asyncio.run(_deliveries(project))
+    assert all(r.provider_ref and r.provider_ref.startswith("2.0.0 Ok: queued as Q")
+               for r in records)
+
+
+async def _deliveries(project: Path) -> list:  # type: ignore[type-arg]
+    config = load_config(project)
+    ledger = await Ledger.open(engine_url(config.settings.ledger_url, project.parent))
+    try:
+        notices = await ledger.notices_of("2021-07-19-emoney")
+        return [d for n in notices for d in await ledger.deliveries_of(n.id)]
+    finally:
+        await ledger.close()
+
+
+def test_smtp_temporary_failures_are_retried_and_5xx_is_final(
+        cli: Cli, project: Path, smtp: tuple[SmtpSink, int],
+        twilio: tuple[FakeTwilio, str]) -> None:
+    sink, port = smtp
+    configure(project, real_channels(port, twilio[1]), FAST_RETRY)
+    use_contacts(project, "A,店A,,,tempfail-a@example.jp,,emoney\n"
+                          "B,店B,,,reject-b@example.jp,,emoney\n"
+                          "C,店C,,,dropdata-c@example.jp,,emoney\n"
+                          "D,店D,,,ok-d@example.jp,,emoney\n")
+    result = cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project))
+    assert result.code == 1
+    assert sorted(sink.recipients()) == ["dropdata-c@example.jp", "ok-d@example.jp",
+                                         "tempfail-a@example.jp"]
+    by_contact = {r.contact_id: r for r in asyncio.run(_deliveries(project))}
+    assert (by_contact["A"].state, by_contact["A"].attempts) == ("sent", 2)
+    assert (by_contact["C"].state, by_contact["C"].attempts) == ("sent", 2)
+    assert (by_contact["B"].state, by_contact["B"].error_code) == ("failed", "550")
+    [notice] = status_json(cli, project)["notices"]  # type: ignore[misc]
+    assert notice["failures"] == [{
+        "contact": "B", "channel": "email", "address": "reject-b@example.jp",
+        "state": "failed", "error_code": "550", "reason": "550 5.1.1 no such user",
+        "attempts": 1}]
+    text = cli("status", "3", "-c", str(project)).out
+    assert "failed: email B reject-b@example.jp: 550 5.1.1 no such user" in text
+
+
+def test_twilio_answers_map_to_retry_failure_and_uncertain(
+        cli: Cli, project: Path, smtp: tuple[SmtpSink, int],
+        twilio: tuple[FakeTwilio, str]) -> None:
+    fake, url = twilio
+    configure(project, real_channels(smtp[1], url), FAST_RETRY)
+    use_contacts(project, "A,店A,,,,090-1234-0429,emoney\n"
+                          "B,店B,,,,090-1234-1211,emoney\n"
+                          "C,店C,,,,090-1234-0500,emoney\n"
+                          "D,店D,,,,090-1234-5678,emoney\n")
+    result = cli("send", "3", "start", "--channel", "sms", "--yes", "-c", str(project))
+    assert result.code == 1
+    assert sorted(m["To"] for m in fake.accepted) == ["+819012340429", "+819012345678"]
+    by_contact = {r.contact_id: r for r in asyncio.run(_deliveries(project))}
+    assert (by_contact["A"].state, by_contact["A"].attempts) == ("sent", 2)
+    assert by_contact["A"].provider_ref and by_contact["A"].provider_ref.startswith("SM")
+    assert (by_contact["B"].state, by_contact["B"].error_code) == ("failed", "21211")
+    assert (by_contact["C"].state, by_contact["C"].attempts) == ("uncertain", 1)
+    assert fake.requests == 5, "the 500 must not be retried blindly"
+
+
+def test_retry_resends_failed_deliveries_once_the_server_is_back(
+        cli: Cli, project: Path, twilio: tuple[FakeTwilio, str]) -> None:
+    from tests.servers import free_port
+    port = free_port()
+    configure(project, real_channels(port, twilio[1]), FAST_RETRY)
+    use_contacts(project, "A,店A,,,a@example.jp,,emoney\nB,店B,,,b@example.jp,,emoney\n")
+    down = cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project))
+    assert down.code == 1
+    assert "gave up after 3 attempts: SMTP connection" in down.out
+    sink = SmtpSink()
+    from aiosmtpd.controller import Controller
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        again = cli("retry", "3", "start", "-c", str(project))
+    finally:
+        controller.stop()
+    assert again.code == 0, again.out + again.err
+    assert sorted(sink.recipients()) == ["a@example.jp", "b@example.jp"]
+    actions = asyncio.run(_audit(project))
+    assert [a["action"] for a in actions] == ["send", "retry"]
+
+
+async def _audit(project: Path) -> list[dict[str, object]]:
+    config = load_config(project)
+    ledger = await Ledger.open(engine_url(config.settings.ledger_url, project.parent))
+    try:
+        return await ledger.audit_entries("2021-07-19-emoney")
+    finally:
+        await ledger.close()
+
+
+def test_starttls_with_a_self_signed_certificate(
+        cli: Cli, project: Path, twilio: tuple[FakeTwilio, str]) -> None:
+    with smtp_server(tls=True) as (sink, port, ca_file):
+        channels = real_channels(port, twilio[1]).replace(
+            'security = "none"', f'security = "starttls"\nca_file = "{ca_file}"')
+        configure(project, channels)
+        result = cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project))
+    assert result.code == 0, result.out + result.err
+    assert len(sink.recipients()) == 28
+
+
+def test_starttls_refuses_an_untrusted_certificate(
+        cli: Cli, project: Path, twilio: tuple[FakeTwilio, str]) -> None:
+    with smtp_server(tls=True) as (sink, port, _):
+        channels = real_channels(port, twilio[1]).replace('security = "none"',
+                                                          'security = "starttls"')
+        configure(project, channels, FAST_RETRY.replace("max_attempts = 3", "max_attempts = 1"))
+        result = cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project))
+    assert result.code == 1
+    assert sink.recipients() == []
+    assert "CERTIFICATE_VERIFY_FAILED" in result.out
+
+
+def test_without_yes_and_without_a_terminal_nothing_is_sent(cli: Cli, project: Path) -> None:
+    result = cli("send", "3", "start", "-c", str(project))
+    assert result.code == 2
+    assert "standard input is not a terminal" in result.err
+    assert not (project.parent / "var" / "outbox").exists()
+
+
+def test_dry_run_sends_nothing(cli: Cli, project: Path) -> None:
+    result = cli("send", "3", "start", "--dry-run", "-c", str(project))
+    assert result.code == 0
+    assert "email: 28 recipients, 1 without an address" in result.out
+    assert "dry run: nothing was sent" in result.out
+    assert not (project.parent / "var" / "outbox").exists()
+
+
+def test_missing_twilio_credentials_stop_before_anything_is_sent(
+        cli: Cli, project: Path, smtp: tuple[SmtpSink, int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
+    configure(project, real_channels(smtp[1], "http://127.0.0.1:9"))
+    result = cli("send", "3", "start", "--yes", "-c", str(project))
+    assert result.code == 2
+    assert "environment variable TWILIO_ACCOUNT_SID is not set" in result.err
+    assert smtp[0].recipients() == []
+    assert asyncio.run(_deliveries(project)) == []
+
+
+def test_template_error_stops_before_anything_is_sent(cli: Cli, project: Path) -> None:
+    (project.parent / "templates" / "sms" / "start.txt.j2").write_text("{{ nope }}\n")
+    result = cli("send", "3", "start", "--yes", "-c", str(project))
+    assert result.code == 2
+    assert "sms/start.txt.j2:1: unknown variable" in result.err
+    assert asyncio.run(_deliveries(project)) == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("1", "start"), "window 1 is not broadcast"),
+    (("3", "start", "--channel", "email", "--channel", "sms"), None),
+])
+def test_send_arguments(cli: Cli, project: Path, args: tuple[str, ...],
+                        message: str | None) -> None:
+    result = cli("send", *args, "--yes", "-c", str(project))
+    if message is None:
+        assert result.code == 0, result.err
+        assert "│ email " in result.out and "│ sms " in result.out
+        assert "│ fax " not in result.out
+    else:
+        assert result.code == 2 and message in result.err
