@@ -148,8 +148,8 @@ def smtp_server(tls: bool = False, sink: SmtpSink | None = None
 class FakeTwilio:
     """Speaks the Twilio Messages API on 127.0.0.1, keeping what it accepted.
 
-    By the To number's last digits: ``...0429`` answers 429 once then 201; ``...1211`` answers
-    400 with Twilio's code 21211; ``...0500`` answers 500. Everything else gets 201.
+    Numbers ``+81901234xxxx`` behave by their last digits: ``0429`` answers 429 once then 201;
+    ``1211`` answers 400 with Twilio's code 21211; ``0500`` answers 500. All else gets 201.
     """
 
     def __init__(self) -> None:
@@ -161,16 +161,17 @@ class FakeTwilio:
 
     def answer(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
         to = form.get("To", "")
+        magic = to[-4:] if to.startswith("+81901234") else ""
         with self._lock:
             self.requests += 1
             first = to not in self._seen
             self._seen.add(to)
-            if to.endswith("0429") and first:
+            if magic == "0429" and first:
                 return 429, {"code": 20429, "message": "Too Many Requests", "status": 429}
-            if to.endswith("1211"):
+            if magic == "1211":
                 return 400, {"code": 21211, "status": 400,
                              "message": f"The 'To' number {to} is not a valid phone number."}
-            if to.endswith("0500"):
+            if magic == "0500":
                 return 500, {"code": 20500, "message": "Internal Server Error", "status": 500}
             self.accepted.append(form)
             sid = f"SM{len(self.accepted):032d}"
@@ -209,8 +210,12 @@ def twilio_server() -> Iterator[tuple[FakeTwilio, str]]:
         def log_message(self, *args: object) -> None:
             pass
 
+    class QuietServer(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            """A client killed mid-request (the crash test) is expected here."""
+
     port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = QuietServer(("127.0.0.1", port), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
