@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email
-import email.policy
 import getpass
 import json
 import logging
@@ -14,7 +12,6 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,7 +29,7 @@ from dispatcher.dispatch import Dispatcher, SendResult, send_notice
 from dispatcher.errors import ArgumentError, DispatcherError, InputError, single
 from dispatcher.inputs import Inputs, check_inputs, load_inputs
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeRecord, engine_url
-from dispatcher.mail import readable_headers
+from dispatcher.mail import readable
 from dispatcher.preview import ChannelTotals, Preview, Previewer, channels_to_preview
 from dispatcher.render import Notice, Renderer, build_notice
 from dispatcher.timefmt import jp_range
@@ -141,13 +138,11 @@ def _print_preview(previewer: Previewer, notice: Notice, item: Preview) -> None:
     message = item.message
     if message.channel is Channel.EMAIL:
         out.rule(f"email to {message.address}", characters="─")
-        raw = previewer.email_headers_and_body(notice, message)
-        mail = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(mail, EmailMessage)
-        for line in readable_headers(mail):
+        headers, body = readable(previewer.email_headers_and_body(notice, message))
+        for line in headers:
             out.print(line, markup=False)
         out.print()
-        out.print(mail.get_content(), markup=False)
+        out.print(body, markup=False)
     elif message.channel is Channel.SMS:
         out.rule(f"sms to {message.address}: {message.segments}", characters="─")
         out.print(message.body, markup=False, soft_wrap=True)

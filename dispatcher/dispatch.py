@@ -57,6 +57,7 @@ Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 Progress = Callable[[Channel, DeliveryState], None]
 IDLE_POLL_SECONDS = 1.0
+CLAIM_BATCH = 64
 
 
 def worker_id() -> str:
@@ -173,11 +174,12 @@ class Dispatcher:
             await asyncio.gather(*workers)
 
     async def _claim_loop(self, record: NoticeRecord, channel: Channel, lane: _Lane) -> None:
-        batch = lane.settings.concurrency * 2
+        # Claims are refilled in batches once the queue is half empty: one query per batch.
+        batch = max(4 * lane.settings.concurrency, CLAIM_BATCH)
         while not self.stopping.is_set():
             room = batch - lane.queue.qsize()
             claimed: list[Claimed] = []
-            if room > 0:
+            if room >= batch // 2:
                 now = self.clock()
                 claimed = await self.ledger.claim(record.id, channel.value, self.owner, now,
                                                   now + lane.lease(batch), room)

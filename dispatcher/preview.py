@@ -91,9 +91,8 @@ class Previewer:
         return Preview(message, (self._write_text(notice, message),))
 
     def email_headers_and_body(self, notice: Notice, message: Message) -> bytes:
-        mail = build_email(message, self._config.channels[Channel.EMAIL].from_address,
+        return build_email(message, self._config.channels[Channel.EMAIL].from_address,
                            notice.sent_at)
-        return mail.as_bytes()
 
     def _fax(self, message: Message) -> Preview:
         document = self._fax_pages.render(message.body)

@@ -11,8 +11,8 @@ import pytest
 from dispatcher.config import Config, load_config
 from dispatcher.contacts import Contact
 from dispatcher.errors import ArgumentError, TemplateError
-from dispatcher.mail import build_email
-from dispatcher.render import Renderer, build_notice, check_rendering
+from dispatcher.mail import build_email, readable
+from dispatcher.render import Message, Renderer, build_notice, check_rendering
 from dispatcher.windows import Channel, Phase, Window, find_window
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -97,12 +97,13 @@ def test_line_breaks_in_contact_fields_cannot_add_mail_headers(
     notice = build_notice(window, window.planned, Phase.START, SENT_AT)
     hostile = contact(merchant="店\r\nBcc: victim@example.jp", name="佐藤\nX-Injected: 1")
     message = renderer.render(notice, hostile, Channel.EMAIL)
-    raw = build_email(message, "J-Mups <m@example.jp>", SENT_AT).as_bytes()
+    raw = build_email(message, "J-Mups <m@example.jp>", SENT_AT)
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["Bcc"] is None and parsed["X-Injected"] is None
     assert sorted(parsed.keys()) == ["Content-Transfer-Encoding", "Content-Type", "Date", "From",
                                      "MIME-Version", "Subject", "To"]
-    assert str(parsed["To"]) == '"店 Bcc: victim@example.jp 佐藤 X-Injected: 1" <a@example.jp>'
+    headers, _ = readable(raw)
+    assert "To: 店 Bcc: victim@example.jp 佐藤 X-Injected: 1 <a@example.jp>" in headers
 
 
 def write_template(renderer: Renderer, name: str, text: str) -> Path:
@@ -189,3 +190,23 @@ def test_shipped_templates_pass_the_check(config: Config, renderer: Renderer,
     assert {p.where for p in problems} == {
         f"{project.parent}/templates/sms/{phase}.txt.j2" for phase in ("start", "end",
                                                                          "postponed")}
+
+
+@pytest.mark.parametrize("name", ["さくら書店", "Sakura Books", 'Books, "Sakura" & Co.',
+                                  "とても長い名前の加盟店" * 5, "a" * 200])
+def test_mail_bytes_round_trip_through_a_mail_parser(name: str) -> None:
+    message = Message(contact(merchant=name, name=""), Channel.EMAIL, "a@example.jp",
+                      f"【J-Mups】{name} メンテナンス作業開始のご連絡", "本文\n二行目\n")
+    raw = build_email(message, "J-Mups センター <m@example.jp>", SENT_AT, "<id@example.jp>")
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    headers, body = readable(raw)
+    to = f'"{name}"'.replace('"Sakura"', '\\"Sakura\\"') if "," in name else name
+    assert f"To: {to} <a@example.jp>" in headers
+    assert f"Subject: 【J-Mups】{name} メンテナンス作業開始のご連絡" in headers
+    assert "From: J-Mups センター <m@example.jp>" in headers
+    assert "Message-ID: <id@example.jp>" in headers
+    assert body == "本文\n二行目\n"
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["To"].addresses[0].addr_spec == "a@example.jp"
+    if name.isascii():
+        assert parsed["To"].addresses[0].display_name == name

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from dispatcher.channels.base import Backend, Outgoing, Receipt, write_atomically
-from dispatcher.mail import build_email
+from dispatcher.mail import build_email, mime_bytes
 from dispatcher.windows import Channel
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+@-]")
@@ -34,8 +34,8 @@ class Outbox(Backend):
         stem = f"{safe_name(message.contact.id)}-{safe_name(message.address)}"
         folder = self.folder / safe_name(outgoing.notice_key)
         if message.channel is Channel.EMAIL:
-            mail = build_email(message, self._from, outgoing.sent_at, outgoing.message_id)
-            path, data = folder / f"{stem}.eml", mail.as_bytes()
+            data = build_email(message, self._from, outgoing.sent_at, outgoing.message_id)
+            path = folder / f"{stem}.eml"
         elif message.channel is Channel.FAX:
             assert outgoing.document is not None, "a fax is sent with its rendered document"
             path, data = folder / f"{stem}.pdf", outgoing.document.pdf
@@ -48,5 +48,5 @@ class Outbox(Backend):
     async def deliver(self, mail: EmailMessage, recipient: str, key: str) -> Receipt:
         """Write a ready e-mail (the fax gateway's, when e-mail goes to the outbox)."""
         path = self.folder / safe_name(key) / f"{safe_name(recipient)}.eml"
-        write_atomically(path, mail.as_bytes())
+        write_atomically(path, mime_bytes(mail))
         return Receipt(str(path))

@@ -17,7 +17,7 @@ import aiosmtplib
 from dispatcher.channels.base import Backend, Outgoing, Receipt, secret
 from dispatcher.config import ChannelConfig
 from dispatcher.errors import ChannelError, PermanentError, TransientError
-from dispatcher.mail import build_email
+from dispatcher.mail import build_email, mime_bytes
 
 
 class SmtpPool(Backend):
@@ -35,16 +35,18 @@ class SmtpPool(Backend):
         self._envelope_from = parseaddr(config.from_address)[1]
 
     async def send(self, outgoing: Outgoing) -> Receipt:
-        mail = build_email(outgoing.message, self._config.from_address, outgoing.sent_at,
-                           outgoing.message_id)
-        return await self.deliver(mail, outgoing.message.address, outgoing.message_id)
+        raw = build_email(outgoing.message, self._config.from_address, outgoing.sent_at,
+                          outgoing.message_id)
+        return await self._send_raw(raw, outgoing.message.address)
 
     async def deliver(self, mail: EmailMessage, recipient: str, key: str) -> Receipt:
+        return await self._send_raw(mime_bytes(mail), recipient)
+
+    async def _send_raw(self, raw: bytes, recipient: str) -> Receipt:
         async with self._slots:
             connection = await self._connection(recipient)
             try:
-                _, response = await connection.send_message(
-                    mail, sender=self._envelope_from, recipients=[recipient])
+                _, response = await connection.sendmail(self._envelope_from, [recipient], raw)
             except BaseException as exc:
                 await _discard(connection)
                 if isinstance(exc, Exception):

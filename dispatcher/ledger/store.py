@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, event, func, or_, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError as UrlError
@@ -180,21 +180,31 @@ class Ledger:
 
     async def claim(self, notice_id: int, channel: str, owner: str, now: datetime,
                     lease_until: datetime, limit: int) -> list[Claimed]:
-        """Take up to ``limit`` deliveries that are due, or whose lease has expired."""
+        """Take up to ``limit`` deliveries whose lease has expired, or that are due."""
         d = deliveries.c
-        due = or_(and_(d.state == DeliveryState.PENDING.value, d.next_attempt_at <= now),
-                  and_(d.state == DeliveryState.SENDING.value, d.lease_expires_at < now))
-        eligible = (select(d.id).where(d.notice_id == notice_id, d.channel == channel, due)
-                    .order_by(d.id).limit(limit).with_for_update(skip_locked=True))
-        statement = (
-            update(deliveries).where(d.id.in_(eligible.scalar_subquery()))
-            .values(state=DeliveryState.SENDING.value, lease_owner=owner,
-                    lease_expires_at=lease_until, attempts=d.attempts + 1, updated_at=now)
-            .returning(d.id, d.contact_id, d.channel, d.address, d.attempts)
-        )
+        expired = (d.state == DeliveryState.SENDING.value, d.lease_expires_at < now,
+                   d.lease_expires_at)
+        due = (d.state == DeliveryState.PENDING.value, d.next_attempt_at <= now,
+               d.next_attempt_at)
+        claimed: list[Claimed] = []
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(statement)).all()
-        return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+            for state_is, time_reached, order in (expired, due):
+                if len(claimed) >= limit:
+                    break
+                # Each query walks one index in time order, so LIMIT stops it early.
+                eligible = (select(d.id)
+                            .where(d.notice_id == notice_id, d.channel == channel, state_is,
+                                   time_reached)
+                            .order_by(order).limit(limit - len(claimed))
+                            .with_for_update(skip_locked=True))
+                statement = (
+                    update(deliveries).where(d.id.in_(eligible.scalar_subquery()))
+                    .values(state=DeliveryState.SENDING.value, lease_owner=owner,
+                            lease_expires_at=lease_until, attempts=d.attempts + 1,
+                            updated_at=now)
+                    .returning(d.id, d.contact_id, d.channel, d.address, d.attempts))
+                claimed.extend(Claimed(*row) for row in await conn.execute(statement))
+        return sorted(claimed, key=lambda c: c.id)
 
     async def record(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> None:
         """Write outcomes of deliveries this owner holds, in one transaction."""

@@ -94,7 +94,8 @@ deliveries = Table(
     Column("sent_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("notice_id", "contact_id", "channel", name="uq_delivery"),
-    Index("ix_deliveries_claim", "notice_id", "channel", "state", "next_attempt_at"),
+    Index("ix_deliveries_due", "notice_id", "channel", "state", "next_attempt_at"),
+    Index("ix_deliveries_lease", "notice_id", "channel", "state", "lease_expires_at"),
 )
 
 audit_log = Table(

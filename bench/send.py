@@ -1,0 +1,177 @@
+"""Sending speed and memory: `dispatcher send` by e-mail to a local SMTP sink.
+
+In the same run, a bare aiosmtplib loop over 8 reused connections sends the same rendered
+messages to the same sink: the baseline. Both figures and their ratio are printed, with
+the peak memory (RSS) of the `dispatcher send` process. Target: send at least as fast as
+the bare loop; peak RSS under 250 MB at 100,000 contacts (`--contacts 100000`).
+
+    .venv/bin/python bench/send.py [--contacts N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+import aiosmtplib
+
+from dispatcher.render import Message
+
+ROOT = Path(__file__).resolve().parent.parent
+CONNECTIONS = 8
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    """aiosmtpd's Sink handler in its own process, so it does not share our CPU time."""
+    sink = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+                             "-c", "aiosmtpd.handlers.Sink"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return sink
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the SMTP sink did not start")
+
+
+def make_project(folder: Path, contacts: int, port: int) -> Path:
+    for name in ("templates",):
+        shutil.copytree(ROOT / name, folder / name)
+    (folder / "contacts").mkdir()
+    with (folder / "contacts" / "bench.csv").open("w", encoding="utf-8") as out:
+        out.write("id,merchant,name,fax,email,sms,tags\n")
+        for n in range(contacts):
+            out.write(f"B{n:06d},ベンチ加盟店{n:06d},担当 {n},,b{n:06d}@example.jp,,emoney\n")
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    text = text[: text.index("# Each channel's backend")]
+    text += f"""
+[channels.email]
+backend = "smtp"
+host = "127.0.0.1"
+port = {port}
+security = "none"
+from = "J-Mups センター <maintenance@j-mups.example.jp>"
+concurrency = {CONNECTIONS}
+"""
+    config = folder / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def run_send(config: Path) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of `dispatcher send 3 start --channel email --yes`."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dispatcher", "send", "3", "start", "--channel", "email",
+         "--yes", "-c", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"dispatcher send exited with {os.waitstatus_to_exitcode(status)}")
+    return elapsed, usage.ru_maxrss
+
+
+def email_message(message: Message, sender: str, sent_at: datetime) -> EmailMessage:
+    """The e-mail built the usual way, with the standard library's EmailMessage."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = Address(message.contact.merchant, addr_spec=message.address)
+    mail["Subject"] = message.subject or ""
+    mail["Date"] = format_datetime(sent_at)
+    mail["Message-ID"] = f"<{message.contact.id}@bench>"
+    mail.set_content(message.body, charset="utf-8", cte="base64")
+    return mail
+
+
+async def bare_loop(config_path: Path, port: int, fast_bytes: bool) -> tuple[int, float]:
+    """The same messages, rendered first, sent over 8 reused aiosmtplib connections.
+
+    Built as EmailMessage objects (the usual way) or, with ``fast_bytes``, by
+    dispatcher's own byte builder.
+    """
+    from dispatcher.inputs import load_inputs
+    from dispatcher.mail import build_email
+    from dispatcher.render import Renderer, build_notice
+    from dispatcher.windows import Channel, Phase, find_window
+
+    inputs = load_inputs(config_path)
+    config = inputs.config
+    window = find_window(config.windows, "3")
+    notice = build_notice(window, window.planned, Phase.START, datetime.now(UTC))
+    renderer = Renderer(config.settings.templates_dir, config)
+    messages = [renderer.render(notice, c, Channel.EMAIL) for c in inputs.contacts]
+    sender = config.channels[Channel.EMAIL].from_address
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(messages)):
+        queue.put_nowait(index)
+
+    async def worker() -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+        await smtp.connect()
+        while not queue.empty():
+            message = messages[queue.get_nowait()]
+            if fast_bytes:
+                raw = build_email(message, sender, notice.sent_at, f"<{message.contact.id}@b>")
+                await smtp.sendmail("m@j-mups.example.jp", [message.address], raw)
+            else:
+                await smtp.send_message(email_message(message, sender, notice.sent_at))
+        await smtp.quit()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+    return len(messages), time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", type=int, default=10_000)
+    args = parser.parse_args()
+    port = free_port()
+    sink = start_sink(port)
+    folder = Path(tempfile.mkdtemp(prefix="dispatcher-bench-"))
+    try:
+        config = make_project(folder, args.contacts, port)
+        count, bare_seconds = asyncio.run(bare_loop(config, port, fast_bytes=False))
+        _, bytes_seconds = asyncio.run(bare_loop(config, port, fast_bytes=True))
+        send_seconds, peak_kib = run_send(config)
+    finally:
+        sink.terminate()
+        sink.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+    bare_rate, send_rate = count / bare_seconds, args.contacts / send_seconds
+    bytes_rate = count / bytes_seconds
+    print(f"e-mail to a local SMTP sink, {args.contacts:,} contacts, {CONNECTIONS} connections")
+    print(f"  bare aiosmtplib loop, EmailMessage (baseline): {bare_rate:8,.0f} messages/s "
+          f"({bare_seconds:.1f} s)")
+    print(f"  bare aiosmtplib loop, dispatcher's bytes     : {bytes_rate:8,.0f} messages/s "
+          f"({bytes_seconds:.1f} s)")
+    print(f"  dispatcher send (whole command, with ledger) : {send_rate:8,.0f} messages/s "
+          f"({send_seconds:.1f} s)")
+    print(f"  ratio (send / baseline): {send_rate / bare_rate:.2f}")
+    print(f"  peak RSS of dispatcher send: {peak_kib / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
