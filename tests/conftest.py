@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,15 @@ class Result:
     code: int
     out: str
     err: str
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server from initdb for the whole test session."""
+    from tests.servers import postgres_server
+
+    with postgres_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -223,3 +223,14 @@ def twilio_server() -> Iterator[tuple[FakeTwilio, str]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def fresh_schema(url: object) -> None:
+    """Drop the ledger's tables in a shared test database, so each test starts empty."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from dispatcher.ledger.tables import metadata
+    engine = create_async_engine(url)  # type: ignore[arg-type]
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+    await engine.dispose()

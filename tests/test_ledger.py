@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,15 +11,9 @@ import pytest
 
 from dispatcher.errors import ConfigError
 from dispatcher.ledger import DeliveryState, Ledger, Outcome, PlannedDelivery, engine_url
-from tests.servers import postgres_server
+from tests.servers import fresh_schema
 
 T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -29,20 +23,10 @@ async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     else:
         base = request.getfixturevalue("postgres_url")
         url = engine_url(base, tmp_path)
-        await _fresh_schema(url)
+        await fresh_schema(url)
     opened = await Ledger.open(url)
     yield opened
     await opened.close()
-
-
-async def _fresh_schema(url: object) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from dispatcher.ledger.tables import metadata
-    engine = create_async_engine(url)  # type: ignore[arg-type]
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.drop_all)
-    await engine.dispose()
 
 
 def planned(count: int, channel: str = "email") -> list[PlannedDelivery]:

@@ -289,3 +289,21 @@ def test_send_arguments(cli: Cli, project: Path, args: tuple[str, ...],
         assert "│ fax " not in result.out
     else:
         assert result.code == 2 and message in result.err
+
+
+def test_send_with_a_postgresql_ledger(cli: Cli, project: Path, postgres_url: str,
+                                       smtp: tuple[SmtpSink, int],
+                                       twilio: tuple[FakeTwilio, str]) -> None:
+    from tests.servers import fresh_schema
+    asyncio.run(fresh_schema(engine_url(postgres_url, project.parent)))
+    text = project.read_text(encoding="utf-8").replace(
+        'ledger = "sqlite:///var/ledger.sqlite3"', f'ledger = "{postgres_url}"')
+    project.write_text(text, encoding="utf-8")
+    configure(project, real_channels(smtp[1], twilio[1]))
+    assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
+    again = cli("send", "3", "start", "--yes", "-c", str(project))
+    assert "nothing new to send" in again.out
+    assert len(smtp[0].messages) == 55 and len(twilio[0].accepted) == 26
+    assert not (project.parent / "var" / "ledger.sqlite3").exists()
+    [notice] = status_json(cli, project)["notices"]  # type: ignore[misc]
+    assert notice["total"] == 81 and notice["state"] == "done"
