@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dispatcher.config import load_config
-from dispatcher.schedule import Action, decide, notice_key
+from dispatcher.schedule import decide, notice_key
 from dispatcher.windows import Window
 from tests.conftest import ROOT
 
