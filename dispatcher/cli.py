@@ -28,12 +28,27 @@ from dispatcher.contacts import Contact, find_contact, in_audience
 from dispatcher.dispatch import Dispatcher, SendResult, send_notice
 from dispatcher.errors import ArgumentError, DispatcherError, InputError, single
 from dispatcher.inputs import Inputs, check_inputs, load_inputs
-from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeRecord, engine_url
+from dispatcher.ledger import (
+    FINAL_STATES,
+    DeliveryState,
+    Ledger,
+    NoticeRecord,
+    engine_url,
+    peek,
+)
 from dispatcher.mail import readable
 from dispatcher.preview import ChannelTotals, Preview, Previewer, channels_to_preview
 from dispatcher.render import Notice, Renderer, build_notice
 from dispatcher.timefmt import jp_range
-from dispatcher.windows import Channel, Phase, Window, active_slot, find_window
+from dispatcher.windows import (
+    Channel,
+    Phase,
+    Slot,
+    Window,
+    active_slot,
+    find_window,
+    following_slot,
+)
 
 app = typer.Typer(
     help="Sends maintenance-window notices by fax, e-mail and SMS, exactly once.",
@@ -61,7 +76,9 @@ def windows(
 ) -> None:
     """The window table: slots, notice policy and the next notice of each window."""
     cfg = load_config(config)
-    views = report.window_views(cfg.windows, {}, _parse_now(now, cfg.settings.timezone))
+    active, states = asyncio.run(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
+    views = report.window_views(cfg.windows, active, _parse_now(now, cfg.settings.timezone),
+                                states)
     if as_json:
         _print_json([view.to_json() for view in views])
     else:
@@ -100,7 +117,8 @@ def preview(
     inputs = load_inputs(config)
     cfg = inputs.config
     target = find_window(cfg.windows, window)
-    notice = build_notice(target, active_slot(target, {}), phase,
+    active, _ = asyncio.run(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
+    notice = build_notice(target, active_slot(target, active), phase,
                           _parse_now(now, cfg.settings.timezone))
     channels = channels_to_preview(target.channels, channel)
     if not target.broadcast:
@@ -245,6 +263,78 @@ def retry(
     raise typer.Exit(code)
 
 
+@app.command()
+def postpone(
+    window: Annotated[str, typer.Argument(help="The window's number or id.")],
+    to: Annotated[str | None, typer.Option(
+        help="The slot to move to (reserve-1, reserve-2, ...); default: the next one.")] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the record.")] = "",
+    no_notice: Annotated[bool, typer.Option(
+        "--no-notice", help="Do not send the postponed notice.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Move a window to a reserve slot (予備日); a broadcast window sends a postponed notice."""
+    inputs = load_inputs(config)
+    target = find_window(inputs.config.windows, window)
+    raise typer.Exit(asyncio.run(_postpone(inputs, target, to, reason, no_notice, yes)))
+
+
+async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
+                    no_notice: bool, yes: bool) -> int:
+    cfg = inputs.config
+    tz = cfg.settings.timezone
+    async with _opened_ledger(cfg) as ledger:
+        current = active_slot(window, await ledger.active_slots())
+        new = _postponement_target(window, current, to)
+        notice = build_notice(window, current, Phase.POSTPONED, _clock(), new)
+        channels = list(window.channels) if window.broadcast and not no_notice else []
+        dispatcher = Dispatcher(inputs, ledger, {}, _clock)
+        dispatcher.preflight(notice, channels)
+        backends = make_backends(cfg, channels, os.environ)
+        out.print(f"window {window.number} ({window.id}): {current.name} "
+                  f"{report.slot_range(current, tz)} → {new.name} {report.slot_range(new, tz)}",
+                  markup=False)
+        if not yes and not _confirmed_action(f"Move window {window.number} to {new.name}"
+                                             + (" and send the postponed notice" * bool(channels))):
+            err.print("cancelled: nothing was changed", markup=False)
+            return 1
+        states = await ledger.notice_states()
+        await ledger.move_window(window.id, current.name, new.name, _operator(), reason,
+                                 _clock())
+        await ledger.audit(_operator(), "postpone", window.id,
+                           {"from": current.name, "to": new.name, "reason": reason,
+                            "notice": bool(channels)}, _clock())
+        if states.get(f"{window.id}/{current.name}/start") in ("done", "sending"):
+            out.print(f"the work in {current.name} was interrupted (中断): its end notice will "
+                      f"not be sent; {new.name} gets its own start and end notices", markup=False)
+        if not channels:
+            return 0
+        dispatcher = Dispatcher(inputs, ledger, backends, _clock)
+        try:
+            result = await _send_with_progress(dispatcher, notice, channels)
+        finally:
+            await _close_all(dispatcher, backends)
+    _print_send_result(result)
+    return 1 if result.any_failed else 0
+
+
+def _postponement_target(window: Window, current: Slot, to: str | None) -> Slot:
+    names = [s.name for s in window.slots]
+    if to is None:
+        new = following_slot(window, current)
+        if new is None:
+            raise single(ArgumentError, "WINDOW", f"window {window.number} is already on its "
+                         f"last slot ({current.name}): there is no reserve slot to move to")
+        return new
+    target = window.slot(to)
+    later = names[names.index(current.name) + 1:]
+    if target.name not in later:
+        raise single(ArgumentError, "--to", f"window {window.number} is on {current.name}: "
+                     f"it can only move forward, to {', '.join(later) or 'no slot'}")
+    return target
+
+
 def _send_channels(window: Window, only: list[Channel] | None) -> list[Channel]:
     if not only:
         return list(window.channels)
@@ -272,7 +362,7 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Cha
                 dry_run: bool, yes: bool) -> int:
     cfg = inputs.config
     async with _opened_ledger(cfg) as ledger:
-        slot = active_slot(window, {})
+        slot = active_slot(window, await ledger.active_slots())
         notice = build_notice(window, slot, phase, _clock())
         dispatcher = Dispatcher(inputs, ledger, {}, _clock)
         dispatcher.preflight(notice, channels)
@@ -327,11 +417,15 @@ async def _close_all(dispatcher: Dispatcher, backends: Mapping[Channel, Backend]
 
 
 def _confirmed(notice: Notice, audience: int) -> bool:
+    return _confirmed_action(f"Send the {notice.phase.value} notice of window "
+                             f"{notice.window.number} to {audience} contacts now")
+
+
+def _confirmed_action(question: str) -> bool:
     if not sys.stdin.isatty():
         raise single(ArgumentError, "--yes", "standard input is not a terminal, so there is "
-                     "no one to confirm: add --yes to send")
-    return typer.confirm(f"Send the {notice.phase.value} notice of window "
-                         f"{notice.window.number} to {audience} contacts now?", default=False)
+                     "no one to confirm: add --yes")
+    return typer.confirm(f"{question}?", default=False)
 
 
 def _operator() -> str:
@@ -402,8 +496,8 @@ def _print_notice_status(notice: dict[str, Any]) -> None:
 
 async def _retry(inputs: Inputs, window: Window, phase: Phase, uncertain: bool) -> int:
     cfg = inputs.config
-    slot = active_slot(window, {})
     async with _opened_ledger(cfg) as ledger:
+        slot = active_slot(window, await ledger.active_slots())
         record = await ledger.notice(window.id, slot.name, phase.value)
         if record is None:
             raise single(ArgumentError, "PHASE", f"window {window.number} has no "
@@ -455,7 +549,7 @@ def _windows_table(views: list[report.WindowView], cfg: Config) -> Table:
     tz = cfg.settings.timezone
     table = Table(title=f"{cfg.path} (times in {tz})")
     for column in ("#", "title", "active slot", "time", "reserve", "notice", "channels",
-                   "next notice"):
+                   "next notice", "sent"):
         table.add_column(column, no_wrap=column != "title")
     for view in views:
         window = view.window
@@ -463,7 +557,7 @@ def _windows_table(views: list[report.WindowView], cfg: Config) -> Table:
             str(window.number), window.title, view.active.name, report.slot_range(view.active, tz),
             "\n".join(report.slot_range(s, tz, with_name=True) for s in window.reserves) or "-",
             window.notify.value, ", ".join(window.channels) or "-",
-            report.next_notice_text(view.next, tz),
+            report.next_notice_text(view.next, tz), view.notices_text(),
         )
     return table
 
@@ -477,6 +571,8 @@ def _window_block(view: report.WindowView, tz: tzinfo) -> str:
         marker = "▶" if slot == view.active else " "
         lines.append(f"  {marker} {slot.name:<10} {report.slot_range(slot, tz)}")
     lines.append(f"    next notice: {report.next_notice_text(view.next, tz)}")
+    if window.broadcast:
+        lines.append(f"    notices: {view.notices_text()}")
     return "\n".join(lines)
 
 

@@ -63,11 +63,13 @@ class Message:
     segments: Segments | None = None
 
 
-def build_notice(window: Window, slot: Slot, phase: Phase, sent_at: datetime) -> Notice:
-    """The notice of ``phase`` for ``slot``; a postponed notice names the next reserve slot."""
+def build_notice(window: Window, slot: Slot, phase: Phase, sent_at: datetime,
+                 new_slot: Slot | None = None) -> Notice:
+    """The notice of ``phase`` for ``slot``; a postponed notice names ``new_slot``, by
+    default the next reserve slot."""
     if phase is not Phase.POSTPONED:
         return Notice(window, slot, phase, sent_at)
-    new_slot = following_slot(window, slot)
+    new_slot = new_slot or following_slot(window, slot)
     if new_slot is None:
         raise single(ArgumentError, f"window {window.number}",
                      f"no reserve slot after {slot.name} to postpone to")

@@ -11,7 +11,15 @@ from dispatcher.config import Config
 from dispatcher.contacts import Contact, in_audience
 from dispatcher.ledger import DeliveryRecord, NoticeRecord
 from dispatcher.timefmt import jp_datetime, jp_range
-from dispatcher.windows import Channel, NextNotice, Slot, Window, active_slot, next_notice
+from dispatcher.windows import (
+    Channel,
+    NextNotice,
+    Phase,
+    Slot,
+    Window,
+    active_slot,
+    next_notice,
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,7 @@ class WindowView:
     window: Window
     active: Slot
     next: NextNotice | None
+    notices: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         w = self.window
@@ -40,16 +49,28 @@ class WindowView:
                 {"phase": self.next.phase.value, "at": self.next.at.isoformat()}
                 if self.next else None
             ),
+            "notices": dict(self.notices),
         }
+
+    def notices_text(self) -> str:
+        """``start done, end -``: the ledger's state of the active slot's notices."""
+        if not self.window.broadcast:
+            return "-"
+        return ", ".join(f"{p} {self.notices.get(p, '-')}" for p in ("start", "end"))
 
 
 def window_views(
-    windows: Sequence[Window], active_slots: Mapping[str, str], now: datetime
+    windows: Sequence[Window], active_slots: Mapping[str, str], now: datetime,
+    notice_states: Mapping[str, str] | None = None,
 ) -> list[WindowView]:
+    """Each window's active slot, next notice and (from the ledger) its notices' states."""
     views = []
+    states = notice_states or {}
     for window in windows:
         slot = active_slot(window, active_slots)
-        views.append(WindowView(window, slot, next_notice(window, slot, now)))
+        mine = {phase.value: states[key] for phase in Phase
+                if (key := f"{window.id}/{slot.name}/{phase.value}") in states}
+        views.append(WindowView(window, slot, next_notice(window, slot, now), mine))
     return views
 
 

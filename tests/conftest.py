@@ -44,7 +44,7 @@ def project(tmp_path: Path) -> Path:
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
         ) -> Callable[..., Result]:
     """Runs `dispatcher ARGS...` in-process through the console entry point."""
-    monkeypatch.setenv("COLUMNS", "220")
+    monkeypatch.setenv("COLUMNS", "300")
 
     def run(*args: str) -> Result:
         capsys.readouterr()

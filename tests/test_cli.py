@@ -38,6 +38,7 @@ def test_narrow_terminal_gets_one_block_per_window(cli: Cli, project: Path,
         "  ▶ planned    2021年7月19日(月) AM1:00～AM2:00",
         "    reserve-1  2021年8月23日(月) AM1:00～AM2:00",
         "    next notice: start 2021年7月19日(月) AM1:00",
+        "    notices: start -, end -",
     ]
     assert max(len(line) for line in result.out.splitlines()) <= 80
 
@@ -47,7 +48,7 @@ def test_windows_json_has_the_contract_keys(cli: Cli, project: Path) -> None:
     rows = json.loads(result.out)
     assert [r["number"] for r in rows] == [1, 2, 3, 4]
     keys = {"number", "id", "title", "notify", "channels", "audience", "active_slot", "slots",
-            "next_notice"}
+            "next_notice", "notices"}
     assert all(set(r) == keys for r in rows)
     window3 = rows[2]
     assert window3["slots"] == [

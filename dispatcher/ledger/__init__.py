@@ -8,6 +8,7 @@ from dispatcher.ledger.store import (
     Outcome,
     PlannedDelivery,
     engine_url,
+    peek,
 )
 from dispatcher.ledger.tables import FINAL_STATES, DeliveryState, NoticeState
 
@@ -22,4 +23,5 @@ __all__ = [
     "Outcome",
     "PlannedDelivery",
     "engine_url",
+    "peek",
 ]

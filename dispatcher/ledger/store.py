@@ -29,6 +29,7 @@ from dispatcher.ledger.tables import (
     deliveries,
     metadata,
     notices,
+    slot_changes,
 )
 
 _INSERT_CHUNK = 1000
@@ -111,6 +112,17 @@ def engine_url(raw: str, base_dir: Path) -> URL:
                  f"{raw!r}: only sqlite:/// and postgresql:// ledgers are supported")
 
 
+async def peek(url: URL) -> tuple[dict[str, str], dict[str, str]]:
+    """Active slots and notice states, without creating a SQLite ledger that is not there."""
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        return {}, {}
+    ledger = await Ledger.open(url)
+    try:
+        return await ledger.active_slots(), await ledger.notice_states()
+    finally:
+        await ledger.close()
+
+
 class Ledger:
     """Async access to the ledger database; open with ``await Ledger.open(url)``."""
 
@@ -152,6 +164,42 @@ class Ledger:
             record = await self._notice(conn, window_id, slot, phase)
         assert record is not None
         return record, created
+
+    async def record_missed(self, window_id: str, slot: str, phase: str, now: datetime
+                            ) -> bool:
+        """Record that a notice was too late to send; False if it was already recorded."""
+        async with self._engine.begin() as conn:
+            inserted = await conn.execute(
+                self._insert_ignore(notices).returning(notices.c.id), {
+                    "window_id": window_id, "slot": slot, "phase": phase,
+                    "state": NoticeState.MISSED.value, "triggered_by": "schedule",
+                    "created_at": now, "finished_at": now,
+                })
+            return inserted.first() is not None
+
+    async def notice_states(self) -> dict[str, str]:
+        """Every notice's state, by ``window/slot/phase``."""
+        n = notices.c
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(n.window_id, n.slot, n.phase, n.state))
+            return {f"{w}/{s}/{p}": state for w, s, p, state in rows}
+
+    async def move_window(self, window_id: str, from_slot: str, to_slot: str, actor: str,
+                          reason: str, now: datetime) -> None:
+        """Make ``to_slot`` the window's active slot (a postponement to a reserve date)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(slot_changes.insert().values(
+                window_id=window_id, from_slot=from_slot, to_slot=to_slot, at=now,
+                actor=actor, reason=reason))
+
+    async def active_slots(self) -> dict[str, str]:
+        """The active slot of every window that was moved, by window id."""
+        c = slot_changes.c
+        latest = select(c.window_id, func.max(c.id).label("id")).group_by(c.window_id).subquery()
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(c.window_id, c.to_slot).join(latest, c.id == latest.c.id))
+            return {window_id: slot for window_id, slot in rows}
 
     async def notice(self, window_id: str, slot: str, phase: str) -> NoticeRecord | None:
         async with self._engine.connect() as conn:

@@ -98,6 +98,17 @@ deliveries = Table(
     Index("ix_deliveries_lease", "notice_id", "channel", "state", "lease_expires_at"),
 )
 
+slot_changes = Table(
+    "slot_changes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("window_id", String(200), nullable=False),
+    Column("from_slot", String(50), nullable=False),
+    Column("to_slot", String(50), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
 audit_log = Table(
     "audit_log", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

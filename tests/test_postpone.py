@@ -1,0 +1,79 @@
+"""`dispatcher postpone`: the move is recorded, the table follows, the postponed notice goes out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from dispatcher.config import load_config
+from dispatcher.ledger import Ledger, engine_url
+from tests.conftest import Result
+
+Cli = Callable[..., Result]
+
+
+def active_slot(cli: Cli, project: Path, number: int) -> str:
+    rows = json.loads(cli("windows", "--json", "-c", str(project)).out)
+    slot: str = rows[number - 1]["active_slot"]
+    return slot
+
+
+async def audit(project: Path) -> list[dict[str, object]]:
+    config = load_config(project)
+    ledger = await Ledger.open(engine_url(config.settings.ledger_url, project.parent))
+    try:
+        return await ledger.audit_entries()
+    finally:
+        await ledger.close()
+
+
+def test_postpone_moves_the_window_and_sends_the_postponed_notice(cli: Cli,
+                                                                   project: Path) -> None:
+    result = cli("postpone", "3", "--reason", "機器不具合", "--yes", "-c", str(project))
+    assert result.code == 0, result.err
+    assert active_slot(cli, project, 3) == "reserve-1"
+    sms = project.parent / "var" / "outbox" / "sms" / "2021-07-19-emoney_planned_postponed"
+    texts = [p.read_text(encoding="utf-8") for p in sms.glob("*.txt")]
+    assert len(texts) == 26 and all("予備日 8/23(月) AM1:00～AM2:00" in t for t in texts)
+    [entry] = asyncio.run(audit(project))
+    assert entry["action"] == "postpone"
+    assert entry["detail"] == {"from": "planned", "to": "reserve-1", "reason": "機器不具合",
+                               "notice": True}
+
+
+def test_postpone_after_the_start_notice_is_an_interruption(cli: Cli, project: Path) -> None:
+    assert cli("send", "3", "start", "--channel", "sms", "--yes", "-c", str(project)).code == 0
+    result = cli("postpone", "3", "--no-notice", "--yes", "-c", str(project))
+    assert result.code == 0
+    assert "interrupted (中断): its end notice will not be sent" in result.out
+    rows = json.loads(cli("windows", "--json", "--now", "2021-07-19T01:30:00",
+                          "-c", str(project)).out)
+    assert rows[2]["active_slot"] == "reserve-1"
+    assert rows[2]["next_notice"] == {"phase": "start", "at": "2021-08-23T01:00:00+09:00"}
+    assert rows[2]["notices"] == {}
+    assert not (project.parent / "var" / "outbox" / "sms" /
+                "2021-07-19-emoney_planned_postponed").exists()
+
+
+def test_postpone_past_the_last_reserve_slot_is_an_error(cli: Cli, project: Path) -> None:
+    assert cli("postpone", "1", "--yes", "-c", str(project)).code == 0
+    result = cli("postpone", "1", "--yes", "-c", str(project))
+    assert result.code == 2
+    assert "window 1 is already on its last slot (reserve-1)" in result.err
+
+
+def test_postpone_to_a_named_slot_and_never_backwards(cli: Cli, project: Path) -> None:
+    assert cli("postpone", "2", "--to", "reserve-2", "--yes", "-c", str(project)).code == 0
+    assert active_slot(cli, project, 2) == "reserve-2"
+    result = cli("postpone", "2", "--to", "reserve-1", "--yes", "-c", str(project))
+    assert result.code == 2 and "it can only move forward, to no slot" in result.err
+    unknown = cli("postpone", "2", "--to", "reserve-9", "--yes", "-c", str(project))
+    assert unknown.code == 2 and "no slot 'reserve-9'" in unknown.err
+
+
+def test_postpone_without_a_terminal_needs_yes(cli: Cli, project: Path) -> None:
+    result = cli("postpone", "3", "-c", str(project))
+    assert result.code == 2 and "add --yes" in result.err
+    assert active_slot(cli, project, 3) == "planned"
