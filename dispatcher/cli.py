@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,10 +22,11 @@ from rich.measure import Measurement
 from rich.progress import Progress
 from rich.table import Table
 
-from dispatcher import report
+from dispatcher import logs, report
 from dispatcher.channels import Backend, make_backends
 from dispatcher.config import Config, load_config
 from dispatcher.contacts import Contact, find_contact, in_audience
+from dispatcher.daemon import Daemon
 from dispatcher.dispatch import Dispatcher, SendResult, send_notice
 from dispatcher.errors import ArgumentError, DispatcherError, InputError, single
 from dispatcher.inputs import Inputs, check_inputs, load_inputs
@@ -333,6 +335,23 @@ def _postponement_target(window: Window, current: Slot, to: str | None) -> Slot:
         raise single(ArgumentError, "--to", f"window {window.number} is on {current.name}: "
                      f"it can only move forward, to {', '.join(later) or 'no slot'}")
     return target
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+@app.command()
+def run(
+    config: ConfigOption = DEFAULT_CONFIG,
+    log_format: Annotated[LogFormat, typer.Option(help="text for people, json for machines.")
+                          ] = LogFormat.TEXT,
+) -> None:
+    """The daemon: sends each broadcast window's start and end notices on time."""
+    logs.configure(log_format.value)
+    daemon = Daemon(config, _clock)
+    asyncio.run(daemon.run())
 
 
 def _send_channels(window: Window, only: list[Channel] | None) -> list[Channel]:

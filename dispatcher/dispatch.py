@@ -169,9 +169,11 @@ class Dispatcher:
         try:
             await self._claim_loop(record, channel, lane)
         finally:
+            unstarted = lane.take_unstarted() if self.stopping.is_set() else []
             for _ in workers:
                 lane.queue.put_nowait(None)
             await asyncio.gather(*workers)
+            await self.ledger.release(self.owner, [c.id for c in unstarted], self.clock())
 
     async def _claim_loop(self, record: NoticeRecord, channel: Channel, lane: _Lane) -> None:
         # Claims are refilled in batches once the queue is half empty: one query per batch.
@@ -321,6 +323,16 @@ class _Lane:
     def finished(self) -> None:
         self.in_flight -= 1
         self._finish.set()
+
+    def take_unstarted(self) -> list[Claimed]:
+        """Empty the queue: the claimed deliveries no worker has started."""
+        unstarted = []
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is not None:
+                unstarted.append(item)
+                self.in_flight -= 1
+        return unstarted
 
     async def wait_for_a_finish(self, timeout: float) -> None:
         """Return when a delivery has finished since the last call, or after ``timeout``."""

@@ -277,6 +277,19 @@ class Ledger:
         async with self._engine.begin() as conn:
             await conn.execute(statement, params)
 
+    async def release(self, owner: str, delivery_ids: Sequence[int], now: datetime) -> None:
+        """Give back claimed deliveries that were not started (a clean stop)."""
+        if not delivery_ids:
+            return
+        d = deliveries.c
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(deliveries)
+                .where(d.id.in_(list(delivery_ids)), d.lease_owner == owner,
+                       d.state == DeliveryState.SENDING.value)
+                .values(state=DeliveryState.PENDING.value, lease_owner=None,
+                        lease_expires_at=None, attempts=d.attempts - 1, updated_at=now))
+
     async def counts(self, notice_id: int) -> dict[tuple[str, str], int]:
         """Deliveries by (channel, state)."""
         d = deliveries.c

@@ -1,0 +1,58 @@
+"""Log lines for operators (``key=value``) or machines (``--log-format json``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_FIELDS = "fields"
+
+
+def event(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
+    """One log line: a fixed message and its fields."""
+    logger.log(level, message, extra={_FIELDS: fields})
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, _FIELDS, {})
+        pairs = " ".join(f"{key}={_text(value)}" for key, value in fields.items())
+        moment = datetime.fromtimestamp(record.created, UTC).astimezone().isoformat(
+            timespec="seconds")
+        line = f"{moment} {record.levelname:<7} {record.getMessage()}"
+        return f"{line} {pairs}" if pairs else line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, _FIELDS, {})
+        data = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+                "level": record.levelname.lower(), "event": record.getMessage(),
+                **{key: _plain(value) for key, value in fields.items()}}
+        return json.dumps(data, ensure_ascii=False)
+
+
+def configure(log_format: str, level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("apscheduler", "weasyprint", "weasyprint.progress", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list | str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    text = json.dumps(_plain(value), ensure_ascii=False)
+    return text[1:-1] if isinstance(value, str) and " " not in value else text
