@@ -16,7 +16,7 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from dispatcher.channels import make_backends
@@ -70,25 +70,42 @@ class Daemon:
 
     async def run(self) -> None:
         """Until a stop is requested (a signal, or ``stopping`` set by the caller)."""
-        settings = self.inputs.config.settings
-        self._ledger = await Ledger.open(engine_url(settings.ledger_url,
-                                                    self.inputs.config.path.parent))
+        await self.open()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop, signum)
-        self._jobs.start()
-        event(log, logging.INFO, "daemon started", config=str(self.config_path),
-              ledger=settings.ledger_url, pid=os.getpid())
         try:
             while not self.stopping.is_set():
-                self._reload_if_changed()
-                await self.reconcile()
+                await self.tick()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), TICK_SECONDS)
         finally:
-            await self._shut_down()
+            await self.close()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
+
+    async def open(self) -> None:
+        """Connect to the ledger and start the scheduler (inside a running event loop)."""
+        settings = self.inputs.config.settings
+        self._ledger = await Ledger.open(engine_url(settings.ledger_url,
+                                                    self.inputs.config.path.parent))
+        self._jobs.start()
+        event(log, logging.INFO, "daemon started", config=str(self.config_path),
+              ledger=settings.ledger_url, pid=os.getpid())
+
+    async def tick(self) -> list[Decision]:
+        """One look at the files and the ledger: reload if needed, then reconcile."""
+        self.reload_if_changed()
+        return await self.reconcile()
+
+    def scheduled(self) -> dict[str, datetime]:
+        """The jobs waiting, by notice key, with their times."""
+        return self._jobs.planned()
+
+    async def wait_for_sends(self) -> None:
+        """Until every send started so far has finished."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     def request_stop(self, signum: int | None = None) -> None:
         if not self.stopping.is_set():
@@ -195,7 +212,7 @@ class Daemon:
         make_backends(inputs.config, broadcast, self.env)  # credentials present?
         return inputs
 
-    def _reload_if_changed(self) -> None:
+    def reload_if_changed(self) -> None:
         files = fingerprint(self.config_path, self.inputs)
         if files == self._files:
             return
@@ -212,7 +229,7 @@ class Daemon:
         event(log, logging.INFO, "table reloaded", windows=len(inputs.config.windows),
               contacts=len(inputs.contacts))
 
-    async def _shut_down(self) -> None:
+    async def close(self) -> None:
         self._jobs.shutdown()
         running = list(self._running.values())
         if running:

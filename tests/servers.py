@@ -81,6 +81,7 @@ class SmtpSink:
     def __init__(self) -> None:
         import threading
         self.messages: list[tuple[list[str], bytes]] = []
+        self.times: list[float] = []
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
@@ -111,6 +112,7 @@ class SmtpSink:
             return "421 4.4.2 connection dropped"
         with self._lock:
             self.messages.append((rcpts, envelope.content))  # type: ignore[attr-defined]
+            self.times.append(time.time())
             number = len(self.messages)
         return f"250 2.0.0 Ok: queued as Q{number:06d}"
 

@@ -1,0 +1,216 @@
+"""`dispatcher run`: on time, following edits and postponements, catching up, two at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import pytest
+
+from dispatcher.daemon import Daemon
+from tests.conftest import ROOT
+from tests.servers import SmtpSink, smtp_server
+
+
+def timed_window(project: Path, start: datetime, end: datetime, smtp_port: int | None) -> None:
+    """Window 3 at ``start``-``end`` (its reserve a month later), e-mail to a local server."""
+    text = project.read_text(encoding="utf-8")
+    text = text.replace("start = 2021-07-19T01:00:00\nend = 2021-07-19T02:00:00",
+                        f"start = {start.isoformat()}\nend = {end.isoformat()}")
+    text = text.replace("  start = 2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00",
+                        f"  start = {(start + timedelta(days=30)).isoformat()}\n"
+                        f"  end = {(end + timedelta(days=30)).isoformat()}")
+    text = text.replace('channels = ["fax", "email", "sms"]', 'channels = ["email", "sms"]')
+    if smtp_port is not None:
+        text = text.replace('[channels.email]\nbackend = "outbox"',
+                            f'[channels.email]\nbackend = "smtp"\nhost = "127.0.0.1"\n'
+                            f'port = {smtp_port}\nsecurity = "none"')
+    project.write_text(text, encoding="utf-8")
+
+
+def subjects(sink: SmtpSink) -> list[tuple[float, str, str]]:
+    """(arrival time, recipient, subject) of every message the sink accepted."""
+    found = []
+    for when, (rcpts, raw) in zip(sink.times, sink.messages, strict=True):
+        subject = str(make_header(decode_header(message_from_bytes(raw)["Subject"])))
+        found.append((when, rcpts[0], subject))
+    return found
+
+
+def start_daemon(project: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "run", "-c", str(project)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
+            stdout=output, stderr=subprocess.STDOUT)
+
+
+def wait_for(condition: object, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not reached within {seconds} s")
+
+
+def stop(process: subprocess.Popen[bytes], log: Path) -> str:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0, log.read_text()
+    return log.read_text()
+
+
+def test_both_notices_arrive_on_time_and_once(project: Path) -> None:
+    with smtp_server() as (sink, port, _):
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
+        end = start + timedelta(seconds=4)
+        timed_window(project, start, end, port)
+        log = project.parent / "run.log"
+        daemon = start_daemon(project, log)
+        wait_for(lambda: len(sink.messages) >= 56, 40)
+        output = stop(daemon, log)
+        arrivals = subjects(sink)
+    starts = [a for a in arrivals if "開始" in a[2]]
+    ends = [a for a in arrivals if "終了" in a[2]]
+    assert len(starts) == len(ends) == 28
+    assert Counter(r for _, r, _ in starts).most_common(1)[0][1] == 1
+    first_start = min(t for t, _, _ in starts) - start.timestamp()
+    first_end = min(t for t, _, _ in ends) - end.timestamp()
+    assert 0 <= first_start < 1.0, first_start
+    assert 0 <= first_end < 1.0, first_end
+    assert "notice finished" in output and "daemon stopped" in output
+    sms = project.parent / "var" / "outbox" / "sms"
+    assert len(list(sms.rglob("*.txt"))) == 2 * 26
+
+
+def fake_clock(moment: datetime) -> tuple[list[datetime], object]:
+    now = [moment]
+    return now, lambda: now[0]
+
+
+async def test_edits_move_jobs_and_broken_edits_keep_the_last_good_table(
+        project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    base = datetime(2030, 1, 1, tzinfo=UTC)
+    timed_window(project, base + timedelta(hours=1), base + timedelta(hours=2), None)
+    now, clock = fake_clock(base)
+    daemon = Daemon(project, clock)  # type: ignore[arg-type]
+    await daemon.open()
+    try:
+        await daemon.tick()
+        key = "2021-07-19-emoney/planned/start"
+        assert daemon.scheduled()[key] == base + timedelta(hours=1)
+
+        text = project.read_text(encoding="utf-8")
+        moved = text.replace((base + timedelta(hours=1)).isoformat(),
+                             (base + timedelta(minutes=30)).isoformat())
+        project.write_text(moved, encoding="utf-8")
+        await daemon.tick()
+        assert daemon.scheduled()[key] == base + timedelta(minutes=30)
+
+        caplog.set_level(logging.ERROR)
+        broken = moved.replace((base + timedelta(hours=2)).isoformat(),
+                               (base - timedelta(hours=2)).isoformat())
+        project.write_text(broken + "\n", encoding="utf-8")
+        await daemon.tick()
+        assert daemon.scheduled()[key] == base + timedelta(minutes=30)
+        problems = [getattr(r, "fields", {}).get("problem", "") for r in caplog.records]
+        assert any(f"{project}:" in p and "windows[3].end: must be after start" in p
+                   for p in problems), problems
+    finally:
+        await daemon.close()
+
+
+async def test_postponement_by_another_process_is_followed(project: Path) -> None:
+    from dispatcher.cli import main
+    base = datetime(2030, 1, 1, tzinfo=UTC)
+    timed_window(project, base + timedelta(hours=1), base + timedelta(hours=2), None)
+    _, clock = fake_clock(base)
+    daemon = Daemon(project, clock)  # type: ignore[arg-type]
+    await daemon.open()
+    try:
+        await daemon.tick()
+        assert set(daemon.scheduled()) == {"2021-07-19-emoney/planned/start",
+                                           "2021-07-19-emoney/planned/end"}
+        await asyncio.to_thread(_cli, main, "postpone", "3", "--no-notice", "--yes", "-c",
+                                str(project))
+        await daemon.tick()
+        assert daemon.scheduled() == {
+            "2021-07-19-emoney/reserve-1/start": base + timedelta(days=30, hours=1),
+            "2021-07-19-emoney/reserve-1/end": base + timedelta(days=30, hours=2)}
+    finally:
+        await daemon.close()
+
+
+def _cli(main: object, *args: str) -> None:
+    saved = sys.argv
+    sys.argv = ["dispatcher", *args]
+    try:
+        main()  # type: ignore[operator]
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    finally:
+        sys.argv = saved
+
+
+async def test_catch_up_at_start_up_sends_what_is_still_meaningful(project: Path) -> None:
+    base = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    timed_window(project, base - timedelta(minutes=10), base + timedelta(minutes=50), None)
+    _, clock = fake_clock(base)
+    daemon = Daemon(project, clock)  # type: ignore[arg-type]
+    await daemon.open()
+    try:
+        decisions = await daemon.tick()
+        assert [(d.phase.value, d.action.value) for d in decisions] == [
+            ("start", "send-now"), ("end", "schedule")]
+        await daemon.wait_for_sends()
+        await daemon.tick()
+        assert set(daemon.scheduled()) == {"2021-07-19-emoney/planned/end"}
+    finally:
+        await daemon.close()
+    sms = project.parent / "var" / "outbox" / "sms" / "2021-07-19-emoney_planned_start"
+    assert len(list(sms.glob("*.txt"))) == 26
+
+
+async def test_notices_long_past_are_recorded_as_missed(project: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    base = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    timed_window(project, base - timedelta(hours=3), base - timedelta(hours=2), None)
+    _, clock = fake_clock(base)
+    caplog.set_level(logging.WARNING)
+    daemon = Daemon(project, clock)  # type: ignore[arg-type]
+    await daemon.open()
+    try:
+        await daemon.tick()
+        await daemon.tick()
+    finally:
+        await daemon.close()
+    missed = [r for r in caplog.records if r.getMessage() == "notice missed"]
+    assert len(missed) == 2, "each missed notice is logged once, at the first look"
+    assert not (project.parent / "var" / "outbox").exists()
+
+
+def test_two_daemons_on_one_ledger_send_each_delivery_once(project: Path) -> None:
+    with smtp_server() as (sink, port, _):
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
+        timed_window(project, start, start + timedelta(seconds=4), port)
+        logs = [project.parent / "a.log", project.parent / "b.log"]
+        daemons = [start_daemon(project, log) for log in logs]
+        wait_for(lambda: len(sink.messages) >= 56, 45)
+        time.sleep(1.0)
+        for daemon, log in zip(daemons, logs, strict=True):
+            stop(daemon, log)
+        arrivals = subjects(sink)
+    per_notice = Counter((r, "開始" in s) for _, r, s in arrivals)
+    assert len(per_notice) == 56 and set(per_notice.values()) == {1}
+    texts = list((project.parent / "var" / "outbox" / "sms").rglob("*.txt"))
+    assert len(texts) == 52
