@@ -93,16 +93,16 @@ def test_both_notices_arrive_on_time_and_once(project: Path) -> None:
     assert len(list(sms.rglob("*.txt"))) == 2 * 26
 
 
-def fake_clock(moment: datetime) -> tuple[list[datetime], object]:
-    now = [moment]
-    return now, lambda: now[0]
+def fake_clock(moment: datetime) -> object:
+    """A clock standing still at ``moment``: the daemon's decisions are made at that time."""
+    return lambda: moment
 
 
 async def test_edits_move_jobs_and_broken_edits_keep_the_last_good_table(
         project: Path, caplog: pytest.LogCaptureFixture) -> None:
     base = datetime(2030, 1, 1, tzinfo=UTC)
     timed_window(project, base + timedelta(hours=1), base + timedelta(hours=2), None)
-    now, clock = fake_clock(base)
+    clock = fake_clock(base)
     daemon = Daemon(project, clock)  # type: ignore[arg-type]
     await daemon.open()
     try:
@@ -134,7 +134,7 @@ async def test_postponement_by_another_process_is_followed(project: Path) -> Non
     from dispatcher.cli import main
     base = datetime(2030, 1, 1, tzinfo=UTC)
     timed_window(project, base + timedelta(hours=1), base + timedelta(hours=2), None)
-    _, clock = fake_clock(base)
+    clock = fake_clock(base)
     daemon = Daemon(project, clock)  # type: ignore[arg-type]
     await daemon.open()
     try:
@@ -165,7 +165,7 @@ def _cli(main: object, *args: str) -> None:
 async def test_catch_up_at_start_up_sends_what_is_still_meaningful(project: Path) -> None:
     base = datetime(2030, 1, 1, 12, tzinfo=UTC)
     timed_window(project, base - timedelta(minutes=10), base + timedelta(minutes=50), None)
-    _, clock = fake_clock(base)
+    clock = fake_clock(base)
     daemon = Daemon(project, clock)  # type: ignore[arg-type]
     await daemon.open()
     try:
@@ -185,7 +185,7 @@ async def test_notices_long_past_are_recorded_as_missed(project: Path,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     base = datetime(2030, 1, 1, 12, tzinfo=UTC)
     timed_window(project, base - timedelta(hours=3), base - timedelta(hours=2), None)
-    _, clock = fake_clock(base)
+    clock = fake_clock(base)
     caplog.set_level(logging.WARNING)
     daemon = Daemon(project, clock)  # type: ignore[arg-type]
     await daemon.open()
