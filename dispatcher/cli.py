@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +27,7 @@ from dispatcher.channels import Backend, make_backends
 from dispatcher.config import Config, load_config
 from dispatcher.contacts import Contact, find_contact, in_audience
 from dispatcher.daemon import Daemon
+from dispatcher.demo import run_demo
 from dispatcher.dispatch import Dispatcher, SendResult, send_notice
 from dispatcher.errors import ArgumentError, DispatcherError, InputError, single
 from dispatcher.inputs import Inputs, check_inputs, load_inputs
@@ -352,6 +353,26 @@ def run(
     logs.configure(log_format.value)
     daemon = Daemon(config, _clock)
     asyncio.run(daemon.run())
+
+
+@app.command()
+def demo(
+    config: ConfigOption = DEFAULT_CONFIG,
+    start_in: Annotated[int, typer.Option(help="Seconds until the window starts.")] = 20,
+    duration: Annotated[int, typer.Option(help="Seconds the window lasts.")] = 40,
+) -> None:
+    """Run the daemon on a copy of the table whose broadcast window starts in 20 s."""
+    load_inputs(config)
+    logs.configure("text")
+    plan = asyncio.run(run_demo(config, lambda line: out.print(line, markup=False),
+                                timedelta(seconds=start_in), timedelta(seconds=duration)))
+    folder = plan.folder
+    out.print("done. Look at:", markup=False)
+    for label, path in (("e-mails as received by the SMTP server", "received-mail"),
+                        ("SMS (outbox)", "var/outbox/sms"), ("fax PDFs (outbox)", "var/outbox/fax"),
+                        ("the ledger", "var/ledger.sqlite3"), ("the demo's table", "config.toml")):
+        out.print(f"  {label}: {folder / path}", markup=False)
+    out.print(f"  and: dispatcher status 3 -c {plan.config}", markup=False)
 
 
 def _send_channels(window: Window, only: list[Channel] | None) -> list[Channel]:

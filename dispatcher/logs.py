@@ -41,7 +41,7 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler", "weasyprint", "weasyprint.progress", "fontTools"):
+    for noisy in ("apscheduler", "weasyprint", "weasyprint.progress", "fontTools", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -214,3 +214,18 @@ def test_two_daemons_on_one_ledger_send_each_delivery_once(project: Path) -> Non
     assert len(per_notice) == 56 and set(per_notice.values()) == {1}
     texts = list((project.parent / "var" / "outbox" / "sms").rglob("*.txt"))
     assert len(texts) == 52
+
+
+def test_demo_runs_by_itself_and_shows_both_notices(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dispatcher", "demo", "--start-in", "3", "--duration", "3",
+         "-c", str(ROOT / "config.toml")],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}, cwd=tmp_path,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "▶ start notice of window 3: email sent 28, fax sent 27, sms sent 26" in done.stdout
+    assert "▶ end notice of window 3" in done.stdout
+    folder = Path(done.stdout.split("demo folder: ")[1].split()[0])
+    assert len(list((folder / "received-mail").glob("*.eml"))) == 56
+    assert len(list((folder / "var" / "outbox" / "fax").rglob("*.pdf"))) == 54
+    assert list(tmp_path.iterdir()) == [], "the demo writes only inside its own folder"

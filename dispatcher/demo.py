@@ -1,0 +1,124 @@
+"""`dispatcher demo`: the shipped table, shifted so that its broadcast window starts in about
+20 seconds, run by the real daemon against an SMTP server started here on 127.0.0.1.
+
+Everything lives in a new temporary folder (config, ledger, outboxes, received mail);
+nothing outside it is touched, and no account is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import tempfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from aiosmtpd.controller import Controller
+
+from dispatcher.daemon import Daemon
+from dispatcher.dispatch import SendResult
+from dispatcher.schedule import Decision
+
+Say = Callable[[str], None]
+
+
+class MailCatcher:
+    """An aiosmtpd handler that files every message it accepts under ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.count += 1
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{self.count:05d}.eml").write_bytes(envelope.content)
+        return f"250 2.0.0 Ok: queued as D{self.count:05d}"
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    folder: Path
+    config: Path
+    start: datetime
+    end: datetime
+
+
+def write_demo_config(source: Path, folder: Path, smtp_port: int, now: datetime,
+                      start_in: timedelta, duration: timedelta) -> DemoPlan:
+    """A copy of ``source`` whose first broadcast window runs from now + ``start_in``."""
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    base = source.parent.resolve()
+    settings = data.setdefault("dispatcher", {})
+    for key in ("contacts", "templates"):
+        settings[key] = str(base / settings.get(key, key))
+    settings["ledger"] = "sqlite:///var/ledger.sqlite3"
+    window = next(w for w in data["windows"] if w.get("notify") == "broadcast")
+    start = (now + start_in).replace(microsecond=0)
+    shift = start - _aware(window["start"], settings)
+    window["start"], window["end"] = start, start + duration
+    for reserve in window.get("reserve", []):
+        reserve["start"] = _aware(reserve["start"], settings) + shift
+        reserve["end"] = _aware(reserve["end"], settings) + shift
+    channels = data.setdefault("channels", {})
+    email = channels.setdefault("email", {})
+    email.update({"backend": "smtp", "host": "127.0.0.1", "port": smtp_port,
+                  "security": "none", "path": "var/outbox/email"})
+    for name in ("sms", "fax"):
+        channels.setdefault(name, {}).update({"backend": "outbox", "path": f"var/outbox/{name}"})
+    config = folder / "config.toml"
+    config.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return DemoPlan(folder, config, start, start + duration)
+
+
+def _aware(moment: datetime, settings: dict[str, Any]) -> datetime:
+    from zoneinfo import ZoneInfo
+    return moment if moment.tzinfo else moment.replace(
+        tzinfo=ZoneInfo(settings.get("timezone", "Asia/Tokyo")))
+
+
+async def run_demo(source: Path, say: Say, start_in: timedelta = timedelta(seconds=20),
+                   duration: timedelta = timedelta(seconds=40)) -> DemoPlan:
+    folder = Path(tempfile.mkdtemp(prefix="dispatcher-demo-"))
+    port = _free_port()
+    catcher = MailCatcher(folder / "received-mail")
+    controller = Controller(catcher, hostname="127.0.0.1", port=port)
+    controller.start()
+    plan = write_demo_config(source, folder, port, datetime.now(UTC), start_in, duration)
+    finished: set[str] = set()
+
+    def on_result(decision: Decision, result: SendResult) -> None:
+        counts = ", ".join(f"{channel} {state} {n}" for (channel, state), n
+                           in sorted(result.counts.items()))
+        say(f"▶ {decision.phase.value} notice of window {decision.window.number}: {counts}; "
+            f"the SMTP server on 127.0.0.1:{port} has received {catcher.count} e-mails so far")
+        finished.add(decision.phase.value)
+
+    daemon = Daemon(plan.config, lambda: datetime.now(UTC), on_result=on_result)
+    say(f"demo folder: {folder}")
+    say(f"window runs {plan.start.astimezone():%H:%M:%S}–{plan.end.astimezone():%H:%M:%S}; "
+        f"the daemon sends its start and end notices then")
+    runner = asyncio.create_task(daemon.run())
+    try:
+        deadline = plan.end + timedelta(seconds=45)
+        while not {"start", "end"} <= finished and datetime.now(UTC) < deadline:
+            if runner.done():
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        daemon.request_stop()
+        await runner
+        controller.stop()
+    return plan
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
