@@ -13,3 +13,17 @@ def test_render_benchmark_runs_and_prints_its_figures() -> None:
     assert done.returncode == 0, done.stderr
     assert "dispatcher Renderer" in done.stdout and "plain jinja2 baseline" in done.stdout
     assert "ms/contact" in done.stdout
+
+
+def test_send_benchmark_runs_and_prints_its_figures() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "send.py"), "--contacts", "60"],
+                          capture_output=True, text=True, check=False, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "ratio (send / baseline)" in done.stdout and "peak RSS" in done.stdout
+
+
+def test_lateness_benchmark_runs_and_prints_its_figures() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "lateness.py"), "--windows", "2"],
+                          capture_output=True, text=True, check=False, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "dispatcher run (daemon)" in done.stdout and "(4 notices)" in done.stdout
