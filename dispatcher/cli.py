@@ -67,6 +67,13 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="The window table; paths inside it are relative to it."),
 ]
 DEFAULT_CONFIG = Path("config.toml")
+WindowArgument = Annotated[str, typer.Argument(help="The window's number or id.")]
+PhaseArgument = Annotated[Phase, typer.Argument(help="Which notice.")]
+ChannelsOption = Annotated[
+    list[Channel] | None, typer.Option(help="Only this channel (repeatable).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 @app.command()
@@ -75,7 +82,7 @@ def windows(
     now: Annotated[
         str | None, typer.Option(help="Evaluate the next notice at this ISO-8601 moment.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The window table: slots, notice policy and the next notice of each window."""
     cfg = load_config(config)
@@ -105,14 +112,12 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 @app.command()
 def preview(
-    window: Annotated[str, typer.Argument(help="The window's number or id.")],
-    phase: Annotated[Phase, typer.Argument(help="Which notice.")],
-    channel: Annotated[
-        list[Channel] | None, typer.Option(help="Only this channel (repeatable).")
-    ] = None,
+    window: WindowArgument,
+    phase: PhaseArgument,
+    channel: ChannelsOption = None,
     contact: Annotated[str | None, typer.Option(help="Show what this contact receives.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write every message into this folder.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    as_json: JsonOption = False,
     now: Annotated[str | None, typer.Option(help="The sending time (ISO-8601).")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
@@ -212,13 +217,11 @@ def _totals_table(notice: Notice, audience: int, totals: Iterable[ChannelTotals]
 
 @app.command()
 def send(
-    window: Annotated[str, typer.Argument(help="The window's number or id.")],
-    phase: Annotated[Phase, typer.Argument(help="Which notice.")],
-    channel: Annotated[
-        list[Channel] | None, typer.Option(help="Only this channel (repeatable).")
-    ] = None,
+    window: WindowArgument,
+    phase: PhaseArgument,
+    channel: ChannelsOption = None,
     dry_run: Annotated[bool, typer.Option(help="Show what would be sent; send nothing.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Send a notice now to every contact of the window's audience, each exactly once."""
@@ -234,8 +237,8 @@ def send(
 
 @app.command()
 def status(
-    window: Annotated[str, typer.Argument(help="The window's number or id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    window: WindowArgument,
+    as_json: JsonOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Deliveries of each notice of a window, by channel and state, and every failure."""
@@ -253,8 +256,8 @@ def status(
 
 @app.command()
 def retry(
-    window: Annotated[str, typer.Argument(help="The window's number or id.")],
-    phase: Annotated[Phase, typer.Argument(help="Which notice.")],
+    window: WindowArgument,
+    phase: PhaseArgument,
     uncertain: Annotated[bool, typer.Option(
         help="Also re-send deliveries whose outcome is uncertain (may duplicate).")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -268,13 +271,13 @@ def retry(
 
 @app.command()
 def postpone(
-    window: Annotated[str, typer.Argument(help="The window's number or id.")],
+    window: WindowArgument,
     to: Annotated[str | None, typer.Option(
         help="The slot to move to (reserve-1, reserve-2, ...); default: the next one.")] = None,
     reason: Annotated[str, typer.Option(help="Why, for the record.")] = "",
     no_notice: Annotated[bool, typer.Option(
         "--no-notice", help="Do not send the postponed notice.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Move a window to a reserve slot (予備日); a broadcast window sends a postponed notice."""
