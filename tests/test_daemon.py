@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import signal
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -93,19 +96,22 @@ def test_both_notices_arrive_on_time_and_once(project: Path) -> None:
     assert len(list(sms.rglob("*.txt"))) == 2 * 26
 
 
-def fake_clock(moment: datetime) -> object:
-    """A clock standing still at ``moment``: the daemon's decisions are made at that time."""
-    return lambda: moment
+@contextlib.asynccontextmanager
+async def still_daemon(project: Path, moment: datetime) -> AsyncIterator[Daemon]:
+    """An opened daemon whose clock stands still at ``moment``; closed afterwards."""
+    daemon = Daemon(project, lambda: moment)
+    await daemon.open()
+    try:
+        yield daemon
+    finally:
+        await daemon.close()
 
 
 async def test_edits_move_jobs_and_broken_edits_keep_the_last_good_table(
         project: Path, caplog: pytest.LogCaptureFixture) -> None:
     base = datetime(2030, 1, 1, tzinfo=UTC)
     timed_window(project, base + timedelta(hours=1), base + timedelta(hours=2), None)
-    clock = fake_clock(base)
-    daemon = Daemon(project, clock)  # type: ignore[arg-type]
-    await daemon.open()
-    try:
+    async with still_daemon(project, base) as daemon:
         await daemon.tick()
         key = "2021-07-19-emoney/planned/start"
         assert daemon.scheduled()[key] == base + timedelta(hours=1)
@@ -126,18 +132,13 @@ async def test_edits_move_jobs_and_broken_edits_keep_the_last_good_table(
         problems = [getattr(r, "fields", {}).get("problem", "") for r in caplog.records]
         assert any(f"{project}:" in p and "windows[3].end: must be after start" in p
                    for p in problems), problems
-    finally:
-        await daemon.close()
 
 
 async def test_postponement_by_another_process_is_followed(project: Path) -> None:
     from dispatcher.cli import main
     base = datetime(2030, 1, 1, tzinfo=UTC)
     timed_window(project, base + timedelta(hours=1), base + timedelta(hours=2), None)
-    clock = fake_clock(base)
-    daemon = Daemon(project, clock)  # type: ignore[arg-type]
-    await daemon.open()
-    try:
+    async with still_daemon(project, base) as daemon:
         await daemon.tick()
         assert set(daemon.scheduled()) == {"2021-07-19-emoney/planned/start",
                                            "2021-07-19-emoney/planned/end"}
@@ -147,8 +148,6 @@ async def test_postponement_by_another_process_is_followed(project: Path) -> Non
         assert daemon.scheduled() == {
             "2021-07-19-emoney/reserve-1/start": base + timedelta(days=30, hours=1),
             "2021-07-19-emoney/reserve-1/end": base + timedelta(days=30, hours=2)}
-    finally:
-        await daemon.close()
 
 
 def _cli(main: object, *args: str) -> None:
@@ -165,18 +164,13 @@ def _cli(main: object, *args: str) -> None:
 async def test_catch_up_at_start_up_sends_what_is_still_meaningful(project: Path) -> None:
     base = datetime(2030, 1, 1, 12, tzinfo=UTC)
     timed_window(project, base - timedelta(minutes=10), base + timedelta(minutes=50), None)
-    clock = fake_clock(base)
-    daemon = Daemon(project, clock)  # type: ignore[arg-type]
-    await daemon.open()
-    try:
+    async with still_daemon(project, base) as daemon:
         decisions = await daemon.tick()
         assert [(d.phase.value, d.action.value) for d in decisions] == [
             ("start", "send-now"), ("end", "schedule")]
         await daemon.wait_for_sends()
         await daemon.tick()
         assert set(daemon.scheduled()) == {"2021-07-19-emoney/planned/end"}
-    finally:
-        await daemon.close()
     sms = project.parent / "var" / "outbox" / "sms" / "2021-07-19-emoney_planned_start"
     assert len(list(sms.glob("*.txt"))) == 26
 
@@ -185,15 +179,10 @@ async def test_notices_long_past_are_recorded_as_missed(project: Path,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     base = datetime(2030, 1, 1, 12, tzinfo=UTC)
     timed_window(project, base - timedelta(hours=3), base - timedelta(hours=2), None)
-    clock = fake_clock(base)
     caplog.set_level(logging.WARNING)
-    daemon = Daemon(project, clock)  # type: ignore[arg-type]
-    await daemon.open()
-    try:
+    async with still_daemon(project, base) as daemon:
         await daemon.tick()
         await daemon.tick()
-    finally:
-        await daemon.close()
     missed = [r for r in caplog.records if r.getMessage() == "notice missed"]
     assert len(missed) == 2, "each missed notice is logged once, at the first look"
     assert not (project.parent / "var" / "outbox").exists()
@@ -229,3 +218,52 @@ def test_demo_runs_by_itself_and_shows_both_notices(tmp_path: Path) -> None:
     assert len(list((folder / "received-mail").glob("*.eml"))) == 56
     assert len(list((folder / "var" / "outbox" / "fax").rglob("*.pdf"))) == 54
     assert list(tmp_path.iterdir()) == [], "the demo writes only inside its own folder"
+
+
+def test_sigterm_mid_broadcast_stops_cleanly_and_a_restart_finishes_without_duplicates(
+        project: Path) -> None:
+    from tests.test_send import use_contacts
+    use_contacts(project, "".join(f"K{n:04d},加盟店{n},,,k{n:04d}@example.jp,,emoney\n"
+                                  for n in range(1, 801)))
+    with smtp_server() as (sink, port, _):
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+        timed_window(project, start, start + timedelta(hours=1), port)
+        text = project.read_text(encoding="utf-8").replace(
+            'security = "none"', 'security = "none"\nrate_per_second = 200')
+        project.write_text(text.replace('channels = ["email", "sms"]', 'channels = ["email"]'),
+                           encoding="utf-8")
+        first_log, second_log = project.parent / "first.log", project.parent / "second.log"
+        first = start_daemon(project, first_log)
+        wait_for(lambda: len(sink.messages) >= 200, 30)
+        output = stop(first, first_log)
+        assert "daemon stopping" in output and "daemon stopped" in output
+        stopped_at = len(sink.messages)
+        assert stopped_at < 800, "the stop came after the broadcast had finished"
+        second = start_daemon(project, second_log)
+        wait_for(lambda: len(sink.messages) >= 800, 60)
+        time.sleep(0.5)
+        stop(second, second_log)
+        recipients = Counter(sink.recipients())
+    assert len(recipients) == 800 and set(recipients.values()) == {1}
+
+
+def test_json_log_lines_carry_the_event_and_its_fields() -> None:
+    from dispatcher.logs import JsonFormatter, TextFormatter, event
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("dispatcher.test-json")
+    logger.addHandler(Keep())
+    logger.setLevel(logging.INFO)
+    moment = datetime(2021, 7, 19, 1, tzinfo=UTC)
+    event(logger, logging.INFO, "notice started", window=3, at=moment, late_seconds=0.004)
+    line = json.loads(JsonFormatter().format(records[0]))
+    assert {k: line[k] for k in ("level", "event", "window", "at", "late_seconds")} == {
+        "level": "info", "event": "notice started", "window": 3,
+        "at": "2021-07-19T01:00:00+00:00", "late_seconds": 0.004}
+    text = TextFormatter().format(records[0])
+    assert text.endswith('notice started window=3 at="2021-07-19T01:00:00+00:00" '
+                         "late_seconds=0.004")
