@@ -27,6 +27,7 @@ DEFAULT_TIMEZONE = "Asia/Tokyo"
 DEFAULT_LEDGER = "sqlite:///var/ledger.sqlite3"
 DEFAULT_FROM = "dispatcher@localhost"
 DEFAULT_LEASE_SECONDS = 120.0
+HYLAFAX_PORT = 4559
 BACKENDS: Mapping[Channel, tuple[str, ...]] = {
     Channel.FAX: ("hylafax", "email-gateway", "outbox"),
     Channel.EMAIL: ("smtp", "outbox"),
@@ -89,6 +90,10 @@ class ChannelConfig:
     messaging_service_sid: str | None = None
     gateway_address: str | None = None
     ca_file: Path | None = None
+    user: str = "dispatcher"
+    max_dials: int = 3
+    kill_after_minutes: int = 60
+    poll_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -376,7 +381,9 @@ _WINDOW_KEYS = {"number", "id", "title", "start", "end", "impact", "impact_detai
                 "channels", "audience", "reserve"}
 _COMMON_CHANNEL_KEYS = {"backend", "path", "concurrency", "rate_per_second"}
 _CHANNEL_KEYS: Mapping[Channel, set[str]] = {
-    Channel.FAX: _COMMON_CHANNEL_KEYS | {"gateway_address"},
+    Channel.FAX: _COMMON_CHANNEL_KEYS | {"gateway_address", "host", "port", "user",
+                                         "password_env", "max_dials", "kill_after_minutes",
+                                         "poll_seconds"},
     Channel.EMAIL: _COMMON_CHANNEL_KEYS | {"host", "port", "security", "username_env",
                                            "password_env", "from", "timeout_seconds",
                                            "ca_file"},
@@ -579,7 +586,9 @@ def _channel(r: _Reader, channel: Channel, data: dict[str, Any]) -> ChannelConfi
         rate_per_second=r.value(data, t, "rate_per_second", positive_number, 0.0) or None,
         max_segments=r.value(data, t, "max_segments", whole_number(1), 2) or 2,
         host=r.value(data, t, "host", text, "localhost") or "localhost",
-        port=r.value(data, t, "port", port_number, _SECURITY_PORTS[security or "starttls"]),
+        port=r.value(data, t, "port", port_number,
+                     HYLAFAX_PORT if channel is Channel.FAX
+                     else _SECURITY_PORTS[security or "starttls"]),
         security=security or "starttls",
         username_env=r.value(data, t, "username_env", env_name, "") or None,
         password_env=r.value(data, t, "password_env", env_name, "") or None,
@@ -588,6 +597,10 @@ def _channel(r: _Reader, channel: Channel, data: dict[str, Any]) -> ChannelConfi
         messaging_service_sid=r.value(data, t, "messaging_service_sid", text, "") or None,
         gateway_address=r.value(data, t, "gateway_address", gateway_address, "") or None,
         ca_file=_optional_path(r, data, t, "ca_file"),
+        user=r.value(data, t, "user", text, "dispatcher") or "dispatcher",
+        max_dials=r.value(data, t, "max_dials", whole_number(1), 3) or 3,
+        kill_after_minutes=r.value(data, t, "kill_after_minutes", whole_number(1), 60) or 60,
+        poll_seconds=r.value(data, t, "poll_seconds", positive_number, 10.0) or 10.0,
     )
     from_address = _from_address(r, t, channel, backend, data)
     _require_backend_keys(r, t, base, from_address)

@@ -168,6 +168,8 @@ class Dispatcher:
                    for _ in range(settings.concurrency)]
         try:
             await self._claim_loop(record, channel, lane)
+            if backend.confirms_later:
+                await self._confirm_loop(record, channel, backend)
         finally:
             unstarted = lane.take_unstarted() if self.stopping.is_set() else []
             for _ in workers:
@@ -198,6 +200,28 @@ class Dispatcher:
                 return
             seconds = (wake - self.clock()).total_seconds()
             await self.sleep(min(max(seconds, 0.02), IDLE_POLL_SECONDS))
+
+    async def _confirm_loop(self, record: NoticeRecord, channel: Channel, backend: Backend
+                            ) -> None:
+        """Ask the provider about submitted deliveries until each has ended."""
+        poll_seconds = self.inputs.config.channels[channel].poll_seconds
+        while not self.stopping.is_set():
+            submitted = await self.ledger.submitted(record.id, channel.value)
+            if not submitted:
+                return
+            by_ref = {ref: delivery_id for delivery_id, ref in submitted}
+            ended = await backend.poll(list(by_ref))
+            outcomes = [
+                Outcome(by_ref[ref], state,
+                        error_code=None if state is DeliveryState.DELIVERED else "fax",
+                        last_error=None if state is DeliveryState.DELIVERED else reason)
+                for ref, (state, reason) in ended.items()]
+            await self.ledger.settle(outcomes, self.clock())
+            for outcome in outcomes:
+                if self.on_progress is not None:
+                    self.on_progress(channel, outcome.state)
+            if len(outcomes) < len(submitted):
+                await self.sleep(poll_seconds)
 
     async def _work(self, notice: Notice, lane: _Lane, backend: Backend,
                     committer: GroupCommit) -> None:

@@ -236,3 +236,43 @@ async def fresh_schema(url: object) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(metadata.drop_all)
     await engine.dispose()
+
+
+@contextlib.contextmanager
+def hylafax_server() -> Iterator[tuple[Path, int]]:
+    """HylaFAX's faxq and hfaxd on a spool in a temporary folder, no modem; yields both.
+
+    The spool is a copy of the Debian package's, with the configuration that systemd would
+    bind from /etc/hylafax copied into its etc/; the machine's own files are not touched.
+    """
+    spool = Path(tempfile.mkdtemp(prefix="dispatcher-hylafax-"))
+    spool.chmod(0o755)
+    subprocess.run(["cp", "-a", "/var/spool/hylafax/.", str(spool)], check=True)
+    subprocess.run(["cp", "-a", "/etc/hylafax/.", str(spool / "etc")], check=True)
+    (spool / "etc" / "config").write_text(
+        "CountryCode: 81\nAreaCode: 3\nLongDistancePrefix: 0\nInternationalPrefix: 010\n"
+        "DialStringRules: etc/dialrules\n")
+    hosts = spool / "etc" / "hosts.hfaxd"
+    hosts.write_text("127.0.0.1\nlocalhost\n")
+    hosts.chmod(0o600)
+    os.mkfifo(spool / "FIFO", 0o600)
+    if os.geteuid() == 0:
+        for path in (hosts, spool / "FIFO"):
+            shutil.chown(path, "uucp", "uucp")
+    port = free_port()
+    queue = subprocess.Popen(["faxq", "-q", str(spool), "-D"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(["hfaxd", "-q", str(spool), "-i", str(port), "-d"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port, server)
+        yield spool, port
+    finally:
+        for process in (server, queue):
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(spool, ignore_errors=True)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from dispatcher.channels.base import Backend, MailTransport, Outgoing, Receipt
 from dispatcher.channels.email_gateway import EmailGatewayFax
+from dispatcher.channels.hylafax import HylaFax
 from dispatcher.channels.outbox import Outbox
 from dispatcher.channels.smtp import SmtpPool
 from dispatcher.channels.twilio_sms import TwilioSms
@@ -41,6 +42,8 @@ def _backend(config: Config, channel: Channel, env: Mapping[str, str]) -> Backen
         return _mail_transport(config, env)
     if settings.backend == "twilio":
         return TwilioSms(settings, env)
+    if settings.backend == "hylafax":
+        return HylaFax(settings, env)
     if settings.backend == "email-gateway":
         assert settings.gateway_address is not None
         transport: MailTransport = _mail_transport(config, env)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -46,6 +46,8 @@ class Backend(ABC):
     """One way to send one channel's messages."""
 
     name: ClassVar[str]
+    # True where acceptance is not the end: the backend is polled until each job ends.
+    confirms_later: ClassVar[bool] = False
 
     async def start(self) -> None:  # noqa: B027 - most backends have nothing to open
         """Open connections; called once before the first send."""
@@ -56,6 +58,10 @@ class Backend(ABC):
 
     async def close(self) -> None:  # noqa: B027 - most backends have nothing to close
         """Release connections."""
+
+    async def poll(self, refs: Sequence[str]) -> dict[str, tuple[DeliveryState, str]]:
+        """For ``confirms_later`` backends: the references that have ended, with a reason."""
+        return {}
 
 
 class MailTransport(Protocol):

@@ -1,0 +1,117 @@
+"""The ``hylafax`` fax backend: HylaFAX's client protocol (FTP-like, port 4559).
+
+A fax is not done when it is submitted: ``send`` uploads the page, creates and submits a
+job, and returns ``submitted`` with the job id; ``poll`` asks the server until the job is
+DONE (``delivered``) or FAILED (``failed``, with HylaFAX's reason). A job HylaFAX is still
+re-dialling stays ``submitted`` and is never submitted twice. ``ftplib`` carries the
+protocol, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ftplib
+import io
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import ClassVar
+
+from dispatcher.channels.base import Backend, Outgoing, Receipt, secret
+from dispatcher.config import ChannelConfig
+from dispatcher.errors import ChannelError, PermanentError, TransientError
+from dispatcher.ledger import DeliveryState
+
+_FILE = re.compile(r"FILE: (\S+?)\)?\.?$")
+_JOB = re.compile(r"[Jj]ob (\d+)")
+FINAL_JOB_STATES = {"DONE": DeliveryState.DELIVERED, "FAILED": DeliveryState.FAILED}
+
+
+class HylaFax(Backend):
+    name: ClassVar[str] = "hylafax"
+    confirms_later: ClassVar[bool] = True
+
+    def __init__(self, config: ChannelConfig, env: Mapping[str, str]) -> None:
+        self._config = config
+        self._password = (secret(env, config.password_env, "[channels.fax] password_env")
+                          if config.password_env else "")
+
+    async def send(self, outgoing: Outgoing) -> Receipt:
+        assert outgoing.document is not None, "a fax is sent with its rendered document"
+        try:
+            job = await asyncio.to_thread(self._submit, outgoing)
+        except (ftplib.Error, OSError, EOFError) as exc:
+            raise _channel_error(exc, outgoing.message.address) from exc
+        return Receipt(job, DeliveryState.SUBMITTED)
+
+    async def poll(self, jobs: Sequence[str]) -> dict[str, tuple[DeliveryState, str]]:
+        """The jobs that have ended: job id → (delivered or failed, HylaFAX's status)."""
+        try:
+            return await asyncio.to_thread(self._states, jobs)
+        except (ftplib.Error, OSError, EOFError):
+            return {}  # the server is unreachable: ask again at the next poll
+
+    def _submit(self, outgoing: Outgoing) -> str:
+        assert outgoing.document is not None
+        c = self._config
+        with self._session() as ftp:
+            ftp.sendcmd("TYPE I")
+            ftp.sendcmd("FORM PDF")
+            stored = ftp.storbinary("STOT", io.BytesIO(outgoing.document.pdf))
+            match = _FILE.search(stored.strip())
+            if match is None:
+                raise ftplib.error_proto(f"no file name in {stored!r}")
+            ftp.sendcmd("JNEW")
+            minutes = c.kill_after_minutes
+            for name, value in (
+                ("FROMUSER", _quoted(c.user)),
+                ("DIALSTRING", _quoted(outgoing.message.address)),
+                ("JOBINFO", _quoted(f"delivery-{outgoing.delivery_id}")),
+                ("MAXDIALS", str(c.max_dials)),
+                ("MAXTRIES", str(c.max_dials)),
+                ("LASTTIME", f"{minutes // 1440:02d}{minutes % 1440 // 60:02d}{minutes % 60:02d}"),
+                ("NOTIFY", '"none"'),
+                ("DOCUMENT", _quoted(match.group(1))),
+            ):
+                ftp.sendcmd(f"JPARM {name} {value}")
+            submitted = ftp.sendcmd("JSUBM")
+        job = _JOB.search(submitted)
+        if job is None:
+            raise ftplib.error_proto(f"no job id in {submitted!r}")
+        return job.group(1)
+
+    def _states(self, jobs: Sequence[str]) -> dict[str, tuple[DeliveryState, str]]:
+        ended = {}
+        with self._session() as ftp:
+            for job in jobs:
+                ftp.sendcmd(f"JOB {job}")
+                state = ftp.sendcmd("JPARM STATE")[4:].strip().upper()
+                if state in FINAL_JOB_STATES:
+                    status = ftp.sendcmd("JPARM STATUS")[4:].strip()
+                    ended[job] = (FINAL_JOB_STATES[state], status or state.lower())
+        return ended
+
+    @contextmanager
+    def _session(self) -> Iterator[ftplib.FTP]:
+        c = self._config
+        ftp = ftplib.FTP(timeout=c.timeout_seconds)
+        try:
+            ftp.connect(c.host, c.port or 4559)
+            ftp.login(c.user, self._password)
+            yield ftp
+        finally:
+            try:
+                ftp.quit()
+            except (ftplib.Error, OSError, EOFError):
+                ftp.close()
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace('"', "'").replace("\r", " ").replace("\n", " ") + '"'
+
+
+def _channel_error(exc: BaseException, recipient: str) -> ChannelError:
+    code = str(exc)[:3] if isinstance(exc, ftplib.Error) else None
+    if isinstance(exc, ftplib.error_perm):
+        return PermanentError(f"HylaFAX refused the job: {exc}", code, recipient)
+    return TransientError(f"HylaFAX: {type(exc).__name__}: {exc}", code, recipient)
