@@ -30,9 +30,9 @@ from typing import Any
 import aiosmtplib
 from aiosmtpd.controller import Controller
 
+from dispatcher.demo import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-from send import free_port  # noqa: E402
 
 
 class Arrivals:

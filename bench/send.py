@@ -27,17 +27,11 @@ from pathlib import Path
 
 import aiosmtplib
 
+from dispatcher.demo import free_port
 from dispatcher.render import Message
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 8
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start_sink(port: int) -> subprocess.Popen[bytes]:

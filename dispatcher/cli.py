@@ -42,7 +42,6 @@ from dispatcher.ledger import (
 from dispatcher.mail import readable
 from dispatcher.preview import ChannelTotals, Preview, Previewer, channels_to_preview
 from dispatcher.render import Notice, Renderer, build_notice
-from dispatcher.timefmt import jp_range
 from dispatcher.windows import (
     Channel,
     Phase,
@@ -150,7 +149,7 @@ def _preview_one(previewer: Previewer, notice: Notice, contact: Contact,
         _print_json([p.to_json() for _, p in previews if p is not None])
         return
     out.print(f"window {notice.window.number} ({notice.window.id}), {notice.phase.value}, "
-              f"{notice.slot.name}: {jp_range(notice.slot.start, notice.slot.end)}", markup=False)
+              f"{notice.slot.name}: {_slot_text(notice)}", markup=False)
     out.print(f"contact {contact.id}: {contact.merchant} {contact.name}", markup=False)
     for channel, item in previews:
         if item is None:
@@ -479,7 +478,7 @@ def _print_send_plan(notice: Notice, audience: list[Contact], channels: list[Cha
                      existing: NoticeRecord | None) -> None:
     window = notice.window
     out.print(f"window {window.number} ({window.id}) {notice.phase.value}, {notice.slot.name}: "
-              f"{jp_range(notice.slot.start, notice.slot.end)}", markup=False)
+              f"{_slot_text(notice)}", markup=False)
     for channel in channels:
         reachable = sum(1 for c in audience if c.address(channel))
         lacking = len(audience) - reachable
@@ -562,6 +561,10 @@ async def _retry(inputs: Inputs, window: Window, phase: Phase, uncertain: bool) 
                            _clock())
     _print_send_result(result)
     return 1 if result.any_failed else 0
+
+
+def _slot_text(notice: Notice) -> str:
+    return report.slot_range(notice.slot, notice.slot.start.tzinfo or UTC)
 
 
 def _parse_now(value: str | None, tz: tzinfo) -> datetime:

@@ -85,7 +85,7 @@ def _aware(moment: datetime, settings: dict[str, Any]) -> datetime:
 async def run_demo(source: Path, say: Say, start_in: timedelta = timedelta(seconds=20),
                    duration: timedelta = timedelta(seconds=40)) -> DemoPlan:
     folder = Path(tempfile.mkdtemp(prefix="dispatcher-demo-"))
-    port = _free_port()
+    port = free_port()
     catcher = MailCatcher(folder / "received-mail")
     controller = Controller(catcher, hostname="127.0.0.1", port=port)
     controller.start()
@@ -117,7 +117,8 @@ async def run_demo(source: Path, say: Say, start_in: timedelta = timedelta(secon
     return plan
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

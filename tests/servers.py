@@ -13,12 +13,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from dispatcher.demo import free_port
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+__all__ = ["free_port"]
 
 
 def _postgres_bin() -> Path:
