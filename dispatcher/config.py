@@ -94,6 +94,7 @@ class ChannelConfig:
     max_dials: int = 3
     kill_after_minutes: int = 60
     poll_seconds: float = 10.0
+    modem: str = "any"
 
 
 @dataclass(frozen=True)
@@ -383,7 +384,7 @@ _COMMON_CHANNEL_KEYS = {"backend", "path", "concurrency", "rate_per_second"}
 _CHANNEL_KEYS: Mapping[Channel, set[str]] = {
     Channel.FAX: _COMMON_CHANNEL_KEYS | {"gateway_address", "host", "port", "user",
                                          "password_env", "max_dials", "kill_after_minutes",
-                                         "poll_seconds"},
+                                         "poll_seconds", "modem"},
     Channel.EMAIL: _COMMON_CHANNEL_KEYS | {"host", "port", "security", "username_env",
                                            "password_env", "from", "timeout_seconds",
                                            "ca_file"},
@@ -601,6 +602,7 @@ def _channel(r: _Reader, channel: Channel, data: dict[str, Any]) -> ChannelConfi
         max_dials=r.value(data, t, "max_dials", whole_number(1), 3) or 3,
         kill_after_minutes=r.value(data, t, "kill_after_minutes", whole_number(1), 60) or 60,
         poll_seconds=r.value(data, t, "poll_seconds", positive_number, 10.0) or 10.0,
+        modem=r.value(data, t, "modem", text, "any") or "any",
     )
     from_address = _from_address(r, t, channel, backend, data)
     _require_backend_keys(r, t, base, from_address)

@@ -6,6 +6,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -235,27 +236,40 @@ async def fresh_schema(url: object) -> None:
     await engine.dispose()
 
 
-@contextlib.contextmanager
-def hylafax_server() -> Iterator[tuple[Path, int]]:
-    """HylaFAX's faxq and hfaxd on a spool in a temporary folder, no modem; yields both.
-
-    The spool is a copy of the Debian package's, with the configuration that systemd would
-    bind from /etc/hylafax copied into its etc/; the machine's own files are not touched.
-    """
+def hylafax_spool() -> Path:
+    """A copy of the Debian package's spool, with the configuration that systemd would bind
+    from /etc/hylafax copied into its etc/; the machine's own files are not touched."""
     spool = Path(tempfile.mkdtemp(prefix="dispatcher-hylafax-"))
     spool.chmod(0o755)
     subprocess.run(["cp", "-a", "/var/spool/hylafax/.", str(spool)], check=True)
     subprocess.run(["cp", "-a", "/etc/hylafax/.", str(spool / "etc")], check=True)
     (spool / "etc" / "config").write_text(
         "CountryCode: 81\nAreaCode: 3\nLongDistancePrefix: 0\nInternationalPrefix: 010\n"
-        "DialStringRules: etc/dialrules\n")
+        f"DialStringRules: etc/dialrules\nUUCPLockDir: {spool}/lock\n")
     hosts = spool / "etc" / "hosts.hfaxd"
     hosts.write_text("127.0.0.1\nlocalhost\n")
     hosts.chmod(0o600)
     os.mkfifo(spool / "FIFO", 0o600)
+    (spool / "lock").mkdir()
     if os.geteuid() == 0:
-        for path in (hosts, spool / "FIFO"):
+        for path in (hosts, spool / "FIFO", spool / "lock"):
             shutil.chown(path, "uucp", "uucp")
+    return spool
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def hylafax_server() -> Iterator[tuple[Path, int]]:
+    """HylaFAX's faxq and hfaxd on a spool in a temporary folder, no modem; yields both."""
+    spool = hylafax_spool()
     port = free_port()
     queue = subprocess.Popen(["faxq", "-q", str(spool), "-D"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -266,10 +280,46 @@ def hylafax_server() -> Iterator[tuple[Path, int]]:
         yield spool, port
     finally:
         for process in (server, queue):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
         shutil.rmtree(spool, ignore_errors=True)
+
+
+LAB_SCRIPT = Path(__file__).parent / "lab" / "fax-lab.sh"
+
+
+@contextlib.contextmanager
+def fax_line() -> Iterator[tuple[Path, int, str]]:
+    """A real fax line: two iaxmodems dialling each other, HylaFAX sending on one and
+    receiving on the other, in a private mount namespace. Yields the spool, hfaxd's port
+    and the sending modem's HylaFAX name. Every process it starts is stopped after."""
+    spool = hylafax_spool()
+    port = free_port()
+    log = spool / "lab.log"
+    with log.open("wb") as output:
+        lab = subprocess.Popen(["unshare", "-m", "--propagation", "private", "bash",
+                                str(LAB_SCRIPT), str(spool), str(port)],
+                               stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    modems = [str(spool / "lab" / "dev" / name).replace("/", "_")
+              for name in ("ttyIAX0", "ttyIAX1")]
+    try:
+        deadline = time.monotonic() + 90
+        while not all(_modem_idle(spool, m) for m in modems):
+            if lab.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the fax line did not come up: {log.read_text()}")
+            time.sleep(0.5)
+        yield spool, port, modems[0]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(lab.pid, signal.SIGTERM)
+        try:
+            lab.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(lab.pid, signal.SIGKILL)
+            lab.wait()
+        subprocess.run(["pkill", "-f", str(spool)], check=False)
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+def _modem_idle(spool: Path, modem: str) -> bool:
+    status = spool / "status" / modem
+    return status.exists() and "Running and idle" in status.read_text(errors="replace")

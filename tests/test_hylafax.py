@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -65,3 +66,39 @@ def test_a_job_per_contact_then_failed_when_it_cannot_complete(
     assert {r.last_error for r in records} == {"Kill time expired"}
     status = json.loads(cli("status", "3", "--json", "-c", str(project)).out)
     assert status["notices"][0]["channels"] == {"fax": {"failed": 27}}
+
+
+def tiff_width(path: Path) -> int:
+    """ImageWidth (tag 256) of the first page of a TIFF file."""
+    import struct
+    data = path.read_bytes()
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[ifd:ifd + 2])
+    for n in range(count):
+        entry = data[ifd + 2 + 12 * n:ifd + 14 + 12 * n]
+        tag, kind, _, value = struct.unpack(order + "HHII", entry)
+        if tag == 256:
+            return value & 0xFFFF if kind == 3 and order == "<" else (
+                value >> 16 if kind == 3 else value)
+    raise ValueError("no ImageWidth")
+
+
+def test_a_real_fax_transfer_between_two_iaxmodems(cli: Cli, project: Path) -> None:
+    from tests.servers import fax_line
+    from tests.test_send import use_contacts
+    use_contacts(project, "F1,さくら書店 本店,佐藤,03-5551-1037,,,emoney\n")
+    with fax_line() as (spool, port, modem):
+        configure(project, fax_channels(port, kill_after=5) + f'modem = "{modem}"\n')
+        result = cli("send", "3", "start", "--channel", "fax", "--yes", "-c", str(project))
+        received = sorted((spool / "recvq").glob("fax*.tif"))
+        info = subprocess.run(["faxinfo", str(received[0])], capture_output=True, text=True,
+                              check=True).stdout if received else ""
+        sessions = "".join(p.read_text(errors="replace") for p in (spool / "log").glob("c*"))
+        widths = [tiff_width(path) for path in received]
+    assert result.code == 0, result.out + result.err + sessions
+    [record] = asyncio.run(_deliveries(project))
+    assert record.state == "delivered"
+    assert len(received) == 1
+    assert "Pages: 1" in info and "Quality: Fine" in info, info
+    assert widths == [1728]  # the width of an A4 (and Letter) fax page

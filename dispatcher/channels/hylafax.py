@@ -71,6 +71,10 @@ class HylaFax(Backend):
                 ("MAXTRIES", str(c.max_dials)),
                 ("LASTTIME", f"{minutes // 1440:02d}{minutes % 1440 // 60:02d}{minutes % 60:02d}"),
                 ("NOTIFY", '"none"'),
+                ("MODEM", _quoted(c.modem)),
+                ("PAGEWIDTH", "209"),   # ISO A4, in millimetres
+                ("PAGELENGTH", "296"),
+                ("VRES", "196"),        # fine mode: small kanji stay legible
                 ("DOCUMENT", _quoted(match.group(1))),
             ):
                 ftp.sendcmd(f"JPARM {name} {value}")
