@@ -315,11 +315,7 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
                       f"not be sent; {new.name} gets its own start and end notices", markup=False)
         if not channels:
             return 0
-        dispatcher = Dispatcher(inputs, ledger, backends, _clock)
-        try:
-            result = await _send_with_progress(dispatcher, notice, channels)
-        finally:
-            await _close_all(dispatcher, backends)
+        result = await _send_with_progress(inputs, ledger, backends, notice, channels)
     _print_send_result(result)
     return 1 if result.any_failed else 0
 
@@ -418,11 +414,7 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Cha
         if not yes and not _confirmed(notice, len(audience)):
             err.print("cancelled: nothing was sent", markup=False)
             return 1
-        dispatcher = Dispatcher(inputs, ledger, backends, _clock)
-        try:
-            result = await _send_with_progress(dispatcher, notice, channels)
-        finally:
-            await _close_all(dispatcher, backends)
+        result = await _send_with_progress(inputs, ledger, backends, notice, channels)
         await ledger.audit(_operator(), "send", window.id,
                            {"phase": phase.value, "slot": slot.name,
                             "channels": [c.value for c in channels],
@@ -431,7 +423,8 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Cha
     return 1 if result.any_failed else 0
 
 
-async def _send_with_progress(dispatcher: Dispatcher, notice: Notice,
+async def _send_with_progress(inputs: Inputs, ledger: Ledger,
+                              backends: Mapping[Channel, Backend], notice: Notice,
                               channels: list[Channel]) -> SendResult:
     """Send, with a live progress bar per channel (on standard error)."""
     with Progress(console=err) as progress:
@@ -447,9 +440,12 @@ async def _send_with_progress(dispatcher: Dispatcher, notice: Notice,
             if state in FINAL_STATES:
                 progress.advance(tasks[channel])
 
-        dispatcher.on_progress = advance
-        return await send_notice(dispatcher, notice, channels, f"operator:{_operator()}",
-                                 planned)
+        dispatcher = Dispatcher(inputs, ledger, backends, _clock, on_progress=advance)
+        try:
+            return await send_notice(dispatcher, notice, channels, f"operator:{_operator()}",
+                                     planned)
+        finally:
+            await _close_all(dispatcher, backends)
 
 
 async def _close_all(dispatcher: Dispatcher, backends: Mapping[Channel, Backend]) -> None:
@@ -551,11 +547,7 @@ async def _retry(inputs: Inputs, window: Window, phase: Phase, uncertain: bool) 
                     if any(ch == c.value for ch, _ in await ledger.counts(record.id))]
         backends = make_backends(cfg, channels, os.environ)
         notice = build_notice(window, slot, phase, _clock())
-        dispatcher = Dispatcher(inputs, ledger, backends, _clock)
-        try:
-            result = await _send_with_progress(dispatcher, notice, channels)
-        finally:
-            await _close_all(dispatcher, backends)
+        result = await _send_with_progress(inputs, ledger, backends, notice, channels)
         await ledger.audit(_operator(), "retry", window.id,
                            {"phase": phase.value, "slot": slot.name, "requeued": requeued},
                            _clock())

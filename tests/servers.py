@@ -48,12 +48,7 @@ def postgres_server() -> Iterator[str]:
         _wait_for_port(port, server)
         yield f"postgresql://dispatcher@127.0.0.1:{port}/postgres"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(server)
         shutil.rmtree(folder, ignore_errors=True)
 
 
