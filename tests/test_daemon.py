@@ -50,6 +50,11 @@ def subjects(sink: SmtpSink) -> list[tuple[float, str, str]]:
     return found
 
 
+def sms_count(project: Path) -> int:
+    """SMS written to the outbox so far (both notices)."""
+    return len(list((project.parent / "var" / "outbox" / "sms").rglob("*.txt")))
+
+
 def start_daemon(project: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(
@@ -80,7 +85,7 @@ def test_both_notices_arrive_on_time_and_once(project: Path) -> None:
         timed_window(project, start, end, port)
         log = project.parent / "run.log"
         daemon = start_daemon(project, log)
-        wait_for(lambda: len(sink.messages) >= 56, 40)
+        wait_for(lambda: len(sink.messages) >= 56 and sms_count(project) == 52, 40)
         output = stop(daemon, log)
         arrivals = subjects(sink)
     starts = [a for a in arrivals if "開始" in a[2]]
@@ -194,7 +199,7 @@ def test_two_daemons_on_one_ledger_send_each_delivery_once(project: Path) -> Non
         timed_window(project, start, start + timedelta(seconds=4), port)
         logs = [project.parent / "a.log", project.parent / "b.log"]
         daemons = [start_daemon(project, log) for log in logs]
-        wait_for(lambda: len(sink.messages) >= 56, 45)
+        wait_for(lambda: len(sink.messages) >= 56 and sms_count(project) == 52, 45)
         time.sleep(1.0)
         for daemon, log in zip(daemons, logs, strict=True):
             stop(daemon, log)
