@@ -90,7 +90,6 @@ class Renderer:
 
     def __init__(self, templates_dir: Path, config: Config) -> None:
         self.templates_dir = templates_dir
-        self._config = config
         self._env = _environment(templates_dir)
         self._shared = {
             "sender": config.sender,
@@ -195,15 +194,6 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, jinja2.exceptions.SecurityError):
         return f"not allowed in a template: {exc}"
     return f"{type(exc).__name__}: {exc}"
-
-
-def rendered_for_all(
-    renderer: Renderer, notice: Notice, contacts: Iterable[Contact], channel: Channel
-) -> Iterable[Message]:
-    """The message each contact with an address on ``channel`` receives."""
-    for contact in contacts:
-        if contact.address(channel):
-            yield renderer.render(notice, contact, channel)
 
 
 def phases_of(window: Window) -> list[Phase]:

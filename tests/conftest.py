@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from dispatcher.cli import main
+from dispatcher.config import load_config
+from dispatcher.ledger import Ledger, engine_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +23,17 @@ class Result:
     code: int
     out: str
     err: str
+
+
+@contextlib.asynccontextmanager
+async def project_ledger(config_path: Path) -> AsyncIterator[Ledger]:
+    """The ledger named by the project's config, opened for a test to read."""
+    config = load_config(config_path)
+    ledger = await Ledger.open(engine_url(config.settings.ledger_url, config_path.parent))
+    try:
+        yield ledger
+    finally:
+        await ledger.close()
 
 
 @pytest.fixture(scope="session")

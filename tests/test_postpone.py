@@ -7,9 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from dispatcher.config import load_config
-from dispatcher.ledger import Ledger, engine_url
-from tests.conftest import Result
+from tests.conftest import Result, project_ledger
 
 Cli = Callable[..., Result]
 
@@ -21,12 +19,8 @@ def active_slot(cli: Cli, project: Path, number: int) -> str:
 
 
 async def audit(project: Path) -> list[dict[str, object]]:
-    config = load_config(project)
-    ledger = await Ledger.open(engine_url(config.settings.ledger_url, project.parent))
-    try:
+    async with project_ledger(project) as ledger:
         return await ledger.audit_entries()
-    finally:
-        await ledger.close()
 
 
 def test_postpone_moves_the_window_and_sends_the_postponed_notice(cli: Cli,

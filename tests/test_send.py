@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.config import load_config
-from dispatcher.ledger import Ledger, engine_url
-from tests.conftest import Result
+from dispatcher.ledger import engine_url
+from tests.conftest import Result, project_ledger
 from tests.servers import FakeTwilio, SmtpSink, smtp_server, twilio_server
 
 Cli = Callable[..., Result]
@@ -131,13 +130,9 @@ def test_message_ids_are_deterministic_and_smtp_queue_ids_are_kept(
 
 
 async def _deliveries(project: Path) -> list:  # type: ignore[type-arg]
-    config = load_config(project)
-    ledger = await Ledger.open(engine_url(config.settings.ledger_url, project.parent))
-    try:
+    async with project_ledger(project) as ledger:
         notices = await ledger.notices_of("2021-07-19-emoney")
         return [d for n in notices for d in await ledger.deliveries_of(n.id)]
-    finally:
-        await ledger.close()
 
 
 def test_smtp_temporary_failures_are_retried_and_5xx_is_final(
@@ -210,12 +205,8 @@ def test_retry_resends_failed_deliveries_once_the_server_is_back(
 
 
 async def _audit(project: Path) -> list[dict[str, object]]:
-    config = load_config(project)
-    ledger = await Ledger.open(engine_url(config.settings.ledger_url, project.parent))
-    try:
+    async with project_ledger(project) as ledger:
         return await ledger.audit_entries("2021-07-19-emoney")
-    finally:
-        await ledger.close()
 
 
 def test_starttls_with_a_self_signed_certificate(
