@@ -110,3 +110,23 @@ async def test_audit_log_keeps_who_did_what(ledger: Ledger) -> None:
     [entry] = await ledger.audit_entries("w3")
     assert (entry["actor"], entry["action"], entry["detail"]) == (
         "operator:root", "send", {"phase": "start", "note": "手動"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_many_openers_of_a_new_ledger_all_succeed(
+        backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    # Two daemons started together both create the schema; neither may fail on the other's table.
+    if backend == "sqlite":
+        url = engine_url("sqlite:///var/ledger.sqlite3", tmp_path)
+    else:
+        url = engine_url(request.getfixturevalue("postgres_url"), tmp_path)
+        await fresh_schema(url)
+    for _ in range(5):
+        opened = await asyncio.gather(*(Ledger.open(url) for _ in range(8)))
+        assert len(opened) == 8
+        assert await opened[0].notice_states() == {}
+        await asyncio.gather(*(ledger.close() for ledger in opened))
+        if backend == "sqlite":
+            Path(url.database or "").unlink()
+        else:
+            await fresh_schema(url)

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy import bindparam, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError as UrlError
@@ -140,8 +140,7 @@ class Ledger:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         ledger = cls(engine)
         try:
-            async with engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
+            await _create_schema(engine)
         except (SQLAlchemyError, OSError) as exc:
             await engine.dispose()
             raise LedgerError(f"cannot open the ledger {url.render_as_string()}: {exc}") from exc
@@ -390,6 +389,20 @@ class Ledger:
             notices.c.window_id == window_id, notices.c.slot == slot,
             notices.c.phase == phase))).first()
         return NoticeRecord(**row._mapping) if row else None
+
+
+async def _create_schema(engine: AsyncEngine) -> None:
+    """Create missing tables while holding a database-wide lock, so that processes opening a
+    new ledger together (two daemons, a daemon and a `send`) do not both create a table."""
+    async with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        await conn.run_sync(metadata.create_all)
+
+
+_SCHEMA_LOCK = 0x64697370  # "disp": any constant shared by every dispatcher process
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
