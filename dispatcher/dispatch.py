@@ -49,6 +49,7 @@ from dispatcher.ledger import (
 )
 from dispatcher.render import Notice, Renderer, check_notice
 from dispatcher.retry import RetryPolicy
+from dispatcher.schedule import notice_key as schedule_notice_key
 from dispatcher.windows import Channel
 
 log = logging.getLogger("dispatcher.dispatch")
@@ -66,7 +67,7 @@ def worker_id() -> str:
 
 
 def notice_key(notice: Notice) -> str:
-    return f"{notice.window.id}/{notice.slot.name}/{notice.phase.value}"
+    return schedule_notice_key(notice.window.id, notice.slot.name, notice.phase.value)
 
 
 def message_id(key: str, contact_id: str, channel: Channel, from_mailbox: str) -> str:
@@ -74,6 +75,14 @@ def message_id(key: str, contact_id: str, channel: Channel, from_mailbox: str) -
     digest = hashlib.sha256(f"{key}|{contact_id}|{channel}".encode()).hexdigest()[:32]
     domain = parseaddr(from_mailbox)[1].rpartition("@")[2] or "dispatcher.invalid"
     return f"<{digest}@{domain}>"
+
+
+def delivery_tag(record: NoticeRecord, delivery_id: int) -> str:
+    """A short name for a delivery that another ledger (a rehearsal, a fresh database) on
+    the same provider cannot repeat: its id and a digest of its notice's identity."""
+    identity = f"{record.id}|{record.window_id}|{record.slot}|{record.phase}|{record.created_at}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    return f"dispatcher-{delivery_id}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -164,7 +173,7 @@ class Dispatcher:
         await backend.start()
         lane = _Lane(settings, RateLimiter(settings.rate_per_second, self.clock, self.sleep),
                      self.inputs.config.settings.lease_seconds)
-        workers = [asyncio.create_task(self._work(notice, lane, backend, committer))
+        workers = [asyncio.create_task(self._work(notice, record, lane, backend, committer))
                    for _ in range(settings.concurrency)]
         try:
             await self._claim_loop(record, channel, lane)
@@ -223,19 +232,19 @@ class Dispatcher:
             if len(outcomes) < len(submitted):
                 await self.sleep(poll_seconds)
 
-    async def _work(self, notice: Notice, lane: _Lane, backend: Backend,
+    async def _work(self, notice: Notice, record: NoticeRecord, lane: _Lane, backend: Backend,
                     committer: GroupCommit) -> None:
         while (item := await lane.queue.get()) is not None:
             try:
-                outcome = await self._deliver(notice, item, lane, backend)
+                outcome = await self._deliver(notice, record, item, lane, backend)
                 await committer.record(outcome)
             finally:
                 lane.finished()
             if self.on_progress is not None:
                 self.on_progress(lane.settings.channel, outcome.state)
 
-    async def _deliver(self, notice: Notice, item: Claimed, lane: _Lane, backend: Backend
-                       ) -> Outcome:
+    async def _deliver(self, notice: Notice, record: NoticeRecord, item: Claimed, lane: _Lane,
+                       backend: Backend) -> Outcome:
         channel = lane.settings.channel
         contact = self._contacts.get(item.contact_id)
         if contact is None:
@@ -244,7 +253,7 @@ class Dispatcher:
         await lane.limiter.wait()
         sent_at = self.clock()
         try:
-            outgoing = await self._outgoing(notice, item, contact, channel, sent_at)
+            outgoing = await self._outgoing(notice, record, item, contact, channel, sent_at)
             receipt = await backend.send(outgoing)
         except ChannelError as exc:
             return self._after_error(item, exc)
@@ -254,8 +263,8 @@ class Dispatcher:
         return Outcome(item.id, receipt.state, provider_ref=receipt.provider_ref,
                        sent_at=sent_at)
 
-    async def _outgoing(self, notice: Notice, item: Claimed, contact: Contact,
-                        channel: Channel, sent_at: datetime) -> Outgoing:
+    async def _outgoing(self, notice: Notice, record: NoticeRecord, item: Claimed,
+                        contact: Contact, channel: Channel, sent_at: datetime) -> Outgoing:
         sending = Notice(notice.window, notice.slot, notice.phase, sent_at, notice.new_slot)
         message = self._renderer.render(sending, contact, channel)
         if message.address != item.address:  # the contact's address changed since planning
@@ -264,7 +273,7 @@ class Dispatcher:
         key = notice_key(notice)
         from_mailbox = self.inputs.config.channels[Channel.EMAIL].from_address
         return Outgoing(item.id, key, message, message_id(key, contact.id, channel, from_mailbox),
-                        sent_at, document)
+                        sent_at, item.attempts, delivery_tag(record, item.id), document)
 
     async def _fax_document(self, html: str) -> FaxDocument:
         loop = asyncio.get_running_loop()

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import ftplib
 import json
+import re
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from dispatcher.channels import Outgoing
+from dispatcher.channels.hylafax import HylaFax
+from dispatcher.config import ChannelConfig
+from dispatcher.contacts import Contact
+from dispatcher.documents import FaxDocument, FaxPages
+from dispatcher.ledger import DeliveryState
+from dispatcher.render import Message
+from dispatcher.windows import Channel
 from tests.conftest import Result
 from tests.servers import hylafax_server
 from tests.test_send import _deliveries, configure
@@ -54,7 +65,7 @@ def test_a_job_per_contact_then_failed_when_it_cannot_complete(
     assert len(jobs) == 27
     numbers = sorted(job["number"] for job in jobs)
     assert "+81355511037" in numbers and len(set(numbers)) == 27
-    assert all(job["jobtag"].startswith("delivery-") for job in jobs)
+    assert all(re.fullmatch(r"dispatcher-\d+-[0-9a-f]{12}", job["jobtag"]) for job in jobs)
     assert all(job["maxdials"] == "3" for job in jobs)
     documents = list((spool / "docq").glob("doc*.pdf*"))
     assert documents and all(d.read_bytes()[:5] == b"%PDF-" for d in documents)
@@ -66,6 +77,48 @@ def test_a_job_per_contact_then_failed_when_it_cannot_complete(
     assert {r.last_error for r in records} == {"Kill time expired"}
     status = json.loads(cli("status", "3", "--json", "-c", str(project)).out)
     assert status["notices"][0]["channels"] == {"fax": {"failed": 27}}
+
+
+def fax_for(tag: str, attempt: int, pdf: bytes) -> Outgoing:
+    contact = Contact("F1", "さくら書店", "佐藤", "+81355511037", None, None, frozenset(), "t.csv")
+    message = Message(contact, Channel.FAX, "+81355511037", None, "<p>作業開始</p>")
+    return Outgoing(1, "w/planned/start", message, "<m@x>", datetime.now(UTC), attempt, tag,
+                    FaxDocument(pdf, 1))
+
+
+async def test_a_re_attempt_takes_over_the_job_a_crash_left_unrecorded(
+        hylafax: tuple[Path, int], tmp_path: Path) -> None:
+    spool, port = hylafax
+    config = ChannelConfig(Channel.FAX, "hylafax", tmp_path, 1, None, host="127.0.0.1",
+                           port=port)
+    backend = HylaFax(config, {})
+    pdf = FaxPages(tmp_path).render("<p>作業開始</p>").pdf
+    first = await backend.send(fax_for("dispatcher-1-aaaaaaaaaaaa", 1, pdf))
+    # The first attempt's job id never reached the ledger; the re-attempt finds it by its tag.
+    again = await backend.send(fax_for("dispatcher-1-aaaaaaaaaaaa", 2, pdf))
+    assert again.provider_ref == first.provider_ref
+    other = await backend.send(fax_for("dispatcher-1-bbbbbbbbbbbb", 2, pdf))
+    assert other.provider_ref != first.provider_ref
+    assert len(queued_jobs(spool)) == 2
+    # A job HylaFAX failed is not taken over: the fax was never delivered, so it is sent anew.
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", port)
+        ftp.login("dispatcher", "")
+        ftp.sendcmd(f"JKILL {first.provider_ref}")
+    ended = await _wait_for_end(backend, str(first.provider_ref))
+    assert ended[0].value == "failed"
+    third = await backend.send(fax_for("dispatcher-1-aaaaaaaaaaaa", 3, pdf))
+    assert third.provider_ref not in (first.provider_ref, other.provider_ref)
+    assert len(queued_jobs(spool)) == 3
+
+
+async def _wait_for_end(backend: HylaFax, job: str) -> tuple[DeliveryState, str]:
+    for _ in range(100):
+        ended = await backend.poll([job])
+        if job in ended:
+            return ended[job]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job {job} did not end")
 
 
 def tiff_width(path: Path) -> int:

@@ -31,6 +31,8 @@ class Outgoing:
     message: Message
     message_id: str
     sent_at: datetime
+    attempt: int
+    tag: str  # names this delivery at the provider, unique across ledgers
     document: FaxDocument | None = None
 
 

@@ -55,6 +55,10 @@ class HylaFax(Backend):
         assert outgoing.document is not None
         c = self._config
         with self._session() as ftp:
+            # A re-attempt may follow a crash between JSUBM and recording the job id: a job
+            # with this delivery's tag that has not failed is that fax, so it is not sent again.
+            if outgoing.attempt > 1 and (existing := _tagged_job(ftp, outgoing.tag)):
+                return existing
             ftp.sendcmd("TYPE I")
             ftp.sendcmd("FORM PDF")
             stored = ftp.storbinary("STOT", io.BytesIO(outgoing.document.pdf))
@@ -66,7 +70,7 @@ class HylaFax(Backend):
             for name, value in (
                 ("FROMUSER", _quoted(c.user)),
                 ("DIALSTRING", _quoted(outgoing.message.address)),
-                ("JOBINFO", _quoted(f"delivery-{outgoing.delivery_id}")),
+                ("JOBINFO", _quoted(outgoing.tag)),
                 ("MAXDIALS", str(c.max_dials)),
                 ("MAXTRIES", str(c.max_dials)),
                 ("LASTTIME", f"{minutes // 1440:02d}{minutes % 1440 // 60:02d}{minutes % 60:02d}"),
@@ -108,6 +112,23 @@ class HylaFax(Backend):
                 ftp.quit()
             except (ftplib.Error, OSError, EOFError):
                 ftp.close()
+
+
+def _tagged_job(ftp: ftplib.FTP, tag: str) -> str | None:
+    """The id of a queued, running or done (not failed) job whose tag is ``tag``."""
+    ftp.sendcmd(f'JOBFMT "%j{_SEP}%a{_SEP}%J"')
+    for queue in ("sendq", "doneq"):
+        lines: list[str] = []
+        ftp.retrlines(f"LIST {queue}", lines.append)
+        for line in lines:
+            job, _, rest = line.strip().partition(_SEP)
+            state, _, job_tag = rest.partition(_SEP)
+            if job_tag.strip() == tag and state.strip() != "F":
+                return job.strip()
+    return None
+
+
+_SEP = "|"
 
 
 def _quoted(value: str) -> str:
