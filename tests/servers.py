@@ -280,6 +280,7 @@ def hylafax_server() -> Iterator[tuple[Path, int]]:
 
 
 LAB_SCRIPT = Path(__file__).parent / "lab" / "fax-lab.sh"
+LAB_IAX_PORTS = (4569, 4570)  # fixed by fax-lab.sh: iaxmodem dials the IAX2 port 4569
 
 
 @contextlib.contextmanager
@@ -287,6 +288,7 @@ def fax_line() -> Iterator[tuple[Path, int, str]]:
     """A real fax line: two iaxmodems dialling each other, HylaFAX sending on one and
     receiving on the other, in a private mount namespace. Yields the spool, hfaxd's port
     and the sending modem's HylaFAX name. Every process it starts is stopped after."""
+    _require_free_udp(LAB_IAX_PORTS)
     spool = hylafax_spool()
     port = free_port()
     log = spool / "lab.log"
@@ -313,6 +315,18 @@ def fax_line() -> Iterator[tuple[Path, int, str]]:
             lab.wait()
         subprocess.run(["pkill", "-f", str(spool)], check=False)
         shutil.rmtree(spool, ignore_errors=True)
+
+
+def _require_free_udp(ports: tuple[int, ...]) -> None:
+    """Fail at once, rather than after the fax's kill time, when another fax lab (a second
+    test run on this machine) holds the IAX2 ports that iaxmodem must use."""
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                raise RuntimeError(f"UDP port {port} is taken ({exc}): is another fax "
+                                   "end-to-end test running on this machine?") from exc
 
 
 def _modem_idle(spool: Path, modem: str) -> bool:
