@@ -103,8 +103,8 @@ class HylaFax(Backend):
     def _session(self) -> Iterator[ftplib.FTP]:
         c = self._config
         ftp = ftplib.FTP(timeout=c.timeout_seconds)
+        ftp.connect(c.host, c.port or 4559)  # no connection, nothing to close
         try:
-            ftp.connect(c.host, c.port or 4559)
             ftp.login(c.user, self._password)
             yield ftp
         finally:

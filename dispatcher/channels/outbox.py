@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from dispatcher.channels.base import Backend, Outgoing, Receipt, write_atomically
+from dispatcher.errors import TransientError
 from dispatcher.mail import build_email, mime_bytes
 from dispatcher.windows import Channel
 
@@ -42,11 +43,17 @@ class Outbox(Backend):
         else:
             path = folder / f"{stem}.txt"
             data = f"To: {message.address}\n\n{message.body}\n".encode()
-        write_atomically(path, data)
-        return Receipt(str(path))
+        return _write(path, data, message.address)
 
     async def deliver(self, mail: EmailMessage, recipient: str, key: str) -> Receipt:
         """Write a ready e-mail (the fax gateway's, when e-mail goes to the outbox)."""
         path = self.folder / safe_name(key) / f"{safe_name(recipient)}.eml"
-        write_atomically(path, mime_bytes(mail))
-        return Receipt(str(path))
+        return _write(path, mime_bytes(mail), recipient)
+
+
+def _write(path: Path, data: bytes, recipient: str) -> Receipt:
+    try:
+        write_atomically(path, data)
+    except OSError as exc:  # a full disk or a wrong path: the operator can fix it in time
+        raise TransientError(f"cannot write to the outbox: {exc}", None, recipient) from exc
+    return Receipt(str(path))

@@ -1,0 +1,179 @@
+"""One contract, every backend: what dispatch.py relies on, checked against the real thing.
+
+Each backend is built from a `[channels.*]` table by `make_backends`, as the CLI builds it,
+and talks to a real local server (aiosmtpd, the Twilio-speaking HTTP server, hfaxd) or
+writes its outbox. The contract:
+- a message is accepted once, with the provider's reference; ``confirms_later`` backends
+  say ``submitted``, the others ``sent``;
+- a provider that cannot be reached (or an outbox that cannot be written) is a
+  TransientError naming the recipient;
+- a recipient the provider refuses for good is a PermanentError with the provider's code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dispatcher.channels import Backend, Outgoing, make_backends
+from dispatcher.channels.email_gateway import gateway_recipient
+from dispatcher.config import load_config
+from dispatcher.contacts import Contact
+from dispatcher.demo import free_port
+from dispatcher.documents import FaxPages
+from dispatcher.errors import PermanentError, TransientError
+from dispatcher.ledger import DeliveryState
+from dispatcher.render import Renderer, build_notice
+from dispatcher.windows import Channel, Phase, find_window
+from tests.servers import hylafax_server, smtp_server, twilio_server
+from tests.test_hylafax import queued_jobs
+from tests.test_send import configure
+
+ENV = {"TWILIO_ACCOUNT_SID": "ACtest", "TWILIO_AUTH_TOKEN": "token"}
+GATEWAY = "{number}@fax.example.jp"
+GOOD = {Channel.EMAIL: "sato@example.jp", Channel.SMS: "+819012345678",
+        Channel.FAX: "+81355511037"}
+
+
+@dataclass
+class Provider:
+    """The servers (or the outbox folder) behind one kind of backend."""
+
+    channel: Channel
+    table: str  # the [channels.*] tables that select and configure the backend
+    arrived: Callable[[str], int]
+    unreachable_table: str
+    refused: tuple[str, str] | None = None
+
+
+def _outbox(channel: Channel, folder: Path) -> Provider:
+    def arrived(address: str) -> int:
+        return sum(1 for path in folder.rglob("*") if path.is_file() and address in path.name)
+    blocker = folder.parent / "not-a-folder"
+    blocker.write_text("a file where the outbox folder should be")
+    return Provider(channel, f'[channels.{channel}]\nbackend = "outbox"\npath = "{folder}"\n',
+                    arrived, f'[channels.{channel}]\nbackend = "outbox"\npath = "{blocker}/x"\n')
+
+
+def _smtp_table(port: int) -> str:
+    return (f'[channels.email]\nbackend = "smtp"\nhost = "127.0.0.1"\nport = {port}\n'
+            'security = "none"\nfrom = "noreply@example.jp"\n')
+
+
+@contextlib.contextmanager
+def provider(kind: str, tmp_path: Path) -> Iterator[Provider]:
+    if kind.startswith("outbox-"):
+        yield _outbox(Channel(kind.removeprefix("outbox-")), tmp_path / "outbox")
+    elif kind in ("smtp", "email-gateway"):
+        with smtp_server() as (sink, port, _):
+            if kind == "smtp":
+                yield Provider(Channel.EMAIL, _smtp_table(port),
+                               lambda a: sink.recipients().count(a),
+                               _smtp_table(free_port()), ("reject@example.jp", "550"))
+            else:
+                fax = f'[channels.fax]\nbackend = "email-gateway"\ngateway_address = "{GATEWAY}"\n'
+                yield Provider(Channel.FAX, fax + _smtp_table(port),
+                               lambda a: sink.recipients().count(gateway_recipient(GATEWAY, a)),
+                               fax + _smtp_table(free_port()))
+    elif kind == "twilio":
+        with twilio_server() as (fake, url):
+            def table(base: str) -> str:
+                return (f'[channels.sms]\nbackend = "twilio"\nfrom = "+15005550006"\n'
+                        f'base_url = "{base}"\n')
+            yield Provider(Channel.SMS, table(url),
+                           lambda a: sum(1 for form in fake.accepted if form["To"] == a),
+                           table(f"http://127.0.0.1:{free_port()}"),
+                           ("+819012341211", "21211"))
+    else:
+        with hylafax_server() as (spool, port):
+            def fax(hfaxd: int) -> str:
+                return f'[channels.fax]\nbackend = "hylafax"\nhost = "127.0.0.1"\nport = {hfaxd}\n'
+            yield Provider(Channel.FAX, fax(port),
+                           lambda a: sum(1 for job in queued_jobs(spool) if job["number"] == a),
+                           fax(free_port()))
+
+
+KINDS = ["outbox-email", "outbox-sms", "outbox-fax", "smtp", "twilio", "email-gateway",
+         "hylafax"]
+
+
+def backend_from(project: Path, channel: Channel, table: str) -> Backend:
+    configure(project, table)
+    return make_backends(load_config(project), [channel], ENV)[channel]
+
+
+async def outgoing(project: Path, channel: Channel, address: str) -> Outgoing:
+    """Window 3's start notice for one contact, rendered as dispatch.py renders it."""
+    config = load_config(project)
+    window = find_window(config.windows, "3")
+    sent_at = datetime.now(UTC)
+    notice = build_notice(window, window.planned, Phase.START, sent_at)
+    addresses = {c: address if c is channel else None for c in Channel}
+    contact = Contact("K1", "さくら書店", "佐藤", addresses[Channel.FAX],
+                      addresses[Channel.EMAIL], addresses[Channel.SMS], frozenset(), "k.csv:2")
+    message = Renderer(config.settings.templates_dir, config).render(notice, contact, channel)
+    document = (FaxPages(config.settings.templates_dir).render(message.body)
+                if channel is Channel.FAX else None)
+    return Outgoing(1, "2021-07-19-emoney/planned/start", message, "<k1@example.jp>", sent_at,
+                    1, "dispatcher-1-0123456789ab", document)
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def test_a_message_is_accepted_once_with_the_providers_reference(
+        kind: str, project: Path, tmp_path: Path) -> None:
+    with provider(kind, tmp_path) as p:
+        backend = backend_from(project, p.channel, p.table)
+        await backend.start()
+        try:
+            receipt = await backend.send(await outgoing(project, p.channel, GOOD[p.channel]))
+        finally:
+            await backend.close()
+        assert receipt.provider_ref
+        expected = DeliveryState.SUBMITTED if backend.confirms_later else DeliveryState.SENT
+        assert receipt.state is expected
+        assert p.arrived(GOOD[p.channel]) == 1
+
+
+async def test_an_unreachable_provider_is_transient_and_names_the_recipient(
+        kind: str, project: Path, tmp_path: Path) -> None:
+    with provider(kind, tmp_path) as p:
+        backend = backend_from(project, p.channel, p.unreachable_table)
+        address = GOOD[p.channel]
+        with pytest.raises(TransientError) as caught:
+            await backend.start()
+            try:
+                await backend.send(await outgoing(project, p.channel, address))
+            finally:
+                await backend.close()
+        # The recipient as the provider knows it: the gateway's mailbox names the number.
+        known_as = gateway_recipient(GATEWAY, address) if kind == "email-gateway" else address
+        assert caught.value.recipient == known_as
+        assert p.arrived(address) == 0
+
+
+@pytest.mark.parametrize("refusing", ["smtp", "twilio"])
+async def test_a_refused_recipient_is_permanent_with_the_providers_code(
+        refusing: str, project: Path, tmp_path: Path) -> None:
+    # Only providers that judge a recipient at once; the outbox accepts everything, and
+    # HylaFAX reports a bad number when its job ends (tests/test_hylafax.py).
+    with provider(refusing, tmp_path) as p:
+        assert p.refused is not None
+        address, code = p.refused
+        backend = backend_from(project, p.channel, p.table)
+        await backend.start()
+        try:
+            with pytest.raises(PermanentError) as caught:
+                await backend.send(await outgoing(project, p.channel, address))
+        finally:
+            await backend.close()
+        assert (caught.value.code, caught.value.recipient) == (code, address)
+        assert p.arrived(address) == 0
