@@ -261,6 +261,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def queued_jobs(spool: Path) -> list[dict[str, str]]:
+    """The job description files of a HylaFAX spool (sendq, then doneq), as tag: value."""
+    jobs = []
+    for folder in ("sendq", "doneq"):
+        for q in sorted((spool / folder).glob("q[0-9]*")):
+            fields = dict(line.split(":", 1) for line in q.read_text().splitlines()
+                          if ":" in line)
+            jobs.append(fields)
+    return jobs
+
+
 @contextlib.contextmanager
 def hylafax_server() -> Iterator[tuple[Path, int]]:
     """HylaFAX's faxq and hfaxd on a spool in a temporary folder, no modem; yields both."""

@@ -30,8 +30,7 @@ from dispatcher.errors import PermanentError, TransientError
 from dispatcher.ledger import DeliveryState
 from dispatcher.render import Renderer, build_notice
 from dispatcher.windows import Channel, Phase, find_window
-from tests.servers import hylafax_server, smtp_server, twilio_server
-from tests.test_hylafax import queued_jobs
+from tests.servers import hylafax_server, queued_jobs, smtp_server, twilio_server
 from tests.test_send import configure
 
 ENV = {"TWILIO_ACCOUNT_SID": "ACtest", "TWILIO_AUTH_TOKEN": "token"}

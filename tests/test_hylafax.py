@@ -8,21 +8,17 @@ import json
 import re
 import subprocess
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from dispatcher.channels import Outgoing
 from dispatcher.channels.hylafax import HylaFax
-from dispatcher.config import ChannelConfig
-from dispatcher.contacts import Contact
-from dispatcher.documents import FaxDocument, FaxPages
 from dispatcher.ledger import DeliveryState
-from dispatcher.render import Message
 from dispatcher.windows import Channel
 from tests.conftest import Result
-from tests.servers import hylafax_server
+from tests.servers import hylafax_server, queued_jobs
+from tests.test_backends import backend_from, outgoing
 from tests.test_send import _deliveries, configure
 
 Cli = Callable[..., Result]
@@ -44,16 +40,6 @@ concurrency = 4
 kill_after_minutes = {kill_after}
 poll_seconds = 2
 """
-
-
-def queued_jobs(spool: Path) -> list[dict[str, str]]:
-    jobs = []
-    for folder in ("sendq", "doneq"):
-        for q in sorted((spool / folder).glob("q[0-9]*")):
-            fields = dict(line.split(":", 1) for line in q.read_text().splitlines()
-                          if ":" in line)
-            jobs.append(fields)
-    return jobs
 
 
 def test_a_job_per_contact_then_failed_when_it_cannot_complete(
@@ -79,25 +65,16 @@ def test_a_job_per_contact_then_failed_when_it_cannot_complete(
     assert status["notices"][0]["channels"] == {"fax": {"failed": 27}}
 
 
-def fax_for(tag: str, attempt: int, pdf: bytes) -> Outgoing:
-    contact = Contact("F1", "さくら書店", "佐藤", "+81355511037", None, None, frozenset(), "t.csv")
-    message = Message(contact, Channel.FAX, "+81355511037", None, "<p>作業開始</p>")
-    return Outgoing(1, "w/planned/start", message, "<m@x>", datetime.now(UTC), attempt, tag,
-                    FaxDocument(pdf, 1))
-
-
 async def test_a_re_attempt_takes_over_the_job_a_crash_left_unrecorded(
-        hylafax: tuple[Path, int], tmp_path: Path) -> None:
+        hylafax: tuple[Path, int], project: Path) -> None:
     spool, port = hylafax
-    config = ChannelConfig(Channel.FAX, "hylafax", tmp_path, 1, None, host="127.0.0.1",
-                           port=port)
-    backend = HylaFax(config, {})
-    pdf = FaxPages(tmp_path).render("<p>作業開始</p>").pdf
-    first = await backend.send(fax_for("dispatcher-1-aaaaaaaaaaaa", 1, pdf))
+    backend = backend_from(project, Channel.FAX, fax_channels(port))
+    fax = await outgoing(project, Channel.FAX, "+81355511037")
+    first = await backend.send(fax)
     # The first attempt's job id never reached the ledger; the re-attempt finds it by its tag.
-    again = await backend.send(fax_for("dispatcher-1-aaaaaaaaaaaa", 2, pdf))
+    again = await backend.send(replace(fax, attempt=2))
     assert again.provider_ref == first.provider_ref
-    other = await backend.send(fax_for("dispatcher-1-bbbbbbbbbbbb", 2, pdf))
+    other = await backend.send(replace(fax, attempt=2, tag="dispatcher-1-bbbbbbbbbbbb"))
     assert other.provider_ref != first.provider_ref
     assert len(queued_jobs(spool)) == 2
     # A job HylaFAX failed is not taken over: the fax was never delivered, so it is sent anew.
@@ -106,8 +83,8 @@ async def test_a_re_attempt_takes_over_the_job_a_crash_left_unrecorded(
         ftp.login("dispatcher", "")
         ftp.sendcmd(f"JKILL {first.provider_ref}")
     ended = await _wait_for_end(backend, str(first.provider_ref))
-    assert ended[0].value == "failed"
-    third = await backend.send(fax_for("dispatcher-1-aaaaaaaaaaaa", 3, pdf))
+    assert ended[0] is DeliveryState.FAILED
+    third = await backend.send(replace(fax, attempt=3))
     assert third.provider_ref not in (first.provider_ref, other.provider_ref)
     assert len(queued_jobs(spool)) == 3
 
