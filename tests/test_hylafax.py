@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.channels.hylafax import HylaFax
+from dispatcher.channels import Backend
 from dispatcher.ledger import DeliveryState
 from dispatcher.windows import Channel
 from tests.conftest import Result
@@ -89,7 +89,7 @@ async def test_a_re_attempt_takes_over_the_job_a_crash_left_unrecorded(
     assert len(queued_jobs(spool)) == 3
 
 
-async def _wait_for_end(backend: HylaFax, job: str) -> tuple[DeliveryState, str]:
+async def _wait_for_end(backend: Backend, job: str) -> tuple[DeliveryState, str]:
     for _ in range(100):
         ended = await backend.poll([job])
         if job in ended:
