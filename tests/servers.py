@@ -144,7 +144,8 @@ class FakeTwilio:
     """Speaks the Twilio Messages API on 127.0.0.1, keeping what it accepted.
 
     Numbers ``+81901234xxxx`` behave by their last digits: ``0429`` answers 429 once then 201;
-    ``1211`` answers 400 with Twilio's code 21211; ``0500`` answers 500. All else gets 201.
+    ``1211`` answers 400 with Twilio's code 21211; ``0500`` answers 500; ``0200`` gets an
+    HTML page with 200, as a misconfigured proxy answers. All else gets 201.
     """
 
     def __init__(self) -> None:
@@ -154,7 +155,7 @@ class FakeTwilio:
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
-    def answer(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
+    def answer(self, form: dict[str, str]) -> tuple[int, dict[str, object] | str]:
         to = form.get("To", "")
         magic = to[-4:] if to.startswith("+81901234") else ""
         with self._lock:
@@ -168,6 +169,8 @@ class FakeTwilio:
                              "message": f"The 'To' number {to} is not a valid phone number."}
             if magic == "0500":
                 return 500, {"code": 20500, "message": "Internal Server Error", "status": 500}
+            if magic == "0200":
+                return 200, "<html><body>Welcome to the proxy</body></html>"
             self.accepted.append(form)
             sid = f"SM{len(self.accepted):032d}"
         return 201, {"sid": sid, "status": "queued", "to": to, "from": form.get("From"),
@@ -191,13 +194,16 @@ def twilio_server() -> Iterator[tuple[FakeTwilio, str]]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             form = dict(parse_qsl(self.rfile.read(length).decode()))
+            body: dict[str, object] | str
             if not self.path.endswith("/Messages.json"):
                 status, body = 404, {"code": 20404, "message": "not found", "status": 404}
             else:
                 status, body = fake.answer(form)
-            data = json.dumps(body).encode()
+            text = body if isinstance(body, str) else json.dumps(body)
+            data = text.encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type",
+                             "text/html" if isinstance(body, str) else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

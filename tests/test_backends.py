@@ -26,7 +26,7 @@ from dispatcher.config import load_config
 from dispatcher.contacts import Contact
 from dispatcher.demo import free_port
 from dispatcher.documents import FaxPages
-from dispatcher.errors import PermanentError, TransientError
+from dispatcher.errors import PermanentError, TransientError, UncertainError
 from dispatcher.ledger import DeliveryState
 from dispatcher.render import Renderer, build_notice
 from dispatcher.windows import Channel, Phase, find_window
@@ -176,3 +176,19 @@ async def test_a_refused_recipient_is_permanent_with_the_providers_code(
             await backend.close()
         assert (caught.value.code, caught.value.recipient) == (code, address)
         assert p.arrived(address) == 0
+
+
+async def test_an_unreadable_answer_from_twilio_is_uncertain(project: Path, tmp_path: Path
+                                                            ) -> None:
+    # A 200 that is not Twilio's JSON (a proxy's page): the message may have gone out, so it
+    # is neither retried blindly nor called failed.
+    with provider("twilio", tmp_path) as p:
+        backend = backend_from(project, p.channel, p.table)
+        await backend.start()
+        try:
+            with pytest.raises(UncertainError) as caught:
+                await backend.send(await outgoing(project, p.channel, "+819012340200"))
+        finally:
+            await backend.close()
+        assert caught.value.recipient == "+819012340200"
+        assert "unreadable" in str(caught.value)

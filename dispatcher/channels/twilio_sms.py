@@ -54,6 +54,9 @@ class TwilioSms(Backend):
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UncertainError(f"no answer from Twilio after sending: {exc!r}", None,
                                  to) from exc
+        except (ValueError, KeyError) as exc:  # a 2xx that is not Twilio's JSON (a proxy page)
+            raise UncertainError(f"unreadable answer from Twilio after sending: {exc!r}", None,
+                                 to) from exc
         return Receipt(message.sid)
 
     async def close(self) -> None:
