@@ -33,6 +33,7 @@ from dispatcher.errors import (
     PermanentError,
     Problem,
     TemplateError,
+    TransientError,
     UncertainError,
 )
 from dispatcher.inputs import Inputs
@@ -219,7 +220,11 @@ class Dispatcher:
             if not submitted:
                 return
             by_ref = {ref: delivery_id for delivery_id, ref in submitted}
-            ended = await backend.poll(list(by_ref))
+            try:
+                ended = await backend.poll(list(by_ref))
+            except TransientError as exc:
+                log.warning("%s; asking again in %s s", exc, poll_seconds)
+                ended = {}
             outcomes = [
                 Outcome(by_ref[ref], state,
                         error_code=None if state is DeliveryState.DELIVERED else "fax",

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from dispatcher.channels import Backend
+from dispatcher.demo import free_port
+from dispatcher.errors import TransientError
 from dispatcher.ledger import DeliveryState
 from dispatcher.windows import Channel
 from tests.conftest import Result
@@ -132,3 +134,9 @@ def test_a_real_fax_transfer_between_two_iaxmodems(cli: Cli, project: Path) -> N
     assert len(received) == 1
     assert "Pages: 1" in info and "Quality: Fine" in info, info
     assert widths == [1728]  # the width of an A4 (and Letter) fax page
+
+
+async def test_asking_an_unreachable_server_about_jobs_is_transient(project: Path) -> None:
+    backend = backend_from(project, Channel.FAX, fax_channels(free_port()))
+    with pytest.raises(TransientError, match="cannot ask HylaFAX about 2 jobs"):
+        await backend.poll(["1", "2"])

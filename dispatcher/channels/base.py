@@ -62,7 +62,8 @@ class Backend(ABC):
         """Release connections."""
 
     async def poll(self, refs: Sequence[str]) -> dict[str, tuple[DeliveryState, str]]:
-        """For ``confirms_later`` backends: the references that have ended, with a reason."""
+        """For ``confirms_later`` backends: the references that have ended, with a reason;
+        TransientError when the provider cannot be asked now."""
         return {}
 
 

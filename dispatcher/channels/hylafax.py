@@ -48,8 +48,8 @@ class HylaFax(Backend):
         """The jobs that have ended: job id → (delivered or failed, HylaFAX's status)."""
         try:
             return await asyncio.to_thread(self._states, jobs)
-        except (ftplib.Error, OSError, EOFError):
-            return {}  # the server is unreachable: ask again at the next poll
+        except (ftplib.Error, OSError, EOFError) as exc:
+            raise TransientError(f"cannot ask HylaFAX about {len(jobs)} jobs: {exc}") from exc
 
     def _submit(self, outgoing: Outgoing) -> str:
         assert outgoing.document is not None
