@@ -121,9 +121,9 @@ async def test_many_openers_of_a_new_ledger_all_succeed(
     else:
         url = engine_url(request.getfixturevalue("postgres_url"), tmp_path)
         await fresh_schema(url)
-    for _ in range(5):
-        opened = await asyncio.gather(*(Ledger.open(url) for _ in range(8)))
-        assert len(opened) == 8
+    for _ in range(10):
+        opened = await asyncio.gather(*(Ledger.open(url) for _ in range(16)))
+        assert len(opened) == 16
         assert await opened[0].notice_states() == {}
         await asyncio.gather(*(ledger.close() for ledger in opened))
         if backend == "sqlite":

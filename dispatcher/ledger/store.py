@@ -7,7 +7,9 @@ left behind by a crash expires and the delivery is claimed again.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +20,7 @@ from sqlalchemy import bindparam, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError as UrlError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dispatcher.errors import ConfigError, LedgerError, single
@@ -140,6 +142,8 @@ class Ledger:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         ledger = cls(engine)
         try:
+            if engine.dialect.name == "sqlite":
+                await _use_wal(engine)
             await _create_schema(engine)
         except (SQLAlchemyError, OSError) as exc:
             await engine.dispose()
@@ -405,10 +409,28 @@ async def _create_schema(engine: AsyncEngine) -> None:
 _SCHEMA_LOCK = 0x64697370  # "disp": any constant shared by every dispatcher process
 
 
+async def _use_wal(engine: AsyncEngine) -> None:
+    """Put the SQLite file in WAL mode (it stays so). Switching needs the file to itself and
+    SQLite answers "locked" at once, without waiting, while another process holds it (a
+    second daemon creating the same new ledger): try again for a while."""
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    while True:
+        try:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+WAL_SWITCH_SECONDS = 30.0
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
