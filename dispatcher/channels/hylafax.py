@@ -24,6 +24,7 @@ from dispatcher.ledger import DeliveryState
 
 _FILE = re.compile(r"FILE: (\S+?)\)?\.?$")
 _JOB = re.compile(r"[Jj]ob (\d+)")
+_SEP = "|"  # between the fields of a queue listing (JOBFMT)
 FINAL_JOB_STATES = {"DONE": DeliveryState.DELIVERED, "FAILED": DeliveryState.FAILED}
 
 
@@ -127,8 +128,6 @@ def _tagged_job(ftp: ftplib.FTP, tag: str) -> str | None:
                 return job.strip()
     return None
 
-
-_SEP = "|"
 
 
 def _quoted(value: str) -> str:
