@@ -177,9 +177,11 @@ class Dispatcher:
         workers = [asyncio.create_task(self._work(notice, record, lane, backend, committer))
                    for _ in range(settings.concurrency)]
         try:
+            # A provider that confirms later may hand deliveries back for another attempt;
+            # then they are claimed again.
             await self._claim_loop(record, channel, lane)
-            if backend.confirms_later:
-                await self._confirm_loop(record, channel, backend)
+            while backend.confirms_later and await self._confirm_loop(record, channel, backend):
+                await self._claim_loop(record, channel, lane)
         finally:
             unstarted = lane.take_unstarted() if self.stopping.is_set() else []
             for _ in workers:
@@ -212,30 +214,32 @@ class Dispatcher:
             await self.sleep(min(max(seconds, 0.02), IDLE_POLL_SECONDS))
 
     async def _confirm_loop(self, record: NoticeRecord, channel: Channel, backend: Backend
-                            ) -> None:
-        """Ask the provider about submitted deliveries until each has ended."""
+                            ) -> bool:
+        """Ask the provider about submitted deliveries until each has ended; True as soon
+        as some are due for another attempt."""
         poll_seconds = self.inputs.config.channels[channel].poll_seconds
         while not self.stopping.is_set():
             submitted = await self.ledger.submitted(record.id, channel.value)
             if not submitted:
-                return
-            by_ref = {ref: delivery_id for delivery_id, ref in submitted}
+                return False
+            by_ref = {ref: item for item, ref in submitted}
             try:
                 ended = await backend.poll(list(by_ref))
             except TransientError as exc:
                 log.warning("%s; asking again in %s s", exc, poll_seconds)
                 ended = {}
-            outcomes = [
-                Outcome(by_ref[ref], state,
-                        error_code=None if state is DeliveryState.DELIVERED else "fax",
-                        last_error=None if state is DeliveryState.DELIVERED else reason)
-                for ref, (state, reason) in ended.items()]
+            outcomes = [Outcome(by_ref[ref].id, DeliveryState.DELIVERED) if error is None
+                        else self._after_error(by_ref[ref], error)
+                        for ref, error in ended.items()]
             await self.ledger.settle(outcomes, self.clock())
             for outcome in outcomes:
                 if self.on_progress is not None:
                     self.on_progress(channel, outcome.state)
+            if any(outcome.state is DeliveryState.PENDING for outcome in outcomes):
+                return True
             if len(outcomes) < len(submitted):
                 await self.sleep(poll_seconds)
+        return False
 
     async def _work(self, notice: Notice, record: NoticeRecord, lane: _Lane, backend: Backend,
                     committer: GroupCommit) -> None:

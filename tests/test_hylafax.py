@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from dispatcher.channels import Backend
+from dispatcher.channels.hylafax import job_failure
 from dispatcher.demo import free_port
-from dispatcher.errors import TransientError
-from dispatcher.ledger import DeliveryState
+from dispatcher.errors import ChannelError, PermanentError, TransientError
 from dispatcher.windows import Channel
 from tests.conftest import Result
 from tests.servers import hylafax_server, queued_jobs
@@ -84,14 +84,14 @@ async def test_a_re_attempt_takes_over_the_job_a_crash_left_unrecorded(
         ftp.connect("127.0.0.1", port)
         ftp.login("dispatcher", "")
         ftp.sendcmd(f"JKILL {first.provider_ref}")
-    ended = await _wait_for_end(backend, str(first.provider_ref))
-    assert ended[0] is DeliveryState.FAILED
+    failure = await _wait_for_end(backend, str(first.provider_ref))
+    assert isinstance(failure, PermanentError), failure  # removed by hand: not tried again
     third = await backend.send(replace(fax, attempt=3))
     assert third.provider_ref not in (first.provider_ref, other.provider_ref)
     assert len(queued_jobs(spool)) == 3
 
 
-async def _wait_for_end(backend: Backend, job: str) -> tuple[DeliveryState, str]:
+async def _wait_for_end(backend: Backend, job: str) -> ChannelError | None:
     for _ in range(100):
         ended = await backend.poll([job])
         if job in ended:
@@ -140,3 +140,48 @@ async def test_asking_an_unreachable_server_about_jobs_is_transient(project: Pat
     backend = backend_from(project, Channel.FAX, fax_channels(free_port()))
     with pytest.raises(TransientError, match="cannot ask HylaFAX about 2 jobs"):
         await backend.poll(["1", "2"])
+
+
+@pytest.mark.parametrize(("status", "again"), [
+    # Statuses as HylaFAX 6 writes them (faxsend, faxq).
+    ("No answer from remote; too many attempts to dial", True),
+    ("Busy signal detected", True),
+    ("No carrier detected", True),
+    ("No local dialtone", True),
+    ("REJECT: Too many attempts to dial: 3, max 3", True),
+    ("REJECT: Too many attempts to transmit: 3, max 3", True),
+    ("Kill time expired", False),
+    ("Job aborted by request", False),
+    ("REJECT: Too many pages in submission: 20, max 10", False),
+    ("", False),
+])
+def test_what_hylafax_failed_is_tried_again_only_for_the_lines_trouble(
+        status: str, again: bool) -> None:
+    failure = job_failure(status)
+    assert isinstance(failure, TransientError if again else PermanentError)
+    assert (str(failure), failure.code) == (status or "failed", "fax")
+
+
+def test_a_fax_nobody_answers_is_tried_again_per_retry_then_failed(
+        cli: Cli, project: Path) -> None:
+    from tests.servers import fax_line
+    from tests.test_send import use_contacts
+    use_contacts(project, "F1,さくら書店 本店,佐藤,03-5551-1037,,,emoney\n")
+    retry = "\n[retry]\ninitial_delay_seconds = 1\nmax_attempts = 2\n"
+    with fax_line(answered=False) as (spool, port, modem):
+        configure(project, fax_channels(port, kill_after=5) + f'modem = "{modem}"\n'
+                  'max_dials = 1\n', retry)
+        result = cli("send", "3", "start", "--channel", "fax", "--yes", "-c", str(project))
+        jobs = queued_jobs(spool)
+    assert result.code == 1, result.out + result.err
+    [record] = asyncio.run(_deliveries(project))
+    assert (record.state, record.attempts) == ("failed", 2)
+    assert record.last_error is not None
+    assert record.last_error.startswith("gave up after 2 attempts: ")
+    assert record.last_error.endswith("too many attempts to dial")
+    # Each attempt was its own HylaFAX job (the failed first one was not taken over), and
+    # HylaFAX gave each up after max_dials; the ledger keeps the last job's id.
+    assert len(jobs) == 2, jobs
+    assert jobs[0]["status"] == "No answer from remote; too many attempts to dial"
+    assert all(job["status"].endswith("too many attempts to dial") for job in jobs)
+    assert record.provider_ref == max(job["jobid"] for job in jobs)

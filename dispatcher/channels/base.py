@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from dispatcher.documents import FaxDocument
-from dispatcher.errors import SetupError, single
+from dispatcher.errors import ChannelError, SetupError, single
 from dispatcher.ledger import DeliveryState
 from dispatcher.render import Message
 
@@ -61,9 +61,10 @@ class Backend(ABC):
     async def close(self) -> None:  # noqa: B027 - most backends have nothing to close
         """Release connections."""
 
-    async def poll(self, refs: Sequence[str]) -> dict[str, tuple[DeliveryState, str]]:
-        """For ``confirms_later`` backends: the references that have ended, with a reason;
-        TransientError when the provider cannot be asked now."""
+    async def poll(self, refs: Sequence[str]) -> dict[str, ChannelError | None]:
+        """For ``confirms_later`` backends: the references that have ended, each with None
+        (delivered) or why it failed (TransientError where another attempt may succeed);
+        raises TransientError when the provider cannot be asked now."""
         return {}
 
 

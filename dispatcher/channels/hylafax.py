@@ -25,7 +25,9 @@ from dispatcher.ledger import DeliveryState
 _FILE = re.compile(r"FILE: (\S+?)\)?\.?$")
 _JOB = re.compile(r"[Jj]ob (\d+)")
 _SEP = "|"  # between the fields of a queue listing (JOBFMT)
-FINAL_JOB_STATES = {"DONE": DeliveryState.DELIVERED, "FAILED": DeliveryState.FAILED}
+_LINE_TROUBLE = re.compile(
+    r"busy|no answer|no carrier|no (local )?dial ?tone|too many attempts to (dial|transmit)",
+    re.IGNORECASE)
 
 
 class HylaFax(Backend):
@@ -45,8 +47,8 @@ class HylaFax(Backend):
             raise _channel_error(exc, outgoing.message.address) from exc
         return Receipt(job, DeliveryState.SUBMITTED)
 
-    async def poll(self, jobs: Sequence[str]) -> dict[str, tuple[DeliveryState, str]]:
-        """The jobs that have ended: job id → (delivered or failed, HylaFAX's status)."""
+    async def poll(self, jobs: Sequence[str]) -> dict[str, ChannelError | None]:
+        """The jobs that have ended: job id → None (DONE) or why HylaFAX failed it."""
         try:
             return await asyncio.to_thread(self._states, jobs)
         except (ftplib.Error, OSError, EOFError) as exc:
@@ -89,15 +91,16 @@ class HylaFax(Backend):
             raise ftplib.error_proto(f"no job id in {submitted!r}")
         return job.group(1)
 
-    def _states(self, jobs: Sequence[str]) -> dict[str, tuple[DeliveryState, str]]:
-        ended = {}
+    def _states(self, jobs: Sequence[str]) -> dict[str, ChannelError | None]:
+        ended: dict[str, ChannelError | None] = {}
         with self._session() as ftp:
             for job in jobs:
                 ftp.sendcmd(f"JOB {job}")
                 state = ftp.sendcmd("JPARM STATE")[4:].strip().upper()
-                if state in FINAL_JOB_STATES:
-                    status = ftp.sendcmd("JPARM STATUS")[4:].strip()
-                    ended[job] = (FINAL_JOB_STATES[state], status or state.lower())
+                if state == "DONE":
+                    ended[job] = None
+                elif state == "FAILED":
+                    ended[job] = job_failure(ftp.sendcmd("JPARM STATUS")[4:].strip())
         return ended
 
     @contextmanager
@@ -113,6 +116,16 @@ class HylaFax(Backend):
                 ftp.quit()
             except (ftplib.Error, OSError, EOFError):
                 ftp.close()
+
+
+def job_failure(status: str) -> ChannelError:
+    """Why HylaFAX failed a job. The line's trouble (busy, no answer, no carrier: HylaFAX
+    gave up after ``max_dials``) may clear, so another attempt follows ``[retry]``; a kill
+    time that expired, a job removed by hand or a rejected number do not."""
+    reason = status or "failed"
+    if _LINE_TROUBLE.search(reason):
+        return TransientError(reason, "fax")
+    return PermanentError(reason, "fax")
 
 
 def _tagged_job(ftp: ftplib.FTP, tag: str) -> str | None:

@@ -293,26 +293,31 @@ class Ledger:
                 .values(state=DeliveryState.PENDING.value, lease_owner=None,
                         lease_expires_at=None, attempts=d.attempts - 1, updated_at=now))
 
-    async def submitted(self, notice_id: int, channel: str) -> list[tuple[int, str]]:
-        """(delivery id, provider reference) of deliveries the provider has yet to confirm."""
+    async def submitted(self, notice_id: int, channel: str) -> list[tuple[Claimed, str]]:
+        """Deliveries the provider has yet to confirm, with the provider's reference."""
         d = deliveries.c
         async with self._engine.connect() as conn:
-            rows = await conn.execute(select(d.id, d.provider_ref).where(
-                d.notice_id == notice_id, d.channel == channel,
-                d.state == DeliveryState.SUBMITTED.value))
-            return [(row[0], row[1] or "") for row in rows]
+            rows = await conn.execute(
+                select(d.id, d.contact_id, d.channel, d.address, d.attempts, d.provider_ref)
+                .where(d.notice_id == notice_id, d.channel == channel,
+                       d.state == DeliveryState.SUBMITTED.value))
+            return [(Claimed(*row[:5]), row[5] or "") for row in rows]
 
     async def settle(self, outcomes: Sequence[Outcome], now: datetime) -> None:
-        """Record how submitted deliveries ended (delivered or failed)."""
+        """Record how submitted deliveries ended: delivered, failed, or due again (pending
+        from ``next_attempt_at``)."""
         d = deliveries.c
         async with self._engine.begin() as conn:
             for outcome in outcomes:
+                values = {"state": outcome.state.value, "error_code": outcome.error_code,
+                          "last_error": outcome.last_error, "updated_at": now}
+                if outcome.next_attempt_at is not None:
+                    values["next_attempt_at"] = outcome.next_attempt_at
                 await conn.execute(
                     update(deliveries)
                     .where(d.id == outcome.delivery_id,
                            d.state == DeliveryState.SUBMITTED.value)
-                    .values(state=outcome.state.value, error_code=outcome.error_code,
-                            last_error=outcome.last_error, updated_at=now))
+                    .values(values))
 
     async def counts(self, notice_id: int) -> dict[tuple[str, str], int]:
         """Deliveries by (channel, state)."""
