@@ -324,6 +324,13 @@ def gateway_address(value: Any) -> str:
     if "{number}" not in address and "{national}" not in address:
         raise ValueError(f"{address!r} must contain {{number}} or {{national}}, "
                          "e.g. \"{number}@fax.example.jp\"")
+    try:
+        address.format(number="81312345678", national="0312345678")
+    except KeyError as exc:
+        raise ValueError(f"{address!r} has an unknown field {{{exc.args[0]}}}; "
+                         "it may use {number} and {national}") from exc
+    except (IndexError, ValueError) as exc:
+        raise ValueError(f"{address!r}: {exc}") from exc
     return address
 
 
@@ -605,7 +612,7 @@ def _channel(r: _Reader, channel: Channel, data: dict[str, Any]) -> ChannelConfi
         modem=r.value(data, t, "modem", text, "any") or "any",
     )
     from_address = _from_address(r, t, channel, backend, data)
-    _require_backend_keys(r, t, base, from_address)
+    _require_backend_keys(r, t, base, from_address, data)
     return replace(base, from_address=from_address)
 
 
@@ -629,12 +636,14 @@ def _from_address(r: _Reader, t: TablePath, channel: Channel, backend: str,
 
 
 def _require_backend_keys(r: _Reader, t: TablePath, config: ChannelConfig,
-                          from_address: str) -> None:
+                          from_address: str, data: dict[str, Any]) -> None:
+    # A key that is present but invalid has its own problem already; only absence is news.
     if config.username_env and not config.password_env:
         r.problem(t, "password_env", "needed with username_env")
-    if config.backend == "twilio" and not (from_address or config.messaging_service_sid):
+    if config.backend == "twilio" and not (from_address or config.messaging_service_sid) \
+            and not {"from", "messaging_service_sid"} & data.keys():
         r.problem(t, "from", 'the twilio backend needs from = "+81…" or messaging_service_sid')
-    if config.backend == "email-gateway" and not config.gateway_address:
+    if config.backend == "email-gateway" and "gateway_address" not in data:
         r.problem(t, "gateway_address",
                   'the email-gateway backend needs gateway_address = "{number}@fax.example.jp"')
 

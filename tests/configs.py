@@ -152,6 +152,14 @@ BROKEN = [
     Broken("gateway address without number", "",
            '\n[channels.fax]\nbackend = "email-gateway"\ngateway_address = "fax@example.jp"\n',
            "channels.fax.gateway_address", "must contain {number}", "gateway_address"),
+    Broken("gateway address with an unknown field", "",
+           '\n[channels.fax]\nbackend = "email-gateway"\n'
+           'gateway_address = "{number}@{fax}.example.jp"\n',
+           "channels.fax.gateway_address", "unknown field {fax}", "gateway_address"),
+    Broken("gateway address with a stray brace", "",
+           '\n[channels.fax]\nbackend = "email-gateway"\n'
+           'gateway_address = "{number}@fax}.example.jp"\n',
+           "channels.fax.gateway_address", "encountered in format string", "gateway_address"),
     Broken("negative rate", "", "\n[channels.email]\nrate_per_second = -1\n",
            "channels.email.rate_per_second", "more than 0", "rate_per_second"),
     Broken("port out of range", "", "\n[channels.email]\nport = 70000\n",

@@ -110,3 +110,13 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_config_path_that_is_a_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is a folder"):
         load_config(tmp_path)
+
+
+@pytest.mark.parametrize("table", [
+    '[channels.fax]\nbackend = "email-gateway"\ngateway_address = "{number}@{fax}.example.jp"\n',
+    '[channels.sms]\nbackend = "twilio"\nfrom = "050-1234-5678"\n',
+])
+def test_an_invalid_required_key_is_one_problem_not_also_a_missing_one(table: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config((MINIMAL + "\n" + table).encode(), Path("config.toml"))
+    assert len(caught.value.problems) == 1, [str(p) for p in caught.value.problems]
