@@ -145,7 +145,8 @@ class FakeTwilio:
 
     Numbers ``+81901234xxxx`` behave by their last digits: ``0429`` answers 429 once then 201;
     ``1211`` answers 400 with Twilio's code 21211; ``0500`` answers 500; ``0200`` gets an
-    HTML page with 200, as a misconfigured proxy answers. All else gets 201.
+    HTML page with 200, as a misconfigured proxy answers; ``0201`` gets 201 with JSON that
+    is not an object. All else gets 201.
     """
 
     def __init__(self) -> None:
@@ -171,6 +172,8 @@ class FakeTwilio:
                 return 500, {"code": 20500, "message": "Internal Server Error", "status": 500}
             if magic == "0200":
                 return 200, "<html><body>Welcome to the proxy</body></html>"
+            if magic == "0201":
+                return 201, "[]"
             self.accepted.append(form)
             sid = f"SM{len(self.accepted):032d}"
         return 201, {"sid": sid, "status": "queued", "to": to, "from": form.get("From"),

@@ -178,17 +178,18 @@ async def test_a_refused_recipient_is_permanent_with_the_providers_code(
         assert p.arrived(address) == 0
 
 
-async def test_an_unreadable_answer_from_twilio_is_uncertain(project: Path, tmp_path: Path
-                                                            ) -> None:
-    # A 200 that is not Twilio's JSON (a proxy's page): the message may have gone out, so it
-    # is neither retried blindly nor called failed.
+@pytest.mark.parametrize("number", ["+819012340200", "+819012340201"])
+async def test_an_unreadable_answer_from_twilio_is_uncertain(
+        number: str, project: Path, tmp_path: Path) -> None:
+    # A 2xx that is not Twilio's JSON object (a proxy's page, an array): the message may
+    # have gone out, so it is neither retried blindly nor called failed.
     with provider("twilio", tmp_path) as p:
         backend = backend_from(project, p.channel, p.table)
         await backend.start()
         try:
             with pytest.raises(UncertainError) as caught:
-                await backend.send(await outgoing(project, p.channel, "+819012340200"))
+                await backend.send(await outgoing(project, p.channel, number))
         finally:
             await backend.close()
-        assert caught.value.recipient == "+819012340200"
+        assert caught.value.recipient == number
         assert "unreadable" in str(caught.value)

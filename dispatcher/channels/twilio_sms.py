@@ -54,7 +54,8 @@ class TwilioSms(Backend):
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UncertainError(f"no answer from Twilio after sending: {exc!r}", None,
                                  to) from exc
-        except (ValueError, KeyError) as exc:  # a 2xx that is not Twilio's JSON (a proxy page)
+        except (ValueError, KeyError, AttributeError, TypeError) as exc:
+            # a 2xx that is not Twilio's JSON object (a proxy's page): the SDK cannot read it
             raise UncertainError(f"unreadable answer from Twilio after sending: {exc!r}", None,
                                  to) from exc
         return Receipt(message.sid)
