@@ -263,12 +263,20 @@ class Dispatcher:
         sent_at = self.clock()
         try:
             outgoing = await self._outgoing(notice, record, item, contact, channel, sent_at)
-            receipt = await backend.send(outgoing)
-        except ChannelError as exc:
-            return self._after_error(item, exc)
         except InputError as exc:
             return Outcome(item.id, DeliveryState.FAILED, error_code="render",
                            last_error=str(exc))
+        try:
+            receipt = await backend.send(outgoing)
+        except ChannelError as exc:
+            return self._after_error(item, exc)
+        except Exception as exc:
+            # A backend's own bug must not stop the broadcast (a dead worker would leave its
+            # claims waiting forever); the message may have gone out, so: uncertain.
+            log.exception("delivery %s to %s: unexpected error in the %s backend", item.id,
+                          item.address, backend.name)
+            return Outcome(item.id, DeliveryState.UNCERTAIN, error_code="internal",
+                           last_error=f"{type(exc).__name__}: {exc}")
         return Outcome(item.id, receipt.state, provider_ref=receipt.provider_ref,
                        sent_at=sent_at)
 

@@ -6,11 +6,18 @@ import asyncio
 import json
 import shutil
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from dispatcher.channels import Backend, Outgoing, Receipt
+from dispatcher.dispatch import Dispatcher, send_notice
+from dispatcher.inputs import load_inputs
 from dispatcher.ledger import engine_url
+from dispatcher.render import build_notice
+from dispatcher.windows import Channel, Phase, find_window
 from tests.conftest import Result, project_ledger
 from tests.servers import FakeTwilio, SmtpSink, smtp_server, twilio_server
 
@@ -298,3 +305,33 @@ def test_send_with_a_postgresql_ledger(cli: Cli, project: Path, postgres_url: st
     assert not (project.parent / "var" / "ledger.sqlite3").exists()
     [notice] = status_json(cli, project)["notices"]  # type: ignore[misc]
     assert notice["total"] == 81 and notice["state"] == "done"
+
+
+class _BuggyBackend(Backend):
+    """A backend with a bug of its own (an SDK raising what nobody mapped): the fault this
+    test injects at the plugin boundary; the dispatcher, ledger and rendering are real."""
+
+    name: ClassVar[str] = "buggy"
+
+    async def send(self, outgoing: Outgoing) -> Receipt:
+        if outgoing.message.contact.id.endswith("1"):
+            raise RuntimeError("unexpected answer")
+        return Receipt(f"ok-{outgoing.delivery_id}")
+
+
+async def test_a_backends_own_bug_makes_deliveries_uncertain_not_a_hang(project: Path) -> None:
+    inputs = load_inputs(project)
+    window = find_window(inputs.config.windows, "3")
+    notice = build_notice(window, window.planned, Phase.START, datetime.now(UTC))
+    async with project_ledger(project) as ledger:
+        dispatcher = Dispatcher(inputs, ledger, {Channel.EMAIL: _BuggyBackend()},
+                                lambda: datetime.now(UTC))
+        result = await asyncio.wait_for(
+            send_notice(dispatcher, notice, [Channel.EMAIL], "test"), timeout=60)
+        records = [d for n in await ledger.notices_of(window.id)
+                   for d in await ledger.deliveries_of(n.id)]
+    buggy = [r for r in records if r.contact_id.endswith("1")]
+    assert buggy and {(r.state, r.error_code) for r in buggy} == {("uncertain", "internal")}
+    assert {r.last_error for r in buggy} == {"RuntimeError: unexpected answer"}
+    assert {r.state for r in records if r not in buggy} == {"sent"}
+    assert result.counts[("email", "uncertain")] == len(buggy)
