@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.channels import Backend, Outgoing, make_backends
+from dispatcher.channels import Backend, Outgoing, Receipt, make_backends
 from dispatcher.channels.email_gateway import gateway_recipient
 from dispatcher.config import load_config
 from dispatcher.contacts import Contact
@@ -127,15 +127,21 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+async def send_through(project: Path, channel: Channel, table: str, address: str
+                       ) -> tuple[Backend, Receipt]:
+    """Build the backend from ``table``, send window 3's start notice to ``address``, close."""
+    backend = backend_from(project, channel, table)
+    await backend.start()
+    try:
+        return backend, await backend.send(await outgoing(project, channel, address))
+    finally:
+        await backend.close()
+
+
 async def test_a_message_is_accepted_once_with_the_providers_reference(
         kind: str, project: Path, tmp_path: Path) -> None:
     with provider(kind, tmp_path) as p:
-        backend = backend_from(project, p.channel, p.table)
-        await backend.start()
-        try:
-            receipt = await backend.send(await outgoing(project, p.channel, GOOD[p.channel]))
-        finally:
-            await backend.close()
+        backend, receipt = await send_through(project, p.channel, p.table, GOOD[p.channel])
         assert receipt.provider_ref
         expected = DeliveryState.SUBMITTED if backend.confirms_later else DeliveryState.SENT
         assert receipt.state is expected
@@ -145,14 +151,9 @@ async def test_a_message_is_accepted_once_with_the_providers_reference(
 async def test_an_unreachable_provider_is_transient_and_names_the_recipient(
         kind: str, project: Path, tmp_path: Path) -> None:
     with provider(kind, tmp_path) as p:
-        backend = backend_from(project, p.channel, p.unreachable_table)
         address = GOOD[p.channel]
         with pytest.raises(TransientError) as caught:
-            await backend.start()
-            try:
-                await backend.send(await outgoing(project, p.channel, address))
-            finally:
-                await backend.close()
+            await send_through(project, p.channel, p.unreachable_table, address)
         # The recipient as the provider knows it: the gateway's mailbox names the number.
         known_as = gateway_recipient(GATEWAY, address) if kind == "email-gateway" else address
         assert caught.value.recipient == known_as
@@ -167,13 +168,8 @@ async def test_a_refused_recipient_is_permanent_with_the_providers_code(
     with provider(refusing, tmp_path) as p:
         assert p.refused is not None
         address, code = p.refused
-        backend = backend_from(project, p.channel, p.table)
-        await backend.start()
-        try:
-            with pytest.raises(PermanentError) as caught:
-                await backend.send(await outgoing(project, p.channel, address))
-        finally:
-            await backend.close()
+        with pytest.raises(PermanentError) as caught:
+            await send_through(project, p.channel, p.table, address)
         assert (caught.value.code, caught.value.recipient) == (code, address)
         assert p.arrived(address) == 0
 
@@ -184,12 +180,7 @@ async def test_an_unreadable_answer_from_twilio_is_uncertain(
     # A 2xx that is not Twilio's JSON object (a proxy's page, an array): the message may
     # have gone out, so it is neither retried blindly nor called failed.
     with provider("twilio", tmp_path) as p:
-        backend = backend_from(project, p.channel, p.table)
-        await backend.start()
-        try:
-            with pytest.raises(UncertainError) as caught:
-                await backend.send(await outgoing(project, p.channel, number))
-        finally:
-            await backend.close()
+        with pytest.raises(UncertainError) as caught:
+            await send_through(project, p.channel, p.table, number)
         assert caught.value.recipient == number
         assert "unreadable" in str(caught.value)
