@@ -328,8 +328,7 @@ async def test_a_backends_own_bug_makes_deliveries_uncertain_not_a_hang(project:
                                 lambda: datetime.now(UTC))
         result = await asyncio.wait_for(
             send_notice(dispatcher, notice, [Channel.EMAIL], "test"), timeout=60)
-        records = [d for n in await ledger.notices_of(window.id)
-                   for d in await ledger.deliveries_of(n.id)]
+    records = await _deliveries(project)
     buggy = [r for r in records if r.contact_id.endswith("1")]
     assert buggy and {(r.state, r.error_code) for r in buggy} == {("uncertain", "internal")}
     assert {r.last_error for r in buggy} == {"RuntimeError: unexpected answer"}
