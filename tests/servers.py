@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -240,11 +241,25 @@ async def fresh_schema(url: object) -> None:
     await engine.dispose()
 
 
+def _spool_folder() -> Path:
+    """A new temporary folder whose path holds no "_". HylaFAX names a modem after its
+    device path with "/" turned into "_", and turns it back to find the device: a "_" of
+    the folder's own (mkdtemp puts one in about one name in five) makes a modem that no
+    job ever reaches, and the fax waits until its kill time."""
+    base = Path(tempfile.gettempdir())
+    assert "_" not in str(base), f"HylaFAX cannot use a spool under {base}"
+    while True:
+        spool = base / f"dispatcher-hylafax-{secrets.token_hex(4)}"
+        with contextlib.suppress(FileExistsError):
+            spool.mkdir(mode=0o755)
+            spool.chmod(0o755)
+            return spool
+
+
 def hylafax_spool() -> Path:
     """A copy of the Debian package's spool, with the configuration that systemd would bind
     from /etc/hylafax copied into its etc/; the machine's own files are not touched."""
-    spool = Path(tempfile.mkdtemp(prefix="dispatcher-hylafax-"))
-    spool.chmod(0o755)
+    spool = _spool_folder()
     subprocess.run(["cp", "-a", "/var/spool/hylafax/.", str(spool)], check=True)
     subprocess.run(["cp", "-a", "/etc/hylafax/.", str(spool / "etc")], check=True)
     (spool / "etc" / "config").write_text(
