@@ -319,22 +319,20 @@ LAB_IAX_PORTS = (4569, 4570)  # fixed by fax-lab.sh: iaxmodem dials the IAX2 por
 
 
 @contextlib.contextmanager
-def fax_line(answered: bool = True) -> Iterator[tuple[Path, int, str]]:
+def fax_line() -> Iterator[tuple[Path, int, str]]:
     """A real fax line: two iaxmodems dialling each other, HylaFAX sending on one and
     receiving on the other, in a private mount namespace. Yields the spool, hfaxd's port
-    and the sending modem's HylaFAX name. Every process it starts is stopped after.
-    Not ``answered``: the far end's modem rings but nothing answers it."""
+    and the sending modem's HylaFAX name. Every process it starts is stopped after."""
     _require_free_udp(LAB_IAX_PORTS)
     spool = hylafax_spool()
     port = free_port()
     log = spool / "lab.log"
     with log.open("wb") as output:
         lab = subprocess.Popen(["unshare", "-m", "--propagation", "private", "bash",
-                                str(LAB_SCRIPT), str(spool), str(port),
-                                "answer" if answered else "no-answer"],
+                                str(LAB_SCRIPT), str(spool), str(port)],
                                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     modems = [str(spool / "lab" / "dev" / name).replace("/", "_")
-              for name in ("ttyIAX0", "ttyIAX1")[:2 if answered else 1]]
+              for name in ("ttyIAX0", "ttyIAX1")]
     try:
         deadline = time.monotonic() + 90
         while not all(_modem_idle(spool, m) for m in modems):

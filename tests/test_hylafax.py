@@ -161,27 +161,3 @@ def test_what_hylafax_failed_is_tried_again_only_for_the_lines_trouble(
     assert isinstance(failure, TransientError if again else PermanentError)
     assert (str(failure), failure.code) == (status or "failed", "fax")
 
-
-def test_a_fax_nobody_answers_is_tried_again_per_retry_then_failed(
-        cli: Cli, project: Path) -> None:
-    from tests.servers import fax_line
-    from tests.test_send import use_contacts
-    use_contacts(project, "F1,さくら書店 本店,佐藤,03-5551-1037,,,emoney\n")
-    retry = "\n[retry]\ninitial_delay_seconds = 1\nmax_attempts = 2\n"
-    with fax_line(answered=False) as (spool, port, modem):
-        configure(project, fax_channels(port, kill_after=5) + f'modem = "{modem}"\n'
-                  'max_dials = 1\n', retry)
-        result = cli("send", "3", "start", "--channel", "fax", "--yes", "-c", str(project))
-        jobs = queued_jobs(spool)
-    assert result.code == 1, result.out + result.err
-    [record] = asyncio.run(_deliveries(project))
-    assert (record.state, record.attempts) == ("failed", 2)
-    assert record.last_error is not None
-    assert record.last_error.startswith("gave up after 2 attempts: ")
-    assert record.last_error.endswith("too many attempts to dial")
-    # Each attempt was its own HylaFAX job (the failed first one was not taken over), and
-    # HylaFAX gave each up after max_dials; the ledger keeps the last job's id.
-    assert len(jobs) == 2, jobs
-    assert jobs[0]["status"] == "No answer from remote; too many attempts to dial"
-    assert all(job["status"].endswith("too many attempts to dial") for job in jobs)
-    assert record.provider_ref == max(job["jobid"] for job in jobs)

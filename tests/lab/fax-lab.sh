@@ -4,12 +4,10 @@
 # faxgetty on each modem (ttyIAX0 sends, ttyIAX1 answers). Runs inside a private mount
 # namespace (unshare -m), so /etc/iaxmodem and the /dev/ttyIAX* links it needs are the
 # namespace's own and the machine's files are never touched.
-# Usage: unshare -m --propagation private bash fax-lab.sh SPOOL HFAXD_PORT [no-answer]
-# With no-answer, the far end's modem rings but nobody (no faxgetty) answers it.
+# Usage: unshare -m --propagation private bash fax-lab.sh SPOOL HFAXD_PORT
 set -euo pipefail
 spool=$1
 port=$2
-far_end=${3:-answer}
 lab=$spool/lab
 mkdir -p "$lab/iaxmodem" "$lab/dev" "$spool/lock"
 chown uucp:uucp "$spool/lock"
@@ -50,10 +48,6 @@ TagLineFormat: "From %%l|%c|Page %%P of %%T"
 ModemType: Class1
 Class1AdaptRecvCmd: AT+FAR=1
 Class1TMConnectDelay: 400
-JobReqNoCarrier: 2
-JobReqBusy: 2
-JobReqNoAnswer: 2
-JobReqOther: 2
 CFG
 }
 modem ttyIAX0 4570 0   # the sender never answers
@@ -67,5 +61,5 @@ for _ in $(seq 50); do [[ -e $lab/dev/ttyIAX0 && -e $lab/dev/ttyIAX1 ]] && break
 faxq -q "$spool" -D & pids+=($!)
 hfaxd -q "$spool" -i "$port" -d & pids+=($!)
 faxgetty -q "$spool" "$lab/dev/ttyIAX0" & pids+=($!)
-if [[ $far_end == answer ]]; then faxgetty -q "$spool" "$lab/dev/ttyIAX1" & pids+=($!); fi
+faxgetty -q "$spool" "$lab/dev/ttyIAX1" & pids+=($!)
 wait -n
