@@ -1,46 +1,23 @@
-"""Shared fixtures: a copy of the shipped project in a temporary folder, and a CLI runner."""
+"""Shared fixtures: a copy of the shipped project in a temporary folder, a CLI runner,
+PostgreSQL for the session, and local SMTP and Twilio-speaking servers."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dispatcher.cli import main
-from dispatcher.config import load_config
-from dispatcher.ledger import Ledger, engine_url
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@contextlib.asynccontextmanager
-async def project_ledger(config_path: Path) -> AsyncIterator[Ledger]:
-    """The ledger named by the project's config, opened for a test to read."""
-    config = load_config(config_path)
-    ledger = await Ledger.open(engine_url(config.settings.ledger_url, config_path.parent))
-    try:
-        yield ledger
-    finally:
-        await ledger.close()
+from tests.helpers import ROOT, TWILIO_ENV, Cli, Result
+from tests.servers import FakeTwilio, SmtpSink, postgres_server, smtp_server, twilio_server
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL server from initdb for the whole test session."""
-    from tests.servers import postgres_server
-
     with postgres_server() as url:
         yield url
 
@@ -55,8 +32,7 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-        ) -> Callable[..., Result]:
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     """Runs `dispatcher ARGS...` in-process through the console entry point."""
     monkeypatch.setenv("COLUMNS", "300")
 
@@ -72,3 +48,19 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[SmtpSink, int]]:
+    """An SMTP server on 127.0.0.1 that keeps what it accepts; yields it and its port."""
+    with smtp_server() as (sink, port, _):
+        yield sink, port
+
+
+@pytest.fixture
+def twilio(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeTwilio, str]]:
+    """A Twilio-speaking server on 127.0.0.1 and the credentials the SDK needs."""
+    for name, value in TWILIO_ENV.items():
+        monkeypatch.setenv(name, value)
+    with twilio_server() as server:
+        yield server

@@ -1,4 +1,5 @@
-"""Real local servers for tests: PostgreSQL from initdb, started on 127.0.0.1 and stopped after."""
+"""Real local servers for tests, on 127.0.0.1, each stopped after: PostgreSQL from initdb,
+aiosmtpd, a Twilio-speaking HTTP server, HylaFAX, and a fax line of two iaxmodems."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dispatcher.demo import free_port
-
-__all__ = ["free_port"]
 
 
 def _postgres_bin() -> Path:
@@ -46,23 +45,41 @@ def postgres_server() -> Iterator[str]:
          "-c", "fsync=off", "-c", "full_page_writes=off"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port(port, server)
+        _wait_for_postgres(binaries, port, server)
         yield f"postgresql://dispatcher@127.0.0.1:{port}/postgres"
     finally:
         _stop(server)
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+SERVER_START_SECONDS = 120  # a bound against a hang; a busy machine may take a while
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with code {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            time.sleep(0.3)  # accepting connections is not yet accepting logins
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {SERVER_START_SECONDS} s")
+
+
+def _wait_for_postgres(binaries: Path, port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until the server accepts logins: pg_isready answers 0 only once start-up is over (a
+    server still starting accepts the TCP connection, then refuses the login)."""
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"PostgreSQL exited with code {process.returncode}")
+        ready = subprocess.run([str(binaries / "pg_isready"), "-q", "-h", "127.0.0.1",
+                                "-p", str(port), "-U", "dispatcher", "-d", "postgres"],
+                               check=False)
+        if ready.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"PostgreSQL did not accept logins after {SERVER_START_SECONDS} s")
 
 
 class SmtpSink:
@@ -112,9 +129,10 @@ class SmtpSink:
 
 
 @contextlib.contextmanager
-def smtp_server(tls: bool = False, sink: SmtpSink | None = None
+def smtp_server(tls: bool = False, sink: SmtpSink | None = None, port: int | None = None
                 ) -> Iterator[tuple[SmtpSink, int, Path | None]]:
-    """An SMTP server on 127.0.0.1; with ``tls``, STARTTLS is required and the CA file given."""
+    """An SMTP server on 127.0.0.1 (on ``port`` if given); with ``tls``, STARTTLS is
+    required and the CA file given."""
     from aiosmtpd.controller import Controller
 
     sink = sink or SmtpSink()
@@ -131,8 +149,9 @@ def smtp_server(tls: bool = False, sink: SmtpSink | None = None
         ca_file = folder / "ca.pem"
         authority.cert_pem.write_to_path(str(ca_file))
         kwargs = {"tls_context": context, "require_starttls": True}
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port, **kwargs)
+    port = port or free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port,
+                            ready_timeout=SERVER_START_SECONDS, **kwargs)
     controller.start()
     try:
         yield sink, port, ca_file
@@ -219,8 +238,8 @@ def twilio_server() -> Iterator[tuple[FakeTwilio, str]]:
         def handle_error(self, request: object, client_address: object) -> None:
             """A client killed mid-request (the crash test) is expected here."""
 
-    port = free_port()
-    server = QuietServer(("127.0.0.1", port), Handler)
+    server = QuietServer(("127.0.0.1", 0), Handler)  # the kernel picks a free port
+    port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -319,27 +338,26 @@ LAB_IAX_PORTS = (4569, 4570)  # fixed by fax-lab.sh: iaxmodem dials the IAX2 por
 
 
 @contextlib.contextmanager
-def fax_line() -> Iterator[tuple[Path, int, str]]:
+def fax_line(answered: bool = True) -> Iterator[tuple[Path, int, str]]:
     """A real fax line: two iaxmodems dialling each other, HylaFAX sending on one and
     receiving on the other, in a private mount namespace. Yields the spool, hfaxd's port
-    and the sending modem's HylaFAX name. Every process it starts is stopped after."""
+    and the sending modem's HylaFAX name once faxq itself has said that modem is ready.
+    Not ``answered``: the far end's modem rings but nothing answers it.
+    Every process it starts is stopped after."""
     _require_free_udp(LAB_IAX_PORTS)
     spool = hylafax_spool()
     port = free_port()
     log = spool / "lab.log"
     with log.open("wb") as output:
         lab = subprocess.Popen(["unshare", "-m", "--propagation", "private", "bash",
-                                str(LAB_SCRIPT), str(spool), str(port)],
+                                str(LAB_SCRIPT), str(spool), str(port),
+                                "answer" if answered else "no-answer"],
                                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    modems = [str(spool / "lab" / "dev" / name).replace("/", "_")
-              for name in ("ttyIAX0", "ttyIAX1")]
+    sender, receiver = (str(spool / "lab" / "dev" / name).replace("/", "_")
+                        for name in ("ttyIAX0", "ttyIAX1"))
     try:
-        deadline = time.monotonic() + 90
-        while not all(_modem_idle(spool, m) for m in modems):
-            if lab.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the fax line did not come up: {log.read_text()}")
-            time.sleep(0.5)
-        yield spool, port, modems[0]
+        _wait_for_line(spool, lab, sender, [sender, receiver] if answered else [sender])
+        yield spool, port, sender
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(lab.pid, signal.SIGTERM)
@@ -350,6 +368,64 @@ def fax_line() -> Iterator[tuple[Path, int, str]]:
             lab.wait()
         subprocess.run(["pkill", "-f", str(spool)], check=False)
         shutil.rmtree(spool, ignore_errors=True)
+
+
+LAB_DEADLINE_SECONDS = 120  # a modem comes up in 2-5 s; a busy machine may take ten times that
+HELLO_AFTER_SECONDS = 5  # faxgetty's own announcement comes first
+
+
+def _wait_for_line(spool: Path, lab: subprocess.Popen[bytes], sender: str,
+                   modems: list[str]) -> None:
+    """Waits until each modem's faxgetty is idle and faxq has logged the sender as ready:
+    only then does a job submitted to hfaxd leave at once instead of sleeping until its kill
+    time. While faxq has not said so, the sender's faxgetty is asked to announce itself
+    again, as faxq does when it starts ("HELLO" on the modem's FIFO). Fails with what the
+    lab logged if the lab stops or the deadline passes."""
+    deadline = time.monotonic() + LAB_DEADLINE_SECONDS
+    hello_at: float | None = None
+    while not (_faxq_says_ready(spool, sender) and all(_modem_idle(spool, m) for m in modems)):
+        if lab.poll() is not None:
+            raise RuntimeError(f"the fax lab stopped (exit {lab.returncode})\n"
+                               + lab_logs(spool))
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"faxq did not report the modem {sender} ready within "
+                               f"{LAB_DEADLINE_SECONDS} s\n" + lab_logs(spool))
+        if hello_at is None and _modem_idle(spool, sender):
+            hello_at = time.monotonic() + HELLO_AFTER_SECONDS
+        if hello_at is not None and time.monotonic() >= hello_at:
+            _say_hello(spool, sender)
+            hello_at = time.monotonic() + HELLO_AFTER_SECONDS
+        time.sleep(0.2)
+
+
+def _faxq_says_ready(spool: Path, modem: str) -> bool:
+    syslog = spool / "lab" / "syslog"
+    if not syslog.exists():
+        return False
+    return any("FaxQueuer" in line and f"MODEM {modem}: READY" in line
+               for line in syslog.read_text(errors="replace").splitlines())
+
+
+def _say_hello(spool: Path, modem: str) -> None:
+    """Writes HELLO to the modem's faxgetty FIFO: a running faxgetty answers faxq with its
+    state and capabilities. Nothing happens if no faxgetty reads the FIFO yet."""
+    with contextlib.suppress(OSError):
+        fifo = os.open(spool / f"FIFO.{modem}", os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fifo, b"HELLO\0")
+        finally:
+            os.close(fifo)
+
+
+def lab_logs(spool: Path) -> str:
+    """What the fax lab's programs logged: HylaFAX's syslog lines, iaxmodem's logs and the
+    lab script's own output."""
+    parts = [("syslog (faxq, faxgetty, hfaxd)", spool / "lab" / "syslog"),
+             *((f"iaxmodem {p.name}", p) for p in sorted((spool / "lab" / "log").glob("*"))
+               if p.is_file()),
+             ("fax-lab.sh", spool / "lab.log")]
+    return "\n".join(f"--- {title} ---\n{path.read_text(errors='replace')[-8000:]}"
+                     for title, path in parts if path.exists())
 
 
 def _require_free_udp(ports: tuple[int, ...]) -> None:

@@ -15,25 +15,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from dispatcher.channels import Backend, Outgoing, Receipt, make_backends
+from dispatcher.channels import Backend, Receipt
 from dispatcher.channels.email_gateway import gateway_recipient
-from dispatcher.config import load_config
-from dispatcher.contacts import Contact
 from dispatcher.demo import free_port
-from dispatcher.documents import FaxPages
 from dispatcher.errors import PermanentError, TransientError, UncertainError
 from dispatcher.ledger import DeliveryState
-from dispatcher.render import Renderer, build_notice
-from dispatcher.windows import Channel, Phase, find_window
+from dispatcher.windows import Channel
+from tests.helpers import backend_from, outgoing
 from tests.servers import hylafax_server, queued_jobs, smtp_server, twilio_server
-from tests.test_send import configure
 
-ENV = {"TWILIO_ACCOUNT_SID": "ACtest", "TWILIO_AUTH_TOKEN": "token"}
 GATEWAY = "{number}@fax.example.jp"
 GOOD = {Channel.EMAIL: "sato@example.jp", Channel.SMS: "+819012345678",
         Channel.FAX: "+81355511037"}
@@ -99,27 +93,6 @@ def provider(kind: str, tmp_path: Path) -> Iterator[Provider]:
 
 KINDS = ["outbox-email", "outbox-sms", "outbox-fax", "smtp", "twilio", "email-gateway",
          "hylafax"]
-
-
-def backend_from(project: Path, channel: Channel, table: str) -> Backend:
-    configure(project, table)
-    return make_backends(load_config(project), [channel], ENV)[channel]
-
-
-async def outgoing(project: Path, channel: Channel, address: str) -> Outgoing:
-    """Window 3's start notice for one contact, rendered as dispatch.py renders it."""
-    config = load_config(project)
-    window = find_window(config.windows, "3")
-    sent_at = datetime.now(UTC)
-    notice = build_notice(window, window.planned, Phase.START, sent_at)
-    addresses = {c: address if c is channel else None for c in Channel}
-    contact = Contact("K1", "さくら書店", "佐藤", addresses[Channel.FAX],
-                      addresses[Channel.EMAIL], addresses[Channel.SMS], frozenset(), "k.csv:2")
-    message = Renderer(config.settings.templates_dir, config).render(notice, contact, channel)
-    document = (FaxPages(config.settings.templates_dir).render(message.body)
-                if channel is Channel.FAX else None)
-    return Outgoing(1, "2021-07-19-emoney/planned/start", message, "<k1@example.jp>", sent_at,
-                    1, "dispatcher-1-0123456789ab", document)
 
 
 @pytest.fixture(params=KINDS)

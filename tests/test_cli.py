@@ -5,15 +5,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.configs import BROKEN, Broken
-from tests.conftest import ROOT, Result
-
-Cli = Callable[..., Result]
+from tests.helpers import ROOT, Cli
 
 
 def test_windows_table_shows_the_seed(cli: Cli, project: Path) -> None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -10,9 +9,7 @@ from dispatcher.config import load_config, parse_config
 from dispatcher.errors import ConfigError
 from dispatcher.windows import Channel, Notify
 from tests.configs import BROKEN, MINIMAL, Broken
-from tests.conftest import ROOT
-
-TOKYO = ZoneInfo("Asia/Tokyo")
+from tests.helpers import ROOT, TOKYO
 
 
 def tokyo(*parts: int) -> datetime:

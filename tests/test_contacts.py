@@ -7,12 +7,10 @@ import pytest
 from dispatcher.contacts import in_audience, load_contacts, parse_contacts_file
 from dispatcher.errors import ContactError
 from dispatcher.windows import Channel
-from tests.conftest import ROOT
-
-HEADER = "id,merchant,name,fax,email,sms,tags\n"
+from tests.helpers import CONTACTS_HEADER, ROOT
 
 
-def parse(body: str, header: str = HEADER) -> tuple[list[str], list[str]]:
+def parse(body: str, header: str = CONTACTS_HEADER) -> tuple[list[str], list[str]]:
     contacts, problems = parse_contacts_file((header + body).encode(), "c.csv")
     return [c.id for c in contacts], [str(p) for p in problems]
 
@@ -29,14 +27,15 @@ def test_shipped_contacts_load_in_both_encodings() -> None:
 
 def test_numbers_are_normalised_to_e164() -> None:
     contacts, problems = parse_contacts_file(
-        (HEADER + "A1,店,担当,０３－１２３４－５６７８,a@example.jp,+81 90 1234 5678,x\n").encode(),
+        (CONTACTS_HEADER
+         + "A1,店,担当,０３－１２３４－５６７８,a@example.jp,+81 90 1234 5678,x\n").encode(),
         "c.csv")
     assert problems == []
     assert (contacts[0].fax, contacts[0].sms) == ("+81312345678", "+819012345678")
 
 
 def test_utf8_with_bom_and_cp932_read_the_same() -> None:
-    row = HEADER + "A1,さくら書店,佐藤,03-1234-5678,,,emoney\n"
+    row = CONTACTS_HEADER + "A1,さくら書店,佐藤,03-1234-5678,,,emoney\n"
     from_bom, _ = parse_contacts_file(b"\xef\xbb\xbf" + row.encode(), "bom.csv")
     from_cp932, _ = parse_contacts_file(row.encode("cp932"), "sjis.csv")
     assert from_bom[0].merchant == from_cp932[0].merchant == "さくら書店"
@@ -93,8 +92,9 @@ def test_file_that_is_neither_utf8_nor_cp932() -> None:
 
 
 def test_duplicate_ids_across_files_name_both_places(tmp_path: Path) -> None:
-    (tmp_path / "a.csv").write_text(HEADER + "A1,店,担当,03-1234-5678,,,\n", encoding="utf-8")
-    (tmp_path / "b.csv").write_text(HEADER + "X,店,担当,03-1234-5678,,,\nA1,別,,,"
+    (tmp_path / "a.csv").write_text(CONTACTS_HEADER + "A1,店,担当,03-1234-5678,,,\n",
+                                    encoding="utf-8")
+    (tmp_path / "b.csv").write_text(CONTACTS_HEADER + "X,店,担当,03-1234-5678,,,\nA1,別,,,"
                                     "a@example.jp,,\n", encoding="utf-8")
     with pytest.raises(ContactError) as caught:
         load_contacts(tmp_path)
@@ -122,6 +122,6 @@ def test_audience_selects_by_tag_and_empty_means_everyone() -> None:
 
 def test_address_by_channel() -> None:
     contacts, _ = parse_contacts_file(
-        (HEADER + "A1,店,担当,03-1234-5678,a@example.jp,,\n").encode(), "c.csv")
+        (CONTACTS_HEADER + "A1,店,担当,03-1234-5678,a@example.jp,,\n").encode(), "c.csv")
     assert contacts[0].address(Channel.EMAIL) == "a@example.jp"
     assert contacts[0].address(Channel.SMS) is None

@@ -7,7 +7,7 @@ import ftplib
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,12 +18,8 @@ from dispatcher.channels.hylafax import job_failure
 from dispatcher.demo import free_port
 from dispatcher.errors import ChannelError, PermanentError, TransientError
 from dispatcher.windows import Channel
-from tests.conftest import Result
-from tests.servers import hylafax_server, queued_jobs
-from tests.test_backends import backend_from, outgoing
-from tests.test_send import _deliveries, configure
-
-Cli = Callable[..., Result]
+from tests.helpers import Cli, backend_from, configure, deliveries, outgoing, use_contacts
+from tests.servers import fax_line, hylafax_server, lab_logs, queued_jobs
 
 
 @pytest.fixture
@@ -59,7 +55,7 @@ def test_a_job_per_contact_then_failed_when_it_cannot_complete(
     assert documents and all(d.read_bytes()[:5] == b"%PDF-" for d in documents)
     # No modem: each job stays queued until its kill time, then HylaFAX fails it.
     assert result.code == 1, result.out
-    records = asyncio.run(_deliveries(project))
+    records = asyncio.run(deliveries(project))
     assert len(records) == 27 and {r.state for r in records} == {"failed"}
     assert all(r.provider_ref and r.provider_ref.isdigit() for r in records)
     assert {r.last_error for r in records} == {"Kill time expired"}
@@ -92,7 +88,7 @@ async def test_a_re_attempt_takes_over_the_job_a_crash_left_unrecorded(
 
 
 async def _wait_for_end(backend: Backend, job: str) -> ChannelError | None:
-    for _ in range(100):
+    for _ in range(600):  # a minute: faxq ends a removed job at once, when not too busy
         ended = await backend.poll([job])
         if job in ended:
             return ended[job]
@@ -117,8 +113,6 @@ def tiff_width(path: Path) -> int:
 
 
 def test_a_real_fax_transfer_between_two_iaxmodems(cli: Cli, project: Path) -> None:
-    from tests.servers import fax_line
-    from tests.test_send import use_contacts
     use_contacts(project, "F1,さくら書店 本店,佐藤,03-5551-1037,,,emoney\n")
     with fax_line() as (spool, port, modem):
         configure(project, fax_channels(port, kill_after=5) + f'modem = "{modem}"\n')
@@ -128,12 +122,37 @@ def test_a_real_fax_transfer_between_two_iaxmodems(cli: Cli, project: Path) -> N
                               check=True).stdout if received else ""
         sessions = "".join(p.read_text(errors="replace") for p in (spool / "log").glob("c*"))
         widths = [tiff_width(path) for path in received]
-    assert result.code == 0, result.out + result.err + sessions
-    [record] = asyncio.run(_deliveries(project))
+        logs = lab_logs(spool)
+    assert result.code == 0, result.out + result.err + sessions + logs
+    [record] = asyncio.run(deliveries(project))
     assert record.state == "delivered"
     assert len(received) == 1
     assert "Pages: 1" in info and "Quality: Fine" in info, info
     assert widths == [1728]  # the width of an A4 (and Letter) fax page
+
+
+def test_a_fax_nobody_answers_is_tried_again_per_retry_then_failed(
+        cli: Cli, project: Path) -> None:
+    use_contacts(project, "F1,さくら書店 本店,佐藤,03-5551-1037,,,emoney\n")
+    retry = "\n[retry]\ninitial_delay_seconds = 1\nmax_attempts = 2\n"
+    with fax_line(answered=False) as (spool, port, modem):
+        configure(project, fax_channels(port, kill_after=5) + f'modem = "{modem}"\n'
+                  'max_dials = 1\n', retry)
+        result = cli("send", "3", "start", "--channel", "fax", "--yes", "-c", str(project))
+        jobs = queued_jobs(spool)
+        logs = lab_logs(spool)
+    assert result.code == 1, result.out + result.err + logs
+    [record] = asyncio.run(deliveries(project))
+    assert (record.state, record.attempts) == ("failed", 2), logs
+    assert record.last_error is not None
+    assert record.last_error.startswith("gave up after 2 attempts: ")
+    assert record.last_error.endswith("too many attempts to dial")
+    # Each attempt was its own HylaFAX job (the failed first one was not taken over), and
+    # HylaFAX gave each up after max_dials; the ledger keeps the last job's id.
+    assert len(jobs) == 2, jobs
+    assert jobs[0]["status"] == "No answer from remote; too many attempts to dial"
+    assert all(job["status"].endswith("too many attempts to dial") for job in jobs)
+    assert record.provider_ref == max(job["jobid"] for job in jobs)
 
 
 async def test_asking_an_unreachable_server_about_jobs_is_transient(project: Path) -> None:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Result, project_ledger
-
-Cli = Callable[..., Result]
+from tests.helpers import Cli, project_ledger
 
 
 def active_slot(cli: Cli, project: Path, number: int) -> str:

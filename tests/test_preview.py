@@ -6,15 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from dispatcher.documents import FaxPages
-from tests.conftest import ROOT, Result
+from tests.helpers import ROOT, Cli
 
-Cli = Callable[..., Result]
 NOW = "2021-07-19T01:00:00"
 
 

@@ -4,7 +4,6 @@ import shutil
 from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,8 +13,8 @@ from dispatcher.errors import ArgumentError, TemplateError
 from dispatcher.mail import build_email, readable
 from dispatcher.render import Message, Renderer, build_notice, check_rendering
 from dispatcher.windows import Channel, Phase, Window, find_window
+from tests.helpers import TOKYO
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 SENT_AT = datetime(2021, 7, 19, 1, 0, tzinfo=TOKYO)
 
 

@@ -11,9 +11,8 @@ import pytest
 from dispatcher.config import load_config
 from dispatcher.schedule import decide, notice_key
 from dispatcher.windows import Window
-from tests.conftest import ROOT
+from tests.helpers import ROOT, TOKYO
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 CATCH_UP = timedelta(minutes=30)
 W3 = "2021-07-19-emoney"
 

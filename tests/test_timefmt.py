@@ -1,11 +1,9 @@
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from dispatcher.timefmt import jp_clock, jp_datetime, jp_range
-
-TOKYO = ZoneInfo("Asia/Tokyo")
+from tests.helpers import TOKYO
 
 
 def at(*parts: int) -> datetime:
