@@ -29,9 +29,9 @@ def matches_golden(name: str, output: str) -> None:
     ("windows.json", ("windows", "--json", "--now", "2021-07-19T01:30:00")),
     ("check.txt", ("check",)),
     ("preview-start-M0001.json", ("preview", "3", "start", "--json", "--now", NOW,
-                                  "--contact", "M0001")),
+                                  "--contact", "M0001", "--out", "pv")),
     ("preview-end-M0021.json", ("preview", "3", "end", "--json", "--now", NOW,
-                                "--contact", "M0021")),
+                                "--contact", "M0021", "--out", "pv")),
 ])
 def test_output_is_as_pinned(cli: Cli, project: Path, monkeypatch: pytest.MonkeyPatch,
                              name: str, args: tuple[str, ...]) -> None:
