@@ -17,11 +17,8 @@ from pathlib import Path
 
 import jinja2
 
-from dispatcher.config import load_config
-from dispatcher.contacts import Contact
-from dispatcher.documents import FaxPages, render_pdf
-from dispatcher.render import FILTERS, Renderer, build_notice, template_name
-from dispatcher.windows import Channel, Phase, find_window
+from dispatcher.render import FILTERS, FaxPages, Renderer, render_pdf, template_name
+from dispatcher.table import Channel, Contact, Phase, build_notice, find_window, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_PER_SECOND = 5_000

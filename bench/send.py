@@ -39,7 +39,7 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
     sink = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
                              "-c", "aiosmtpd.handlers.Sink"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # against a hang; a busy machine starts slowly
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
@@ -105,10 +105,8 @@ async def bare_loop(config_path: Path, port: int, fast_bytes: bool) -> tuple[int
     Built as EmailMessage objects (the usual way) or, with ``fast_bytes``, by
     dispatcher's own byte builder.
     """
-    from dispatcher.inputs import load_inputs
-    from dispatcher.mail import build_email
-    from dispatcher.render import Renderer, build_notice
-    from dispatcher.windows import Channel, Phase, find_window
+    from dispatcher.render import Renderer, build_email
+    from dispatcher.table import Channel, Phase, build_notice, find_window, load_inputs
 
     inputs = load_inputs(config_path)
     config = inputs.config

@@ -15,13 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dispatcher.channels import Backend, Outgoing, make_backends
-from dispatcher.config import load_config
-from dispatcher.contacts import Contact
-from dispatcher.documents import FaxPages
 from dispatcher.ledger import DeliveryRecord, Ledger, engine_url
-from dispatcher.render import Renderer, build_notice
-from dispatcher.windows import Channel, Phase, find_window
+from dispatcher.render import FaxPages, Renderer
+from dispatcher.send import Backend, Outgoing, make_backends
+from dispatcher.table import Channel, Contact, Phase, build_notice, find_window, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKYO = ZoneInfo("Asia/Tokyo")

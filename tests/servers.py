@@ -12,11 +12,12 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from dispatcher.demo import free_port
+from dispatcher.demo import MailSink, free_port, mail_server
 
 
 def _postgres_bin() -> Path:
@@ -82,26 +83,18 @@ def _wait_for_postgres(binaries: Path, port: int, process: subprocess.Popen[byte
     raise RuntimeError(f"PostgreSQL did not accept logins after {SERVER_START_SECONDS} s")
 
 
-class SmtpSink:
-    """An aiosmtpd handler that keeps every message and misbehaves on request, per recipient.
-
-    A recipient whose local part starts with ``tempfail`` gets 451 on its first RCPT;
-    ``reject`` gets 550 every time; ``dropdata`` loses the connection during its first DATA.
-    """
+class SmtpSink(MailSink):
+    """The shared mail sink, misbehaving on request, per recipient: a recipient whose local
+    part starts with ``tempfail`` gets 451 on its first RCPT; ``reject`` gets 550 every
+    time; ``dropdata`` loses the connection during its first DATA."""
 
     def __init__(self) -> None:
-        import threading
-        self.messages: list[tuple[list[str], bytes]] = []
-        self.times: list[float] = []
+        super().__init__()
         self._seen: set[str] = set()
-        self._lock = threading.Lock()
-
-    def recipients(self) -> list[str]:
-        with self._lock:
-            return [r for rcpts, _ in self.messages for r in rcpts]
+        self._seen_lock = threading.Lock()
 
     def _first_time(self, key: str) -> bool:
-        with self._lock:
+        with self._seen_lock:
             first = key not in self._seen
             self._seen.add(key)
             return first
@@ -121,11 +114,7 @@ class SmtpSink:
         if any(r.startswith("dropdata") for r in rcpts) and self._first_time(f"data:{rcpts}"):
             server.transport.close()  # type: ignore[attr-defined]
             return "421 4.4.2 connection dropped"
-        with self._lock:
-            self.messages.append((rcpts, envelope.content))  # type: ignore[attr-defined]
-            self.times.append(time.time())
-            number = len(self.messages)
-        return f"250 2.0.0 Ok: queued as Q{number:06d}"
+        return self.accept(envelope)
 
 
 @contextlib.contextmanager
@@ -133,10 +122,8 @@ def smtp_server(tls: bool = False, sink: SmtpSink | None = None, port: int | Non
                 ) -> Iterator[tuple[SmtpSink, int, Path | None]]:
     """An SMTP server on 127.0.0.1 (on ``port`` if given); with ``tls``, STARTTLS is
     required and the CA file given."""
-    from aiosmtpd.controller import Controller
-
     sink = sink or SmtpSink()
-    kwargs: dict[str, object] = {}
+    options: dict[str, object] = {}
     ca_file: Path | None = None
     folder = Path(tempfile.mkdtemp(prefix="dispatcher-smtp-"))
     if tls:
@@ -148,15 +135,11 @@ def smtp_server(tls: bool = False, sink: SmtpSink | None = None, port: int | Non
         authority.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         ca_file = folder / "ca.pem"
         authority.cert_pem.write_to_path(str(ca_file))
-        kwargs = {"tls_context": context, "require_starttls": True}
-    port = port or free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port,
-                            ready_timeout=SERVER_START_SECONDS, **kwargs)
-    controller.start()
+        options = {"tls_context": context, "require_starttls": True}
     try:
-        yield sink, port, ca_file
+        with mail_server(sink, port, **options) as bound:
+            yield sink, bound, ca_file
     finally:
-        controller.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -253,7 +236,7 @@ async def fresh_schema(url: object) -> None:
     """Drop the ledger's tables in a shared test database, so each test starts empty."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from dispatcher.ledger.tables import metadata
+    from dispatcher.ledger import metadata
     engine = create_async_engine(url)  # type: ignore[arg-type]
     async with engine.begin() as conn:
         await conn.run_sync(metadata.drop_all)

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.config import load_config, parse_config
 from dispatcher.errors import ConfigError
-from dispatcher.windows import Channel, Notify
+from dispatcher.table import Channel, Notify, load_config, parse_config
 from tests.configs import BROKEN, MINIMAL, Broken
 from tests.helpers import ROOT, TOKYO
 

@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.contacts import in_audience, load_contacts, parse_contacts_file
 from dispatcher.errors import ContactError
-from dispatcher.windows import Channel
+from dispatcher.table import Channel, in_audience, load_contacts, parse_contacts_file
 from tests.helpers import CONTACTS_HEADER, ROOT
 
 

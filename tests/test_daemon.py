@@ -45,9 +45,9 @@ def timed_window(project: Path, start: datetime, end: datetime, smtp_port: int |
 def subjects(sink: SmtpSink) -> list[tuple[float, str, str]]:
     """(arrival time, recipient, subject) of every message the sink accepted."""
     found = []
-    for when, (rcpts, raw) in zip(sink.times, sink.messages, strict=True):
-        subject = str(make_header(decode_header(message_from_bytes(raw)["Subject"])))
-        found.append((when, rcpts[0], subject))
+    for arrival in sink.arrivals():
+        subject = str(make_header(decode_header(message_from_bytes(arrival.content)["Subject"])))
+        found.append((arrival.at, arrival.recipients[0], subject))
     return found
 
 
@@ -85,7 +85,7 @@ def test_both_notices_arrive_once_and_never_early(project: Path) -> None:
         timed_window(project, start, end, port)
         log = project.parent / "run.log"
         daemon = start_daemon(project, log)
-        wait_for(lambda: len(sink.messages) >= 2 * EMAILS and sms_count(project) == 2 * TEXTS,
+        wait_for(lambda: len(sink) >= 2 * EMAILS and sms_count(project) == 2 * TEXTS,
                  600, "every message arrived")
         wait_for(lambda: all_sent(project, 2 * (EMAILS + TEXTS)), 600, "every delivery sent")
         output = stop(daemon, log)
@@ -187,7 +187,7 @@ def test_two_daemons_on_one_ledger_send_each_delivery_once(project: Path) -> Non
         timed_window(project, start, start + timedelta(seconds=4), port)
         logs = [project.parent / "a.log", project.parent / "b.log"]
         daemons = [start_daemon(project, log) for log in logs]
-        wait_for(lambda: len(sink.messages) >= 2 * EMAILS and sms_count(project) == 2 * TEXTS,
+        wait_for(lambda: len(sink) >= 2 * EMAILS and sms_count(project) == 2 * TEXTS,
                  600, "every message arrived")
         wait_for(lambda: all_sent(project, 2 * (EMAILS + TEXTS)), 600, "every delivery sent")
         for daemon, log in zip(daemons, logs, strict=True):
@@ -230,13 +230,13 @@ def test_sigterm_mid_broadcast_stops_cleanly_and_a_restart_finishes_without_dupl
                            encoding="utf-8")
         first_log, second_log = project.parent / "first.log", project.parent / "second.log"
         first = start_daemon(project, first_log)
-        wait_for(lambda: len(sink.messages) >= 200, 600, "200 e-mails sent")
+        wait_for(lambda: len(sink) >= 200, 600, "200 e-mails sent")
         output = stop(first, first_log)
         assert "daemon stopping" in output and "daemon stopped" in output
-        stopped_at = len(sink.messages)
+        stopped_at = len(sink)
         assert stopped_at < 800, "the stop came after the broadcast had finished"
         second = start_daemon(project, second_log)
-        wait_for(lambda: len(sink.messages) >= 800, 600, "every e-mail arrived")
+        wait_for(lambda: len(sink) >= 800, 600, "every e-mail arrived")
         wait_for(lambda: all_sent(project, 800), 600, "every delivery sent")
         stop(second, second_log)
         recipients = Counter(sink.recipients())

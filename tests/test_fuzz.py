@@ -10,8 +10,8 @@ import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.config import Config, parse_config
 from dispatcher.errors import ConfigError
+from dispatcher.table import Config, parse_config
 from tests.configs import MINIMAL
 
 KEYS = ["dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.channels import Backend
-from dispatcher.channels.hylafax import job_failure
 from dispatcher.demo import free_port
 from dispatcher.errors import ChannelError, PermanentError, TransientError
-from dispatcher.windows import Channel
+from dispatcher.send import Backend, job_failure
+from dispatcher.table import Channel
 from tests.helpers import Cli, backend_from, configure, deliveries, outgoing, use_contacts
 from tests.servers import fax_line, hylafax_server, lab_logs, queued_jobs
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.documents import FaxPages
+from dispatcher.render import FaxPages
 from tests.helpers import ROOT, Cli
 
 NOW = "2021-07-19T01:00:00"

@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.config import Config, load_config
-from dispatcher.contacts import Contact
 from dispatcher.errors import ArgumentError, TemplateError
-from dispatcher.mail import build_email, readable
-from dispatcher.render import Message, Renderer, build_notice, check_rendering
-from dispatcher.windows import Channel, Phase, Window, find_window
+from dispatcher.render import Message, Renderer, build_email, check_rendering, readable
+from dispatcher.table import (
+    Channel,
+    Config,
+    Contact,
+    Phase,
+    Window,
+    build_notice,
+    find_window,
+    load_config,
+)
 from tests.helpers import TOKYO
 
 SENT_AT = datetime(2021, 7, 19, 1, 0, tzinfo=TOKYO)
@@ -178,7 +184,7 @@ def test_postponed_needs_a_reserve_slot(config: Config) -> None:
 
 def test_shipped_templates_pass_the_check(config: Config, renderer: Renderer,
                                           project: Path) -> None:
-    from dispatcher.contacts import in_audience, load_contacts
+    from dispatcher.table import in_audience, load_contacts
     contacts = load_contacts(project.parent / "contacts")
     window = window3(config)
     audiences = {window.id: in_audience(contacts, window.audience)}

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dispatcher.dispatch import RateLimiter, message_id
-from dispatcher.retry import RetryPolicy
-from dispatcher.windows import Channel
+from dispatcher.send import RateLimiter, message_id
+from dispatcher.table import Channel, RetryPolicy
 
 
 @pytest.mark.parametrize(("attempts", "draw", "expected"), [

@@ -8,9 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatcher.config import load_config
-from dispatcher.schedule import decide, notice_key
-from dispatcher.windows import Window
+from dispatcher.schedule import decide
+from dispatcher.table import Window, load_config, notice_key
 from tests.helpers import ROOT, TOKYO
 
 CATCH_UP = timedelta(minutes=30)

@@ -1,6 +1,6 @@
 import pytest
 
-from dispatcher.segments import Encoding, count_segments
+from dispatcher.render import Encoding, count_segments
 
 
 @pytest.mark.parametrize(("text", "encoding", "units", "count"), [

@@ -10,13 +10,10 @@ from typing import ClassVar
 
 import pytest
 
-from dispatcher.channels import Backend, Outgoing, Receipt
 from dispatcher.demo import free_port
-from dispatcher.dispatch import Dispatcher, send_notice
-from dispatcher.inputs import load_inputs
 from dispatcher.ledger import engine_url
-from dispatcher.render import build_notice
-from dispatcher.windows import Channel, Phase, find_window
+from dispatcher.send import Backend, Dispatcher, Outgoing, Receipt, send_notice
+from dispatcher.table import Channel, Phase, build_notice, find_window, load_inputs
 from tests.helpers import (
     FAST_RETRY,
     Cli,
@@ -52,13 +49,14 @@ def test_send_reaches_every_contact_once_on_every_channel(
     assert "0355511037@fax.example.jp" in faxes
     assert len({m["To"] for m in fake.accepted}) == len(fake.accepted) == 26
     assert all(m["From"] == "+815012345678" for m in fake.accepted)
-    fax_mail = next(raw for rcpts, raw in sink.messages if rcpts == ["0355511037@fax.example.jp"])
+    fax_mail = next(a.content for a in sink.arrivals()
+                    if a.recipients == ("0355511037@fax.example.jp",))
     assert b"application/pdf" in fax_mail and b"notice.pdf" in fax_mail
 
     again = cli("send", "3", "start", "--yes", "-c", str(project))
     assert again.code == 0
     assert "nothing new to send" in again.out
-    assert len(sink.messages) == 55 and len(fake.accepted) == 26
+    assert len(sink) == 55 and len(fake.accepted) == 26
 
     [notice] = status_json(cli, project)["notices"]  # type: ignore[misc]
     assert notice["total"] == 81 and notice["state"] == "done"
@@ -72,7 +70,7 @@ def test_message_ids_are_deterministic_and_smtp_queue_ids_are_kept(
     sink, port = smtp
     configure(project, real_channels(port, twilio[1]))
     assert cli("send", "3", "end", "--channel", "email", "--yes", "-c", str(project)).code == 0
-    ids = [line for _, raw in sink.messages for line in raw.decode().splitlines()
+    ids = [line for a in sink.arrivals() for line in a.content.decode().splitlines()
            if line.lower().startswith("message-id:")]
     assert len(ids) == 28 and len(set(ids)) == 28
     assert all(i.endswith("@j-mups.example.jp>") for i in ids)
@@ -232,7 +230,7 @@ def test_send_with_a_postgresql_ledger(cli: Cli, project: Path, postgres_url: st
     assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
     again = cli("send", "3", "start", "--yes", "-c", str(project))
     assert "nothing new to send" in again.out
-    assert len(smtp[0].messages) == 55 and len(twilio[0].accepted) == 26
+    assert len(smtp[0]) == 55 and len(twilio[0].accepted) == 26
     assert not (project.parent / "var" / "ledger.sqlite3").exists()
     [notice] = status_json(cli, project)["notices"]  # type: ignore[misc]
     assert notice["total"] == 81 and notice["state"] == "done"

@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from dispatcher.timefmt import jp_clock, jp_datetime, jp_range
+from dispatcher.table import jp_clock, jp_datetime, jp_range
 from tests.helpers import TOKYO
 
 

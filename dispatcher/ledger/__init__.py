@@ -1,16 +1,16 @@
 """The ledger: notices, deliveries and the audit log (SQLAlchemy 2, async drivers)."""
 
-from dispatcher.ledger.store import (
+from dispatcher.ledger.engine import engine_url
+from dispatcher.ledger.records import (
     Claimed,
     DeliveryRecord,
-    Ledger,
     NoticeRecord,
     Outcome,
     PlannedDelivery,
-    engine_url,
-    peek,
 )
-from dispatcher.ledger.tables import FINAL_STATES, DeliveryState, NoticeState
+from dispatcher.ledger.states import FINAL_STATES, DeliveryState, NoticeState
+from dispatcher.ledger.store import Ledger, peek
+from dispatcher.ledger.tables import metadata
 
 __all__ = [
     "FINAL_STATES",
@@ -23,5 +23,6 @@ __all__ = [
     "Outcome",
     "PlannedDelivery",
     "engine_url",
+    "metadata",
     "peek",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -41,25 +40,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC)
 
-
-class NoticeState(StrEnum):
-    SENDING = "sending"
-    DONE = "done"
-    MISSED = "missed"
-
-
-class DeliveryState(StrEnum):
-    PENDING = "pending"        # waiting for its first or next attempt
-    SENDING = "sending"        # claimed by a worker under a lease
-    SENT = "sent"              # accepted by the provider
-    SUBMITTED = "submitted"    # fax: accepted by the fax server, not yet transmitted
-    DELIVERED = "delivered"    # fax: transmitted
-    FAILED = "failed"          # permanent error, or out of attempts
-    UNCERTAIN = "uncertain"    # the provider may have processed it; not retried blindly
-
-
-FINAL_STATES = frozenset({DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.FAILED,
-                          DeliveryState.UNCERTAIN})
 
 metadata = MetaData()
 

@@ -1,0 +1,141 @@
+"""Commands: parse arguments, call the modules, print. No logic of its own."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dispatcher.cli import report
+from dispatcher.errors import ArgumentError, single
+from dispatcher.ledger import Ledger, engine_url
+from dispatcher.table import (
+    Channel,
+    Config,
+    Notice,
+    Phase,
+)
+
+app = typer.Typer(
+    help="Sends maintenance-window notices by fax, e-mail and SMS, exactly once.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="The window table; paths inside it are relative to it."),
+]
+DEFAULT_CONFIG = Path("config.toml")
+WindowArgument = Annotated[str, typer.Argument(help="The window's number or id.")]
+PhaseArgument = Annotated[Phase, typer.Argument(help="Which notice.")]
+ChannelsOption = Annotated[
+    list[Channel] | None, typer.Option(help="Only this channel (repeatable).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+def clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextlib.asynccontextmanager
+async def opened_ledger(cfg: Config) -> AsyncIterator[Ledger]:
+    ledger = await Ledger.open(engine_url(cfg.settings.ledger_url, cfg.path.parent))
+    try:
+        yield ledger
+    finally:
+        await ledger.close()
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+def slot_text(notice: Notice) -> str:
+    return report.slot_range(notice.slot, notice.slot.start.tzinfo or UTC)
+
+
+def parse_now(value: str | None, tz: tzinfo) -> datetime:
+    if value is None:
+        return datetime.now(tz)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise single(ArgumentError, "--now",
+                     f"{value!r} is not an ISO-8601 date-time, e.g. 2021-07-19T00:30:00+09:00"
+                     ) from None
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+
+
+
+
+
+
+
+
+def print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,29 @@
+"""The entry point: the commands registered in the order `--help` lists them, and bad
+input turned into one clear message and exit code 2."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from dispatcher.cli import preview, running, sending, views
+from dispatcher.cli.app import app
+from dispatcher.errors import DispatcherError, InputError
+
+for command in (views.windows, views.check, preview.preview, sending.send, views.status,
+                sending.retry, sending.postpone, running.run, running.demo):
+    app.command()(command)
+
+
+def main() -> None:
+    """Console entry point: bad input becomes one clear message and exit code 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except InputError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    except DispatcherError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,151 @@
+"""`preview`: every message as its contact will get it, before anything is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from dispatcher.cli.app import (
+    DEFAULT_CONFIG,
+    ChannelsOption,
+    ConfigOption,
+    JsonOption,
+    PhaseArgument,
+    WindowArgument,
+    err,
+    out,
+    parse_now,
+    print_json,
+    slot_text,
+)
+from dispatcher.ledger import engine_url, peek
+from dispatcher.render import (
+    ChannelTotals,
+    Preview,
+    Previewer,
+    Renderer,
+    channels_to_preview,
+    readable,
+)
+from dispatcher.table import (
+    Channel,
+    Contact,
+    Notice,
+    active_slot,
+    build_notice,
+    find_contact,
+    find_window,
+    in_audience,
+    load_inputs,
+)
+
+
+def preview(
+    window: WindowArgument,
+    phase: PhaseArgument,
+    channel: ChannelsOption = None,
+    contact: Annotated[str | None, typer.Option(help="Show what this contact receives.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write every message into this folder.")] = None,
+    as_json: JsonOption = False,
+    now: Annotated[str | None, typer.Option(help="The sending time (ISO-8601).")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Render a notice as each contact would receive it, without sending anything."""
+    inputs = load_inputs(config)
+    cfg = inputs.config
+    target = find_window(cfg.windows, window)
+    active, _ = asyncio.run(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
+    notice = build_notice(target, active_slot(target, active), phase,
+                          parse_now(now, cfg.settings.timezone))
+    channels = channels_to_preview(target.channels, channel)
+    if not target.broadcast:
+        err.print(f"note: window {target.number} is not broadcast (notify = "
+                  f"\"{target.notify.value}\"): this is only a preview", markup=False)
+    renderer = Renderer(cfg.settings.templates_dir, cfg)
+    if contact is None:
+        audience = in_audience(inputs.contacts, target.audience)
+        _preview_all(Previewer(cfg, renderer, out), notice, audience, channels, as_json)
+        return
+    recipient = find_contact(inputs.contacts, contact)
+    folder = out or Path(tempfile.mkdtemp(prefix="dispatcher-preview-"))
+    _preview_one(Previewer(cfg, renderer, folder, fax_png=True), notice, recipient, channels,
+                 as_json)
+
+
+def _preview_one(previewer: Previewer, notice: Notice, contact: Contact,
+                 channels: list[Channel], as_json: bool) -> None:
+    previews = [(c, previewer.preview(notice, contact, c)) for c in channels]
+    if as_json:
+        print_json([p.to_json() for _, p in previews if p is not None])
+        return
+    out.print(f"window {notice.window.number} ({notice.window.id}), {notice.phase.value}, "
+              f"{notice.slot.name}: {slot_text(notice)}", markup=False)
+    out.print(f"contact {contact.id}: {contact.merchant} {contact.name}", markup=False)
+    for channel, item in previews:
+        if item is None:
+            out.rule(f"{channel.value}: no address", characters="─")
+            continue
+        _print_preview(previewer, notice, item)
+    out.print(f"files: {previewer.out_dir}", markup=False)
+
+
+def _print_preview(previewer: Previewer, notice: Notice, item: Preview) -> None:
+    message = item.message
+    if message.channel is Channel.EMAIL:
+        out.rule(f"email to {message.address}", characters="─")
+        headers, body = readable(previewer.email_headers_and_body(notice, message))
+        for line in headers:
+            out.print(line, markup=False)
+        out.print()
+        out.print(body, markup=False)
+    elif message.channel is Channel.SMS:
+        out.rule(f"sms to {message.address}: {message.segments}", characters="─")
+        out.print(message.body, markup=False, soft_wrap=True)
+    else:
+        out.rule(f"fax to {message.address}: {item.pages} page(s)", characters="─")
+        for path in item.files:
+            out.print(f"  {path}", markup=False)
+
+
+def _preview_all(previewer: Previewer, notice: Notice, contacts: list[Contact],
+                 channels: list[Channel], as_json: bool) -> None:
+    totals = {c: ChannelTotals(c) for c in channels}
+    previews: list[Preview] = []
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("rendering", total=len(contacts) * len(channels))
+        for contact in contacts:
+            for channel in channels:
+                item = previewer.preview(notice, contact, channel)
+                totals[channel].add(contact, item)
+                if item is not None and as_json:
+                    previews.append(item)
+                progress.advance(task)
+    if as_json:
+        print_json([p.to_json() for p in previews])
+        return
+    out.print(_totals_table(notice, len(contacts), totals.values(), previewer), markup=False)
+    if previewer.out_dir:
+        out.print(f"files: {previewer.out_dir}", markup=False)
+
+
+def _totals_table(notice: Notice, audience: int, totals: Iterable[ChannelTotals],
+                  previewer: Previewer) -> Table:
+    table = Table(title=f"window {notice.window.number} {notice.phase.value}: dry run for "
+                        f"{audience} contacts")
+    for column in ("channel", "recipients", "no address", "SMS segments", "fax pages"):
+        table.add_column(column, justify="left" if column == "channel" else "right")
+    for t in totals:
+        table.add_row(
+            t.channel.value, str(t.recipients), str(len(t.lacking)),
+            str(t.segments) if t.channel is Channel.SMS else "-",
+            f"{t.pages} ({previewer.distinct_fax_pages} distinct)"
+            if t.channel is Channel.FAX else "-",
+        )
+    return table

@@ -1,0 +1,171 @@
+"""What the commands show, built from validated inputs. Pure: the CLI does the printing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from dispatcher.ledger import DeliveryRecord, NoticeRecord
+from dispatcher.table import (
+    Channel,
+    Config,
+    Contact,
+    NextNotice,
+    Phase,
+    Slot,
+    Window,
+    active_slot,
+    in_audience,
+    jp_datetime,
+    jp_range,
+    next_notice,
+)
+
+
+@dataclass(frozen=True)
+class WindowView:
+    """One window as `dispatcher windows` shows it at a given moment."""
+
+    window: Window
+    active: Slot
+    next: NextNotice | None
+    notices: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        w = self.window
+        return {
+            "number": w.number,
+            "id": w.id,
+            "title": w.title,
+            "notify": w.notify.value,
+            "channels": [c.value for c in w.channels],
+            "audience": list(w.audience),
+            "active_slot": self.active.name,
+            "slots": [
+                {"name": s.name, "start": s.start.isoformat(), "end": s.end.isoformat()}
+                for s in w.slots
+            ],
+            "next_notice": (
+                {"phase": self.next.phase.value, "at": self.next.at.isoformat()}
+                if self.next else None
+            ),
+            "notices": dict(self.notices),
+        }
+
+    def notices_text(self) -> str:
+        """``start done, end -``: the ledger's state of the active slot's notices."""
+        if not self.window.broadcast:
+            return "-"
+        return ", ".join(f"{p} {self.notices.get(p, '-')}" for p in ("start", "end"))
+
+
+def window_views(
+    windows: Sequence[Window], active_slots: Mapping[str, str], now: datetime,
+    notice_states: Mapping[str, str] | None = None,
+) -> list[WindowView]:
+    """Each window's active slot, next notice and (from the ledger) its notices' states."""
+    views = []
+    states = notice_states or {}
+    for window in windows:
+        slot = active_slot(window, active_slots)
+        mine = {phase.value: states[key] for phase in Phase
+                if (key := f"{window.id}/{slot.name}/{phase.value}") in states}
+        views.append(WindowView(window, slot, next_notice(window, slot, now), mine))
+    return views
+
+
+def slot_range(slot: Slot, tz: tzinfo, with_name: bool = False) -> str:
+    text = jp_range(slot.start.astimezone(tz), slot.end.astimezone(tz))
+    return f"{slot.name}: {text}" if with_name else text
+
+
+def next_notice_text(notice: NextNotice | None, tz: tzinfo) -> str:
+    if notice is None:
+        return "-"
+    return f"{notice.phase.value} {jp_datetime(notice.at.astimezone(tz))}"
+
+
+@dataclass(frozen=True)
+class ChannelReach:
+    """How many of a window's audience can be reached on one channel."""
+
+    channel: Channel
+    reachable: int
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BroadcastReach:
+    window: Window
+    audience: int
+    channels: tuple[ChannelReach, ...]
+
+
+@dataclass(frozen=True)
+class CheckSummary:
+    config: Config
+    contacts: tuple[Contact, ...]
+    broadcasts: tuple[BroadcastReach, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    def lines(self) -> list[str]:
+        windows = self.config.windows
+        lines = [
+            f"windows: {len(windows)} ({len(self.broadcasts)} broadcast)",
+            f"contacts: {len(self.contacts)}; with an address per channel: "
+            + ", ".join(f"{c.value} {sum(1 for k in self.contacts if k.address(c))}"
+                        for c in Channel),
+        ]
+        for reach in self.broadcasts:
+            w = reach.window
+            lines.append(f"window {w.number} ({w.id}): {reach.audience} contacts in the audience")
+            for ch in reach.channels:
+                lacking = f", {len(ch.missing)} without an address" if ch.missing else ""
+                lines.append(f"  {ch.channel.value}: {ch.reachable} recipients{lacking}")
+        return lines
+
+
+def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
+    """Counts of windows and of who each broadcast window reaches on each channel."""
+    broadcasts = []
+    warnings = []
+    for window in config.windows:
+        if not window.broadcast:
+            continue
+        audience = in_audience(contacts, window.audience)
+        if not audience:
+            warnings.append(f"window {window.number} ({window.id}) is broadcast but no contact "
+                            f"has any of the tags {', '.join(window.audience)}")
+        reach = tuple(
+            ChannelReach(channel, sum(1 for c in audience if c.address(channel)),
+                         tuple(c.id for c in audience if not c.address(channel)))
+            for channel in window.channels
+        )
+        broadcasts.append(BroadcastReach(window, len(audience), reach))
+    return CheckSummary(config, contacts, tuple(broadcasts), tuple(warnings))
+
+
+def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
+                  failures: Sequence[DeliveryRecord]) -> dict[str, Any]:
+    """One notice as `status` shows it: deliveries by channel and state, and each failure."""
+    channels: dict[str, dict[str, int]] = {}
+    for (channel, state), count in sorted(counts.items()):
+        channels.setdefault(channel, {})[state] = count
+    return {
+        "phase": record.phase,
+        "slot": record.slot,
+        "state": record.state,
+        "triggered_by": record.triggered_by,
+        "created_at": record.created_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "channels": channels,
+        "total": sum(counts.values()),
+        "failures": [
+            {"contact": f.contact_id, "channel": f.channel, "address": f.address,
+             "state": f.state, "error_code": f.error_code, "reason": f.last_error,
+             "attempts": f.attempts}
+            for f in failures
+        ],
+    }

@@ -1,0 +1,293 @@
+"""`send`, `retry` and `postpone`: the commands that send, with a safety catch and progress."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Mapping
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from dispatcher.cli import report
+from dispatcher.cli.app import (
+    DEFAULT_CONFIG,
+    ChannelsOption,
+    ConfigOption,
+    PhaseArgument,
+    WindowArgument,
+    YesOption,
+    clock,
+    err,
+    opened_ledger,
+    out,
+    slot_text,
+)
+from dispatcher.errors import ArgumentError, single
+from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeRecord
+from dispatcher.send import Backend, Dispatcher, SendResult, make_backends, send_notice
+from dispatcher.table import (
+    Channel,
+    Contact,
+    Inputs,
+    Notice,
+    Phase,
+    Slot,
+    Window,
+    active_slot,
+    build_notice,
+    find_window,
+    following_slot,
+    load_inputs,
+)
+
+
+def send(
+    window: WindowArgument,
+    phase: PhaseArgument,
+    channel: ChannelsOption = None,
+    dry_run: Annotated[bool, typer.Option(help="Show what would be sent; send nothing.")] = False,
+    yes: YesOption = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Send a notice now to every contact of the window's audience, each exactly once."""
+    inputs = load_inputs(config)
+    target = find_window(inputs.config.windows, window)
+    if not target.broadcast:
+        raise single(ArgumentError, "WINDOW", f"window {target.number} is not broadcast "
+                     f"(notify = \"{target.notify.value}\"): it sends no notices")
+    channels = _send_channels(target, channel)
+    code = asyncio.run(_send(inputs, target, phase, channels, dry_run, yes))
+    raise typer.Exit(code)
+
+
+def retry(
+    window: WindowArgument,
+    phase: PhaseArgument,
+    uncertain: Annotated[bool, typer.Option(
+        help="Also re-send deliveries whose outcome is uncertain (may duplicate).")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Re-attempt the failed deliveries of a notice."""
+    inputs = load_inputs(config)
+    target = find_window(inputs.config.windows, window)
+    code = asyncio.run(_retry(inputs, target, phase, uncertain))
+    raise typer.Exit(code)
+
+
+def postpone(
+    window: WindowArgument,
+    to: Annotated[str | None, typer.Option(
+        help="The slot to move to (reserve-1, reserve-2, ...); default: the next one.")] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the record.")] = "",
+    no_notice: Annotated[bool, typer.Option(
+        "--no-notice", help="Do not send the postponed notice.")] = False,
+    yes: YesOption = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Move a window to a reserve slot (予備日); a broadcast window sends a postponed notice."""
+    inputs = load_inputs(config)
+    target = find_window(inputs.config.windows, window)
+    raise typer.Exit(asyncio.run(_postpone(inputs, target, to, reason, no_notice, yes)))
+
+
+async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
+                    no_notice: bool, yes: bool) -> int:
+    cfg = inputs.config
+    tz = cfg.settings.timezone
+    async with opened_ledger(cfg) as ledger:
+        current = active_slot(window, await ledger.active_slots())
+        new = _postponement_target(window, current, to)
+        notice = build_notice(window, current, Phase.POSTPONED, clock(), new)
+        channels = list(window.channels) if window.broadcast and not no_notice else []
+        dispatcher = Dispatcher(inputs, ledger, {}, clock)
+        dispatcher.preflight(notice, channels)
+        backends = make_backends(cfg, channels, os.environ)
+        out.print(f"window {window.number} ({window.id}): {current.name} "
+                  f"{report.slot_range(current, tz)} → {new.name} {report.slot_range(new, tz)}",
+                  markup=False)
+        if not yes and not _confirmed_action(f"Move window {window.number} to {new.name}"
+                                             + (" and send the postponed notice" * bool(channels))):
+            err.print("cancelled: nothing was changed", markup=False)
+            return 1
+        states = await ledger.notice_states()
+        await ledger.move_window(window.id, current.name, new.name, _operator(), reason,
+                                 clock())
+        await ledger.audit(_operator(), "postpone", window.id,
+                           {"from": current.name, "to": new.name, "reason": reason,
+                            "notice": bool(channels)}, clock())
+        if states.get(f"{window.id}/{current.name}/start") in ("done", "sending"):
+            out.print(f"the work in {current.name} was interrupted (中断): its end notice will "
+                      f"not be sent; {new.name} gets its own start and end notices", markup=False)
+        if not channels:
+            return 0
+        result = await _send_with_progress(inputs, ledger, backends, notice, channels)
+    _print_send_result(result)
+    return 1 if result.any_failed else 0
+
+
+def _postponement_target(window: Window, current: Slot, to: str | None) -> Slot:
+    names = [s.name for s in window.slots]
+    if to is None:
+        new = following_slot(window, current)
+        if new is None:
+            raise single(ArgumentError, "WINDOW", f"window {window.number} is already on its "
+                         f"last slot ({current.name}): there is no reserve slot to move to")
+        return new
+    target = window.slot(to)
+    later = names[names.index(current.name) + 1:]
+    if target.name not in later:
+        raise single(ArgumentError, "--to", f"window {window.number} is on {current.name}: "
+                     f"it can only move forward, to {', '.join(later) or 'no slot'}")
+    return target
+
+
+def _send_channels(window: Window, only: list[Channel] | None) -> list[Channel]:
+    if not only:
+        return list(window.channels)
+    unknown = [c.value for c in only if c not in window.channels]
+    if unknown:
+        raise single(ArgumentError, "--channel", f"window {window.number} does not use "
+                     f"{', '.join(unknown)} (its channels: {', '.join(window.channels)})")
+    return list(dict.fromkeys(only))
+
+
+async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Channel],
+                dry_run: bool, yes: bool) -> int:
+    cfg = inputs.config
+    async with opened_ledger(cfg) as ledger:
+        slot = active_slot(window, await ledger.active_slots())
+        notice = build_notice(window, slot, phase, clock())
+        dispatcher = Dispatcher(inputs, ledger, {}, clock)
+        dispatcher.preflight(notice, channels)
+        existing = await ledger.notice(window.id, slot.name, phase.value)
+        audience = dispatcher.audience(notice)
+        _print_send_plan(notice, audience, channels, existing)
+        if dry_run:
+            out.print("dry run: nothing was sent", markup=False)
+            return 0
+        backends = make_backends(cfg, channels, os.environ)
+        if not yes and not _confirmed(notice, len(audience)):
+            err.print("cancelled: nothing was sent", markup=False)
+            return 1
+        result = await _send_with_progress(inputs, ledger, backends, notice, channels)
+        await ledger.audit(_operator(), "send", window.id,
+                           {"phase": phase.value, "slot": slot.name,
+                            "channels": [c.value for c in channels],
+                            "new_deliveries": result.plan.added}, clock())
+    _print_send_result(result)
+    return 1 if result.any_failed else 0
+
+
+async def _send_with_progress(inputs: Inputs, ledger: Ledger,
+                              backends: Mapping[Channel, Backend], notice: Notice,
+                              channels: list[Channel]) -> SendResult:
+    """Send, with a live progress bar per channel (on standard error)."""
+    with Progress(console=err) as progress:
+        tasks = {channel: progress.add_task(channel.value, total=None) for channel in channels}
+
+        def planned(counts: Mapping[tuple[str, str], int]) -> None:
+            for channel, task in tasks.items():
+                mine = {s: n for (c, s), n in counts.items() if c == channel.value}
+                done = sum(n for s, n in mine.items() if DeliveryState(s) in FINAL_STATES)
+                progress.update(task, total=sum(mine.values()), completed=done)
+
+        def advance(channel: Channel, state: DeliveryState) -> None:
+            if state in FINAL_STATES:
+                progress.advance(tasks[channel])
+
+        dispatcher = Dispatcher(inputs, ledger, backends, clock, on_progress=advance)
+        try:
+            return await send_notice(dispatcher, notice, channels, f"operator:{_operator()}",
+                                     planned)
+        finally:
+            await _close_all(dispatcher, backends)
+
+
+async def _close_all(dispatcher: Dispatcher, backends: Mapping[Channel, Backend]) -> None:
+    await dispatcher.close()
+    for backend in backends.values():
+        await backend.close()
+
+
+def _confirmed(notice: Notice, audience: int) -> bool:
+    return _confirmed_action(f"Send the {notice.phase.value} notice of window "
+                             f"{notice.window.number} to {audience} contacts now")
+
+
+def _confirmed_action(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise single(ArgumentError, "--yes", "standard input is not a terminal, so there is "
+                     "no one to confirm: add --yes")
+    return typer.confirm(f"{question}?", default=False)
+
+
+def _operator() -> str:
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _print_send_plan(notice: Notice, audience: list[Contact], channels: list[Channel],
+                     existing: NoticeRecord | None) -> None:
+    window = notice.window
+    out.print(f"window {window.number} ({window.id}) {notice.phase.value}, {notice.slot.name}: "
+              f"{slot_text(notice)}", markup=False)
+    for channel in channels:
+        reachable = sum(1 for c in audience if c.address(channel))
+        lacking = len(audience) - reachable
+        note = f", {lacking} without an address" if lacking else ""
+        out.print(f"  {channel.value}: {reachable} recipients{note}", markup=False)
+    if existing is not None:
+        out.print(f"  this notice was started on {existing.created_at.isoformat()} by "
+                  f"{existing.triggered_by}: only what is not yet sent will go out", markup=False)
+
+
+def _print_send_result(result: SendResult) -> None:
+    if result.already_done:
+        out.print("nothing new to send: every delivery of this notice was already final",
+                  markup=False)
+    record = result.notice
+    out.print(f"notice {record.window_id} {record.slot} {record.phase}: {record.state}",
+              markup=False)
+    table = Table()
+    present = {state for _, state in result.counts}
+    states = [s.value for s in DeliveryState if s.value in present]
+    table.add_column("channel")
+    for state in states:
+        table.add_column(state, justify="right")
+    for channel in sorted({c for c, _ in result.counts}):
+        table.add_row(channel, *[str(result.counts.get((channel, s), 0)) for s in states])
+    out.print(table)
+    for channel, lacking in result.plan.lacking.items():
+        if lacking:
+            out.print(f"{channel.value}: {len(lacking)} contacts have no address: "
+                      f"{', '.join(lacking)}", markup=False)
+    for failure in result.failures:
+        out.print(f"{failure.state}: {failure.channel} {failure.contact_id} {failure.address}: "
+                  f"{failure.last_error}", markup=False)
+
+
+async def _retry(inputs: Inputs, window: Window, phase: Phase, uncertain: bool) -> int:
+    cfg = inputs.config
+    async with opened_ledger(cfg) as ledger:
+        slot = active_slot(window, await ledger.active_slots())
+        record = await ledger.notice(window.id, slot.name, phase.value)
+        if record is None:
+            raise single(ArgumentError, "PHASE", f"window {window.number} has no "
+                         f"{phase.value} notice for {slot.name} yet: use send")
+        states = [DeliveryState.FAILED.value, *([DeliveryState.UNCERTAIN.value] * uncertain)]
+        requeued = await ledger.requeue(record.id, states, clock())
+        out.print(f"{requeued} deliveries to try again", markup=False)
+        channels = [c for c in window.channels
+                    if any(ch == c.value for ch, _ in await ledger.counts(record.id))]
+        backends = make_backends(cfg, channels, os.environ)
+        notice = build_notice(window, slot, phase, clock())
+        result = await _send_with_progress(inputs, ledger, backends, notice, channels)
+        await ledger.audit(_operator(), "retry", window.id,
+                           {"phase": phase.value, "slot": slot.name, "requeued": requeued},
+                           clock())
+    _print_send_result(result)
+    return 1 if result.any_failed else 0

@@ -1,0 +1,150 @@
+"""`windows`, `check` and `status`: the table, the inputs and the ledger, as read."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, tzinfo
+from typing import Annotated, Any
+
+import typer
+from rich.measure import Measurement
+from rich.table import Table
+
+from dispatcher.cli import report
+from dispatcher.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    WindowArgument,
+    opened_ledger,
+    out,
+    parse_now,
+    print_json,
+)
+from dispatcher.errors import InputError
+from dispatcher.ledger import DeliveryState, engine_url, peek
+from dispatcher.render import (
+    check_inputs,
+)
+from dispatcher.table import (
+    Config,
+    Window,
+    find_window,
+    load_config,
+    load_inputs,
+)
+
+
+def windows(
+    config: ConfigOption = DEFAULT_CONFIG,
+    now: Annotated[
+        str | None, typer.Option(help="Evaluate the next notice at this ISO-8601 moment.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The window table: slots, notice policy and the next notice of each window."""
+    cfg = load_config(config)
+    active, states = asyncio.run(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
+    views = report.window_views(cfg.windows, active, parse_now(now, cfg.settings.timezone),
+                                states)
+    if as_json:
+        print_json([view.to_json() for view in views])
+    else:
+        _print_windows(views, cfg)
+
+
+def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Validate the config, contacts and templates; list every problem (exit 2) or a summary."""
+    inputs = load_inputs(config)
+    problems = check_inputs(inputs, datetime.now(inputs.config.settings.timezone))
+    if problems:
+        raise InputError(problems)
+    summary = report.summarise(inputs.config, inputs.contacts)
+    out.print(f"ok: {inputs.config.path}", markup=False)
+    for line in summary.lines():
+        out.print(f"  {line}", markup=False)
+    for warning in summary.warnings:
+        out.print(f"warning: {warning}", markup=False, style="yellow")
+
+
+def status(
+    window: WindowArgument,
+    as_json: JsonOption = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Deliveries of each notice of a window, by channel and state, and every failure."""
+    cfg = load_config(config)
+    target = find_window(cfg.windows, window)
+    notices = asyncio.run(_window_status(cfg, target))
+    if as_json:
+        print_json({"window": target.id, "number": target.number, "notices": notices})
+        return
+    if not notices:
+        out.print(f"window {target.number} ({target.id}): no notice sent yet", markup=False)
+    for notice in notices:
+        _print_notice_status(notice)
+
+
+async def _window_status(cfg: Config, window: Window) -> list[dict[str, Any]]:
+    async with opened_ledger(cfg) as ledger:
+        notices = []
+        for record in await ledger.notices_of(window.id):
+            counts = await ledger.counts(record.id)
+            failures = await ledger.deliveries_of(
+                record.id, [DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value])
+            notices.append(report.notice_status(record, counts, failures))
+        return notices
+
+
+def _print_notice_status(notice: dict[str, Any]) -> None:
+    out.print(f"{notice['phase']} ({notice['slot']}): {notice['state']}, triggered by "
+              f"{notice['triggered_by']} at {notice['created_at']}", markup=False)
+    for channel, states in notice["channels"].items():
+        summary = ", ".join(f"{state} {count}" for state, count in states.items())
+        out.print(f"  {channel}: {summary}", markup=False)
+    for failure in notice["failures"]:
+        out.print(f"  {failure['state']}: {failure['channel']} {failure['contact']} "
+                  f"{failure['address']}: {failure['reason']}", markup=False)
+
+
+def _print_windows(views: list[report.WindowView], cfg: Config) -> None:
+    """A table where the terminal is wide enough, else one block per window."""
+    table = _windows_table(views, cfg)
+    wide = out.options.update_width(10_000)
+    if Measurement.get(out, wide, table).maximum <= out.width:
+        out.print(table)
+        return
+    out.print(table.title, markup=False)
+    for view in views:
+        out.print(_window_block(view, cfg.settings.timezone), markup=False)
+
+
+def _windows_table(views: list[report.WindowView], cfg: Config) -> Table:
+    tz = cfg.settings.timezone
+    table = Table(title=f"{cfg.path} (times in {tz})")
+    for column in ("#", "title", "active slot", "time", "reserve", "notice", "channels",
+                   "next notice", "sent"):
+        table.add_column(column, no_wrap=column != "title")
+    for view in views:
+        window = view.window
+        table.add_row(
+            str(window.number), window.title, view.active.name, report.slot_range(view.active, tz),
+            "\n".join(report.slot_range(s, tz, with_name=True) for s in window.reserves) or "-",
+            window.notify.value, ", ".join(window.channels) or "-",
+            report.next_notice_text(view.next, tz), view.notices_text(),
+        )
+    return table
+
+
+def _window_block(view: report.WindowView, tz: tzinfo) -> str:
+    window = view.window
+    channels = f" ({', '.join(window.channels)})" if window.channels else ""
+    lines = [f"#{window.number} {window.title}  [{window.id}]",
+             f"    notice: {window.notify.value}{channels}"]
+    for slot in window.slots:
+        marker = "▶" if slot == view.active else " "
+        lines.append(f"  {marker} {slot.name:<10} {report.slot_range(slot, tz)}")
+    lines.append(f"    next notice: {report.next_notice_text(view.next, tz)}")
+    if window.broadcast:
+        lines.append(f"    notices: {view.notices_text()}")
+    return "\n".join(lines)

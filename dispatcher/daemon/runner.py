@@ -1,0 +1,243 @@
+"""`dispatcher run`: start and end notices on time, following the table and the ledger.
+
+Every second the daemon looks at the files (config, contacts, templates) and at the
+ledger (postponements by `dispatcher postpone`, notices sent by hand or by another
+daemon), decides again what each broadcast window needs, and makes its jobs match. An
+invalid edit is logged and the last good version stays in force. SIGTERM or SIGINT stops
+it cleanly: no new claims, sends in flight finish, and a restart picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from dispatcher.errors import InputError
+from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, engine_url
+from dispatcher.logs import event
+from dispatcher.render import check_inputs
+from dispatcher.schedule import Action, Decision, NoticeJobs, decide
+from dispatcher.send import Clock, Dispatcher, SendResult, make_backends, send_notice
+from dispatcher.table import Inputs, build_notice, find_window, load_inputs
+
+log = logging.getLogger("dispatcher.daemon")
+TICK_SECONDS = 1.0
+PROGRESS_SECONDS = 10.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def fingerprint(config_path: Path, inputs: Inputs | None) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and change times of every file the daemon reads; cheap to compare."""
+    paths = [config_path]
+    if inputs is not None:
+        settings = inputs.config.settings
+        paths += sorted(settings.contacts_dir.glob("*.csv"))
+        paths += sorted(p for p in settings.templates_dir.rglob("*") if p.is_file())
+    marks = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        marks.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(marks)
+
+
+@dataclass
+class Daemon:
+    config_path: Path
+    clock: Clock
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    on_result: Callable[[Decision, SendResult], None] | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.inputs = self._load()
+        self._files = fingerprint(self.config_path, self.inputs)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._jobs = NoticeJobs(self._fire)
+        self._ledger: Ledger | None = None
+
+    async def run(self) -> None:
+        """Until a stop is requested (a signal, or ``stopping`` set by the caller)."""
+        await self.open()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop, signum)
+        try:
+            while not self.stopping.is_set():
+                await self.tick()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), TICK_SECONDS)
+        finally:
+            await self.close()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+    async def open(self) -> None:
+        """Connect to the ledger and start the scheduler (inside a running event loop)."""
+        settings = self.inputs.config.settings
+        self._ledger = await Ledger.open(engine_url(settings.ledger_url,
+                                                    self.inputs.config.path.parent))
+        self._jobs.start()
+        event(log, logging.INFO, "daemon started", config=str(self.config_path),
+              ledger=settings.ledger_url, pid=os.getpid())
+
+    async def tick(self) -> list[Decision]:
+        """One look at the files and the ledger: reload if needed, then reconcile."""
+        self.reload_if_changed()
+        return await self.reconcile()
+
+    def scheduled(self) -> dict[str, datetime]:
+        """The jobs waiting, by notice key, with their times."""
+        return self._jobs.planned()
+
+    async def wait_for_sends(self) -> None:
+        """Until every send started so far has finished."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    def request_stop(self, signum: int | None = None) -> None:
+        if not self.stopping.is_set():
+            event(log, logging.INFO, "daemon stopping", signal=signum,
+                  in_flight=sorted(self._running))
+        self.stopping.set()
+
+    async def reconcile(self) -> list[Decision]:
+        """Decide again from the table, the ledger and now; make jobs and sends match."""
+        assert self._ledger is not None
+        config = self.inputs.config
+        decisions = decide(config.windows, await self._ledger.active_slots(),
+                           await self._ledger.notice_states(), self.clock(),
+                           timedelta(minutes=config.settings.catch_up_minutes))
+        changed, removed = self._jobs.sync(d for d in decisions if d.key not in self._running)
+        for decision in changed:
+            event(log, logging.INFO, "notice scheduled", **_fields(decision))
+        for key in removed:
+            event(log, logging.INFO, "notice unscheduled", notice=key)
+        for decision in decisions:
+            if decision.action is Action.SEND_NOW:
+                self._start(decision)
+            elif decision.action is Action.MISSED:
+                await self._record_missed(decision)
+        return decisions
+
+    async def _fire(self, key: str) -> None:
+        self._jobs.fired(key)
+        await self.reconcile()
+
+    def _start(self, decision: Decision) -> None:
+        if decision.key in self._running or self.stopping.is_set():
+            return
+        task = asyncio.create_task(self._send(decision), name=decision.key)
+        self._running[decision.key] = task
+        task.add_done_callback(lambda _: self._running.pop(decision.key, None))
+
+    async def _send(self, decision: Decision) -> None:
+        assert self._ledger is not None
+        inputs = self.inputs
+        window = find_window(inputs.config.windows, decision.window.id)
+        notice = build_notice(window, decision.slot, decision.phase, self.clock())
+        channels = list(window.channels)
+        lateness = (self.clock() - decision.at).total_seconds()
+        event(log, logging.INFO, "notice started", **_fields(decision),
+              late_seconds=round(lateness, 3))
+        backends = {}
+        dispatcher: Dispatcher | None = None
+        progress = asyncio.create_task(self._log_progress(decision))
+        try:
+            backends = make_backends(inputs.config, channels, self.env)
+            dispatcher = Dispatcher(inputs, self._ledger, backends, self.clock,
+                                    stopping=self.stopping)
+            dispatcher.preflight(notice, channels)
+            result = await send_notice(dispatcher, notice, channels, "schedule")
+        except InputError as exc:
+            for problem in exc.problems:
+                event(log, logging.ERROR, "notice not sent", **_fields(decision),
+                      problem=str(problem))
+            return
+        finally:
+            progress.cancel()
+            if dispatcher is not None:
+                await dispatcher.close()
+            for backend in backends.values():
+                await backend.close()
+        self._report(decision, result)
+
+    def _report(self, decision: Decision, result: SendResult) -> None:
+        counts = {f"{channel}.{state}": n for (channel, state), n in sorted(result.counts.items())}
+        level = logging.WARNING if result.any_failed else logging.INFO
+        stopped = self.stopping.is_set() and result.notice.state != "done"
+        event(log, level, "notice interrupted by stop" if stopped else "notice finished",
+              **_fields(decision), state=result.notice.state, **counts)
+        if self.on_result is not None:
+            self.on_result(decision, result)
+
+    async def _log_progress(self, decision: Decision) -> None:
+        assert self._ledger is not None
+        while True:
+            await asyncio.sleep(PROGRESS_SECONDS)
+            record = await self._ledger.notice(decision.window.id, decision.slot.name,
+                                               decision.phase.value)
+            if record is None:
+                continue
+            counts = await self._ledger.counts(record.id)
+            done = sum(n for (_, s), n in counts.items() if DeliveryState(s) in FINAL_STATES)
+            event(log, logging.INFO, "notice progress", **_fields(decision), done=done,
+                  total=sum(counts.values()))
+
+    async def _record_missed(self, decision: Decision) -> None:
+        assert self._ledger is not None
+        if await self._ledger.record_missed(decision.window.id, decision.slot.name,
+                                            decision.phase.value, self.clock()):
+            event(log, logging.WARNING, "notice missed", **_fields(decision),
+                  reason="its time passed while no daemon was running")
+
+    def _load(self) -> Inputs:
+        inputs = load_inputs(self.config_path)
+        problems = check_inputs(inputs, self.clock())
+        if problems:
+            raise InputError(problems)
+        broadcast = {c for w in inputs.config.windows if w.broadcast for c in w.channels}
+        make_backends(inputs.config, broadcast, self.env)  # credentials present?
+        return inputs
+
+    def reload_if_changed(self) -> None:
+        files = fingerprint(self.config_path, self.inputs)
+        if files == self._files:
+            return
+        self._files = files
+        try:
+            inputs = self._load()
+        except InputError as exc:
+            for problem in exc.problems:
+                event(log, logging.ERROR, "edit rejected, the last good table stays in force",
+                      problem=str(problem))
+            return
+        self.inputs = inputs
+        self._files = fingerprint(self.config_path, inputs)
+        event(log, logging.INFO, "table reloaded", windows=len(inputs.config.windows),
+              contacts=len(inputs.contacts))
+
+    async def close(self) -> None:
+        self._jobs.shutdown()
+        running = list(self._running.values())
+        if running:
+            _, pending = await asyncio.wait(running, timeout=STOP_TIMEOUT_SECONDS)
+            for task in pending:
+                task.cancel()
+        if self._ledger is not None:
+            await self._ledger.close()
+        event(log, logging.INFO, "daemon stopped")
+
+
+def _fields(decision: Decision) -> dict[str, object]:
+    return {"window": decision.window.number, "notice": decision.key,
+            "phase": decision.phase.value, "slot": decision.slot.name, "at": decision.at}

@@ -1,0 +1,173 @@
+"""The delivery queue: planned once per (notice, contact, channel), claimed under a lease,
+recorded in groups, requeued for a retry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, select, update
+
+from dispatcher.ledger.engine import EngineUser
+from dispatcher.ledger.records import Claimed, DeliveryRecord, Outcome, PlannedDelivery
+from dispatcher.ledger.states import DeliveryState, NoticeState
+from dispatcher.ledger.tables import deliveries, notices
+
+_INSERT_CHUNK = 1000
+
+
+class DeliveryQueue(EngineUser):
+    """Deliveries: planned, claimed with a lease, recorded, released, settled, counted."""
+
+    async def plan(self, notice_id: int, planned: Iterable[PlannedDelivery], now: datetime
+                   ) -> int:
+        """Add the deliveries not yet in the ledger; returns how many were new."""
+        rows = [{"notice_id": notice_id, "contact_id": p.contact_id, "channel": p.channel,
+                 "address": p.address, "state": DeliveryState.PENDING.value, "attempts": 0,
+                 "next_attempt_at": now, "updated_at": now} for p in planned]
+        added = 0
+        async with self._engine.begin() as conn:
+            for start in range(0, len(rows), _INSERT_CHUNK):
+                result = await conn.execute(
+                    self._insert_ignore(deliveries).returning(deliveries.c.id),
+                    rows[start:start + _INSERT_CHUNK])
+                added += len(result.all())
+        return added
+
+    async def claim(self, notice_id: int, channel: str, owner: str, now: datetime,
+                    lease_until: datetime, limit: int) -> list[Claimed]:
+        """Take up to ``limit`` deliveries whose lease has expired, or that are due."""
+        d = deliveries.c
+        expired = (d.state == DeliveryState.SENDING.value, d.lease_expires_at < now,
+                   d.lease_expires_at)
+        due = (d.state == DeliveryState.PENDING.value, d.next_attempt_at <= now,
+               d.next_attempt_at)
+        claimed: list[Claimed] = []
+        async with self._engine.begin() as conn:
+            for state_is, time_reached, order in (expired, due):
+                if len(claimed) >= limit:
+                    break
+                # Each query walks one index in time order, so LIMIT stops it early.
+                eligible = (select(d.id)
+                            .where(d.notice_id == notice_id, d.channel == channel, state_is,
+                                   time_reached)
+                            .order_by(order).limit(limit - len(claimed))
+                            .with_for_update(skip_locked=True))
+                statement = (
+                    update(deliveries).where(d.id.in_(eligible.scalar_subquery()))
+                    .values(state=DeliveryState.SENDING.value, lease_owner=owner,
+                            lease_expires_at=lease_until, attempts=d.attempts + 1,
+                            updated_at=now)
+                    .returning(d.id, d.contact_id, d.channel, d.address, d.attempts))
+                claimed.extend(Claimed(*row) for row in await conn.execute(statement))
+        return sorted(claimed, key=lambda c: c.id)
+
+    async def record(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """Write outcomes of deliveries this owner holds, in one transaction."""
+        if not outcomes:
+            return
+        d = deliveries.c
+        statement = (
+            update(deliveries)
+            .where(d.id == bindparam("b_id"), d.lease_owner == bindparam("b_owner"))
+            .values(state=bindparam("b_state"), lease_owner=None, lease_expires_at=None,
+                    next_attempt_at=func.coalesce(bindparam("b_next", type_=d.next_attempt_at.type),
+                                                  d.next_attempt_at),
+                    error_code=bindparam("b_code"), last_error=bindparam("b_error"),
+                    provider_ref=func.coalesce(bindparam("b_ref", type_=d.provider_ref.type),
+                                               d.provider_ref),
+                    sent_at=func.coalesce(bindparam("b_sent", type_=d.sent_at.type), d.sent_at),
+                    updated_at=now)
+        )
+        params = [{"b_id": o.delivery_id, "b_owner": owner, "b_state": o.state.value,
+                   "b_next": o.next_attempt_at, "b_code": o.error_code, "b_error": o.last_error,
+                   "b_ref": o.provider_ref, "b_sent": o.sent_at} for o in outcomes]
+        async with self._engine.begin() as conn:
+            await conn.execute(statement, params)
+
+    async def release(self, owner: str, delivery_ids: Sequence[int], now: datetime) -> None:
+        """Give back claimed deliveries that were not started (a clean stop)."""
+        if not delivery_ids:
+            return
+        d = deliveries.c
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(deliveries)
+                .where(d.id.in_(list(delivery_ids)), d.lease_owner == owner,
+                       d.state == DeliveryState.SENDING.value)
+                .values(state=DeliveryState.PENDING.value, lease_owner=None,
+                        lease_expires_at=None, attempts=d.attempts - 1, updated_at=now))
+
+    async def submitted(self, notice_id: int, channel: str) -> list[tuple[Claimed, str]]:
+        """Deliveries the provider has yet to confirm, with the provider's reference."""
+        d = deliveries.c
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(d.id, d.contact_id, d.channel, d.address, d.attempts, d.provider_ref)
+                .where(d.notice_id == notice_id, d.channel == channel,
+                       d.state == DeliveryState.SUBMITTED.value))
+            return [(Claimed(*row[:5]), row[5] or "") for row in rows]
+
+    async def settle(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """Record how submitted deliveries ended: delivered, failed, or due again (pending
+        from ``next_attempt_at``)."""
+        d = deliveries.c
+        async with self._engine.begin() as conn:
+            for outcome in outcomes:
+                values = {"state": outcome.state.value, "error_code": outcome.error_code,
+                          "last_error": outcome.last_error, "updated_at": now}
+                if outcome.next_attempt_at is not None:
+                    values["next_attempt_at"] = outcome.next_attempt_at
+                await conn.execute(
+                    update(deliveries)
+                    .where(d.id == outcome.delivery_id,
+                           d.state == DeliveryState.SUBMITTED.value)
+                    .values(values))
+
+    async def counts(self, notice_id: int) -> dict[tuple[str, str], int]:
+        """Deliveries by (channel, state)."""
+        d = deliveries.c
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(d.channel, d.state, func.count()).where(d.notice_id == notice_id)
+                .group_by(d.channel, d.state))
+            return {(channel, state): count for channel, state, count in rows}
+
+    async def next_wakeup(self, notice_id: int, channel: str) -> datetime | None:
+        """When the next not-yet-final delivery of the channel becomes claimable, if any."""
+        d = deliveries.c
+        pending = select(func.min(d.next_attempt_at)).where(
+            d.notice_id == notice_id, d.channel == channel,
+            d.state == DeliveryState.PENDING.value)
+        leased = select(func.min(d.lease_expires_at)).where(
+            d.notice_id == notice_id, d.channel == channel,
+            d.state == DeliveryState.SENDING.value)
+        async with self._engine.connect() as conn:
+            times = [await conn.scalar(pending), await conn.scalar(leased)]
+        found = [t for t in times if t is not None]
+        return min(found) if found else None
+
+    async def deliveries_of(self, notice_id: int, states: Iterable[str] | None = None
+                            ) -> list[DeliveryRecord]:
+        d = deliveries.c
+        query = select(d.id, d.notice_id, d.contact_id, d.channel, d.address, d.state,
+                       d.attempts, d.error_code, d.last_error, d.provider_ref, d.sent_at
+                       ).where(d.notice_id == notice_id)
+        if states is not None:
+            query = query.where(d.state.in_(list(states)))
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query.order_by(d.id))
+            return [DeliveryRecord(*row) for row in rows]
+
+    async def requeue(self, notice_id: int, states: Iterable[str], now: datetime) -> int:
+        """Make deliveries in ``states`` due again, with a fresh count of attempts."""
+        d = deliveries.c
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(deliveries)
+                .where(d.notice_id == notice_id, d.state.in_(list(states)))
+                .values(state=DeliveryState.PENDING.value, attempts=0, next_attempt_at=now,
+                        updated_at=now))
+            await conn.execute(update(notices).where(notices.c.id == notice_id)
+                               .values(state=NoticeState.SENDING.value, finished_at=None))
+        return result.rowcount

@@ -1,0 +1,108 @@
+"""The database: its URL, the engine opened with the schema in place, SQLite's settings."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError as UrlError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from dispatcher.errors import ConfigError, LedgerError, single
+from dispatcher.ledger.tables import metadata
+
+
+async def open_engine(url: URL) -> AsyncEngine:
+    """Connect, and create the tables on first use."""
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    try:
+        if engine.dialect.name == "sqlite":
+            await _use_wal(engine)
+        await _create_schema(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        await engine.dispose()
+        raise LedgerError(f"cannot open the ledger {url.render_as_string()}: {exc}") from exc
+    return engine
+
+
+class EngineUser:
+    """What the ledger's query groups share: the engine, and an insert that ignores rows
+    already there (both dialects)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def _insert_ignore(self, table: Any) -> Any:
+        dialect = postgresql if self._postgres else sqlite
+        return dialect.insert(table).on_conflict_do_nothing()
+
+
+def engine_url(raw: str, base_dir: Path) -> URL:
+    """The async driver URL for ``raw``; a relative SQLite path is relative to ``base_dir``."""
+    try:
+        url = make_url(raw)
+    except UrlError:
+        raise single(ConfigError, "[dispatcher].ledger", f"{raw!r} is not a database URL"
+                     ) from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not Path(database).is_absolute():
+            database = str((base_dir / database).resolve())
+        return url.set(drivername="sqlite+aiosqlite", database=database)
+    if backend == "postgresql":
+        return url.set(drivername="postgresql+asyncpg")
+    raise single(ConfigError, "[dispatcher].ledger",
+                 f"{raw!r}: only sqlite:/// and postgresql:// ledgers are supported")
+
+
+async def _create_schema(engine: AsyncEngine) -> None:
+    """Create missing tables while holding a database-wide lock, so that processes opening a
+    new ledger together (two daemons, a daemon and a `send`) do not both create a table."""
+    async with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        await conn.run_sync(metadata.create_all)
+
+
+_SCHEMA_LOCK = 0x64697370  # "disp": any constant shared by every dispatcher process
+
+
+async def _use_wal(engine: AsyncEngine) -> None:
+    """Put the SQLite file in WAL mode (it stays so). Switching needs the file to itself and
+    SQLite answers "locked" at once, without waiting, while another process holds it (a
+    second daemon creating the same new ledger): try again for a while."""
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    while True:
+        try:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+WAL_SWITCH_SECONDS = 30.0
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,108 @@
+"""Notices, the windows' active slots and the audit log, as the ledger records them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dispatcher.ledger.engine import EngineUser
+from dispatcher.ledger.records import NoticeRecord
+from dispatcher.ledger.states import NoticeState
+from dispatcher.ledger.tables import audit_log, notices, slot_changes
+
+
+class NoticeQueries(EngineUser):
+    """Notices: opened once per key, finished or missed; slot moves; the audit log."""
+
+    async def open_notice(self, window_id: str, slot: str, phase: str, triggered_by: str,
+                          now: datetime) -> tuple[NoticeRecord, bool]:
+        """The notice for (window, slot, phase), created if new; True if this call created it."""
+        async with self._engine.begin() as conn:
+            inserted = await conn.execute(
+                self._insert_ignore(notices).returning(notices.c.id), {
+                    "window_id": window_id, "slot": slot, "phase": phase,
+                    "state": NoticeState.SENDING.value, "triggered_by": triggered_by,
+                    "created_at": now,
+                })
+            created = inserted.first() is not None
+            record = await self._notice(conn, window_id, slot, phase)
+        assert record is not None
+        return record, created
+
+    async def record_missed(self, window_id: str, slot: str, phase: str, now: datetime
+                            ) -> bool:
+        """Record that a notice was too late to send; False if it was already recorded."""
+        async with self._engine.begin() as conn:
+            inserted = await conn.execute(
+                self._insert_ignore(notices).returning(notices.c.id), {
+                    "window_id": window_id, "slot": slot, "phase": phase,
+                    "state": NoticeState.MISSED.value, "triggered_by": "schedule",
+                    "created_at": now, "finished_at": now,
+                })
+            return inserted.first() is not None
+
+    async def notice_states(self) -> dict[str, str]:
+        """Every notice's state, by ``window/slot/phase``."""
+        n = notices.c
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(n.window_id, n.slot, n.phase, n.state))
+            return {f"{w}/{s}/{p}": state for w, s, p, state in rows}
+
+    async def move_window(self, window_id: str, from_slot: str, to_slot: str, actor: str,
+                          reason: str, now: datetime) -> None:
+        """Make ``to_slot`` the window's active slot (a postponement to a reserve date)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(slot_changes.insert().values(
+                window_id=window_id, from_slot=from_slot, to_slot=to_slot, at=now,
+                actor=actor, reason=reason))
+
+    async def active_slots(self) -> dict[str, str]:
+        """The active slot of every window that was moved, by window id."""
+        c = slot_changes.c
+        latest = select(c.window_id, func.max(c.id).label("id")).group_by(c.window_id).subquery()
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(c.window_id, c.to_slot).join(latest, c.id == latest.c.id))
+            return {window_id: slot for window_id, slot in rows}
+
+    async def notice(self, window_id: str, slot: str, phase: str) -> NoticeRecord | None:
+        async with self._engine.connect() as conn:
+            return await self._notice(conn, window_id, slot, phase)
+
+    async def notices_of(self, window_id: str) -> list[NoticeRecord]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(notices).where(notices.c.window_id == window_id).order_by(notices.c.id))
+            return [NoticeRecord(**row._mapping) for row in rows]
+
+    async def finish_notice(self, notice_id: int, state: NoticeState, now: datetime) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(notices).where(notices.c.id == notice_id)
+                               .values(state=state.value, finished_at=now))
+
+    async def audit(self, actor: str, action: str, window_id: str, detail: dict[str, Any],
+                    now: datetime) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(audit_log.insert().values(
+                at=now, actor=actor, action=action, window_id=window_id,
+                detail=json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+
+    async def audit_entries(self, window_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(audit_log).order_by(audit_log.c.id)
+        if window_id is not None:
+            query = query.where(audit_log.c.window_id == window_id)
+        async with self._engine.connect() as conn:
+            return [{**row._mapping, "detail": json.loads(row.detail)}
+                    for row in await conn.execute(query)]
+
+    @staticmethod
+    async def _notice(conn: AsyncConnection, window_id: str, slot: str, phase: str
+                      ) -> NoticeRecord | None:
+        row = (await conn.execute(select(notices).where(
+            notices.c.window_id == window_id, notices.c.slot == slot,
+            notices.c.phase == phase))).first()
+        return NoticeRecord(**row._mapping) if row else None

@@ -1,0 +1,43 @@
+"""Notices rendered per contact and channel: the Jinja2 sandbox, the fax page, the MIME
+e-mail, SMS segments, whole-notice checks and previews. Pure apart from the templates."""
+
+
+from dispatcher.render.checks import check_inputs, check_notice, check_rendering, phases_of
+from dispatcher.render.fax import (
+    FaxDocument,
+    FaxPages,
+    render_pdf,
+    require_japanese_font,
+    write_png,
+)
+from dispatcher.render.mail import build_email, mime_bytes, readable
+from dispatcher.render.preview import ChannelTotals, Preview, Previewer, channels_to_preview
+from dispatcher.render.segments import Encoding, Segments, count_segments
+from dispatcher.render.templates import FILTERS, Message, Renderer, one_line, template_name
+
+__all__ = [
+    "FILTERS",
+    "ChannelTotals",
+    "Encoding",
+    "FaxDocument",
+    "FaxPages",
+    "Message",
+    "Preview",
+    "Previewer",
+    "Renderer",
+    "Segments",
+    "build_email",
+    "channels_to_preview",
+    "check_inputs",
+    "check_notice",
+    "check_rendering",
+    "count_segments",
+    "mime_bytes",
+    "one_line",
+    "phases_of",
+    "readable",
+    "render_pdf",
+    "require_japanese_font",
+    "template_name",
+    "write_png",
+]

@@ -1,0 +1,83 @@
+"""Whole-notice checks: every template rendered for every contact before anything is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from dispatcher.errors import InputError, Problem, TemplateError
+from dispatcher.render.fax import require_japanese_font
+from dispatcher.render.templates import Renderer, template_name
+from dispatcher.table import (
+    Channel,
+    Contact,
+    Inputs,
+    Notice,
+    Phase,
+    Window,
+    build_notice,
+    in_audience,
+)
+
+
+def check_inputs(inputs: Inputs, now: datetime) -> list[Problem]:
+    """Every problem rendering would meet: each template for each contact of each broadcast."""
+    config = inputs.config
+    broadcasts = [w for w in config.windows if w.broadcast]
+    audiences = {w.id: in_audience(inputs.contacts, w.audience) for w in broadcasts}
+    renderer = Renderer(config.settings.templates_dir, config)
+    problems = check_rendering(renderer, broadcasts, audiences,
+                               config.channels[Channel.SMS].max_segments, now)
+    if any(Channel.FAX in w.channels for w in broadcasts):
+        try:
+            require_japanese_font()
+        except InputError as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
+def phases_of(window: Window) -> list[Phase]:
+    """The phases a window can send: start and end, and postponed if it has a reserve slot."""
+    return [Phase.START, Phase.END, *([Phase.POSTPONED] if window.reserves else [])]
+
+
+def check_rendering(
+    renderer: Renderer,
+    windows: Iterable[Window],
+    audiences: Mapping[str, list[Contact]],
+    max_segments: int,
+    now: datetime,
+) -> list[Problem]:
+    """Render every notice of every window for every contact of its audience (by window id).
+
+    A template error is reported once, with the first contact it failed for; an SMS longer
+    than ``max_segments`` is reported for each contact.
+    """
+    problems: dict[str, Problem] = {}
+    for window in windows:
+        for phase in phases_of(window):
+            notice = build_notice(window, window.planned, phase, now)
+            for channel in window.channels:
+                for problem in check_notice(renderer, notice, audiences[window.id], channel,
+                                            max_segments):
+                    problems.setdefault(str(problem), problem)
+    return list(problems.values())
+
+
+def check_notice(renderer: Renderer, notice: Notice, contacts: Iterable[Contact],
+                 channel: Channel, max_segments: int) -> Iterable[Problem]:
+    """Problems rendering ``notice`` on ``channel`` for ``contacts`` (those with an address)."""
+    name = str(renderer.templates_dir / template_name(channel, notice.phase))
+    for contact in contacts:
+        if not contact.address(channel):
+            continue
+        try:
+            message = renderer.render(notice, contact, channel)
+        except TemplateError as exc:
+            for problem in exc.problems:
+                yield Problem(problem.where, f"{problem.what} (rendering for contact {contact.id})")
+            return
+        if message.segments and message.segments.count > max_segments:
+            yield Problem(f"{name}: contact {contact.id} ({contact.merchant})",
+                          f"the SMS takes {message.segments}, more than max_segments = "
+                          f"{max_segments}")

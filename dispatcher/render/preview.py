@@ -1,0 +1,129 @@
+"""What each contact would receive for a notice, without sending: rendered, counted, written.
+
+Used by `dispatcher preview`; it writes files only under the folder it is given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dispatcher.render.fax import FaxPages, write_png
+from dispatcher.render.mail import build_email
+from dispatcher.render.templates import Message, Renderer
+from dispatcher.table import Channel, Config, Contact, Notice
+
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
+class Preview:
+    """One rendered message, with the files written for it and, for fax, its page count."""
+
+    message: Message
+    files: tuple[Path, ...] = ()
+    pages: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.message
+        return {
+            "contact": m.contact.id,
+            "channel": m.channel.value,
+            "address": m.address,
+            "subject": m.subject,
+            "body": m.body,
+            "segments": m.segments.count if m.segments else None,
+            "encoding": m.segments.encoding.value if m.segments else None,
+            "pages": self.pages,
+            "files": [str(f) for f in self.files],
+        }
+
+
+@dataclass
+class ChannelTotals:
+    """The dry run of one channel of a broadcast."""
+
+    channel: Channel
+    recipients: int = 0
+    segments: int = 0
+    pages: int = 0
+    lacking: list[str] = field(default_factory=list)
+
+    def add(self, contact: Contact, preview: Preview | None) -> None:
+        if preview is None:
+            self.lacking.append(contact.id)
+            return
+        self.recipients += 1
+        if preview.message.segments:
+            self.segments += preview.message.segments.count
+        self.pages += preview.pages or 0
+
+
+class Previewer:
+    """Renders a notice for contacts and, given a folder, writes each message there."""
+
+    def __init__(self, config: Config, renderer: Renderer, out_dir: Path | None,
+                 fax_png: bool = False) -> None:
+        self._config = config
+        self._renderer = renderer
+        self._fax_pages = FaxPages(config.settings.templates_dir)
+        self.out_dir = out_dir
+        self._fax_png = fax_png
+
+    @property
+    def distinct_fax_pages(self) -> int:
+        return self._fax_pages.rendered
+
+    def preview(self, notice: Notice, contact: Contact, channel: Channel) -> Preview | None:
+        """The contact's message on ``channel``, or None if the contact has no such address."""
+        if not contact.address(channel):
+            return None
+        message = self._renderer.render(notice, contact, channel)
+        if channel is Channel.FAX:
+            return self._fax(message)
+        if self.out_dir is None:
+            return Preview(message)
+        return Preview(message, (self._write_text(notice, message),))
+
+    def email_headers_and_body(self, notice: Notice, message: Message) -> bytes:
+        return build_email(message, self._config.channels[Channel.EMAIL].from_address,
+                           notice.sent_at)
+
+    def _fax(self, message: Message) -> Preview:
+        document = self._fax_pages.render(message.body)
+        if self.out_dir is None:
+            return Preview(message, (), document.pages)
+        pdf = self._path(message, "fax.pdf")
+        pdf.write_bytes(document.pdf)
+        files = [pdf]
+        if self._fax_png:
+            png = pdf.with_suffix(".png")
+            write_png(pdf, png)
+            files.append(png)
+        return Preview(message, tuple(files), document.pages)
+
+    def _write_text(self, notice: Notice, message: Message) -> Path:
+        if message.channel is Channel.EMAIL:
+            path = self._path(message, "email.eml")
+            path.write_bytes(self.email_headers_and_body(notice, message))
+        else:
+            path = self._path(message, "sms.txt")
+            path.write_text(message.body + "\n", encoding="utf-8")
+        return path
+
+    def _path(self, message: Message, suffix: str) -> Path:
+        assert self.out_dir is not None
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        return self.out_dir / f"{_UNSAFE_IN_FILENAME.sub('_', message.contact.id)}.{suffix}"
+
+
+def channels_to_preview(
+    window_channels: Iterable[Channel], only: list[Channel] | None
+) -> list[Channel]:
+    """The ``--channel`` options if any, else the window's channels, else every channel."""
+    if only:
+        return list(dict.fromkeys(only))
+    return list(window_channels) or list(Channel)

@@ -1,0 +1,173 @@
+"""Notices rendered per (contact, channel) from the Jinja2 templates; reads only templates.
+
+The environment is sandboxed and strict: an unknown variable is an error, never an empty
+gap in a sent notice. Contact fields are values, never template code. The fax page is HTML
+with autoescaping; e-mail and SMS are plain text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from dispatcher.errors import Problem, TemplateError
+from dispatcher.render.segments import Segments, count_segments
+from dispatcher.table import (
+    Channel,
+    Config,
+    Contact,
+    Notice,
+    Phase,
+    Slot,
+    jp_clock,
+    jp_date,
+    jp_datetime,
+    jp_month_day,
+    jp_range,
+    jp_short_range,
+)
+
+TEMPLATE_SUFFIX = {Channel.FAX: "html.j2", Channel.EMAIL: "txt.j2", Channel.SMS: "txt.j2"}
+SUBJECT_PREFIX = "Subject:"
+_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One rendered message for one contact on one channel."""
+
+    contact: Contact
+    channel: Channel
+    address: str
+    subject: str | None
+    body: str
+    segments: Segments | None = None
+
+
+def template_name(channel: Channel, phase: Phase) -> str:
+    return f"{channel.value}/{phase.value}.{TEMPLATE_SUFFIX[channel]}"
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break folded to a space: safe for a mail header."""
+    return _LINE_BREAKS.sub(" ", text).strip()
+
+
+class Renderer:
+    """Renders notices from one templates folder for one configuration."""
+
+    def __init__(self, templates_dir: Path, config: Config) -> None:
+        self.templates_dir = templates_dir
+        self._env = _environment(templates_dir)
+        self._shared = {
+            "sender": config.sender,
+            "helpdesk": config.helpdesk,
+            "affected_services": config.affected_services,
+        }
+
+    def render(self, notice: Notice, contact: Contact, channel: Channel) -> Message:
+        """The message ``contact`` receives on ``channel``; TemplateError names file and line."""
+        address = contact.address(channel) or ""
+        text = self.render_text(template_name(channel, notice.phase),
+                                self.context(notice, contact))
+        if channel is Channel.EMAIL:
+            subject, body = _split_subject(text, template_name(channel, notice.phase))
+            return Message(contact, channel, address, subject, body)
+        if channel is Channel.SMS:
+            body = text.strip()
+            return Message(contact, channel, address, None, body, count_segments(body))
+        return Message(contact, channel, address, None, text)
+
+    def context(self, notice: Notice, contact: Contact) -> dict[str, Any]:
+        context = {
+            **self._shared,
+            "window": notice.window,
+            "slot": notice.slot,
+            "phase": notice.phase.value,
+            "sent_at": notice.sent_at,
+            "contact": contact,
+        }
+        if notice.new_slot is not None:
+            context["new_slot"] = notice.new_slot
+        return context
+
+    def render_text(self, name: str, context: Mapping[str, Any]) -> str:
+        try:
+            return self._env.get_template(name).render(context)
+        except jinja2.TemplateNotFound:
+            raise TemplateError([Problem(str(self.templates_dir / name), "missing")]) from None
+        except jinja2.TemplateSyntaxError as exc:
+            where = f"{self.templates_dir / (exc.name or name)}:{exc.lineno}"
+            raise TemplateError([Problem(where, f"syntax: {exc.message}")]) from None
+        except (jinja2.TemplateError, ArithmeticError, TypeError, ValueError) as exc:
+            where = _where_in_template(exc.__traceback__, self.templates_dir, name)
+            raise TemplateError([Problem(where, _describe(exc))]) from None
+
+
+def _environment(templates_dir: Path) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(templates_dir, encoding="utf-8"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
+                                            default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def _slot_range(slot: Slot) -> str:
+    return jp_range(slot.start, slot.end)
+
+
+def _short_slot_range(slot: Slot) -> str:
+    return jp_short_range(slot.start, slot.end)
+
+
+FILTERS = {
+    "jp_date": jp_date,
+    "jp_datetime": jp_datetime,
+    "jp_clock": jp_clock,
+    "jp_md": jp_month_day,
+    "jp_range": _slot_range,
+    "jp_short_range": _short_slot_range,
+}
+
+
+def _split_subject(text: str, name: str) -> tuple[str, str]:
+    first, _, body = text.partition("\n")
+    if not first.startswith(SUBJECT_PREFIX):
+        raise TemplateError([Problem(name, f"an e-mail template must start with a "
+                                           f"'{SUBJECT_PREFIX} …' line")])
+    return one_line(first[len(SUBJECT_PREFIX):]), body.lstrip("\n")
+
+
+def _where_in_template(tb: TracebackType | None, templates_dir: Path, name: str) -> str:
+    """``file:line`` of the innermost template frame of a rendering error."""
+    where = str(templates_dir / name)
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            where = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"unknown variable: {exc.message}"
+    if isinstance(exc, jinja2.exceptions.SecurityError):
+        return f"not allowed in a template: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+

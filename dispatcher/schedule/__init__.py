@@ -1,0 +1,13 @@
+"""What is due when: decisions from the table, the ledger and ``now`` (pure), and the
+APScheduler jobs that carry them out."""
+
+
+from dispatcher.schedule.decide import Action, Decision, decide
+from dispatcher.schedule.jobs import NoticeJobs
+
+__all__ = [
+    "Action",
+    "Decision",
+    "NoticeJobs",
+    "decide",
+]

@@ -1,0 +1,76 @@
+"""Which notice goes out when: the daemon's decisions, from the table, the ledger and ``now``.
+
+Pure: no I/O. The scheduler turns each decision into a job, a send now, or a log line;
+it keeps no state of its own that the ledger does not have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from dispatcher.table import Phase, Slot, Window, active_slot, notice_key
+
+
+class Action(StrEnum):
+    SCHEDULE = "schedule"    # a job at ``at``
+    SEND_NOW = "send-now"    # late but still meaningful, or left unfinished: send at once
+    MISSED = "missed"        # too late to be meaningful: record it, send nothing
+
+
+@dataclass(frozen=True)
+class Decision:
+    window: Window
+    slot: Slot
+    phase: Phase
+    at: datetime
+    action: Action
+
+    @property
+    def key(self) -> str:
+        return notice_key(self.window.id, self.slot.name, self.phase.value)
+
+
+def decide(
+    windows: Iterable[Window],
+    active_slots: Mapping[str, str],
+    notice_states: Mapping[str, str],
+    now: datetime,
+    catch_up: timedelta,
+) -> list[Decision]:
+    """The start and end notices of each broadcast window's active slot that still need work.
+
+    ``notice_states`` maps a notice key to its state in the ledger (``sending``, ``done``,
+    ``missed``). A finished or missed notice needs nothing; one left ``sending`` is
+    resumed at once. A start notice is still meaningful while the work is in progress, an
+    end notice up to ``catch_up`` after the end.
+    """
+    decisions = []
+    for window in windows:
+        if not window.broadcast:
+            continue
+        slot = active_slot(window, active_slots)
+        for phase, at, meaningful_until in (
+            (Phase.START, slot.start, slot.end),
+            (Phase.END, slot.end, slot.end + catch_up),
+        ):
+            state = notice_states.get(notice_key(window.id, slot.name, phase.value))
+            action = _action(state, at, meaningful_until, now)
+            if action is not None:
+                decisions.append(Decision(window, slot, phase, at, action))
+    return decisions
+
+
+def _action(state: str | None, at: datetime, meaningful_until: datetime, now: datetime
+            ) -> Action | None:
+    if state in ("done", "missed"):
+        return None
+    if state == "sending":
+        return Action.SEND_NOW
+    if now < at:
+        return Action.SCHEDULE
+    if now <= meaningful_until:
+        return Action.SEND_NOW
+    return Action.MISSED

@@ -1,0 +1,59 @@
+"""Backends per channel, chosen by ``[channels.<channel>] backend``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from dispatcher.errors import SetupError, single
+from dispatcher.send.channels.base import Backend, MailTransport, Outgoing, Receipt
+from dispatcher.send.channels.email_gateway import EmailGatewayFax, gateway_recipient
+from dispatcher.send.channels.hylafax import HylaFax, job_failure
+from dispatcher.send.channels.outbox import Outbox
+from dispatcher.send.channels.smtp import SmtpPool
+from dispatcher.send.channels.twilio_sms import TwilioSms
+from dispatcher.table import Channel, Config
+
+__all__ = [
+    "Backend",
+    "MailTransport",
+    "Outgoing",
+    "Receipt",
+    "gateway_recipient",
+    "job_failure",
+    "make_backends",
+]
+
+
+def make_backends(config: Config, channels: Iterable[Channel], env: Mapping[str, str]
+                  ) -> dict[Channel, Backend]:
+    """One backend per channel; SetupError if a credential it needs is missing."""
+    backends: dict[Channel, Backend] = {}
+    for channel in channels:
+        backends[channel] = _backend(config, channel, env)
+    return backends
+
+
+def _mail_transport(config: Config, env: Mapping[str, str]) -> SmtpPool | Outbox:
+    email = config.channels[Channel.EMAIL]
+    if email.backend == "smtp":
+        return SmtpPool(email, env)
+    return Outbox(email.path, email.from_address)
+
+
+def _backend(config: Config, channel: Channel, env: Mapping[str, str]) -> Backend:
+    settings = config.channels[channel]
+    email_from = config.channels[Channel.EMAIL].from_address
+    if settings.backend == "outbox":
+        return Outbox(settings.path, email_from)
+    if channel is Channel.EMAIL:
+        return _mail_transport(config, env)
+    if settings.backend == "twilio":
+        return TwilioSms(settings, env)
+    if settings.backend == "hylafax":
+        return HylaFax(settings, env)
+    if settings.backend == "email-gateway":
+        assert settings.gateway_address is not None
+        transport: MailTransport = _mail_transport(config, env)
+        return EmailGatewayFax(settings.gateway_address, email_from, transport)
+    raise single(SetupError, f"[channels.{channel}] backend",
+                 f"{settings.backend!r} is not available yet")

@@ -1,0 +1,48 @@
+"""The ``email-gateway`` fax backend: the fax PDF attached to an e-mail to the gateway.
+
+``gateway_address`` names the fax number as ``{number}`` (E.164 digits, ``81312345678``)
+or ``{national}`` (``0312345678``). The mail goes through the e-mail channel's transport.
+"""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import ClassVar
+
+import phonenumbers
+
+from dispatcher.render import one_line
+from dispatcher.send.channels.base import Backend, MailTransport, Outgoing, Receipt
+
+
+class EmailGatewayFax(Backend):
+    name: ClassVar[str] = "email-gateway"
+
+    def __init__(self, gateway_address: str, from_mailbox: str, transport: MailTransport) -> None:
+        self._gateway_address = gateway_address
+        self._from = from_mailbox
+        self._transport = transport
+
+    async def send(self, outgoing: Outgoing) -> Receipt:
+        assert outgoing.document is not None, "a fax is sent with its rendered document"
+        recipient = gateway_recipient(self._gateway_address, outgoing.message.address)
+        mail = EmailMessage()
+        name, address = parseaddr(self._from)
+        mail["From"] = Address(one_line(name), addr_spec=address)
+        mail["To"] = recipient
+        mail["Subject"] = one_line(f"FAX {outgoing.message.contact.merchant}")
+        mail["Date"] = format_datetime(outgoing.sent_at)
+        mail["Message-ID"] = outgoing.message_id
+        mail.set_content("FAX\n", charset="utf-8")
+        mail.add_attachment(outgoing.document.pdf, maintype="application", subtype="pdf",
+                            filename="notice.pdf")
+        return await self._transport.deliver(mail, recipient, outgoing.notice_key)
+
+
+def gateway_recipient(template: str, e164: str) -> str:
+    number = phonenumbers.parse(e164)
+    national = phonenumbers.national_significant_number(number)
+    prefix = "0" if number.country_code == 81 else ""
+    return template.format(number=e164.lstrip("+"), national=f"{prefix}{national}")

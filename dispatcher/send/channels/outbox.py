@@ -1,0 +1,59 @@
+"""The ``outbox`` backend: every message becomes a file under ``path``; no account needed.
+
+Files are named after the notice and the contact, so sending the same delivery again
+rewrites the same file.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+from pathlib import Path
+from typing import ClassVar
+
+from dispatcher.errors import TransientError
+from dispatcher.render import build_email, mime_bytes
+from dispatcher.send.channels.base import Backend, Outgoing, Receipt, write_atomically
+from dispatcher.table import Channel
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+@-]")
+
+
+def safe_name(text: str) -> str:
+    return _UNSAFE.sub("_", text)
+
+
+class Outbox(Backend):
+    name: ClassVar[str] = "outbox"
+
+    def __init__(self, folder: Path, from_mailbox: str) -> None:
+        self.folder = folder
+        self._from = from_mailbox
+
+    async def send(self, outgoing: Outgoing) -> Receipt:
+        message = outgoing.message
+        stem = f"{safe_name(message.contact.id)}-{safe_name(message.address)}"
+        folder = self.folder / safe_name(outgoing.notice_key)
+        if message.channel is Channel.EMAIL:
+            data = build_email(message, self._from, outgoing.sent_at, outgoing.message_id)
+            path = folder / f"{stem}.eml"
+        elif message.channel is Channel.FAX:
+            assert outgoing.document is not None, "a fax is sent with its rendered document"
+            path, data = folder / f"{stem}.pdf", outgoing.document.pdf
+        else:
+            path = folder / f"{stem}.txt"
+            data = f"To: {message.address}\n\n{message.body}\n".encode()
+        return _write(path, data, message.address)
+
+    async def deliver(self, mail: EmailMessage, recipient: str, key: str) -> Receipt:
+        """Write a ready e-mail (the fax gateway's, when e-mail goes to the outbox)."""
+        path = self.folder / safe_name(key) / f"{safe_name(recipient)}.eml"
+        return _write(path, mime_bytes(mail), recipient)
+
+
+def _write(path: Path, data: bytes, recipient: str) -> Receipt:
+    try:
+        write_atomically(path, data)
+    except OSError as exc:  # a full disk or a wrong path: the operator can fix it in time
+        raise TransientError(f"cannot write to the outbox: {exc}", None, recipient) from exc
+    return Receipt(str(path))

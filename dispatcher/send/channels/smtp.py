@@ -1,0 +1,100 @@
+"""The ``smtp`` e-mail backend: aiosmtplib over a pool of reused connections.
+
+One connection carries one message at a time, so the pool holds ``concurrency``
+connections. A 4xx reply or connection trouble is transient; a 5xx reply is permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import parseaddr
+from typing import ClassVar
+
+import aiosmtplib
+
+from dispatcher.errors import ChannelError, PermanentError, TransientError
+from dispatcher.render import build_email, mime_bytes
+from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
+from dispatcher.table import ChannelConfig
+
+
+class SmtpPool(Backend):
+    name: ClassVar[str] = "smtp"
+
+    def __init__(self, config: ChannelConfig, env: Mapping[str, str]) -> None:
+        self._config = config
+        key = "[channels.email]"
+        self._username = (secret(env, config.username_env, f"{key} username_env")
+                          if config.username_env else None)
+        self._password = (secret(env, config.password_env, f"{key} password_env")
+                          if config.password_env else None)
+        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self._envelope_from = parseaddr(config.from_address)[1]
+
+    async def send(self, outgoing: Outgoing) -> Receipt:
+        raw = build_email(outgoing.message, self._config.from_address, outgoing.sent_at,
+                          outgoing.message_id)
+        return await self._send_raw(raw, outgoing.message.address)
+
+    async def deliver(self, mail: EmailMessage, recipient: str, key: str) -> Receipt:
+        return await self._send_raw(mime_bytes(mail), recipient)
+
+    async def _send_raw(self, raw: bytes, recipient: str) -> Receipt:
+        async with self._slots:
+            connection = await self._connection(recipient)
+            try:
+                _, response = await connection.sendmail(self._envelope_from, [recipient], raw)
+            except BaseException as exc:
+                await _discard(connection)
+                if isinstance(exc, Exception):
+                    raise _channel_error(exc, recipient) from exc
+                raise
+            self._idle.put_nowait(connection)
+        return Receipt(response.strip() or None)
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            await _discard(self._idle.get_nowait(), polite=True)
+
+    async def _connection(self, recipient: str) -> aiosmtplib.SMTP:
+        while not self._idle.empty():
+            connection = self._idle.get_nowait()
+            if connection.is_connected:
+                return connection
+        c = self._config
+        connection = aiosmtplib.SMTP(
+            hostname=c.host, port=c.port, timeout=c.timeout_seconds,
+            use_tls=c.security == "tls", start_tls=c.security == "starttls",
+            cert_bundle=str(c.ca_file) if c.ca_file else None,
+            username=self._username, password=self._password)
+        try:
+            await connection.connect()
+        except Exception as exc:
+            raise _channel_error(exc, recipient) from exc
+        return connection
+
+
+async def _discard(connection: aiosmtplib.SMTP, polite: bool = False) -> None:
+    try:
+        if polite and connection.is_connected:
+            await connection.quit()
+        else:
+            connection.close()
+    except (aiosmtplib.SMTPException, OSError):
+        connection.close()
+
+
+def _channel_error(exc: Exception, recipient: str) -> ChannelError:
+    """4xx and connection trouble are transient, 5xx permanent; the reply code is kept."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return PermanentError(f"SMTP login refused: {exc.code} {exc.message}",
+                              str(exc.code), recipient)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        kind = PermanentError if 500 <= exc.code < 600 else TransientError
+        return kind(f"{exc.code} {exc.message}", str(exc.code), recipient)
+    return TransientError(f"SMTP connection: {type(exc).__name__}: {exc}", None, recipient)

@@ -1,0 +1,80 @@
+"""The ``twilio`` SMS backend: the real twilio SDK, asynchronously (``create_async``).
+
+A 429 is always safe to retry. A 5xx on a send may have been processed, so it is
+uncertain, not a clean retry. Any other 4xx is permanent and keeps Twilio's error code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from dispatcher.errors import ChannelError, PermanentError, TransientError, UncertainError
+from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
+from dispatcher.table import ChannelConfig
+
+ACCOUNT_SID_ENV = "TWILIO_ACCOUNT_SID"
+AUTH_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
+
+
+class TwilioSms(Backend):
+    name: ClassVar[str] = "twilio"
+
+    def __init__(self, config: ChannelConfig, env: Mapping[str, str]) -> None:
+        self._config = config
+        self._account_sid = secret(env, ACCOUNT_SID_ENV, "[channels.sms] twilio")
+        self._auth_token = secret(env, AUTH_TOKEN_ENV, "[channels.sms] twilio")
+        self._http: AsyncTwilioHttpClient | None = None
+        self._client: Client | None = None
+
+    async def start(self) -> None:
+        # aiohttp binds its session to the running loop, so the client is made here.
+        self._http = AsyncTwilioHttpClient(timeout=self._config.timeout_seconds)
+        self._client = Client(self._account_sid, self._auth_token, http_client=self._http)
+        if self._config.base_url:
+            self._client.api.base_url = self._config.base_url
+
+    async def send(self, outgoing: Outgoing) -> Receipt:
+        if self._client is None:
+            await self.start()
+        assert self._client is not None
+        to = outgoing.message.address
+        try:
+            message = await self._client.api.v2010.account.messages.create_async(
+                to=to, body=outgoing.message.body, **self._sender())
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _channel_error(exc, to) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise TransientError(f"cannot reach Twilio: {exc}", None, to) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UncertainError(f"no answer from Twilio after sending: {exc!r}", None,
+                                 to) from exc
+        except (ValueError, KeyError, AttributeError, TypeError) as exc:
+            # a 2xx that is not Twilio's JSON object (a proxy's page): the SDK cannot read it
+            raise UncertainError(f"unreadable answer from Twilio after sending: {exc!r}", None,
+                                 to) from exc
+        return Receipt(message.sid)
+
+    async def close(self) -> None:
+        if self._http is not None and self._http.session is not None:
+            await self._http.session.close()
+
+    def _sender(self) -> dict[str, Any]:
+        if self._config.messaging_service_sid:
+            return {"messaging_service_sid": self._config.messaging_service_sid}
+        return {"from_": self._config.from_address}
+
+
+def _channel_error(exc: TwilioRestException | TwilioServiceException, to: str) -> ChannelError:
+    code = str(exc.code) if exc.code is not None else None
+    text = f"Twilio {exc.status}: {getattr(exc, 'msg', None) or getattr(exc, 'title', '')}"
+    if exc.status == 429:
+        return TransientError(text, code, to)
+    if exc.status >= 500:
+        return UncertainError(text, code, to)
+    return PermanentError(text, code, to)

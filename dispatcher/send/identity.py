@@ -1,0 +1,37 @@
+"""Names that identify a delivery wherever it goes: the Message-ID, the provider tag, and
+the owner of a lease."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import socket
+from email.utils import parseaddr
+
+from dispatcher.ledger import (
+    NoticeRecord,
+)
+from dispatcher.table import (
+    Channel,
+)
+
+
+def worker_id() -> str:
+    """Names this process's leases: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+
+
+def message_id(key: str, contact_id: str, channel: Channel, from_mailbox: str) -> str:
+    """The same Message-ID for the same delivery, however often it is sent."""
+    digest = hashlib.sha256(f"{key}|{contact_id}|{channel}".encode()).hexdigest()[:32]
+    domain = parseaddr(from_mailbox)[1].rpartition("@")[2] or "dispatcher.invalid"
+    return f"<{digest}@{domain}>"
+
+
+def delivery_tag(record: NoticeRecord, delivery_id: int) -> str:
+    """A short name for a delivery that another ledger (a rehearsal, a fresh database) on
+    the same provider cannot repeat: its id and a digest of its notice's identity."""
+    identity = f"{record.id}|{record.window_id}|{record.slot}|{record.phase}|{record.created_at}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    return f"dispatcher-{delivery_id}-{digest}"

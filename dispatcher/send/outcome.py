@@ -1,0 +1,27 @@
+"""What a failed attempt means for its delivery: try again later, uncertain, or failed.
+Pure: the clock's reading and the random draw are passed in."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from dispatcher.errors import ChannelError, PermanentError, UncertainError
+from dispatcher.ledger import Claimed, DeliveryState, Outcome
+from dispatcher.table import RetryPolicy
+
+
+def outcome_of_error(item: Claimed, exc: ChannelError, policy: RetryPolicy, now: datetime,
+                     draw: float) -> Outcome:
+    """The outcome of ``item``'s attempt that raised ``exc``; ``draw`` is uniform in [0, 1)."""
+    retryable = not isinstance(exc, PermanentError) and (
+        not isinstance(exc, UncertainError) or policy.retry_uncertain)
+    if retryable and policy.may_retry(item.attempts):
+        wait = policy.delay(item.attempts, draw)
+        return Outcome(item.id, DeliveryState.PENDING,
+                       next_attempt_at=now + timedelta(seconds=wait),
+                       error_code=exc.code, last_error=str(exc))
+    if isinstance(exc, UncertainError) and not policy.retry_uncertain:
+        return Outcome(item.id, DeliveryState.UNCERTAIN, error_code=exc.code,
+                       last_error=str(exc))
+    reason = str(exc) if not retryable else f"gave up after {item.attempts} attempts: {exc}"
+    return Outcome(item.id, DeliveryState.FAILED, error_code=exc.code, last_error=reason)

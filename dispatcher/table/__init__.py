@@ -1,0 +1,74 @@
+"""What the operator declares, and nothing else: the window table, its notices, the
+contacts, and the config they come from. Pure apart from reading those files."""
+
+
+from dispatcher.table.config import BACKENDS, ChannelConfig, Config, load_config, parse_config
+from dispatcher.table.contacts import (
+    Contact,
+    find_contact,
+    in_audience,
+    load_contacts,
+    parse_contacts_file,
+)
+from dispatcher.table.inputs import Inputs, load_inputs
+from dispatcher.table.notice import Notice, build_notice, notice_key
+from dispatcher.table.retry import RetryPolicy
+from dispatcher.table.timefmt import (
+    jp_clock,
+    jp_date,
+    jp_datetime,
+    jp_month_day,
+    jp_range,
+    jp_short_range,
+)
+from dispatcher.table.windows import (
+    PLANNED,
+    Channel,
+    NextNotice,
+    Notify,
+    Phase,
+    Slot,
+    Window,
+    active_slot,
+    find_window,
+    following_slot,
+    next_notice,
+    reserve_name,
+)
+
+__all__ = [
+    "BACKENDS",
+    "PLANNED",
+    "Channel",
+    "ChannelConfig",
+    "Config",
+    "Contact",
+    "Inputs",
+    "NextNotice",
+    "Notice",
+    "Notify",
+    "Phase",
+    "RetryPolicy",
+    "Slot",
+    "Window",
+    "active_slot",
+    "build_notice",
+    "find_contact",
+    "find_window",
+    "following_slot",
+    "in_audience",
+    "jp_clock",
+    "jp_date",
+    "jp_datetime",
+    "jp_month_day",
+    "jp_range",
+    "jp_short_range",
+    "load_config",
+    "load_contacts",
+    "load_inputs",
+    "next_notice",
+    "notice_key",
+    "parse_config",
+    "parse_contacts_file",
+    "reserve_name",
+]

@@ -1,0 +1,28 @@
+"""``config.toml`` → frozen, typed objects, validated once.
+
+Every problem is collected and reported together, each naming the file, the line where
+it can be found and the key. Relative paths inside the file are relative to the file.
+"""
+
+from dispatcher.table.config.load import load_config, parse_config
+from dispatcher.table.config.model import (
+    BACKENDS,
+    AffectedService,
+    ChannelConfig,
+    Config,
+    Helpdesk,
+    Sender,
+    Settings,
+)
+
+__all__ = [
+    "BACKENDS",
+    "AffectedService",
+    "ChannelConfig",
+    "Config",
+    "Helpdesk",
+    "Sender",
+    "Settings",
+    "load_config",
+    "parse_config",
+]

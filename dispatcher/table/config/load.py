@@ -1,0 +1,157 @@
+"""Reading `config.toml`: bytes → TOML → the sections, every problem collected."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from dispatcher.errors import ConfigError, Problem, single
+from dispatcher.table.config.channels import read_channels
+from dispatcher.table.config.model import Config
+from dispatcher.table.config.reader import Reader
+from dispatcher.table.config.sections import (
+    read_affected,
+    read_helpdesk,
+    read_retry,
+    read_sender,
+    read_settings,
+    read_windows,
+)
+from dispatcher.table.tomlpos import LineIndex
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``path``; raise ConfigError listing every problem."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise single(ConfigError, str(path), "no such file") from None
+    except IsADirectoryError:
+        raise single(ConfigError, str(path), "is a folder, not a config file") from None
+    except OSError as exc:
+        raise single(ConfigError, str(path), f"cannot be read: {exc.strerror}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: bytes, path: Path) -> Config:
+    """Validate the bytes of a config file that lives at ``path``."""
+    text = _decode(raw, path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _syntax_error(exc, path) from None
+    reader = Reader(path, LineIndex(text))
+    config = _build(reader, data)
+    if reader.problems or config is None:
+        raise ConfigError(reader.problems)
+    return config
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise single(ConfigError, f"{path}:{line}", "not valid UTF-8 text") from None
+
+
+def _syntax_error(exc: tomllib.TOMLDecodeError, path: Path) -> ConfigError:
+    message = str(exc)
+    match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    if match:
+        reason = message[: match.start()].strip()
+        where = f"{path}:{match.group(1)}"
+        return ConfigError([Problem(where, f"TOML syntax: {reason} (column {match.group(2)})")])
+    return ConfigError([Problem(str(path), f"TOML syntax: {message}")])
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+_TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",
+             "retry"}
+
+
+def _build(r: Reader, data: dict[str, Any]) -> Config | None:
+    r.unknown_keys(data, (), _TOP_KEYS)
+    settings = read_settings(r, r.table(data, (), "dispatcher"))
+    sender = read_sender(r, r.table(data, (), "sender"))
+    helpdesk = read_helpdesk(r, r.table(data, (), "helpdesk"))
+    affected = read_affected(r, r.tables(data, (), "affected_services"))
+    windows = read_windows(r, r.tables(data, (), "windows"), settings.timezone)
+    channels = read_channels(r, r.table(data, (), "channels"))
+    retry = read_retry(r, r.table(data, (), "retry"))
+    if r.problems or sender is None or helpdesk is None:
+        return None
+    return Config(r.path, settings, sender, helpdesk, affected, windows, channels, retry)
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+

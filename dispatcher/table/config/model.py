@@ -1,0 +1,102 @@
+"""What `config.toml` declares, as frozen, typed objects, and its defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from dispatcher.table.retry import RetryPolicy
+from dispatcher.table.windows import Channel, Window
+
+DEFAULT_TIMEZONE = "Asia/Tokyo"
+
+
+DEFAULT_LEDGER = "sqlite:///var/ledger.sqlite3"
+
+
+DEFAULT_FROM = "dispatcher@localhost"
+
+
+DEFAULT_LEASE_SECONDS = 120.0
+
+
+HYLAFAX_PORT = 4559
+
+
+BACKENDS: Mapping[Channel, tuple[str, ...]] = {
+    Channel.FAX: ("hylafax", "email-gateway", "outbox"),
+    Channel.EMAIL: ("smtp", "outbox"),
+    Channel.SMS: ("twilio", "outbox"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    timezone: ZoneInfo
+    contacts_dir: Path
+    templates_dir: Path
+    ledger_url: str
+    catch_up_minutes: int
+    lease_seconds: float
+
+
+@dataclass(frozen=True)
+class Sender:
+    organisation: str
+    service: str
+    website: str
+
+
+@dataclass(frozen=True)
+class Helpdesk:
+    name: str
+    phone: str
+    hours: str
+
+
+@dataclass(frozen=True)
+class AffectedService:
+    name: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """``[channels.<channel>]``; each backend reads the keys it needs."""
+
+    channel: Channel
+    backend: str
+    path: Path
+    concurrency: int
+    rate_per_second: float | None
+    max_segments: int = 2
+    from_address: str = ""
+    host: str = "localhost"
+    port: int | None = None
+    security: str = "starttls"
+    username_env: str | None = None
+    password_env: str | None = None
+    timeout_seconds: float = 30.0
+    base_url: str | None = None
+    messaging_service_sid: str | None = None
+    gateway_address: str | None = None
+    ca_file: Path | None = None
+    user: str = "dispatcher"
+    max_dials: int = 3
+    kill_after_minutes: int = 60
+    poll_seconds: float = 10.0
+    modem: str = "any"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    settings: Settings
+    sender: Sender
+    helpdesk: Helpdesk
+    affected_services: tuple[AffectedService, ...]
+    windows: tuple[Window, ...]
+    channels: Mapping[Channel, ChannelConfig]
+    retry: RetryPolicy

@@ -1,0 +1,224 @@
+"""The sections of `config.toml` other than the channels: [dispatcher], [sender],
+[helpdesk], [[affected_services]], [[windows]] and their reserve slots, [retry]."""
+
+from __future__ import annotations
+
+import re
+from datetime import tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dispatcher.table.config.model import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_LEDGER,
+    DEFAULT_TIMEZONE,
+    AffectedService,
+    Helpdesk,
+    Sender,
+    Settings,
+)
+from dispatcher.table.config.reader import Reader
+from dispatcher.table.config.values import (
+    boolean,
+    channel_names,
+    moment,
+    one_of,
+    optional_text,
+    positive_number,
+    text,
+    text_list,
+    whole_number,
+    zone,
+)
+from dispatcher.table.retry import RetryPolicy
+from dispatcher.table.tomlpos import TablePath
+from dispatcher.table.windows import PLANNED, Channel, Notify, Slot, Window, reserve_name
+
+_NO_CHANNELS: tuple[Channel, ...] = ()
+
+
+_NO_TAGS: tuple[str, ...] = ()
+
+
+_WINDOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+_SETTINGS_KEYS = {"timezone", "contacts", "templates", "ledger", "catch_up_minutes",
+                  "lease_seconds"}
+
+
+_WINDOW_KEYS = {"number", "id", "title", "start", "end", "impact", "impact_detail", "notify",
+                "channels", "audience", "reserve"}
+
+
+_RETRY_KEYS = {"initial_delay_seconds", "max_delay_seconds", "max_attempts", "retry_uncertain"}
+
+
+def read_settings(r: Reader, data: dict[str, Any]) -> Settings:
+    t: TablePath = ("dispatcher",)
+    r.unknown_keys(data, t, _SETTINGS_KEYS)
+    base = r.path.parent
+    tz = r.value(data, t, "timezone", zone, ZoneInfo(DEFAULT_TIMEZONE))
+    contacts = r.value(data, t, "contacts", text, "contacts")
+    templates = r.value(data, t, "templates", text, "templates")
+    ledger = r.value(data, t, "ledger", text, DEFAULT_LEDGER)
+    catch_up = r.value(data, t, "catch_up_minutes", whole_number(0), 30)
+    lease = r.value(data, t, "lease_seconds", positive_number, DEFAULT_LEASE_SECONDS)
+    return Settings(
+        timezone=tz or ZoneInfo(DEFAULT_TIMEZONE),
+        contacts_dir=base / (contacts or "contacts"),
+        templates_dir=base / (templates or "templates"),
+        ledger_url=ledger or DEFAULT_LEDGER,
+        catch_up_minutes=30 if catch_up is None else catch_up,
+        lease_seconds=lease or DEFAULT_LEASE_SECONDS,
+    )
+
+
+def read_sender(r: Reader, data: dict[str, Any]) -> Sender | None:
+    t: TablePath = ("sender",)
+    if not data:
+        r.problem((), "sender", "missing table [sender] (organisation, service, website)")
+        return None
+    r.unknown_keys(data, t, {"organisation", "service", "website"})
+    organisation = r.value(data, t, "organisation", text)
+    service = r.value(data, t, "service", text)
+    website = r.value(data, t, "website", optional_text, "")
+    if organisation is None or service is None:
+        return None
+    return Sender(organisation, service, website or "")
+
+
+def read_helpdesk(r: Reader, data: dict[str, Any]) -> Helpdesk | None:
+    t: TablePath = ("helpdesk",)
+    if not data:
+        r.problem((), "helpdesk", "missing table [helpdesk] (name, phone, hours)")
+        return None
+    r.unknown_keys(data, t, {"name", "phone", "hours"})
+    name = r.value(data, t, "name", text)
+    phone = r.value(data, t, "phone", text)
+    hours = r.value(data, t, "hours", text)
+    if name is None or phone is None or hours is None:
+        return None
+    return Helpdesk(name, phone, hours)
+
+
+def read_affected(r: Reader, items: list[dict[str, Any]]) -> tuple[AffectedService, ...]:
+    services = []
+    for index, data in enumerate(items):
+        t: TablePath = ("affected_services", index)
+        r.unknown_keys(data, t, {"name", "note"})
+        name = r.value(data, t, "name", text)
+        note = r.value(data, t, "note", optional_text, "")
+        if name is not None:
+            services.append(AffectedService(name, note or ""))
+    return tuple(services)
+
+
+def read_windows(r: Reader, items: list[dict[str, Any]], tz: tzinfo) -> tuple[Window, ...]:
+    if not items:
+        r.problem((), "windows", "the table has no windows: add at least one [[windows]]")
+        return ()
+    indexed = [(i, w) for i, data in enumerate(items) if (w := _window(r, data, i, tz))]
+    for attribute in ("number", "id"):
+        _report_duplicates(r, indexed, attribute)
+    return tuple(w for _, w in indexed)
+
+
+def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo) -> Window | None:
+    t: TablePath = ("windows", index)
+    r.unknown_keys(data, t, _WINDOW_KEYS)
+    before = len(r.problems)
+    number = r.value(data, t, "number", whole_number(1))
+    window_id = r.value(data, t, "id", _window_id)
+    title = r.value(data, t, "title", text)
+    impact = r.value(data, t, "impact", text)
+    detail = r.value(data, t, "impact_detail", optional_text, "")
+    notify = r.value(data, t, "notify", one_of(tuple(n.value for n in Notify)))
+    channels = r.value(data, t, "channels", channel_names, _NO_CHANNELS)
+    audience = r.value(data, t, "audience", text_list, _NO_TAGS)
+    planned = _slot(r, data, t, PLANNED, tz)
+    reserves = [_slot(r, d, (*t, "reserve", i), reserve_name(i + 1), tz)
+                for i, d in enumerate(r.tables(data, t, "reserve"))]
+    if notify == Notify.BROADCAST and channels == ():
+        r.problem(t, "channels", 'a broadcast window needs at least one channel, '
+                                  'e.g. channels = ["fax", "email", "sms"]')
+    if planned is not None:
+        _check_reserves(r, t, planned, reserves)
+    if len(r.problems) > before or planned is None or None in reserves:
+        return None
+    # Every value below is set: a missing or bad one would have added a problem.
+    assert number and window_id and title and impact and notify
+    return Window(number, window_id, title, impact, detail or "", Notify(notify),
+                  channels or (), audience or (),
+                  (planned, *[s for s in reserves if s is not None]))
+
+
+def _window_id(value: Any) -> str:
+    window_id = text(value)
+    if not _WINDOW_ID.match(window_id):
+        raise ValueError(f"{window_id!r} may hold only letters, digits, '.', '_' and '-'")
+    if window_id.isdigit():
+        raise ValueError(f"{window_id!r} must not be all digits (it would read as a number)")
+    return window_id
+
+
+def _slot(r: Reader, data: dict[str, Any], t: TablePath, name: str, tz: tzinfo) -> Slot | None:
+    if t[-2:-1] == ("reserve",):
+        r.unknown_keys(data, t, {"start", "end"})
+    start = r.value(data, t, "start", moment(tz))
+    end = r.value(data, t, "end", moment(tz))
+    if start is None or end is None:
+        return None
+    if end <= start:
+        r.problem(t, "end", f"must be after start ({end:%Y-%m-%d %H:%M} is not after "
+                            f"{start:%Y-%m-%d %H:%M})")
+        return None
+    return Slot(name, start, end)
+
+
+def _check_reserves(
+    r: Reader, t: TablePath, planned: Slot, reserves: list[Slot | None]
+) -> None:
+    previous = planned
+    for index, slot in enumerate(reserves):
+        if slot is None:
+            continue
+        where: TablePath = (*t, "reserve", index)
+        if slot.overlaps(planned):
+            r.problem(where, "start", f"{slot.name} overlaps the planned slot "
+                                      f"({planned.start:%Y-%m-%d %H:%M}–{planned.end:%H:%M})")
+        elif slot.start < previous.end:
+            r.problem(where, "start", f"{slot.name} must start after {previous.name} ends "
+                                      f"({previous.end:%Y-%m-%d %H:%M}): postponing moves forward")
+        previous = slot
+
+
+def _report_duplicates(
+    r: Reader, indexed: list[tuple[int, Window]], attribute: str
+) -> None:
+    seen: dict[object, int] = {}
+    for index, window in indexed:
+        value = getattr(window, attribute)
+        if value in seen:
+            r.problem(("windows", index), attribute,
+                      f"{value!r} is already used by windows[{seen[value] + 1}]")
+        else:
+            seen[value] = index
+
+
+def read_retry(r: Reader, data: dict[str, Any]) -> RetryPolicy:
+    t: TablePath = ("retry",)
+    r.unknown_keys(data, t, _RETRY_KEYS)
+    default = RetryPolicy()
+    initial = r.value(data, t, "initial_delay_seconds", positive_number,
+                      default.initial_delay_seconds)
+    ceiling = r.value(data, t, "max_delay_seconds", positive_number, default.max_delay_seconds)
+    attempts = r.value(data, t, "max_attempts", whole_number(1), default.max_attempts)
+    uncertain = r.value(data, t, "retry_uncertain", boolean, default.retry_uncertain)
+    policy = RetryPolicy(initial or default.initial_delay_seconds,
+                         ceiling or default.max_delay_seconds,
+                         attempts or default.max_attempts,
+                         bool(uncertain))
+    if policy.max_delay_seconds < policy.initial_delay_seconds:
+        r.problem(t, "max_delay_seconds", "must not be less than initial_delay_seconds")
+    return policy

@@ -1,0 +1,219 @@
+"""``contacts/*.csv`` → Contact, with numbers in E.164 and e-mail syntax checked.
+
+Files may be UTF-8 (with or without BOM) or CP932, which is what Excel in Japan saves.
+Every bad row is reported as ``file:line: column: reason``, all of them at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from dispatcher.errors import ArgumentError, ContactError, Problem, single
+from dispatcher.table.windows import Channel
+
+COLUMNS = ("id", "merchant", "name", "fax", "email", "sms", "tags")
+REQUIRED_COLUMNS = ("id", "merchant", "fax", "email", "sms")
+ADDRESS_COLUMNS = ("fax", "email", "sms")
+DEFAULT_REGION = "JP"
+_Fail = Callable[[str, str], None]
+_SMS_TYPES = {phonenumbers.PhoneNumberType.MOBILE,
+              phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One registered incident contact (障害発生時の連絡先) of a merchant."""
+
+    id: str
+    merchant: str
+    name: str
+    fax: str | None
+    email: str | None
+    sms: str | None
+    tags: frozenset[str]
+    source: str
+
+    def address(self, channel: Channel) -> str | None:
+        return {Channel.FAX: self.fax, Channel.EMAIL: self.email, Channel.SMS: self.sms}[channel]
+
+
+def load_contacts(folder: Path) -> tuple[Contact, ...]:
+    """Every contact of every ``*.csv`` in ``folder``; ContactError lists every bad row."""
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "no such folder"
+        raise single(ContactError, str(folder), f"{what} (set by [dispatcher].contacts)")
+    files = sorted(folder.glob("*.csv"))
+    if not files:
+        raise single(ContactError, str(folder), "holds no *.csv contacts file")
+    contacts: list[Contact] = []
+    problems: list[Problem] = []
+    for path in files:
+        file_contacts, file_problems = parse_contacts_file(path.read_bytes(), str(path))
+        contacts.extend(file_contacts)
+        problems.extend(file_problems)
+    problems.extend(_duplicate_ids(contacts))
+    if problems:
+        raise ContactError(problems)
+    return tuple(contacts)
+
+
+def in_audience(contacts: Iterable[Contact], audience: Iterable[str]) -> list[Contact]:
+    """Contacts carrying any of the ``audience`` tags; an empty audience means everyone."""
+    wanted = set(audience)
+    return [c for c in contacts if not wanted or c.tags & wanted]
+
+
+def find_contact(contacts: Iterable[Contact], contact_id: str) -> Contact:
+    for contact in contacts:
+        if contact.id == contact_id:
+            return contact
+    raise single(ArgumentError, "--contact", f"no contact with id {contact_id!r}")
+
+
+def parse_contacts_file(raw: bytes, name: str) -> tuple[list[Contact], list[Problem]]:
+    """Contacts and problems of one CSV file's bytes; ``name`` is used in messages."""
+    text = _decode(raw)
+    if text is None:
+        return [], [Problem(name, "is neither UTF-8 nor CP932 (Shift_JIS) text")]
+    rows = _rows(text)
+    header = next(rows, None)
+    if header is None:
+        return [], [Problem(name, "is empty: the first line must name the columns "
+                                  + ", ".join(COLUMNS))]
+    columns = [c.strip().lower() for c in header[1]]
+    header_problems = _check_header(columns, f"{name}:{header[0]}")
+    if header_problems:
+        return [], header_problems
+    contacts: list[Contact] = []
+    problems: list[Problem] = []
+    try:
+        for line, fields in rows:
+            if not any(f.strip() for f in fields):
+                continue
+            contact, row_problems = _contact(dict(zip(columns, fields, strict=False)),
+                                             len(fields), len(columns), f"{name}:{line}")
+            problems.extend(row_problems)
+            if contact is not None:
+                contacts.append(contact)
+    except _BrokenCsv as exc:
+        problems.append(Problem(f"{name}:{exc.line}", f"unreadable CSV: {exc}"))
+    return contacts, problems
+
+
+def _decode(raw: bytes) -> str | None:
+    for encoding in ("utf-8-sig", "cp932"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Each record with the line it starts on (a quoted field may span lines)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    previous_end = 0
+    try:
+        for fields in reader:
+            yield previous_end + 1, fields
+            previous_end = reader.line_num
+    except csv.Error as exc:
+        raise _BrokenCsv(previous_end + 1, str(exc)) from None
+
+
+def _check_header(columns: list[str], where: str) -> list[Problem]:
+    problems = []
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        problems.append(Problem(where, f"missing column(s) {', '.join(missing)} "
+                                       f"(expected {', '.join(COLUMNS)})"))
+    unknown = [c for c in columns if c and c not in COLUMNS]
+    if unknown:
+        problems.append(Problem(where, f"unknown column(s) {', '.join(unknown)} "
+                                       f"(expected {', '.join(COLUMNS)})"))
+    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    if repeated:
+        problems.append(Problem(where, f"column(s) {', '.join(repeated)} appear twice"))
+    return problems
+
+
+def _contact(
+    row: dict[str, str], width: int, expected: int, where: str
+) -> tuple[Contact | None, list[Problem]]:
+    if width > expected:
+        return None, [Problem(where, f"{width} fields, but the header names {expected} columns")]
+    problems: list[Problem] = []
+
+    def fail(column: str, reason: str) -> None:
+        problems.append(Problem(f"{where}: {column}", reason))
+
+    values = {k: (v or "").strip() for k, v in row.items()}
+    contact_id, merchant = values.get("id", ""), values.get("merchant", "")
+    if not contact_id:
+        fail("id", "missing")
+    if not merchant:
+        fail("merchant", "missing")
+    fax = _phone(values.get("fax", ""), "fax", fail)
+    sms = _phone(values.get("sms", ""), "sms", fail)
+    email = _email(values.get("email", ""), fail)
+    if not any(values.get(c) for c in ADDRESS_COLUMNS):
+        fail("fax/email/sms", "a contact needs at least one address")
+    if problems:
+        return None, problems
+    tags = frozenset(values.get("tags", "").split())
+    return Contact(contact_id, merchant, values.get("name", ""), fax, email, sms, tags,
+                   where), []
+
+
+def _phone(value: str, column: str, fail: _Fail) -> str | None:
+    if not value:
+        return None
+    try:
+        number = phonenumbers.parse(unicodedata.normalize("NFKC", value), DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        fail(column, f"{value!r} is not a phone number")
+        return None
+    if not phonenumbers.is_valid_number(number):
+        fail(column, f"{value!r} is not a valid phone number")
+        return None
+    if column == "sms" and phonenumbers.number_type(number) not in _SMS_TYPES:
+        fail(column, f"{value!r} is not a mobile number, so it cannot receive SMS")
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _email(value: str, fail: _Fail) -> str | None:
+    if not value:
+        return None
+    try:
+        return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
+    except EmailNotValidError as exc:
+        fail("email", f"{value!r}: {exc}")
+        return None
+
+
+def _duplicate_ids(contacts: list[Contact]) -> list[Problem]:
+    first_seen: dict[str, Contact] = {}
+    problems = []
+    for contact in contacts:
+        if contact.id in first_seen:
+            problems.append(Problem(f"{contact.source}: id",
+                                    f"{contact.id!r} is already used at "
+                                    f"{first_seen[contact.id].source}"))
+        else:
+            first_seen[contact.id] = contact
+    return problems
+
+
+class _BrokenCsv(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
