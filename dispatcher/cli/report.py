@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from dispatcher.ledger import DeliveryRecord, NoticeRecord
+from dispatcher.ledger import DeliveryRecord, NoticeRecord, NoticeState
 from dispatcher.table import (
     Channel,
     Config,
@@ -21,6 +21,7 @@ from dispatcher.table import (
     jp_datetime,
     jp_range,
     next_notice,
+    notice_key,
 )
 
 
@@ -63,7 +64,7 @@ class WindowView:
 
 def window_views(
     windows: Sequence[Window], active_slots: Mapping[str, str], now: datetime,
-    notice_states: Mapping[str, str] | None = None,
+    notice_states: Mapping[str, NoticeState] | None = None,
 ) -> list[WindowView]:
     """Each window's active slot, next notice and (from the ledger) its notices' states."""
     views = []
@@ -71,7 +72,7 @@ def window_views(
     for window in windows:
         slot = active_slot(window, active_slots)
         mine = {phase.value: states[key] for phase in Phase
-                if (key := f"{window.id}/{slot.name}/{phase.value}") in states}
+                if (key := notice_key(window.id, slot.name, phase)) in states}
         views.append(WindowView(window, slot, next_notice(window, slot, now), mine))
     return views
 

@@ -29,20 +29,20 @@ from dispatcher.cli.app import (
 )
 from dispatcher.errors import ArgumentError, single
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeRecord
-from dispatcher.send import Backend, Dispatcher, SendResult, make_backends, send_notice
+from dispatcher.schedule import was_interrupted
+from dispatcher.send import Backend, SendResult, make_backends, preflight, send_session
 from dispatcher.table import (
     Channel,
     Contact,
     Inputs,
     Notice,
     Phase,
-    Slot,
     Window,
     active_slot,
     build_notice,
     find_window,
-    following_slot,
     load_inputs,
+    postponement_target,
 )
 
 
@@ -101,11 +101,10 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
     tz = cfg.settings.timezone
     async with opened_ledger(cfg) as ledger:
         current = active_slot(window, await ledger.active_slots())
-        new = _postponement_target(window, current, to)
+        new = postponement_target(window, current, to)
         notice = build_notice(window, current, Phase.POSTPONED, clock(), new)
         channels = list(window.channels) if window.broadcast and not no_notice else []
-        dispatcher = Dispatcher(inputs, ledger, {}, clock)
-        dispatcher.preflight(notice, channels)
+        preflight(inputs, notice, channels)
         backends = make_backends(cfg, channels, os.environ)
         out.print(f"window {window.number} ({window.id}): {current.name} "
                   f"{report.slot_range(current, tz)} → {new.name} {report.slot_range(new, tz)}",
@@ -120,7 +119,7 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
         await ledger.audit(_operator(), "postpone", window.id,
                            {"from": current.name, "to": new.name, "reason": reason,
                             "notice": bool(channels)}, clock())
-        if states.get(f"{window.id}/{current.name}/start") in ("done", "sending"):
+        if was_interrupted(states, window, current):
             out.print(f"the work in {current.name} was interrupted (中断): its end notice will "
                       f"not be sent; {new.name} gets its own start and end notices", markup=False)
         if not channels:
@@ -128,22 +127,6 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
         result = await _send_with_progress(inputs, ledger, backends, notice, channels)
     _print_send_result(result)
     return 1 if result.any_failed else 0
-
-
-def _postponement_target(window: Window, current: Slot, to: str | None) -> Slot:
-    names = [s.name for s in window.slots]
-    if to is None:
-        new = following_slot(window, current)
-        if new is None:
-            raise single(ArgumentError, "WINDOW", f"window {window.number} is already on its "
-                         f"last slot ({current.name}): there is no reserve slot to move to")
-        return new
-    target = window.slot(to)
-    later = names[names.index(current.name) + 1:]
-    if target.name not in later:
-        raise single(ArgumentError, "--to", f"window {window.number} is on {current.name}: "
-                     f"it can only move forward, to {', '.join(later) or 'no slot'}")
-    return target
 
 
 def _send_channels(window: Window, only: list[Channel] | None) -> list[Channel]:
@@ -162,10 +145,8 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Cha
     async with opened_ledger(cfg) as ledger:
         slot = active_slot(window, await ledger.active_slots())
         notice = build_notice(window, slot, phase, clock())
-        dispatcher = Dispatcher(inputs, ledger, {}, clock)
-        dispatcher.preflight(notice, channels)
+        audience = preflight(inputs, notice, channels)
         existing = await ledger.notice(window.id, slot.name, phase.value)
-        audience = dispatcher.audience(notice)
         _print_send_plan(notice, audience, channels, existing)
         if dry_run:
             out.print("dry run: nothing was sent", markup=False)
@@ -200,18 +181,9 @@ async def _send_with_progress(inputs: Inputs, ledger: Ledger,
             if state in FINAL_STATES:
                 progress.advance(tasks[channel])
 
-        dispatcher = Dispatcher(inputs, ledger, backends, clock, on_progress=advance)
-        try:
-            return await send_notice(dispatcher, notice, channels, f"operator:{_operator()}",
-                                     planned)
-        finally:
-            await _close_all(dispatcher, backends)
-
-
-async def _close_all(dispatcher: Dispatcher, backends: Mapping[Channel, Backend]) -> None:
-    await dispatcher.close()
-    for backend in backends.values():
-        await backend.close()
+        return await send_session(inputs, ledger, backends, notice, channels,
+                                  f"operator:{_operator()}", clock, on_planned=planned,
+                                  on_progress=advance)
 
 
 def _confirmed(notice: Notice, audience: int) -> bool:

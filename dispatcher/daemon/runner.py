@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from dispatcher.errors import InputError
-from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, engine_url
+from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState, engine_url
 from dispatcher.logs import event
 from dispatcher.render import check_inputs
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
-from dispatcher.send import Clock, Dispatcher, SendResult, make_backends, send_notice
+from dispatcher.send import Clock, SendResult, make_backends, send_session
 from dispatcher.table import Inputs, build_notice, find_window, load_inputs
 
 log = logging.getLogger("dispatcher.daemon")
@@ -149,15 +149,11 @@ class Daemon:
         lateness = (self.clock() - decision.at).total_seconds()
         event(log, logging.INFO, "notice started", **_fields(decision),
               late_seconds=round(lateness, 3))
-        backends = {}
-        dispatcher: Dispatcher | None = None
         progress = asyncio.create_task(self._log_progress(decision))
         try:
             backends = make_backends(inputs.config, channels, self.env)
-            dispatcher = Dispatcher(inputs, self._ledger, backends, self.clock,
-                                    stopping=self.stopping)
-            dispatcher.preflight(notice, channels)
-            result = await send_notice(dispatcher, notice, channels, "schedule")
+            result = await send_session(inputs, self._ledger, backends, notice, channels,
+                                        "schedule", self.clock, stopping=self.stopping)
         except InputError as exc:
             for problem in exc.problems:
                 event(log, logging.ERROR, "notice not sent", **_fields(decision),
@@ -165,16 +161,12 @@ class Daemon:
             return
         finally:
             progress.cancel()
-            if dispatcher is not None:
-                await dispatcher.close()
-            for backend in backends.values():
-                await backend.close()
         self._report(decision, result)
 
     def _report(self, decision: Decision, result: SendResult) -> None:
         counts = {f"{channel}.{state}": n for (channel, state), n in sorted(result.counts.items())}
         level = logging.WARNING if result.any_failed else logging.INFO
-        stopped = self.stopping.is_set() and result.notice.state != "done"
+        stopped = self.stopping.is_set() and result.notice.state != NoticeState.DONE
         event(log, level, "notice interrupted by stop" if stopped else "notice finished",
               **_fields(decision), state=result.notice.state, **counts)
         if self.on_result is not None:

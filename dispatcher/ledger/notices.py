@@ -13,6 +13,7 @@ from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import NoticeRecord
 from dispatcher.ledger.states import NoticeState
 from dispatcher.ledger.tables import audit_log, notices, slot_changes
+from dispatcher.table import notice_key
 
 
 class NoticeQueries(EngineUser):
@@ -45,12 +46,12 @@ class NoticeQueries(EngineUser):
                 })
             return inserted.first() is not None
 
-    async def notice_states(self) -> dict[str, str]:
-        """Every notice's state, by ``window/slot/phase``."""
+    async def notice_states(self) -> dict[str, NoticeState]:
+        """Every notice's state, by its key (``window/slot/phase``)."""
         n = notices.c
         async with self._engine.connect() as conn:
             rows = await conn.execute(select(n.window_id, n.slot, n.phase, n.state))
-            return {f"{w}/{s}/{p}": state for w, s, p, state in rows}
+            return {notice_key(w, s, p): NoticeState(state) for w, s, p, state in rows}
 
     async def move_window(self, window_id: str, from_slot: str, to_slot: str, actor: str,
                           reason: str, now: datetime) -> None:

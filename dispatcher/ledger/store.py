@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 from dispatcher.ledger.deliveries import DeliveryQueue
 from dispatcher.ledger.engine import open_engine
 from dispatcher.ledger.notices import NoticeQueries
+from dispatcher.ledger.states import NoticeState
 
 
 class Ledger(NoticeQueries, DeliveryQueue):
@@ -28,7 +29,7 @@ class Ledger(NoticeQueries, DeliveryQueue):
         await self._engine.dispose()
 
 
-async def peek(url: URL) -> tuple[dict[str, str], dict[str, str]]:
+async def peek(url: URL) -> tuple[dict[str, str], dict[str, NoticeState]]:
     """Active slots and notice states, without creating a SQLite ledger that is not there."""
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
         return {}, {}

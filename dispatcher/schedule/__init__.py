@@ -2,7 +2,7 @@
 APScheduler jobs that carry them out."""
 
 
-from dispatcher.schedule.decide import Action, Decision, decide
+from dispatcher.schedule.decide import Action, Decision, decide, was_interrupted
 from dispatcher.schedule.jobs import NoticeJobs
 
 __all__ = [
@@ -10,4 +10,5 @@ __all__ = [
     "Decision",
     "NoticeJobs",
     "decide",
+    "was_interrupted",
 ]

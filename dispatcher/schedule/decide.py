@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from dispatcher.ledger import NoticeState
 from dispatcher.table import Phase, Slot, Window, active_slot, notice_key
 
 
@@ -36,7 +37,7 @@ class Decision:
 def decide(
     windows: Iterable[Window],
     active_slots: Mapping[str, str],
-    notice_states: Mapping[str, str],
+    notice_states: Mapping[str, NoticeState],
     now: datetime,
     catch_up: timedelta,
 ) -> list[Decision]:
@@ -63,14 +64,22 @@ def decide(
     return decisions
 
 
-def _action(state: str | None, at: datetime, meaningful_until: datetime, now: datetime
+def _action(state: NoticeState | None, at: datetime, meaningful_until: datetime, now: datetime
             ) -> Action | None:
-    if state in ("done", "missed"):
+    if state in (NoticeState.DONE, NoticeState.MISSED):
         return None
-    if state == "sending":
+    if state == NoticeState.SENDING:
         return Action.SEND_NOW
     if now < at:
         return Action.SCHEDULE
     if now <= meaningful_until:
         return Action.SEND_NOW
     return Action.MISSED
+
+
+def was_interrupted(notice_states: Mapping[str, NoticeState], window: Window,
+                    slot: Slot) -> bool:
+    """Whether the work in ``slot`` had started (its start notice is done or going out): a
+    postponement then interrupts it (中断), and its end notice is never sent."""
+    state = notice_states.get(notice_key(window.id, slot.name, Phase.START))
+    return state in (NoticeState.DONE, NoticeState.SENDING)

@@ -13,7 +13,7 @@ from dispatcher.send.dispatcher import Dispatcher, Plan
 from dispatcher.send.identity import message_id
 from dispatcher.send.lanes import Clock, RateLimiter
 from dispatcher.send.outcome import outcome_of_error
-from dispatcher.send.session import SendResult, send_notice
+from dispatcher.send.session import SendResult, preflight, send_notice, send_session
 
 __all__ = [
     "Backend",
@@ -29,5 +29,7 @@ __all__ = [
     "make_backends",
     "message_id",
     "outcome_of_error",
+    "preflight",
     "send_notice",
+    "send_session",
 ]

@@ -21,8 +21,6 @@ from datetime import datetime
 from dispatcher.errors import (
     ChannelError,
     InputError,
-    Problem,
-    TemplateError,
     TransientError,
 )
 from dispatcher.ledger import (
@@ -35,7 +33,7 @@ from dispatcher.ledger import (
     Outcome,
     PlannedDelivery,
 )
-from dispatcher.render import FaxDocument, FaxPages, Renderer, check_notice
+from dispatcher.render import FaxDocument, FaxPages, Renderer
 from dispatcher.send.channels import Backend, Outgoing
 from dispatcher.send.identity import delivery_tag, message_id, worker_id
 from dispatcher.send.lanes import Clock, GroupCommit, Lane, RateLimiter, Sleep
@@ -91,17 +89,6 @@ class Dispatcher:
         self._contacts = {c.id: c for c in self.inputs.contacts}
         self._fax_pages = FaxPages(config.settings.templates_dir)
         self._fax_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fax-page")
-
-    def preflight(self, notice: Notice, channels: Iterable[Channel]) -> None:
-        """Render every message of the notice once; InputError if any fails: nothing is sent."""
-        audience = self.audience(notice)
-        max_segments = self.inputs.config.channels[Channel.SMS].max_segments
-        problems: list[Problem] = []
-        for channel in channels:
-            problems.extend(check_notice(self._renderer, notice, audience, channel,
-                                         max_segments))
-        if problems:
-            raise TemplateError(problems)
 
     def audience(self, notice: Notice) -> list[Contact]:
         return in_audience(self.inputs.contacts, notice.window.audience)

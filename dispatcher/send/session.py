@@ -1,20 +1,30 @@
-"""One notice sent and reported: plan, send what is not final, count."""
+"""The one way a notice is sent, by the daemon, `send`, `retry` and `postpone`: check every
+message renders, then backends → dispatcher → send what is not final → close, and report."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from dispatcher.errors import Problem, TemplateError
 from dispatcher.ledger import (
     FINAL_STATES,
     DeliveryRecord,
     DeliveryState,
+    Ledger,
     NoticeRecord,
 )
-from dispatcher.send.dispatcher import Dispatcher, Plan
+from dispatcher.render import Renderer, check_notice
+from dispatcher.send.channels import Backend
+from dispatcher.send.dispatcher import Dispatcher, Plan, Progress
+from dispatcher.send.lanes import Clock
 from dispatcher.table import (
     Channel,
+    Contact,
+    Inputs,
     Notice,
+    in_audience,
 )
 
 
@@ -54,3 +64,37 @@ async def send_notice(
         plan.record.id, [DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value])
     final = await ledger.notice(notice.window.id, notice.slot.name, notice.phase.value)
     return SendResult(plan, final or plan.record, already_done, counts, failures)
+
+
+def preflight(inputs: Inputs, notice: Notice, channels: Iterable[Channel]) -> list[Contact]:
+    """Render every message of the notice once; TemplateError if any fails, so nothing is
+    sent. Returns the notice's audience."""
+    config = inputs.config
+    renderer = Renderer(config.settings.templates_dir, config)
+    audience = in_audience(inputs.contacts, notice.window.audience)
+    max_segments = config.channels[Channel.SMS].max_segments
+    problems: list[Problem] = []
+    for channel in channels:
+        problems.extend(check_notice(renderer, notice, audience, channel, max_segments))
+    if problems:
+        raise TemplateError(problems)
+    return audience
+
+
+async def send_session(
+    inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend], notice: Notice,
+    channels: list[Channel], triggered_by: str, clock: Clock, *,
+    stopping: asyncio.Event | None = None,
+    on_planned: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
+    on_progress: Progress | None = None,
+) -> SendResult:
+    """Send ``notice`` on ``channels`` through ``backends``, which this closes afterwards."""
+    dispatcher = Dispatcher(inputs, ledger, backends, clock, on_progress=on_progress,
+                            stopping=stopping or asyncio.Event())
+    try:
+        preflight(inputs, notice, channels)
+        return await send_notice(dispatcher, notice, channels, triggered_by, on_planned)
+    finally:
+        await dispatcher.close()
+        for backend in backends.values():
+            await backend.close()

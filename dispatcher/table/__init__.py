@@ -33,6 +33,7 @@ from dispatcher.table.windows import (
     find_window,
     following_slot,
     next_notice,
+    postponement_target,
     reserve_name,
 )
 
@@ -70,5 +71,6 @@ __all__ = [
     "notice_key",
     "parse_config",
     "parse_contacts_file",
+    "postponement_target",
     "reserve_name",
 ]

@@ -119,3 +119,21 @@ def find_window(windows: Sequence[Window], ref: str) -> Window:
             return window
     known = ", ".join(f"{w.number} ({w.id})" for w in windows)
     raise single(ArgumentError, "WINDOW", f"no window {ref!r}; the table has {known}")
+
+
+def postponement_target(window: Window, current: Slot, to: str | None) -> Slot:
+    """The slot a postponement from ``current`` moves to: ``to``, or the next reserve.
+    ArgumentError if there is none, or ``to`` is not later than ``current``."""
+    names = [s.name for s in window.slots]
+    if to is None:
+        new = following_slot(window, current)
+        if new is None:
+            raise single(ArgumentError, "WINDOW", f"window {window.number} is already on its "
+                         f"last slot ({current.name}): there is no reserve slot to move to")
+        return new
+    target = window.slot(to)
+    later = names[names.index(current.name) + 1:]
+    if target.name not in later:
+        raise single(ArgumentError, "--to", f"window {window.number} is on {current.name}: "
+                     f"it can only move forward, to {', '.join(later) or 'no slot'}")
+    return target
