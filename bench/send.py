@@ -111,9 +111,10 @@ async def bare_loop(config_path: Path, port: int, fast_bytes: bool) -> tuple[int
     inputs = load_inputs(config_path)
     config = inputs.config
     window = find_window(config.windows, "3")
-    notice = build_notice(window, window.planned, Phase.START, datetime.now(UTC))
+    notice = build_notice(window, window.planned, Phase.START)
     renderer = Renderer(config.settings.templates_dir, config)
-    messages = [renderer.render(notice, c, Channel.EMAIL) for c in inputs.contacts]
+    now = datetime.now(UTC)
+    messages = [renderer.render(notice, c, Channel.EMAIL, now) for c in inputs.contacts]
     sender = config.channels[Channel.EMAIL].from_address
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(messages)):
@@ -125,10 +126,10 @@ async def bare_loop(config_path: Path, port: int, fast_bytes: bool) -> tuple[int
         while not queue.empty():
             message = messages[queue.get_nowait()]
             if fast_bytes:
-                raw = build_email(message, sender, notice.sent_at, f"<{message.contact.id}@b>")
+                raw = build_email(message, sender, now, f"<{message.contact.id}@b>")
                 await smtp.sendmail("m@j-mups.example.jp", [message.address], raw)
             else:
-                await smtp.send_message(email_message(message, sender, notice.sent_at))
+                await smtp.send_message(email_message(message, sender, now))
         await smtp.quit()
 
     start = time.perf_counter()

@@ -129,11 +129,12 @@ async def outgoing(project: Path, channel: Channel, address: str) -> Outgoing:
     config = load_config(project)
     window = find_window(config.windows, "3")
     sent_at = datetime.now(UTC)
-    notice = build_notice(window, window.planned, Phase.START, sent_at)
+    notice = build_notice(window, window.planned, Phase.START)
     addresses = {c: address if c is channel else None for c in Channel}
     contact = Contact("K1", "さくら書店", "佐藤", addresses[Channel.FAX],
                       addresses[Channel.EMAIL], addresses[Channel.SMS], frozenset(), "k.csv:2")
-    message = Renderer(config.settings.templates_dir, config).render(notice, contact, channel)
+    message = Renderer(config.settings.templates_dir, config).render(notice, contact, channel,
+                                                                     sent_at)
     document = (FaxPages(config.settings.templates_dir).render(message.body)
                 if channel is Channel.FAX else None)
     return Outgoing(1, f"{WINDOW_3}/planned/start", message, "<k1@example.jp>", sent_at,

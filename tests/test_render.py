@@ -48,8 +48,8 @@ def window3(config: Config) -> Window:
 def test_every_shipped_template_names_the_slot_and_the_helpdesk(
         config: Config, renderer: Renderer, phase: Phase, channel: Channel) -> None:
     window = window3(config)
-    message = renderer.render(build_notice(window, window.planned, phase, SENT_AT),
-                              contact(), channel)
+    message = renderer.render(build_notice(window, window.planned, phase),
+                              contact(), channel, SENT_AT)
     text = f"{message.subject or ''}\n{message.body}"
     assert "0120-220-766" in text
     assert "さくら書店" in text
@@ -61,16 +61,16 @@ def test_every_shipped_template_names_the_slot_and_the_helpdesk(
 
 def test_email_subject_is_the_first_line(config: Config, renderer: Renderer) -> None:
     window = window3(config)
-    message = renderer.render(build_notice(window, window.planned, Phase.END, SENT_AT),
-                              contact(), Channel.EMAIL)
+    message = renderer.render(build_notice(window, window.planned, Phase.END),
+                              contact(), Channel.EMAIL, SENT_AT)
     assert message.subject == "【J-Mups】メンテナンス作業終了のご連絡（2021年7月19日(月)）"
     assert message.body.startswith("さくら書店 御中\n佐藤 様\n")
 
 
 def test_sms_fits_two_segments_and_carries_its_count(config: Config, renderer: Renderer) -> None:
     window = window3(config)
-    message = renderer.render(build_notice(window, window.planned, Phase.START, SENT_AT),
-                              contact(), Channel.SMS)
+    message = renderer.render(build_notice(window, window.planned, Phase.START),
+                              contact(), Channel.SMS, SENT_AT)
     assert message.segments is not None and message.segments.count == 2
     assert "7/19(月) AM1:00～AM2:00" in message.body
 
@@ -80,18 +80,19 @@ def test_sms_fits_two_segments_and_carries_its_count(config: Config, renderer: R
 def test_contact_fields_are_data_not_template_code(
         config: Config, renderer: Renderer, hostile: str) -> None:
     window = window3(config)
-    notice = build_notice(window, window.planned, Phase.START, SENT_AT)
+    notice = build_notice(window, window.planned, Phase.START)
     for channel in (Channel.EMAIL, Channel.SMS):
-        assert hostile in renderer.render(notice, contact(merchant=hostile), channel).body
-    fax = renderer.render(notice, contact(merchant=hostile), Channel.FAX).body
+        assert hostile in renderer.render(notice, contact(merchant=hostile), channel, SENT_AT).body
+    fax = renderer.render(notice, contact(merchant=hostile), Channel.FAX, SENT_AT).body
     assert f"{hostile} 御中" in fax
     assert "49" not in fax.split("御中")[0][-20:]
 
 
 def test_fax_page_escapes_html_in_contact_fields(config: Config, renderer: Renderer) -> None:
     window = window3(config)
-    notice = build_notice(window, window.planned, Phase.START, SENT_AT)
-    fax = renderer.render(notice, contact(merchant="<script>x</script>&"), Channel.FAX).body
+    notice = build_notice(window, window.planned, Phase.START)
+    hostile = contact(merchant="<script>x</script>&")
+    fax = renderer.render(notice, hostile, Channel.FAX, SENT_AT).body
     assert "&lt;script&gt;x&lt;/script&gt;&amp; 御中" in fax
     assert "<script>" not in fax
 
@@ -99,9 +100,9 @@ def test_fax_page_escapes_html_in_contact_fields(config: Config, renderer: Rende
 def test_line_breaks_in_contact_fields_cannot_add_mail_headers(
         config: Config, renderer: Renderer) -> None:
     window = window3(config)
-    notice = build_notice(window, window.planned, Phase.START, SENT_AT)
+    notice = build_notice(window, window.planned, Phase.START)
     hostile = contact(merchant="店\r\nBcc: victim@example.jp", name="佐藤\nX-Injected: 1")
-    message = renderer.render(notice, hostile, Channel.EMAIL)
+    message = renderer.render(notice, hostile, Channel.EMAIL, SENT_AT)
     raw = build_email(message, "J-Mups <m@example.jp>", SENT_AT)
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["Bcc"] is None and parsed["X-Injected"] is None
@@ -124,8 +125,8 @@ def test_unknown_variable_is_an_error_naming_file_and_line(
                           "終了 {{ window.finish_time }}{% endblock %}\n")
     window = window3(config)
     with pytest.raises(TemplateError) as caught:
-        renderer.render(build_notice(window, window.planned, Phase.END, SENT_AT), contact(),
-                        Channel.SMS)
+        renderer.render(build_notice(window, window.planned, Phase.END), contact(),
+                        Channel.SMS, SENT_AT)
     [problem] = caught.value.problems
     assert problem.where == f"{path}:3"
     assert "unknown variable" in problem.what and "finish_time" in problem.what
@@ -135,8 +136,8 @@ def test_syntax_error_names_file_and_line(config: Config, renderer: Renderer) ->
     path = write_template(renderer, "email/start.txt.j2", "Subject: x\n\n{% if %}\n")
     window = window3(config)
     with pytest.raises(TemplateError) as caught:
-        renderer.render(build_notice(window, window.planned, Phase.START, SENT_AT), contact(),
-                        Channel.EMAIL)
+        renderer.render(build_notice(window, window.planned, Phase.START), contact(),
+                        Channel.EMAIL, SENT_AT)
     assert caught.value.problems[0].where == f"{path}:3"
     assert caught.value.problems[0].what.startswith("syntax:")
 
@@ -146,16 +147,16 @@ def test_sandbox_refuses_python_internals(config: Config, renderer: Renderer) ->
                    "{{ contact.__class__.__init__.__globals__ }}\n")
     window = window3(config)
     with pytest.raises(TemplateError, match=r"not allowed in a template: .* is unsafe"):
-        renderer.render(build_notice(window, window.planned, Phase.START, SENT_AT), contact(),
-                        Channel.SMS)
+        renderer.render(build_notice(window, window.planned, Phase.START), contact(),
+                        Channel.SMS, SENT_AT)
 
 
 def test_email_template_without_subject_line(config: Config, renderer: Renderer) -> None:
     write_template(renderer, "email/end.txt.j2", "件名なし\n本文\n")
     window = window3(config)
     with pytest.raises(TemplateError, match="must start with a 'Subject: …' line"):
-        renderer.render(build_notice(window, window.planned, Phase.END, SENT_AT), contact(),
-                        Channel.EMAIL)
+        renderer.render(build_notice(window, window.planned, Phase.END), contact(),
+                        Channel.EMAIL, SENT_AT)
 
 
 def test_missing_template_file(config: Config, renderer: Renderer) -> None:
@@ -179,7 +180,7 @@ def test_sms_over_max_segments_names_each_contact(config: Config, renderer: Rend
 def test_postponed_needs_a_reserve_slot(config: Config) -> None:
     window = window3(config)
     with pytest.raises(ArgumentError, match="no reserve slot after reserve-1"):
-        build_notice(window, window.reserves[-1], Phase.POSTPONED, SENT_AT)
+        build_notice(window, window.reserves[-1], Phase.POSTPONED)
 
 
 def test_shipped_templates_pass_the_check(config: Config, renderer: Renderer,

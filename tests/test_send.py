@@ -251,7 +251,7 @@ class _BuggyBackend(Backend):
 async def test_a_backends_own_bug_makes_deliveries_uncertain_not_a_hang(project: Path) -> None:
     inputs = load_inputs(project)
     window = find_window(inputs.config.windows, "3")
-    notice = build_notice(window, window.planned, Phase.START, datetime.now(UTC))
+    notice = build_notice(window, window.planned, Phase.START)
     async with project_ledger(project) as ledger:
         dispatcher = Dispatcher(inputs, ledger, {Channel.EMAIL: _BuggyBackend()},
                                 lambda: datetime.now(UTC))

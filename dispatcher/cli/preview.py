@@ -62,8 +62,8 @@ def preview(
     cfg = inputs.config
     target = find_window(cfg.windows, window)
     active, _ = asyncio.run(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
-    notice = build_notice(target, active_slot(target, active), phase,
-                          parse_now(now, cfg.settings.timezone))
+    notice = build_notice(target, active_slot(target, active), phase)
+    sent_at = parse_now(now, cfg.settings.timezone)
     channels = channels_to_preview(target.channels, channel)
     if not target.broadcast:
         err.print(f"note: window {target.number} is not broadcast (notify = "
@@ -71,12 +71,12 @@ def preview(
     renderer = Renderer(cfg.settings.templates_dir, cfg)
     if contact is None:
         audience = in_audience(inputs.contacts, target.audience)
-        _preview_all(Previewer(cfg, renderer, out), notice, audience, channels, as_json)
+        _preview_all(Previewer(cfg, renderer, out, sent_at), notice, audience, channels, as_json)
         return
     recipient = find_contact(inputs.contacts, contact)
     folder = out or Path(tempfile.mkdtemp(prefix="dispatcher-preview-"))
-    _preview_one(Previewer(cfg, renderer, folder, fax_png=True), notice, recipient, channels,
-                 as_json)
+    previewer = Previewer(cfg, renderer, folder, sent_at, fax_png=True)
+    _preview_one(previewer, notice, recipient, channels, as_json)
 
 
 def _preview_one(previewer: Previewer, notice: Notice, contact: Contact,

@@ -102,9 +102,9 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
     async with opened_ledger(cfg) as ledger:
         current = active_slot(window, await ledger.active_slots())
         new = postponement_target(window, current, to)
-        notice = build_notice(window, current, Phase.POSTPONED, clock(), new)
+        notice = build_notice(window, current, Phase.POSTPONED, new)
         channels = list(window.channels) if window.broadcast and not no_notice else []
-        preflight(inputs, notice, channels)
+        preflight(inputs, notice, channels, clock())
         backends = make_backends(cfg, channels, os.environ)
         out.print(f"window {window.number} ({window.id}): {current.name} "
                   f"{report.slot_range(current, tz)} → {new.name} {report.slot_range(new, tz)}",
@@ -144,8 +144,8 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Cha
     cfg = inputs.config
     async with opened_ledger(cfg) as ledger:
         slot = active_slot(window, await ledger.active_slots())
-        notice = build_notice(window, slot, phase, clock())
-        audience = preflight(inputs, notice, channels)
+        notice = build_notice(window, slot, phase)
+        audience = preflight(inputs, notice, channels, clock())
         existing = await ledger.notice(window.id, slot.name, phase.value)
         _print_send_plan(notice, audience, channels, existing)
         if dry_run:
@@ -256,7 +256,7 @@ async def _retry(inputs: Inputs, window: Window, phase: Phase, uncertain: bool) 
         channels = [c for c in window.channels
                     if any(ch == c.value for ch, _ in await ledger.counts(record.id))]
         backends = make_backends(cfg, channels, os.environ)
-        notice = build_notice(window, slot, phase, clock())
+        notice = build_notice(window, slot, phase)
         result = await _send_with_progress(inputs, ledger, backends, notice, channels)
         await ledger.audit(_operator(), "retry", window.id,
                            {"phase": phase.value, "slot": slot.name, "requeued": requeued},

@@ -144,7 +144,7 @@ class Daemon:
         assert self._ledger is not None
         inputs = self.inputs
         window = find_window(inputs.config.windows, decision.window.id)
-        notice = build_notice(window, decision.slot, decision.phase, self.clock())
+        notice = build_notice(window, decision.slot, decision.phase)
         channels = list(window.channels)
         lateness = (self.clock() - decision.at).total_seconds()
         event(log, logging.INFO, "notice started", **_fields(decision),

@@ -56,23 +56,24 @@ def check_rendering(
     problems: dict[str, Problem] = {}
     for window in windows:
         for phase in phases_of(window):
-            notice = build_notice(window, window.planned, phase, now)
+            notice = build_notice(window, window.planned, phase)
             for channel in window.channels:
                 for problem in check_notice(renderer, notice, audiences[window.id], channel,
-                                            max_segments):
+                                            max_segments, now):
                     problems.setdefault(str(problem), problem)
     return list(problems.values())
 
 
 def check_notice(renderer: Renderer, notice: Notice, contacts: Iterable[Contact],
-                 channel: Channel, max_segments: int) -> Iterable[Problem]:
-    """Problems rendering ``notice`` on ``channel`` for ``contacts`` (those with an address)."""
+                 channel: Channel, max_segments: int, sent_at: datetime) -> Iterable[Problem]:
+    """Problems rendering ``notice`` on ``channel`` for ``contacts`` (those with an address),
+    as if sent at ``sent_at``."""
     name = str(renderer.templates_dir / template_name(channel, notice.phase))
     for contact in contacts:
         if not contact.address(channel):
             continue
         try:
-            message = renderer.render(notice, contact, channel)
+            message = renderer.render(notice, contact, channel, sent_at)
         except TemplateError as exc:
             for problem in exc.problems:
                 yield Problem(problem.where, f"{problem.what} (rendering for contact {contact.id})")

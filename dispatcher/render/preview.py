@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,13 @@ class ChannelTotals:
 
 
 class Previewer:
-    """Renders a notice for contacts and, given a folder, writes each message there."""
+    """Renders a notice for contacts as if sent at ``sent_at`` and, given a folder, writes
+    each message there."""
 
     def __init__(self, config: Config, renderer: Renderer, out_dir: Path | None,
-                 fax_png: bool = False) -> None:
+                 sent_at: datetime, fax_png: bool = False) -> None:
         self._config = config
+        self.sent_at = sent_at
         self._renderer = renderer
         self._fax_pages = FaxPages(config.settings.templates_dir)
         self.out_dir = out_dir
@@ -81,7 +84,7 @@ class Previewer:
         """The contact's message on ``channel``, or None if the contact has no such address."""
         if not contact.address(channel):
             return None
-        message = self._renderer.render(notice, contact, channel)
+        message = self._renderer.render(notice, contact, channel, self.sent_at)
         if channel is Channel.FAX:
             return self._fax(message)
         if self.out_dir is None:
@@ -90,7 +93,7 @@ class Previewer:
 
     def email_headers_and_body(self, notice: Notice, message: Message) -> bytes:
         return build_email(message, self._config.channels[Channel.EMAIL].from_address,
-                           notice.sent_at)
+                           self.sent_at)
 
     def _fax(self, message: Message) -> Preview:
         document = self._fax_pages.render(message.body)

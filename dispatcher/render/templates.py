@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -72,11 +73,13 @@ class Renderer:
             "affected_services": config.affected_services,
         }
 
-    def render(self, notice: Notice, contact: Contact, channel: Channel) -> Message:
-        """The message ``contact`` receives on ``channel``; TemplateError names file and line."""
+    def render(self, notice: Notice, contact: Contact, channel: Channel, sent_at: datetime
+               ) -> Message:
+        """The message ``contact`` receives on ``channel`` if sent at ``sent_at`` (its date
+        line); TemplateError names file and line."""
         address = contact.address(channel) or ""
         text = self.render_text(template_name(channel, notice.phase),
-                                self.context(notice, contact))
+                                self.context(notice, contact, sent_at))
         if channel is Channel.EMAIL:
             subject, body = _split_subject(text, template_name(channel, notice.phase))
             return Message(contact, channel, address, subject, body)
@@ -85,13 +88,13 @@ class Renderer:
             return Message(contact, channel, address, None, body, count_segments(body))
         return Message(contact, channel, address, None, text)
 
-    def context(self, notice: Notice, contact: Contact) -> dict[str, Any]:
+    def context(self, notice: Notice, contact: Contact, sent_at: datetime) -> dict[str, Any]:
         context = {
             **self._shared,
             "window": notice.window,
             "slot": notice.slot,
             "phase": notice.phase.value,
-            "sent_at": notice.sent_at,
+            "sent_at": sent_at,
             "contact": contact,
         }
         if notice.new_slot is not None:

@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dispatcher.ledger import NoticeState
-from dispatcher.table import Phase, Slot, Window, active_slot, notice_key
+from dispatcher.table import (
+    Notice,
+    Phase,
+    Slot,
+    Window,
+    active_slot,
+    build_notice,
+    notice_key,
+)
 
 
 class Action(StrEnum):
@@ -23,15 +31,27 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
-    window: Window
-    slot: Slot
-    phase: Phase
+    """What to do about one notice: send it at ``at``, send it now, or record it missed."""
+
+    notice: Notice
     at: datetime
     action: Action
 
     @property
     def key(self) -> str:
-        return notice_key(self.window.id, self.slot.name, self.phase.value)
+        return self.notice.key
+
+    @property
+    def window(self) -> Window:
+        return self.notice.window
+
+    @property
+    def slot(self) -> Slot:
+        return self.notice.slot
+
+    @property
+    def phase(self) -> Phase:
+        return self.notice.phase
 
 
 def decide(
@@ -57,10 +77,10 @@ def decide(
             (Phase.START, slot.start, slot.end),
             (Phase.END, slot.end, slot.end + catch_up),
         ):
-            state = notice_states.get(notice_key(window.id, slot.name, phase.value))
-            action = _action(state, at, meaningful_until, now)
+            notice = build_notice(window, slot, phase)
+            action = _action(notice_states.get(notice.key), at, meaningful_until, now)
             if action is not None:
-                decisions.append(Decision(window, slot, phase, at, action))
+                decisions.append(Decision(notice, at, action))
     return decisions
 
 

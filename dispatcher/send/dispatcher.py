@@ -245,8 +245,7 @@ class Dispatcher:
 
     async def _outgoing(self, notice: Notice, record: NoticeRecord, item: Claimed,
                         contact: Contact, channel: Channel, sent_at: datetime) -> Outgoing:
-        sending = Notice(notice.window, notice.slot, notice.phase, sent_at, notice.new_slot)
-        message = self._renderer.render(sending, contact, channel)
+        message = self._renderer.render(notice, contact, channel, sent_at)
         if message.address != item.address:  # the contact's address changed since planning
             message = replace(message, address=item.address)
         document = await self._fax_document(message.body) if channel is Channel.FAX else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from dispatcher.errors import Problem, TemplateError
 from dispatcher.ledger import (
@@ -66,16 +67,17 @@ async def send_notice(
     return SendResult(plan, final or plan.record, already_done, counts, failures)
 
 
-def preflight(inputs: Inputs, notice: Notice, channels: Iterable[Channel]) -> list[Contact]:
-    """Render every message of the notice once; TemplateError if any fails, so nothing is
-    sent. Returns the notice's audience."""
+def preflight(inputs: Inputs, notice: Notice, channels: Iterable[Channel], now: datetime
+              ) -> list[Contact]:
+    """Render every message of the notice once, as if sent ``now``; TemplateError if any
+    fails, so nothing is sent. Returns the notice's audience."""
     config = inputs.config
     renderer = Renderer(config.settings.templates_dir, config)
     audience = in_audience(inputs.contacts, notice.window.audience)
     max_segments = config.channels[Channel.SMS].max_segments
     problems: list[Problem] = []
     for channel in channels:
-        problems.extend(check_notice(renderer, notice, audience, channel, max_segments))
+        problems.extend(check_notice(renderer, notice, audience, channel, max_segments, now))
     if problems:
         raise TemplateError(problems)
     return audience
@@ -92,7 +94,7 @@ async def send_session(
     dispatcher = Dispatcher(inputs, ledger, backends, clock, on_progress=on_progress,
                             stopping=stopping or asyncio.Event())
     try:
-        preflight(inputs, notice, channels)
+        preflight(inputs, notice, channels, clock())
         return await send_notice(dispatcher, notice, channels, triggered_by, on_planned)
     finally:
         await dispatcher.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from dispatcher.errors import ArgumentError, single
 from dispatcher.table.windows import Phase, Slot, Window, following_slot
@@ -11,15 +10,12 @@ from dispatcher.table.windows import Phase, Slot, Window, following_slot
 
 @dataclass(frozen=True)
 class Notice:
-    """What is announced: one phase of one window's slot, sent at ``sent_at``.
-
-    ``new_slot`` is the slot a ``postponed`` notice moves the work to.
-    """
+    """What is announced: one phase of one window's slot. Sent at most once; ``key`` names
+    it in the ledger. ``new_slot`` is the slot a ``postponed`` notice moves the work to."""
 
     window: Window
     slot: Slot
     phase: Phase
-    sent_at: datetime
     new_slot: Slot | None = None
 
     @property
@@ -32,14 +28,14 @@ def notice_key(window_id: str, slot: str, phase: str) -> str:
     return f"{window_id}/{slot}/{phase}"
 
 
-def build_notice(window: Window, slot: Slot, phase: Phase, sent_at: datetime,
-                 new_slot: Slot | None = None) -> Notice:
+def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None = None
+                 ) -> Notice:
     """The notice of ``phase`` for ``slot``; a postponed notice names ``new_slot``, by
     default the next reserve slot."""
     if phase is not Phase.POSTPONED:
-        return Notice(window, slot, phase, sent_at)
+        return Notice(window, slot, phase)
     new_slot = new_slot or following_slot(window, slot)
     if new_slot is None:
         raise single(ArgumentError, f"window {window.number}",
                      f"no reserve slot after {slot.name} to postpone to")
-    return Notice(window, slot, phase, sent_at, new_slot)
+    return Notice(window, slot, phase, new_slot)
