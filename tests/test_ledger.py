@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.errors import ConfigError
-from dispatcher.ledger import DeliveryState, Ledger, Outcome, PlannedDelivery, engine_url
+from dispatcher.ledger import DeliveryState, Ledger, NewDelivery, Outcome, engine_url
 from tests.servers import fresh_schema
 
 T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)
@@ -29,8 +29,8 @@ async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     await opened.close()
 
 
-def planned(count: int, channel: str = "email") -> list[PlannedDelivery]:
-    return [PlannedDelivery(f"C{n:04d}", channel, f"c{n}@example.jp") for n in range(count)]
+def new_deliveries(count: int, channel: str = "email") -> list[NewDelivery]:
+    return [NewDelivery(f"C{n:04d}", channel, f"c{n}@example.jp") for n in range(count)]
 
 
 def test_relative_sqlite_path_is_relative_to_the_config(tmp_path: Path) -> None:
@@ -52,14 +52,14 @@ async def test_notice_is_created_once(ledger: Ledger) -> None:
 
 async def test_planning_twice_adds_only_new_deliveries(ledger: Ledger) -> None:
     notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
-    assert await ledger.plan(notice.id, planned(30), T0) == 30
-    assert await ledger.plan(notice.id, planned(32), T0) == 2
+    assert await ledger.add_deliveries(notice.id, new_deliveries(30), T0) == 30
+    assert await ledger.add_deliveries(notice.id, new_deliveries(32), T0) == 2
     assert await ledger.counts(notice.id) == {("email", "pending"): 32}
 
 
 async def test_claims_never_overlap_and_expired_leases_are_reclaimed(ledger: Ledger) -> None:
     notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
-    await ledger.plan(notice.id, planned(10), T0)
+    await ledger.add_deliveries(notice.id, new_deliveries(10), T0)
     lease = T0 + timedelta(seconds=60)
     a, b = await asyncio.gather(
         ledger.claim(notice.id, "email", "a", T0, lease, 6),
@@ -74,7 +74,7 @@ async def test_claims_never_overlap_and_expired_leases_are_reclaimed(ledger: Led
 
 async def test_outcomes_are_recorded_only_by_the_lease_holder(ledger: Ledger) -> None:
     notice, _ = await ledger.open_notice("w3", "planned", "end", "t", T0)
-    await ledger.plan(notice.id, planned(3), T0)
+    await ledger.add_deliveries(notice.id, new_deliveries(3), T0)
     claimed = await ledger.claim(notice.id, "email", "a", T0, T0 + timedelta(seconds=60), 3)
     retry_at = T0 + timedelta(seconds=5)
     await ledger.record("a", [
@@ -96,7 +96,7 @@ async def test_outcomes_are_recorded_only_by_the_lease_holder(ledger: Ledger) ->
 
 async def test_requeue_makes_failed_deliveries_due_again(ledger: Ledger) -> None:
     notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
-    await ledger.plan(notice.id, planned(2), T0)
+    await ledger.add_deliveries(notice.id, new_deliveries(2), T0)
     claimed = await ledger.claim(notice.id, "email", "a", T0, T0 + timedelta(seconds=9), 2)
     await ledger.record("a", [Outcome(c.id, DeliveryState.FAILED, error_code="550")
                               for c in claimed], T0)

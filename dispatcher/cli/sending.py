@@ -171,7 +171,7 @@ async def _send_with_progress(inputs: Inputs, ledger: Ledger,
     with Progress(console=err) as progress:
         tasks = {channel: progress.add_task(channel.value, total=None) for channel in channels}
 
-        def planned(counts: Mapping[tuple[str, str], int]) -> None:
+        def counted(counts: Mapping[tuple[str, str], int]) -> None:
             for channel, task in tasks.items():
                 mine = {s: n for (c, s), n in counts.items() if c == channel.value}
                 done = sum(n for s, n in mine.items() if DeliveryState(s) in FINAL_STATES)
@@ -182,7 +182,7 @@ async def _send_with_progress(inputs: Inputs, ledger: Ledger,
                 progress.advance(tasks[channel])
 
         return await send_session(inputs, ledger, backends, notice, channels,
-                                  f"operator:{_operator()}", clock, on_planned=planned,
+                                  f"operator:{_operator()}", clock, on_counted=counted,
                                   on_progress=advance)
 
 

@@ -97,7 +97,7 @@ class Daemon:
 
     def scheduled(self) -> dict[str, datetime]:
         """The jobs waiting, by notice key, with their times."""
-        return self._jobs.planned()
+        return self._jobs.scheduled()
 
     async def wait_for_sends(self) -> None:
         """Until every send started so far has finished."""

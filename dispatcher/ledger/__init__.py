@@ -4,9 +4,9 @@ from dispatcher.ledger.engine import engine_url
 from dispatcher.ledger.records import (
     Claimed,
     DeliveryRecord,
+    NewDelivery,
     NoticeRecord,
     Outcome,
-    PlannedDelivery,
 )
 from dispatcher.ledger.states import FINAL_STATES, DeliveryState, NoticeState
 from dispatcher.ledger.store import Ledger, peek
@@ -18,10 +18,10 @@ __all__ = [
     "DeliveryRecord",
     "DeliveryState",
     "Ledger",
+    "NewDelivery",
     "NoticeRecord",
     "NoticeState",
     "Outcome",
-    "PlannedDelivery",
     "engine_url",
     "metadata",
     "peek",

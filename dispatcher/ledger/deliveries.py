@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select, update
 
 from dispatcher.ledger.engine import EngineUser
-from dispatcher.ledger.records import Claimed, DeliveryRecord, Outcome, PlannedDelivery
+from dispatcher.ledger.records import Claimed, DeliveryRecord, NewDelivery, Outcome
 from dispatcher.ledger.states import DeliveryState, NoticeState
 from dispatcher.ledger.tables import deliveries, notices
 
@@ -19,12 +19,12 @@ _INSERT_CHUNK = 1000
 class DeliveryQueue(EngineUser):
     """Deliveries: planned, claimed with a lease, recorded, released, settled, counted."""
 
-    async def plan(self, notice_id: int, planned: Iterable[PlannedDelivery], now: datetime
-                   ) -> int:
+    async def add_deliveries(self, notice_id: int, new: Iterable[NewDelivery], now: datetime
+                             ) -> int:
         """Add the deliveries not yet in the ledger; returns how many were new."""
         rows = [{"notice_id": notice_id, "contact_id": p.contact_id, "channel": p.channel,
                  "address": p.address, "state": DeliveryState.PENDING.value, "attempts": 0,
-                 "next_attempt_at": now, "updated_at": now} for p in planned]
+                 "next_attempt_at": now, "updated_at": now} for p in new]
         added = 0
         async with self._engine.begin() as conn:
             for start in range(0, len(rows), _INSERT_CHUNK):

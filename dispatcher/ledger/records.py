@@ -21,7 +21,7 @@ class NoticeRecord:
 
 
 @dataclass(frozen=True)
-class PlannedDelivery:
+class NewDelivery:
     contact_id: str
     channel: str
     address: str

@@ -31,7 +31,7 @@ class NoticeJobs:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
-    def planned(self) -> dict[str, datetime]:
+    def scheduled(self) -> dict[str, datetime]:
         return dict(self._times)
 
     def sync(self, decisions: Iterable[Decision]) -> tuple[list[Decision], list[str]]:

@@ -28,10 +28,10 @@ from dispatcher.ledger import (
     Claimed,
     DeliveryState,
     Ledger,
+    NewDelivery,
     NoticeRecord,
     NoticeState,
     Outcome,
-    PlannedDelivery,
 )
 from dispatcher.render import FaxDocument, FaxPages, Renderer
 from dispatcher.send.channels import Backend, Outgoing
@@ -99,18 +99,18 @@ class Dispatcher:
         now = self.clock()
         record, created = await self.ledger.open_notice(
             notice.window.id, notice.slot.name, notice.phase.value, triggered_by, now)
-        planned: list[PlannedDelivery] = []
+        wanted: list[NewDelivery] = []
         lacking: dict[Channel, tuple[str, ...]] = {}
         for channel in channels:
             missing = []
             for contact in self.audience(notice):
                 address = contact.address(channel)
                 if address:
-                    planned.append(PlannedDelivery(contact.id, channel.value, address))
+                    wanted.append(NewDelivery(contact.id, channel.value, address))
                 else:
                     missing.append(contact.id)
             lacking[channel] = tuple(missing)
-        added = await self.ledger.plan(record.id, planned, now)
+        added = await self.ledger.add_deliveries(record.id, wanted, now)
         return Plan(record, created, added, lacking)
 
     async def run(self, notice: Notice, record: NoticeRecord, channels: Iterable[Channel]

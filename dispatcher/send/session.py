@@ -46,17 +46,17 @@ class SendResult:
 
 async def send_notice(
     dispatcher: Dispatcher, notice: Notice, channels: list[Channel], triggered_by: str,
-    on_planned: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
+    on_counted: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
 ) -> SendResult:
     """Plan, then send every delivery of ``notice`` not yet final, and report.
 
-    ``on_planned`` sees the deliveries by (channel, state) before sending starts.
+    ``on_counted`` sees the deliveries by (channel, state) before sending starts.
     """
     plan = await dispatcher.plan(notice, channels, triggered_by)
     ledger = dispatcher.ledger
     before = await ledger.counts(plan.record.id)
-    if on_planned is not None:
-        on_planned(before)
+    if on_counted is not None:
+        on_counted(before)
     already_done = all(DeliveryState(state) in FINAL_STATES for _, state in before)
     if not already_done:
         await dispatcher.run(notice, plan.record, channels)
@@ -87,7 +87,7 @@ async def send_session(
     inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend], notice: Notice,
     channels: list[Channel], triggered_by: str, clock: Clock, *,
     stopping: asyncio.Event | None = None,
-    on_planned: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
+    on_counted: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
     on_progress: Progress | None = None,
 ) -> SendResult:
     """Send ``notice`` on ``channels`` through ``backends``, which this closes afterwards."""
@@ -95,7 +95,7 @@ async def send_session(
                             stopping=stopping or asyncio.Event())
     try:
         preflight(inputs, notice, channels, clock())
-        return await send_notice(dispatcher, notice, channels, triggered_by, on_planned)
+        return await send_notice(dispatcher, notice, channels, triggered_by, on_counted)
     finally:
         await dispatcher.close()
         for backend in backends.values():
