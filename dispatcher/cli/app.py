@@ -1,4 +1,5 @@
-"""Commands: parse arguments, call the modules, print. No logic of its own."""
+"""What the commands share: the Typer app, the consoles, the common options and small
+helpers (the clock, the ledger, times and JSON as printed)."""
 
 from __future__ import annotations
 
@@ -46,40 +47,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def clock() -> datetime:
     return datetime.now(UTC)
 
@@ -91,28 +58,6 @@ async def opened_ledger(cfg: Config) -> AsyncIterator[Ledger]:
         yield ledger
     finally:
         await ledger.close()
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def slot_text(notice: Notice) -> str:
@@ -129,12 +74,6 @@ def parse_now(value: str | None, tz: tzinfo) -> datetime:
                      f"{value!r} is not an ISO-8601 date-time, e.g. 2021-07-19T00:30:00+09:00"
                      ) from None
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
-
-
-
-
-
-
 
 
 def print_json(data: object) -> None:

@@ -172,5 +172,3 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, jinja2.exceptions.SecurityError):
         return f"not allowed in a template: {exc}"
     return f"{type(exc).__name__}: {exc}"
-
-

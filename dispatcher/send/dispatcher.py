@@ -53,12 +53,6 @@ IDLE_POLL_SECONDS = 1.0
 CLAIM_BATCH = 64
 
 
-
-
-
-
-
-
 @dataclass(frozen=True)
 class Plan:
     """A notice's deliveries as planned: who gets what, and who cannot be reached."""
@@ -262,12 +256,3 @@ class Dispatcher:
     async def _fax_document(self, html: str) -> FaxDocument:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._fax_thread, self._fax_pages.render, html)
-
-
-
-
-
-
-
-
-

@@ -141,7 +141,6 @@ def _tagged_job(ftp: ftplib.FTP, tag: str) -> str | None:
     return None
 
 
-
 def _quoted(value: str) -> str:
     return '"' + value.replace('"', "'").replace("\r", " ").replace("\n", " ") + '"'
 

@@ -67,46 +67,6 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, path: Path) -> ConfigError:
     return ConfigError([Problem(str(path), f"TOML syntax: {message}")])
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 _TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",
              "retry"}
 
@@ -123,35 +83,3 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     if r.problems or sender is None or helpdesk is None:
         return None
     return Config(r.path, settings, sender, helpdesk, affected, windows, channels, retry)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
