@@ -137,5 +137,5 @@ async def outgoing(project: Path, channel: Channel, address: str) -> Outgoing:
                                                                      sent_at)
     document = (FaxPages(config.settings.templates_dir).render(message.body)
                 if channel is Channel.FAX else None)
-    return Outgoing(1, f"{WINDOW_3}/planned/start", message, "<k1@example.jp>", sent_at,
+    return Outgoing(1, notice.key, message, "<k1@example.jp>", sent_at,
                     1, "dispatcher-1-0123456789ab", document)

@@ -124,7 +124,8 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
                       f"not be sent; {new.name} gets its own start and end notices", markup=False)
         if not channels:
             return 0
-        result = await _send_with_progress(inputs, ledger, backends, notice, channels)
+        result = await _send_with_progress(inputs, ledger, backends, notice, channels,
+                                           checked=True)
     _print_send_result(result)
     return 1 if result.any_failed else 0
 
@@ -155,7 +156,8 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Cha
         if not yes and not _confirmed(notice, len(audience)):
             err.print("cancelled: nothing was sent", markup=False)
             return 1
-        result = await _send_with_progress(inputs, ledger, backends, notice, channels)
+        result = await _send_with_progress(inputs, ledger, backends, notice, channels,
+                                           checked=True)
         await ledger.audit(_operator(), "send", window.id,
                            {"phase": phase.value, "slot": slot.name,
                             "channels": [c.value for c in channels],
@@ -166,8 +168,9 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Cha
 
 async def _send_with_progress(inputs: Inputs, ledger: Ledger,
                               backends: Mapping[Channel, Backend], notice: Notice,
-                              channels: list[Channel]) -> SendResult:
-    """Send, with a live progress bar per channel (on standard error)."""
+                              channels: list[Channel], checked: bool = False) -> SendResult:
+    """Send, with a live progress bar per channel (on standard error); ``checked`` as for
+    ``send_session``."""
     with Progress(console=err) as progress:
         tasks = {channel: progress.add_task(channel.value, total=None) for channel in channels}
 
@@ -183,7 +186,7 @@ async def _send_with_progress(inputs: Inputs, ledger: Ledger,
 
         return await send_session(inputs, ledger, backends, notice, channels,
                                   f"operator:{_operator()}", clock, on_counted=counted,
-                                  on_progress=advance)
+                                  on_progress=advance, checked=checked)
 
 
 def _confirmed(notice: Notice, audience: int) -> bool:

@@ -89,12 +89,16 @@ async def send_session(
     stopping: asyncio.Event | None = None,
     on_counted: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
     on_progress: Progress | None = None,
+    checked: bool = False,
 ) -> SendResult:
-    """Send ``notice`` on ``channels`` through ``backends``, which this closes afterwards."""
+    """Send ``notice`` on ``channels`` through ``backends``, which this closes afterwards.
+    ``checked``: the caller has just run ``preflight`` on this notice and these channels (to
+    fail before asking the operator), so every message is not rendered a second time."""
     dispatcher = Dispatcher(inputs, ledger, backends, clock, on_progress=on_progress,
                             stopping=stopping or asyncio.Event())
     try:
-        preflight(inputs, notice, channels, clock())
+        if not checked:
+            preflight(inputs, notice, channels, clock())
         return await send_notice(dispatcher, notice, channels, triggered_by, on_counted)
     finally:
         await dispatcher.close()
