@@ -54,6 +54,11 @@ class LedgerError(DispatcherError):
     """The ledger database cannot be opened or written."""
 
 
+class LedgerUnavailable(LedgerError):
+    """The ledger did not answer (PostgreSQL stopped, SQLite locked past its timeout): worth
+    waiting for, unlike a ledger that answers with an error."""
+
+
 class ChannelError(DispatcherError):
     """A provider refused or failed a message; ``code`` is the provider's own code."""
 
@@ -66,6 +71,12 @@ class ChannelError(DispatcherError):
 
 class TransientError(ChannelError):
     """Worth trying again later: a 4xx SMTP reply, a 429, a dropped connection."""
+
+
+class UnavailableError(TransientError):
+    """The provider itself, not this message, is the trouble: it cannot be reached, or it
+    tells every sender to slow down. The channel pauses and probes; the attempt does not
+    count against the delivery."""
 
 
 class PermanentError(ChannelError):

@@ -253,7 +253,8 @@ async def _retry(inputs: Inputs, window: Window, phase: Phase, uncertain: bool) 
         if record is None:
             raise single(ArgumentError, "PHASE", f"window {window.number} has no "
                          f"{phase.value} notice for {slot.name} yet: use send")
-        states = [DeliveryState.FAILED.value, *([DeliveryState.UNCERTAIN.value] * uncertain)]
+        states = [DeliveryState.FAILED.value, DeliveryState.EXPIRED.value,
+                  *([DeliveryState.UNCERTAIN.value] * uncertain)]
         requeued = await ledger.requeue(record.id, states, clock())
         out.print(f"{requeued} deliveries to try again", markup=False)
         channels = [c for c in window.channels

@@ -22,7 +22,7 @@ from dispatcher.cli.app import (
     print_json,
 )
 from dispatcher.errors import InputError
-from dispatcher.ledger import DeliveryState, engine_url, peek
+from dispatcher.ledger import UNSENT_STATES, engine_url, peek
 from dispatcher.render import (
     check_inputs,
 )
@@ -91,7 +91,7 @@ async def _window_status(cfg: Config, window: Window) -> list[dict[str, Any]]:
         for record in await ledger.notices_of(window.id):
             counts = await ledger.counts(record.id)
             failures = await ledger.deliveries_of(
-                record.id, [DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value])
+                record.id, [s.value for s in UNSENT_STATES])
             notices.append(report.notice_status(record, counts, failures))
         return notices
 

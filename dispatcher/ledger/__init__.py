@@ -1,19 +1,21 @@
 """The ledger: notices, deliveries and the audit log (SQLAlchemy 2, async drivers)."""
 
-from dispatcher.ledger.engine import engine_url
+from dispatcher.ledger.engine import engine_url, is_unavailable
 from dispatcher.ledger.records import (
     Claimed,
     DeliveryRecord,
     NewDelivery,
     NoticeRecord,
+    OutageRecord,
     Outcome,
 )
-from dispatcher.ledger.states import FINAL_STATES, DeliveryState, NoticeState
+from dispatcher.ledger.states import FINAL_STATES, UNSENT_STATES, DeliveryState, NoticeState
 from dispatcher.ledger.store import Ledger, peek
 from dispatcher.ledger.tables import metadata
 
 __all__ = [
     "FINAL_STATES",
+    "UNSENT_STATES",
     "Claimed",
     "DeliveryRecord",
     "DeliveryState",
@@ -21,8 +23,10 @@ __all__ = [
     "NewDelivery",
     "NoticeRecord",
     "NoticeState",
+    "OutageRecord",
     "Outcome",
     "engine_url",
+    "is_unavailable",
     "metadata",
     "peek",
 ]

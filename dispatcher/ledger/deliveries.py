@@ -26,7 +26,7 @@ class DeliveryQueue(EngineUser):
                  "address": p.address, "state": DeliveryState.PENDING.value, "attempts": 0,
                  "next_attempt_at": now, "updated_at": now} for p in new]
         added = 0
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             for start in range(0, len(rows), _INSERT_CHUNK):
                 result = await conn.execute(
                     self._insert_ignore(deliveries).returning(deliveries.c.id),
@@ -43,7 +43,7 @@ class DeliveryQueue(EngineUser):
         due = (d.state == DeliveryState.PENDING.value, d.next_attempt_at <= now,
                d.next_attempt_at)
         claimed: list[Claimed] = []
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             for state_is, time_reached, order in (expired, due):
                 if len(claimed) >= limit:
                     break
@@ -77,12 +77,14 @@ class DeliveryQueue(EngineUser):
                     provider_ref=func.coalesce(bindparam("b_ref", type_=d.provider_ref.type),
                                                d.provider_ref),
                     sent_at=func.coalesce(bindparam("b_sent", type_=d.sent_at.type), d.sent_at),
+                    attempts=d.attempts - bindparam("b_uncount"),
                     updated_at=now)
         )
         params = [{"b_id": o.delivery_id, "b_owner": owner, "b_state": o.state.value,
                    "b_next": o.next_attempt_at, "b_code": o.error_code, "b_error": o.last_error,
-                   "b_ref": o.provider_ref, "b_sent": o.sent_at} for o in outcomes]
-        async with self._engine.begin() as conn:
+                   "b_ref": o.provider_ref, "b_sent": o.sent_at, "b_uncount": int(not o.counted)}
+                  for o in outcomes]
+        async with self._begin() as conn:
             await conn.execute(statement, params)
 
     async def release(self, owner: str, delivery_ids: Sequence[int], now: datetime) -> None:
@@ -90,7 +92,7 @@ class DeliveryQueue(EngineUser):
         if not delivery_ids:
             return
         d = deliveries.c
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(
                 update(deliveries)
                 .where(d.id.in_(list(delivery_ids)), d.lease_owner == owner,
@@ -98,10 +100,25 @@ class DeliveryQueue(EngineUser):
                 .values(state=DeliveryState.PENDING.value, lease_owner=None,
                         lease_expires_at=None, attempts=d.attempts - 1, updated_at=now))
 
+    async def expire(self, notice_id: int, channel: str, reason: str, now: datetime) -> int:
+        """Mark the channel's deliveries not yet sent and not held by a live lease expired:
+        the notice stopped mattering. Returns how many."""
+        d = deliveries.c
+        unsent = (d.state == DeliveryState.PENDING.value) | (
+            (d.state == DeliveryState.SENDING.value) & (d.lease_expires_at < now))
+        async with self._begin() as conn:
+            result = await conn.execute(
+                update(deliveries)
+                .where(d.notice_id == notice_id, d.channel == channel, unsent)
+                .values(state=DeliveryState.EXPIRED.value, lease_owner=None,
+                        lease_expires_at=None, error_code="expired", last_error=reason,
+                        updated_at=now))
+        return result.rowcount
+
     async def submitted(self, notice_id: int, channel: str) -> list[tuple[Claimed, str]]:
         """Deliveries the provider has yet to confirm, with the provider's reference."""
         d = deliveries.c
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = await conn.execute(
                 select(d.id, d.contact_id, d.channel, d.address, d.attempts, d.provider_ref)
                 .where(d.notice_id == notice_id, d.channel == channel,
@@ -112,7 +129,7 @@ class DeliveryQueue(EngineUser):
         """Record how submitted deliveries ended: delivered, failed, or due again (pending
         from ``next_attempt_at``)."""
         d = deliveries.c
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             for outcome in outcomes:
                 values = {"state": outcome.state.value, "error_code": outcome.error_code,
                           "last_error": outcome.last_error, "updated_at": now}
@@ -127,7 +144,7 @@ class DeliveryQueue(EngineUser):
     async def counts(self, notice_id: int) -> dict[tuple[str, str], int]:
         """Deliveries by (channel, state)."""
         d = deliveries.c
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = await conn.execute(
                 select(d.channel, d.state, func.count()).where(d.notice_id == notice_id)
                 .group_by(d.channel, d.state))
@@ -142,7 +159,7 @@ class DeliveryQueue(EngineUser):
         leased = select(func.min(d.lease_expires_at)).where(
             d.notice_id == notice_id, d.channel == channel,
             d.state == DeliveryState.SENDING.value)
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             times = [await conn.scalar(pending), await conn.scalar(leased)]
         found = [t for t in times if t is not None]
         return min(found) if found else None
@@ -155,19 +172,20 @@ class DeliveryQueue(EngineUser):
                        ).where(d.notice_id == notice_id)
         if states is not None:
             query = query.where(d.state.in_(list(states)))
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = await conn.execute(query.order_by(d.id))
             return [DeliveryRecord(*row) for row in rows]
 
     async def requeue(self, notice_id: int, states: Iterable[str], now: datetime) -> int:
         """Make deliveries in ``states`` due again, with a fresh count of attempts."""
         d = deliveries.c
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             result = await conn.execute(
                 update(deliveries)
                 .where(d.notice_id == notice_id, d.state.in_(list(states)))
                 .values(state=DeliveryState.PENDING.value, attempts=0, next_attempt_at=now,
                         updated_at=now))
             await conn.execute(update(notices).where(notices.c.id == notice_id)
-                               .values(state=NoticeState.SENDING.value, finished_at=None))
+                               .values(state=NoticeState.SENDING.value, finished_at=None,
+                                       sending_since=now))
         return result.rowcount

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError as UrlError
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateColumn
 
-from dispatcher.errors import ConfigError, LedgerError, single
+from dispatcher.errors import ConfigError, LedgerError, LedgerUnavailable, single
 from dispatcher.ledger.tables import metadata
 
 
@@ -22,7 +25,8 @@ async def open_engine(url: URL) -> AsyncEngine:
     """Connect, and create the tables on first use."""
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    # pre_ping: a connection the server dropped (a restart) is replaced, not handed out
+    engine = create_async_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     try:
@@ -33,6 +37,25 @@ async def open_engine(url: URL) -> AsyncEngine:
         await engine.dispose()
         raise LedgerError(f"cannot open the ledger {url.render_as_string()}: {exc}") from exc
     return engine
+
+
+# What a ledger that cannot answer now says, as opposed to one that answers with an error.
+_UNAVAILABLE_MARKS = ("database is locked", "database is busy", "unable to open database",
+                      "disk I/O error", "CannotConnectNow", "ConnectionDoesNotExist",
+                      "the database system is", "connection was closed", "too many clients",
+                      "terminating connection")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the ledger is away (worth waiting for) rather than wrong."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig or exc
+    description = f"{type(exc).__name__}: {exc}"
+    return any(mark in description for mark in _UNAVAILABLE_MARKS)
 
 
 class EngineUser:
@@ -46,6 +69,30 @@ class EngineUser:
     def _insert_ignore(self, table: Any) -> Any:
         dialect = postgresql if self._postgres else sqlite
         return dialect.insert(table).on_conflict_do_nothing()
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction; LedgerUnavailable if the database does not answer."""
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        except Exception as exc:
+            raise _unavailable_or(exc) from exc
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading; LedgerUnavailable if the database does not answer."""
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except Exception as exc:
+            raise _unavailable_or(exc) from exc
+
+
+def _unavailable_or(exc: Exception) -> Exception:
+    if is_unavailable(exc) and not isinstance(exc, LedgerUnavailable):
+        return LedgerUnavailable(f"the ledger does not answer: {type(exc).__name__}: {exc}")
+    return exc
 
 
 def engine_url(raw: str, base_dir: Path) -> URL:
@@ -76,6 +123,19 @@ async def _create_schema(engine: AsyncEngine) -> None:
         else:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
         await conn.run_sync(metadata.create_all)
+        await conn.run_sync(_add_missing_columns)
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Bring a ledger made by an older version up to date: columns added since are nullable,
+    so adding them is all it takes."""
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                definition = CreateColumn(column).compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {definition}")
 
 
 _SCHEMA_LOCK = 0x64697370  # "disp": any constant shared by every dispatcher process

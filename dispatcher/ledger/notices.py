@@ -1,4 +1,5 @@
-"""Notices, the windows' active slots and the audit log, as the ledger records them."""
+"""Notices, the outages they rode out, the windows' active slots and the audit log, as the
+ledger records them."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.ledger.engine import EngineUser
-from dispatcher.ledger.records import NoticeRecord
+from dispatcher.ledger.records import NoticeRecord, OutageRecord
 from dispatcher.ledger.states import NoticeState
-from dispatcher.ledger.tables import audit_log, notices, slot_changes
+from dispatcher.ledger.tables import audit_log, notices, outages, slot_changes
 from dispatcher.table import notice_key
 
 
@@ -22,12 +23,12 @@ class NoticeQueries(EngineUser):
     async def open_notice(self, window_id: str, slot: str, phase: str, triggered_by: str,
                           now: datetime) -> tuple[NoticeRecord, bool]:
         """The notice for (window, slot, phase), created if new; True if this call created it."""
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             inserted = await conn.execute(
                 self._insert_ignore(notices).returning(notices.c.id), {
                     "window_id": window_id, "slot": slot, "phase": phase,
                     "state": NoticeState.SENDING.value, "triggered_by": triggered_by,
-                    "created_at": now,
+                    "created_at": now, "sending_since": now,
                 })
             created = inserted.first() is not None
             record = await self._notice(conn, window_id, slot, phase)
@@ -37,7 +38,7 @@ class NoticeQueries(EngineUser):
     async def record_missed(self, window_id: str, slot: str, phase: str, now: datetime
                             ) -> bool:
         """Record that a notice was too late to send; False if it was already recorded."""
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             inserted = await conn.execute(
                 self._insert_ignore(notices).returning(notices.c.id), {
                     "window_id": window_id, "slot": slot, "phase": phase,
@@ -49,14 +50,14 @@ class NoticeQueries(EngineUser):
     async def notice_states(self) -> dict[str, NoticeState]:
         """Every notice's state, by its key (``window/slot/phase``)."""
         n = notices.c
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = await conn.execute(select(n.window_id, n.slot, n.phase, n.state))
             return {notice_key(w, s, p): NoticeState(state) for w, s, p, state in rows}
 
     async def move_window(self, window_id: str, from_slot: str, to_slot: str, actor: str,
                           reason: str, now: datetime) -> None:
         """Make ``to_slot`` the window's active slot (a postponement to a reserve date)."""
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(slot_changes.insert().values(
                 window_id=window_id, from_slot=from_slot, to_slot=to_slot, at=now,
                 actor=actor, reason=reason))
@@ -65,29 +66,42 @@ class NoticeQueries(EngineUser):
         """The active slot of every window that was moved, by window id."""
         c = slot_changes.c
         latest = select(c.window_id, func.max(c.id).label("id")).group_by(c.window_id).subquery()
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = await conn.execute(
                 select(c.window_id, c.to_slot).join(latest, c.id == latest.c.id))
             return {window_id: slot for window_id, slot in rows}
 
     async def notice(self, window_id: str, slot: str, phase: str) -> NoticeRecord | None:
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             return await self._notice(conn, window_id, slot, phase)
 
     async def notices_of(self, window_id: str) -> list[NoticeRecord]:
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             rows = await conn.execute(
                 select(notices).where(notices.c.window_id == window_id).order_by(notices.c.id))
             return [NoticeRecord(**row._mapping) for row in rows]
 
     async def finish_notice(self, notice_id: int, state: NoticeState, now: datetime) -> None:
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(update(notices).where(notices.c.id == notice_id)
                                .values(state=state.value, finished_at=now))
 
+    async def record_outage(self, outage: OutageRecord) -> None:
+        async with self._begin() as conn:
+            await conn.execute(outages.insert().values(**vars(outage)))
+
+    async def outages_of(self, notice_id: int) -> list[OutageRecord]:
+        """The provider outages a notice rode out, in order."""
+        c = outages.c
+        async with self._connect() as conn:
+            rows = await conn.execute(
+                select(c.notice_id, c.channel, c.began_at, c.ended_at, c.waiting, c.probes,
+                       c.error).where(c.notice_id == notice_id).order_by(c.id))
+            return [OutageRecord(*row) for row in rows]
+
     async def audit(self, actor: str, action: str, window_id: str, detail: dict[str, Any],
                     now: datetime) -> None:
-        async with self._engine.begin() as conn:
+        async with self._begin() as conn:
             await conn.execute(audit_log.insert().values(
                 at=now, actor=actor, action=action, window_id=window_id,
                 detail=json.dumps(detail, ensure_ascii=False, sort_keys=True)))
@@ -96,7 +110,7 @@ class NoticeQueries(EngineUser):
         query = select(audit_log).order_by(audit_log.c.id)
         if window_id is not None:
             query = query.where(audit_log.c.window_id == window_id)
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             return [{**row._mapping, "detail": json.loads(row.detail)}
                     for row in await conn.execute(query)]
 

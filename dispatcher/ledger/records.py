@@ -18,6 +18,11 @@ class NoticeRecord:
     triggered_by: str
     created_at: datetime
     finished_at: datetime | None
+    sending_since: datetime | None  # when sending began, or was last retried
+
+    @property
+    def retrying_since(self) -> datetime:
+        return self.sending_since or self.created_at
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,8 @@ class Claimed:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to a claimed delivery, written back in batches."""
+    """What happened to a claimed delivery, written back in batches. An attempt that is not
+    ``counted`` (the provider never answered) is taken back from the delivery's attempts."""
 
     delivery_id: int
     state: DeliveryState
@@ -49,6 +55,20 @@ class Outcome:
     last_error: str | None = None
     provider_ref: str | None = None
     sent_at: datetime | None = None
+    counted: bool = True
+
+
+@dataclass(frozen=True)
+class OutageRecord:
+    """A time a channel's provider did not answer while a notice was being sent."""
+
+    notice_id: int
+    channel: str
+    began_at: datetime
+    ended_at: datetime
+    waiting: int  # deliveries that were waiting when it came back
+    probes: int
+    error: str
 
 
 @dataclass(frozen=True)

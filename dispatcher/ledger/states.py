@@ -19,7 +19,10 @@ class DeliveryState(StrEnum):
     DELIVERED = "delivered"    # fax: transmitted
     FAILED = "failed"          # permanent error, or out of attempts
     UNCERTAIN = "uncertain"    # the provider may have processed it; not retried blindly
+    EXPIRED = "expired"        # its notice stopped mattering before it could be sent
 
 
 FINAL_STATES = frozenset({DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.FAILED,
-                          DeliveryState.UNCERTAIN})
+                          DeliveryState.UNCERTAIN, DeliveryState.EXPIRED})
+# Final, and the contact did not get (or may not have got) the message: reported, retryable.
+UNSENT_STATES = (DeliveryState.FAILED, DeliveryState.UNCERTAIN, DeliveryState.EXPIRED)

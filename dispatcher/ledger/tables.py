@@ -1,4 +1,5 @@
-"""The ledger's tables: notices, deliveries, and the audit log of operator actions."""
+"""The ledger's tables: notices, deliveries, provider outages, slot moves, and the audit log
+of operator actions."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ notices = Table(
     Column("triggered_by", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+    Column("sending_since", UTCDateTime),  # added later: NULL in older ledgers
     UniqueConstraint("window_id", "slot", "phase", name="uq_notice"),
 )
 
@@ -76,6 +78,18 @@ deliveries = Table(
     UniqueConstraint("notice_id", "contact_id", "channel", name="uq_delivery"),
     Index("ix_deliveries_due", "notice_id", "channel", "state", "next_attempt_at"),
     Index("ix_deliveries_lease", "notice_id", "channel", "state", "lease_expires_at"),
+)
+
+outages = Table(
+    "outages", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notice_id", Integer, ForeignKey("notices.id"), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("began_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=False),
+    Column("waiting", Integer, nullable=False),
+    Column("probes", Integer, nullable=False),
+    Column("error", Text, nullable=False),
 )
 
 slot_changes = Table(

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from dispatcher.ledger import (
     Claimed,
@@ -85,10 +86,12 @@ class RateLimiter:
 class GroupCommit:
     """Writes outcomes in shared transactions; ``record`` returns once its outcome is written."""
 
-    def __init__(self, ledger: Ledger, owner: str, clock: Clock) -> None:
+    def __init__(self, ledger: Ledger, owner: str, clock: Clock,
+                 patience: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]) -> None:
         self._ledger = ledger
         self._owner = owner
         self._clock = clock
+        self._patience = patience  # waits out a ledger that does not answer
         self._waiting: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -103,7 +106,8 @@ class GroupCommit:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                await self._ledger.record(self._owner, [o for o, _ in batch], self._clock())
+                await self._patience(partial(self._ledger.record, self._owner,
+                                             [o for o, _ in batch], self._clock()))
             except Exception as exc:
                 for _, future in batch:
                     future.set_exception(exc)

@@ -11,6 +11,7 @@ from datetime import datetime
 from dispatcher.errors import Problem, TemplateError
 from dispatcher.ledger import (
     FINAL_STATES,
+    UNSENT_STATES,
     DeliveryRecord,
     DeliveryState,
     Ledger,
@@ -53,18 +54,20 @@ async def send_notice(
     ``on_counted`` sees the deliveries by (channel, state) before sending starts.
     """
     plan = await dispatcher.plan(notice, channels, triggered_by)
-    ledger = dispatcher.ledger
-    before = await ledger.counts(plan.record.id)
+    ledger, patiently = dispatcher.ledger, dispatcher.patience
+    record = plan.record
+    before = await patiently(lambda: ledger.counts(record.id))
     if on_counted is not None:
         on_counted(before)
     already_done = all(DeliveryState(state) in FINAL_STATES for _, state in before)
     if not already_done:
-        await dispatcher.run(notice, plan.record, channels)
-    counts = await ledger.counts(plan.record.id)
-    failures = await ledger.deliveries_of(
-        plan.record.id, [DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value])
-    final = await ledger.notice(notice.window.id, notice.slot.name, notice.phase.value)
-    return SendResult(plan, final or plan.record, already_done, counts, failures)
+        await dispatcher.run(notice, record, channels)
+    counts = await patiently(lambda: ledger.counts(record.id))
+    failures = await patiently(lambda: ledger.deliveries_of(
+        record.id, [s.value for s in UNSENT_STATES]))
+    final = await patiently(lambda: ledger.notice(notice.window.id, notice.slot.name,
+                                                  notice.phase.value))
+    return SendResult(plan, final or record, already_done, counts, failures)
 
 
 def preflight(inputs: Inputs, notice: Notice, channels: Iterable[Channel], now: datetime

@@ -12,7 +12,7 @@ from dispatcher.table.contacts import (
 )
 from dispatcher.table.inputs import Inputs, load_inputs
 from dispatcher.table.notice import Notice, build_notice, notice_key
-from dispatcher.table.retry import RetryPolicy
+from dispatcher.table.retry import PROBE_CEILING_SECONDS, Deadline, RetryPolicy
 from dispatcher.table.timefmt import (
     jp_clock,
     jp_date,
@@ -20,6 +20,7 @@ from dispatcher.table.timefmt import (
     jp_month_day,
     jp_range,
     jp_short_range,
+    spoken_duration,
 )
 from dispatcher.table.windows import (
     PLANNED,
@@ -40,10 +41,12 @@ from dispatcher.table.windows import (
 __all__ = [
     "BACKENDS",
     "PLANNED",
+    "PROBE_CEILING_SECONDS",
     "Channel",
     "ChannelConfig",
     "Config",
     "Contact",
+    "Deadline",
     "Inputs",
     "NextNotice",
     "Notice",
@@ -73,4 +76,5 @@ __all__ = [
     "parse_contacts_file",
     "postponement_target",
     "reserve_name",
+    "spoken_duration",
 ]

@@ -1,22 +1,42 @@
-"""When to try a delivery again. Pure: the random draw is passed in."""
+"""When to try a delivery again, and until when its notice matters. Pure: the random draw
+and the times are passed in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dispatcher.table.notice import Notice
+from dispatcher.table.windows import Phase
+
+DEFAULT_END_NOTICE_HOURS = 12.0
+# The channel's probes back off like deliveries do, but never wait longer than this: a
+# provider that comes back is noticed within it.
+PROBE_CEILING_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a notice stops mattering, and why (``reason`` is shown with ``expired``)."""
+
+    at: datetime
+    reason: str
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """``[retry]``: exponential backoff with jitter, up to ``max_attempts`` tries in all."""
+    """``[retry]``: exponential backoff with jitter, for as long as the notice matters."""
 
     initial_delay_seconds: float = 2.0
     max_delay_seconds: float = 300.0
-    max_attempts: int = 5
+    max_attempts: int | None = None
     retry_uncertain: bool = False
+    end_notice_hours: float = DEFAULT_END_NOTICE_HOURS
+    give_up_after_minutes: float | None = None
 
     def may_retry(self, attempts: int) -> bool:
         """Whether a delivery that has been tried ``attempts`` times may be tried again."""
-        return attempts < self.max_attempts
+        return self.max_attempts is None or attempts < self.max_attempts
 
     def delay(self, attempts: int, draw: float) -> float:
         """Seconds to wait after the ``attempts``-th failure; ``draw`` is uniform in [0, 1).
@@ -24,6 +44,53 @@ class RetryPolicy:
         The ceiling doubles with each attempt; the wait is drawn between half of it and all
         of it, so that many deliveries failing together do not come back together.
         """
-        ceiling = min(self.max_delay_seconds,
-                      self.initial_delay_seconds * 2.0 ** max(attempts - 1, 0))
-        return ceiling * (0.5 + draw / 2)
+        return _backoff(self.initial_delay_seconds, self.max_delay_seconds, attempts, draw)
+
+    def probe_delay(self, probes: int, draw: float) -> float:
+        """Seconds until the next probe of a channel whose provider has not answered
+        ``probes`` probes (the failure that paused it counts as the first)."""
+        ceiling = min(self.max_delay_seconds, PROBE_CEILING_SECONDS)
+        return _backoff(self.initial_delay_seconds, ceiling, probes, draw)
+
+    def deadline(self, notice: Notice, sending_since: datetime) -> Deadline:
+        """When ``notice``'s deliveries not yet sent expire.
+
+        A start notice matters until its slot ends, an end notice for ``end_notice_hours``
+        after, a postponement until the new slot starts; ``give_up_after_minutes`` (counted
+        from ``sending_since``, when the notice's sending began or was last retried) ends it
+        sooner. A notice sent by hand after its time has passed gets ``end_notice_hours``
+        from ``sending_since``: someone asked for it, so it matters to them.
+        """
+        natural = _natural_deadline(notice, self.end_notice_hours)
+        if natural.at <= sending_since:
+            hours = self.end_notice_hours
+            natural = Deadline(sending_since + timedelta(hours=hours),
+                               f"still not sent {_amount(hours, 'hour')} after it was sent late")
+        if self.give_up_after_minutes is None:
+            return natural
+        minutes = self.give_up_after_minutes
+        given_up = sending_since + timedelta(minutes=minutes)
+        if given_up < natural.at:
+            return Deadline(given_up, f"gave up after {_amount(minutes, 'minute')} "
+                                      "([retry] give_up_after_minutes)")
+        return natural
+
+
+def _natural_deadline(notice: Notice, end_notice_hours: float) -> Deadline:
+    slot = notice.slot
+    if notice.phase is Phase.START:
+        return Deadline(slot.end, "the work had ended: the end notice was due")
+    if notice.phase is Phase.POSTPONED and notice.new_slot is not None:
+        return Deadline(notice.new_slot.start, "the postponed work had begun")
+    return Deadline(slot.end + timedelta(hours=end_notice_hours),
+                    f"still not sent {_amount(end_notice_hours, 'hour')} after the work ended")
+
+
+def _backoff(initial: float, ceiling: float, attempts: int, draw: float) -> float:
+    top = min(ceiling, initial * 2.0 ** max(attempts - 1, 0))
+    return top * (0.5 + draw / 2)
+
+
+def _amount(value: float, unit: str) -> str:
+    number = f"{value:g}"
+    return f"{number} {unit}" if number == "1" else f"{number} {unit}s"

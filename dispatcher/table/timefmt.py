@@ -49,3 +49,15 @@ def jp_range(start: datetime, end: datetime,
 def jp_short_range(start: datetime, end: datetime) -> str:
     """``7/19(月) AM1:00～AM2:00``: a slot in an SMS."""
     return jp_range(start, end, jp_month_day)
+
+
+def spoken_duration(seconds: float) -> str:
+    """``4 min 10 s``, ``2 h 5 min``, ``0.4 s``: a length of time in an operator's log line."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"

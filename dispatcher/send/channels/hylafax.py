@@ -13,11 +13,12 @@ import asyncio
 import ftplib
 import io
 import re
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import ClassVar
 
-from dispatcher.errors import ChannelError, PermanentError, TransientError
+from dispatcher.errors import ChannelError, PermanentError, TransientError, UnavailableError
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
 from dispatcher.table import ChannelConfig
 
@@ -149,4 +150,7 @@ def _channel_error(exc: BaseException, recipient: str) -> ChannelError:
     code = str(exc)[:3] if isinstance(exc, ftplib.Error) else None
     if isinstance(exc, ftplib.error_perm):
         return PermanentError(f"HylaFAX refused the job: {exc}", code, recipient)
+    if isinstance(exc, ConnectionRefusedError | socket.gaierror) or code == "421":
+        return UnavailableError(f"HylaFAX unreachable: {type(exc).__name__}: {exc}", code,
+                                recipient)
     return TransientError(f"HylaFAX: {type(exc).__name__}: {exc}", code, recipient)

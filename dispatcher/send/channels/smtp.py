@@ -1,12 +1,15 @@
 """The ``smtp`` e-mail backend: aiosmtplib over a pool of reused connections.
 
 One connection carries one message at a time, so the pool holds ``concurrency``
-connections. A 4xx reply or connection trouble is transient; a 5xx reply is permanent.
+connections. A 4xx reply or connection trouble is transient; a 5xx reply is permanent. A
+server that cannot be connected to, or answers 421 (closing), is unavailable: the channel
+pauses instead of counting an attempt against the message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -14,7 +17,7 @@ from typing import ClassVar
 
 import aiosmtplib
 
-from dispatcher.errors import ChannelError, PermanentError, TransientError
+from dispatcher.errors import ChannelError, PermanentError, TransientError, UnavailableError
 from dispatcher.render import build_email, mime_bytes
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
 from dispatcher.table import ChannelConfig
@@ -73,7 +76,10 @@ class SmtpPool(Backend):
         try:
             await connection.connect()
         except Exception as exc:
-            raise _channel_error(exc, recipient) from exc
+            error = _channel_error(exc, recipient)
+            if type(error) is TransientError and not _is_tls_trouble(exc):
+                error = UnavailableError(str(error), error.code, recipient)
+            raise error from exc
         return connection
 
 
@@ -95,6 +101,18 @@ def _channel_error(exc: Exception, recipient: str) -> ChannelError:
         return PermanentError(f"SMTP login refused: {exc.code} {exc.message}",
                               str(exc.code), recipient)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
+        if exc.code == 421:
+            return UnavailableError(f"{exc.code} {exc.message}", str(exc.code), recipient)
         kind = PermanentError if 500 <= exc.code < 600 else TransientError
         return kind(f"{exc.code} {exc.message}", str(exc.code), recipient)
     return TransientError(f"SMTP connection: {type(exc).__name__}: {exc}", None, recipient)
+
+
+def _is_tls_trouble(exc: BaseException) -> bool:
+    """A certificate or handshake problem: the server answered; waiting will not fix it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

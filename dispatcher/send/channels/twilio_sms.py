@@ -1,6 +1,7 @@
 """The ``twilio`` SMS backend: the real twilio SDK, asynchronously (``create_async``).
 
-A 429 is always safe to retry. A 5xx on a send may have been processed, so it is
+A 429 is always safe to retry: it is about the account, not the message, so it pauses the
+channel like an unreachable Twilio does. A 5xx on a send may have been processed, so it is
 uncertain, not a clean retry. Any other 4xx is permanent and keeps Twilio's error code.
 """
 
@@ -14,7 +15,7 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from dispatcher.errors import ChannelError, PermanentError, TransientError, UncertainError
+from dispatcher.errors import ChannelError, PermanentError, UnavailableError, UncertainError
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
 from dispatcher.table import ChannelConfig
 
@@ -50,7 +51,7 @@ class TwilioSms(Backend):
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _channel_error(exc, to) from exc
         except aiohttp.ClientConnectorError as exc:
-            raise TransientError(f"cannot reach Twilio: {exc}", None, to) from exc
+            raise UnavailableError(f"cannot reach Twilio: {exc}", None, to) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UncertainError(f"no answer from Twilio after sending: {exc!r}", None,
                                  to) from exc
@@ -74,7 +75,7 @@ def _channel_error(exc: TwilioRestException | TwilioServiceException, to: str) -
     code = str(exc.code) if exc.code is not None else None
     text = f"Twilio {exc.status}: {getattr(exc, 'msg', None) or getattr(exc, 'title', '')}"
     if exc.status == 429:
-        return TransientError(text, code, to)
+        return UnavailableError(text, code, to)
     if exc.status >= 500:
         return UncertainError(text, code, to)
     return PermanentError(text, code, to)

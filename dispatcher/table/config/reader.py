@@ -70,6 +70,11 @@ class Reader:
             self.problem(table, key, str(exc))
             return None
 
+    def optional(self, data: Mapping[str, Any], table: TablePath, key: str,
+                 convert: Callable[[Any], T]) -> T | None:
+        """``convert(value)`` if the key is there, else None (not a problem)."""
+        return self.value(data, table, key, convert) if key in data else None
+
 
 def _dotted(table: TablePath, key: str | None) -> str:
     parts: list[str] = []

@@ -51,7 +51,8 @@ _WINDOW_KEYS = {"number", "id", "title", "start", "end", "impact", "impact_detai
                 "channels", "audience", "reserve"}
 
 
-_RETRY_KEYS = {"initial_delay_seconds", "max_delay_seconds", "max_attempts", "retry_uncertain"}
+_RETRY_KEYS = {"initial_delay_seconds", "max_delay_seconds", "max_attempts", "retry_uncertain",
+               "end_notice_hours", "give_up_after_minutes"}
 
 
 def read_settings(r: Reader, data: dict[str, Any]) -> Settings:
@@ -213,12 +214,16 @@ def read_retry(r: Reader, data: dict[str, Any]) -> RetryPolicy:
     initial = r.value(data, t, "initial_delay_seconds", positive_number,
                       default.initial_delay_seconds)
     ceiling = r.value(data, t, "max_delay_seconds", positive_number, default.max_delay_seconds)
-    attempts = r.value(data, t, "max_attempts", whole_number(1), default.max_attempts)
+    attempts = r.optional(data, t, "max_attempts", whole_number(1))
     uncertain = r.value(data, t, "retry_uncertain", boolean, default.retry_uncertain)
+    end_hours = r.value(data, t, "end_notice_hours", positive_number, default.end_notice_hours)
+    give_up = r.optional(data, t, "give_up_after_minutes", positive_number)
     policy = RetryPolicy(initial or default.initial_delay_seconds,
                          ceiling or default.max_delay_seconds,
-                         attempts or default.max_attempts,
-                         bool(uncertain))
+                         attempts,
+                         bool(uncertain),
+                         end_hours or default.end_notice_hours,
+                         give_up)
     if policy.max_delay_seconds < policy.initial_delay_seconds:
         r.problem(t, "max_delay_seconds", "must not be less than initial_delay_seconds")
     return policy
