@@ -16,6 +16,11 @@ def event(logger: logging.Logger, level: int, message: str, **fields: Any) -> No
     logger.log(level, message, extra={_FIELDS: fields})
 
 
+def failure(logger: logging.Logger, message: str, exc: BaseException, **fields: Any) -> None:
+    """An error line with its fields, followed by the exception's traceback."""
+    logger.error(message, extra={_FIELDS: fields}, exc_info=exc)
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, _FIELDS, {})
@@ -23,7 +28,8 @@ class TextFormatter(logging.Formatter):
         moment = datetime.fromtimestamp(record.created, UTC).astimezone().isoformat(
             timespec="seconds")
         line = f"{moment} {record.levelname:<7} {record.getMessage()}"
-        return f"{line} {pairs}" if pairs else line
+        line = f"{line} {pairs}" if pairs else line
+        return f"{line}\n{self.formatException(record.exc_info)}" if record.exc_info else line
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,6 +38,8 @@ class JsonFormatter(logging.Formatter):
         data = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
                 "level": record.levelname.lower(), "event": record.getMessage(),
                 **{key: _plain(value) for key, value in fields.items()}}
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)
 
 

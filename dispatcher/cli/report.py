@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from dispatcher.ledger import DeliveryRecord, NoticeRecord, NoticeState
+from dispatcher.ledger import DeliveryRecord, NoticeRecord, NoticeState, OutageRecord
 from dispatcher.table import (
     Channel,
     Config,
@@ -22,6 +22,7 @@ from dispatcher.table import (
     jp_range,
     next_notice,
     notice_key,
+    spoken_duration,
 )
 
 
@@ -149,8 +150,10 @@ def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
 
 
 def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
-                  failures: Sequence[DeliveryRecord]) -> dict[str, Any]:
-    """One notice as `status` shows it: deliveries by channel and state, and each failure."""
+                  failures: Sequence[DeliveryRecord], outages: Sequence[OutageRecord] = ()
+                  ) -> dict[str, Any]:
+    """One notice as `status` shows it: deliveries by channel and state, each failure, and
+    each provider outage it rode out."""
     channels: dict[str, dict[str, int]] = {}
     for (channel, state), count in sorted(counts.items()):
         channels.setdefault(channel, {})[state] = count
@@ -169,4 +172,24 @@ def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
              "attempts": f.attempts}
             for f in failures
         ],
+        "outages": [
+            {"channel": o.channel, "began_at": o.began_at.isoformat(),
+             "ended_at": o.ended_at.isoformat(),
+             "seconds": round((o.ended_at - o.began_at).total_seconds(), 1),
+             "deliveries_waiting": o.waiting, "probes": o.probes, "error": o.error}
+            for o in outages
+        ],
     }
+
+
+def outage_lines(outages: Sequence[Mapping[str, Any]], tz: tzinfo) -> list[str]:
+    """``email: provider unreachable 01:00:03–01:04:13 (4 min 10 s); 1,200 deliveries
+    waited; back after 9 probes``."""
+    lines = []
+    for o in outages:
+        began = datetime.fromisoformat(o["began_at"]).astimezone(tz)
+        ended = datetime.fromisoformat(o["ended_at"]).astimezone(tz)
+        lines.append(f"{o['channel']}: provider unreachable {began:%H:%M:%S}–{ended:%H:%M:%S} "
+                     f"({spoken_duration(o['seconds'])}); {o['deliveries_waiting']:,} "
+                     f"deliveries waited; back after {o['probes']} probes ({o['error']})")
+    return lines

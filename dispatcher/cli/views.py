@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
@@ -82,7 +83,7 @@ def status(
     if not notices:
         out.print(f"window {target.number} ({target.id}): no notice sent yet", markup=False)
     for notice in notices:
-        _print_notice_status(notice)
+        _print_notice_status(notice, cfg.settings.timezone)
 
 
 async def _window_status(cfg: Config, window: Window) -> list[dict[str, Any]]:
@@ -92,19 +93,29 @@ async def _window_status(cfg: Config, window: Window) -> list[dict[str, Any]]:
             counts = await ledger.counts(record.id)
             failures = await ledger.deliveries_of(
                 record.id, [s.value for s in UNSENT_STATES])
-            notices.append(report.notice_status(record, counts, failures))
+            outages = await ledger.outages_of(record.id)
+            notices.append(report.notice_status(record, counts, failures, outages))
         return notices
 
 
-def _print_notice_status(notice: dict[str, Any]) -> None:
+def _print_notice_status(notice: dict[str, Any], tz: tzinfo) -> None:
     out.print(f"{notice['phase']} ({notice['slot']}): {notice['state']}, triggered by "
               f"{notice['triggered_by']} at {notice['created_at']}", markup=False)
     for channel, states in notice["channels"].items():
         summary = ", ".join(f"{state} {count}" for state, count in states.items())
         out.print(f"  {channel}: {summary}", markup=False)
+    for line in report.outage_lines(notice["outages"], tz):
+        out.print(f"  {line}", markup=False)
+    expired: Counter[tuple[str, str]] = Counter()
     for failure in notice["failures"]:
+        if failure["state"] == "expired":
+            expired[failure["channel"], failure["reason"]] += 1
+            continue
         out.print(f"  {failure['state']}: {failure['channel']} {failure['contact']} "
                   f"{failure['address']}: {failure['reason']}", markup=False)
+    for (channel, reason), count in expired.items():
+        out.print(f"  expired: {channel} {count:,} deliveries, not sent: {reason}",
+                  markup=False)
 
 
 def _print_windows(views: list[report.WindowView], cfg: Config) -> None:

@@ -13,19 +13,20 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from dispatcher.errors import InputError
+from dispatcher.errors import InputError, LedgerUnavailable
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState, engine_url
-from dispatcher.logs import event
+from dispatcher.logs import event, failure
 from dispatcher.render import check_inputs
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
 from dispatcher.send import Clock, SendResult, make_backends, send_session
-from dispatcher.table import Inputs, build_notice, find_window, load_inputs
+from dispatcher.table import Inputs, build_notice, find_window, load_inputs, spoken_duration
 
 log = logging.getLogger("dispatcher.daemon")
 TICK_SECONDS = 1.0
@@ -64,6 +65,9 @@ class Daemon:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._jobs = NoticeJobs(self._fire)
         self._ledger: Ledger | None = None
+        self._ledger_down_since: datetime | None = None
+        # notice key → (failures in a row, not to be started again before)
+        self._failed: dict[str, tuple[int, datetime]] = {}
 
     async def run(self) -> None:
         """Until a stop is requested (a signal, or ``stopping`` set by the caller)."""
@@ -91,9 +95,22 @@ class Daemon:
               ledger=settings.ledger_url, pid=os.getpid())
 
     async def tick(self) -> list[Decision]:
-        """One look at the files and the ledger: reload if needed, then reconcile."""
+        """One look at the files and the ledger: reload if needed, then reconcile. A ledger
+        that does not answer is logged once and looked at again on the next tick."""
         self.reload_if_changed()
-        return await self.reconcile()
+        try:
+            decisions = await self.reconcile()
+        except LedgerUnavailable as exc:
+            if self._ledger_down_since is None:
+                self._ledger_down_since = self.clock()
+                event(log, logging.WARNING, "ledger unreachable, retrying every tick",
+                      error=str(exc))
+            return []
+        if self._ledger_down_since is not None:
+            seconds = (self.clock() - self._ledger_down_since).total_seconds()
+            self._ledger_down_since = None
+            event(log, logging.INFO, "ledger reachable again", after=spoken_duration(seconds))
+        return decisions
 
     def scheduled(self) -> dict[str, datetime]:
         """The jobs waiting, by notice key, with their times."""
@@ -136,6 +153,9 @@ class Daemon:
     def _start(self, decision: Decision) -> None:
         if decision.key in self._running or self.stopping.is_set():
             return
+        failed = self._failed.get(decision.key)
+        if failed is not None and self.clock() < failed[1]:
+            return
         task = asyncio.create_task(self._send(decision), name=decision.key)
         self._running[decision.key] = task
         task.add_done_callback(lambda _: self._running.pop(decision.key, None))
@@ -159,9 +179,24 @@ class Daemon:
                 event(log, logging.ERROR, "notice not sent", **_fields(decision),
                       problem=str(problem))
             return
+        except Exception as exc:  # any failure but bad input: logged, tried again later
+            self._back_off(decision, exc)
+            return
         finally:
             progress.cancel()
+        self._failed.pop(decision.key, None)
         self._report(decision, result)
+
+    def _back_off(self, decision: Decision, exc: Exception) -> None:
+        """A notice's send failed for a reason that is not bad input: start it again after a
+        backoff, so a failing ledger or backend is not hammered every tick."""
+        failures = self._failed.get(decision.key, (0, self.clock()))[0] + 1
+        retry = self.inputs.config.retry
+        wait = retry.probe_delay(failures, random.random())
+        self._failed[decision.key] = (failures, self.clock() + timedelta(seconds=wait))
+        failure(log, "notice failed, starting it again later", exc, **_fields(decision),
+                error=f"{type(exc).__name__}: {exc}", retry_in_seconds=round(wait, 1),
+                failures=failures)
 
     def _report(self, decision: Decision, result: SendResult) -> None:
         counts = {f"{channel}.{state}": n for (channel, state), n in sorted(result.counts.items())}
