@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.header import decode_header, make_header
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from dispatcher.demo import MailSink
 from dispatcher.ledger import DeliveryRecord, Ledger, engine_url
 from dispatcher.render import FaxPages, Renderer
 from dispatcher.send import Backend, Outgoing, make_backends
@@ -139,3 +146,54 @@ async def outgoing(project: Path, channel: Channel, address: str) -> Outgoing:
                 if channel is Channel.FAX else None)
     return Outgoing(1, notice.key, message, "<k1@example.jp>", sent_at,
                     1, "dispatcher-1-0123456789ab", document)
+
+
+def timed_window(project: Path, start: datetime, end: datetime, smtp_port: int | None) -> None:
+    """Window 3 at ``start``-``end`` (its reserve a month later), e-mail to a local server."""
+    text = project.read_text(encoding="utf-8")
+    text = text.replace("start = 2021-07-19T01:00:00\nend = 2021-07-19T02:00:00",
+                        f"start = {start.isoformat()}\nend = {end.isoformat()}")
+    text = text.replace("  start = 2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00",
+                        f"  start = {(start + timedelta(days=30)).isoformat()}\n"
+                        f"  end = {(end + timedelta(days=30)).isoformat()}")
+    text = text.replace('channels = ["fax", "email", "sms"]', 'channels = ["email", "sms"]')
+    if smtp_port is not None:
+        text = text.replace('[channels.email]\nbackend = "outbox"',
+                            f'[channels.email]\nbackend = "smtp"\nhost = "127.0.0.1"\n'
+                            f'port = {smtp_port}\nsecurity = "none"')
+    project.write_text(text, encoding="utf-8")
+
+
+def subjects(sink: MailSink) -> list[tuple[float, str, str]]:
+    """(arrival time, recipient, subject) of every message the sink accepted."""
+    found = []
+    for arrival in sink.arrivals():
+        subject = str(make_header(decode_header(message_from_bytes(arrival.content)["Subject"])))
+        found.append((arrival.at, arrival.recipients[0], subject))
+    return found
+
+
+def sms_count(project: Path) -> int:
+    """SMS written to the outbox so far (both notices)."""
+    return len(list((project.parent / "var" / "outbox" / "sms").rglob("*.txt")))
+
+
+def start_daemon(project: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "run", "-c", str(project)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
+            stdout=output, stderr=subprocess.STDOUT)
+
+
+def all_sent(project: Path, count: int) -> bool:
+    """The ledger holds ``count`` deliveries of window 3 and every one is sent: no daemon
+    will claim any of them again."""
+    states = delivery_states(project)
+    return len(states) == count and set(states) == {"sent"}
+
+
+def stop(process: subprocess.Popen[bytes], log: Path) -> str:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=300) == 0, log.read_text()
+    return log.read_text()

@@ -27,30 +27,60 @@ def _postgres_bin() -> Path:
     return Path(found[-1]).parent
 
 
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster from initdb, started and stopped with pg_ctl (as user
+    postgres when run as root)."""
+
+    def __init__(self) -> None:
+        self.binaries = _postgres_bin()
+        self.folder = Path(tempfile.mkdtemp(prefix="dispatcher-pg-"))
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.data, self.port = self.folder / "data", free_port()
+        self.url = f"postgresql://dispatcher@127.0.0.1:{self.port}/postgres"
+        subprocess.run([*self.as_user, str(self.binaries / "initdb"), "-D", str(self.data),
+                        "-U", "dispatcher", "--auth=trust", "-E", "UTF8", "--no-locale"],
+                       check=True, capture_output=True)
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
+                   f"-c unix_socket_directories={self.folder} -c fsync=off "
+                   "-c full_page_writes=off")
+        self._pg_ctl("start", "-o", options, "-l", str(self.folder / "server.log"),
+                     "-t", str(SERVER_START_SECONDS))
+        _wait_for_postgres(self.binaries, self.port)
+
+    def stop(self) -> None:
+        self._pg_ctl("stop", "-m", "fast", "-t", str(SERVER_START_SECONDS))
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._pg_ctl("stop", "-m", "immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.binaries / "pg_ctl"), "-D", str(self.data),
+                        "-w", *args], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A started cluster, removed afterwards."""
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster; yields its URL. As root, it runs as user postgres."""
-    binaries = _postgres_bin()
-    folder = Path(tempfile.mkdtemp(prefix="dispatcher-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = folder / "data", free_port()
-    subprocess.run([*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "dispatcher",
-                    "--auth=trust", "-E", "UTF8", "--no-locale"], check=True,
-                   capture_output=True)
-    server = subprocess.Popen(
-        [*as_user, str(binaries / "postgres"), "-D", str(data), "-p", str(port),
-         "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={folder}",
-         "-c", "fsync=off", "-c", "full_page_writes=off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for_postgres(binaries, port, server)
-        yield f"postgresql://dispatcher@127.0.0.1:{port}/postgres"
-    finally:
-        _stop(server)
-        shutil.rmtree(folder, ignore_errors=True)
+    """A throwaway PostgreSQL cluster; yields its URL."""
+    with postgres_cluster() as cluster:
+        yield cluster.url
 
 
 SERVER_START_SECONDS = 120  # a bound against a hang; a busy machine may take a while
@@ -67,13 +97,11 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {SERVER_START_SECONDS} s")
 
 
-def _wait_for_postgres(binaries: Path, port: int, process: subprocess.Popen[bytes]) -> None:
+def _wait_for_postgres(binaries: Path, port: int) -> None:
     """Until the server accepts logins: pg_isready answers 0 only once start-up is over (a
     server still starting accepts the TCP connection, then refuses the login)."""
     deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"PostgreSQL exited with code {process.returncode}")
         ready = subprocess.run([str(binaries / "pg_isready"), "-q", "-h", "127.0.0.1",
                                 "-p", str(port), "-U", "dispatcher", "-d", "postgres"],
                                check=False)
@@ -88,11 +116,13 @@ class SmtpSink(MailSink):
     part starts with ``tempfail`` gets 451 on its first RCPT; ``reject`` gets 550 every
     time; ``dropdata`` loses the connection during its first DATA."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse_subject: str | None = None) -> None:
         super().__init__()
         self._seen: set[str] = set()
         self._seen_lock = threading.Lock()
-
+        self.refuse_subject = refuse_subject  # messages whose subject has it get 451
+        # going down: every open connection gets 421 and is closed, so the server can stop
+        self.going_down = False
     def _first_time(self, key: str) -> bool:
         with self._seen_lock:
             first = key not in self._seen
@@ -102,6 +132,9 @@ class SmtpSink(MailSink):
     async def handle_RCPT(self, server: object, session: object, envelope: object,
                           address: str, rcpt_options: list[str]) -> str:
         local = address.split("@")[0]
+        if self.going_down:
+            server.transport.close()  # type: ignore[attr-defined]
+            return "421 4.3.2 service shutting down"
         if local.startswith("reject"):
             return "550 5.1.1 no such user"
         if local.startswith("tempfail") and self._first_time(f"rcpt:{address}"):
@@ -114,7 +147,15 @@ class SmtpSink(MailSink):
         if any(r.startswith("dropdata") for r in rcpts) and self._first_time(f"data:{rcpts}"):
             server.transport.close()  # type: ignore[attr-defined]
             return "421 4.4.2 connection dropped"
+        if self.refuse_subject and self.refuse_subject in _subject(envelope.content):  # type: ignore[attr-defined]
+            return "451 4.3.0 try again later"
         return self.accept(envelope)
+
+
+def _subject(content: bytes) -> str:
+    from email import message_from_bytes
+    from email.header import decode_header, make_header
+    return str(make_header(decode_header(message_from_bytes(content)["Subject"] or "")))
 
 
 @contextlib.contextmanager
@@ -122,7 +163,7 @@ def smtp_server(tls: bool = False, sink: SmtpSink | None = None, port: int | Non
                 ) -> Iterator[tuple[SmtpSink, int, Path | None]]:
     """An SMTP server on 127.0.0.1 (on ``port`` if given); with ``tls``, STARTTLS is
     required and the CA file given."""
-    sink = sink or SmtpSink()
+    sink = sink if sink is not None else SmtpSink()  # an empty sink is falsy (len 0)
     options: dict[str, object] = {}
     ca_file: Path | None = None
     folder = Path(tempfile.mkdtemp(prefix="dispatcher-smtp-"))
@@ -156,6 +197,7 @@ class FakeTwilio:
         import threading
         self.accepted: list[dict[str, str]] = []
         self.requests = 0
+        self.throttled = False  # while True, every request gets 429 (an account-wide limit)
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
@@ -166,6 +208,8 @@ class FakeTwilio:
             self.requests += 1
             first = to not in self._seen
             self._seen.add(to)
+            if self.throttled:
+                return 429, {"code": 20429, "message": "Too Many Requests", "status": 429}
             if magic == "0429" and first:
                 return 429, {"code": 20429, "message": "Too Many Requests", "status": 429}
             if magic == "1211":

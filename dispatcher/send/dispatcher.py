@@ -372,7 +372,8 @@ class Dispatcher:
               error=breaker.error)
 
     def _log_reachable(self, run: ChannelRun, outage: Outage, waiting: int) -> None:
-        event(log, logging.INFO,
+        # a warning, like the outage's start: `send` shows warnings, and both ends matter
+        event(log, logging.WARNING,
               f"{run.channel.value}: reachable again after {spoken_duration(outage.seconds)}; "
               f"{waiting:,} deliveries waiting", channel=run.channel.value,
               notice=run.notice.key, probes=outage.probes)
