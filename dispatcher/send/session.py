@@ -19,7 +19,8 @@ from dispatcher.ledger import (
 )
 from dispatcher.render import Renderer, check_notice
 from dispatcher.send.channels import Backend
-from dispatcher.send.dispatcher import Dispatcher, Plan, Progress
+from dispatcher.send.claims import Progress
+from dispatcher.send.dispatcher import Dispatcher, Plan
 from dispatcher.send.lanes import Clock
 from dispatcher.table import (
     Channel,
