@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,29 +70,30 @@ class EngineUser:
         dialect = postgresql if self._postgres else sqlite
         return dialect.insert(table).on_conflict_do_nothing()
 
-    @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+    def _begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction; LedgerUnavailable if the database does not answer."""
-        try:
-            async with self._engine.begin() as conn:
-                yield conn
-        except Exception as exc:
-            raise _unavailable_or(exc) from exc
+        return _answering(self._engine.begin())
 
-    @asynccontextmanager
-    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+    def _connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection for reading; LedgerUnavailable if the database does not answer."""
-        try:
-            async with self._engine.connect() as conn:
-                yield conn
-        except Exception as exc:
-            raise _unavailable_or(exc) from exc
+        return _answering(self._engine.connect())
 
 
-def _unavailable_or(exc: Exception) -> Exception:
-    if is_unavailable(exc) and not isinstance(exc, LedgerUnavailable):
-        return LedgerUnavailable(f"the ledger does not answer: {type(exc).__name__}: {exc}")
-    return exc
+@asynccontextmanager
+async def _answering(opening: AbstractAsyncContextManager[AsyncConnection]
+                     ) -> AsyncIterator[AsyncConnection]:
+    """The connection ``opening`` gives; an error that means the database is away becomes
+    LedgerUnavailable, any other is raised as it is."""
+    try:
+        async with opening as conn:
+            yield conn
+    except LedgerUnavailable:
+        raise
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        raise LedgerUnavailable(f"the ledger does not answer: {type(exc).__name__}: {exc}"
+                                ) from exc
 
 
 def engine_url(raw: str, base_dir: Path) -> URL:
