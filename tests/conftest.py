@@ -1,18 +1,27 @@
 """Shared fixtures: a copy of the shipped project in a temporary folder, a CLI runner,
-PostgreSQL for the session, and local SMTP and Twilio-speaking servers."""
+PostgreSQL for the session, an empty ledger on each database, and local SMTP and
+Twilio-speaking servers."""
 
 from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from dispatcher.cli import main
+from dispatcher.ledger import Ledger, engine_url
 from tests.helpers import ROOT, TWILIO_ENV, Cli, Result
-from tests.servers import FakeTwilio, SmtpSink, postgres_server, smtp_server, twilio_server
+from tests.servers import (
+    FakeTwilio,
+    SmtpSink,
+    fresh_schema,
+    postgres_server,
+    smtp_server,
+    twilio_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +29,20 @@ def postgres_url() -> Iterator[str]:
     """A PostgreSQL server from initdb for the whole test session."""
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
+    """An empty ledger, on SQLite and on a real PostgreSQL: the ledger's contract suite."""
+    if request.param == "sqlite":
+        url = engine_url("sqlite:///var/ledger.sqlite3", tmp_path)
+    else:
+        base = request.getfixturevalue("postgres_url")
+        url = engine_url(base, tmp_path)
+        await fresh_schema(url)
+    opened = await Ledger.open(url)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture

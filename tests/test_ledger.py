@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,19 +13,6 @@ from dispatcher.ledger import DeliveryState, Ledger, NewDelivery, Outcome, engin
 from tests.servers import fresh_schema
 
 T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
-    if request.param == "sqlite":
-        url = engine_url("sqlite:///var/ledger.sqlite3", tmp_path)
-    else:
-        base = request.getfixturevalue("postgres_url")
-        url = engine_url(base, tmp_path)
-        await fresh_schema(url)
-    opened = await Ledger.open(url)
-    yield opened
-    await opened.close()
 
 
 def new_deliveries(count: int, channel: str = "email") -> list[NewDelivery]:

@@ -4,27 +4,42 @@ from dispatcher.ledger.engine import engine_url, is_unavailable
 from dispatcher.ledger.records import (
     Claimed,
     DeliveryRecord,
+    EventRecord,
     NewDelivery,
     NoticeRecord,
     OutageRecord,
     Outcome,
+    Report,
 )
-from dispatcher.ledger.states import FINAL_STATES, UNSENT_STATES, DeliveryState, NoticeState
+from dispatcher.ledger.states import (
+    FINAL_STATES,
+    NOT_REACHED_STATES,
+    REPORTED_STATES,
+    UNSENT_STATES,
+    Applied,
+    DeliveryState,
+    NoticeState,
+)
 from dispatcher.ledger.store import Ledger, peek
 from dispatcher.ledger.tables import metadata
 
 __all__ = [
     "FINAL_STATES",
+    "NOT_REACHED_STATES",
+    "REPORTED_STATES",
     "UNSENT_STATES",
+    "Applied",
     "Claimed",
     "DeliveryRecord",
     "DeliveryState",
+    "EventRecord",
     "Ledger",
     "NewDelivery",
     "NoticeRecord",
     "NoticeState",
     "OutageRecord",
     "Outcome",
+    "Report",
     "engine_url",
     "is_unavailable",
     "metadata",

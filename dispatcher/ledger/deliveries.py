@@ -6,14 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import Claimed, DeliveryRecord, NewDelivery, Outcome
-from dispatcher.ledger.states import DeliveryState, NoticeState
+from dispatcher.ledger.states import REPORTED_STATES, DeliveryState, NoticeState
 from dispatcher.ledger.tables import deliveries, notices
 
 _INSERT_CHUNK = 1000
+
+# A DeliveryRecord's columns, in its order.
+DELIVERY_COLUMNS = tuple(deliveries.c[name] for name in (
+    "id", "notice_id", "contact_id", "channel", "address", "state", "attempts", "error_code",
+    "last_error", "provider_ref", "sent_at"))
 
 
 class DeliveryQueue(EngineUser):
@@ -63,14 +68,18 @@ class DeliveryQueue(EngineUser):
         return sorted(claimed, key=lambda c: c.id)
 
     async def record(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> None:
-        """Write outcomes of deliveries this owner holds, in one transaction."""
+        """Write outcomes of deliveries this owner holds, in one transaction. A provider's
+        report that came in before the outcome (a fast status callback) keeps its state."""
         if not outcomes:
             return
         d = deliveries.c
+        # spelled out: an IN list would expand, which executemany cannot do
+        reported = or_(*(d.state == state.value for state in REPORTED_STATES))
         statement = (
             update(deliveries)
             .where(d.id == bindparam("b_id"), d.lease_owner == bindparam("b_owner"))
-            .values(state=bindparam("b_state"), lease_owner=None, lease_expires_at=None,
+            .values(state=case((reported, d.state), else_=bindparam("b_state")),
+                    lease_owner=None, lease_expires_at=None,
                     next_attempt_at=func.coalesce(bindparam("b_next", type_=d.next_attempt_at.type),
                                                   d.next_attempt_at),
                     error_code=bindparam("b_code"), last_error=bindparam("b_error"),
@@ -167,9 +176,7 @@ class DeliveryQueue(EngineUser):
     async def deliveries_of(self, notice_id: int, states: Iterable[str] | None = None
                             ) -> list[DeliveryRecord]:
         d = deliveries.c
-        query = select(d.id, d.notice_id, d.contact_id, d.channel, d.address, d.state,
-                       d.attempts, d.error_code, d.last_error, d.provider_ref, d.sent_at
-                       ).where(d.notice_id == notice_id)
+        query = select(*DELIVERY_COLUMNS).where(d.notice_id == notice_id)
         if states is not None:
             query = query.where(d.state.in_(list(states)))
         async with self._connect() as conn:

@@ -84,3 +84,29 @@ class DeliveryRecord:
     last_error: str | None
     provider_ref: str | None
     sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a provider reported about one delivery after taking it. ``state`` is where it
+    moves the delivery (None: recorded only, e.g. a delay); PENDING with ``retry_at`` asks
+    for a new message. ``digest`` names the report, so reading it again changes nothing."""
+
+    delivery_id: int
+    source: str
+    status: str
+    code: str | None
+    detail: str
+    digest: str
+    state: DeliveryState | None = None
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    delivery_id: int
+    source: str
+    status: str
+    code: str | None
+    detail: str
+    received_at: datetime

@@ -13,11 +13,12 @@ from sqlalchemy.engine import URL
 
 from dispatcher.ledger.deliveries import DeliveryQueue
 from dispatcher.ledger.engine import open_engine
+from dispatcher.ledger.events import EventLog
 from dispatcher.ledger.notices import NoticeQueries
 from dispatcher.ledger.states import NoticeState
 
 
-class Ledger(NoticeQueries, DeliveryQueue):
+class Ledger(NoticeQueries, DeliveryQueue, EventLog):
     """Async access to the ledger database; open with ``await Ledger.open(url)``."""
 
     @classmethod

@@ -1,5 +1,5 @@
-"""The ledger's tables: notices, deliveries, provider outages, slot moves, and the audit log
-of operator actions."""
+"""The ledger's tables: notices, deliveries, the providers' reports on them, provider
+outages, slot moves, and the audit log of operator actions."""
 
 from __future__ import annotations
 
@@ -90,6 +90,22 @@ outages = Table(
     Column("waiting", Integer, nullable=False),
     Column("probes", Integer, nullable=False),
     Column("error", Text, nullable=False),
+)
+
+# One row per provider report (a Twilio status, a bounce, a gateway's result mail), never
+# edited; the digest makes the same report, read twice, one row.
+delivery_events = Table(
+    "delivery_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id"), nullable=False),
+    Column("source", String(50), nullable=False),
+    Column("status", String(50), nullable=False),
+    Column("code", String(50)),
+    Column("detail", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("digest", String(64), nullable=False),
+    UniqueConstraint("digest", name="uq_delivery_event"),
+    Index("ix_delivery_events_delivery", "delivery_id"),
 )
 
 slot_changes = Table(
