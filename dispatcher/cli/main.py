@@ -8,11 +8,13 @@ import sys
 
 from dispatcher.cli import preview, running, sending, views
 from dispatcher.cli.app import app
+from dispatcher.cli.receipts import receipts_app
 from dispatcher.errors import DispatcherError, InputError
 
 for command in (views.windows, views.check, preview.preview, sending.send, views.status,
                 sending.retry, sending.postpone, running.run, running.demo):
     app.command()(command)
+app.add_typer(receipts_app, name="receipts")
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from dispatcher.ledger.states import (
     DeliveryState,
     NoticeState,
 )
-from dispatcher.ledger.store import Ledger, peek
+from dispatcher.ledger.store import Ledger, may_exist, peek
 from dispatcher.ledger.tables import metadata
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Report",
     "engine_url",
     "is_unavailable",
+    "may_exist",
     "metadata",
     "peek",
 ]

@@ -30,9 +30,14 @@ class Ledger(NoticeQueries, DeliveryQueue, EventLog):
         await self._engine.dispose()
 
 
+def may_exist(url: URL) -> bool:
+    """False for a SQLite ledger whose file is not there (opening it would create it)."""
+    return url.get_backend_name() != "sqlite" or Path(url.database or "").exists()
+
+
 async def peek(url: URL) -> tuple[dict[str, str], dict[str, NoticeState]]:
     """Active slots and notice states, without creating a SQLite ledger that is not there."""
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+    if not may_exist(url):
         return {}, {}
     ledger = await Ledger.open(url)
     try:

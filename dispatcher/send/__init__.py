@@ -5,12 +5,15 @@ from dispatcher.send.channels import (
     Backend,
     Outgoing,
     Receipt,
+    ReturnPaths,
     gateway_recipient,
     job_failure,
     make_backends,
+    return_paths,
+    tag_id,
 )
 from dispatcher.send.dispatcher import Dispatcher, Plan
-from dispatcher.send.identity import message_id
+from dispatcher.send.identity import delivery_tag, message_id
 from dispatcher.send.lanes import Clock, RateLimiter
 from dispatcher.send.outcome import outcome_of_error
 from dispatcher.send.session import SendResult, preflight, send_notice, send_session
@@ -23,13 +26,17 @@ __all__ = [
     "Plan",
     "RateLimiter",
     "Receipt",
+    "ReturnPaths",
     "SendResult",
+    "delivery_tag",
     "gateway_recipient",
     "job_failure",
     "make_backends",
     "message_id",
     "outcome_of_error",
     "preflight",
+    "return_paths",
     "send_notice",
     "send_session",
+    "tag_id",
 ]

@@ -12,6 +12,13 @@ from dispatcher.table.contacts import (
 )
 from dispatcher.table.inputs import Inputs, load_inputs
 from dispatcher.table.notice import Notice, build_notice, notice_key
+from dispatcher.table.receipts import (
+    EmailReceipts,
+    FaxGatewayReceipts,
+    Http,
+    Receipts,
+    SmsReceipts,
+)
 from dispatcher.table.retry import PROBE_CEILING_SECONDS, Deadline, RetryPolicy
 from dispatcher.table.timefmt import (
     jp_clock,
@@ -47,13 +54,18 @@ __all__ = [
     "Config",
     "Contact",
     "Deadline",
+    "EmailReceipts",
+    "FaxGatewayReceipts",
+    "Http",
     "Inputs",
     "NextNotice",
     "Notice",
     "Notify",
     "Phase",
+    "Receipts",
     "RetryPolicy",
     "Slot",
+    "SmsReceipts",
     "Window",
     "active_slot",
     "build_notice",

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dispatcher.errors import SetupError, single
 from dispatcher.send.channels.base import Backend, MailTransport, Outgoing, Receipt
 from dispatcher.send.channels.email_gateway import EmailGatewayFax, gateway_recipient
+from dispatcher.send.channels.envelope import ReturnPaths, return_paths, tag_id
 from dispatcher.send.channels.hylafax import HylaFax, job_failure
 from dispatcher.send.channels.outbox import Outbox
 from dispatcher.send.channels.smtp import SmtpPool
@@ -18,9 +19,12 @@ __all__ = [
     "MailTransport",
     "Outgoing",
     "Receipt",
+    "ReturnPaths",
     "gateway_recipient",
     "job_failure",
     "make_backends",
+    "return_paths",
+    "tag_id",
 ]
 
 
@@ -28,32 +32,35 @@ def make_backends(config: Config, channels: Iterable[Channel], env: Mapping[str,
                   ) -> dict[Channel, Backend]:
     """One backend per channel; SetupError if a credential it needs is missing."""
     backends: dict[Channel, Backend] = {}
+    paths = return_paths(config.receipts.email, env)
     for channel in channels:
-        backends[channel] = _backend(config, channel, env)
+        backends[channel] = _backend(config, channel, env, paths)
     return backends
 
 
-def _mail_transport(config: Config, env: Mapping[str, str]) -> SmtpPool | Outbox:
+def _mail_transport(config: Config, env: Mapping[str, str], paths: ReturnPaths | None
+                    ) -> SmtpPool | Outbox:
     email = config.channels[Channel.EMAIL]
     if email.backend == "smtp":
-        return SmtpPool(email, env)
-    return Outbox(email.path, email.from_address)
+        return SmtpPool(email, env, paths)
+    return Outbox(email.path, email.from_address, paths)
 
 
-def _backend(config: Config, channel: Channel, env: Mapping[str, str]) -> Backend:
+def _backend(config: Config, channel: Channel, env: Mapping[str, str],
+             paths: ReturnPaths | None) -> Backend:
     settings = config.channels[channel]
     email_from = config.channels[Channel.EMAIL].from_address
     if settings.backend == "outbox":
-        return Outbox(settings.path, email_from)
+        return Outbox(settings.path, email_from, paths)
     if channel is Channel.EMAIL:
-        return _mail_transport(config, env)
+        return _mail_transport(config, env, paths)
     if settings.backend == "twilio":
         return TwilioSms(settings, env)
     if settings.backend == "hylafax":
         return HylaFax(settings, env)
     if settings.backend == "email-gateway":
         assert settings.gateway_address is not None
-        transport: MailTransport = _mail_transport(config, env)
+        transport: MailTransport = _mail_transport(config, env, paths)
         return EmailGatewayFax(settings.gateway_address, email_from, transport)
     raise single(SetupError, f"[channels.{channel}] backend",
                  f"{settings.backend!r} is not available yet")

@@ -68,7 +68,8 @@ class Backend(ABC):
 class MailTransport(Protocol):
     """Carries a ready MIME e-mail: the SMTP pool, or the e-mail outbox."""
 
-    async def deliver(self, mail: EmailMessage, recipient: str, key: str) -> Receipt: ...
+    async def deliver(self, mail: EmailMessage, recipient: str, key: str, tag: str
+                      ) -> Receipt: ...
 
 
 def secret(env: Mapping[str, str], name: str, key: str) -> str:

@@ -38,7 +38,8 @@ class EmailGatewayFax(Backend):
         mail.set_content("FAX\n", charset="utf-8")
         mail.add_attachment(outgoing.document.pdf, maintype="application", subtype="pdf",
                             filename="notice.pdf")
-        return await self._transport.deliver(mail, recipient, outgoing.notice_key)
+        return await self._transport.deliver(mail, recipient, outgoing.notice_key,
+                                             outgoing.tag)
 
 
 def gateway_recipient(template: str, e164: str) -> str:

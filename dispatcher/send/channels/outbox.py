@@ -14,6 +14,7 @@ from typing import ClassVar
 from dispatcher.errors import TransientError
 from dispatcher.render import build_email, mime_bytes
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, write_atomically
+from dispatcher.send.channels.envelope import ReturnPaths
 from dispatcher.table import Channel
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+@-]")
@@ -26,16 +27,19 @@ def safe_name(text: str) -> str:
 class Outbox(Backend):
     name: ClassVar[str] = "outbox"
 
-    def __init__(self, folder: Path, from_mailbox: str) -> None:
+    def __init__(self, folder: Path, from_mailbox: str,
+                 return_paths: ReturnPaths | None = None) -> None:
         self.folder = folder
         self._from = from_mailbox
+        self._return_paths = return_paths
 
     async def send(self, outgoing: Outgoing) -> Receipt:
         message = outgoing.message
         stem = f"{safe_name(message.contact.id)}-{safe_name(message.address)}"
         folder = self.folder / safe_name(outgoing.notice_key)
         if message.channel is Channel.EMAIL:
-            data = build_email(message, self._from, outgoing.sent_at, outgoing.message_id)
+            data = self._return_path(outgoing.tag) + build_email(
+                message, self._from, outgoing.sent_at, outgoing.message_id)
             path = folder / f"{stem}.eml"
         elif message.channel is Channel.FAX:
             assert outgoing.document is not None, "a fax is sent with its rendered document"
@@ -45,10 +49,17 @@ class Outbox(Backend):
             data = f"To: {message.address}\n\n{message.body}\n".encode()
         return _write(path, data, message.address)
 
-    async def deliver(self, mail: EmailMessage, recipient: str, key: str) -> Receipt:
+    async def deliver(self, mail: EmailMessage, recipient: str, key: str, tag: str
+                      ) -> Receipt:
         """Write a ready e-mail (the fax gateway's, when e-mail goes to the outbox)."""
         path = self.folder / safe_name(key) / f"{safe_name(recipient)}.eml"
-        return _write(path, mime_bytes(mail), recipient)
+        return _write(path, self._return_path(tag) + mime_bytes(mail), recipient)
+
+    def _return_path(self, tag: str) -> bytes:
+        """The header a mailbox adds on delivery: where a bounce of this message goes."""
+        if self._return_paths is None:
+            return b""
+        return f"Return-Path: <{self._return_paths.envelope(tag).sender}>\r\n".encode()
 
 
 def _write(path: Path, data: bytes, recipient: str) -> Receipt:

@@ -20,14 +20,17 @@ import aiosmtplib
 from dispatcher.errors import ChannelError, PermanentError, TransientError, UnavailableError
 from dispatcher.render import build_email, mime_bytes
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
+from dispatcher.send.channels.envelope import Envelope, ReturnPaths, plain_envelope
 from dispatcher.table import ChannelConfig
 
 
 class SmtpPool(Backend):
     name: ClassVar[str] = "smtp"
 
-    def __init__(self, config: ChannelConfig, env: Mapping[str, str]) -> None:
+    def __init__(self, config: ChannelConfig, env: Mapping[str, str],
+                 return_paths: ReturnPaths | None = None) -> None:
         self._config = config
+        self._return_paths = return_paths
         key = "[channels.email]"
         self._username = (secret(env, config.username_env, f"{key} username_env")
                           if config.username_env else None)
@@ -40,16 +43,24 @@ class SmtpPool(Backend):
     async def send(self, outgoing: Outgoing) -> Receipt:
         raw = build_email(outgoing.message, self._config.from_address, outgoing.sent_at,
                           outgoing.message_id)
-        return await self._send_raw(raw, outgoing.message.address)
+        return await self._send_raw(raw, outgoing.message.address, self._envelope(outgoing.tag))
 
-    async def deliver(self, mail: EmailMessage, recipient: str, key: str) -> Receipt:
-        return await self._send_raw(mime_bytes(mail), recipient)
+    async def deliver(self, mail: EmailMessage, recipient: str, key: str, tag: str
+                      ) -> Receipt:
+        return await self._send_raw(mime_bytes(mail), recipient, self._envelope(tag))
 
-    async def _send_raw(self, raw: bytes, recipient: str) -> Receipt:
+    def _envelope(self, tag: str) -> Envelope:
+        paths = self._return_paths
+        return paths.envelope(tag) if paths is not None else plain_envelope(tag)
+
+    async def _send_raw(self, raw: bytes, recipient: str, envelope: Envelope) -> Receipt:
         async with self._slots:
             connection = await self._connection(recipient)
+            mail_options, rcpt_options = _dsn_options(connection, envelope)
             try:
-                _, response = await connection.sendmail(self._envelope_from, [recipient], raw)
+                _, response = await connection.sendmail(
+                    envelope.sender or self._envelope_from, [recipient], raw,
+                    mail_options=mail_options, rcpt_options=rcpt_options)
             except BaseException as exc:
                 await _discard(connection)
                 if isinstance(exc, Exception):
@@ -81,6 +92,20 @@ class SmtpPool(Backend):
                 error = UnavailableError(str(error), error.code, recipient)
             raise error from exc
         return connection
+
+
+def _dsn_options(connection: aiosmtplib.SMTP, envelope: Envelope
+                 ) -> tuple[list[str], list[str]]:
+    """Ask for delivery status notifications (RFC 3461) where the server offers them: on
+    failure, delay and success, with the headers only, naming the delivery (ENVID)."""
+    if not connection.supports_extension("dsn"):
+        return [], []
+    return ["RET=HDRS", f"ENVID={_xtext(envelope.envid)}"], ["NOTIFY=SUCCESS,FAILURE,DELAY"]
+
+
+def _xtext(value: str) -> str:
+    """RFC 3461 xtext: '+', '=' and anything outside printable ASCII as +HH."""
+    return "".join(f"+{ord(c):02X}" if c in "+=" or not "!" <= c <= "~" else c for c in value)
 
 
 async def _discard(connection: aiosmtplib.SMTP, polite: bool = False) -> None:

@@ -11,6 +11,7 @@ from dispatcher.errors import ConfigError, Problem, single
 from dispatcher.table.config.channels import read_channels
 from dispatcher.table.config.model import Config
 from dispatcher.table.config.reader import Reader
+from dispatcher.table.config.receipts import read_http, read_receipts
 from dispatcher.table.config.sections import (
     read_affected,
     read_helpdesk,
@@ -68,7 +69,7 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, path: Path) -> ConfigError:
 
 
 _TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",
-             "retry"}
+             "retry", "receipts", "http"}
 
 
 def _build(r: Reader, data: dict[str, Any]) -> Config | None:
@@ -80,6 +81,9 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     windows = read_windows(r, r.tables(data, (), "windows"), settings.timezone)
     channels = read_channels(r, r.table(data, (), "channels"))
     retry = read_retry(r, r.table(data, (), "retry"))
+    receipts = read_receipts(r, r.table(data, (), "receipts"))
+    http = read_http(r, r.table(data, (), "http"))
     if r.problems or sender is None or helpdesk is None:
         return None
-    return Config(r.path, settings, sender, helpdesk, affected, windows, channels, retry)
+    return Config(r.path, settings, sender, helpdesk, affected, windows, channels, retry,
+                  receipts, http)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from dispatcher.table.receipts import Http, Receipts
 from dispatcher.table.retry import RetryPolicy
 from dispatcher.table.windows import Channel, Window
 
@@ -100,3 +101,5 @@ class Config:
     windows: tuple[Window, ...]
     channels: Mapping[Channel, ChannelConfig]
     retry: RetryPolicy
+    receipts: Receipts
+    http: Http

@@ -1,0 +1,128 @@
+"""`receipts read-mail`: bounces, delay warnings, success DSNs and fax gateway results read
+from files, matched to their deliveries and, with --apply, recorded in the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, clock, out
+from dispatcher.ledger import Applied, Ledger, engine_url, may_exist
+from dispatcher.receipts import MailMatcher, MailResult, mails_in, read_bounce, read_mails
+from dispatcher.send import return_paths
+from dispatcher.table import Config, load_config
+
+receipts_app = typer.Typer(help="What came back after the providers took the messages.",
+                           no_args_is_help=True)
+
+_BATCH = 500
+
+
+@receipts_app.command("read-mail")
+def read_mail(
+    paths: Annotated[list[Path], typer.Argument(help="An .eml, an mbox or a Maildir.")],
+    apply: Annotated[bool, typer.Option(
+        "--apply", help="Record what the mails say in the ledger.")] = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Read returned mails (bounces, delays, success DSNs, fax gateway results) and match
+    each to its delivery; nothing changes in the ledger without --apply."""
+    cfg = load_config(config)
+    mails = mails_in(paths)
+    first = list(islice(mails, 1))  # a missing path is an error before anything is read
+    tally = asyncio.run(_read(cfg, _chain(first, mails), apply, as_json))
+    if not as_json:
+        _print_summary(tally, apply)
+
+
+async def _read(cfg: Config, mails: Iterable[tuple[str, bytes]], apply: bool, as_json: bool
+                ) -> Counter[str]:
+    url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
+    ledger = await Ledger.open(url) if apply or may_exist(url) else None
+    paths = return_paths(cfg.receipts.email, os.environ)
+    tally: Counter[str] = Counter()
+    try:
+        matcher = MailMatcher(ledger, cfg, paths) if ledger is not None else None
+        iterator = iter(mails)
+        while batch := list(islice(iterator, _BATCH)):
+            results = await _results(batch, matcher)
+            applied = await _apply(ledger, results) if apply and ledger else {}
+            for result in results:
+                _show(result, applied.get(id(result)), as_json)
+                tally.update(_tally_keys(result, applied.get(id(result))))
+    finally:
+        if ledger is not None:
+            await ledger.close()
+    return tally
+
+
+async def _results(batch: list[tuple[str, bytes]], matcher: MailMatcher | None
+                   ) -> list[MailResult]:
+    if matcher is None:
+        return [MailResult(name, read_bounce(raw), None, None, None) for name, raw in batch]
+    return await read_mails(batch, matcher, "mail-file")
+
+
+async def _apply(ledger: Ledger, results: list[MailResult]) -> dict[int, Applied]:
+    reported = [r for r in results if r.report is not None]
+    outcomes = await ledger.apply_reports([r.report for r in reported if r.report], clock())
+    return {id(r): applied for r, applied in zip(reported, outcomes, strict=True)}
+
+
+def _show(result: MailResult, applied: Applied | None, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        return
+    reading = result.reading
+    parts = [f"{result.name}: {reading.kind.value}"]
+    parts += [f"{r.status or '-'} {r.address}" for r in reading.recipients[:3]]
+    if result.forged:
+        parts.append("→ forged bounce token, ignored")
+    elif result.delivery is not None:
+        state = result.report.state.value if result.report and result.report.state else "event"
+        parts.append(f"→ delivery {result.delivery.id} ({result.delivery.channel} "
+                     f"{result.delivery.address}): {state}"
+                     + (f" [{applied.value}]" if applied else ""))
+    out.print(" ".join(parts), markup=False, soft_wrap=True)
+
+
+def _tally_keys(result: MailResult, applied: Applied | None) -> list[str]:
+    keys = ["read", result.reading.kind.value]
+    if result.delivery is not None:
+        keys.append("matched")
+    if result.forged:
+        keys.append("forged")
+    if applied is not None:
+        keys.append(f"applied:{applied.value}")
+    return keys
+
+
+def _print_summary(tally: Counter[str], apply: bool) -> None:
+    kinds = ", ".join(f"{tally[k]} {k}" for k in ("bounce", "delay", "delivered",
+                                                  "not-a-bounce") if tally[k])
+    line = f"read {tally['read']:,} mails ({kinds or 'none'}); {tally['matched']:,} matched"
+    if tally["forged"]:
+        line += f"; {tally['forged']:,} with a forged token ignored"
+    if apply:
+        changes = ", ".join(f"{tally[f'applied:{a.value}']:,} {a.value}" for a in Applied
+                            if tally[f"applied:{a.value}"])
+        line += f"; ledger: {changes or 'nothing to record'}"
+    else:
+        line += "; nothing written (add --apply to record)"
+    out.print(line, markup=False, soft_wrap=True)
+
+
+def _chain(first: list[tuple[str, bytes]], rest: Iterator[tuple[str, bytes]]
+           ) -> Iterator[tuple[str, bytes]]:
+    yield from first
+    yield from rest

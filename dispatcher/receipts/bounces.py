@@ -1,0 +1,276 @@
+"""Reading a mail that came back: a bounce, a delay warning, a success DSN, or something
+else (an auto-reply, a complaint). Pure: bytes in, a MailReading out.
+
+RFC 3464 delivery reports are read with the standard library; other bounce formats (each
+mail system has its own) through flufl.bounce, with the status code taken from the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses
+from enum import StrEnum
+
+import flufl.bounce
+
+
+class MailKind(StrEnum):
+    BOUNCE = "bounce"            # at least one recipient failed
+    DELAY = "delay"              # still being retried by the mail system
+    DELIVERED = "delivered"      # a success DSN
+    NOT_A_BOUNCE = "not-a-bounce"
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    address: str
+    status: str | None  # the enhanced status code, "5.1.1"
+    action: str         # failed | delayed | delivered
+    detail: str
+
+    @property
+    def hard(self) -> bool:
+        """A permanent failure (5.x.x): the delivery counts as bounced."""
+        return self.action == "failed" and (self.status or "").startswith("5")
+
+
+@dataclass(frozen=True)
+class MailReading:
+    kind: MailKind
+    recipients: tuple[RecipientResult, ...]
+    envelope_to: str         # the headers that name where the report was sent
+    envid: str | None        # Original-Envelope-Id of a DSN
+    returned_ids: tuple[str, ...]  # Message-IDs of the returned original message
+    text: str                # the subject and the report's own text
+
+
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_REPLY = re.compile(r"(?<![\d.])([45])\d\d(?![\d.])")
+_ADDRESS_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To",
+                    "Return-Path", "X-Failed-Recipients")
+_AUTO_REPLY = re.compile(r"auto[- ]?repl|out of (the )?office|vacation|autoresponder|"
+                         r"自動応答|不在", re.IGNORECASE)
+_DELAY_TEXT = re.compile(r"will (be retried|continue to try|keep trying)|"
+                         r"warning message only|temporary failure report|delayed|"
+                         r"not yet been delivered|still trying", re.IGNORECASE)
+
+
+def read_bounce(raw: bytes) -> MailReading:
+    mail = message_from_bytes(raw)
+    envelope_to = " ".join(str(v) for name in _ADDRESS_HEADERS for v in mail.get_all(name, []))
+    returned = tuple(_returned_ids(mail))
+    text = f"{_subject(mail)}\n{_text_of(mail)}"
+    report = _delivery_status(mail)
+    if report is not None:
+        envid, recipients = report
+        return MailReading(_kind(recipients), recipients, envelope_to, envid, returned, text)
+    if _is_feedback_or_auto_reply(mail):
+        return MailReading(MailKind.NOT_A_BOUNCE, (), envelope_to, None, returned, text)
+    recipients = _heuristic(mail)
+    return MailReading(_kind(recipients), recipients, envelope_to, None, returned, text)
+
+
+def _subject(mail: Message) -> str:
+    try:
+        return str(make_header(decode_header(str(mail.get("Subject", "")))))
+    except (ValueError, LookupError):
+        return str(mail.get("Subject", ""))
+
+
+def _kind(recipients: tuple[RecipientResult, ...]) -> MailKind:
+    actions = {r.action for r in recipients}
+    if "failed" in actions:
+        return MailKind.BOUNCE
+    if "delayed" in actions:
+        return MailKind.DELAY
+    if "delivered" in actions:
+        return MailKind.DELIVERED
+    return MailKind.NOT_A_BOUNCE
+
+
+def _delivery_status(mail: Message) -> tuple[str | None, tuple[RecipientResult, ...]] | None:
+    """A DSN's envelope id and its per-recipient results, if the mail holds one."""
+    for part in mail.walk():
+        if part.get_content_type() not in ("message/delivery-status",
+                                           "message/global-delivery-status"):
+            continue
+        blocks = _status_blocks(part)
+        if not blocks:
+            continue
+        envid = blocks[0].get("Original-Envelope-Id")
+        recipients = tuple(r for block in blocks[1:] if (r := _dsn_recipient(block)))
+        if recipients:
+            return (str(envid).strip() if envid else None), recipients
+    return None
+
+
+def _status_blocks(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    if isinstance(payload, list) and all(isinstance(p, Message) for p in payload):
+        return list(payload)
+    text = part.get_payload(decode=True)
+    if not isinstance(text, bytes):
+        return []
+    chunks = re.split(rb"\r?\n\s*\r?\n", text.strip())
+    return [message_from_bytes(chunk + b"\n\n") for chunk in chunks if chunk.strip()]
+
+
+def _dsn_recipient(block: Message) -> RecipientResult | None:
+    named = block.get("Final-Recipient") or block.get("Original-Recipient")
+    if not named:
+        return None
+    address = _address(str(named).partition(";")[2] or str(named))
+    action = str(block.get("Action", "")).strip().lower()
+    status = _status(str(block.get("Status", "")))
+    detail = " ".join(str(block.get("Diagnostic-Code", "")).split())
+    if action not in ("failed", "delayed", "delivered", "relayed", "expanded"):
+        action = "failed" if (status or "").startswith(("4", "5")) else "delayed"
+    if action in ("relayed", "expanded"):
+        action = "delivered"
+    status = status or _status(detail)
+    if status and status.startswith("2"):
+        action = "delivered"
+    return RecipientResult(address, status, action, detail)
+
+
+def _status(text: str) -> str | None:
+    match = _STATUS.search(text)
+    return ".".join(match.groups()) if match else None
+
+
+def _address(text: str) -> str:
+    found = getaddresses([text.strip()])
+    address = found[0][1] if found else text
+    return address.strip().strip("<>").lower()
+
+
+def _is_feedback_or_auto_reply(mail: Message) -> bool:
+    if mail.get_content_type() == "multipart/report" and \
+            mail.get_param("report-type") == "feedback-report":
+        return True
+    if _looks_returned(mail):  # Exim marks its bounces auto-replied too
+        return False
+    auto = str(mail.get("Auto-Submitted", "")).lower()
+    if auto.startswith("auto-replied") or mail.get("X-Autoreply") or mail.get("X-Autorespond"):
+        return True
+    return bool(_AUTO_REPLY.search(str(mail.get("Subject", ""))))
+
+
+def _heuristic(mail: Message) -> tuple[RecipientResult, ...]:
+    """A bounce in a mail system's own format: flufl.bounce finds the addresses, the text
+    around each gives its status."""
+    try:
+        temporary, permanent = flufl.bounce.all_failures(mail)
+    except Exception:  # a detector that trips over a malformed mail: nothing found
+        temporary = permanent = frozenset()
+    text = _text_of(mail)
+    if not temporary and not permanent and _looks_returned(mail):
+        failed = [a for _, a in getaddresses(mail.get_all("X-Failed-Recipients", []))]
+        failed += _addresses_in(_own_part(text), mail)
+        permanent = frozenset(a.lower().encode() for a in dict.fromkeys(failed) if a)
+    delayed = bool(_DELAY_TEXT.search(text + " " + str(mail.get("Subject", ""))))
+    results = []
+    for raw_address in sorted(permanent | temporary):
+        address = raw_address.decode("utf-8", "replace").strip().strip("<>").lower()
+        status, detail = _status_near(text, address)
+        hard_reported = raw_address in permanent
+        action = "delayed" if delayed and not hard_reported else "failed"
+        if status is None and action == "failed":
+            status = "5.0.0" if hard_reported else "4.0.0"
+        results.append(RecipientResult(address, status, action, detail))
+    return tuple(results)
+
+
+_RETURNED_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator",
+                            re.IGNORECASE)
+_RETURNED_SUBJECT = re.compile(
+    r"undeliver|returned mail|delivery (status|fail|notification|problem)|failure notice|"
+    r"not delivered|could not be delivered|mail delivery|delivery report|nondeliver|"
+    r"rejected|bounce|配信|不達|エラー", re.IGNORECASE)
+_ORIGINAL_STARTS = re.compile(r"(?im)^(received|return-path|dkim-signature|message-id):")
+_ADDRESS = re.compile(r"[\w.+=-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _looks_returned(mail: Message) -> bool:
+    """A mail system's report about a mail it could not deliver, by who sent it or its
+    subject (for formats flufl.bounce does not know)."""
+    return bool(_RETURNED_FROM.search(str(mail.get("From", ""))) or
+                _RETURNED_SUBJECT.search(str(mail.get("Subject", ""))))
+
+
+def _own_part(text: str) -> str:
+    """The report's own words, before the copy of the original mail's headers."""
+    original = _ORIGINAL_STARTS.search(text)
+    return text[:original.start()] if original else text
+
+
+def _addresses_in(text: str, mail: Message) -> list[str]:
+    """Addresses the report's text names next to a status or reply code, other than the
+    report's own sender and recipient."""
+    own = {a.lower() for _, a in getaddresses([str(mail.get(h, "")) for h in ("From", "To")])}
+    found = []
+    for address in dict.fromkeys(a.lower().strip(".") for a in _ADDRESS.findall(text)):
+        if address in own or "mailer-daemon" in address or "postmaster" in address:
+            continue
+        at = text.lower().find(address)
+        if _STATUS.search(text[at:at + 600]) or _REPLY.search(text[at:at + 600]) or \
+                _STATUS.search(text[max(0, at - 300):at]):
+            found.append(address)
+    return found
+
+
+def _status_near(text: str, address: str) -> tuple[str | None, str]:
+    """The status code written nearest after the address (or anywhere), and that line."""
+    at = text.lower().find(address)
+    window = text[at:at + 600] if at >= 0 else text
+    for candidate in (window, text):
+        match = _STATUS.search(candidate)
+        if match:
+            return ".".join(match.groups()), _line_at(candidate, match.start())
+        reply = _REPLY.search(candidate)
+        if reply:
+            return f"{reply.group(1)}.0.0", _line_at(candidate, reply.start())
+    return None, ""
+
+
+def _line_at(text: str, index: int) -> str:
+    start = text.rfind("\n", 0, index) + 1
+    end = text.find("\n", index)
+    return " ".join(text[start:end if end >= 0 else None].split())[:300]
+
+
+def _text_of(mail: Message) -> str:
+    """The mail's own text parts, not the returned original."""
+    texts = []
+    for part in mail.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            break
+        if part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                texts.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+    return "\n".join(texts)
+
+
+def _returned_ids(mail: Message) -> list[str]:
+    """Message-IDs in the returned message or headers (what we sent), not the report's."""
+    found = []
+    for part in mail.walk():
+        if part.get_content_type() == "message/rfc822":
+            inner = part.get_payload()
+            inner_mail = inner[0] if isinstance(inner, list) and inner else None
+            if isinstance(inner_mail, Message) and inner_mail.get("Message-ID"):
+                found.append(str(inner_mail["Message-ID"]).strip())
+        elif part.get_content_type() == "text/rfc822-headers":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                found += re.findall(r"(?im)^message-id:\s*(<[^>\s]+>)", payload.decode(
+                    "utf-8", "replace"))
+    if not found:
+        text = _text_of(mail)
+        found += re.findall(r"(?im)^\s*message-id:\s*(<[^>\s]+>)", text)
+    return found

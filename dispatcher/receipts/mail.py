@@ -1,0 +1,157 @@
+"""Mail that comes back (bounces, delay warnings, success DSNs, a fax gateway's result
+mails) matched to the delivery it is about, and turned into ledger reports.
+
+A mail is matched by, in order: the VERP token in the address it was sent to (checked
+against its HMAC, so a forged one matches nothing), the DSN's envelope id, the Message-ID
+of the returned original.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dispatcher.ledger import DeliveryRecord, DeliveryState, Ledger, NoticeRecord, Report
+from dispatcher.logs import event
+from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, read_bounce
+from dispatcher.send import ReturnPaths, delivery_tag, message_id, tag_id
+from dispatcher.table import Channel, Config, FaxGatewayReceipts, notice_key
+
+log = logging.getLogger("dispatcher.receipts")
+
+Found = tuple[DeliveryRecord, NoticeRecord]
+
+
+@dataclass(frozen=True)
+class MailResult:
+    """One mail read: what it says, which delivery it is about, what the ledger learns."""
+
+    name: str
+    reading: MailReading
+    delivery: DeliveryRecord | None
+    matched_by: str | None
+    report: Report | None
+    forged: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.name,
+            "kind": self.reading.kind.value,
+            "recipients": [{"address": r.address, "status": r.status, "hard": r.hard}
+                           for r in self.reading.recipients],
+            "delivery": self.delivery.id if self.delivery else None,
+            "matched_by": self.matched_by,
+            "state": self.report.state.value if self.report and self.report.state else None,
+            "forged": self.forged,
+        }
+
+
+@dataclass
+class MailMatcher:
+    """Finds the delivery a returned mail is about, in one ledger."""
+
+    ledger: Ledger
+    config: Config
+    return_paths: ReturnPaths | None
+    _by_message_id: dict[str, int] | None = field(default=None, init=False)
+
+    async def match(self, reading: MailReading) -> tuple[Found | None, str | None, bool]:
+        """(the delivery and its notice, how it was matched, whether a token was forged)."""
+        if self.return_paths is not None:
+            tokens = self.return_paths.tokens_in(reading.envelope_to)
+            for token in tokens:
+                tag = self.return_paths.tag_of(token)
+                found = await self._by_tag(tag) if tag else None
+                if found:
+                    return found, "token", False
+            if tokens:
+                return None, None, True
+        if reading.envid and (found := await self._by_tag(reading.envid)):
+            return found, "envid", False
+        for returned in reading.returned_ids:
+            delivery_id = (await self._message_ids()).get(returned.strip())
+            if delivery_id is not None and (found := await self._by_id(delivery_id)):
+                return found, "message-id", False
+        return None, None, False
+
+    async def _by_tag(self, tag: str) -> Found | None:
+        """The delivery a tag names, if the tag is this ledger's (not a rehearsal's)."""
+        delivery_id = tag_id(tag)
+        found = await self._by_id(delivery_id) if delivery_id is not None else None
+        if found and delivery_tag(found[1], found[0].id) == tag:
+            return found
+        return None
+
+    async def _by_id(self, delivery_id: int) -> Found | None:
+        return (await self.ledger.deliveries_by_id([delivery_id])).get(delivery_id)
+
+    async def _message_ids(self) -> dict[str, int]:
+        if self._by_message_id is None:
+            from_mailbox = self.config.channels[Channel.EMAIL].from_address
+            self._by_message_id = {
+                message_id(notice_key(n.window_id, n.slot, n.phase), d.contact_id,
+                           Channel(d.channel), from_mailbox): d.id
+                for d, n in await self.ledger.sent_on([Channel.EMAIL.value, Channel.FAX.value])}
+        return self._by_message_id
+
+
+def report_of(reading: MailReading, raw: bytes, delivery: DeliveryRecord, source: str,
+              gateway: FaxGatewayReceipts) -> Report:
+    """What a returned mail tells the ledger about ``delivery``. Pure."""
+    digest = hashlib.sha256(raw).hexdigest()[:48] + f":{delivery.id}"
+    if delivery.channel == Channel.FAX.value and reading.kind is MailKind.NOT_A_BOUNCE:
+        return _gateway_report(delivery, source, digest, gateway, reading.text)
+    result = _result_for(reading, delivery.address)
+    status = (result.status if result else None) or reading.kind.value
+    detail = (result.detail if result else "") or f"{reading.kind.value} report"
+    state: DeliveryState | None = None
+    if reading.kind is MailKind.DELIVERED:
+        state = DeliveryState.DELIVERED
+    elif reading.kind is MailKind.BOUNCE and result is not None and result.hard:
+        # the gateway's mail bounced: the fax never went out
+        state = (DeliveryState.UNDELIVERED if delivery.channel == Channel.FAX.value
+                 else DeliveryState.BOUNCED)
+    return Report(delivery.id, source, status, result.status if result else None, detail,
+                  digest, state)
+
+
+def _result_for(reading: MailReading, address: str) -> RecipientResult | None:
+    for result in reading.recipients:
+        if result.address == address.lower():
+            return result
+    return reading.recipients[0] if reading.recipients else None
+
+
+def _gateway_report(delivery: DeliveryRecord, source: str, digest: str,
+                    gateway: FaxGatewayReceipts, text: str) -> Report:
+    """A fax gateway's result mail, recognised by the configured patterns."""
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if gateway.failed_pattern is not None and gateway.failed_pattern.search(text):
+        return Report(delivery.id, source, "fax-failed", None, first_line, digest,
+                      DeliveryState.UNDELIVERED)
+    if gateway.delivered_pattern is not None and gateway.delivered_pattern.search(text):
+        return Report(delivery.id, source, "fax-delivered", None, first_line, digest,
+                      DeliveryState.DELIVERED)
+    return Report(delivery.id, source, "fax-result", None, first_line, digest)
+
+
+async def read_mails(mails: Iterable[tuple[str, bytes]], matcher: MailMatcher, source: str
+                     ) -> list[MailResult]:
+    """Each mail read and matched; nothing is written."""
+    results = []
+    for name, raw in mails:
+        reading = read_bounce(raw)
+        found, matched_by, forged = await matcher.match(reading)
+        if forged:
+            event(log, logging.WARNING, "returned mail with a forged bounce token ignored",
+                  file=name)
+        report = None
+        if found is not None:
+            report = report_of(reading, raw, found[0], source,
+                               matcher.config.receipts.fax_gateway)
+        results.append(MailResult(name, reading, found[0] if found else None, matched_by,
+                                  report, forged))
+    return results

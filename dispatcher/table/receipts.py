@@ -1,0 +1,58 @@
+"""What the operator declares about receipts (``[receipts]``, ``[receipts.sms]``,
+``[receipts.email]``, ``[receipts.fax_gateway]``) and about the daemon's HTTP server
+(``[http]``): plain values, no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+DEFAULT_TOKEN_KEY_ENV = "DISPATCHER_RECEIPT_KEY"
+
+
+@dataclass(frozen=True)
+class SmsReceipts:
+    poll_after_minutes: float = 10.0
+    poll_per_second: float = 5.0
+    # Twilio error codes after which a new message is sent (per [retry]); any other code
+    # of an undelivered or failed message is final.
+    retried_codes: tuple[str, ...] = ("30003", "30008")
+    final_codes: tuple[str, ...] = ("30005", "30006", "30007", "21610")
+
+
+@dataclass(frozen=True)
+class EmailReceipts:
+    bounce_address: str | None = None  # "bounces+{token}@example.jp": one per delivery
+    token_key_env: str = DEFAULT_TOKEN_KEY_ENV
+    imap_url: str | None = None
+    imap_user_env: str = "DISPATCHER_IMAP_USER"
+    imap_password_env: str = "DISPATCHER_IMAP_PASSWORD"
+    processed_folder: str = "dispatcher-processed"
+    poll_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class FaxGatewayReceipts:
+    delivered_pattern: re.Pattern[str] | None = None
+    failed_pattern: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class Receipts:
+    grace_minutes: float = 30.0
+    sms: SmsReceipts = field(default_factory=SmsReceipts)
+    email: EmailReceipts = field(default_factory=EmailReceipts)
+    fax_gateway: FaxGatewayReceipts = field(default_factory=FaxGatewayReceipts)
+
+
+@dataclass(frozen=True)
+class Http:
+    """The daemon's HTTP server (Twilio's status callbacks); off unless ``listen`` is set."""
+
+    host: str | None = None
+    port: int = 8025
+    public_url: str | None = None  # how Twilio reaches it, e.g. https://dispatcher.example.jp
+
+    @property
+    def enabled(self) -> bool:
+        return self.host is not None
