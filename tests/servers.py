@@ -14,8 +14,12 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from dispatcher.demo import MailSink, free_port, mail_server
 
@@ -140,6 +144,7 @@ class SmtpSink(MailSink):
         if local.startswith("tempfail") and self._first_time(f"rcpt:{address}"):
             return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        envelope.rcpt_options.extend(rcpt_options)  # type: ignore[attr-defined]
         return "250 OK"
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
@@ -182,6 +187,45 @@ def smtp_server(tls: bool = False, sink: SmtpSink | None = None, port: int | Non
             yield sink, bound, ca_file
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class _DsnSMTP(SMTP):
+    """aiosmtpd's server, taking the DSN parameters (RFC 3461) that it would refuse; they
+    stay in the envelope's options."""
+
+    def _getparams(self, params: Sequence[str]) -> dict[str, str | bool] | None:
+        result = super()._getparams(params)
+        for key in ("RET", "ENVID", "NOTIFY", "ORCPT"):
+            if result is not None:
+                result.pop(key, None)
+        return result
+
+
+class _DsnController(Controller):
+    def factory(self) -> SMTP:
+        return _DsnSMTP(self.handler, **self.SMTP_kwargs)
+
+
+class DsnSink(SmtpSink):
+    """A sink whose server offers DSN in its EHLO, as Postfix does."""
+
+    async def handle_EHLO(self, server: object, session: Any, envelope: object,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], "250-DSN", responses[-1]]
+
+
+@contextlib.contextmanager
+def dsn_smtp_server() -> Iterator[tuple[DsnSink, int]]:
+    """An SMTP server on 127.0.0.1 that offers DSN and keeps each envelope's parameters."""
+    sink = DsnSink()
+    controller = _DsnController(sink, hostname="127.0.0.1", port=free_port(),
+                                ready_timeout=SERVER_START_SECONDS)
+    controller.start()
+    try:
+        yield sink, controller.port
+    finally:
+        controller.stop()
 
 
 class FakeTwilio:

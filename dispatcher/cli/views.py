@@ -23,7 +23,7 @@ from dispatcher.cli.app import (
     print_json,
 )
 from dispatcher.errors import InputError
-from dispatcher.ledger import UNSENT_STATES, engine_url, peek
+from dispatcher.ledger import NOT_REACHED_STATES, engine_url, peek
 from dispatcher.render import (
     check_inputs,
 )
@@ -92,7 +92,7 @@ async def _window_status(cfg: Config, window: Window) -> list[dict[str, Any]]:
         for record in await ledger.notices_of(window.id):
             counts = await ledger.counts(record.id)
             failures = await ledger.deliveries_of(
-                record.id, [s.value for s in UNSENT_STATES])
+                record.id, [s.value for s in NOT_REACHED_STATES])
             outages = await ledger.outages_of(record.id)
             notices.append(report.notice_status(record, counts, failures, outages))
         return notices

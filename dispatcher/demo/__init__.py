@@ -3,9 +3,10 @@ and a free port."""
 
 
 from dispatcher.demo.demo import run_demo
-from dispatcher.demo.sink import Arrival, MailSink, free_port, mail_server
+from dispatcher.demo.sink import SERVER_START_SECONDS, Arrival, MailSink, free_port, mail_server
 
 __all__ = [
+    "SERVER_START_SECONDS",
     "Arrival",
     "MailSink",
     "free_port",

@@ -25,6 +25,8 @@ class Arrival:
     recipients: tuple[str, ...]
     content: bytes
     at: float
+    sender: str = ""  # the envelope's MAIL FROM: where a bounce would go
+    options: tuple[str, ...] = ()  # MAIL and RCPT parameters (DSN's ENVID, NOTIFY, ...)
 
 
 class MailSink:
@@ -52,7 +54,9 @@ class MailSink:
 
     def accept(self, envelope: Any) -> str:
         """Keep the message; the SMTP reply, with a queue id as a real server gives one."""
-        arrival = Arrival(tuple(envelope.rcpt_tos), envelope.content, time.time())
+        arrival = Arrival(tuple(envelope.rcpt_tos), envelope.content, time.time(),
+                          envelope.mail_from or "",
+                          (*envelope.mail_options, *envelope.rcpt_options))
         with self._lock:
             self._arrivals.append(arrival)
             number = len(self._arrivals)

@@ -69,7 +69,8 @@ class MailMatcher:
                     return found, "token", False
             if tokens:
                 return None, None, True
-        if reading.envid and (found := await self._by_tag(reading.envid)):
+        # tags are lower case; some servers hand an ENVID back in upper case
+        if reading.envid and (found := await self._by_tag(reading.envid.lower())):
             return found, "envid", False
         for returned in reading.returned_ids:
             delivery_id = (await self._message_ids()).get(returned.strip())

@@ -56,8 +56,8 @@ class SmtpPool(Backend):
     async def _send_raw(self, raw: bytes, recipient: str, envelope: Envelope) -> Receipt:
         async with self._slots:
             connection = await self._connection(recipient)
-            mail_options, rcpt_options = _dsn_options(connection, envelope)
             try:
+                mail_options, rcpt_options = await _dsn_options(connection, envelope)
                 _, response = await connection.sendmail(
                     envelope.sender or self._envelope_from, [recipient], raw,
                     mail_options=mail_options, rcpt_options=rcpt_options)
@@ -94,10 +94,12 @@ class SmtpPool(Backend):
         return connection
 
 
-def _dsn_options(connection: aiosmtplib.SMTP, envelope: Envelope
-                 ) -> tuple[list[str], list[str]]:
+async def _dsn_options(connection: aiosmtplib.SMTP, envelope: Envelope
+                       ) -> tuple[list[str], list[str]]:
     """Ask for delivery status notifications (RFC 3461) where the server offers them: on
     failure, delay and success, with the headers only, naming the delivery (ENVID)."""
+    if connection.is_ehlo_or_helo_needed:
+        await connection.ehlo()
     if not connection.supports_extension("dsn"):
         return [], []
     return ["RET=HDRS", f"ENVID={_xtext(envelope.envid)}"], ["NOTIFY=SUCCESS,FAILURE,DELAY"]

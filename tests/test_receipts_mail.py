@@ -1,0 +1,197 @@
+"""Returned mail: the real bounce corpus read as Sisimai reads it (mostly), each delivery's
+own signed return path, and `receipts read-mail` turning bounces sent back to a real SMTP
+round trip into ledger states."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from dispatcher.demo import Arrival
+from dispatcher.receipts import MailKind, read_bounce
+from dispatcher.send import ReturnPaths
+from tests.helpers import Cli, configure, real_channels, use_contacts
+from tests.servers import dsn_smtp_server
+
+BOUNCES = Path(__file__).resolve().parents[2] / "shared" / "data" / "bounces"
+KEY_ENV = "DISPATCHER_RECEIPT_KEY"
+RECEIPTS = """
+[receipts.email]
+bounce_address = "bounces+{token}@j-mups.example.jp"
+"""
+
+
+def corpus() -> dict[str, dict[str, object]]:
+    expected: dict[str, dict[str, object]] = json.loads(
+        (BOUNCES / "EXPECTED.json").read_text())["files"]
+    return expected
+
+
+@pytest.mark.skipif(not BOUNCES.is_dir(), reason="the shared bounce corpus is not here")
+def test_the_real_bounce_corpus_reads_as_sisimai_reads_it_for_nine_in_ten() -> None:
+    kinds = addresses = recipients = 0
+    files = corpus()
+    for name, expected in files.items():
+        reading = read_bounce((BOUNCES / name).read_bytes())
+        kinds += reading.kind == expected["kind"]
+        found = {r.address for r in reading.recipients}
+        wanted = [str(r["address"]).lower() for r in expected["recipients"]]  # type: ignore[attr-defined]
+        recipients += len(wanted)
+        addresses += sum(address in found for address in wanted)
+    assert kinds / len(files) >= 0.9, f"kind right for {kinds} of {len(files)}"
+    assert addresses / recipients >= 0.9, f"{addresses} of {recipients} recipients found"
+
+
+@pytest.mark.skipif(not BOUNCES.is_dir(), reason="the shared bounce corpus is not here")
+@pytest.mark.parametrize(("name", "kind", "status", "hard"), [
+    ("rfc3464-01.eml", MailKind.BOUNCE, "5.1.1", True),
+    ("lhost-sendmail-03.eml", MailKind.BOUNCE, "5.1.1", True),
+    ("rfc3464-07.eml", MailKind.DELAY, None, False),
+    ("arf-01.eml", MailKind.NOT_A_BOUNCE, None, False),
+])
+def test_each_kind_of_returned_mail(name: str, kind: MailKind, status: str | None,
+                                    hard: bool) -> None:
+    reading = read_bounce((BOUNCES / name).read_bytes())
+    assert reading.kind is kind
+    if status is not None:
+        assert [(r.status, r.hard) for r in reading.recipients] == [(status, hard)]
+    assert not any(r.hard for r in reading.recipients) or kind is MailKind.BOUNCE
+
+
+def test_a_return_path_names_its_delivery_and_cannot_be_forged() -> None:
+    paths = ReturnPaths("bounces+{token}@example.jp", b"k" * 32)
+    tag = "dispatcher-42-0123456789ab"
+    envelope = paths.envelope(tag)
+    assert envelope.envid == tag
+    assert envelope.sender is not None and envelope.sender.startswith("bounces+42-")
+    [token] = paths.tokens_in(f"To: <{envelope.sender}>")
+    assert paths.tag_of(token) == tag
+    forged = token[:-1] + ("0" if token[-1] != "0" else "1")
+    assert paths.tag_of(forged) is None
+    assert ReturnPaths(paths.template, b"other key").tag_of(token) is None
+
+
+def dsn(arrival: Arrival, action: str, status: str, *, to: str | None = None,
+        envid: bool = False) -> bytes:
+    """The delivery status notification an MTA sends back for ``arrival`` (RFC 3464),
+    written as Postfix writes one."""
+    envid_line = "".join(f"Original-Envelope-Id: {o.partition('=')[2]}\n"
+                         for o in arrival.options if envid and o.startswith("ENVID="))
+    original_headers = arrival.content.split(b"\r\n\r\n")[0].decode("ascii")
+    text = f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.jp>
+To: {to if to is not None else arrival.sender}
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B0"
+
+--B0
+Content-Type: text/plain
+
+This is the mail system at host mx.example.jp.
+
+--B0
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.jp
+{envid_line}
+Final-Recipient: rfc822; {arrival.recipients[0]}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; 550 {status} no such user
+
+--B0
+Content-Type: text/rfc822-headers
+
+{original_headers}
+--B0--
+"""
+    return text.replace("\r\n", "\n").encode()
+
+
+def maildir(folder: Path, mails: list[bytes]) -> Path:
+    box = mailbox.Maildir(folder, create=True)
+    for raw in mails:
+        box.add(raw)
+    return folder
+
+
+def status_of(cli: Cli, project: Path) -> dict[str, dict[str, int]]:
+    result = cli("status", "3", "--json", "-c", str(project))
+    assert result.code == 0, result.err
+    channels: dict[str, dict[str, int]] = json.loads(result.out)["notices"][0]["channels"]
+    return channels
+
+
+def test_bounces_of_a_real_send_mark_exactly_their_deliveries(
+        cli: Cli, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        twilio: tuple[object, str]) -> None:
+    monkeypatch.setenv(KEY_ENV, "a secret only the dispatcher knows")
+    use_contacts(project, "".join(f"M{n},加盟店{n},担当{n},,user{n}@shop.example.jp,,emoney\n"
+                                  for n in range(6)))
+    with dsn_smtp_server() as (sink, port):
+        configure(project, real_channels(port, twilio[1]) + RECEIPTS)
+        sent = cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project))
+        assert sent.code == 0, sent.err
+    arrivals = sorted(sink.arrivals(), key=lambda a: a.recipients[0])
+    assert len({a.sender for a in arrivals}) == 6
+    assert all(a.sender.startswith("bounces+") for a in arrivals)
+    assert all({"RET=HDRS", "NOTIFY=SUCCESS,FAILURE,DELAY"} <= set(a.options)
+               for a in arrivals)
+    forged_to = arrivals[3].sender.replace("bounces+", "bounces+9").replace("-", "-0", 1)
+    returned = maildir(tmp_path / "bounces", [
+        dsn(arrivals[0], "failed", "5.1.1"),                 # by its VERP token
+        dsn(arrivals[1], "failed", "5.2.1", to="postmaster@j-mups.example.jp",
+            envid=True),                                     # by the DSN's ENVID
+        dsn(arrivals[2], "delayed", "4.4.7"),                # a delay: stays sent
+        dsn(arrivals[3], "failed", "5.1.1", to=forged_to),   # forged token: nothing
+        dsn(arrivals[4], "delivered", "2.0.0"),              # success DSN
+    ])
+    dry = cli("receipts", "read-mail", str(returned), "--json", "-c", str(project))
+    assert dry.code == 0, dry.err
+    lines = [json.loads(line) for line in dry.out.splitlines()]
+    assert [line["kind"] for line in lines].count("bounce") == 3
+    assert status_of(cli, project) == {"email": {"sent": 6}}
+
+    applied = cli("receipts", "read-mail", str(returned), "--apply", "-c", str(project))
+    assert applied.code == 0, applied.err
+    assert "1 with a forged token ignored" in applied.out
+    assert status_of(cli, project) == {"email": {"bounced": 2, "delivered": 1, "sent": 3}}
+    again = cli("receipts", "read-mail", str(returned), "--apply", "-c", str(project))
+    assert "4 duplicate" in again.out
+    assert status_of(cli, project) == {"email": {"bounced": 2, "delivered": 1, "sent": 3}}
+
+
+def test_a_bounce_naming_only_the_message_id_is_matched(
+        cli: Cli, project: Path, tmp_path: Path, smtp: tuple[object, int],
+        twilio: tuple[object, str]) -> None:
+    sink, port = smtp
+    use_contacts(project, "M1,加盟店,担当,,gone@shop.example.jp,,emoney\n")
+    configure(project, real_channels(port, twilio[1]))
+    assert cli("send", "3", "start", "--channel", "email", "--yes", "-c",
+               str(project)).code == 0
+    [arrival] = sink.arrivals()  # type: ignore[attr-defined]
+    bounce = EmailMessage()
+    bounce["From"] = "MAILER-DAEMON@mx.example.jp"
+    bounce["To"] = "maintenance@j-mups.example.jp"
+    bounce["Subject"] = "Undelivered Mail Returned to Sender"
+    bounce.set_content("This is the mail system at host mx.example.jp.\n\n"
+                       "<gone@shop.example.jp>: host mx.shop.example.jp said: 550 5.1.1 "
+                       "<gone@shop.example.jp>: Recipient address rejected: User unknown\n\n"
+                       + arrival.content.split(b"\r\n\r\n")[0].decode("ascii"))
+    path = tmp_path / "bounce.eml"
+    path.write_bytes(bounce.as_bytes())
+    result = cli("receipts", "read-mail", str(path), "--apply", "--json", "-c", str(project))
+    assert result.code == 0, result.err
+    [line] = [json.loads(text) for text in result.out.splitlines()]
+    assert (line["matched_by"], line["state"]) == ("message-id", "bounced")
+    assert status_of(cli, project) == {"email": {"bounced": 1}}
+
+
+def test_read_mail_refuses_a_path_that_is_not_there(cli: Cli, project: Path) -> None:
+    result = cli("receipts", "read-mail", "no-such.eml", "-c", str(project))
+    assert result.code == 2
+    assert "no-such.eml: no such file or folder" in result.err
