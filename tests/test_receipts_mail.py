@@ -8,6 +8,7 @@ import json
 import mailbox
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,6 +164,23 @@ def test_bounces_of_a_real_send_mark_exactly_their_deliveries(
     again = cli("receipts", "read-mail", str(returned), "--apply", "-c", str(project))
     assert "4 duplicate" in again.out
     assert status_of(cli, project) == {"email": {"bounced": 2, "delivered": 1, "sent": 3}}
+
+    bounced = [a.recipients[0] for a in arrivals[:2]]
+    within_grace = unreached(cli, project)
+    assert within_grace["unreached"] == 5 and within_grace["audience"] == 6
+    after_grace = unreached(cli, project, "--now", "2099-01-01T00:00:00+09:00", "--csv",
+                            str(tmp_path / "call.csv"))
+    assert [c["channels"]["email"]["address"] for c in after_grace["contacts"]] == bounced
+    assert [c["channels"]["email"]["state"] for c in after_grace["contacts"]] == ["bounced"] * 2
+    rows = (tmp_path / "call.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0].startswith("contact,merchant,name,phones") and len(rows) == 3
+
+
+def unreached(cli: Cli, project: Path, *args: str) -> dict[str, Any]:
+    result = cli("unreached", "3", "start", "--json", "-c", str(project), *args)
+    assert result.code == 0, result.err
+    report: dict[str, Any] = json.loads(result.out)
+    return report
 
 
 def test_a_bounce_naming_only_the_message_id_is_matched(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from dispatcher.cli import preview, running, sending, views
+from dispatcher.cli import preview, reach, running, sending, views
 from dispatcher.cli.app import app
 from dispatcher.cli.receipts import receipts_app
 from dispatcher.errors import DispatcherError, InputError
@@ -14,6 +14,7 @@ from dispatcher.errors import DispatcherError, InputError
 for command in (views.windows, views.check, preview.preview, sending.send, views.status,
                 sending.retry, sending.postpone, running.run, running.demo):
     app.command()(command)
+app.command("unreached")(reach.unreached_contacts)
 app.add_typer(receipts_app, name="receipts")
 
 

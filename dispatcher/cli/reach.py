@@ -1,0 +1,121 @@
+"""`unreached WINDOW PHASE`: the contacts no channel reached, for the help desk to phone."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from dispatcher.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    PhaseArgument,
+    WindowArgument,
+    opened_ledger,
+    out,
+    parse_now,
+    print_json,
+)
+from dispatcher.receipts import Unreached, unreached
+from dispatcher.table import (
+    Inputs,
+    Phase,
+    Window,
+    active_slot,
+    find_window,
+    in_audience,
+    load_inputs,
+)
+
+
+def unreached_contacts(
+    window: WindowArgument,
+    phase: PhaseArgument,
+    csv_file: Annotated[Path | None, typer.Option(
+        "--csv", help="Also write the list to this CSV file (UTF-8 with BOM, for Excel).")
+    ] = None,
+    as_json: JsonOption = False,
+    now: Annotated[str | None, typer.Option(
+        help="Judge the grace period at this ISO-8601 moment instead of now.")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Every contact of the audience that no channel reached: delivered, or sent with no
+    failure reported within [receipts] grace_minutes, counts as reached."""
+    inputs = load_inputs(config)
+    target = find_window(inputs.config.windows, window)
+    moment = parse_now(now, inputs.config.settings.timezone)
+    report = asyncio.run(_report(inputs, target, phase, moment))
+    if csv_file is not None:
+        csv_file.write_text(_csv(report["contacts"]), encoding="utf-8-sig", newline="")
+    if as_json:
+        print_json(report)
+    else:
+        _print(report)
+
+
+async def _report(inputs: Inputs, window: Window, phase: Phase, now: datetime
+                  ) -> dict[str, Any]:
+    config = inputs.config
+    grace = timedelta(minutes=config.receipts.grace_minutes)
+    async with opened_ledger(config) as ledger:
+        slot = active_slot(window, await ledger.active_slots())
+        record = await ledger.notice(window.id, slot.name, phase.value)
+        deliveries = await ledger.deliveries_of(record.id) if record else []
+    audience = in_audience(inputs.contacts, window.audience)
+    found: list[Unreached] = unreached(audience, deliveries, grace, now) if record else []
+    return {"window": window.id, "number": window.number, "phase": phase.value,
+            "slot": slot.name, "sent": record is not None,
+            "grace_minutes": config.receipts.grace_minutes, "as_of": now.isoformat(),
+            "audience": len(audience), "unreached": len(found),
+            "contacts": [u.to_json() for u in found]}
+
+
+_CSV_CHANNELS = ("fax", "email", "sms")
+
+
+def _csv(contacts: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["contact", "merchant", "name", "phones", "waiting",
+                     *(f"{c} {what}" for c in _CSV_CHANNELS for what in ("state", "reason"))])
+    for contact in contacts:
+        channels = contact["channels"]
+        row = [contact["contact"], contact["merchant"], contact["name"],
+               " ".join(contact["phones"]), "yes" if contact["waiting"] else ""]
+        for channel in _CSV_CHANNELS:
+            outcome = channels.get(channel, {})
+            row += [outcome.get("state", "no address"), outcome.get("reason") or ""]
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def _print(report: dict[str, Any]) -> None:
+    head = f"window {report['number']} ({report['window']}) {report['phase']}"
+    if not report["sent"]:
+        out.print(f"{head}: not sent yet", markup=False)
+        return
+    out.print(f"{head}: {report['unreached']:,} of {report['audience']:,} contacts "
+              f"unreached (grace {report['grace_minutes']:g} min)", markup=False)
+    if not report["contacts"]:
+        return
+    table = Table("contact", "merchant", "name", "phones", *_CSV_CHANNELS)
+    for contact in report["contacts"]:
+        channels = contact["channels"]
+        table.add_row(contact["contact"], contact["merchant"], contact["name"],
+                      "\n".join(contact["phones"]) or "-",
+                      *(_outcome(channels.get(c)) for c in _CSV_CHANNELS))
+    out.print(table)
+
+
+def _outcome(outcome: dict[str, Any] | None) -> str:
+    if outcome is None:
+        return "-"
+    code = f" {outcome['error_code']}" if outcome["error_code"] else ""
+    return f"{outcome['state']}{code}"

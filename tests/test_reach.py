@@ -1,0 +1,47 @@
+"""Who a notice reached (pure): delivered, or sent with no failure within the grace
+period; everyone else in the audience is for the help desk to phone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from dispatcher.ledger import DeliveryRecord
+from dispatcher.receipts import unreached
+from dispatcher.table import Contact
+
+T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)
+GRACE = timedelta(minutes=30)
+
+
+def contact(contact_id: str, fax: str | None = None, sms: str | None = None) -> Contact:
+    return Contact(contact_id, f"加盟店{contact_id}", "担当", fax, f"{contact_id}@x.jp", sms,
+                   frozenset(), "test.csv")
+
+
+def delivery(contact_id: str, channel: str, state: str, sent_at: datetime | None = T0
+             ) -> DeliveryRecord:
+    return DeliveryRecord(0, 1, contact_id, channel, f"{contact_id}-{channel}", state, 1,
+                          None, None, None, sent_at)
+
+
+def test_delivered_or_sent_past_the_grace_period_is_reached() -> None:
+    audience = [contact("A"), contact("B"), contact("C"), contact("D", sms="+819011112222")]
+    deliveries = [
+        delivery("A", "email", "bounced"), delivery("A", "sms", "delivered"),
+        delivery("B", "email", "sent"),
+        delivery("C", "email", "bounced"), delivery("C", "sms", "undelivered"),
+    ]
+    within = unreached(audience, deliveries, GRACE, T0 + timedelta(minutes=29))
+    assert [(u.contact_id, u.waiting) for u in within] == [("B", True), ("C", False),
+                                                           ("D", False)]
+    after = unreached(audience, deliveries, GRACE, T0 + GRACE)
+    assert [u.contact_id for u in after] == ["C", "D"]
+    assert after[1].phones == ("+819011112222",) and after[1].deliveries == ()
+    assert [d.state for d in after[0].deliveries] == ["bounced", "undelivered"]
+
+
+def test_failed_uncertain_and_expired_deliveries_do_not_reach() -> None:
+    audience = [contact("A", fax="+81312345678", sms="+819011112222")]
+    for state in ("failed", "uncertain", "expired", "pending", "submitted"):
+        found = unreached(audience, [delivery("A", "fax", state)], GRACE, T0 + GRACE * 10)
+        assert [u.phones for u in found] == [("+819011112222", "+81312345678")], state
