@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mailbox
 import os
 import shutil
 import signal
@@ -21,7 +22,7 @@ from email.header import decode_header, make_header
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dispatcher.demo import MailSink
+from dispatcher.demo import Arrival, MailSink
 from dispatcher.ledger import DeliveryRecord, Ledger, engine_url
 from dispatcher.render import FaxPages, Renderer
 from dispatcher.send import Backend, Outgoing, make_backends
@@ -197,3 +198,47 @@ def stop(process: subprocess.Popen[bytes], log: Path) -> str:
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=300) == 0, log.read_text()
     return log.read_text()
+
+
+def dsn(arrival: Arrival, action: str, status: str, *, to: str | None = None,
+        envid: bool = False) -> bytes:
+    """The delivery status notification an MTA sends back for ``arrival`` (RFC 3464),
+    written as Postfix writes one."""
+    envid_line = "".join(f"Original-Envelope-Id: {o.partition('=')[2]}\n"
+                         for o in arrival.options if envid and o.startswith("ENVID="))
+    original_headers = arrival.content.split(b"\r\n\r\n")[0].decode("ascii")
+    text = f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.jp>
+To: {to if to is not None else arrival.sender}
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B0"
+
+--B0
+Content-Type: text/plain
+
+This is the mail system at host mx.example.jp.
+
+--B0
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.jp
+{envid_line}
+Final-Recipient: rfc822; {arrival.recipients[0]}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; 550 {status} no such user
+
+--B0
+Content-Type: text/rfc822-headers
+
+{original_headers}
+--B0--
+"""
+    return text.replace("\r\n", "\n").encode()
+
+
+def maildir(folder: Path, mails: list[bytes]) -> Path:
+    box = mailbox.Maildir(folder, create=True)
+    for raw in mails:
+        box.add(raw)
+    return folder

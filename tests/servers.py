@@ -235,15 +235,73 @@ class FakeTwilio:
     ``1211`` answers 400 with Twilio's code 21211; ``0500`` answers 500; ``0200`` gets an
     HTML page with 200, as a misconfigured proxy answers; ``0201`` gets 201 with JSON that
     is not an object. All else gets 201.
+
+    A message's status, as a fetch answers it and as ``report`` posts it to the message's
+    StatusCallback (signed as Twilio signs), is ``delivered`` unless ``fates`` names its
+    number: ``fates["+819055550001"] = ("undelivered", "30005")``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, auth_token: str = "secret") -> None:
         import threading
         self.accepted: list[dict[str, str]] = []
         self.requests = 0
+        self.fetches = 0
         self.throttled = False  # while True, every request gets 429 (an account-wide limit)
+        self.fates: dict[str, tuple[str, str | None]] = {}
+        self.auth_token = auth_token
         self._seen: set[str] = set()
         self._lock = threading.Lock()
+
+    def message(self, sid: str) -> dict[str, str]:
+        """The form of the accepted message ``sid`` (``SM…``)."""
+        return self.accepted[int(sid[2:]) - 1]
+
+    def status(self, sid: str) -> tuple[str, str | None]:
+        return self.fates.get(self.message(sid)["To"], ("delivered", None))
+
+    def fetch(self, sid: str) -> tuple[int, dict[str, object]]:
+        with self._lock:
+            self.requests += 1
+            self.fetches += 1
+            if self.throttled:
+                return 429, {"code": 20429, "message": "Too Many Requests", "status": 429}
+            known = sid.startswith("SM") and sid[2:].isdigit() and \
+                0 < int(sid[2:]) <= len(self.accepted)
+        if not known:
+            return 404, {"code": 20404, "message": f"{sid} not found", "status": 404}
+        status, code = self.status(sid)
+        form = self.message(sid)
+        return 200, {"sid": sid, "status": status, "error_code": int(code) if code else None,
+                     "error_message": None, "to": form["To"], "from": form.get("From"),
+                     "body": form.get("Body"), "account_sid": "ACtest"}
+
+    def report(self, sid: str, status: str | None = None, code: str | None = None,
+               signature: str | None = None) -> int:
+        """POST a status callback for ``sid`` to its StatusCallback as Twilio would, signed
+        with the account's auth token (or with ``signature``); the HTTP status answered."""
+        import urllib.error
+        import urllib.request
+        from urllib.parse import urlencode
+
+        from twilio.request_validator import RequestValidator
+
+        fate = self.status(sid)
+        form = self.message(sid)
+        params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "ACtest",
+                  "MessageStatus": status or fate[0], "SmsStatus": status or fate[0],
+                  "To": form["To"], "From": form.get("From", ""), "ApiVersion": "2010-04-01"}
+        if code or (status is None and fate[1]):
+            params["ErrorCode"] = code or fate[1] or ""
+        url = form["StatusCallback"]
+        if signature is None:
+            signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        request = urllib.request.Request(url, urlencode(params).encode(), method="POST",
+                                         headers={"X-Twilio-Signature": signature})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
 
     def answer(self, form: dict[str, str]) -> tuple[int, dict[str, object] | str]:
         to = form.get("To", "")
@@ -285,14 +343,13 @@ def twilio_server() -> Iterator[tuple[FakeTwilio, str]]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            form = dict(parse_qsl(self.rfile.read(length).decode()))
-            body: dict[str, object] | str
-            if not self.path.endswith("/Messages.json"):
-                status, body = 404, {"code": 20404, "message": "not found", "status": 404}
-            else:
-                status, body = fake.answer(form)
+        def do_GET(self) -> None:
+            sid = self.path.rsplit("/", 1)[-1].removesuffix(".json")
+            status, body = fake.fetch(sid) if "/Messages/" in self.path else (
+                404, {"code": 20404, "message": "not found", "status": 404})
+            self._answer(status, body)
+
+        def _answer(self, status: int, body: dict[str, object] | str) -> None:
             text = body if isinstance(body, str) else json.dumps(body)
             data = text.encode()
             self.send_response(status)
@@ -301,6 +358,16 @@ def twilio_server() -> Iterator[tuple[FakeTwilio, str]]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            form = dict(parse_qsl(self.rfile.read(length).decode()))
+            body: dict[str, object] | str
+            if not self.path.endswith("/Messages.json"):
+                status, body = 404, {"code": 20404, "message": "not found", "status": 404}
+            else:
+                status, body = fake.answer(form)
+            self._answer(status, body)
 
         def log_message(self, *args: object) -> None:
             pass

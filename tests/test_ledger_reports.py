@@ -93,10 +93,13 @@ async def test_a_retried_code_makes_the_delivery_and_its_notice_due_again(ledger
     assert await state_of(ledger, other) == "sent"
 
 
-async def test_deliveries_awaiting_a_report_are_the_sent_ones_oldest_first(ledger: Ledger
+async def test_deliveries_awaiting_a_report_are_the_sent_ones_not_asked_lately(ledger: Ledger
                                                                            ) -> None:
     one, other = await sent(ledger, 2)
     await ledger.apply_reports([report(other, "delivered", DeliveryState.DELIVERED)], LATER)
-    waiting = await ledger.awaiting_report("sms", LATER, 10)
+    waiting = await ledger.awaiting_report("sms", LATER, T0 - timedelta(days=1), 10)
     assert [d.id for d in waiting] == [one]
-    assert await ledger.awaiting_report("sms", T0, 10) == []
+    assert await ledger.awaiting_report("sms", T0, T0 - timedelta(days=1), 10) == []
+    assert await ledger.awaiting_report("sms", LATER, T0, 10) == []  # too old to ask about
+    await ledger.mark_asked([one], LATER)
+    assert await ledger.awaiting_report("sms", LATER, T0 - timedelta(days=1), 10) == []

@@ -5,17 +5,15 @@ round trip into ledger states."""
 from __future__ import annotations
 
 import json
-import mailbox
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dispatcher.demo import Arrival
 from dispatcher.receipts import MailKind, read_bounce
 from dispatcher.send import ReturnPaths
-from tests.helpers import Cli, configure, real_channels, use_contacts
+from tests.helpers import Cli, configure, dsn, maildir, real_channels, use_contacts
 from tests.servers import dsn_smtp_server
 
 BOUNCES = Path(__file__).resolve().parents[2] / "shared" / "data" / "bounces"
@@ -74,50 +72,6 @@ def test_a_return_path_names_its_delivery_and_cannot_be_forged() -> None:
     forged = token[:-1] + ("0" if token[-1] != "0" else "1")
     assert paths.tag_of(forged) is None
     assert ReturnPaths(paths.template, b"other key").tag_of(token) is None
-
-
-def dsn(arrival: Arrival, action: str, status: str, *, to: str | None = None,
-        envid: bool = False) -> bytes:
-    """The delivery status notification an MTA sends back for ``arrival`` (RFC 3464),
-    written as Postfix writes one."""
-    envid_line = "".join(f"Original-Envelope-Id: {o.partition('=')[2]}\n"
-                         for o in arrival.options if envid and o.startswith("ENVID="))
-    original_headers = arrival.content.split(b"\r\n\r\n")[0].decode("ascii")
-    text = f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.jp>
-To: {to if to is not None else arrival.sender}
-Subject: Undelivered Mail Returned to Sender
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="B0"
-
---B0
-Content-Type: text/plain
-
-This is the mail system at host mx.example.jp.
-
---B0
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.example.jp
-{envid_line}
-Final-Recipient: rfc822; {arrival.recipients[0]}
-Action: {action}
-Status: {status}
-Diagnostic-Code: smtp; 550 {status} no such user
-
---B0
-Content-Type: text/rfc822-headers
-
-{original_headers}
---B0--
-"""
-    return text.replace("\r\n", "\n").encode()
-
-
-def maildir(folder: Path, mails: list[bytes]) -> Path:
-    box = mailbox.Maildir(folder, create=True)
-    for raw in mails:
-        box.add(raw)
-    return folder
 
 
 def status_of(cli: Cli, project: Path) -> dict[str, dict[str, int]]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from dispatcher.daemon.receipts import ReceiptServices
 from dispatcher.errors import InputError, LedgerUnavailable
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState, engine_url
 from dispatcher.logs import event, failure
@@ -65,6 +66,7 @@ class Daemon:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._jobs = NoticeJobs(self._fire)
         self._ledger: Ledger | None = None
+        self._receipts: ReceiptServices | None = None
         self._ledger_down_since: datetime | None = None
         # notice key → (failures in a row, not to be started again before)
         self._failed: dict[str, tuple[int, datetime]] = {}
@@ -90,6 +92,12 @@ class Daemon:
         settings = self.inputs.config.settings
         self._ledger = await Ledger.open(engine_url(settings.ledger_url,
                                                     self.inputs.config.path.parent))
+        self._receipts = ReceiptServices(self.inputs.config, self._ledger, self.env, self.clock)
+        try:
+            await self._receipts.start()
+        except BaseException:
+            await self._ledger.close()
+            raise
         self._jobs.start()
         event(log, logging.INFO, "daemon started", config=str(self.config_path),
               ledger=settings.ledger_url, pid=os.getpid())
@@ -260,6 +268,8 @@ class Daemon:
             _, pending = await asyncio.wait(running, timeout=STOP_TIMEOUT_SECONDS)
             for task in pending:
                 task.cancel()
+        if self._receipts is not None:
+            await self._receipts.stop()
         if self._ledger is not None:
             await self._ledger.close()
         event(log, logging.INFO, "daemon stopped")

@@ -74,18 +74,29 @@ class EventLog(EngineUser):
             ids = [row[0] for row in rows]
         return list((await self.deliveries_by_id(ids)).values())
 
-    async def awaiting_report(self, channel: str, sent_before: datetime, limit: int
-                              ) -> list[DeliveryRecord]:
-        """Deliveries sent before ``sent_before`` that no report has settled yet, oldest
-        first: what to ask the provider about."""
+    async def awaiting_report(self, channel: str, quiet_since: datetime, sent_after: datetime,
+                              limit: int) -> list[DeliveryRecord]:
+        """Sent deliveries no report has settled, sent after ``sent_after``, that neither
+        a send nor a question has touched since ``quiet_since``; longest quiet first: what
+        to ask the provider about."""
         d = deliveries.c
         async with self._connect() as conn:
             rows = await conn.execute(
                 select(*DELIVERY_COLUMNS)
                 .where(d.channel == channel, d.state == DeliveryState.SENT.value,
-                       d.provider_ref.is_not(None), d.sent_at < sent_before)
-                .order_by(d.sent_at, d.id).limit(limit))
+                       d.provider_ref.is_not(None), d.sent_at > sent_after,
+                       d.updated_at < quiet_since)
+                .order_by(d.updated_at, d.id).limit(limit))
             return [DeliveryRecord(*row) for row in rows]
+
+    async def mark_asked(self, ids: Sequence[int], now: datetime) -> None:
+        """The provider was just asked about these: not again before the next quiet spell."""
+        if not ids:
+            return
+        d = deliveries.c
+        async with self._begin() as conn:
+            await conn.execute(update(deliveries).where(d.id.in_(list(ids)))
+                               .values(updated_at=now))
 
     @staticmethod
     async def _states(conn: AsyncConnection, ids: set[int]) -> dict[int, DeliveryState]:

@@ -1,10 +1,12 @@
 """What comes back after a provider took a message: bounces and success DSNs, a fax
-gateway's result mails, and (coming) Twilio's status reports, as ledger reports."""
+gateway's result mails, Twilio's status reports (callbacks and polling), as ledger reports;
+and who a notice reached."""
 
 from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, read_bounce
 from dispatcher.receipts.files import mails_in
 from dispatcher.receipts.mail import MailMatcher, MailResult, read_mails, report_of
 from dispatcher.receipts.reach import Unreached, is_reached, unreached
+from dispatcher.receipts.twilio import TwilioPoller, TwilioReports, sms_report
 
 __all__ = [
     "MailKind",
@@ -12,11 +14,14 @@ __all__ = [
     "MailReading",
     "MailResult",
     "RecipientResult",
+    "TwilioPoller",
+    "TwilioReports",
     "Unreached",
     "is_reached",
     "mails_in",
     "read_bounce",
     "read_mails",
     "report_of",
+    "sms_report",
     "unreached",
 ]

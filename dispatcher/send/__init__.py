@@ -2,10 +2,13 @@
 channels' backends, record the outcomes in the ledger."""
 
 from dispatcher.send.channels import (
+    STATUS_PATH,
     Backend,
+    MessageStatus,
     Outgoing,
     Receipt,
     ReturnPaths,
+    TwilioSms,
     gateway_recipient,
     job_failure,
     make_backends,
@@ -19,15 +22,18 @@ from dispatcher.send.outcome import outcome_of_error
 from dispatcher.send.session import SendResult, preflight, send_notice, send_session
 
 __all__ = [
+    "STATUS_PATH",
     "Backend",
     "Clock",
     "Dispatcher",
+    "MessageStatus",
     "Outgoing",
     "Plan",
     "RateLimiter",
     "Receipt",
     "ReturnPaths",
     "SendResult",
+    "TwilioSms",
     "delivery_tag",
     "gateway_recipient",
     "job_failure",

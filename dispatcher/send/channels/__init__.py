@@ -11,15 +11,18 @@ from dispatcher.send.channels.envelope import ReturnPaths, return_paths, tag_id
 from dispatcher.send.channels.hylafax import HylaFax, job_failure
 from dispatcher.send.channels.outbox import Outbox
 from dispatcher.send.channels.smtp import SmtpPool
-from dispatcher.send.channels.twilio_sms import TwilioSms
+from dispatcher.send.channels.twilio_sms import STATUS_PATH, MessageStatus, TwilioSms
 from dispatcher.table import Channel, Config
 
 __all__ = [
+    "STATUS_PATH",
     "Backend",
     "MailTransport",
+    "MessageStatus",
     "Outgoing",
     "Receipt",
     "ReturnPaths",
+    "TwilioSms",
     "gateway_recipient",
     "job_failure",
     "make_backends",
@@ -55,7 +58,9 @@ def _backend(config: Config, channel: Channel, env: Mapping[str, str],
     if channel is Channel.EMAIL:
         return _mail_transport(config, env, paths)
     if settings.backend == "twilio":
-        return TwilioSms(settings, env)
+        public_url = config.http.public_url if config.http.enabled else None
+        return TwilioSms(settings, env,
+                         f"{public_url}{STATUS_PATH}" if public_url else None)
     if settings.backend == "hylafax":
         return HylaFax(settings, env)
     if settings.backend == "email-gateway":

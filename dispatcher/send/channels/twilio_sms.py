@@ -8,6 +8,7 @@ uncertain, not a clean retry. Any other 4xx is permanent and keeps Twilio's erro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import aiohttp
@@ -19,15 +20,29 @@ from dispatcher.errors import ChannelError, PermanentError, UnavailableError, Un
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
 from dispatcher.table import ChannelConfig
 
+STATUS_PATH = "/twilio/status"  # where the daemon's HTTP server takes Twilio's reports
 ACCOUNT_SID_ENV = "TWILIO_ACCOUNT_SID"
 AUTH_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
+
+
+@dataclass(frozen=True)
+class MessageStatus:
+    """What Twilio says of a message now: ``delivered``, ``undelivered`` with 30003, ..."""
+
+    sid: str
+    status: str
+    error_code: str | None
+    error_message: str | None
 
 
 class TwilioSms(Backend):
     name: ClassVar[str] = "twilio"
 
-    def __init__(self, config: ChannelConfig, env: Mapping[str, str]) -> None:
+    def __init__(self, config: ChannelConfig, env: Mapping[str, str],
+                 status_callback: str | None = None) -> None:
         self._config = config
+        # "{public_url}/twilio/status": each message's status reports come there
+        self._status_callback = status_callback
         self._account_sid = secret(env, ACCOUNT_SID_ENV, "[channels.sms] twilio")
         self._auth_token = secret(env, AUTH_TOKEN_ENV, "[channels.sms] twilio")
         self._http: AsyncTwilioHttpClient | None = None
@@ -47,7 +62,8 @@ class TwilioSms(Backend):
         to = outgoing.message.address
         try:
             message = await self._client.api.v2010.account.messages.create_async(
-                to=to, body=outgoing.message.body, **self._sender())
+                to=to, body=outgoing.message.body, **self._sender(),
+                **self._callback(outgoing.delivery_id))
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _channel_error(exc, to) from exc
         except aiohttp.ClientConnectorError as exc:
@@ -60,6 +76,35 @@ class TwilioSms(Backend):
             raise UncertainError(f"unreadable answer from Twilio after sending: {exc!r}", None,
                                  to) from exc
         return Receipt(message.sid)
+
+    @property
+    def auth_token(self) -> str:
+        """What Twilio signs its status callbacks with."""
+        return self._auth_token
+
+    async def fetch(self, sid: str) -> MessageStatus:
+        """The message's status now; UnavailableError when Twilio cannot be asked now (a
+        429, no connection), PermanentError when it does not know the message."""
+        if self._client is None:
+            await self.start()
+        assert self._client is not None
+        try:
+            message = await self._client.api.v2010.account.messages(sid).fetch_async()
+        except (TwilioRestException, TwilioServiceException) as exc:
+            error = _channel_error(exc, sid)
+            raise (error if isinstance(error, UnavailableError | PermanentError)
+                   else UnavailableError(str(error), error.code, sid)) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UnavailableError(f"cannot reach Twilio: {exc!r}", None, sid) from exc
+        code = message.error_code
+        return MessageStatus(sid, str(message.status or ""),
+                             str(code) if code not in (None, "") else None,
+                             message.error_message)
+
+    def _callback(self, delivery_id: int) -> dict[str, str]:
+        if self._status_callback is None:
+            return {}
+        return {"status_callback": f"{self._status_callback}/{delivery_id}"}
 
     async def close(self) -> None:
         if self._http is not None and self._http.session is not None:

@@ -1,0 +1,55 @@
+"""uvicorn inside the daemon's own event loop, on a socket bound here (so a port in use is
+a clear error, not uvicorn's exit), leaving SIGTERM and SIGINT to the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from starlette.applications import Starlette
+
+from dispatcher.errors import SetupError, single
+
+
+class _EmbeddedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the daemon handles the signals and stops this server itself
+
+
+class WebServer:
+    """``await start()`` listens; ``await stop()`` finishes the requests in flight."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        self._host, self._port = host, port
+        self._server = _EmbeddedServer(uvicorn.Config(
+            app, log_config=None, lifespan="off", access_log=False))
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        listening = _bind(self._host, self._port)
+        self._task = asyncio.create_task(self._server.serve(sockets=[listening]),
+                                         name="http")
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        raise single(SetupError, "[http] listen",
+                     f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    listening.listen(128)
+    listening.setblocking(False)
+    return listening
