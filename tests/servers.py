@@ -581,3 +581,106 @@ def _require_free_udp(ports: tuple[int, ...]) -> None:
 def _modem_idle(spool: Path, modem: str) -> bool:
     status = spool / "status" / modem
     return status.exists() and "Running and idle" in status.read_text(errors="replace")
+
+
+_DOVECOT_CONF = """
+base_dir = {folder}/run
+instance_name = dispatcher-test-{port}
+log_path = {folder}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{folder}/mail/%u
+first_valid_uid = 1
+default_internal_user = {internal_user}
+default_login_user = {login_user}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {folder}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={internal_user} gid={internal_group} home={folder}/home/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+service imap-login {{
+  chroot =
+}}
+"""
+
+
+@contextlib.contextmanager
+def dovecot_server(user: str = "bounces", password: str = "secret"
+                   ) -> Iterator[tuple[int, Path]]:
+    """Dovecot's IMAP server on 127.0.0.1, unprivileged, on a temporary folder and port,
+    with one mailbox user; yields its port and its log. As root, the mail and login
+    processes run as Debian's dovecot and dovenull users (Dovecot refuses root)."""
+    import grp
+    import pwd
+
+    folder = Path(tempfile.mkdtemp(prefix="dispatcher-dovecot-"))
+    root = os.geteuid() == 0
+    internal = "dovecot" if root else pwd.getpwuid(os.geteuid()).pw_name
+    group = "dovecot" if root else grp.getgrgid(os.getegid()).gr_name
+    for sub in ("run", "mail", "home"):
+        (folder / sub).mkdir()
+    if root:
+        folder.chmod(0o755)
+        for sub in ("mail", "home"):
+            shutil.chown(folder / sub, internal, group)
+    (folder / "passwd").write_text(f"{user}:{{PLAIN}}{password}\n")
+    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+    config = folder / "dovecot.conf"
+    port = 0
+    try:
+        for _ in range(5):  # another server may take the free port first: try another
+            port = free_port()
+            config.write_text(_DOVECOT_CONF.format(
+                folder=folder, port=port, internal_user=internal, internal_group=group,
+                login_user="dovenull" if root else internal))
+            # its output to a file: dovecot forks, and its children would hold a pipe open
+            with (folder / "start.log").open("ab") as output:
+                started = subprocess.run([binary, "-c", str(config)], stdin=subprocess.DEVNULL,
+                                         stdout=output, stderr=output)
+            if started.returncode == 0:
+                break
+        else:
+            raise RuntimeError(f"dovecot did not start: {(folder / 'start.log').read_text()}")
+        _wait_until_listening(port)
+        yield port, folder / "dovecot.log"
+    finally:
+        subprocess.run([binary, "-c", str(config), "stop"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_exit(folder / "run" / "master.pid")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_until_listening(port: int) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _wait_for_exit(pid_file: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)

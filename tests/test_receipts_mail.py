@@ -4,17 +4,29 @@ round trip into ledger states."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aioimaplib
 import pytest
 
-from dispatcher.receipts import MailKind, read_bounce
-from dispatcher.send import ReturnPaths
-from tests.helpers import Cli, configure, dsn, maildir, real_channels, use_contacts
-from tests.servers import dsn_smtp_server
+from dispatcher.receipts import ImapAccount, ImapIntake, MailKind, MailMatcher, read_bounce
+from dispatcher.send import ReturnPaths, return_paths
+from dispatcher.table import load_config
+from tests.helpers import (
+    Cli,
+    configure,
+    dsn,
+    maildir,
+    project_ledger,
+    real_channels,
+    use_contacts,
+)
+from tests.servers import dovecot_server, dsn_smtp_server
 
 BOUNCES = Path(__file__).resolve().parents[2] / "shared" / "data" / "bounces"
 KEY_ENV = "DISPATCHER_RECEIPT_KEY"
@@ -167,3 +179,56 @@ def test_read_mail_refuses_a_path_that_is_not_there(cli: Cli, project: Path) -> 
     result = cli("receipts", "read-mail", "no-such.eml", "-c", str(project))
     assert result.code == 2
     assert "no-such.eml: no such file or folder" in result.err
+
+
+def test_the_bounce_mailbox_is_read_over_imap_and_what_was_recorded_is_moved(
+        cli: Cli, project: Path, monkeypatch: pytest.MonkeyPatch,
+        twilio: tuple[object, str]) -> None:
+    monkeypatch.setenv(KEY_ENV, "a secret only the dispatcher knows")
+    use_contacts(project, "".join(f"M{n},加盟店{n},担当{n},,user{n}@shop.example.jp,,emoney\n"
+                                  for n in range(3)))
+    with dsn_smtp_server() as (sink, port):
+        configure(project, real_channels(port, twilio[1]) + RECEIPTS)
+        assert cli("send", "3", "start", "--channel", "email", "--yes", "-c",
+                   str(project)).code == 0
+    arrivals = sorted(sink.arrivals(), key=lambda a: a.recipients[0])
+    forged = arrivals[1].sender.replace("bounces+", "bounces+7")
+    mails = [dsn(arrivals[0], "failed", "5.1.1"), dsn(arrivals[1], "failed", "5.1.1", to=forged),
+             dsn(arrivals[2], "delayed", "4.4.7")]
+    if BOUNCES.is_dir():
+        mails.append((BOUNCES / "arf-01.eml").read_bytes())  # a complaint, not a bounce
+
+    async def scenario(imap_port: int) -> tuple[list[int], list[int], int, int]:
+        config = load_config(project)
+        account = ImapAccount("127.0.0.1", imap_port, False, "INBOX", "bounces", "secret")
+        async with project_ledger(project) as ledger:
+            intake = ImapIntake(account, MailMatcher(ledger, config, return_paths(
+                config.receipts.email, {KEY_ENV: "a secret only the dispatcher knows"})),
+                "dispatcher-processed", lambda: datetime.now(UTC))
+            client = await imap_login(imap_port)
+            for raw in mails:
+                await client.append(raw, mailbox="INBOX")
+            await client.logout()
+            first = await intake.poll_once()
+            again = await intake.poll_once()
+            client = await imap_login(imap_port)
+            counts = []
+            for folder in ("INBOX", "dispatcher-processed"):
+                status = await client.status(folder, "(MESSAGES)")
+                counts.append(int(status.lines[0].split(b"MESSAGES ")[1].rstrip(b")")))
+            await client.logout()
+        return ([first["recorded"], first["left"]], [again["recorded"], again["left"]],
+                *counts)
+
+    with dovecot_server() as (imap_port, _):
+        first, again, inbox, processed = asyncio.run(scenario(imap_port))
+    assert first == [2, len(mails) - 2] and again == [0, 0]
+    assert (inbox, processed) == (len(mails) - 2, 2)
+    assert status_of(cli, project) == {"email": {"bounced": 1, "sent": 2}}
+
+
+async def imap_login(port: int) -> aioimaplib.IMAP4:
+    client = aioimaplib.IMAP4(host="127.0.0.1", port=port, timeout=60)
+    await client.wait_hello_from_server()
+    assert (await client.login("bounces", "secret")).result == "OK"
+    return client

@@ -1,5 +1,6 @@
 """What the daemon runs beside its notices to learn what arrived: the HTTP server for
-Twilio's status callbacks ([http] listen) and the poll of SMS statuses still unknown.
+Twilio's status callbacks ([http] listen), the poll of SMS statuses still unknown, and
+the bounce mailbox ([receipts.email] imap_url).
 
 Both are set up from the config the daemon started with; a change to [http] or
 [receipts] takes effect at the next start.
@@ -8,14 +9,21 @@ Both are set up from the config the daemon started with; a change to [http] or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dispatcher.ledger import Ledger
 from dispatcher.logs import event
-from dispatcher.receipts import TwilioPoller, TwilioReports
-from dispatcher.send import Clock, TwilioSms, make_backends
+from dispatcher.receipts import (
+    ImapAccount,
+    ImapIntake,
+    MailMatcher,
+    TwilioPoller,
+    TwilioReports,
+)
+from dispatcher.send import Clock, TwilioSms, make_backends, return_paths
 from dispatcher.table import Channel, Config
 from dispatcher.web import WebServer, make_app
 
@@ -31,7 +39,7 @@ class ReceiptServices:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _server: WebServer | None = field(default=None, init=False)
     _twilio: TwilioSms | None = field(default=None, init=False)
-    _poller: asyncio.Task[None] | None = field(default=None, init=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     async def start(self) -> None:
         reports = self._twilio_reports()
@@ -44,14 +52,18 @@ class ReceiptServices:
                   public_url=http.public_url, twilio_callbacks=reports is not None)
         if reports is not None and self._twilio is not None:
             poller = TwilioPoller(reports, self._twilio)
-            self._poller = asyncio.create_task(poller.run(self._stopping), name="sms-poll")
+            self._tasks.append(asyncio.create_task(poller.run(self._stopping),
+                                                   name="sms-poll"))
+        intake = self._bounce_mailbox()
+        if intake is not None:
+            self._tasks.append(asyncio.create_task(self._read_mailbox(intake),
+                                                   name="bounce-mailbox"))
 
     async def stop(self) -> None:
         self._stopping.set()
         if self._server is not None:
             await self._server.stop()
-        if self._poller is not None:
-            await self._poller
+        await asyncio.gather(*self._tasks)
         if self._twilio is not None:
             await self._twilio.close()
 
@@ -64,3 +76,32 @@ class ReceiptServices:
         self._twilio = backend
         return TwilioReports(self.ledger, self.config.receipts.sms, self.config.retry,
                              backend.auth_token, self.clock)
+
+    def _bounce_mailbox(self) -> ImapIntake | None:
+        settings = self.config.receipts.email
+        account = ImapAccount.of(settings, self.env)
+        if account is None:
+            return None
+        matcher = MailMatcher(self.ledger, self.config, return_paths(settings, self.env))
+        return ImapIntake(account, matcher, settings.processed_folder, self.clock)
+
+    async def _read_mailbox(self, intake: ImapIntake) -> None:
+        """Every ``poll_seconds``; a mailbox that does not answer is logged once, then
+        again when it answers."""
+        failing = False
+        while not self._stopping.is_set():
+            try:
+                tally = await intake.poll_once()
+                if failing:
+                    event(log, logging.INFO, "bounce mailbox reachable again")
+                failing = False
+                if tally["recorded"]:
+                    event(log, logging.INFO, "bounce mailbox read", **dict(tally))
+            except Exception as exc:  # the mailbox or the ledger away: try again later
+                if not failing:
+                    event(log, logging.WARNING, "bounce mailbox unreadable, trying again",
+                          error=f"{type(exc).__name__}: {exc}")
+                failing = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(),
+                                       self.config.receipts.email.poll_seconds)

@@ -4,11 +4,15 @@ and who a notice reached."""
 
 from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, read_bounce
 from dispatcher.receipts.files import mails_in
+from dispatcher.receipts.imap import ImapAccount, ImapError, ImapIntake
 from dispatcher.receipts.mail import MailMatcher, MailResult, read_mails, report_of
 from dispatcher.receipts.reach import Unreached, is_reached, unreached
 from dispatcher.receipts.twilio import TwilioPoller, TwilioReports, sms_report
 
 __all__ = [
+    "ImapAccount",
+    "ImapError",
+    "ImapIntake",
     "MailKind",
     "MailMatcher",
     "MailReading",
