@@ -57,6 +57,20 @@ class MailMatcher:
     config: Config
     return_paths: ReturnPaths | None
     _by_message_id: dict[str, int] | None = field(default=None, init=False)
+    _known: dict[int, Found] = field(default_factory=dict, init=False)
+
+    async def prefetch(self, readings: Iterable[MailReading]) -> None:
+        """Look up, in one query, every delivery these mails name by token or envelope id."""
+        ids: set[int] = set()
+        for reading in readings:
+            tags = [reading.envid.lower()] if reading.envid else []
+            if self.return_paths is not None:
+                tags += [t for token in self.return_paths.tokens_in(reading.envelope_to)
+                         if (t := self.return_paths.tag_of(token))]
+            ids.update(i for tag in tags if (i := tag_id(tag)) is not None)
+        wanted = ids - self._known.keys()
+        if wanted:
+            self._known.update(await self.ledger.deliveries_by_id(wanted))
 
     async def match(self, reading: MailReading) -> tuple[Found | None, str | None, bool]:
         """(the delivery and its notice, how it was matched, whether a token was forged)."""
@@ -87,6 +101,8 @@ class MailMatcher:
         return None
 
     async def _by_id(self, delivery_id: int) -> Found | None:
+        if delivery_id in self._known:
+            return self._known[delivery_id]
         return (await self.ledger.deliveries_by_id([delivery_id])).get(delivery_id)
 
     async def _message_ids(self) -> dict[str, int]:
@@ -142,9 +158,10 @@ def _gateway_report(delivery: DeliveryRecord, source: str, digest: str,
 async def read_mails(mails: Iterable[tuple[str, bytes]], matcher: MailMatcher, source: str
                      ) -> list[MailResult]:
     """Each mail read and matched; nothing is written."""
+    read = [(name, raw, read_bounce(raw)) for name, raw in mails]
+    await matcher.prefetch(reading for _, _, reading in read)
     results = []
-    for name, raw in mails:
-        reading = read_bounce(raw)
+    for name, raw, reading in read:
         found, matched_by, forged = await matcher.match(reading)
         if forged:
             event(log, logging.WARNING, "returned mail with a forged bounce token ignored",
