@@ -232,3 +232,43 @@ async def imap_login(port: int) -> aioimaplib.IMAP4:
     await client.wait_hello_from_server()
     assert (await client.login("bounces", "secret")).result == "OK"
     return client
+
+
+def test_a_fax_gateways_result_mails_settle_the_faxes(
+        cli: Cli, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        twilio: tuple[object, str]) -> None:
+    monkeypatch.setenv(KEY_ENV, "a secret only the dispatcher knows")
+    use_contacts(project, "M1,加盟店1,担当1,03-1234-5601,,,emoney\n"
+                          "M2,加盟店2,担当2,03-1234-5602,,,emoney\n"
+                          "M3,加盟店3,担当3,03-1234-5603,,,emoney\n")
+    gateway = RECEIPTS + """
+[receipts.fax_gateway]
+delivered_pattern = "送信完了|Status: *OK"
+failed_pattern = "送信失敗|話し中|Status: *FAILED"
+"""
+    with dsn_smtp_server() as (sink, port):
+        configure(project, real_channels(port, twilio[1]) + gateway)
+        assert cli("send", "3", "start", "--channel", "fax", "--yes", "-c",
+                   str(project)).code == 0
+    arrivals = sorted(sink.arrivals(), key=lambda a: a.recipients[0])
+    assert [a.recipients[0] for a in arrivals] == [f"031234560{n}@fax.example.jp"
+                                                   for n in (1, 2, 3)]
+
+    def result_mail(return_path: str, subject: str, body: str) -> bytes:
+        mail = EmailMessage()
+        mail["From"] = "FAX Gateway <noreply@fax.example.jp>"
+        mail["To"] = return_path
+        mail["Subject"] = subject
+        mail.set_content(body)
+        return mail.as_bytes()
+
+    folder = maildir(tmp_path / "results", [
+        result_mail(arrivals[0].sender, "FAX送信結果 0312345601", "送信完了 1/1 ページ\n"),
+        result_mail(arrivals[1].sender, "FAX送信結果 0312345602", "送信失敗: 話し中 (3 回)\n"),
+        result_mail(arrivals[2].sender, "FAX送信結果 0312345603", "受付しました\n"),
+    ])
+    result = cli("receipts", "read-mail", str(folder), "--apply", "--json", "-c", str(project))
+    assert result.code == 0, result.err
+    states = [json.loads(line)["state"] for line in result.out.splitlines()]
+    assert states == ["delivered", "undelivered", None]
+    assert status_of(cli, project) == {"fax": {"delivered": 1, "sent": 1, "undelivered": 1}}

@@ -119,8 +119,10 @@ def report_of(reading: MailReading, raw: bytes, delivery: DeliveryRecord, source
               gateway: FaxGatewayReceipts) -> Report:
     """What a returned mail tells the ledger about ``delivery``. Pure."""
     digest = hashlib.sha256(raw).hexdigest()[:48] + f":{delivery.id}"
-    if delivery.channel == Channel.FAX.value and reading.kind is MailKind.NOT_A_BOUNCE:
-        return _gateway_report(delivery, source, digest, gateway, reading.text)
+    if delivery.channel == Channel.FAX.value:
+        result_mail = _gateway_report(delivery, source, digest, gateway, reading.text)
+        if result_mail is not None:
+            return result_mail
     result = _result_for(reading, delivery.address)
     status = (result.status if result else None) or reading.kind.value
     detail = (result.detail if result else "") or f"{reading.kind.value} report"
@@ -143,8 +145,9 @@ def _result_for(reading: MailReading, address: str) -> RecipientResult | None:
 
 
 def _gateway_report(delivery: DeliveryRecord, source: str, digest: str,
-                    gateway: FaxGatewayReceipts, text: str) -> Report:
-    """A fax gateway's result mail, recognised by the configured patterns."""
+                    gateway: FaxGatewayReceipts, text: str) -> Report | None:
+    """A fax gateway's result mail, recognised by the configured patterns; None if
+    neither pattern matches (then it is read as any returned mail)."""
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if gateway.failed_pattern is not None and gateway.failed_pattern.search(text):
         return Report(delivery.id, source, "fax-failed", None, first_line, digest,
@@ -152,7 +155,7 @@ def _gateway_report(delivery: DeliveryRecord, source: str, digest: str,
     if gateway.delivered_pattern is not None and gateway.delivered_pattern.search(text):
         return Report(delivery.id, source, "fax-delivered", None, first_line, digest,
                       DeliveryState.DELIVERED)
-    return Report(delivery.id, source, "fax-result", None, first_line, digest)
+    return None
 
 
 async def read_mails(mails: Iterable[tuple[str, bytes]], matcher: MailMatcher, source: str
