@@ -46,8 +46,7 @@ def unreached_contacts(
         help="Judge the grace period at this ISO-8601 moment instead of now.")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Every contact of the audience that no channel reached: delivered, or sent with no
-    failure reported within [receipts] grace_minutes, counts as reached."""
+    """Every contact of the audience no channel reached, with the numbers to phone."""
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
     moment = parse_now(now, inputs.config.settings.timezone)

@@ -84,8 +84,8 @@ def read_http(r: Reader, data: dict[str, Any]) -> Http:
     public_url = r.optional(data, t, "public_url", http_url)
     if listen is None:
         if public_url is not None:
-            r.problem(t, "listen", 'missing: public_url needs the address to listen on, '
-                                   'e.g. listen = "127.0.0.1:8025"')
+            r.problem(t, "public_url", 'needs listen as well, the address the daemon '
+                                       'listens on, e.g. listen = "127.0.0.1:8025"')
         return Http(public_url=public_url)
     host, port = listen
     return Http(host, port, public_url or f"http://{host}:{port}")
