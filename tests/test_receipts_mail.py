@@ -24,7 +24,10 @@ from tests.helpers import (
     maildir,
     project_ledger,
     real_channels,
+    start_daemon,
+    stop,
     use_contacts,
+    wait_for,
 )
 from tests.servers import dovecot_server, dsn_smtp_server
 
@@ -217,8 +220,9 @@ def test_the_bounce_mailbox_is_read_over_imap_and_what_was_recorded_is_moved(
                 status = await client.status(folder, "(MESSAGES)")
                 counts.append(int(status.lines[0].split(b"MESSAGES ")[1].rstrip(b")")))
             await client.logout()
+        inbox, processed = counts
         return ([first["recorded"], first["left"]], [again["recorded"], again["left"]],
-                *counts)
+                inbox, processed)
 
     with dovecot_server() as (imap_port, _):
         first, again, inbox, processed = asyncio.run(scenario(imap_port))
@@ -272,3 +276,35 @@ failed_pattern = "送信失敗|話し中|Status: *FAILED"
     states = [json.loads(line)["state"] for line in result.out.splitlines()]
     assert states == ["delivered", "undelivered", None]
     assert status_of(cli, project) == {"fax": {"delivered": 1, "sent": 1, "undelivered": 1}}
+
+
+def test_the_daemon_reads_the_bounce_mailbox(
+        cli: Cli, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        twilio: tuple[object, str]) -> None:
+    monkeypatch.setenv(KEY_ENV, "a secret only the dispatcher knows")
+    monkeypatch.setenv("DISPATCHER_IMAP_USER", "bounces")
+    monkeypatch.setenv("DISPATCHER_IMAP_PASSWORD", "secret")
+    use_contacts(project, "M1,加盟店1,担当1,,gone@shop.example.jp,,emoney\n")
+    with dovecot_server() as (imap_port, _), dsn_smtp_server() as (sink, port):
+        mailbox_settings = (f'imap_url = "imap://127.0.0.1:{imap_port}/INBOX"\n'
+                            "poll_seconds = 0.2\n")
+        configure(project, real_channels(port, twilio[1]) + RECEIPTS + mailbox_settings)
+        assert cli("send", "3", "start", "--channel", "email", "--yes", "-c",
+                   str(project)).code == 0
+        [arrival] = sink.arrivals()
+
+        async def deliver_bounce() -> None:
+            client = await imap_login(imap_port)
+            await client.append(dsn(arrival, "failed", "5.1.1"), mailbox="INBOX")
+            await client.logout()
+
+        asyncio.run(deliver_bounce())
+        log = tmp_path / "daemon.log"
+        daemon = start_daemon(project, log)
+        try:
+            wait_for(lambda: "bounced" in status_of(cli, project).get("email", {}), 120,
+                     "the bounce read from the mailbox")
+        finally:
+            output = stop(daemon, log)
+    assert "bounce mailbox read" in output
+    assert status_of(cli, project) == {"email": {"bounced": 1}}
