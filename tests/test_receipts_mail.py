@@ -308,3 +308,16 @@ def test_the_daemon_reads_the_bounce_mailbox(
             output = stop(daemon, log)
     assert "bounce mailbox read" in output
     assert status_of(cli, project) == {"email": {"bounced": 1}}
+
+
+def test_a_mail_nothing_can_read_is_not_a_bounce(cli: Cli, project: Path, tmp_path: Path
+                                                 ) -> None:
+    garbage = tmp_path / "garbage.eml"
+    garbage.write_bytes(b"\xff\xfe\x00 not a mail \x00" * 50)
+    empty = tmp_path / "empty.eml"
+    empty.write_bytes(b"")
+    result = cli("receipts", "read-mail", str(garbage), str(empty), "--json", "-c",
+                 str(project))
+    assert result.code == 0, result.err
+    lines = [json.loads(line) for line in result.out.splitlines()]
+    assert [(line["kind"], line["delivery"]) for line in lines] == [("not-a-bounce", None)] * 2

@@ -7,6 +7,7 @@ mail system has its own) through flufl.bounce, with the status code taken from t
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -16,6 +17,10 @@ from email.utils import getaddresses
 from enum import StrEnum
 
 import flufl.bounce
+
+# flufl.bounce logs a traceback when one of its detectors trips over a mail, then raises;
+# _heuristic takes that as "nothing found", so the traceback is only noise on the console.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 
 class MailKind(StrEnum):

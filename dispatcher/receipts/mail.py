@@ -161,7 +161,7 @@ def _gateway_report(delivery: DeliveryRecord, source: str, digest: str,
 async def read_mails(mails: Iterable[tuple[str, bytes]], matcher: MailMatcher, source: str
                      ) -> list[MailResult]:
     """Each mail read and matched; nothing is written."""
-    read = [(name, raw, read_bounce(raw)) for name, raw in mails]
+    read = [(name, raw, _read_or_log(name, raw)) for name, raw in mails]
     await matcher.prefetch(reading for _, _, reading in read)
     results = []
     for name, raw, reading in read:
@@ -176,3 +176,13 @@ async def read_mails(mails: Iterable[tuple[str, bytes]], matcher: MailMatcher, s
         results.append(MailResult(name, reading, found[0] if found else None, matched_by,
                                   report, forged))
     return results
+
+
+def _read_or_log(name: str, raw: bytes) -> MailReading:
+    """The mail's reading; one no parser can read is logged and read as not a bounce."""
+    try:
+        return read_bounce(raw)
+    except Exception as exc:
+        event(log, logging.WARNING, "unreadable mail left alone", mail=name,
+              error=f"{type(exc).__name__}: {exc}")
+        return MailReading(MailKind.NOT_A_BOUNCE, (), "", None, (), "")
