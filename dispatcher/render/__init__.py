@@ -7,6 +7,7 @@ from dispatcher.render.fax import (
     FaxDocument,
     FaxPages,
     render_pdf,
+    render_pdfs,
     require_japanese_font,
     write_png,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "phases_of",
     "readable",
     "render_pdf",
+    "render_pdfs",
     "require_japanese_font",
     "template_name",
     "write_png",

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
+import itertools
 import logging
+import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dispatcher.errors import SetupError, single
 
@@ -46,13 +51,70 @@ class FaxPages:
 
 def render_pdf(html: str, base_url: str) -> FaxDocument:
     """One HTML page → PDF bytes and its page count; needs a Japanese font."""
+    document = _weasyprint_document(html, base_url)
+    return FaxDocument(document.write_pdf(), len(document.pages))
+
+
+def render_pdfs(htmls: Sequence[str], base_url: str) -> list[FaxDocument]:
+    """Many fax pages at once, each as if rendered alone by ``render_pdf`` (the same text,
+    font and page count): the documents are laid out as one, each from a new page, and the
+    PDF is split again per document. The style sheet, the fonts and the PDF writing are
+    paid once per batch instead of once per page, which is most of a page's cost. HTML
+    that does not share the first one's head (or has no body) is rendered alone."""
+    if len(htmls) < 2:
+        return [render_pdf(html, base_url) for html in htmls]
+    parts = [_split_body(html) for html in htmls]
+    head = parts[0][0] if parts[0] is not None else None
+    batch = [i for i, part in enumerate(parts) if part is not None and part[0] == head]
+    documents: dict[int, FaxDocument] = {}
+    if head is not None and len(batch) > 1:
+        bodies = [part[1] for i in batch if (part := parts[i]) is not None]
+        documents.update(zip(batch, _render_together(head, bodies, base_url), strict=True))
+    return [documents.get(i) or render_pdf(html, base_url) for i, html in enumerate(htmls)]
+
+
+_BODY = re.compile(r"^(?P<head>.*?<body[^>]*>)(?P<body>.*)</body>\s*</html>\s*$",
+                   re.DOTALL | re.IGNORECASE)
+_ANCHOR = "dispatcher-fax-"
+
+
+def _split_body(html: str) -> tuple[str, str] | None:
+    match = _BODY.match(html)
+    return (match.group("head"), match.group("body")) if match else None
+
+
+def _render_together(head: str, bodies: list[str], base_url: str) -> list[FaxDocument]:
+    import pypdf
+
+    sections = "".join(
+        f'<section id="{_ANCHOR}{i}" style="{"break-before: page" if i else ""}">{body}</section>'
+        for i, body in enumerate(bodies))
+    document = _weasyprint_document(f"{head}{sections}</body></html>", base_url)
+    starts: dict[int, int] = {}
+    for number, page in enumerate(document.pages):
+        for anchor in page.anchors:
+            if anchor.startswith(_ANCHOR):
+                starts.setdefault(int(anchor[len(_ANCHOR):]), number)
+    bounds = [starts[i] for i in range(len(bodies))] + [len(document.pages)]
+    reader = pypdf.PdfReader(io.BytesIO(document.write_pdf()))
+    split = []
+    for first, after in itertools.pairwise(bounds):
+        writer = pypdf.PdfWriter()
+        for number in range(first, after):
+            writer.add_page(reader.pages[number])
+        data = io.BytesIO()
+        writer.write(data)
+        split.append(FaxDocument(data.getvalue(), after - first))
+    return split
+
+
+def _weasyprint_document(html: str, base_url: str) -> Any:
     require_japanese_font()
     import weasyprint
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    document = weasyprint.HTML(string=html, base_url=base_url).render()
-    return FaxDocument(document.write_pdf(), len(document.pages))
+    return weasyprint.HTML(string=html, base_url=base_url).render()
 
 
 @functools.cache

@@ -62,6 +62,13 @@ class Claims:
     async def _ledger(self, call: Callable[[], Awaitable[T]]) -> T:
         raise NotImplementedError
 
+    def _claimed(self, run: ChannelRun, items: list[Claimed]) -> None:
+        """Called with each batch claimed, before its items are sent: work ahead."""
+
+    def _claim_batch(self, run: ChannelRun) -> int:
+        """How many deliveries to hold claimed: enough to keep every worker busy."""
+        return max(4 * run.lane.settings.concurrency, CLAIM_BATCH)
+
     async def _claim_loop(self, run: ChannelRun) -> None:
         lane, breaker = run.lane, run.breaker
         while not self.stopping.is_set():
@@ -86,7 +93,7 @@ class Claims:
 
     async def _refill(self, run: ChannelRun) -> int:
         # Claims are refilled in batches once the queue is half empty: one query per batch.
-        batch = max(4 * run.lane.settings.concurrency, CLAIM_BATCH)
+        batch = self._claim_batch(run)
         room = batch - run.lane.queue.qsize()
         return await self._claim(run, room) if room >= batch // 2 else 0
 
@@ -95,6 +102,7 @@ class Claims:
         lease_until = now + run.lane.lease(limit)
         claimed = await self._ledger(lambda: self.ledger.claim(
             run.record.id, run.channel.value, self.owner, now, lease_until, limit))
+        self._claimed(run, claimed)
         for item in claimed:
             run.lane.in_flight += 1
             run.lane.queue.put_nowait(item)

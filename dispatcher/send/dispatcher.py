@@ -18,7 +18,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
@@ -40,10 +39,11 @@ from dispatcher.ledger import (
     Outcome,
 )
 from dispatcher.logs import event
-from dispatcher.render import FaxDocument, FaxPages, Renderer
+from dispatcher.render import FaxDocument, Renderer
 from dispatcher.send.breaker import Breaker, Outage
 from dispatcher.send.channels import Backend, Outgoing
 from dispatcher.send.claims import ChannelRun, Claims, Progress
+from dispatcher.send.faxpress import FaxPress
 from dispatcher.send.identity import delivery_tag, message_id, worker_id
 from dispatcher.send.lanes import Clock, GroupCommit, Lane, RateLimiter, Sleep
 from dispatcher.send.outcome import outcome_of_error
@@ -92,8 +92,7 @@ class Dispatcher(Claims):
         config = self.inputs.config
         self._renderer = Renderer(config.settings.templates_dir, config)
         self._contacts = {c.id: c for c in self.inputs.contacts}
-        self._fax_pages = FaxPages(config.settings.templates_dir)
-        self._fax_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fax-page")
+        self._fax_press = FaxPress(config.settings.templates_dir)
         self.patience = Patience(config.retry, self.clock, self.sleep, self.draw)
 
     async def _ledger(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -139,7 +138,7 @@ class Dispatcher(Claims):
                                                                  self.clock()))
 
     async def close(self) -> None:
-        self._fax_thread.shutdown(wait=True)
+        self._fax_press.close()
 
     async def _run_channel(self, notice: Notice, record: NoticeRecord, channel: Channel,
                            deadline: Deadline, committer: GroupCommit) -> None:
@@ -262,5 +261,25 @@ class Dispatcher(Claims):
               notice=run.notice.key, probes=outage.probes)
 
     async def _fax_document(self, html: str) -> FaxDocument:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._fax_thread, self._fax_pages.render, html)
+        return await self._fax_press.document(html)
+
+    def _claim_batch(self, run: ChannelRun) -> int:
+        # fax: a batch of pages for each rendering process, so that all of them work
+        batch = super()._claim_batch(run)
+        return max(batch, self._fax_press.pages_ahead) if run.channel is Channel.FAX else batch
+
+    def _claimed(self, run: ChannelRun, items: list[Claimed]) -> None:
+        """Fax pages are rendered ahead, a claimed batch at a time (see FaxPress)."""
+        if run.channel is not Channel.FAX:
+            return
+        now = self.clock()
+        pages = []
+        for item in items:
+            contact = self._contacts.get(item.contact_id)
+            if contact is not None:
+                try:
+                    pages.append(self._renderer.render(run.notice, contact, Channel.FAX,
+                                                       now).body)
+                except InputError:  # reported when the delivery itself is rendered
+                    continue
+        self._fax_press.prepare(pages)

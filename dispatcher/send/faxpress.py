@@ -1,0 +1,95 @@
+"""Fax pages rendered ahead of sending: each claimed batch's pages are laid out together
+(``render_pdfs``) in worker processes, one per core, while the workers send what is
+already rendered. Pages are kept only until sent (and a few recent ones, so a page
+shared by every contact is made once), so memory stays flat however large the
+broadcast."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import multiprocessing
+import os
+from collections import OrderedDict
+from collections.abc import Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+from dispatcher.render import FaxDocument, render_pdfs
+
+PAGES_PER_BATCH = 64
+_RECENT = 8
+
+
+class FaxPress:
+    def __init__(self, base_url: Path, workers: int | None = None) -> None:
+        self._base_url = str(base_url)
+        self._workers = workers or max(1, min(os.cpu_count() or 1, 4))
+        self._pool: Executor | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fax-page")
+        self._pending: dict[str, asyncio.Future[FaxDocument]] = {}
+        self._recent: OrderedDict[str, FaxDocument] = OrderedDict()
+        self.rendered = 0
+
+    @property
+    def pages_ahead(self) -> int:
+        """How many pages to prepare at once to keep every worker process busy."""
+        return PAGES_PER_BATCH * self._workers
+
+    def prepare(self, htmls: Iterable[str]) -> None:
+        """Start rendering these pages (those not already rendered or on their way)."""
+        new: dict[str, str] = {}
+        for html in htmls:
+            key = _key(html)
+            if key not in self._pending and key not in self._recent:
+                new.setdefault(key, html)
+        loop = asyncio.get_running_loop()
+        items = list(new.items())
+        for start in range(0, len(items), PAGES_PER_BATCH):
+            keys = [key for key, _ in items[start:start + PAGES_PER_BATCH]]
+            pages = [html for _, html in items[start:start + PAGES_PER_BATCH]]
+            batch = loop.run_in_executor(self._executor(len(pages)), render_pdfs, pages,
+                                         self._base_url)
+            self.rendered += len(pages)
+            for index, key in enumerate(keys):
+                self._pending[key] = asyncio.ensure_future(_page(batch, index))
+
+    async def document(self, html: str) -> FaxDocument:
+        """The rendered page of ``html``, rendered now if it was not prepared."""
+        key = _key(html)
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return self._recent[key]
+        if key not in self._pending:
+            self.prepare([html])
+        document = await self._pending[key]
+        self._pending.pop(key, None)
+        self._recent[key] = document
+        while len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
+        return document
+
+    def close(self) -> None:
+        for future in self._pending.values():
+            future.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._thread.shutdown(wait=True)
+
+    def _executor(self, pages: int) -> Executor:
+        """A lone page is rendered on a thread; batches go to worker processes, started
+        (spawned: the daemon has threads, which fork does not copy) on first need."""
+        if pages == 1 and self._pool is None:
+            return self._thread
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self._workers,
+                                             mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+
+async def _page(batch: asyncio.Future[list[FaxDocument]], index: int) -> FaxDocument:
+    return (await batch)[index]
+
+
+def _key(html: str) -> str:
+    return hashlib.sha256(html.encode()).hexdigest()
