@@ -10,8 +10,18 @@ from collections.abc import Mapping
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from dispatcher.cli import report
 from dispatcher.cli.app import (
@@ -171,7 +181,9 @@ async def _send_with_progress(inputs: Inputs, ledger: Ledger,
                               channels: list[Channel], checked: bool = False) -> SendResult:
     """Send, with a live progress bar per channel (on standard error); ``checked`` as for
     ``send_session``."""
-    with Progress(console=err) as progress:
+    with Progress(TextColumn("{task.description:<5}"), BarColumn(), MofNCompleteColumn(),
+                  _RateColumn(), TextColumn("left"), TimeRemainingColumn(),
+                  TimeElapsedColumn(), console=err) as progress:
         tasks = {channel: progress.add_task(channel.value, total=None) for channel in channels}
 
         def counted(counts: Mapping[tuple[str, str], int]) -> None:
@@ -187,6 +199,14 @@ async def _send_with_progress(inputs: Inputs, ledger: Ledger,
         return await send_session(inputs, ledger, backends, notice, channels,
                                   f"operator:{_operator()}", clock, on_counted=counted,
                                   on_progress=advance, checked=checked)
+
+
+class _RateColumn(ProgressColumn):
+    """Deliveries finished a second, over the last half minute."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        return Text(f"{speed:7,.1f}/s" if speed is not None else "      -/s")
 
 
 def _confirmed(notice: Notice, audience: int) -> bool:
