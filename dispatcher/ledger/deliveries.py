@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, case, func, or_, select, update
 
@@ -19,6 +20,31 @@ _INSERT_CHUNK = 1000
 DELIVERY_COLUMNS = tuple(deliveries.c[name] for name in (
     "id", "notice_id", "contact_id", "channel", "address", "state", "attempts", "error_code",
     "last_error", "provider_ref", "sent_at"))
+
+
+def _record_statement() -> Any:
+    """Outcomes written by their lease holder; built once (building it is not free, and it
+    runs for every group of outcomes)."""
+    d = deliveries.c
+    # spelled out: an IN list would expand, which executemany cannot do
+    reported = or_(*(d.state == state.value for state in REPORTED_STATES))
+    return (
+        update(deliveries)
+        .where(d.id == bindparam("b_id"), d.lease_owner == bindparam("b_owner"))
+        .values(state=case((reported, d.state), else_=bindparam("b_state")),
+                lease_owner=None, lease_expires_at=None,
+                next_attempt_at=func.coalesce(bindparam("b_next", type_=d.next_attempt_at.type),
+                                              d.next_attempt_at),
+                error_code=bindparam("b_code"), last_error=bindparam("b_error"),
+                provider_ref=func.coalesce(bindparam("b_ref", type_=d.provider_ref.type),
+                                           d.provider_ref),
+                sent_at=func.coalesce(bindparam("b_sent", type_=d.sent_at.type), d.sent_at),
+                attempts=d.attempts - bindparam("b_uncount"),
+                updated_at=bindparam("b_now", type_=d.updated_at.type))
+    )
+
+
+_RECORD = _record_statement()
 
 
 class DeliveryQueue(EngineUser):
@@ -72,29 +98,13 @@ class DeliveryQueue(EngineUser):
         report that came in before the outcome (a fast status callback) keeps its state."""
         if not outcomes:
             return
-        d = deliveries.c
-        # spelled out: an IN list would expand, which executemany cannot do
-        reported = or_(*(d.state == state.value for state in REPORTED_STATES))
-        statement = (
-            update(deliveries)
-            .where(d.id == bindparam("b_id"), d.lease_owner == bindparam("b_owner"))
-            .values(state=case((reported, d.state), else_=bindparam("b_state")),
-                    lease_owner=None, lease_expires_at=None,
-                    next_attempt_at=func.coalesce(bindparam("b_next", type_=d.next_attempt_at.type),
-                                                  d.next_attempt_at),
-                    error_code=bindparam("b_code"), last_error=bindparam("b_error"),
-                    provider_ref=func.coalesce(bindparam("b_ref", type_=d.provider_ref.type),
-                                               d.provider_ref),
-                    sent_at=func.coalesce(bindparam("b_sent", type_=d.sent_at.type), d.sent_at),
-                    attempts=d.attempts - bindparam("b_uncount"),
-                    updated_at=now)
-        )
         params = [{"b_id": o.delivery_id, "b_owner": owner, "b_state": o.state.value,
-                   "b_next": o.next_attempt_at, "b_code": o.error_code, "b_error": o.last_error,
-                   "b_ref": o.provider_ref, "b_sent": o.sent_at, "b_uncount": int(not o.counted)}
+                   "b_now": now, "b_next": o.next_attempt_at, "b_code": o.error_code,
+                   "b_error": o.last_error, "b_ref": o.provider_ref, "b_sent": o.sent_at,
+                   "b_uncount": int(not o.counted)}
                   for o in outcomes]
         async with self._begin() as conn:
-            await conn.execute(statement, params)
+            await conn.execute(_RECORD, params)
 
     async def release(self, owner: str, delivery_ids: Sequence[int], now: datetime) -> None:
         """Give back claimed deliveries that were not started (a clean stop)."""

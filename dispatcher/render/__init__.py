@@ -11,7 +11,7 @@ from dispatcher.render.fax import (
     require_japanese_font,
     write_png,
 )
-from dispatcher.render.mail import build_email, mime_bytes, readable
+from dispatcher.render.mail import build_email, mailbox_parts, mime_bytes, readable
 from dispatcher.render.preview import ChannelTotals, Preview, Previewer, channels_to_preview
 from dispatcher.render.segments import Encoding, Segments, count_segments
 from dispatcher.render.templates import FILTERS, Message, Renderer, one_line, template_name
@@ -33,6 +33,7 @@ __all__ = [
     "check_notice",
     "check_rendering",
     "count_segments",
+    "mailbox_parts",
     "mime_bytes",
     "one_line",
     "phases_of",

@@ -10,6 +10,7 @@ header.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from datetime import datetime
 from email.message import EmailMessage
@@ -30,7 +31,7 @@ def recipient_name(message: Message) -> str:
 def build_email(message: Message, from_mailbox: str, sent_at: datetime,
                 message_id: str | None = None) -> bytes:
     """The MIME e-mail for ``message``; ``from_mailbox`` is ``Name <user@host>``."""
-    from_name, from_address = parseaddr(from_mailbox)
+    from_name, from_address = mailbox_parts(from_mailbox)
     headers = [
         ("From", mailbox(from_name, from_address)),
         ("To", mailbox(recipient_name(message), message.address)),
@@ -47,6 +48,13 @@ def build_email(message: Message, from_mailbox: str, sent_at: datetime,
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     body = base64.encodebytes(message.body.encode("utf-8")).replace(b"\n", b"\r\n")
     return head.encode("ascii") + b"\r\n" + body
+
+
+@functools.lru_cache(maxsize=64)
+def mailbox_parts(mailbox_text: str) -> tuple[str, str]:
+    """``(name, address)`` of ``Name <user@host>``; the from address is parsed once, not
+    once a message."""
+    return parseaddr(mailbox_text)
 
 
 def mailbox(name: str, address: str) -> str:

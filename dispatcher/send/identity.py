@@ -7,11 +7,11 @@ import hashlib
 import os
 import random
 import socket
-from email.utils import parseaddr
 
 from dispatcher.ledger import (
     NoticeRecord,
 )
+from dispatcher.render import mailbox_parts
 from dispatcher.table import (
     Channel,
 )
@@ -25,7 +25,7 @@ def worker_id() -> str:
 def message_id(key: str, contact_id: str, channel: Channel, from_mailbox: str) -> str:
     """The same Message-ID for the same delivery, however often it is sent."""
     digest = hashlib.sha256(f"{key}|{contact_id}|{channel}".encode()).hexdigest()[:32]
-    domain = parseaddr(from_mailbox)[1].rpartition("@")[2] or "dispatcher.invalid"
+    domain = mailbox_parts(from_mailbox)[1].rpartition("@")[2] or "dispatcher.invalid"
     return f"<{digest}@{domain}>"
 
 
