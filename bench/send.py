@@ -73,11 +73,12 @@ concurrency = {CONNECTIONS}
     return config
 
 
-def run_send(config: Path) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of `dispatcher send 3 start --channel email --yes`."""
+def run_send(config: Path, channels: tuple[str, ...] = ("email",)) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of `dispatcher send 3 start --channel C... --yes`."""
+    chosen = [argument for channel in channels for argument in ("--channel", channel)]
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "dispatcher", "send", "3", "start", "--channel", "email",
+        [sys.executable, "-m", "dispatcher", "send", "3", "start", *chosen,
          "--yes", "-c", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
     _, status, usage = os.wait4(process.pid, 0)

@@ -8,11 +8,12 @@ from tests.helpers import ROOT
 
 def test_render_benchmark_runs_and_prints_its_figures() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "render.py"), "--contacts", "40",
-                           "--fax-pages", "1"], capture_output=True, text=True, check=False,
-                          cwd=ROOT)
+                           "--fax-pages", "1", "--fax-batch-pages", "4"], capture_output=True,
+                          text=True, check=False, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "dispatcher Renderer" in done.stdout and "plain jinja2 baseline" in done.stdout
     assert "ms/contact" in done.stdout
+    assert "(render_pdfs)" in done.stdout and "(FaxPress, " in done.stdout
 
 
 def test_send_benchmark_runs_and_prints_its_figures() -> None:
@@ -34,3 +35,12 @@ def test_receipts_benchmark_runs_and_prints_its_figures() -> None:
                           capture_output=True, text=True, check=False, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "40 DSNs" in done.stdout and "ratio (read-mail / baseline time)" in done.stdout
+
+
+def test_broadcast_benchmark_runs_and_prints_its_figures() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "broadcast.py"), "--contacts",
+                           "6"], capture_output=True, text=True, check=False, cwd=ROOT,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "(6 personalised fax pages)" in done.stdout
+    assert "ratio (3 channels / e-mail alone)" in done.stdout
