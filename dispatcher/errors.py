@@ -33,6 +33,10 @@ class InputError(DispatcherError):
         self.problems: tuple[Problem, ...] = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[tuple[Problem, ...]]]:
+        # rebuilt from its problems when it crosses a process (a fax page's worker)
+        return type(self), (self.problems,)
+
 
 class ConfigError(InputError):
     """``config.toml`` is missing, unreadable or invalid."""

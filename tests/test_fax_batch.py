@@ -60,3 +60,13 @@ def test_a_page_with_another_head_is_rendered_alone(project: Path, tmp_path: Pat
     together = render_pdfs([pages[0], other], base)
     assert pdf_text(together[1], tmp_path, "pdftotext") == pdf_text(
         render_pdf(other, base), tmp_path, "pdftotext")
+
+
+def test_bad_input_keeps_its_problems_across_a_process() -> None:
+    """A fax page's worker process hands errors back pickled: the problems survive."""
+    import pickle
+
+    from dispatcher.errors import Problem, SetupError
+    error = SetupError([Problem("fax", "no Japanese font is installed")])
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is SetupError and again.problems == error.problems
