@@ -14,7 +14,14 @@ from typing import Any
 import aioimaplib
 import pytest
 
-from dispatcher.receipts import ImapAccount, ImapIntake, MailKind, MailMatcher, read_bounce
+from dispatcher.receipts import (
+    ImapAccount,
+    ImapIntake,
+    MailKind,
+    MailMatcher,
+    MailReading,
+    read_bounce,
+)
 from dispatcher.send import ReturnPaths, return_paths
 from dispatcher.table import load_config
 from tests.helpers import (
@@ -321,3 +328,35 @@ def test_a_mail_nothing_can_read_is_not_a_bounce(cli: Cli, project: Path, tmp_pa
     assert result.code == 0, result.err
     lines = [json.loads(line) for line in result.out.splitlines()]
     assert [(line["kind"], line["delivery"]) for line in lines] == [("not-a-bounce", None)] * 2
+
+
+def test_a_long_lived_matcher_that_forgets_matches_what_was_sent_since(
+        cli: Cli, project: Path, smtp: tuple[object, int], twilio: tuple[object, str]) -> None:
+    sink, port = smtp
+    use_contacts(project, "M1,加盟店,担当,,gone@shop.example.jp,,emoney\n")
+    configure(project, real_channels(port, twilio[1]))
+
+    def returned(n: int) -> MailReading:
+        arrival = sink.arrivals()[n]  # type: ignore[attr-defined]
+        ids = [line.split(b":", 1)[1].strip().decode() for line in arrival.content.splitlines()
+               if line.lower().startswith(b"message-id:")]
+        return MailReading(MailKind.BOUNCE, (), "", None, tuple(ids), "")
+
+    async def matched(matcher: MailMatcher, reading: MailReading) -> str | None:
+        found, how, _ = await matcher.match(reading)
+        return how if found else None
+
+    async def scenario() -> list[str | None]:
+        config = load_config(project)
+        async with project_ledger(project) as ledger:
+            matcher = MailMatcher(ledger, config, None)
+            first = await matched(matcher, returned(0))
+            sent = await asyncio.to_thread(cli, "send", "3", "end", "--channel", "email",
+                                           "--yes", "-c", str(project))
+            assert sent.code == 0, sent.err
+            stale = await matched(matcher, returned(1))
+            matcher.forget()
+            return [first, stale, await matched(matcher, returned(1))]
+
+    assert cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project)).code == 0
+    assert asyncio.run(scenario()) == ["message-id", None, "message-id"]

@@ -74,6 +74,7 @@ class ImapIntake:
     async def poll_once(self) -> Counter[str]:
         """Read every mail not yet looked at; returns counts (read, recorded, left)."""
         tally: Counter[str] = Counter()
+        self.matcher.forget()
         client = await self._connect()
         try:
             await _ok(client.create(self.processed_folder), "CREATE", allow_no=True)

@@ -59,6 +59,12 @@ class MailMatcher:
     _by_message_id: dict[str, int] | None = field(default=None, init=False)
     _known: dict[int, Found] = field(default_factory=dict, init=False)
 
+    def forget(self) -> None:
+        """Drop what was looked up: deliveries sent since are matched too (a long-lived
+        matcher, the daemon's, forgets before each read of the mailbox)."""
+        self._by_message_id = None
+        self._known.clear()
+
     async def prefetch(self, readings: Iterable[MailReading]) -> None:
         """Look up, in one query, every delivery these mails name by token or envelope id."""
         ids: set[int] = set()
