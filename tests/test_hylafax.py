@@ -15,7 +15,7 @@ import pytest
 
 from dispatcher.demo import free_port
 from dispatcher.errors import ChannelError, PermanentError, TransientError
-from dispatcher.send import Backend, job_failure
+from dispatcher.send import Backend, job_failure, submit_error
 from dispatcher.table import Channel
 from tests.helpers import Cli, backend_from, configure, deliveries, outgoing, use_contacts
 from tests.servers import fax_line, hylafax_server, lab_logs, queued_jobs
@@ -179,3 +179,14 @@ def test_what_hylafax_failed_is_tried_again_only_for_the_lines_trouble(
     assert isinstance(failure, TransientError if again else PermanentError)
     assert (str(failure), failure.code) == (status or "failed", "fax")
 
+
+
+def test_hfaxd_busy_with_its_job_counter_is_tried_again_a_refusal_is_not() -> None:
+    import ftplib
+
+    from dispatcher.errors import PermanentError, TransientError
+    busy = submit_error(ftplib.error_perm(
+        "503 Unable to open sequence number file sendq/seqf; File exists."), "+81355511037")
+    refused = submit_error(ftplib.error_perm("550 Invalid dialstring."), "+81355511037")
+    assert type(busy) is TransientError and busy.code == "503"
+    assert type(refused) is PermanentError and refused.code == "550"

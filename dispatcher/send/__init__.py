@@ -13,6 +13,7 @@ from dispatcher.send.channels import (
     job_failure,
     make_backends,
     return_paths,
+    submit_error,
     tag_id,
 )
 from dispatcher.send.dispatcher import Dispatcher, Plan
@@ -44,5 +45,6 @@ __all__ = [
     "return_paths",
     "send_notice",
     "send_session",
+    "submit_error",
     "tag_id",
 ]

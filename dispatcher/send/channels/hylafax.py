@@ -44,7 +44,7 @@ class HylaFax(Backend):
         try:
             job = await asyncio.to_thread(self._submit, outgoing)
         except (ftplib.Error, OSError, EOFError) as exc:
-            raise _channel_error(exc, outgoing.message.address) from exc
+            raise submit_error(exc, outgoing.message.address) from exc
         return Receipt(job)
 
     async def poll(self, jobs: Sequence[str]) -> dict[str, ChannelError | None]:
@@ -146,8 +146,18 @@ def _quoted(value: str) -> str:
     return '"' + value.replace('"', "'").replace("\r", " ").replace("\n", " ") + '"'
 
 
-def _channel_error(exc: BaseException, recipient: str) -> ChannelError:
+# A 5xx that is about the server's own files, not the job: hfaxd answers "503 Unable to
+# open sequence number file sendq/seqf; File exists" when jobs are submitted at the same
+# moment and its lock on the job counter is taken. Another attempt succeeds.
+_SERVER_TROUBLE = re.compile(r"sequence number file|unable to (open|lock)|temporarily "
+                             r"unavailable", re.IGNORECASE)
+
+
+def submit_error(exc: BaseException, recipient: str) -> ChannelError:
+    """What a failed job submission means: busy or unreachable (transient) or refused."""
     code = str(exc)[:3] if isinstance(exc, ftplib.Error) else None
+    if isinstance(exc, ftplib.error_perm) and _SERVER_TROUBLE.search(str(exc)):
+        return TransientError(f"HylaFAX busy: {exc}", code, recipient)
     if isinstance(exc, ftplib.error_perm):
         return PermanentError(f"HylaFAX refused the job: {exc}", code, recipient)
     if isinstance(exc, ConnectionRefusedError | socket.gaierror) or code == "421":
