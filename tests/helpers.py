@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import mailbox
 import os
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from dispatcher.demo import Arrival, MailSink
-from dispatcher.ledger import DeliveryRecord, Ledger, engine_url
+from dispatcher.ledger import DeliveryRecord, Ledger, NewDelivery, engine_url
 from dispatcher.render import FaxPages, Renderer
 from dispatcher.send import Backend, Outgoing, make_backends
 from dispatcher.table import Channel, Contact, Phase, build_notice, find_window, load_config
@@ -33,6 +34,9 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 CONTACTS_HEADER = "id,merchant,name,fax,email,sms,tags\n"
 WINDOW_3 = "2021-07-19-emoney"
 TWILIO_ENV = {"TWILIO_ACCOUNT_SID": "ACtest", "TWILIO_AUTH_TOKEN": "secret"}
+
+RECEIPT_KEY_ENV = "DISPATCHER_RECEIPT_KEY"  # [receipts.email] token_key_env's default
+LEDGER_T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)  # "now" of the ledger's contract tests
 
 FAST_RETRY = """
 [retry]
@@ -242,3 +246,16 @@ def maildir(folder: Path, mails: list[bytes]) -> Path:
     for raw in mails:
         box.add(raw)
     return folder
+
+
+def new_deliveries(count: int, channel: str = "email") -> list[NewDelivery]:
+    """``count`` deliveries to plan, one per contact ``C0000``…"""
+    return [NewDelivery(f"C{n:04d}", channel, f"c{n}@example.jp") for n in range(count)]
+
+
+def notice_channels(cli: Cli, project: Path) -> dict[str, dict[str, int]]:
+    """`status 3 --json`'s deliveries by channel and state, of window 3's first notice."""
+    result = cli("status", "3", "--json", "-c", str(project))
+    assert result.code == 0, result.err
+    channels: dict[str, dict[str, int]] = json.loads(result.out)["notices"][0]["channels"]
+    return channels

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from dispatcher.errors import ConfigError
-from dispatcher.ledger import DeliveryState, Ledger, NewDelivery, Outcome, engine_url
+from dispatcher.ledger import DeliveryState, Ledger, Outcome, engine_url
+from tests.helpers import LEDGER_T0, new_deliveries
 from tests.servers import fresh_schema
 
-T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)
-
-
-def new_deliveries(count: int, channel: str = "email") -> list[NewDelivery]:
-    return [NewDelivery(f"C{n:04d}", channel, f"c{n}@example.jp") for n in range(count)]
+T0 = LEDGER_T0
 
 
 def test_relative_sqlite_path_is_relative_to_the_config(tmp_path: Path) -> None:

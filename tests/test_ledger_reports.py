@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dispatcher.ledger import Applied, DeliveryState, Ledger, NoticeState, Outcome, Report
-from tests.test_ledger import T0, new_deliveries
+from tests.helpers import LEDGER_T0 as T0
+from tests.helpers import new_deliveries
 
 LATER = T0 + timedelta(minutes=3)
 

@@ -25,10 +25,12 @@ from dispatcher.receipts import (
 from dispatcher.send import ReturnPaths, return_paths
 from dispatcher.table import load_config
 from tests.helpers import (
+    RECEIPT_KEY_ENV,
     Cli,
     configure,
     dsn,
     maildir,
+    notice_channels,
     project_ledger,
     real_channels,
     start_daemon,
@@ -39,7 +41,7 @@ from tests.helpers import (
 from tests.servers import dovecot_server, dsn_smtp_server
 
 BOUNCES = Path(__file__).resolve().parents[2] / "shared" / "data" / "bounces"
-KEY_ENV = "DISPATCHER_RECEIPT_KEY"
+KEY_ENV = RECEIPT_KEY_ENV
 RECEIPTS = """
 [receipts.email]
 bounce_address = "bounces+{token}@j-mups.example.jp"
@@ -96,13 +98,6 @@ def test_a_return_path_names_its_delivery_and_cannot_be_forged() -> None:
     assert ReturnPaths(paths.template, b"other key").tag_of(token) is None
 
 
-def status_of(cli: Cli, project: Path) -> dict[str, dict[str, int]]:
-    result = cli("status", "3", "--json", "-c", str(project))
-    assert result.code == 0, result.err
-    channels: dict[str, dict[str, int]] = json.loads(result.out)["notices"][0]["channels"]
-    return channels
-
-
 def test_bounces_of_a_real_send_mark_exactly_their_deliveries(
         cli: Cli, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         twilio: tuple[object, str]) -> None:
@@ -131,15 +126,15 @@ def test_bounces_of_a_real_send_mark_exactly_their_deliveries(
     assert dry.code == 0, dry.err
     lines = [json.loads(line) for line in dry.out.splitlines()]
     assert [line["kind"] for line in lines].count("bounce") == 3
-    assert status_of(cli, project) == {"email": {"sent": 6}}
+    assert notice_channels(cli, project) == {"email": {"sent": 6}}
 
     applied = cli("receipts", "read-mail", str(returned), "--apply", "-c", str(project))
     assert applied.code == 0, applied.err
     assert "1 with a forged token ignored" in applied.out
-    assert status_of(cli, project) == {"email": {"bounced": 2, "delivered": 1, "sent": 3}}
+    assert notice_channels(cli, project) == {"email": {"bounced": 2, "delivered": 1, "sent": 3}}
     again = cli("receipts", "read-mail", str(returned), "--apply", "-c", str(project))
     assert "4 duplicate" in again.out
-    assert status_of(cli, project) == {"email": {"bounced": 2, "delivered": 1, "sent": 3}}
+    assert notice_channels(cli, project) == {"email": {"bounced": 2, "delivered": 1, "sent": 3}}
 
     bounced = [a.recipients[0] for a in arrivals[:2]]
     within_grace = unreached(cli, project)
@@ -182,7 +177,7 @@ def test_a_bounce_naming_only_the_message_id_is_matched(
     assert result.code == 0, result.err
     [line] = [json.loads(text) for text in result.out.splitlines()]
     assert (line["matched_by"], line["state"]) == ("message-id", "bounced")
-    assert status_of(cli, project) == {"email": {"bounced": 1}}
+    assert notice_channels(cli, project) == {"email": {"bounced": 1}}
 
 
 def test_read_mail_refuses_a_path_that_is_not_there(cli: Cli, project: Path) -> None:
@@ -235,7 +230,7 @@ def test_the_bounce_mailbox_is_read_over_imap_and_what_was_recorded_is_moved(
         first, again, inbox, processed = asyncio.run(scenario(imap_port))
     assert first == [2, len(mails) - 2] and again == [0, 0]
     assert (inbox, processed) == (len(mails) - 2, 2)
-    assert status_of(cli, project) == {"email": {"bounced": 1, "sent": 2}}
+    assert notice_channels(cli, project) == {"email": {"bounced": 1, "sent": 2}}
 
 
 async def imap_login(port: int) -> aioimaplib.IMAP4:
@@ -282,7 +277,7 @@ failed_pattern = "送信失敗|話し中|Status: *FAILED"
     assert result.code == 0, result.err
     states = [json.loads(line)["state"] for line in result.out.splitlines()]
     assert states == ["delivered", "undelivered", None]
-    assert status_of(cli, project) == {"fax": {"delivered": 1, "sent": 1, "undelivered": 1}}
+    assert notice_channels(cli, project) == {"fax": {"delivered": 1, "sent": 1, "undelivered": 1}}
 
 
 def test_the_daemon_reads_the_bounce_mailbox(
@@ -309,12 +304,12 @@ def test_the_daemon_reads_the_bounce_mailbox(
         log = tmp_path / "daemon.log"
         daemon = start_daemon(project, log)
         try:
-            wait_for(lambda: "bounced" in status_of(cli, project).get("email", {}), 120,
+            wait_for(lambda: "bounced" in notice_channels(cli, project).get("email", {}), 120,
                      "the bounce read from the mailbox")
         finally:
             output = stop(daemon, log)
     assert "bounce mailbox read" in output
-    assert status_of(cli, project) == {"email": {"bounced": 1}}
+    assert notice_channels(cli, project) == {"email": {"bounced": 1}}
 
 
 def test_a_mail_nothing_can_read_is_not_a_bounce(cli: Cli, project: Path, tmp_path: Path

@@ -19,12 +19,14 @@ from dispatcher.receipts import TwilioPoller, TwilioReports
 from dispatcher.send import TwilioSms, make_backends
 from dispatcher.table import Channel, load_config
 from tests.helpers import (
+    RECEIPT_KEY_ENV,
     TWILIO_ENV,
     Cli,
     configure,
     deliveries,
     dsn,
     maildir,
+    notice_channels,
     project_ledger,
     real_channels,
     start_daemon,
@@ -34,7 +36,7 @@ from tests.helpers import (
 )
 from tests.servers import FakeTwilio, dsn_smtp_server
 
-KEY_ENV = "DISPATCHER_RECEIPT_KEY"
+KEY_ENV = RECEIPT_KEY_ENV
 
 
 def contacts(count: int) -> str:
@@ -57,13 +59,6 @@ bounce_address = "bounces+{{token}}@j-mups.example.jp"
 
 def number(n: int) -> str:
     return f"+81905555{n:04d}"
-
-
-def status_of(cli: Cli, project: Path) -> dict[str, dict[str, int]]:
-    result = cli("status", "3", "--json", "-c", str(project))
-    assert result.code == 0, result.err
-    channels: dict[str, dict[str, int]] = json.loads(result.out)["notices"][0]["channels"]
-    return channels
 
 
 def test_callbacks_and_bounces_show_exactly_who_was_not_reached(
@@ -102,7 +97,7 @@ def test_callbacks_and_bounces_show_exactly_who_was_not_reached(
     finally:
         output = stop(daemon, log)
     assert "bad signature refused" in output
-    assert status_of(cli, project) == {"email": {"bounced": 2, "sent": 4},
+    assert notice_channels(cli, project) == {"email": {"bounced": 2, "sent": 4},
                                        "sms": {"delivered": 3, "undelivered": 3}}
     by_contact = {d.contact_id + d.channel: d for d in asyncio.run(deliveries(project))}
     assert by_contact["M0sms"].error_code == "30005"
