@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from send import CONNECTIONS, ROOT, run_send, start_sink
+from send import make_project, run_send, start_sink
 
 from dispatcher.demo import free_port
 
@@ -26,27 +25,14 @@ TARGET_SECONDS = 120
 TARGET_MB = 300
 
 
-def make_project(folder: Path, contacts: int, port: int) -> Path:
-    """The shipped table; N contacts with a fax, an e-mail and a mobile number each."""
-    shutil.copytree(ROOT / "templates", folder / "templates")
-    (folder / "contacts").mkdir()
-    with (folder / "contacts" / "bench.csv").open("w", encoding="utf-8") as out:
-        out.write("id,merchant,name,fax,email,sms,tags\n")
-        for n in range(contacts):
-            high, low = n // 10000 % 1000, n % 10000
-            out.write(f"B{n:06d},ベンチ加盟店{n:06d},担当 {n},03-3{high:03d}-{low:04d},"
-                      f"b{n:06d}@example.jp,090-1{high:03d}-{low:04d},emoney\n")
-    text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    text = text[: text.index("# Each channel's backend")]
-    text += f"""
-[channels.email]
-backend = "smtp"
-host = "127.0.0.1"
-port = {port}
-security = "none"
-from = "J-Mups センター <maintenance@j-mups.example.jp>"
-concurrency = {CONNECTIONS}
+def every_channel(n: int) -> str:
+    """A contact with a fax, an e-mail and a mobile number."""
+    high, low = n // 10000 % 1000, n % 10000
+    return (f"B{n:06d},ベンチ加盟店{n:06d},担当 {n},03-3{high:03d}-{low:04d},"
+            f"b{n:06d}@example.jp,090-1{high:03d}-{low:04d},emoney\n")
 
+
+OUTBOXES = """
 [channels.sms]
 backend = "outbox"
 path = "outbox/sms"
@@ -56,9 +42,6 @@ backend = "outbox"
 path = "outbox/fax"
 concurrency = 4
 """
-    config = folder / "config.toml"
-    config.write_text(text, encoding="utf-8")
-    return config
 
 
 @contextmanager
@@ -120,9 +103,11 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="dispatcher-bench-") as temporary:
             folder = Path(temporary)
-            email_only, email_kib = run_send(make_project(folder / "email", args.contacts, port))
+            email_only, email_kib = run_send(make_project(folder / "email", args.contacts, port,
+                                                          every_channel, OUTBOXES))
             with tree_memory(exclude=sink.pid) as tree_peak:
-                seconds, kib = run_send(make_project(folder / "all", args.contacts, port),
+                seconds, kib = run_send(make_project(folder / "all", args.contacts, port,
+                                                     every_channel, OUTBOXES),
                                         ("fax", "email", "sms"))
             pages = len(list((folder / "all" / "outbox" / "fax").rglob("*.pdf")))
     finally:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -49,14 +50,22 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the SMTP sink did not start")
 
 
-def make_project(folder: Path, contacts: int, port: int) -> Path:
+def email_only(n: int) -> str:
+    return f"B{n:06d},ベンチ加盟店{n:06d},担当 {n},,b{n:06d}@example.jp,,emoney\n"
+
+
+def make_project(folder: Path, contacts: int, port: int,
+                 contact_row: Callable[[int], str] = email_only, more_channels: str = ""
+                 ) -> Path:
+    """The shipped table, ``contacts`` rows of ``contact_row``, e-mail to the sink on
+    ``port``, and ``more_channels`` (TOML tables) after it."""
     for name in ("templates",):
         shutil.copytree(ROOT / name, folder / name)
     (folder / "contacts").mkdir()
     with (folder / "contacts" / "bench.csv").open("w", encoding="utf-8") as out:
         out.write("id,merchant,name,fax,email,sms,tags\n")
         for n in range(contacts):
-            out.write(f"B{n:06d},ベンチ加盟店{n:06d},担当 {n},,b{n:06d}@example.jp,,emoney\n")
+            out.write(contact_row(n))
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     text = text[: text.index("# Each channel's backend")]
     text += f"""
@@ -67,7 +76,7 @@ port = {port}
 security = "none"
 from = "J-Mups センター <maintenance@j-mups.example.jp>"
 concurrency = {CONNECTIONS}
-"""
+""" + more_channels
     config = folder / "config.toml"
     config.write_text(text, encoding="utf-8")
     return config
