@@ -3,15 +3,17 @@ helpers (the clock, the ledger, times and JSON as printed)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+import uvloop
 from rich.console import Console
 
 from dispatcher.cli import report
@@ -45,6 +47,16 @@ ChannelsOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+T = TypeVar("T")
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """``main`` on uvloop's event loop: the asyncio API on libuv, about a fifth faster
+    over a broadcast's many small SMTP round trips (bench/send.py)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def clock() -> datetime:

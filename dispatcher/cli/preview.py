@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,6 +22,7 @@ from dispatcher.cli.app import (
     out,
     parse_now,
     print_json,
+    run_async,
     slot_text,
 )
 from dispatcher.ledger import engine_url, peek
@@ -61,7 +61,7 @@ def preview(
     inputs = load_inputs(config)
     cfg = inputs.config
     target = find_window(cfg.windows, window)
-    active, _ = asyncio.run(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
+    active, _ = run_async(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
     notice = build_notice(target, active_slot(target, active), phase)
     sent_at = parse_now(now, cfg.settings.timezone)
     channels = channels_to_preview(target.channels, channel)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from dispatcher.cli.app import (
     out,
     parse_now,
     print_json,
+    run_async,
 )
 from dispatcher.receipts import Unreached, unreached
 from dispatcher.table import (
@@ -50,7 +50,7 @@ def unreached_contacts(
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
     moment = parse_now(now, inputs.config.settings.timezone)
-    report = asyncio.run(_report(inputs, target, phase, moment))
+    report = run_async(_report(inputs, target, phase, moment))
     if csv_file is not None:
         csv_file.write_text(_csv(report["contacts"]), encoding="utf-8-sig", newline="")
     if as_json:

@@ -3,7 +3,6 @@ from files, matched to their deliveries and, with --apply, recorded in the ledge
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -15,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, clock, out
+from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, clock, out, run_async
 from dispatcher.ledger import Applied, Ledger, engine_url, may_exist
 from dispatcher.receipts import MailMatcher, MailResult, mails_in, read_bounce, read_mails
 from dispatcher.send import return_paths
@@ -40,7 +39,7 @@ def read_mail(
     cfg = load_config(config)
     mails = mails_in(paths)
     first = list(islice(mails, 1))  # a missing path is an error before anything is read
-    tally = asyncio.run(_read(cfg, _chain(first, mails), apply, as_json))
+    tally = run_async(_read(cfg, _chain(first, mails), apply, as_json))
     if not as_json:
         _print_summary(tally, apply)
 

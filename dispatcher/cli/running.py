@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -10,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dispatcher import logs
-from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, clock, out
+from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, clock, out, run_async
 from dispatcher.daemon import Daemon
 from dispatcher.demo import run_demo
 from dispatcher.table import (
@@ -31,7 +30,7 @@ def run(
     """The daemon: sends each broadcast window's start and end notices on time."""
     logs.configure(log_format.value)
     daemon = Daemon(config, clock)
-    asyncio.run(daemon.run())
+    run_async(daemon.run())
 
 
 def demo(
@@ -42,7 +41,7 @@ def demo(
     """Run the daemon on a copy of the table whose broadcast window starts in 20 s."""
     load_inputs(config)
     logs.configure("text")
-    plan = asyncio.run(run_demo(config, lambda line: out.print(line, markup=False),
+    plan = run_async(run_demo(config, lambda line: out.print(line, markup=False),
                                 timedelta(seconds=start_in), timedelta(seconds=duration)))
     folder = plan.folder
     out.print("done. Look at:", markup=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
 import sys
@@ -35,6 +34,7 @@ from dispatcher.cli.app import (
     err,
     opened_ledger,
     out,
+    run_async,
     slot_text,
 )
 from dispatcher.errors import ArgumentError, single
@@ -71,7 +71,7 @@ def send(
         raise single(ArgumentError, "WINDOW", f"window {target.number} is not broadcast "
                      f"(notify = \"{target.notify.value}\"): it sends no notices")
     channels = _send_channels(target, channel)
-    code = asyncio.run(_send(inputs, target, phase, channels, dry_run, yes))
+    code = run_async(_send(inputs, target, phase, channels, dry_run, yes))
     raise typer.Exit(code)
 
 
@@ -85,7 +85,7 @@ def retry(
     """Re-attempt the failed deliveries of a notice."""
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
-    code = asyncio.run(_retry(inputs, target, phase, uncertain))
+    code = run_async(_retry(inputs, target, phase, uncertain))
     raise typer.Exit(code)
 
 
@@ -102,7 +102,7 @@ def postpone(
     """Move a window to a reserve slot (予備日); a broadcast window sends a postponed notice."""
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
-    raise typer.Exit(asyncio.run(_postpone(inputs, target, to, reason, no_notice, yes)))
+    raise typer.Exit(run_async(_postpone(inputs, target, to, reason, no_notice, yes)))
 
 
 async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import datetime, tzinfo
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from dispatcher.cli.app import (
     out,
     parse_now,
     print_json,
+    run_async,
 )
 from dispatcher.errors import InputError
 from dispatcher.ledger import NOT_REACHED_STATES, engine_url, peek
@@ -45,7 +45,7 @@ def windows(
 ) -> None:
     """The window table: slots, notice policy and the next notice of each window."""
     cfg = load_config(config)
-    active, states = asyncio.run(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
+    active, states = run_async(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
     views = report.window_views(cfg.windows, active, parse_now(now, cfg.settings.timezone),
                                 states)
     if as_json:
@@ -76,7 +76,7 @@ def status(
     """Deliveries of each notice of a window, by channel and state, and every failure."""
     cfg = load_config(config)
     target = find_window(cfg.windows, window)
-    notices = asyncio.run(_window_status(cfg, target))
+    notices = run_async(_window_status(cfg, target))
     if as_json:
         print_json({"window": target.id, "number": target.number, "notices": notices})
         return
