@@ -684,3 +684,49 @@ def _wait_for_exit(pid_file: Path) -> None:
     deadline = time.monotonic() + SERVER_START_SECONDS
     while pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+_RADICALE_CONF = """\
+[server]
+hosts = 127.0.0.1:{port}
+[auth]
+type = none
+[rights]
+type = owner_only
+[storage]
+filesystem_folder = {folder}/collections
+[logging]
+level = warning
+"""
+
+
+@contextlib.contextmanager
+def radicale_server() -> Iterator[str]:
+    """Radicale, a CalDAV server, on 127.0.0.1 on a temporary folder and port, accepting
+    any user name; yields its base URL."""
+    import sys
+
+    folder = Path(tempfile.mkdtemp(prefix="dispatcher-radicale-"))
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        for _ in range(5):  # another server may take the free port first: try another
+            port = free_port()
+            (folder / "config").write_text(_RADICALE_CONF.format(port=port, folder=folder))
+            with (folder / "radicale.log").open("ab") as output:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "radicale", "--config", str(folder / "config")],
+                    stdin=subprocess.DEVNULL, stdout=output, stderr=output)
+            try:
+                _wait_for_port(port, process)
+                break
+            except RuntimeError:
+                if process.poll() is None:
+                    raise
+        else:
+            raise RuntimeError(f"Radicale did not start: {(folder / 'radicale.log').read_text()}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from dispatcher.cli import preview, reach, running, sending, views
+from dispatcher.cli import preview, publishing, reach, running, sending, views
 from dispatcher.cli.app import app
 from dispatcher.cli.receipts import receipts_app
 from dispatcher.errors import DispatcherError, InputError
@@ -15,6 +15,7 @@ for command in (views.windows, views.check, preview.preview, sending.send, views
                 sending.retry, sending.postpone, running.run, running.demo):
     app.command()(command)
 app.command("unreached")(reach.unreached_contacts)
+app.command("publish")(publishing.publish_files)
 app.add_typer(receipts_app, name="receipts")
 
 

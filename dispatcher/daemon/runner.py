@@ -24,6 +24,7 @@ from dispatcher.daemon.receipts import ReceiptServices
 from dispatcher.errors import InputError, LedgerUnavailable
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState, engine_url
 from dispatcher.logs import event, failure
+from dispatcher.publish import Publisher
 from dispatcher.render import check_inputs
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
 from dispatcher.send import Clock, SendResult, make_backends, send_session
@@ -68,6 +69,8 @@ class Daemon:
         self._ledger: Ledger | None = None
         self._receipts: ReceiptServices | None = None
         self._ledger_down_since: datetime | None = None
+        self._publisher = Publisher()
+        self._publish_failing = False
         # notice key → (failures in a row, not to be started again before)
         self._failed: dict[str, tuple[int, datetime]] = {}
 
@@ -108,6 +111,7 @@ class Daemon:
         self.reload_if_changed()
         try:
             decisions = await self.reconcile()
+            await self.republish()
         except LedgerUnavailable as exc:
             if self._ledger_down_since is None:
                 self._ledger_down_since = self.clock()
@@ -119,6 +123,22 @@ class Daemon:
             self._ledger_down_since = None
             event(log, logging.INFO, "ledger reachable again", after=spoken_duration(seconds))
         return decisions
+
+    async def republish(self) -> None:
+        """Rewrite the page, calendar and feed when what they show has changed; a folder
+        that cannot be written is logged once, and tried again on every tick."""
+        assert self._ledger is not None
+        try:
+            written = await self._publisher.refresh(self.inputs.config, self._ledger,
+                                                    self.clock())
+        except OSError as exc:
+            if not self._publish_failing:
+                event(log, logging.ERROR, "publishing failed", error=str(exc))
+            self._publish_failing = True
+            return
+        self._publish_failing = False
+        if written:
+            event(log, logging.INFO, "published", folder=str(written[0].parent))
 
     def scheduled(self) -> dict[str, datetime]:
         """The jobs waiting, by notice key, with their times."""

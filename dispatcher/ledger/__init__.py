@@ -9,6 +9,7 @@ from dispatcher.ledger.records import (
     NoticeRecord,
     OutageRecord,
     Outcome,
+    PublicationRecord,
     Report,
 )
 from dispatcher.ledger.states import (
@@ -39,6 +40,7 @@ __all__ = [
     "NoticeState",
     "OutageRecord",
     "Outcome",
+    "PublicationRecord",
     "Report",
     "engine_url",
     "is_unavailable",

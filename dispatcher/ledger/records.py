@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from dispatcher.ledger.states import DeliveryState
 
@@ -69,6 +71,16 @@ class OutageRecord:
     waiting: int  # deliveries that were waiting when it came back
     probes: int
     error: str
+
+
+@dataclass(frozen=True)
+class PublicationRecord:
+    """What was last published about a window, and its version."""
+
+    window_id: str
+    sequence: int  # 0 when first published, one more on each change
+    updated_at: datetime
+    content: Mapping[str, Any]
 
 
 @dataclass(frozen=True)

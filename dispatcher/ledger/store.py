@@ -15,10 +15,11 @@ from dispatcher.ledger.deliveries import DeliveryQueue
 from dispatcher.ledger.engine import open_engine
 from dispatcher.ledger.events import EventLog
 from dispatcher.ledger.notices import NoticeQueries
+from dispatcher.ledger.publications import PublicationLog
 from dispatcher.ledger.states import NoticeState
 
 
-class Ledger(NoticeQueries, DeliveryQueue, EventLog):
+class Ledger(NoticeQueries, DeliveryQueue, EventLog, PublicationLog):
     """Async access to the ledger database; open with ``await Ledger.open(url)``."""
 
     @classmethod

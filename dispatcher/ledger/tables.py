@@ -1,5 +1,6 @@
 """The ledger's tables: notices, deliveries, the providers' reports on them, provider
-outages, slot moves, and the audit log of operator actions."""
+outages, slot moves, what was published about each window, and the audit log of operator
+actions."""
 
 from __future__ import annotations
 
@@ -117,6 +118,15 @@ slot_changes = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(200), nullable=False),
     Column("reason", Text, nullable=False),
+)
+
+publications = Table(
+    "publications", metadata,
+    Column("window_id", String(200), primary_key=True),
+    Column("sequence", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("content", Text, nullable=False),  # JSON: what the page, calendar and feed show
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 audit_log = Table(

@@ -2,7 +2,14 @@
 contacts, and the config they come from. Pure apart from reading those files."""
 
 
-from dispatcher.table.config import BACKENDS, ChannelConfig, Config, load_config, parse_config
+from dispatcher.table.config import (
+    BACKENDS,
+    ChannelConfig,
+    Config,
+    Publish,
+    load_config,
+    parse_config,
+)
 from dispatcher.table.contacts import (
     Contact,
     find_contact,
@@ -62,6 +69,7 @@ __all__ = [
     "Notice",
     "Notify",
     "Phase",
+    "Publish",
     "Receipts",
     "RetryPolicy",
     "Slot",

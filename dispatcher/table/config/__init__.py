@@ -11,6 +11,7 @@ from dispatcher.table.config.model import (
     ChannelConfig,
     Config,
     Helpdesk,
+    Publish,
     Sender,
     Settings,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "ChannelConfig",
     "Config",
     "Helpdesk",
+    "Publish",
     "Sender",
     "Settings",
     "load_config",

@@ -15,6 +15,7 @@ from dispatcher.table.config.receipts import read_http, read_receipts
 from dispatcher.table.config.sections import (
     read_affected,
     read_helpdesk,
+    read_publish,
     read_retry,
     read_sender,
     read_settings,
@@ -69,7 +70,7 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, path: Path) -> ConfigError:
 
 
 _TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",
-             "retry", "receipts", "http"}
+             "retry", "receipts", "http", "publish"}
 
 
 def _build(r: Reader, data: dict[str, Any]) -> Config | None:
@@ -83,7 +84,8 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     retry = read_retry(r, r.table(data, (), "retry"))
     receipts = read_receipts(r, r.table(data, (), "receipts"))
     http = read_http(r, r.table(data, (), "http"))
+    publish = read_publish(r, r.table(data, (), "publish"))
     if r.problems or sender is None or helpdesk is None:
         return None
     return Config(r.path, settings, sender, helpdesk, affected, windows, channels, retry,
-                  receipts, http)
+                  receipts, http, publish)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -92,6 +93,15 @@ class ChannelConfig:
 
 
 @dataclass(frozen=True)
+class Publish:
+    """``[publish]``: where the daemon keeps the page, calendar and feed, and their URL."""
+
+    path: Path | None = None  # off unless set
+    base_url: str | None = None  # where the files are served, e.g. https://example.jp/maintenance/
+    refresh: timedelta = timedelta(hours=1)  # how often a calendar should look again
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     settings: Settings
@@ -103,3 +113,4 @@ class Config:
     retry: RetryPolicy
     receipts: Receipts
     http: Http
+    publish: Publish = field(default_factory=Publish)

@@ -1,10 +1,10 @@
 """The sections of `config.toml` other than the channels: [dispatcher], [sender],
-[helpdesk], [[affected_services]], [[windows]] and their reserve slots, [retry]."""
+[helpdesk], [[affected_services]], [[windows]] and their reserve slots, [retry], [publish]."""
 
 from __future__ import annotations
 
 import re
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from dispatcher.table.config.model import (
     DEFAULT_TIMEZONE,
     AffectedService,
     Helpdesk,
+    Publish,
     Sender,
     Settings,
 )
@@ -21,6 +22,7 @@ from dispatcher.table.config.reader import Reader
 from dispatcher.table.config.values import (
     boolean,
     channel_names,
+    http_url,
     moment,
     one_of,
     optional_text,
@@ -227,3 +229,14 @@ def read_retry(r: Reader, data: dict[str, Any]) -> RetryPolicy:
     if policy.max_delay_seconds < policy.initial_delay_seconds:
         r.problem(t, "max_delay_seconds", "must not be less than initial_delay_seconds")
     return policy
+
+
+def read_publish(r: Reader, data: dict[str, Any]) -> Publish:
+    t: TablePath = ("publish",)
+    r.unknown_keys(data, t, {"path", "base_url", "refresh_minutes"})
+    path = r.optional(data, t, "path", text)
+    base_url = r.optional(data, t, "base_url", http_url)
+    refresh = r.value(data, t, "refresh_minutes", whole_number(1), 60) or 60
+    return Publish(r.path.parent / path if path else None,
+                   base_url if base_url is None or base_url.endswith("/") else base_url + "/",
+                   timedelta(minutes=refresh))

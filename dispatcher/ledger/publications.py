@@ -1,0 +1,72 @@
+"""What was published about each window, numbered: a window's published content changes,
+its sequence goes up (the calendar's SEQUENCE, the feed's `updated`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from dispatcher.ledger.engine import EngineUser
+from dispatcher.ledger.records import PublicationRecord
+from dispatcher.ledger.tables import publications
+
+Snapshot = Mapping[str, Any]
+
+
+class PublicationLog(EngineUser):
+    """One row per window ever published: its last content, its digest and its sequence."""
+
+    async def stamp_publications(self, current: Mapping[str, Snapshot],
+                                 gone: Callable[[Snapshot], Snapshot], now: datetime
+                                 ) -> list[PublicationRecord]:
+        """Record ``current`` (by window id): a window whose content changed gets the next
+        sequence and ``now``; a window published before but no longer in ``current`` gets
+        ``gone(its last content)`` the same way. Returns every window's record."""
+        try:
+            return await self._stamp(current, gone, now)
+        except IntegrityError:  # another process inserted the same window first
+            return await self._stamp(current, gone, now)
+
+    async def _stamp(self, current: Mapping[str, Snapshot],
+                     gone: Callable[[Snapshot], Snapshot], now: datetime
+                     ) -> list[PublicationRecord]:
+        p = publications.c
+        async with self._begin() as conn:
+            rows = {row.window_id: row for row in await conn.execute(select(publications))}
+            wanted = dict(current)
+            for window_id, known in rows.items():
+                if window_id not in wanted:
+                    wanted[window_id] = gone(json.loads(known.content))
+            records = []
+            for window_id, content in wanted.items():
+                digest = _digest(content)
+                row = rows.get(window_id)
+                if row is None:
+                    await conn.execute(publications.insert(), {
+                        "window_id": window_id, "sequence": 0, "digest": digest,
+                        "content": _json(content), "updated_at": now})
+                    records.append(PublicationRecord(window_id, 0, now, content))
+                elif row.digest != digest:
+                    await conn.execute(
+                        update(publications).where(p.window_id == window_id).values(
+                            sequence=row.sequence + 1, digest=digest, content=_json(content),
+                            updated_at=now))
+                    records.append(PublicationRecord(window_id, row.sequence + 1, now, content))
+                else:
+                    records.append(PublicationRecord(window_id, row.sequence, row.updated_at,
+                                                     content))
+            return records
+
+
+def _json(content: Snapshot) -> str:
+    return json.dumps(content, ensure_ascii=False, sort_keys=True)
+
+
+def _digest(content: Snapshot) -> str:
+    return hashlib.sha256(_json(content).encode()).hexdigest()

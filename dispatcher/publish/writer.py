@@ -1,0 +1,80 @@
+"""Publishing: the entries as of ``now``, numbered by the ledger, written as three files,
+each to a temporary name and renamed, so a reader never sees half a file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dispatcher.ledger import Ledger
+from dispatcher.publish.formats import Site, render_all
+from dispatcher.publish.site import Entry, Published, Version, by_start, cancelled, entries
+from dispatcher.table import Config
+
+
+async def publish(config: Config, ledger: Ledger, out_dir: Path, now: datetime,
+                  current: Mapping[str, Mapping[str, Any]] | None = None) -> list[Path]:
+    """Write the page, the calendar and the feed of ``config``'s table to ``out_dir``."""
+    published = await stamped(config, ledger, now, current)
+    settings = config.publish
+    site = Site.of(config, settings.base_url, settings.refresh, now)
+    return write_files(out_dir, render_all(published, site))
+
+
+class Publisher:
+    """The daemon's publisher: writes the files when what they would show has changed
+    (a table edit, a postponement, a window starting or ending), not on every tick."""
+
+    def __init__(self) -> None:
+        self._shown: tuple[Config, dict[str, dict[str, Any]]] | None = None
+
+    async def refresh(self, config: Config, ledger: Ledger, now: datetime) -> list[Path]:
+        """The files written, or nothing when they would not change."""
+        out_dir = config.publish.path
+        if out_dir is None:
+            return []
+        current = _current(config, await ledger.active_slots(), now)
+        if self._shown is not None and self._shown == (config, current):
+            return []
+        written = await publish(config, ledger, out_dir, now, current)
+        self._shown = (config, current)
+        return written
+
+
+async def stamped(config: Config, ledger: Ledger, now: datetime,
+                  current: Mapping[str, Mapping[str, Any]] | None = None) -> list[Published]:
+    """Every window ever published, as of ``now``, with its version from the ledger."""
+    if current is None:
+        current = _current(config, await ledger.active_slots(), now)
+    records = await ledger.stamp_publications(current, lambda s: cancelled(s).snapshot(), now)
+    return by_start([Published(Entry.from_snapshot(r.content), Version(r.sequence, r.updated_at))
+                     for r in records])
+
+
+def _current(config: Config, active_slots: Mapping[str, str], now: datetime
+             ) -> dict[str, dict[str, Any]]:
+    return {e.window_id: e.snapshot() for e in entries(config, active_slots, now)}
+
+
+def write_files(out_dir: Path, files: Mapping[str, bytes]) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [_replace(out_dir / name, data) for name, data in files.items()]
+
+
+def _replace(path: Path, data: bytes) -> Path:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from a web server
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
