@@ -21,14 +21,14 @@ def test_windows_table_shows_the_seed(cli: Cli, project: Path) -> None:
                  "reserve-1: 2021年6月13日(日) PM10:30～翌AM3:00",
                  "reserve-2: 2021年7月4日(日) PM10:30～翌AM1:00",
                  "reserve-1: 2021年8月23日(月) AM1:00～AM2:00",
-                 "start 2021年7月19日(月) AM1:00", "broadcast", "fax, email, sms"):
+                 "announce 2021年7月5日(月) AM1:00", "broadcast", "fax, email, sms"):
         assert text in result.out, text
 
 
 def test_narrow_terminal_gets_one_block_per_window(cli: Cli, project: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    result = cli("windows", "--config", str(project), "--now", "2021-07-19T00:00:00")
+    result = cli("windows", "--config", str(project), "--now", "2021-07-19T00:00:01")
     block = result.out[result.out.index("#3 "):result.out.index("#4 ")].splitlines()
     assert block[1:] == [
         "    notice: broadcast (fax, email, sms)",
@@ -62,7 +62,10 @@ def test_windows_json_has_the_contract_keys(cli: Cli, project: Path) -> None:
 
 
 @pytest.mark.parametrize(("now", "expected"), [
-    ("2021-07-18T12:00:00", {"phase": "start", "at": "2021-07-19T01:00:00+09:00"}),
+    ("2021-07-01T00:00:00", {"phase": "announce", "at": "2021-07-05T01:00:00+09:00"}),
+    ("2021-07-18T12:00:00", {"phase": "reminder", "lead": "1h",
+                             "at": "2021-07-19T00:00:00+09:00"}),
+    ("2021-07-19T00:00:01", {"phase": "start", "at": "2021-07-19T01:00:00+09:00"}),
     ("2021-07-18T16:30:00Z", {"phase": "end", "at": "2021-07-19T02:00:00+09:00"}),
     ("2021-07-19T02:00:01", None),
 ])

@@ -108,9 +108,13 @@ async def test_postponement_by_another_process_is_followed(project: Path, cli: C
                                             "-c", str(project))
         assert postponed.code == 0, postponed.err
         await daemon.tick()
-        assert daemon.scheduled() == {
+        scheduled = daemon.scheduled()
+        assert {k: at for k, at in scheduled.items() if k.endswith(("/start", "/end"))} == {
             "2021-07-19-emoney/reserve-1/start": base + timedelta(days=30, hours=1),
             "2021-07-19-emoney/reserve-1/end": base + timedelta(days=30, hours=2)}
+        # the reserve slot has reminders of its own; the planned slot's are dropped
+        assert scheduled["2021-07-19-emoney/reserve-1/reminder-1h"] == base + timedelta(days=30)
+        assert not any("/planned/" in key for key in scheduled)
 
 
 async def test_catch_up_at_start_up_sends_what_is_still_meaningful(project: Path) -> None:
@@ -118,8 +122,9 @@ async def test_catch_up_at_start_up_sends_what_is_still_meaningful(project: Path
     timed_window(project, base - timedelta(minutes=10), base + timedelta(minutes=50), None)
     async with still_daemon(project, base) as daemon:
         decisions = await daemon.tick()
-        assert [(d.phase.value, d.action.value) for d in decisions] == [
-            ("start", "send-now"), ("end", "schedule")]
+        assert [(d.notice.tag, d.action.value) for d in decisions] == [
+            ("announce", "missed"), ("reminder-24h", "missed"), ("reminder-1h", "missed"),
+            ("start", "send-now"), ("end", "schedule")]  # no fax here: no 72 h reminder
         await daemon.wait_for_sends()
         await daemon.tick()
         assert set(daemon.scheduled()) == {"2021-07-19-emoney/planned/end"}
@@ -136,7 +141,8 @@ async def test_notices_long_past_are_recorded_as_missed(project: Path,
         await daemon.tick()
         await daemon.tick()
     missed = [r for r in caplog.records if r.getMessage() == "notice missed"]
-    assert len(missed) == 2, "each missed notice is logged once, at the first look"
+    # announce, the e-mail and SMS reminders, start and end: each logged once
+    assert len(missed) == 5, "each missed notice is logged once, at the first look"
     assert not (project.parent / "var" / "outbox").exists()
 
 
@@ -168,6 +174,9 @@ def test_demo_runs_by_itself_and_shows_both_notices(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1200, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "▶ start notice of window 3: " in done.stdout
+    # its reminder went 1 s before the start, unless the machine was too busy to be ready
+    assert ("▶ reminder-1s notice of window 3: sms sent 26" in done.stdout
+            or "▶ reminder-1s notice of window 3: missed" in done.stdout), done.stdout
     assert "▶ end notice of window 3: email sent 28, fax sent 27, sms sent 26" in done.stdout
     folder = Path(done.stdout.split("demo folder: ")[1].split()[0])
     by_phase = asyncio.run(_states_by_phase(folder / "config.toml"))

@@ -32,6 +32,10 @@ def matches_golden(name: str, output: str) -> None:
                                   "--contact", "M0001", "--out", "pv")),
     ("preview-end-M0021.json", ("preview", "3", "end", "--json", "--now", NOW,
                                 "--contact", "M0021", "--out", "pv")),
+    ("preview-announce-M0001.json", ("preview", "3", "announce", "--json", "--now", NOW,
+                                     "--contact", "M0001", "--out", "pv")),
+    ("preview-reminder-1h-M0001.json", ("preview", "3", "reminder", "--lead", "1h", "--json",
+                                        "--now", NOW, "--contact", "M0001", "--out", "pv")),
 ])
 def test_output_is_as_pinned(cli: Cli, project: Path, monkeypatch: pytest.MonkeyPatch,
                              name: str, args: tuple[str, ...]) -> None:

@@ -42,7 +42,8 @@ def test_postpone_after_the_start_notice_is_an_interruption(cli: Cli, project: P
     rows = json.loads(cli("windows", "--json", "--now", "2021-07-19T01:30:00",
                           "-c", str(project)).out)
     assert rows[2]["active_slot"] == "reserve-1"
-    assert rows[2]["next_notice"] == {"phase": "start", "at": "2021-08-23T01:00:00+09:00"}
+    assert rows[2]["next_notice"] == {"phase": "reminder", "lead": "72h",
+                                      "at": "2021-08-20T01:00:00+09:00"}
     assert rows[2]["notices"] == {}
     assert not (project.parent / "var" / "outbox" / "sms" /
                 "2021-07-19-emoney_planned_postponed").exists()

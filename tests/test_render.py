@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -48,15 +48,18 @@ def window3(config: Config) -> Window:
 def test_every_shipped_template_names_the_slot_and_the_helpdesk(
         config: Config, renderer: Renderer, phase: Phase, channel: Channel) -> None:
     window = window3(config)
-    message = renderer.render(build_notice(window, window.planned, phase),
+    lead = timedelta(hours=1) if phase is Phase.REMINDER else None
+    message = renderer.render(build_notice(window, window.planned, phase, lead=lead),
                               contact(), channel, SENT_AT)
     text = f"{message.subject or ''}\n{message.body}"
     assert "0120-220-766" in text
     assert "さくら書店" in text
     if channel is not Channel.SMS:
         assert "2021年7月19日(月) AM1:00～AM2:00" in text
-    if phase is Phase.POSTPONED:
+    if phase in (Phase.POSTPONED, Phase.ANNOUNCE):
         assert "8/23(月)" in text or "2021年8月23日(月) AM1:00～AM2:00" in text
+    if phase is Phase.REMINDER:
+        assert "1時間後" in text
 
 
 def test_email_subject_is_the_first_line(config: Config, renderer: Renderer) -> None:
@@ -194,8 +197,8 @@ def test_shipped_templates_pass_the_check(config: Config, renderer: Renderer,
     fresh = Renderer(config.settings.templates_dir, config)
     problems = check_rendering(fresh, [window], audiences, 2, SENT_AT)
     assert {p.where for p in problems} == {
-        f"{project.parent}/templates/sms/{phase}.txt.j2" for phase in ("start", "end",
-                                                                         "postponed")}
+        f"{project.parent}/templates/sms/{phase}.txt.j2"
+        for phase in ("announce", "reminder", "start", "end", "postponed")}
 
 
 @pytest.mark.parametrize("name", ["さくら書店", "Sakura Books", 'Books, "Sakura" & Co.',

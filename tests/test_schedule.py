@@ -29,9 +29,15 @@ def windows() -> tuple[Window, ...]:
 
 def summary(windows: tuple[Window, ...], now: datetime,
             states: dict[str, NoticeState] | None = None,
-            active: dict[str, str] | None = None) -> list[tuple[str, str, str, datetime]]:
-    return [(d.slot.name, d.phase.value, d.action.value, d.at)
-            for d in decide(windows, active or {}, states or {}, now, CATCH_UP)]
+            active: dict[str, str] | None = None,
+            phases: tuple[str, ...] = ("start", "end")) -> list[tuple[str, str, str, datetime]]:
+    """The decisions about ``phases`` (by default the start and end notices)."""
+    return [(d.slot.name, d.notice.tag, d.action.value, d.at)
+            for d in decide(windows, active or {}, states or {}, now, CATCH_UP)
+            if d.phase.value in phases]
+
+
+BEFORE = ("announce", "reminder")
 
 
 def test_before_the_window_both_notices_are_scheduled_and_only_for_broadcast(
@@ -112,3 +118,48 @@ def test_a_postponement_moves_forward_to_the_next_or_the_named_reserve(
         postponement_target(two_reserves, first, "planned")
     with pytest.raises(ArgumentError, match="already on its last slot"):
         postponement_target(two_reserves, second, None)
+
+
+def test_the_advance_notice_and_the_reminders_come_before_the_start(
+        windows: tuple[Window, ...]) -> None:
+    assert summary(windows, at(0, day=1), phases=BEFORE) == [
+        ("planned", "announce", "schedule", at(1, day=5)),
+        ("planned", "reminder-72h", "schedule", at(1, day=16)),
+        ("planned", "reminder-24h", "schedule", at(1, day=18)),
+        ("planned", "reminder-1h", "schedule", at(0))]
+    reminders = {d.notice.tag: d.notice.channels
+                 for d in decide(windows, {}, {}, at(0, day=1), CATCH_UP)}
+    assert reminders["reminder-72h"] == ("fax",) and reminders["reminder-1h"] == ("sms",)
+    assert reminders["announce"] == ("fax", "email", "sms")
+
+
+def test_a_daemon_down_across_a_reminder_sends_it_only_before_half_its_lead(
+        windows: tuple[Window, ...]) -> None:
+    done = {notice_key(W3, "planned", tag): NoticeState.DONE
+            for tag in ("announce", "reminder-72h", "reminder-24h")}
+    assert summary(windows, at(0, 30), done, phases=BEFORE) == [
+        ("planned", "reminder-1h", "send-now", at(0))]
+    assert summary(windows, at(0, 31), done, phases=BEFORE) == [
+        ("planned", "reminder-1h", "missed", at(0))]
+    # 72 h ahead, 36 h is half: a reminder 30 h late still goes, 37 h late does not
+    assert ("planned", "reminder-72h", "send-now", at(1, day=16)) in summary(
+        windows, at(7, day=17), phases=BEFORE)
+    assert ("planned", "reminder-72h", "missed", at(1, day=16)) in summary(
+        windows, at(14, day=17), phases=BEFORE)
+
+
+def test_a_postponement_drops_the_old_slots_reminders_and_arms_the_reserves(
+        windows: tuple[Window, ...]) -> None:
+    sent = {notice_key(W3, "planned", tag): NoticeState.DONE
+            for tag in ("announce", "reminder-72h")}
+    moved = {W3: "reserve-1"}
+    # postponed on the 17th, before the 24 h and 1 h reminders of the planned slot
+    assert summary(windows, at(9, day=17), sent, moved, phases=BEFORE) == [
+        ("reserve-1", "reminder-72h", "schedule", at(1, month=8, day=20)),
+        ("reserve-1", "reminder-24h", "schedule", at(1, month=8, day=22)),
+        ("reserve-1", "reminder-1h", "schedule", at(0, month=8, day=23))]
+    # postponed on the morning of the 22nd of August: the 72 h reminder is long past
+    assert summary(windows, at(11, month=8, day=22), sent, moved, phases=BEFORE) == [
+        ("reserve-1", "reminder-72h", "missed", at(1, month=8, day=20)),
+        ("reserve-1", "reminder-24h", "send-now", at(1, month=8, day=22)),
+        ("reserve-1", "reminder-1h", "schedule", at(0, month=8, day=23))]

@@ -8,7 +8,7 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Coroutine
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -24,6 +24,7 @@ from dispatcher.table import (
     Config,
     Notice,
     Phase,
+    parse_lead,
 )
 
 app = typer.Typer(
@@ -46,6 +47,8 @@ ChannelsOption = Annotated[
     list[Channel] | None, typer.Option(help="Only this channel (repeatable).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+LeadOption = Annotated[str | None, typer.Option(
+    "--lead", help="Which reminder: its lead time before the start, e.g. 1h, 24h, 3d.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
@@ -74,6 +77,16 @@ async def opened_ledger(cfg: Config) -> AsyncIterator[Ledger]:
 
 def slot_text(notice: Notice) -> str:
     return report.slot_range(notice.slot, notice.slot.start.tzinfo or UTC)
+
+
+def lead_of(value: str | None) -> timedelta | None:
+    """``--lead 1h`` as a time; ArgumentError naming the option."""
+    if value is None:
+        return None
+    try:
+        return parse_lead(value)
+    except ValueError as exc:
+        raise single(ArgumentError, "--lead", str(exc)) from None
 
 
 def parse_now(value: str | None, tz: tzinfo) -> datetime:

@@ -16,9 +16,11 @@ from dispatcher.cli.app import (
     ChannelsOption,
     ConfigOption,
     JsonOption,
+    LeadOption,
     PhaseArgument,
     WindowArgument,
     err,
+    lead_of,
     out,
     parse_now,
     print_json,
@@ -50,6 +52,7 @@ from dispatcher.table import (
 def preview(
     window: WindowArgument,
     phase: PhaseArgument,
+    lead: LeadOption = None,
     channel: ChannelsOption = None,
     contact: Annotated[str | None, typer.Option(help="Show what this contact receives.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write every message into this folder.")] = None,
@@ -62,9 +65,9 @@ def preview(
     cfg = inputs.config
     target = find_window(cfg.windows, window)
     active, _ = run_async(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
-    notice = build_notice(target, active_slot(target, active), phase)
+    notice = build_notice(target, active_slot(target, active), phase, lead=lead_of(lead))
     sent_at = parse_now(now, cfg.settings.timezone)
-    channels = channels_to_preview(target.channels, channel)
+    channels = channels_to_preview(notice.channels, channel)
     if not target.broadcast:
         err.print(f"note: window {target.number} is not broadcast (notify = "
                   f"\"{target.notify.value}\"): this is only a preview", markup=False)

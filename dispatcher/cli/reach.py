@@ -15,8 +15,10 @@ from dispatcher.cli.app import (
     DEFAULT_CONFIG,
     ConfigOption,
     JsonOption,
+    LeadOption,
     PhaseArgument,
     WindowArgument,
+    lead_of,
     opened_ledger,
     out,
     parse_now,
@@ -29,15 +31,18 @@ from dispatcher.table import (
     Phase,
     Window,
     active_slot,
+    build_notice,
     find_window,
     in_audience,
     load_inputs,
+    phase_tag,
 )
 
 
 def unreached_contacts(
     window: WindowArgument,
     phase: PhaseArgument,
+    lead: LeadOption = None,
     csv_file: Annotated[Path | None, typer.Option(
         "--csv", help="Also write the list to this CSV file (UTF-8 with BOM, for Excel).")
     ] = None,
@@ -50,7 +55,8 @@ def unreached_contacts(
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
     moment = parse_now(now, inputs.config.settings.timezone)
-    report = run_async(_report(inputs, target, phase, moment))
+    notice = build_notice(target, target.planned, phase, lead=lead_of(lead))
+    report = run_async(_report(inputs, target, phase, notice.lead, moment))
     if csv_file is not None:
         csv_file.write_text(_csv(report["contacts"]), encoding="utf-8-sig", newline="")
     if as_json:
@@ -59,17 +65,17 @@ def unreached_contacts(
         _print(report)
 
 
-async def _report(inputs: Inputs, window: Window, phase: Phase, now: datetime
-                  ) -> dict[str, Any]:
+async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | None,
+                  now: datetime) -> dict[str, Any]:
     config = inputs.config
     grace = timedelta(minutes=config.receipts.grace_minutes)
     async with opened_ledger(config) as ledger:
         slot = active_slot(window, await ledger.active_slots())
-        record = await ledger.notice(window.id, slot.name, phase.value)
+        record = await ledger.notice(window.id, slot.name, phase_tag(phase, lead))
         deliveries = await ledger.deliveries_of(record.id) if record else []
     audience = in_audience(inputs.contacts, window.audience)
     found: list[Unreached] = unreached(audience, deliveries, grace, now) if record else []
-    return {"window": window.id, "number": window.number, "phase": phase.value,
+    return {"window": window.id, "number": window.number, "phase": phase_tag(phase, lead),
             "slot": slot.name, "sent": record is not None,
             "grace_minutes": config.receipts.grace_minutes, "as_of": now.isoformat(),
             "audience": len(audience), "unreached": len(found),

@@ -20,8 +20,10 @@ from dispatcher.table import (
     in_audience,
     jp_datetime,
     jp_range,
+    lead_text,
     next_notice,
     notice_key,
+    phase_tag,
     spoken_duration,
 )
 
@@ -49,10 +51,7 @@ class WindowView:
                 {"name": s.name, "start": s.start.isoformat(), "end": s.end.isoformat()}
                 for s in w.slots
             ],
-            "next_notice": (
-                {"phase": self.next.phase.value, "at": self.next.at.isoformat()}
-                if self.next else None
-            ),
+            "next_notice": _next_json(self.next),
             "notices": dict(self.notices),
         }
 
@@ -72,8 +71,10 @@ def window_views(
     states = notice_states or {}
     for window in windows:
         slot = active_slot(window, active_slots)
-        mine = {phase.value: states[key] for phase in Phase
-                if (key := notice_key(window.id, slot.name, phase)) in states}
+        tags = [p.value for p in Phase if p is not Phase.REMINDER]
+        tags += [phase_tag(Phase.REMINDER, lead) for lead in window.reminder_leads]
+        mine = {tag: states[key] for tag in tags
+                if (key := notice_key(window.id, slot.name, tag)) in states}
         views.append(WindowView(window, slot, next_notice(window, slot, now), mine))
     return views
 
@@ -86,7 +87,16 @@ def slot_range(slot: Slot, tz: tzinfo, with_name: bool = False) -> str:
 def next_notice_text(notice: NextNotice | None, tz: tzinfo) -> str:
     if notice is None:
         return "-"
-    return f"{notice.phase.value} {jp_datetime(notice.at.astimezone(tz))}"
+    return f"{phase_tag(notice.phase, notice.lead)} {jp_datetime(notice.at.astimezone(tz))}"
+
+
+def _next_json(notice: NextNotice | None) -> dict[str, str] | None:
+    if notice is None:
+        return None
+    shown = {"phase": notice.phase.value, "at": notice.at.isoformat()}
+    if notice.lead is not None:
+        shown["lead"] = lead_text(notice.lead)
+    return shown
 
 
 @dataclass(frozen=True)

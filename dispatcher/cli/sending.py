@@ -6,6 +6,7 @@ import getpass
 import os
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -27,11 +28,13 @@ from dispatcher.cli.app import (
     DEFAULT_CONFIG,
     ChannelsOption,
     ConfigOption,
+    LeadOption,
     PhaseArgument,
     WindowArgument,
     YesOption,
     clock,
     err,
+    lead_of,
     opened_ledger,
     out,
     run_async,
@@ -59,6 +62,7 @@ from dispatcher.table import (
 def send(
     window: WindowArgument,
     phase: PhaseArgument,
+    lead: LeadOption = None,
     channel: ChannelsOption = None,
     dry_run: Annotated[bool, typer.Option(help="Show what would be sent; send nothing.")] = False,
     yes: YesOption = False,
@@ -70,14 +74,14 @@ def send(
     if not target.broadcast:
         raise single(ArgumentError, "WINDOW", f"window {target.number} is not broadcast "
                      f"(notify = \"{target.notify.value}\"): it sends no notices")
-    channels = _send_channels(target, channel)
-    code = run_async(_send(inputs, target, phase, channels, dry_run, yes))
+    code = run_async(_send(inputs, target, phase, lead_of(lead), channel, dry_run, yes))
     raise typer.Exit(code)
 
 
 def retry(
     window: WindowArgument,
     phase: PhaseArgument,
+    lead: LeadOption = None,
     uncertain: Annotated[bool, typer.Option(
         help="Also re-send deliveries whose outcome is uncertain (may duplicate).")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -85,7 +89,7 @@ def retry(
     """Re-attempt the failed deliveries of a notice."""
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
-    code = run_async(_retry(inputs, target, phase, uncertain))
+    code = run_async(_retry(inputs, target, phase, lead_of(lead), uncertain))
     raise typer.Exit(code)
 
 
@@ -140,24 +144,26 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
     return 1 if result.any_failed else 0
 
 
-def _send_channels(window: Window, only: list[Channel] | None) -> list[Channel]:
+def _send_channels(notice: Notice, only: list[Channel] | None) -> list[Channel]:
     if not only:
-        return list(window.channels)
-    unknown = [c.value for c in only if c not in window.channels]
+        return list(notice.channels)
+    unknown = [c.value for c in only if c not in notice.channels]
     if unknown:
-        raise single(ArgumentError, "--channel", f"window {window.number} does not use "
-                     f"{', '.join(unknown)} (its channels: {', '.join(window.channels)})")
+        raise single(ArgumentError, "--channel", f"the {notice.tag} notice of window "
+                     f"{notice.window.number} does not go out on {', '.join(unknown)} "
+                     f"(its channels: {', '.join(notice.channels)})")
     return list(dict.fromkeys(only))
 
 
-async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Channel],
-                dry_run: bool, yes: bool) -> int:
+async def _send(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | None,
+                only: list[Channel] | None, dry_run: bool, yes: bool) -> int:
     cfg = inputs.config
     async with opened_ledger(cfg) as ledger:
         slot = active_slot(window, await ledger.active_slots())
-        notice = build_notice(window, slot, phase)
+        notice = build_notice(window, slot, phase, lead=lead)
+        channels = _send_channels(notice, only)
         audience = preflight(inputs, notice, channels, clock())
-        existing = await ledger.notice(window.id, slot.name, phase.value)
+        existing = await ledger.notice(window.id, slot.name, notice.tag)
         _print_send_plan(notice, audience, channels, existing)
         if dry_run:
             out.print("dry run: nothing was sent", markup=False)
@@ -169,7 +175,7 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, channels: list[Cha
         result = await _send_with_progress(inputs, ledger, backends, notice, channels,
                                            checked=True)
         await ledger.audit(_operator(), "send", window.id,
-                           {"phase": phase.value, "slot": slot.name,
+                           {"phase": notice.tag, "slot": slot.name,
                             "channels": [c.value for c in channels],
                             "new_deliveries": result.plan.added}, clock())
     _print_send_result(result)
@@ -265,25 +271,26 @@ def _print_send_result(result: SendResult) -> None:
                   f"{failure.last_error}", markup=False)
 
 
-async def _retry(inputs: Inputs, window: Window, phase: Phase, uncertain: bool) -> int:
+async def _retry(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | None,
+                 uncertain: bool) -> int:
     cfg = inputs.config
     async with opened_ledger(cfg) as ledger:
         slot = active_slot(window, await ledger.active_slots())
-        record = await ledger.notice(window.id, slot.name, phase.value)
+        notice = build_notice(window, slot, phase, lead=lead)
+        record = await ledger.notice(window.id, slot.name, notice.tag)
         if record is None:
             raise single(ArgumentError, "PHASE", f"window {window.number} has no "
-                         f"{phase.value} notice for {slot.name} yet: use send")
+                         f"{notice.tag} notice for {slot.name} yet: use send")
         states = [DeliveryState.FAILED.value, DeliveryState.EXPIRED.value,
                   *([DeliveryState.UNCERTAIN.value] * uncertain)]
         requeued = await ledger.requeue(record.id, states, clock())
         out.print(f"{requeued} deliveries to try again", markup=False)
-        channels = [c for c in window.channels
+        channels = [c for c in notice.channels
                     if any(ch == c.value for ch, _ in await ledger.counts(record.id))]
         backends = make_backends(cfg, channels, os.environ)
-        notice = build_notice(window, slot, phase)
         result = await _send_with_progress(inputs, ledger, backends, notice, channels)
         await ledger.audit(_operator(), "retry", window.id,
-                           {"phase": phase.value, "slot": slot.name, "requeued": requeued},
+                           {"phase": notice.tag, "slot": slot.name, "requeued": requeued},
                            clock())
     _print_send_result(result)
     return 1 if result.any_failed else 0

@@ -59,6 +59,7 @@ class Daemon:
     clock: Clock
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     on_result: Callable[[Decision, SendResult], None] | None = None
+    on_missed: Callable[[Decision], None] | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -192,13 +193,14 @@ class Daemon:
         assert self._ledger is not None
         inputs = self.inputs
         window = find_window(inputs.config.windows, decision.window.id)
-        notice = build_notice(window, decision.slot, decision.phase)
-        channels = list(window.channels)
         lateness = (self.clock() - decision.at).total_seconds()
         event(log, logging.INFO, "notice started", **_fields(decision),
               late_seconds=round(lateness, 3))
         progress = asyncio.create_task(self._log_progress(decision))
         try:
+            notice = build_notice(window, decision.slot, decision.phase,
+                                  lead=decision.notice.lead)
+            channels = list(notice.channels)
             backends = make_backends(inputs.config, channels, self.env)
             result = await send_session(inputs, self._ledger, backends, notice, channels,
                                         "schedule", self.clock, stopping=self.stopping)
@@ -240,7 +242,7 @@ class Daemon:
         while True:
             await asyncio.sleep(PROGRESS_SECONDS)
             record = await self._ledger.notice(decision.window.id, decision.slot.name,
-                                               decision.phase.value)
+                                               decision.notice.tag)
             if record is None:
                 continue
             counts = await self._ledger.counts(record.id)
@@ -251,9 +253,11 @@ class Daemon:
     async def _record_missed(self, decision: Decision) -> None:
         assert self._ledger is not None
         if await self._ledger.record_missed(decision.window.id, decision.slot.name,
-                                            decision.phase.value, self.clock()):
+                                            decision.notice.tag, self.clock()):
             event(log, logging.WARNING, "notice missed", **_fields(decision),
                   reason="its time passed while no daemon was running")
+            if self.on_missed is not None:
+                self.on_missed(decision)
 
     def _load(self) -> Inputs:
         inputs = load_inputs(self.config_path)
@@ -297,4 +301,4 @@ class Daemon:
 
 def _fields(decision: Decision) -> dict[str, object]:
     return {"window": decision.window.number, "notice": decision.key,
-            "phase": decision.phase.value, "slot": decision.slot.name, "at": decision.at}
+            "phase": decision.notice.tag, "slot": decision.slot.name, "at": decision.at}

@@ -44,6 +44,9 @@ def write_demo_config(source: Path, folder: Path, smtp_port: int, now: datetime,
     for key in ("contacts", "templates"):
         settings[key] = str(base / settings.get(key, key))
     settings["ledger"] = "sqlite:///var/ledger.sqlite3"
+    # No advance notice (its time is weeks before), and one SMS reminder halfway to the start.
+    settings["announce_days_before"] = 0
+    data["reminders"] = {"sms": [f"{reminder_lead(start_in)}s"]}
     window = next(w for w in data["windows"] if w.get("notify") == "broadcast")
     start = (now + start_in).replace(microsecond=0)
     shift = start - _aware(window["start"], settings)
@@ -60,6 +63,11 @@ def write_demo_config(source: Path, folder: Path, smtp_port: int, now: datetime,
     config = folder / "config.toml"
     config.write_text(tomli_w.dumps(data), encoding="utf-8")
     return DemoPlan(folder, config, start, start + duration)
+
+
+def reminder_lead(start_in: timedelta) -> int:
+    """Seconds before the start the demo's reminder goes: half the wait, at least one."""
+    return max(1, int(start_in.total_seconds() // 2))
 
 
 def _aware(moment: datetime, settings: dict[str, Any]) -> datetime:
@@ -84,17 +92,24 @@ async def _run(source: Path, say: Say, folder: Path, port: int, catcher: MailSin
     def on_result(decision: Decision, result: SendResult) -> None:
         counts = ", ".join(f"{channel} {state} {n}" for (channel, state), n
                            in sorted(result.counts.items()))
-        say(f"▶ {decision.phase.value} notice of window {decision.window.number}: {counts}; "
+        say(f"▶ {decision.notice.tag} notice of window {decision.window.number}: {counts}; "
             f"the SMTP server on 127.0.0.1:{port} has received {len(catcher)} e-mails so far")
         finished.add(decision.phase.value)
 
-    daemon = Daemon(plan.config, lambda: datetime.now(UTC), on_result=on_result)
+    def on_missed(decision: Decision) -> None:  # a machine too busy to start in time
+        say(f"▶ {decision.notice.tag} notice of window {decision.window.number}: missed, "
+            f"its time passed before the daemon was ready")
+        finished.add(decision.phase.value)
+
+    daemon = Daemon(plan.config, lambda: datetime.now(UTC), on_result=on_result,
+                    on_missed=on_missed)
     say(f"demo folder: {folder}")
     say(f"window runs {plan.start.astimezone():%H:%M:%S}–{plan.end.astimezone():%H:%M:%S}; "
-        f"the daemon sends its start and end notices then")
+        f"the daemon sends an SMS reminder {reminder_lead(start_in)} s before the start, "
+        f"then its start and end notices")
     runner = asyncio.create_task(daemon.run())
     try:
-        await _until_both_notices(finished, runner, plan.end + DEMO_GRACE)
+        await _until_every_notice(finished, runner, plan.end + DEMO_GRACE)
     finally:
         daemon.request_stop()
         await runner
@@ -106,14 +121,17 @@ async def _run(source: Path, say: Say, folder: Path, port: int, catcher: MailSin
 DEMO_GRACE = timedelta(minutes=10)
 
 
-async def _until_both_notices(finished: set[str], runner: asyncio.Task[None],
+DEMO_NOTICES = {"reminder", "start", "end"}
+
+
+async def _until_every_notice(finished: set[str], runner: asyncio.Task[None],
                               deadline: datetime) -> None:
-    while not {"start", "end"} <= finished:
+    while not finished >= DEMO_NOTICES:
         if runner.done():
             runner.result()  # the daemon's own error, if it stopped by one
-            raise DispatcherError("the daemon stopped before both notices were sent")
+            raise DispatcherError("the daemon stopped before its notices were sent")
         if datetime.now(UTC) > deadline:
-            missing = ", ".join(sorted({"start", "end"} - finished))
+            missing = ", ".join(sorted(DEMO_NOTICES - finished))
             raise DispatcherError(f"the {missing} notice did not finish within "
                                   f"{DEMO_GRACE} of the window's end")
         await asyncio.sleep(0.2)

@@ -2,7 +2,7 @@
 e-mail, SMS segments, whole-notice checks and previews. Pure apart from the templates."""
 
 
-from dispatcher.render.checks import check_inputs, check_notice, check_rendering, phases_of
+from dispatcher.render.checks import check_inputs, check_notice, check_rendering, notices_of
 from dispatcher.render.fax import (
     FaxDocument,
     FaxPages,
@@ -35,8 +35,8 @@ __all__ = [
     "count_segments",
     "mailbox_parts",
     "mime_bytes",
+    "notices_of",
     "one_line",
-    "phases_of",
     "readable",
     "render_pdf",
     "render_pdfs",

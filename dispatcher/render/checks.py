@@ -36,9 +36,15 @@ def check_inputs(inputs: Inputs, now: datetime) -> list[Problem]:
     return problems
 
 
-def phases_of(window: Window) -> list[Phase]:
-    """The phases a window can send: start and end, and postponed if it has a reserve slot."""
-    return [Phase.START, Phase.END, *([Phase.POSTPONED] if window.reserves else [])]
+def notices_of(window: Window) -> list[Notice]:
+    """The notices a window can send, in its planned slot: the advance notice, each
+    reminder, start and end, and postponed if it has a reserve slot."""
+    slot = window.planned
+    phases = [*([Phase.ANNOUNCE] if window.announce_before else []), Phase.START, Phase.END,
+              *([Phase.POSTPONED] if window.reserves else [])]
+    reminders = [build_notice(window, slot, Phase.REMINDER, lead=lead)
+                 for lead in window.reminder_leads]
+    return [build_notice(window, slot, phase) for phase in phases] + reminders
 
 
 def check_rendering(
@@ -55,9 +61,8 @@ def check_rendering(
     """
     problems: dict[str, Problem] = {}
     for window in windows:
-        for phase in phases_of(window):
-            notice = build_notice(window, window.planned, phase)
-            for channel in window.channels:
+        for notice in notices_of(window):
+            for channel in notice.channels:
                 for problem in check_notice(renderer, notice, audiences[window.id], channel,
                                             max_segments, now):
                     problems.setdefault(str(problem), problem)

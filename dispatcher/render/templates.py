@@ -30,6 +30,7 @@ from dispatcher.table import (
     jp_clock,
     jp_date,
     jp_datetime,
+    jp_lead,
     jp_month_day,
     jp_range,
     jp_short_range,
@@ -99,6 +100,8 @@ class Renderer:
         }
         if notice.new_slot is not None:
             context["new_slot"] = notice.new_slot
+        if notice.lead is not None:
+            context["lead"] = notice.lead
         return context
 
     def render_text(self, name: str, context: Mapping[str, Any]) -> str:
@@ -141,6 +144,7 @@ FILTERS = {
     "jp_date": jp_date,
     "jp_datetime": jp_datetime,
     "jp_clock": jp_clock,
+    "jp_lead": jp_lead,
     "jp_md": jp_month_day,
     "jp_range": _slot_range,
     "jp_short_range": _short_slot_range,

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from dispatcher.ledger import NoticeState
 from dispatcher.table import (
+    PLANNED,
     Notice,
     Phase,
     Slot,
@@ -61,27 +62,42 @@ def decide(
     now: datetime,
     catch_up: timedelta,
 ) -> list[Decision]:
-    """The start and end notices of each broadcast window's active slot that still need work.
+    """The notices of each broadcast window's active slot that still need work: the
+    advance notice (planned slot only), the reminders, the start and the end.
 
     ``notice_states`` maps a notice key to its state in the ledger (``sending``, ``done``,
     ``missed``). A finished or missed notice needs nothing; one left ``sending`` is
     resumed at once. A start notice is still meaningful while the work is in progress, an
-    end notice up to ``catch_up`` after the end.
+    end notice up to ``catch_up`` after the end; an advance notice or a reminder until half
+    its lead time has passed (no "starts in 1 hour" 50 minutes late).
     """
     decisions = []
     for window in windows:
         if not window.broadcast:
             continue
         slot = active_slot(window, active_slots)
-        for phase, at, meaningful_until in (
-            (Phase.START, slot.start, slot.end),
-            (Phase.END, slot.end, slot.end + catch_up),
-        ):
-            notice = build_notice(window, slot, phase)
+        for notice, at, meaningful_until in timeline(window, slot, catch_up):
             action = _action(notice_states.get(notice.key), at, meaningful_until, now)
             if action is not None:
                 decisions.append(Decision(notice, at, action))
     return decisions
+
+
+def timeline(window: Window, slot: Slot, catch_up: timedelta
+             ) -> list[tuple[Notice, datetime, datetime]]:
+    """Each notice of ``slot`` with its time and how long it stays worth sending. A
+    postponed window's reserve slot has no advance notice: the postponed notice is one."""
+    items = []
+    if slot.name == PLANNED and window.announce_before:
+        lead = window.announce_before
+        items.append((build_notice(window, slot, Phase.ANNOUNCE), slot.start - lead,
+                      slot.start - lead / 2))
+    for lead in window.reminder_leads:
+        items.append((build_notice(window, slot, Phase.REMINDER, lead=lead),
+                      slot.start - lead, slot.start - lead / 2))
+    items.append((build_notice(window, slot, Phase.START), slot.start, slot.end))
+    items.append((build_notice(window, slot, Phase.END), slot.end, slot.end + catch_up))
+    return items
 
 
 def _action(state: NoticeState | None, at: datetime, meaningful_until: datetime, now: datetime

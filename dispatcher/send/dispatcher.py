@@ -106,7 +106,7 @@ class Dispatcher(Claims):
         """Record the notice and its deliveries (audience x channels with an address)."""
         now = self.clock()
         record, created = await self._ledger(lambda: self.ledger.open_notice(
-            notice.window.id, notice.slot.name, notice.phase.value, triggered_by, now))
+            notice.window.id, notice.slot.name, notice.tag, triggered_by, now))
         wanted: list[NewDelivery] = []
         lacking: dict[Channel, tuple[str, ...]] = {}
         for channel in channels:

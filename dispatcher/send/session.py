@@ -67,7 +67,7 @@ async def send_notice(
     failures = await patiently(lambda: ledger.deliveries_of(
         record.id, [s.value for s in UNSENT_STATES]))
     final = await patiently(lambda: ledger.notice(notice.window.id, notice.slot.name,
-                                                  notice.phase.value))
+                                                  notice.tag))
     return SendResult(plan, final or record, already_done, counts, failures)
 
 

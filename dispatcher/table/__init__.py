@@ -18,7 +18,8 @@ from dispatcher.table.contacts import (
     parse_contacts_file,
 )
 from dispatcher.table.inputs import Inputs, load_inputs
-from dispatcher.table.notice import Notice, build_notice, notice_key
+from dispatcher.table.leads import jp_lead, lead_text, parse_lead
+from dispatcher.table.notice import Notice, build_notice, notice_key, phase_tag
 from dispatcher.table.receipts import (
     EmailReceipts,
     FaxGatewayReceipts,
@@ -84,9 +85,11 @@ __all__ = [
     "jp_clock",
     "jp_date",
     "jp_datetime",
+    "jp_lead",
     "jp_month_day",
     "jp_range",
     "jp_short_range",
+    "lead_text",
     "load_config",
     "load_contacts",
     "load_inputs",
@@ -94,6 +97,8 @@ __all__ = [
     "notice_key",
     "parse_config",
     "parse_contacts_file",
+    "parse_lead",
+    "phase_tag",
     "postponement_target",
     "reserve_name",
     "spoken_duration",

@@ -3,24 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from dispatcher.errors import ArgumentError, single
-from dispatcher.table.windows import Phase, Slot, Window, following_slot
+from dispatcher.table.leads import lead_text
+from dispatcher.table.windows import Channel, Phase, Slot, Window, following_slot
 
 
 @dataclass(frozen=True)
 class Notice:
     """What is announced: one phase of one window's slot. Sent at most once; ``key`` names
-    it in the ledger. ``new_slot`` is the slot a ``postponed`` notice moves the work to."""
+    it in the ledger. ``new_slot`` is the slot a ``postponed`` notice moves the work to;
+    ``lead`` how long before the start a ``reminder`` goes out."""
 
     window: Window
     slot: Slot
     phase: Phase
     new_slot: Slot | None = None
+    lead: timedelta | None = None
+
+    @property
+    def tag(self) -> str:
+        """The phase as the ledger names it: ``start``, or ``reminder-1h`` for a reminder."""
+        return phase_tag(self.phase, self.lead)
 
     @property
     def key(self) -> str:
-        return notice_key(self.window.id, self.slot.name, self.phase)
+        return notice_key(self.window.id, self.slot.name, self.tag)
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The channels this notice goes out on: a reminder's are those with its lead."""
+        if self.phase is Phase.REMINDER and self.lead is not None:
+            return self.window.reminder_channels(self.lead)
+        return self.window.channels
+
+
+def phase_tag(phase: Phase, lead: timedelta | None = None) -> str:
+    return f"{phase.value}-{lead_text(lead)}" if lead is not None else phase.value
 
 
 def notice_key(window_id: str, slot: str, phase: str) -> str:
@@ -28,10 +48,12 @@ def notice_key(window_id: str, slot: str, phase: str) -> str:
     return f"{window_id}/{slot}/{phase}"
 
 
-def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None = None
-                 ) -> Notice:
+def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None = None,
+                 lead: timedelta | None = None) -> Notice:
     """The notice of ``phase`` for ``slot``; a postponed notice names ``new_slot``, by
-    default the next reserve slot."""
+    default the next reserve slot; a reminder needs one of the window's ``lead`` times."""
+    if phase is Phase.REMINDER:
+        return Notice(window, slot, phase, lead=_reminder_lead(window, lead))
     if phase is not Phase.POSTPONED:
         return Notice(window, slot, phase)
     new_slot = new_slot or following_slot(window, slot)
@@ -39,3 +61,15 @@ def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None
         raise single(ArgumentError, f"window {window.number}",
                      f"no reserve slot after {slot.name} to postpone to")
     return Notice(window, slot, phase, new_slot)
+
+
+def _reminder_lead(window: Window, lead: timedelta | None) -> timedelta:
+    leads = window.reminder_leads
+    known = ", ".join(lead_text(t) for t in leads) or "none: see [reminders]"
+    if lead is None:
+        raise single(ArgumentError, "--lead", f"which reminder of window {window.number}? "
+                                              f"Give --lead (it has {known})")
+    if lead not in leads:
+        raise single(ArgumentError, "--lead", f"window {window.number} has no {lead_text(lead)}"
+                                              f" reminder (it has {known})")
+    return lead

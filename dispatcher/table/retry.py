@@ -82,6 +82,11 @@ def _natural_deadline(notice: Notice, end_notice_hours: float) -> Deadline:
         return Deadline(slot.end, "the work had ended: the end notice was due")
     if notice.phase is Phase.POSTPONED and notice.new_slot is not None:
         return Deadline(notice.new_slot.start, "the postponed work had begun")
+    if notice.phase is Phase.ANNOUNCE:
+        return Deadline(slot.start, "the work had begun")
+    if notice.phase is Phase.REMINDER and notice.lead is not None:
+        return Deadline(slot.start - notice.lead / 2,
+                        "a reminder sent this late would arrive after half its lead time")
     return Deadline(slot.end + timedelta(hours=end_notice_hours),
                     f"still not sent {_amount(end_notice_hours, 'hour')} after the work ended")
 

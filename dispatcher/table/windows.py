@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dispatcher.errors import ArgumentError, single
@@ -16,6 +16,8 @@ PLANNED = "planned"
 
 
 class Phase(StrEnum):
+    ANNOUNCE = "announce"  # the advance notice (予告), days before the planned slot
+    REMINDER = "reminder"  # a lead time before the start, per channel
     START = "start"
     END = "end"
     POSTPONED = "postponed"
@@ -62,6 +64,9 @@ class Window:
     channels: tuple[Channel, ...]
     audience: tuple[str, ...]
     slots: tuple[Slot, ...]
+    announce_before: timedelta = timedelta(days=14)  # 0: no advance notice
+    # per channel, the lead times of its reminders (only channels the window sends on)
+    reminders: tuple[tuple[Channel, tuple[timedelta, ...]], ...] = ()
 
     @property
     def planned(self) -> Slot:
@@ -75,6 +80,18 @@ class Window:
     def broadcast(self) -> bool:
         return self.notify is Notify.BROADCAST
 
+    @property
+    def reminder_leads(self) -> tuple[timedelta, ...]:
+        """Every lead time a reminder goes out at, longest first."""
+        leads = {lead for channel, times in self.reminders if channel in self.channels
+                 for lead in times}
+        return tuple(sorted(leads, reverse=True))
+
+    def reminder_channels(self, lead: timedelta) -> tuple[Channel, ...]:
+        """The channels whose reminders go out ``lead`` before the start."""
+        wanted = {channel for channel, times in self.reminders if lead in times}
+        return tuple(c for c in self.channels if c in wanted)
+
     def slot(self, name: str) -> Slot:
         for slot in self.slots:
             if slot.name == name:
@@ -87,6 +104,7 @@ class Window:
 class NextNotice:
     phase: Phase
     at: datetime
+    lead: timedelta | None = None  # a reminder's lead time
 
 
 def active_slot(window: Window, active_slots: Mapping[str, str]) -> Slot:
@@ -95,14 +113,16 @@ def active_slot(window: Window, active_slots: Mapping[str, str]) -> Slot:
 
 
 def next_notice(window: Window, slot: Slot, now: datetime) -> NextNotice | None:
-    """The next notice a broadcast window sends after ``now`` in ``slot``, or None."""
+    """The next notice a broadcast window sends at or after ``now`` in ``slot``, or None:
+    the advance notice (planned slot only), a reminder, the start or the end."""
     if not window.broadcast:
         return None
-    if now <= slot.start:
-        return NextNotice(Phase.START, slot.start)
-    if now <= slot.end:
-        return NextNotice(Phase.END, slot.end)
-    return None
+    due = [NextNotice(Phase.REMINDER, slot.start - lead, lead) for lead in window.reminder_leads]
+    if slot.name == PLANNED and window.announce_before:
+        due.append(NextNotice(Phase.ANNOUNCE, slot.start - window.announce_before))
+    due += [NextNotice(Phase.START, slot.start), NextNotice(Phase.END, slot.end)]
+    upcoming = [n for n in due if now <= n.at]
+    return min(upcoming, key=lambda n: n.at) if upcoming else None
 
 
 def following_slot(window: Window, slot: Slot) -> Slot | None:

@@ -16,6 +16,7 @@ from dispatcher.table.config.sections import (
     read_affected,
     read_helpdesk,
     read_publish,
+    read_reminders,
     read_retry,
     read_sender,
     read_settings,
@@ -70,7 +71,7 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, path: Path) -> ConfigError:
 
 
 _TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",
-             "retry", "receipts", "http", "publish"}
+             "retry", "receipts", "http", "publish", "reminders"}
 
 
 def _build(r: Reader, data: dict[str, Any]) -> Config | None:
@@ -79,7 +80,9 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     sender = read_sender(r, r.table(data, (), "sender"))
     helpdesk = read_helpdesk(r, r.table(data, (), "helpdesk"))
     affected = read_affected(r, r.tables(data, (), "affected_services"))
-    windows = read_windows(r, r.tables(data, (), "windows"), settings.timezone)
+    reminders = read_reminders(r, r.table(data, (), "reminders"))
+    windows = read_windows(r, r.tables(data, (), "windows"), settings.timezone,
+                           settings.announce_days_before, reminders)
     channels = read_channels(r, r.table(data, (), "channels"))
     retry = read_retry(r, r.table(data, (), "retry"))
     receipts = read_receipts(r, r.table(data, (), "receipts"))

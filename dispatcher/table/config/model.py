@@ -24,6 +24,9 @@ DEFAULT_FROM = "dispatcher@localhost"
 DEFAULT_LEASE_SECONDS = 120.0
 
 
+DEFAULT_ANNOUNCE_DAYS = 14.0
+
+
 HYLAFAX_PORT = 4559
 
 
@@ -42,6 +45,7 @@ class Settings:
     ledger_url: str
     catch_up_minutes: int
     lease_seconds: float
+    announce_days_before: float = DEFAULT_ANNOUNCE_DAYS
 
 
 @dataclass(frozen=True)

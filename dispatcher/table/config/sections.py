@@ -1,5 +1,6 @@
 """The sections of `config.toml` other than the channels: [dispatcher], [sender],
-[helpdesk], [[affected_services]], [[windows]] and their reserve slots, [retry], [publish]."""
+[helpdesk], [[affected_services]], [reminders], [[windows]] and their reserve slots,
+[retry], [publish]."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dispatcher.table.config.model import (
+    DEFAULT_ANNOUNCE_DAYS,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_LEDGER,
     DEFAULT_TIMEZONE,
@@ -22,6 +24,7 @@ from dispatcher.table.config.reader import Reader
 from dispatcher.table.config.values import (
     boolean,
     channel_names,
+    days_or_off,
     http_url,
     moment,
     one_of,
@@ -32,6 +35,7 @@ from dispatcher.table.config.values import (
     whole_number,
     zone,
 )
+from dispatcher.table.leads import parse_lead
 from dispatcher.table.retry import RetryPolicy
 from dispatcher.table.tomlpos import TablePath
 from dispatcher.table.windows import PLANNED, Channel, Notify, Slot, Window, reserve_name
@@ -46,11 +50,13 @@ _WINDOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 _SETTINGS_KEYS = {"timezone", "contacts", "templates", "ledger", "catch_up_minutes",
-                  "lease_seconds"}
+                  "lease_seconds", "announce_days_before"}
 
 
 _WINDOW_KEYS = {"number", "id", "title", "start", "end", "impact", "impact_detail", "notify",
-                "channels", "audience", "reserve"}
+                "channels", "audience", "reserve", "announce_days_before", "reminders"}
+
+Reminders = dict[Channel, tuple[timedelta, ...]]
 
 
 _RETRY_KEYS = {"initial_delay_seconds", "max_delay_seconds", "max_attempts", "retry_uncertain",
@@ -67,6 +73,7 @@ def read_settings(r: Reader, data: dict[str, Any]) -> Settings:
     ledger = r.value(data, t, "ledger", text, DEFAULT_LEDGER)
     catch_up = r.value(data, t, "catch_up_minutes", whole_number(0), 30)
     lease = r.value(data, t, "lease_seconds", positive_number, DEFAULT_LEASE_SECONDS)
+    announce = r.value(data, t, "announce_days_before", days_or_off, DEFAULT_ANNOUNCE_DAYS)
     return Settings(
         timezone=tz or ZoneInfo(DEFAULT_TIMEZONE),
         contacts_dir=base / (contacts or "contacts"),
@@ -74,6 +81,7 @@ def read_settings(r: Reader, data: dict[str, Any]) -> Settings:
         ledger_url=ledger or DEFAULT_LEDGER,
         catch_up_minutes=30 if catch_up is None else catch_up,
         lease_seconds=lease or DEFAULT_LEASE_SECONDS,
+        announce_days_before=DEFAULT_ANNOUNCE_DAYS if announce is None else announce,
     )
 
 
@@ -117,17 +125,38 @@ def read_affected(r: Reader, items: list[dict[str, Any]]) -> tuple[AffectedServi
     return tuple(services)
 
 
-def read_windows(r: Reader, items: list[dict[str, Any]], tz: tzinfo) -> tuple[Window, ...]:
+def read_reminders(r: Reader, data: dict[str, Any], t: TablePath = ("reminders",)
+                   ) -> Reminders:
+    """``fax = ["72h"]``, ``email = ["24h"]``, ``sms = ["1h"]``: each channel's lead times."""
+    r.unknown_keys(data, t, {c.value for c in Channel})
+    reminders: Reminders = {}
+    for channel in Channel:
+        leads = r.optional(data, t, channel.value, _leads)
+        if leads is not None:
+            reminders[channel] = leads
+    return reminders
+
+
+def _leads(value: Any) -> tuple[timedelta, ...]:
+    return tuple(sorted({parse_lead(v) for v in text_list(value)}, reverse=True))
+
+
+def read_windows(r: Reader, items: list[dict[str, Any]], tz: tzinfo,
+                 announce_days: float = DEFAULT_ANNOUNCE_DAYS,
+                 reminders: Reminders | None = None) -> tuple[Window, ...]:
     if not items:
         r.problem((), "windows", "the table has no windows: add at least one [[windows]]")
         return ()
-    indexed = [(i, w) for i, data in enumerate(items) if (w := _window(r, data, i, tz))]
+    defaults = (announce_days, reminders or {})
+    indexed = [(i, w) for i, data in enumerate(items)
+               if (w := _window(r, data, i, tz, defaults))]
     for attribute in ("number", "id"):
         _report_duplicates(r, indexed, attribute)
     return tuple(w for _, w in indexed)
 
 
-def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo) -> Window | None:
+def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
+            defaults: tuple[float, Reminders]) -> Window | None:
     t: TablePath = ("windows", index)
     r.unknown_keys(data, t, _WINDOW_KEYS)
     before = len(r.problems)
@@ -142,6 +171,9 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo) -> Window |
     planned = _slot(r, data, t, PLANNED, tz)
     reserves = [_slot(r, d, (*t, "reserve", i), reserve_name(i + 1), tz)
                 for i, d in enumerate(r.tables(data, t, "reserve"))]
+    announce_days = r.value(data, t, "announce_days_before", days_or_off, defaults[0])
+    reminders = {**defaults[1], **read_reminders(r, r.table(data, t, "reminders"),
+                                                 (*t, "reminders"))}
     if notify == Notify.BROADCAST and channels == ():
         r.problem(t, "channels", 'a broadcast window needs at least one channel, '
                                   'e.g. channels = ["fax", "email", "sms"]')
@@ -153,7 +185,10 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo) -> Window |
     assert number and window_id and title and impact and notify
     return Window(number, window_id, title, impact, detail or "", Notify(notify),
                   channels or (), audience or (),
-                  (planned, *[s for s in reserves if s is not None]))
+                  (planned, *[s for s in reserves if s is not None]),
+                  timedelta(days=defaults[0] if announce_days is None else announce_days),
+                  tuple((c, leads) for c, leads in reminders.items()
+                        if c in (channels or ()) and leads))
 
 
 def _window_id(value: Any) -> str:

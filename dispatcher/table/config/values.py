@@ -84,6 +84,15 @@ def positive_number(value: Any) -> float:
     return float(value)
 
 
+def days_or_off(value: Any) -> float:
+    """A number of days, or 0 for "off"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number of days (0: none), not {kind(value)}")
+    if value < 0:
+        raise ValueError(f"must be 0 (none) or more, not {value}")
+    return float(value)
+
+
 def port_number(value: Any) -> int:
     port = whole_number(1)(value)
     if port > 65535:
