@@ -3,12 +3,16 @@ hand like any notice, exactly once, and shown by `status`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import timedelta
+import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from dispatcher.daemon import Daemon
+from dispatcher.ledger import NoticeState
 from dispatcher.table import find_window, jp_lead, lead_text, load_config, parse_lead
-from tests.helpers import Cli
+from tests.helpers import Cli, project_ledger, timed_window
 
 W3_ID = "2021-07-19-emoney"
 
@@ -75,3 +79,51 @@ def test_the_advance_notice_previews_on_every_channel(cli: Cli, project: Path) -
     assert messages["email"]["subject"] == "【J-Mups】メンテナンス実施のご案内（2021年7月19日(月)）"
     assert "予備日: 2021年8月23日(月) AM1:00～AM2:00" in messages["email"]["body"]
     assert "予備日8/23(月)" in messages["sms"]["body"]
+
+
+async def run_daemon_at(project: Path, moment: datetime) -> None:
+    """One look by a daemon whose clock stands at ``moment``, and the sends it starts."""
+    daemon = Daemon(project, lambda: moment)
+    await daemon.open()
+    try:
+        await daemon.tick()
+        await daemon.wait_for_sends()
+    finally:
+        await daemon.close()
+
+
+def reminders_sent(project: Path, slot: str = "planned") -> int:
+    folder = project.parent / "var" / "outbox" / "sms" / f"{W3_ID}_{slot}_reminder-1h"
+    return len(list(folder.glob("*.txt")))
+
+
+async def test_a_daemon_down_across_the_reminder_sends_it_late_or_records_it_missed(
+        project: Path, tmp_path: Path) -> None:
+    base = datetime(2030, 1, 1, tzinfo=UTC)
+    timed_window(project, base + timedelta(hours=1), base + timedelta(hours=2), None)
+    twin = tmp_path / "twin"
+    shutil.copytree(project.parent, twin)
+    # back 20 minutes after the 1-hour reminder's time: still worth sending
+    await run_daemon_at(project, base + timedelta(minutes=20))
+    assert reminders_sent(project) == 26
+    # back 40 minutes after it: more than half its lead late, so recorded and not sent
+    await run_daemon_at(twin / "config.toml", base + timedelta(minutes=40))
+    assert reminders_sent(twin / "config.toml") == 0
+    async with project_ledger(twin / "config.toml") as ledger:
+        states = await ledger.notice_states()
+    assert states[f"{W3_ID}/planned/reminder-1h"] is NoticeState.MISSED
+
+
+async def test_a_postponement_after_a_reminder_arms_the_reserve_slots_own(
+        project: Path, cli: Cli) -> None:
+    base = datetime(2030, 1, 1, tzinfo=UTC)
+    timed_window(project, base + timedelta(hours=1), base + timedelta(hours=2), None)
+    await run_daemon_at(project, base)  # the 1-hour reminder goes
+    assert reminders_sent(project) == 26
+    postponed = await asyncio.to_thread(cli, "postpone", "3", "--no-notice", "--yes",
+                                        "-c", str(project))
+    assert postponed.code == 0, postponed.err
+    reserve_reminder = base + timedelta(days=30)
+    await run_daemon_at(project, reserve_reminder)
+    assert reminders_sent(project, "reserve-1") == 26
+    assert reminders_sent(project) == 26  # the planned slot's was not sent again
