@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from dispatcher.cli import preview, publishing, reach, running, sending, views
+from dispatcher.cli import console, preview, publishing, reach, running, sending, views
 from dispatcher.cli.app import app
 from dispatcher.cli.receipts import receipts_app
 from dispatcher.errors import DispatcherError, InputError
@@ -16,6 +16,8 @@ for command in (views.windows, views.check, preview.preview, sending.send, views
     app.command()(command)
 app.command("unreached")(reach.unreached_contacts)
 app.command("publish")(publishing.publish_files)
+app.command("console")(console.console)
+app.add_typer(console.user_app, name="user")
 app.add_typer(receipts_app, name="receipts")
 
 

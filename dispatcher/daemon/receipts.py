@@ -25,7 +25,7 @@ from dispatcher.receipts import (
 )
 from dispatcher.send import Clock, TwilioSms, make_backends, return_paths
 from dispatcher.table import Channel, Config
-from dispatcher.web import WebServer, make_app
+from dispatcher.web import Console, WebServer, make_app
 
 log = logging.getLogger("dispatcher.daemon")
 
@@ -46,7 +46,10 @@ class ReceiptServices:
         http = self.config.http
         if http.enabled:
             assert http.host is not None and http.public_url is not None
-            self._server = WebServer(make_app(http.public_url, reports), http.host, http.port)
+            console = Console.of(self.config, self.ledger, self.clock,
+                                 http.public_url.startswith("https://"))
+            self._server = WebServer(make_app(http.public_url, reports, console),
+                                     http.host, http.port)
             await self._server.start()
             event(log, logging.INFO, "http listening", listen=f"{http.host}:{http.port}",
                   public_url=http.public_url, twilio_callbacks=reports is not None)

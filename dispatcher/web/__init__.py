@@ -1,7 +1,9 @@
 """The HTTP server embedded in the daemon (Starlette under uvicorn): Twilio's status
-callbacks, and a health check."""
+callbacks, a health check and the operator's console."""
 
 from dispatcher.web.app import make_app
+from dispatcher.web.auth import Users
+from dispatcher.web.console import Console
 from dispatcher.web.server import WebServer
 
-__all__ = ["WebServer", "make_app"]
+__all__ = ["Console", "Users", "WebServer", "make_app"]

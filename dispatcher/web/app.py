@@ -1,5 +1,6 @@
-"""The HTTP application the daemon serves: Twilio's status callbacks (signed, checked
-before anything is read from them) and a health check."""
+"""The HTTP application the daemon (and `dispatcher console`) serves: Twilio's status
+callbacks (signed, checked before anything is read from them), a health check, and the
+operator's console behind its login. Every response carries the security headers."""
 
 from __future__ import annotations
 
@@ -7,18 +8,22 @@ import logging
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatcher.errors import LedgerUnavailable
 from dispatcher.receipts import TwilioReports
 from dispatcher.send import STATUS_PATH
+from dispatcher.web.console import SECURITY_HEADERS, Console
 
 log = logging.getLogger("dispatcher.web")
 
 
-def make_app(public_url: str, twilio: TwilioReports | None) -> Starlette:
+def make_app(public_url: str, twilio: TwilioReports | None, console: Console | None = None
+             ) -> ASGIApp:
     """``public_url`` is how Twilio reaches this server: the URL it signs is built on it."""
 
     async def twilio_status(request: Request) -> Response:
@@ -41,7 +46,32 @@ def make_app(public_url: str, twilio: TwilioReports | None) -> Starlette:
     async def health(_: Request) -> Response:
         return PlainTextResponse("ok\n")
 
-    return Starlette(routes=[
+    routes: list[BaseRoute] = [
         Route(f"{STATUS_PATH}/{{delivery_id:int}}", twilio_status, methods=["POST"]),
         Route("/healthz", health),
-    ])
+    ]
+    if console is not None:
+        routes += console.routes()
+    return SecurityHeaders(Starlette(routes=routes))
+
+
+class SecurityHeaders:
+    """Adds the Content-Security-Policy and its companions to every response (pure ASGI,
+    so a streamed response is not held back)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -9,7 +9,7 @@ import socket
 from collections.abc import Iterator
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from dispatcher.errors import SetupError, single
 
@@ -23,7 +23,7 @@ class _EmbeddedServer(uvicorn.Server):
 class WebServer:
     """``await start()`` listens; ``await stop()`` finishes the requests in flight."""
 
-    def __init__(self, app: Starlette, host: str, port: int) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         self._host, self._port = host, port
         self._server = _EmbeddedServer(uvicorn.Config(
             app, log_config=None, lifespan="off", access_log=False))

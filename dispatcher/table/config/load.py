@@ -14,6 +14,7 @@ from dispatcher.table.config.reader import Reader
 from dispatcher.table.config.receipts import read_http, read_receipts
 from dispatcher.table.config.sections import (
     read_affected,
+    read_console,
     read_helpdesk,
     read_publish,
     read_reminders,
@@ -71,7 +72,7 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, path: Path) -> ConfigError:
 
 
 _TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",
-             "retry", "receipts", "http", "publish", "reminders"}
+             "retry", "receipts", "http", "publish", "reminders", "console"}
 
 
 def _build(r: Reader, data: dict[str, Any]) -> Config | None:
@@ -88,7 +89,8 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     receipts = read_receipts(r, r.table(data, (), "receipts"))
     http = read_http(r, r.table(data, (), "http"))
     publish = read_publish(r, r.table(data, (), "publish"))
+    console = read_console(r, r.table(data, (), "console"))
     if r.problems or sender is None or helpdesk is None:
         return None
     return Config(r.path, settings, sender, helpdesk, affected, windows, channels, retry,
-                  receipts, http, publish)
+                  receipts, http, publish, console)

@@ -106,6 +106,16 @@ class Publish:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """``[console]``: who may log in to the operator's console, and for how long."""
+
+    users_file: Path  # one ``name:argon2id-hash`` a line, written by `dispatcher user add`
+    secret_file: Path  # the key that signs session cookies, made on first use
+    session_hours: float = 12.0
+    login_attempts: int = 5  # wrong passwords per user and per address in 15 minutes
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     settings: Settings
@@ -118,3 +128,4 @@ class Config:
     receipts: Receipts
     http: Http
     publish: Publish = field(default_factory=Publish)
+    console: ConsoleSettings | None = None  # None: read from a config built by hand

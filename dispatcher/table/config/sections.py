@@ -15,6 +15,7 @@ from dispatcher.table.config.model import (
     DEFAULT_LEDGER,
     DEFAULT_TIMEZONE,
     AffectedService,
+    ConsoleSettings,
     Helpdesk,
     Publish,
     Sender,
@@ -275,3 +276,14 @@ def read_publish(r: Reader, data: dict[str, Any]) -> Publish:
     return Publish(r.path.parent / path if path else None,
                    base_url if base_url is None or base_url.endswith("/") else base_url + "/",
                    timedelta(minutes=refresh))
+
+
+def read_console(r: Reader, data: dict[str, Any]) -> ConsoleSettings:
+    t: TablePath = ("console",)
+    r.unknown_keys(data, t, {"users_file", "secret_file", "session_hours", "login_attempts"})
+    base = r.path.parent
+    users = r.value(data, t, "users_file", text, "var/console-users") or "var/console-users"
+    secret = r.value(data, t, "secret_file", text, "var/console-secret") or "var/console-secret"
+    hours = r.value(data, t, "session_hours", positive_number, 12.0) or 12.0
+    attempts = r.value(data, t, "login_attempts", whole_number(1), 5) or 5
+    return ConsoleSettings(base / users, base / secret, hours, attempts)

@@ -1,0 +1,200 @@
+"""The operator's console: the table and the audit log, behind a login. Server-rendered
+(Jinja2, autoescaped), no JavaScript; every state-changing request carries the session's
+CSRF token."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from dispatcher.ledger import Ledger
+from dispatcher.table import (
+    Config,
+    Phase,
+    Window,
+    active_slot,
+    jp_datetime,
+    jp_range,
+    load_config,
+    next_notice,
+    notice_key,
+    phase_tag,
+)
+from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users, secret_key
+
+COOKIE = "dispatcher_session"
+LOGIN_COOKIE = "dispatcher_login"
+Handler = Callable[[Request, Session], Awaitable[Response]]
+Clock = Callable[[], datetime]
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("dispatcher.web", "templates"),
+    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_TEMPLATES.filters["jp_datetime"] = jp_datetime
+_STYLE = (Path(__file__).parent / "static" / "console.css").read_text(encoding="utf-8")
+
+
+@dataclass
+class Console:
+    """What the console's pages need: the config file (read again on every request, so an
+    edit shows at once), the ledger, the clock and the console's own security."""
+
+    config_path: Path
+    ledger: Ledger
+    clock: Clock
+    users: Users
+    sessions: Sessions
+    limiter: LoginLimiter
+    secure_cookies: bool
+
+    @classmethod
+    def of(cls, config: Config, ledger: Ledger, clock: Clock, secure_cookies: bool) -> Console:
+        settings = config.console
+        assert settings is not None
+        return cls(config.path, ledger, clock, Users(settings.users_file),
+                   Sessions(secret_key(settings.secret_file),
+                            timedelta(hours=settings.session_hours)),
+                   LoginLimiter(settings.login_attempts, clock), secure_cookies)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self._page(self.table)),
+            Route("/audit", self._page(self.audit)),
+            Route("/logout", self._action(self.logout), methods=["POST"]),
+            Route("/login", self.login_form, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/static/console.css", self.style),
+        ]
+
+    # -- the login ------------------------------------------------------------------
+
+    async def login_form(self, request: Request, error: str = "", status: int = 200
+                         ) -> Response:
+        token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+        response = _html("login.html.j2", status, user=None, error=error, csrf=token,
+                         next=_local(request.query_params.get("next", "/")))
+        self._cookie(response, LOGIN_COOKIE, token, max_age=3600)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        name, password = str(form.get("user", "")), str(form.get("password", ""))
+        expected = request.cookies.get(LOGIN_COOKIE)
+        if not expected or not secrets.compare_digest(expected, str(form.get("csrf", ""))):
+            return PlainTextResponse("the login form has expired: reload it\n", status_code=403)
+        address = request.client.host if request.client else "?"
+        if self.limiter.blocked(name, address):
+            return await self.login_form(
+                request, "ログインの失敗が続いたため、しばらくお待ちください（15 分）。", 429)
+        if not self.users.verify(name, password):
+            self.limiter.failed(name, address)
+            return await self.login_form(request, "ユーザー名またはパスワードが違います。", 401)
+        cookie, _ = self.sessions.issue(name)
+        response = RedirectResponse(_local(str(form.get("next", "/"))), status_code=303)
+        self._cookie(response, COOKIE, cookie)
+        response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    async def logout(self, request: Request, session: Session) -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    async def style(self, _: Request) -> Response:
+        return PlainTextResponse(_STYLE, media_type="text/css")
+
+    # -- the pages ------------------------------------------------------------------
+
+    async def table(self, request: Request, session: Session) -> Response:
+        config = load_config(self.config_path)
+        now = self.clock()
+        active = await self.ledger.active_slots()
+        states = await self.ledger.notice_states()
+        rows = [_window_row(w, active, states, now, config) for w in config.windows]
+        return _html("table.html.j2", user=session.user, csrf=session.csrf, rows=rows,
+                     now=jp_datetime(now.astimezone(config.settings.timezone)))
+
+    async def audit(self, request: Request, session: Session) -> Response:
+        config = load_config(self.config_path)
+        tz = config.settings.timezone
+        entries = [{**e, "at": jp_datetime(e["at"].astimezone(tz))}
+                   for e in reversed(await self.ledger.audit_entries())]
+        return _html("audit.html.j2", user=session.user, csrf=session.csrf, entries=entries)
+
+    # -- who may ---------------------------------------------------------------------
+
+    def _page(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """A page: without a valid session, to the login page."""
+        async def page(request: Request) -> Response:
+            session = self.sessions.read(request.cookies.get(COOKIE))
+            if session is None:
+                target = quote(request.url.path, safe="/")
+                return RedirectResponse(f"/login?next={target}", status_code=302)
+            return await handler(request, session)
+        return page
+
+    def _action(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """A state-changing request: 401 without a session, 403 without its CSRF token."""
+        async def action(request: Request) -> Response:
+            session = self.sessions.read(request.cookies.get(COOKIE))
+            if session is None:
+                return PlainTextResponse("log in first\n", status_code=401)
+            form = await request.form()
+            if not secrets.compare_digest(str(form.get("csrf", "")), session.csrf):
+                return PlainTextResponse("missing or wrong CSRF token\n", status_code=403)
+            return await handler(request, session)
+        return action
+
+    def _cookie(self, response: Response, name: str, value: str,
+                max_age: int | None = None) -> None:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
+                            secure=self.secure_cookies, path="/")
+
+
+# On every response: nothing but this server's own files, no framing, no sniffing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _window_row(window: Window, active: dict[str, str], states: dict[str, Any],
+                now: datetime, config: Config) -> dict[str, Any]:
+    tz = config.settings.timezone
+    slot = active_slot(window, active)
+    coming = next_notice(window, slot, now)
+    tags = [p.value for p in (Phase.ANNOUNCE, Phase.START, Phase.END, Phase.POSTPONED)]
+    tags[1:1] = [phase_tag(Phase.REMINDER, lead) for lead in window.reminder_leads]
+    return {
+        "window": window, "slot": slot,
+        "time": jp_range(slot.start.astimezone(tz), slot.end.astimezone(tz)),
+        "reserves": [jp_range(s.start.astimezone(tz), s.end.astimezone(tz))
+                     for s in window.reserves],
+        "next": (f"{phase_tag(coming.phase, coming.lead)} "
+                 f"{jp_datetime(coming.at.astimezone(tz))}") if coming else "-",
+        "notices": [(tag, states[key].value) for tag in tags
+                    if (key := notice_key(window.id, slot.name, tag)) in states],
+    }
+
+
+def _html(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_TEMPLATES.get_template(name).render(**context), status_code=status)
+
+
+def _local(target: str) -> str:
+    """Only a path on this server: never a redirect elsewhere."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
