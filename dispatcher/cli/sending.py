@@ -43,7 +43,18 @@ from dispatcher.cli.app import (
 from dispatcher.errors import ArgumentError, single
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeRecord
 from dispatcher.schedule import was_interrupted
-from dispatcher.send import Backend, SendResult, make_backends, preflight, send_session
+from dispatcher.send import (
+    Backend,
+    SendResult,
+    carry_out_postponement,
+    make_backends,
+    plan_postponement,
+    preflight,
+    requeue_failed,
+    retry_failed,
+    send_now,
+    send_session,
+)
 from dispatcher.table import (
     Channel,
     Contact,
@@ -55,7 +66,6 @@ from dispatcher.table import (
     build_notice,
     find_window,
     load_inputs,
-    postponement_target,
 )
 
 
@@ -114,32 +124,26 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
     cfg = inputs.config
     tz = cfg.settings.timezone
     async with opened_ledger(cfg) as ledger:
-        current = active_slot(window, await ledger.active_slots())
-        new = postponement_target(window, current, to)
-        notice = build_notice(window, current, Phase.POSTPONED, new)
-        channels = list(window.channels) if window.broadcast and not no_notice else []
-        preflight(inputs, notice, channels, clock())
-        backends = make_backends(cfg, channels, os.environ)
+        plan = plan_postponement(inputs, window, await ledger.active_slots(), to,
+                                 not no_notice, clock)
+        current, new = plan.current, plan.new
+        backends = make_backends(cfg, plan.channels, os.environ)
         out.print(f"window {window.number} ({window.id}): {current.name} "
                   f"{report.slot_range(current, tz)} → {new.name} {report.slot_range(new, tz)}",
                   markup=False)
         if not yes and not _confirmed_action(f"Move window {window.number} to {new.name}"
-                                             + (" and send the postponed notice" * bool(channels))):
+                                             + (" and send the postponed notice"
+                                                * bool(plan.channels))):
             err.print("cancelled: nothing was changed", markup=False)
             return 1
-        states = await ledger.notice_states()
-        await ledger.move_window(window.id, current.name, new.name, _operator(), reason,
-                                 clock())
-        await ledger.audit(_operator(), "postpone", window.id,
-                           {"from": current.name, "to": new.name, "reason": reason,
-                            "notice": bool(channels)}, clock())
-        if was_interrupted(states, window, current):
+        before = await carry_out_postponement(ledger, plan, _operator(), reason, clock)
+        if was_interrupted(before, window, current):
             out.print(f"the work in {current.name} was interrupted (中断): its end notice will "
                       f"not be sent; {new.name} gets its own start and end notices", markup=False)
-        if not channels:
+        if not plan.channels:
             return 0
-        result = await _send_with_progress(inputs, ledger, backends, notice, channels,
-                                           checked=True)
+        result = await _send_with_progress(inputs, ledger, backends, plan.notice,
+                                           plan.channels, checked=True, audited=False)
     _print_send_result(result)
     return 1 if result.any_failed else 0
 
@@ -174,19 +178,17 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | 
             return 1
         result = await _send_with_progress(inputs, ledger, backends, notice, channels,
                                            checked=True)
-        await ledger.audit(_operator(), "send", window.id,
-                           {"phase": notice.tag, "slot": slot.name,
-                            "channels": [c.value for c in channels],
-                            "new_deliveries": result.plan.added}, clock())
     _print_send_result(result)
     return 1 if result.any_failed else 0
 
 
 async def _send_with_progress(inputs: Inputs, ledger: Ledger,
                               backends: Mapping[Channel, Backend], notice: Notice,
-                              channels: list[Channel], checked: bool = False) -> SendResult:
-    """Send, with a live progress bar per channel (on standard error); ``checked`` as for
-    ``send_session``."""
+                              channels: list[Channel], checked: bool = False,
+                              retry: int | None = None, audited: bool = True) -> SendResult:
+    """Send (or, given how many were requeued, ``retry``), with a live progress bar per
+    channel on standard error; ``checked`` as for ``send_session``. Not ``audited``: the
+    caller's own audit entry covers it (a postponement's notice)."""
     with Progress(TextColumn("{task.description:<5}"), BarColumn(), MofNCompleteColumn(),
                   _RateColumn(), TextColumn("left"), TimeRemainingColumn(),
                   TimeElapsedColumn(), console=err) as progress:
@@ -202,9 +204,16 @@ async def _send_with_progress(inputs: Inputs, ledger: Ledger,
             if state in FINAL_STATES:
                 progress.advance(tasks[channel])
 
-        return await send_session(inputs, ledger, backends, notice, channels,
-                                  f"operator:{_operator()}", clock, on_counted=counted,
-                                  on_progress=advance, checked=checked)
+        if not audited:
+            return await send_session(inputs, ledger, backends, notice, channels,
+                                      f"operator:{_operator()}", clock, on_counted=counted,
+                                      on_progress=advance, checked=checked)
+        if retry is not None:
+            return await retry_failed(inputs, ledger, backends, notice, channels, retry,
+                                      _operator(), clock, on_counted=counted,
+                                      on_progress=advance)
+        return await send_now(inputs, ledger, backends, notice, channels, _operator(), clock,
+                              on_counted=counted, on_progress=advance, checked=checked)
 
 
 class _RateColumn(ProgressColumn):
@@ -277,20 +286,10 @@ async def _retry(inputs: Inputs, window: Window, phase: Phase, lead: timedelta |
     async with opened_ledger(cfg) as ledger:
         slot = active_slot(window, await ledger.active_slots())
         notice = build_notice(window, slot, phase, lead=lead)
-        record = await ledger.notice(window.id, slot.name, notice.tag)
-        if record is None:
-            raise single(ArgumentError, "PHASE", f"window {window.number} has no "
-                         f"{notice.tag} notice for {slot.name} yet: use send")
-        states = [DeliveryState.FAILED.value, DeliveryState.EXPIRED.value,
-                  *([DeliveryState.UNCERTAIN.value] * uncertain)]
-        requeued = await ledger.requeue(record.id, states, clock())
+        requeued, channels = await requeue_failed(ledger, notice, uncertain, clock)
         out.print(f"{requeued} deliveries to try again", markup=False)
-        channels = [c for c in notice.channels
-                    if any(ch == c.value for ch, _ in await ledger.counts(record.id))]
         backends = make_backends(cfg, channels, os.environ)
-        result = await _send_with_progress(inputs, ledger, backends, notice, channels)
-        await ledger.audit(_operator(), "retry", window.id,
-                           {"phase": notice.tag, "slot": slot.name, "requeued": requeued},
-                           clock())
+        result = await _send_with_progress(inputs, ledger, backends, notice, channels,
+                                           retry=requeued)
     _print_send_result(result)
     return 1 if result.any_failed else 0

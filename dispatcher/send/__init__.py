@@ -19,6 +19,14 @@ from dispatcher.send.channels import (
 from dispatcher.send.dispatcher import Dispatcher, Plan
 from dispatcher.send.identity import delivery_tag, message_id
 from dispatcher.send.lanes import Clock, RateLimiter
+from dispatcher.send.operator import (
+    Postponement,
+    carry_out_postponement,
+    plan_postponement,
+    requeue_failed,
+    retry_failed,
+    send_now,
+)
 from dispatcher.send.outcome import outcome_of_error
 from dispatcher.send.session import SendResult, preflight, send_notice, send_session
 
@@ -30,20 +38,26 @@ __all__ = [
     "MessageStatus",
     "Outgoing",
     "Plan",
+    "Postponement",
     "RateLimiter",
     "Receipt",
     "ReturnPaths",
     "SendResult",
     "TwilioSms",
+    "carry_out_postponement",
     "delivery_tag",
     "gateway_recipient",
     "job_failure",
     "make_backends",
     "message_id",
     "outcome_of_error",
+    "plan_postponement",
     "preflight",
+    "requeue_failed",
+    "retry_failed",
     "return_paths",
     "send_notice",
+    "send_now",
     "send_session",
     "submit_error",
     "tag_id",

@@ -1,0 +1,110 @@
+"""What an operator does by hand (from the command line or the console): send a notice
+now, retry its failed deliveries, postpone a window. Each is written to the audit log
+with the operator's name; nothing here prints or asks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from dispatcher.errors import ArgumentError, single
+from dispatcher.ledger import DeliveryState, Ledger, NoticeState
+from dispatcher.send.channels import Backend
+from dispatcher.send.claims import Progress
+from dispatcher.send.lanes import Clock
+from dispatcher.send.session import SendResult, preflight, send_session
+from dispatcher.table import (
+    Channel,
+    Inputs,
+    Notice,
+    Phase,
+    Slot,
+    Window,
+    active_slot,
+    build_notice,
+    postponement_target,
+)
+
+Counted = Callable[[Mapping[tuple[str, str], int]], None]
+
+
+@dataclass(frozen=True)
+class Postponement:
+    """A window's move to a later slot, checked (its postponed notice rendered for every
+    contact) but not yet made."""
+
+    window: Window
+    current: Slot
+    new: Slot
+    notice: Notice
+    channels: list[Channel]
+
+
+async def send_now(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend],
+                   notice: Notice, channels: list[Channel], actor: str, clock: Clock, *,
+                   on_counted: Counted | None = None, on_progress: Progress | None = None,
+                   checked: bool = False) -> SendResult:
+    """Send ``notice`` on ``channels`` now, as ``actor``; ``checked`` as for send_session."""
+    result = await send_session(inputs, ledger, backends, notice, channels,
+                                f"operator:{actor}", clock, on_counted=on_counted,
+                                on_progress=on_progress, checked=checked)
+    await ledger.audit(actor, "send", notice.window.id,
+                       {"phase": notice.tag, "slot": notice.slot.name,
+                        "channels": [c.value for c in channels],
+                        "new_deliveries": result.plan.added}, clock())
+    return result
+
+
+async def requeue_failed(ledger: Ledger, notice: Notice, uncertain: bool, clock: Clock
+                         ) -> tuple[int, list[Channel]]:
+    """Put the notice's failed (and expired; with ``uncertain``, uncertain) deliveries back
+    in the queue; the count, and the channels that have deliveries."""
+    record = await ledger.notice(notice.window.id, notice.slot.name, notice.tag)
+    if record is None:
+        raise single(ArgumentError, "PHASE", f"window {notice.window.number} has no "
+                     f"{notice.tag} notice for {notice.slot.name} yet: use send")
+    states = [DeliveryState.FAILED.value, DeliveryState.EXPIRED.value,
+              *([DeliveryState.UNCERTAIN.value] * uncertain)]
+    requeued = await ledger.requeue(record.id, states, clock())
+    present = {channel for channel, _ in await ledger.counts(record.id)}
+    return requeued, [c for c in notice.channels if c.value in present]
+
+
+async def retry_failed(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend],
+                       notice: Notice, channels: list[Channel], requeued: int, actor: str,
+                       clock: Clock, *, on_counted: Counted | None = None,
+                       on_progress: Progress | None = None) -> SendResult:
+    """Send what ``requeue_failed`` put back, as ``actor``."""
+    result = await send_session(inputs, ledger, backends, notice, channels,
+                                f"operator:{actor}", clock, on_counted=on_counted,
+                                on_progress=on_progress)
+    await ledger.audit(actor, "retry", notice.window.id,
+                       {"phase": notice.tag, "slot": notice.slot.name, "requeued": requeued},
+                       clock())
+    return result
+
+
+def plan_postponement(inputs: Inputs, window: Window, active_slots: Mapping[str, str],
+                      to: str | None, with_notice: bool, clock: Clock) -> Postponement:
+    """Where ``window`` would move (``to``, or its next reserve slot), with its postponed
+    notice rendered for every contact first (TemplateError: nothing is changed)."""
+    current = active_slot(window, active_slots)
+    new = postponement_target(window, current, to)
+    notice = build_notice(window, current, Phase.POSTPONED, new)
+    channels = list(window.channels) if window.broadcast and with_notice else []
+    preflight(inputs, notice, channels, clock())
+    return Postponement(window, current, new, notice, channels)
+
+
+async def carry_out_postponement(ledger: Ledger, plan: Postponement, actor: str,
+                                 reason: str, clock: Clock) -> dict[str, NoticeState]:
+    """Make the move and write it to the audit log; the notices' states before it (for
+    whether the work was interrupted)."""
+    before = await ledger.notice_states()
+    window = plan.window
+    await ledger.move_window(window.id, plan.current.name, plan.new.name, actor, reason,
+                             clock())
+    await ledger.audit(actor, "postpone", window.id,
+                       {"from": plan.current.name, "to": plan.new.name, "reason": reason,
+                        "notice": bool(plan.channels)}, clock())
+    return before
