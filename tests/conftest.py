@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from dispatcher.cli import main
 from dispatcher.ledger import Ledger, engine_url
-from tests.helpers import ROOT, TWILIO_ENV, Cli, Result
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, TWILIO_ENV, Cli, Result
 from tests.servers import (
     FakeTwilio,
     SmtpSink,
@@ -87,3 +88,14 @@ def twilio(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeTwilio, str]]:
         monkeypatch.setenv(name, value)
     with twilio_server() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright (its own browser downloads cannot be fetched
+    here), for one test module: Playwright's sync API holds the thread's event loop, so
+    the module's tests run commands in their own processes."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -7,27 +7,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import mailbox
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from pathlib import Path
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from dispatcher.demo import Arrival, MailSink
+from playwright.sync_api import Page
+
+from dispatcher.demo import Arrival, MailSink, free_port
 from dispatcher.ledger import DeliveryRecord, Ledger, NewDelivery, engine_url
 from dispatcher.render import FaxPages, Renderer
 from dispatcher.send import Backend, Outgoing, make_backends
 from dispatcher.table import Channel, Contact, Phase, build_notice, find_window, load_config
+from dispatcher.web import Users
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -259,3 +265,83 @@ def notice_channels(cli: Cli, project: Path) -> dict[str, dict[str, int]]:
     assert result.code == 0, result.err
     channels: dict[str, dict[str, int]] = json.loads(result.out)["notices"][0]["channels"]
     return channels
+
+
+CONSOLE_PASSWORD = "correct horse battery"
+
+
+class HttpClient:
+    """Just enough of a browser: cookies kept by name, redirects not followed."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, form: dict[str, str] | None = None
+                ) -> tuple[int, dict[str, str], str]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode("utf-8")
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                key, _, rest = value.partition("=")
+                cookie = rest.split(";")[0].strip('"')
+                if cookie and "max-age=0" not in value.lower():
+                    self.cookies[key] = cookie
+                else:
+                    self.cookies.pop(key, None)
+        connection.close()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, text
+
+    def login(self, user: str = "desk", password: str = CONSOLE_PASSWORD) -> int:
+        _, _, page = self.request("GET", "/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf, page
+        status, _, _ = self.request("POST", "/login", {"user": user, "password": password,
+                                                      "csrf": csrf.group(1), "next": "/"})
+        return status
+
+
+@contextlib.contextmanager
+def console_server(project: Path, env: dict[str, str] | None = None) -> Iterator[int]:
+    """`dispatcher console` for ``project`` on a free port, with one user (desk)."""
+    port = free_port()
+    with project.open("a", encoding="utf-8") as config:
+        config.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+    Users(project.parent / "var" / "console-users").add("desk", CONSOLE_PASSWORD)
+    log = project.parent / "console.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "console", "-c", str(project)],
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, stdin=subprocess.DEVNULL,
+            stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "console: http://" in log.read_text(encoding="utf-8")
+                 or process.poll() is not None, 120, "the console to listen")
+        assert process.poll() is None, log.read_text(encoding="utf-8")
+        yield port
+    finally:
+        process.terminate()
+        process.wait()
+
+
+CHROMIUM = "/usr/bin/chromium"
+# As root Chromium needs --no-sandbox; without the background-networking flags it keeps
+# trying to reach Google's hosts, which this machine's closed network refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+ARTIFACTS = ROOT / "var" / "test-artifacts"
+
+
+def keep_screenshot(page: Page, name: str, full_page: bool = True) -> Path:
+    """A screenshot among the tests' artefacts (var/test-artifacts, not committed)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
+    return ARTIFACTS / name

@@ -4,7 +4,6 @@ too many wrong passwords, markup in the table)."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
 import re
@@ -19,98 +18,43 @@ from urllib.parse import urlencode
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from dispatcher.demo import free_port
 from dispatcher.table import load_config
 from dispatcher.web import Console, Users
-from tests.helpers import ROOT, wait_for
+from tests.helpers import CONSOLE_PASSWORD, ROOT, HttpClient, console_server
 
-PASSWORD = "correct horse battery"
-PAGES = ["/", "/audit"]
-ACTIONS = ["/logout"]
-PUBLIC = ["/login", "/static/console.css", "/healthz"]
-
-
-class Browser:
-    """Just enough of a browser: cookies kept by name, redirects not followed."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method: str, path: str, form: dict[str, str] | None = None
-                ) -> tuple[int, dict[str, str], str]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        text = response.read().decode("utf-8")
-        for name, value in response.getheaders():
-            if name.lower() == "set-cookie":
-                key, _, rest = value.partition("=")
-                cookie = rest.split(";")[0].strip('"')
-                if cookie and "max-age=0" not in value.lower():
-                    self.cookies[key] = cookie
-                else:
-                    self.cookies.pop(key, None)
-        connection.close()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, text
-
-    def login(self, user: str = "desk", password: str = PASSWORD) -> int:
-        _, _, page = self.request("GET", "/login")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-        assert csrf, page
-        status, _, _ = self.request("POST", "/login", {"user": user, "password": password,
-                                                      "csrf": csrf.group(1), "next": "/"})
-        return status
-
-
-@contextlib.contextmanager
-def console_server(project: Path) -> Iterator[int]:
-    port = free_port()
-    with project.open("a", encoding="utf-8") as config:
-        config.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
-    Users(project.parent / "var" / "console-users").add("desk", PASSWORD)
-    log = project.parent / "console.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dispatcher", "console", "-c", str(project)],
-            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
-            stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: "console: http://" in log.read_text(encoding="utf-8")
-                 or process.poll() is not None, 120, "the console to listen")
-        assert process.poll() is None, log.read_text(encoding="utf-8")
-        yield port
-    finally:
-        process.terminate()
-        process.wait()
+NOTICE = "/windows/{number:int}/notices/{tag}"
+PAGES = {"/": "/", "/audit": "/audit", NOTICE: "/windows/3/notices/start",
+         f"{NOTICE}/fax.png": "/windows/3/notices/start/fax.png",
+         f"{NOTICE}/unreached.csv": "/windows/3/notices/start/unreached.csv",
+         f"{NOTICE}/progress": "/windows/3/notices/start/progress"}
+ACTIONS = {"/logout": "/logout", f"{NOTICE}/send": "/windows/3/notices/start/send",
+           f"{NOTICE}/retry": "/windows/3/notices/start/retry",
+           "/windows/{number:int}/postpone": "/windows/3/postpone"}
+PUBLIC = {"/login": "/login", "/static/{name}": "/static/console.css",
+          "/healthz": "/healthz"}
 
 
 @pytest.fixture
-def console(project: Path) -> Iterator[Browser]:
+def console(project: Path) -> Iterator[HttpClient]:
     with console_server(project) as port:
-        yield Browser(port)
+        yield HttpClient(port)
 
 
-def test_every_page_and_action_needs_a_login(console: Browser, project: Path) -> None:
+def test_every_page_and_action_needs_a_login(console: HttpClient, project: Path) -> None:
     routes = Console(project, cast(Any, None), time.time, cast(Any, None), cast(Any, None),
                      cast(Any, None), False).routes()
     assert {route.path for route in routes} == {*PAGES, *ACTIONS, *PUBLIC} - {"/healthz"}
-    for path in PAGES:
+    for path in PAGES.values():
         status, headers, _ = console.request("GET", path)
         assert (status, headers["location"]) == (302, f"/login?next={path}"), path
-    for path in ACTIONS:
+    for path in ACTIONS.values():
         assert console.request("POST", path, {"csrf": "x"})[0] == 401, path
-    for path in PUBLIC:
+    for path in PUBLIC.values():
         status, headers, _ = console.request("GET", path)
         assert status == 200 and "default-src 'none'" in headers["content-security-policy"]
 
 
-def test_a_login_shows_the_table_and_the_audit_log(console: Browser) -> None:
+def test_a_login_shows_the_table_and_the_audit_log(console: HttpClient) -> None:
     assert console.login() == 303
     status, headers, page = console.request("GET", "/")
     assert status == 200
@@ -120,13 +64,13 @@ def test_a_login_shows_the_table_and_the_audit_log(console: Browser) -> None:
     assert status == 200 and "まだ操作はありません" in audit
 
 
-def test_the_session_cookie_is_http_only_and_strict(console: Browser) -> None:
+def test_the_session_cookie_is_http_only_and_strict(console: HttpClient) -> None:
     _, _, page = console.request("GET", "/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)
     assert csrf
     connection = http.client.HTTPConnection("127.0.0.1", console.port, timeout=60)
     connection.request("POST", "/login", body=urlencode(
-        {"user": "desk", "password": PASSWORD, "csrf": csrf.group(1)}), headers={
+        {"user": "desk", "password": CONSOLE_PASSWORD, "csrf": csrf.group(1)}), headers={
         "Content-Type": "application/x-www-form-urlencoded",
         "Cookie": "; ".join(f"{k}={v}" for k, v in console.cookies.items())})
     cookies = [v for k, v in connection.getresponse().getheaders() if k.lower() == "set-cookie"]
@@ -134,14 +78,14 @@ def test_the_session_cookie_is_http_only_and_strict(console: Browser) -> None:
     assert "HttpOnly" in session and "SameSite=strict" in session and "Secure" not in session
 
 
-def test_a_post_without_its_csrf_token_is_refused(console: Browser) -> None:
+def test_a_post_without_its_csrf_token_is_refused(console: HttpClient) -> None:
     assert console.login() == 303
     assert console.request("POST", "/logout", {})[0] == 403
     assert console.request("POST", "/logout", {"csrf": "guessed"})[0] == 403
     assert console.request("GET", "/")[0] == 200  # still logged in
 
 
-def test_a_forged_or_expired_cookie_is_refused(console: Browser, project: Path) -> None:
+def test_a_forged_or_expired_cookie_is_refused(console: HttpClient, project: Path) -> None:
     console.cookies["dispatcher_session"] = "eyJ1IjoiZGVzayIsImMiOiJ4In0.forged.signature"
     assert console.request("GET", "/")[0] == 302
     key = bytes.fromhex((project.parent / "var" / "console-secret").read_text().strip())
@@ -158,7 +102,7 @@ def test_a_forged_or_expired_cookie_is_refused(console: Browser, project: Path) 
     assert console.request("GET", "/")[0] == 200  # the same key, in time: accepted
 
 
-def test_wrong_passwords_are_limited_per_user(console: Browser) -> None:
+def test_wrong_passwords_are_limited_per_user(console: HttpClient) -> None:
     codes = [console.login(password="wrong password") for _ in range(10)]
     assert codes[:5] == [401] * 5 and codes[5:] == [429] * 5
     assert console.login() == 429  # even the right one, until the window has passed
@@ -171,7 +115,7 @@ def test_markup_in_the_table_shows_as_text(project: Path) -> None:
     project.write_text(text, encoding="utf-8")
     assert load_config(project).windows[2].title == "<script>alert(1)</script>"
     with console_server(project) as port:
-        browser = Browser(port)
+        browser = HttpClient(port)
         assert browser.login() == 303
         _, _, page = browser.request("GET", "/")
     assert "<script>alert(1)</script>" not in page

@@ -4,32 +4,13 @@ browser downloads cannot be fetched here), with the IPAex font the project insta
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from tests.helpers import ROOT
-
-CHROMIUM = "/usr/bin/chromium"
-# As root Chromium needs --no-sandbox; without the background-networking flags it keeps
-# trying to reach Google's hosts, which this machine's closed network refuses.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-ARTIFACTS = ROOT / "var" / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+from tests.helpers import ROOT, keep_screenshot
 
 
 def dispatcher(*args: str) -> None:
@@ -48,15 +29,8 @@ def published_page(project: Path, browser: Browser, now: str) -> Page:
     return page
 
 
-def keep(page: Page, name: str) -> None:
-    """A screenshot among the test's artefacts (var/test-artifacts, not committed)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-
-
 def test_the_page_shows_the_next_window_then_its_reserve_date(project: Path,
                                                              browser: Browser) -> None:
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), "scripts/install installs it"
     page = published_page(project, browser, "2021-07-01T09:00:00+09:00")
     upcoming = page.locator("section", has_text="今後のメンテナンス予定")
     first = upcoming.locator("article").first
@@ -64,7 +38,7 @@ def test_the_page_shows_the_next_window_then_its_reserve_date(project: Path,
     assert "予備日" in first.inner_text() and "2021年8月23日(月)" in first.inner_text()
     assert page.locator("section", has_text="終了したメンテナンス").locator(
         "article").count() == 2
-    keep(page, "publish-index.png")
+    keep_screenshot(page, "publish-index.png")
     page.close()
 
     dispatcher("postpone", "3", "--no-notice", "--yes", "-c", str(project))
@@ -73,5 +47,5 @@ def test_the_page_shows_the_next_window_then_its_reserve_date(project: Path,
     assert moved.locator(".slot").inner_text() == "2021年8月23日(月) AM1:00～AM2:00"
     assert moved.locator(".moved").is_visible()
     assert "当初の予定: 2021年7月19日(月)" in moved.locator(".moved").inner_text()
-    keep(page, "publish-index-postponed.png")
+    keep_screenshot(page, "publish-index-postponed.png")
     page.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +23,7 @@ from dispatcher.cli.app import (
     print_json,
     run_async,
 )
-from dispatcher.receipts import Unreached, unreached
+from dispatcher.receipts import Unreached, unreached, unreached_csv
 from dispatcher.table import (
     Inputs,
     Phase,
@@ -58,7 +56,7 @@ def unreached_contacts(
     notice = build_notice(target, target.planned, phase, lead=lead_of(lead))
     report = run_async(_report(inputs, target, phase, notice.lead, moment))
     if csv_file is not None:
-        csv_file.write_text(_csv(report["contacts"]), encoding="utf-8-sig", newline="")
+        csv_file.write_text(unreached_csv(report["contacts"]), encoding="utf-8-sig", newline="")
     if as_json:
         print_json(report)
     else:
@@ -82,23 +80,7 @@ async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta 
             "contacts": [u.to_json() for u in found]}
 
 
-_CSV_CHANNELS = ("fax", "email", "sms")
-
-
-def _csv(contacts: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["contact", "merchant", "name", "phones", "waiting",
-                     *(f"{c} {what}" for c in _CSV_CHANNELS for what in ("state", "reason"))])
-    for contact in contacts:
-        channels = contact["channels"]
-        row = [contact["contact"], contact["merchant"], contact["name"],
-               " ".join(contact["phones"]), "yes" if contact["waiting"] else ""]
-        for channel in _CSV_CHANNELS:
-            outcome = channels.get(channel, {})
-            row += [outcome.get("state", "no address"), outcome.get("reason") or ""]
-        writer.writerow(row)
-    return buffer.getvalue()
+_CHANNELS = ("fax", "email", "sms")
 
 
 def _print(report: dict[str, Any]) -> None:
@@ -110,12 +92,12 @@ def _print(report: dict[str, Any]) -> None:
               f"unreached (grace {report['grace_minutes']:g} min)", markup=False)
     if not report["contacts"]:
         return
-    table = Table("contact", "merchant", "name", "phones", *_CSV_CHANNELS)
+    table = Table("contact", "merchant", "name", "phones", *_CHANNELS)
     for contact in report["contacts"]:
         channels = contact["channels"]
         table.add_row(contact["contact"], contact["merchant"], contact["name"],
                       "\n".join(contact["phones"]) or "-",
-                      *(_outcome(channels.get(c)) for c in _CSV_CHANNELS))
+                      *(_outcome(channels.get(c)) for c in _CHANNELS))
     out.print(table)
 
 

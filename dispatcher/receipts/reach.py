@@ -8,6 +8,8 @@ unreached, including one with no delivery at all (no address on the notice's cha
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,3 +74,24 @@ def _phones(contact: Contact | None) -> tuple[str, ...]:
     if contact is None:
         return ()
     return tuple(dict.fromkeys(n for n in (contact.sms, contact.fax) if n))
+
+
+_CSV_CHANNELS = ("fax", "email", "sms")
+
+
+def unreached_csv(contacts: Iterable[dict[str, Any]]) -> str:
+    """The unreached contacts (as ``Unreached.to_json``) as CSV: a row each, with the
+    numbers to phone and what happened on each channel."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["contact", "merchant", "name", "phones", "waiting",
+                     *(f"{c} {what}" for c in _CSV_CHANNELS for what in ("state", "reason"))])
+    for contact in contacts:
+        channels = contact["channels"]
+        row = [contact["contact"], contact["merchant"], contact["name"],
+               " ".join(contact["phones"]), "yes" if contact["waiting"] else ""]
+        for channel in _CSV_CHANNELS:
+            outcome = channels.get(channel, {})
+            row += [outcome.get("state", "no address"), outcome.get("reason") or ""]
+        writer.writerow(row)
+    return buffer.getvalue()

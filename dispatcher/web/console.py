@@ -4,6 +4,7 @@ CSRF token."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,15 +15,23 @@ from urllib.parse import quote
 
 import jinja2
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
+from dispatcher.errors import InputError
 from dispatcher.ledger import Ledger
 from dispatcher.table import (
     Config,
     Phase,
     Window,
     active_slot,
+    find_window,
     jp_datetime,
     jp_range,
     load_config,
@@ -31,6 +40,7 @@ from dispatcher.table import (
     phase_tag,
 )
 from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users, secret_key
+from dispatcher.web.notices import NoticeDesk
 
 COOKIE = "dispatcher_session"
 LOGIN_COOKIE = "dispatcher_login"
@@ -41,7 +51,8 @@ _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("dispatcher.web", "templates"),
     autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 _TEMPLATES.filters["jp_datetime"] = jp_datetime
-_STYLE = (Path(__file__).parent / "static" / "console.css").read_text(encoding="utf-8")
+_STATIC = Path(__file__).parent / "static"
+_FILES = {"console.css": "text/css", "progress.js": "text/javascript"}
 
 
 @dataclass
@@ -56,6 +67,11 @@ class Console:
     sessions: Sessions
     limiter: LoginLimiter
     secure_cookies: bool
+    desk: NoticeDesk | None = None
+
+    def __post_init__(self) -> None:
+        if self.desk is None:
+            self.desk = NoticeDesk(self.config_path, self.ledger, self.clock)
 
     @classmethod
     def of(cls, config: Config, ledger: Ledger, clock: Clock, secure_cookies: bool) -> Console:
@@ -67,13 +83,22 @@ class Console:
                    LoginLimiter(settings.login_attempts, clock), secure_cookies)
 
     def routes(self) -> list[Route]:
+        notice = "/windows/{number:int}/notices/{tag}"
         return [
             Route("/", self._page(self.table)),
             Route("/audit", self._page(self.audit)),
+            Route(notice, self._page(self.notice_page)),
+            Route(f"{notice}/fax.png", self._page(self.fax_image)),
+            Route(f"{notice}/unreached.csv", self._page(self.unreached_file)),
+            Route(f"{notice}/progress", self._page(self.progress)),
+            Route(f"{notice}/send", self._action(self.send), methods=["POST"]),
+            Route(f"{notice}/retry", self._action(self.retry), methods=["POST"]),
+            Route("/windows/{number:int}/postpone", self._action(self.postpone),
+                  methods=["POST"]),
             Route("/logout", self._action(self.logout), methods=["POST"]),
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
-            Route("/static/console.css", self.style),
+            Route("/static/{name}", self.static),
         ]
 
     # -- the login ------------------------------------------------------------------
@@ -110,8 +135,12 @@ class Console:
         response.delete_cookie(COOKIE)
         return response
 
-    async def style(self, _: Request) -> Response:
-        return PlainTextResponse(_STYLE, media_type="text/css")
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in _FILES:
+            return PlainTextResponse("not found\n", status_code=404)
+        return PlainTextResponse((_STATIC / name).read_text(encoding="utf-8"),
+                                 media_type=_FILES[name])
 
     # -- the pages ------------------------------------------------------------------
 
@@ -130,6 +159,86 @@ class Console:
         entries = [{**e, "at": jp_datetime(e["at"].astimezone(tz))}
                    for e in reversed(await self.ledger.audit_entries())]
         return _html("audit.html.j2", user=session.user, csrf=session.csrf, entries=entries)
+
+    async def notice_page(self, request: Request, session: Session, error: str = "",
+                          status: int = 200) -> Response:
+        desk = self._desk
+        inputs = desk.inputs()
+        notice = await desk.notice(inputs, request.path_params["number"],
+                                   request.path_params["tag"])
+        view = await desk.view(inputs, notice, request.query_params.get("contact"))
+        return _html("notice.html.j2", status, user=session.user, csrf=session.csrf,
+                     error=error, **view)
+
+    async def fax_image(self, request: Request, session: Session) -> Response:
+        desk = self._desk
+        inputs = desk.inputs()
+        notice = await desk.notice(inputs, request.path_params["number"],
+                                   request.path_params["tag"])
+        png = await asyncio.to_thread(desk.fax_png, inputs, notice,
+                                      request.query_params.get("contact", ""))
+        return Response(png, media_type="image/png")
+
+    async def unreached_file(self, request: Request, session: Session) -> Response:
+        desk = self._desk
+        inputs = desk.inputs()
+        notice = await desk.notice(inputs, request.path_params["number"],
+                                   request.path_params["tag"])
+        text = await desk.unreached_csv(inputs, notice)
+        name = f"unreached-{notice.window.id}-{notice.tag}.csv"
+        return Response(("\ufeff" + text).encode("utf-8"), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def progress(self, request: Request, session: Session) -> Response:
+        desk = self._desk
+        notice = await desk.notice(desk.inputs(), request.path_params["number"],
+                                   request.path_params["tag"])
+        return StreamingResponse(desk.progress_events(notice), media_type="text/event-stream")
+
+    async def send(self, request: Request, session: Session) -> Response:
+        return await self._notice_action(request, session, "send")
+
+    async def retry(self, request: Request, session: Session) -> Response:
+        return await self._notice_action(request, session, "retry")
+
+    async def postpone(self, request: Request, session: Session) -> Response:
+        desk = self._desk
+        inputs = desk.inputs()
+        window = find_window(inputs.config.windows, str(request.path_params["number"]))
+        form = await request.form()
+        back = str(form.get("back", "/"))
+        if str(form.get("confirm", "")).strip() != window.id:
+            return PlainTextResponse(f"type the window's id ({window.id}) to confirm\n",
+                                     status_code=400)
+        try:
+            await desk.postpone(inputs, window, session.user, str(form.get("reason", "")))
+        except InputError as exc:
+            return PlainTextResponse(f"not postponed: {exc}\n", status_code=400)
+        return RedirectResponse(_local(back), status_code=303)
+
+    async def _notice_action(self, request: Request, session: Session, action: str
+                             ) -> Response:
+        desk = self._desk
+        inputs = desk.inputs()
+        notice = await desk.notice(inputs, request.path_params["number"],
+                                   request.path_params["tag"])
+        form = await request.form()
+        if str(form.get("confirm", "")).strip() != notice.window.id:
+            ask = f"確認のため、作業 ID（{notice.window.id}）を入力してください。"
+            return await self.notice_page(request, session, ask, 400)
+        try:
+            if action == "send":
+                desk.start_send(inputs, notice, session.user)
+            else:
+                await desk.start_retry(inputs, notice, session.user)
+        except InputError as exc:
+            return await self.notice_page(request, session, str(exc), 400)
+        return RedirectResponse(request.url.path.rsplit("/", 1)[0], status_code=303)
+
+    @property
+    def _desk(self) -> NoticeDesk:
+        assert self.desk is not None
+        return self.desk
 
     # -- who may ---------------------------------------------------------------------
 
@@ -188,6 +297,7 @@ def _window_row(window: Window, active: dict[str, str], states: dict[str, Any],
                  f"{jp_datetime(coming.at.astimezone(tz))}") if coming else "-",
         "notices": [(tag, states[key].value) for tag in tags
                     if (key := notice_key(window.id, slot.name, tag)) in states],
+        "tags": [t for t in tags if t != Phase.POSTPONED.value],
     }
 
 

@@ -1,0 +1,199 @@
+"""The console's notice page and its actions: each channel's message for any contact (the
+fax page as an image), counts and failures, who was not reached, live progress, and
+send now, retry and postpone, each confirmed by typing the window's id."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dispatcher.errors import ArgumentError, InputError, single
+from dispatcher.ledger import FINAL_STATES, NOT_REACHED_STATES, DeliveryState, Ledger
+from dispatcher.receipts import unreached, unreached_csv
+from dispatcher.render import Previewer, Renderer
+from dispatcher.send import (
+    carry_out_postponement,
+    make_backends,
+    plan_postponement,
+    preflight,
+    requeue_failed,
+    retry_failed,
+    send_now,
+)
+from dispatcher.table import (
+    Channel,
+    Inputs,
+    Notice,
+    Phase,
+    Window,
+    active_slot,
+    build_notice,
+    find_window,
+    in_audience,
+    jp_range,
+    load_inputs,
+    parse_lead,
+)
+
+log = logging.getLogger("dispatcher.console")
+Clock = Callable[[], datetime]
+
+
+def notice_of(window: Window, active_slots: Mapping[str, str], tag: str) -> Notice:
+    """The notice a page names: ``start``, ``announce``, ``reminder-1h``…"""
+    slot = active_slot(window, active_slots)
+    phase_text, _, lead = tag.partition("-")
+    try:
+        phase = Phase(phase_text)
+        return build_notice(window, slot, phase,
+                            lead=parse_lead(lead) if phase is Phase.REMINDER else None)
+    except ValueError:
+        raise single(ArgumentError, "notice", f"no notice {tag!r}") from None
+
+
+@dataclass
+class NoticeDesk:
+    """Reads for the notice page, and the sends it starts in the background."""
+
+    config_path: Path
+    ledger: Ledger
+    clock: Clock
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    def inputs(self) -> Inputs:
+        return load_inputs(self.config_path)
+
+    async def notice(self, inputs: Inputs, number: int, tag: str) -> Notice:
+        window = find_window(inputs.config.windows, str(number))
+        return notice_of(window, await self.ledger.active_slots(), tag)
+
+    async def view(self, inputs: Inputs, notice: Notice, contact_id: str | None
+                   ) -> dict[str, Any]:
+        config = inputs.config
+        tz = config.settings.timezone
+        audience = in_audience(inputs.contacts, notice.window.audience)
+        contact = next((c for c in audience if c.id == contact_id), audience[0] if audience
+                       else None)
+        record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
+        counts = await self.ledger.counts(record.id) if record else {}
+        deliveries = await self.ledger.deliveries_of(record.id) if record else []
+        grace = timedelta(minutes=config.receipts.grace_minutes)
+        missing = unreached(audience, deliveries, grace, self.clock()) if record else []
+        not_reached = {s.value for s in NOT_REACHED_STATES}
+        return {
+            "notice": notice, "window": notice.window, "tag": notice.tag,
+            "slot_text": jp_range(notice.slot.start.astimezone(tz), notice.slot.end.astimezone(tz)),
+            "channels": list(notice.channels), "audience": audience, "contact": contact,
+            "previews": self._previews(inputs, notice, contact) if contact else [],
+            "counts": _count_table(counts), "progress": _progress(counts),
+            "failures": [d for d in deliveries if d.state in not_reached],
+            "unreached": missing, "sent": record is not None,
+            "sending": notice.key in self.running,
+        }
+
+    def fax_png(self, inputs: Inputs, notice: Notice, contact_id: str) -> bytes:
+        contact = next(c for c in inputs.contacts if c.id == contact_id)
+        config = inputs.config
+        with tempfile.TemporaryDirectory(prefix="dispatcher-console-") as folder:
+            previewer = Previewer(config, Renderer(config.settings.templates_dir, config),
+                                  Path(folder), self.clock(), fax_png=True)
+            preview = previewer.preview(notice, contact, Channel.FAX)
+            if preview is None:
+                raise single(ArgumentError, "contact", f"{contact_id} has no fax number")
+            png = next(f for f in preview.files if f.suffix == ".png")
+            return png.read_bytes()
+
+    async def unreached_csv(self, inputs: Inputs, notice: Notice) -> str:
+        view = await self.view(inputs, notice, None)
+        return unreached_csv(u.to_json() for u in view["unreached"])
+
+    async def progress_events(self, notice: Notice) -> AsyncIterator[str]:
+        """Server-sent events: the share of deliveries finished, every second, until the
+        notice has no send running and every delivery is final."""
+        while True:
+            record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
+            counts = await self.ledger.counts(record.id) if record else {}
+            progress = _progress(counts)
+            yield f"data: {json.dumps(progress)}\n\n"
+            if notice.key not in self.running and progress["total"] and (
+                    progress["done"] == progress["total"]):
+                return
+            await asyncio.sleep(1.0)
+
+    # -- the actions --------------------------------------------------------------------
+
+    def start_send(self, inputs: Inputs, notice: Notice, actor: str) -> None:
+        channels = list(notice.channels)
+        preflight(inputs, notice, channels, self.clock())
+        backends = make_backends(inputs.config, channels, self.env)
+        self._background(notice, send_now(inputs, self.ledger, backends, notice, channels,
+                                          actor, self.clock, checked=True))
+
+    async def start_retry(self, inputs: Inputs, notice: Notice, actor: str) -> int:
+        requeued, channels = await requeue_failed(self.ledger, notice, False, self.clock)
+        backends = make_backends(inputs.config, channels, self.env)
+        self._background(notice, retry_failed(inputs, self.ledger, backends, notice,
+                                              channels, requeued, actor, self.clock))
+        return requeued
+
+    async def postpone(self, inputs: Inputs, window: Window, actor: str, reason: str) -> None:
+        plan = plan_postponement(inputs, window, await self.ledger.active_slots(), None, True,
+                                 self.clock)
+        backends = make_backends(inputs.config, plan.channels, self.env)
+        await carry_out_postponement(self.ledger, plan, actor, reason, self.clock)
+        if plan.channels:
+            self._background(plan.notice, send_now(
+                inputs, self.ledger, backends, plan.notice, plan.channels, actor, self.clock,
+                checked=True))
+
+    def _background(self, notice: Notice, sending: Any) -> None:
+        if notice.key in self.running:
+            sending.close()
+            raise single(ArgumentError, "send", f"the {notice.tag} notice is being sent now")
+        task = asyncio.create_task(self._logged(notice, sending), name=f"console {notice.key}")
+        self.running[notice.key] = task
+        task.add_done_callback(lambda _: self.running.pop(notice.key, None))
+
+    @staticmethod
+    async def _logged(notice: Notice, sending: Any) -> None:
+        try:
+            await sending
+        except InputError as exc:
+            log.error("console send of %s refused: %s", notice.key, exc)
+        except Exception:
+            log.exception("console send of %s failed", notice.key)
+
+    def _previews(self, inputs: Inputs, notice: Notice, contact: Any) -> list[dict[str, Any]]:
+        config = inputs.config
+        renderer = Renderer(config.settings.templates_dir, config)
+        shown: list[dict[str, Any]] = []
+        for channel in notice.channels:
+            if not contact.address(channel):
+                shown.append({"channel": channel.value, "missing": True})
+                continue
+            message = renderer.render(notice, contact, channel, self.clock())
+            shown.append({"channel": channel.value, "missing": False, "message": message,
+                          "segments": message.segments})
+        return shown
+
+
+def _count_table(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    for (channel, state), number in sorted(counts.items()):
+        table.setdefault(channel, {})[state] = number
+    return table
+
+
+def _progress(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    total = sum(counts.values())
+    done = sum(n for (_, s), n in counts.items() if DeliveryState(s) in FINAL_STATES)
+    return {"done": done, "total": total, "percent": (100 * done // total) if total else 0}
