@@ -138,3 +138,21 @@ def test_user_add_asks_twice_and_stores_only_a_hash(project: Path) -> None:
     assert oct(users.stat().st_mode & 0o777) == "0o600"
     assert Users(users).verify("night-desk", "first password")
     assert not Users(users).verify("night-desk", "second password")
+
+
+def test_the_published_files_are_served_to_anyone(project: Path) -> None:
+    with project.open("a", encoding="utf-8") as config:
+        config.write('\n[publish]\npath = "public"\n')
+    subprocess.run([sys.executable, "-m", "dispatcher", "publish", "-c", str(project)],
+                   env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True,
+                   capture_output=True, timeout=120)
+    (project.parent / "public" / "secret.txt").write_text("no", encoding="utf-8")
+    with console_server(project) as port:
+        client = HttpClient(port)
+        status, headers, page = client.request("GET", "/maintenance/")
+        assert status == 200 and "J-Mups メンテナンス情報" in page
+        assert headers["content-security-policy"].startswith("default-src 'none'")
+        status, headers, feed = client.request("GET", "/maintenance/feed.atom")
+        assert status == 200 and headers["content-type"].startswith("application/atom+xml")
+        assert client.request("GET", "/maintenance/secret.txt")[0] == 404
+        assert client.request("GET", "/maintenance/..%2Fconfig.toml")[0] == 404

@@ -48,8 +48,8 @@ class ReceiptServices:
             assert http.host is not None and http.public_url is not None
             console = Console.of(self.config, self.ledger, self.clock,
                                  http.public_url.startswith("https://"))
-            self._server = WebServer(make_app(http.public_url, reports, console),
-                                     http.host, http.port)
+            app = make_app(http.public_url, reports, console, self.config.publish.path)
+            self._server = WebServer(app, http.host, http.port)
             await self._server.start()
             event(log, logging.INFO, "http listening", listen=f"{http.host}:{http.port}",
                   public_url=http.public_url, twilio_callbacks=reports is not None)

@@ -5,6 +5,7 @@ operator's console behind its login. Every response carries the security headers
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -22,9 +23,16 @@ from dispatcher.web.console import SECURITY_HEADERS, Console
 log = logging.getLogger("dispatcher.web")
 
 
-def make_app(public_url: str, twilio: TwilioReports | None, console: Console | None = None
-             ) -> ASGIApp:
-    """``public_url`` is how Twilio reaches this server: the URL it signs is built on it."""
+PUBLISHED = {"index.html": "text/html; charset=utf-8", "maintenance.ics": "text/calendar",
+             "feed.atom": "application/atom+xml"}
+# The published page carries its own <style>: allowed there, and nothing else.
+PUBLISHED_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+
+def make_app(public_url: str, twilio: TwilioReports | None, console: Console | None = None,
+             published: Path | None = None) -> ASGIApp:
+    """``public_url`` is how Twilio reaches this server: the URL it signs is built on it.
+    ``published``: the folder `publish` writes, served to anyone under /maintenance/."""
 
     async def twilio_status(request: Request) -> Response:
         if twilio is None:
@@ -46,9 +54,20 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
     async def health(_: Request) -> Response:
         return PlainTextResponse("ok\n")
 
+    async def published_file(request: Request) -> Response:
+        name = request.path_params.get("name") or "index.html"
+        path = published / name if published is not None else None
+        if name not in PUBLISHED or path is None or not path.is_file():
+            return PlainTextResponse("not found\n", status_code=404)
+        return Response(path.read_bytes(), media_type=PUBLISHED[name],
+                        headers={"Content-Security-Policy": PUBLISHED_CSP,
+                                 "Cache-Control": "max-age=60"})
+
     routes: list[BaseRoute] = [
         Route(f"{STATUS_PATH}/{{delivery_id:int}}", twilio_status, methods=["POST"]),
         Route("/healthz", health),
+        Route("/maintenance/", published_file),
+        Route("/maintenance/{name}", published_file),
     ]
     if console is not None:
         routes += console.routes()
