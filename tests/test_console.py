@@ -154,5 +154,6 @@ def test_the_published_files_are_served_to_anyone(project: Path) -> None:
         assert headers["content-security-policy"].startswith("default-src 'none'")
         status, headers, feed = client.request("GET", "/maintenance/feed.atom")
         assert status == 200 and headers["content-type"].startswith("application/atom+xml")
+        assert feed.count("<entry>") == 4
         assert client.request("GET", "/maintenance/secret.txt")[0] == 404
         assert client.request("GET", "/maintenance/..%2Fconfig.toml")[0] == 404
