@@ -20,7 +20,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from dispatcher.table import load_config
 from dispatcher.web import Console, Users
-from tests.helpers import CONSOLE_PASSWORD, ROOT, HttpClient, console_server
+from tests.helpers import CONSOLE_PASSWORD, ROOT, HttpClient, console_server, use_contacts
 
 NOTICE = "/windows/{number:int}/notices/{tag}"
 PAGES = {"/": "/", "/audit": "/audit", NOTICE: "/windows/3/notices/start",
@@ -157,3 +157,16 @@ def test_the_published_files_are_served_to_anyone(project: Path) -> None:
         assert feed.count("<entry>") == 4
         assert client.request("GET", "/maintenance/secret.txt")[0] == 404
         assert client.request("GET", "/maintenance/..%2Fconfig.toml")[0] == 404
+
+
+def test_a_merchant_named_like_a_script_shows_as_text(project: Path) -> None:
+    use_contacts(project, "X0001,<script>alert(1)</script>,<b>担当</b>,03-5551-0001,"
+                          "x1@example.jp,090-1000-0001,emoney\n")
+    with console_server(project) as port:
+        client = HttpClient(port)
+        assert client.login() == 303
+        status, _, page = client.request("GET", "/windows/3/notices/start?contact=X0001")
+    assert status == 200
+    assert "<script>alert(1)</script>" not in page and "<b>担当</b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # in the list, previews, unreached
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3
