@@ -170,3 +170,11 @@ def test_a_merchant_named_like_a_script_shows_as_text(project: Path) -> None:
     assert "<script>alert(1)</script>" not in page and "<b>担当</b>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # in the list, previews, unreached
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3
+
+
+def test_a_notice_that_does_not_exist_is_a_clear_400(console: HttpClient) -> None:
+    assert console.login() == 303
+    status, _, text = console.request("GET", "/windows/3/notices/reminder-2h")
+    assert status == 400 and "window 3 has no 2h reminder (it has 72h, 24h, 1h)" in text
+    status, _, text = console.request("GET", "/windows/9/notices/start")
+    assert status == 400 and "no window '9'" in text

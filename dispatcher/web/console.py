@@ -249,7 +249,10 @@ class Console:
             if session is None:
                 target = quote(request.url.path, safe="/")
                 return RedirectResponse(f"/login?next={target}", status_code=302)
-            return await handler(request, session)
+            try:
+                return await handler(request, session)
+            except InputError as exc:  # no such window or notice, or a broken config
+                return PlainTextResponse(f"{exc}\n", status_code=400)
         return page
 
     def _action(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
