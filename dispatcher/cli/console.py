@@ -10,7 +10,9 @@ import typer
 
 from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, clock, opened_ledger, out, run_async
 from dispatcher.table import Config, load_config
-from dispatcher.web import Console, Users, WebServer, make_app
+
+# dispatcher.web (Starlette, uvicorn, argon2) is imported by these commands only, so that
+# every other command starts without it.
 
 DEFAULT_LISTEN = ("127.0.0.1", 8025)
 user_app = typer.Typer(help="The console's users (argon2id hashes in [console] users_file).",
@@ -23,6 +25,8 @@ def add_user(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Add a console user, or set a new password; asks for the password twice."""
+    from dispatcher.web import Users
+
     cfg = load_config(config)
     assert cfg.console is not None
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -40,6 +44,8 @@ def console(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 
 async def _serve(cfg: Config) -> None:
+    from dispatcher.web import Console, WebServer, make_app
+
     host, port = (cfg.http.host, cfg.http.port) if cfg.http.enabled else DEFAULT_LISTEN
     assert host is not None
     public_url = cfg.http.public_url or f"http://{host}:{port}"

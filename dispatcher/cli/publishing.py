@@ -17,7 +17,6 @@ from dispatcher.cli.app import (
     run_async,
 )
 from dispatcher.errors import ArgumentError, single
-from dispatcher.publish import publish
 from dispatcher.table import Config, load_config
 
 
@@ -40,5 +39,7 @@ def publish_files(
 
 
 async def _publish(cfg: Config, folder: Path, now: datetime) -> list[Path]:
+    from dispatcher.publish import publish  # icalendar and feedgen: for this command only
+
     async with opened_ledger(cfg) as ledger:
         return await publish(cfg, ledger, folder, now)

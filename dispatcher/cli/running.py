@@ -10,8 +10,6 @@ import typer
 
 from dispatcher import logs
 from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, clock, out, run_async
-from dispatcher.daemon import Daemon
-from dispatcher.demo import run_demo
 from dispatcher.table import (
     load_inputs,
 )
@@ -27,7 +25,9 @@ def run(
     log_format: Annotated[LogFormat, typer.Option(help="text for people, json for machines.")
                           ] = LogFormat.TEXT,
 ) -> None:
-    """The daemon: sends each broadcast window's start and end notices on time."""
+    """The daemon: sends each broadcast window's notices on time."""
+    from dispatcher.daemon import Daemon  # its web server and publisher: for run and demo only
+
     logs.configure(log_format.value)
     daemon = Daemon(config, clock)
     run_async(daemon.run())
@@ -39,6 +39,8 @@ def demo(
     duration: Annotated[int, typer.Option(help="Seconds the window lasts.")] = 40,
 ) -> None:
     """Run the daemon on a copy of the table whose broadcast window starts in 20 s."""
+    from dispatcher.demo import run_demo
+
     load_inputs(config)
     logs.configure("text")
     plan = run_async(run_demo(config, lambda line: out.print(line, markup=False),
