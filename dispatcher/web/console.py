@@ -228,7 +228,7 @@ class Console:
             return await self.notice_page(request, session, ask, 400)
         try:
             if action == "send":
-                desk.start_send(inputs, notice, session.user)
+                await desk.start_send(inputs, notice, session.user)
             else:
                 await desk.start_retry(inputs, notice, session.user)
         except InputError as exc:

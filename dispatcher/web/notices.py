@@ -131,9 +131,10 @@ class NoticeDesk:
 
     # -- the actions --------------------------------------------------------------------
 
-    def start_send(self, inputs: Inputs, notice: Notice, actor: str) -> None:
+    async def start_send(self, inputs: Inputs, notice: Notice, actor: str) -> None:
         channels = list(notice.channels)
-        preflight(inputs, notice, channels, self.clock())
+        # every message rendered first, off the loop the daemon's notices share
+        await asyncio.to_thread(preflight, inputs, notice, channels, self.clock())
         backends = make_backends(inputs.config, channels, self.env)
         self._background(notice, send_now(inputs, self.ledger, backends, notice, channels,
                                           actor, self.clock, checked=True))
@@ -146,8 +147,8 @@ class NoticeDesk:
         return requeued
 
     async def postpone(self, inputs: Inputs, window: Window, actor: str, reason: str) -> None:
-        plan = plan_postponement(inputs, window, await self.ledger.active_slots(), None, True,
-                                 self.clock)
+        plan = await asyncio.to_thread(plan_postponement, inputs, window,
+                                       await self.ledger.active_slots(), None, True, self.clock)
         backends = make_backends(inputs.config, plan.channels, self.env)
         await carry_out_postponement(self.ledger, plan, actor, reason, self.clock)
         if plan.channels:
