@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +30,7 @@ from dispatcher.send import (
 )
 from dispatcher.table import (
     Channel,
+    Contact,
     Inputs,
     Notice,
     Phase,
@@ -156,7 +157,7 @@ class NoticeDesk:
                 inputs, self.ledger, backends, plan.notice, plan.channels, actor, self.clock,
                 checked=True))
 
-    def _background(self, notice: Notice, sending: Any) -> None:
+    def _background(self, notice: Notice, sending: Coroutine[Any, Any, Any]) -> None:
         if notice.key in self.running:
             sending.close()
             raise single(ArgumentError, "send", f"the {notice.tag} notice is being sent now")
@@ -165,7 +166,7 @@ class NoticeDesk:
         task.add_done_callback(lambda _: self.running.pop(notice.key, None))
 
     @staticmethod
-    async def _logged(notice: Notice, sending: Any) -> None:
+    async def _logged(notice: Notice, sending: Coroutine[Any, Any, Any]) -> None:
         try:
             await sending
         except InputError as exc:
@@ -173,7 +174,8 @@ class NoticeDesk:
         except Exception:
             log.exception("console send of %s failed", notice.key)
 
-    def _previews(self, inputs: Inputs, notice: Notice, contact: Any) -> list[dict[str, Any]]:
+    def _previews(self, inputs: Inputs, notice: Notice, contact: Contact
+                  ) -> list[dict[str, Any]]:
         config = inputs.config
         renderer = Renderer(config.settings.templates_dir, config)
         shown: list[dict[str, Any]] = []
