@@ -17,6 +17,7 @@ from dispatcher.table import (
     Window,
     build_notice,
     in_audience,
+    notice_times,
 )
 
 
@@ -37,14 +38,13 @@ def check_inputs(inputs: Inputs, now: datetime) -> list[Problem]:
 
 
 def notices_of(window: Window) -> list[Notice]:
-    """The notices a window can send, in its planned slot: the advance notice, each
-    reminder, start and end, and postponed if it has a reserve slot."""
+    """The notices a window can send, in its planned slot: those of its timeline (the
+    advance notice, each reminder, start and end), and postponed if it has a reserve slot."""
     slot = window.planned
-    phases = [*([Phase.ANNOUNCE] if window.announce_before else []), Phase.START, Phase.END,
-              *([Phase.POSTPONED] if window.reserves else [])]
-    reminders = [build_notice(window, slot, Phase.REMINDER, lead=lead)
-                 for lead in window.reminder_leads]
-    return [build_notice(window, slot, phase) for phase in phases] + reminders
+    notices = [build_notice(window, slot, due.phase, lead=due.lead)
+               for due in notice_times(window, slot)]
+    postponed = [build_notice(window, slot, Phase.POSTPONED)] if window.reserves else []
+    return notices + postponed
 
 
 def check_rendering(

@@ -13,7 +13,6 @@ from enum import StrEnum
 
 from dispatcher.ledger import NoticeState
 from dispatcher.table import (
-    PLANNED,
     Notice,
     Phase,
     Slot,
@@ -21,6 +20,7 @@ from dispatcher.table import (
     active_slot,
     build_notice,
     notice_key,
+    notice_times,
 )
 
 
@@ -85,18 +85,18 @@ def decide(
 
 def timeline(window: Window, slot: Slot, catch_up: timedelta
              ) -> list[tuple[Notice, datetime, datetime]]:
-    """Each notice of ``slot`` with its time and how long it stays worth sending. A
-    postponed window's reserve slot has no advance notice: the postponed notice is one."""
+    """Each notice of ``slot`` with its time and how long it stays worth sending: the
+    start while the work lasts, the end ``catch_up`` after it, an advance notice or a
+    reminder until half its lead has passed."""
     items = []
-    if slot.name == PLANNED and window.announce_before:
-        lead = window.announce_before
-        items.append((build_notice(window, slot, Phase.ANNOUNCE), slot.start - lead,
-                      slot.start - lead / 2))
-    for lead in window.reminder_leads:
-        items.append((build_notice(window, slot, Phase.REMINDER, lead=lead),
-                      slot.start - lead, slot.start - lead / 2))
-    items.append((build_notice(window, slot, Phase.START), slot.start, slot.end))
-    items.append((build_notice(window, slot, Phase.END), slot.end, slot.end + catch_up))
+    for due in notice_times(window, slot):
+        if due.phase is Phase.START:
+            until = slot.end
+        elif due.phase is Phase.END:
+            until = slot.end + catch_up
+        else:
+            until = due.at + (slot.start - due.at) / 2
+        items.append((build_notice(window, slot, due.phase, lead=due.lead), due.at, until))
     return items
 
 

@@ -50,6 +50,7 @@ from dispatcher.table.windows import (
     find_window,
     following_slot,
     next_notice,
+    notice_times,
     postponement_target,
     reserve_name,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "load_inputs",
     "next_notice",
     "notice_key",
+    "notice_times",
     "parse_config",
     "parse_contacts_file",
     "parse_lead",

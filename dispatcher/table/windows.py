@@ -112,16 +112,23 @@ def active_slot(window: Window, active_slots: Mapping[str, str]) -> Slot:
     return window.slot(active_slots.get(window.id, PLANNED))
 
 
+def notice_times(window: Window, slot: Slot) -> list[NextNotice]:
+    """Each notice of ``slot`` with its time, in order: the advance notice (planned slot
+    only, unless switched off: a reserve slot's is the postponed notice), the reminders,
+    the start and the end."""
+    times = []
+    if slot.name == PLANNED and window.announce_before:
+        times.append(NextNotice(Phase.ANNOUNCE, slot.start - window.announce_before))
+    times += [NextNotice(Phase.REMINDER, slot.start - lead, lead)
+              for lead in window.reminder_leads]
+    return [*times, NextNotice(Phase.START, slot.start), NextNotice(Phase.END, slot.end)]
+
+
 def next_notice(window: Window, slot: Slot, now: datetime) -> NextNotice | None:
-    """The next notice a broadcast window sends at or after ``now`` in ``slot``, or None:
-    the advance notice (planned slot only), a reminder, the start or the end."""
+    """The next notice a broadcast window sends at or after ``now`` in ``slot``, or None."""
     if not window.broadcast:
         return None
-    due = [NextNotice(Phase.REMINDER, slot.start - lead, lead) for lead in window.reminder_leads]
-    if slot.name == PLANNED and window.announce_before:
-        due.append(NextNotice(Phase.ANNOUNCE, slot.start - window.announce_before))
-    due += [NextNotice(Phase.START, slot.start), NextNotice(Phase.END, slot.end)]
-    upcoming = [n for n in due if now <= n.at]
+    upcoming = [n for n in notice_times(window, slot) if now <= n.at]
     return min(upcoming, key=lambda n: n.at) if upcoming else None
 
 
