@@ -13,7 +13,6 @@ from dispatcher.table import (
     Config,
     Contact,
     NextNotice,
-    Phase,
     Slot,
     Window,
     active_slot,
@@ -23,6 +22,7 @@ from dispatcher.table import (
     lead_text,
     next_notice,
     notice_key,
+    notice_tags,
     phase_tag,
     spoken_duration,
 )
@@ -71,9 +71,7 @@ def window_views(
     states = notice_states or {}
     for window in windows:
         slot = active_slot(window, active_slots)
-        tags = [p.value for p in Phase if p is not Phase.REMINDER]
-        tags += [phase_tag(Phase.REMINDER, lead) for lead in window.reminder_leads]
-        mine = {tag: states[key] for tag in tags
+        mine = {tag: states[key] for tag in notice_tags(window)
                 if (key := notice_key(window.id, slot.name, tag)) in states}
         views.append(WindowView(window, slot, next_notice(window, slot, now), mine))
     return views

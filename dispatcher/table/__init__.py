@@ -20,7 +20,14 @@ from dispatcher.table.contacts import (
 )
 from dispatcher.table.inputs import Inputs, load_inputs
 from dispatcher.table.leads import jp_lead, lead_text, parse_lead
-from dispatcher.table.notice import Notice, build_notice, notice_key, phase_tag
+from dispatcher.table.notice import (
+    Notice,
+    build_notice,
+    notice_for_tag,
+    notice_key,
+    notice_tags,
+    phase_tag,
+)
 from dispatcher.table.receipts import (
     EmailReceipts,
     FaxGatewayReceipts,
@@ -97,7 +104,9 @@ __all__ = [
     "load_contacts",
     "load_inputs",
     "next_notice",
+    "notice_for_tag",
     "notice_key",
+    "notice_tags",
     "notice_times",
     "parse_config",
     "parse_contacts_file",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from dispatcher.errors import ArgumentError, single
-from dispatcher.table.leads import lead_text
+from dispatcher.table.leads import lead_text, parse_lead
 from dispatcher.table.windows import Channel, Phase, Slot, Window, following_slot
 
 
@@ -46,6 +46,25 @@ def phase_tag(phase: Phase, lead: timedelta | None = None) -> str:
 def notice_key(window_id: str, slot: str, phase: str) -> str:
     """The ledger's unique name of a notice: ``2021-07-19-emoney/planned/start``."""
     return f"{window_id}/{slot}/{phase}"
+
+
+def notice_tags(window: Window) -> list[str]:
+    """Every notice a window's slot can have, as the ledger names them, in time order."""
+    reminders = [phase_tag(Phase.REMINDER, lead) for lead in window.reminder_leads]
+    return [Phase.ANNOUNCE.value, *reminders, Phase.START.value, Phase.END.value,
+            Phase.POSTPONED.value]
+
+
+def notice_for_tag(window: Window, slot: Slot, tag: str) -> Notice:
+    """The notice ``tag`` names (``start``, ``announce``, ``reminder-1h``…) in ``slot``;
+    ArgumentError if it names none."""
+    phase_text, _, lead = tag.partition("-")
+    try:
+        phase = Phase(phase_text)
+        return build_notice(window, slot, phase,
+                            lead=parse_lead(lead) if phase is Phase.REMINDER else None)
+    except ValueError:
+        raise single(ArgumentError, "notice", f"no notice {tag!r}") from None
 
 
 def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None = None,

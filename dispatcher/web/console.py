@@ -37,6 +37,7 @@ from dispatcher.table import (
     load_config,
     next_notice,
     notice_key,
+    notice_tags,
     phase_tag,
 )
 from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users, secret_key
@@ -289,8 +290,7 @@ def _window_row(window: Window, active: dict[str, str], states: dict[str, Any],
     tz = config.settings.timezone
     slot = active_slot(window, active)
     coming = next_notice(window, slot, now)
-    tags = [p.value for p in (Phase.ANNOUNCE, Phase.START, Phase.END, Phase.POSTPONED)]
-    tags[1:1] = [phase_tag(Phase.REMINDER, lead) for lead in window.reminder_leads]
+    tags = notice_tags(window)
     return {
         "window": window, "slot": slot,
         "time": jp_range(slot.start.astimezone(tz), slot.end.astimezone(tz)),

@@ -33,31 +33,17 @@ from dispatcher.table import (
     Contact,
     Inputs,
     Notice,
-    Phase,
     Window,
     active_slot,
-    build_notice,
     find_window,
     in_audience,
     jp_range,
     load_inputs,
-    parse_lead,
+    notice_for_tag,
 )
 
 log = logging.getLogger("dispatcher.console")
 Clock = Callable[[], datetime]
-
-
-def notice_of(window: Window, active_slots: Mapping[str, str], tag: str) -> Notice:
-    """The notice a page names: ``start``, ``announce``, ``reminder-1h``…"""
-    slot = active_slot(window, active_slots)
-    phase_text, _, lead = tag.partition("-")
-    try:
-        phase = Phase(phase_text)
-        return build_notice(window, slot, phase,
-                            lead=parse_lead(lead) if phase is Phase.REMINDER else None)
-    except ValueError:
-        raise single(ArgumentError, "notice", f"no notice {tag!r}") from None
 
 
 @dataclass
@@ -75,7 +61,8 @@ class NoticeDesk:
 
     async def notice(self, inputs: Inputs, number: int, tag: str) -> Notice:
         window = find_window(inputs.config.windows, str(number))
-        return notice_of(window, await self.ledger.active_slots(), tag)
+        return notice_for_tag(window, active_slot(window, await self.ledger.active_slots()),
+                              tag)
 
     async def view(self, inputs: Inputs, notice: Notice, contact_id: str | None
                    ) -> dict[str, Any]:
