@@ -16,8 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.errors import ArgumentError, InputError, single
-from dispatcher.ledger import FINAL_STATES, NOT_REACHED_STATES, DeliveryState, Ledger
-from dispatcher.receipts import unreached, unreached_csv
+from dispatcher.ledger import (
+    FINAL_STATES,
+    NOT_REACHED_STATES,
+    DeliveryRecord,
+    DeliveryState,
+    Ledger,
+)
+from dispatcher.receipts import Unreached, unreached, unreached_csv
 from dispatcher.render import Previewer, Renderer
 from dispatcher.send import (
     carry_out_postponement,
@@ -73,9 +79,7 @@ class NoticeDesk:
                        else None)
         record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
         counts = await self.ledger.counts(record.id) if record else {}
-        deliveries = await self.ledger.deliveries_of(record.id) if record else []
-        grace = timedelta(minutes=config.receipts.grace_minutes)
-        missing = unreached(audience, deliveries, grace, self.clock()) if record else []
+        deliveries, missing = await self._reach(inputs, notice, audience)
         not_reached = {s.value for s in NOT_REACHED_STATES}
         return {
             "notice": notice, "window": notice.window, "tag": notice.tag,
@@ -101,8 +105,20 @@ class NoticeDesk:
             return png.read_bytes()
 
     async def unreached_csv(self, inputs: Inputs, notice: Notice) -> str:
-        view = await self.view(inputs, notice, None)
-        return unreached_csv(u.to_json() for u in view["unreached"])
+        audience = in_audience(inputs.contacts, notice.window.audience)
+        _, missing = await self._reach(inputs, notice, audience)
+        return unreached_csv(u.to_json() for u in missing)
+
+    async def _reach(self, inputs: Inputs, notice: Notice, audience: list[Contact]
+                     ) -> tuple[list[DeliveryRecord], list[Unreached]]:
+        """The notice's deliveries, and the contacts of ``audience`` none of them reached
+        (none while the notice was never sent)."""
+        record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
+        if record is None:
+            return [], []
+        deliveries = await self.ledger.deliveries_of(record.id)
+        grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
+        return deliveries, unreached(audience, deliveries, grace, self.clock())
 
     async def progress_events(self, notice: Notice) -> AsyncIterator[str]:
         """Server-sent events: the share of deliveries finished, every second, until the
