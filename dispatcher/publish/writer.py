@@ -3,13 +3,12 @@ each to a temporary name and renamed, so a reader never sees half a file."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dispatcher.files import replace_file
 from dispatcher.ledger import Ledger
 from dispatcher.publish.formats import Site, render_all
 from dispatcher.publish.site import Entry, Published, Version, by_start, cancelled, entries
@@ -62,19 +61,5 @@ def _current(config: Config, active_slots: Mapping[str, str], now: datetime
 
 def write_files(out_dir: Path, files: Mapping[str, bytes]) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [_replace(out_dir / name, data) for name, data in files.items()]
-
-
-def _replace(path: Path, data: bytes) -> Path:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from a web server
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    # 0644: a web server serving the folder must read them
+    return [replace_file(out_dir / name, data, 0o644) for name, data in files.items()]

@@ -3,10 +3,8 @@ carrying a CSRF token, and a limit on wrong passwords per user and per address."
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import tempfile
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,10 +16,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from dispatcher.errors import ArgumentError, single
+from dispatcher.files import replace_file
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _HASHER = PasswordHasher()  # argon2id, the library's (RFC 9106) defaults
 _DUMMY = _HASHER.hash("not a password of anyone")  # same work whether the user exists or not
+PRIVATE = 0o600  # the users' hashes and the session key: for the owner only
 
 
 class Users:
@@ -43,7 +43,8 @@ class Users:
         users = self._read()
         new = name not in users
         users[name] = _HASHER.hash(password)
-        _write_private(self.path, "".join(f"{n}:{h}\n" for n, h in users.items()))
+        text = "".join(f"{n}:{h}\n" for n, h in users.items())
+        replace_file(self.path, text.encode("utf-8"), PRIVATE)
         return new
 
     def verify(self, name: str, password: str) -> bool:
@@ -97,7 +98,7 @@ def secret_key(path: Path) -> bytes:
         return bytes.fromhex(path.read_text(encoding="ascii").strip())
     except FileNotFoundError:
         key = secrets.token_bytes(32)
-        _write_private(path, key.hex() + "\n")
+        replace_file(path, (key.hex() + "\n").encode("ascii"), PRIVATE)
         return key
 
 
@@ -125,15 +126,3 @@ class LoginLimiter:
         while times and self._clock() - times[0] > self._window:
             times.popleft()
         return times
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)  # mkstemp made it 0600: only the owner reads it
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
