@@ -24,9 +24,9 @@ from pathlib import Path
 import jinja2
 
 from dispatcher.render import (
-    FILTERS,
     FaxPages,
     Renderer,
+    filters,
     render_pdf,
     render_pdfs,
     template_name,
@@ -73,7 +73,7 @@ def main() -> None:
                    if renderer.render(notice, c, ch, sent_at))
 
     plain = jinja2.Environment(loader=jinja2.FileSystemLoader(config.settings.templates_dir))
-    plain.filters.update(FILTERS)  # the same filters, none of the safety
+    plain.filters.update(filters(config.settings.timezone))  # the same filters, none of the safety
     plain_templates = [plain.get_template(template_name(ch, Phase.START)) for ch in channels]
 
     def baseline() -> int:

@@ -14,10 +14,16 @@ from dispatcher.render.fax import (
 from dispatcher.render.mail import build_email, mailbox_parts, mime_bytes, readable
 from dispatcher.render.preview import ChannelTotals, Preview, Previewer, channels_to_preview
 from dispatcher.render.segments import Encoding, Segments, count_segments
-from dispatcher.render.templates import FILTERS, Message, Renderer, one_line, template_name
+from dispatcher.render.templates import (
+    Message,
+    Renderer,
+    filters,
+    local_slot,
+    one_line,
+    template_name,
+)
 
 __all__ = [
-    "FILTERS",
     "ChannelTotals",
     "Encoding",
     "FaxDocument",
@@ -33,6 +39,8 @@ __all__ = [
     "check_notice",
     "check_rendering",
     "count_segments",
+    "filters",
+    "local_slot",
     "mailbox_parts",
     "mime_bytes",
     "notices_of",

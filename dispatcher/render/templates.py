@@ -8,9 +8,9 @@ with autoescaping; e-mail and SMS are plain text.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -67,7 +67,8 @@ class Renderer:
 
     def __init__(self, templates_dir: Path, config: Config) -> None:
         self.templates_dir = templates_dir
-        self._env = _environment(templates_dir)
+        self._tz = config.settings.timezone
+        self._env = _environment(templates_dir, self._tz)
         self._shared = {
             "sender": config.sender,
             "helpdesk": config.helpdesk,
@@ -93,13 +94,13 @@ class Renderer:
         context = {
             **self._shared,
             "window": notice.window,
-            "slot": notice.slot,
+            "slot": local_slot(notice.slot, self._tz),
             "phase": notice.phase.value,
-            "sent_at": sent_at,
+            "sent_at": sent_at.astimezone(self._tz),
             "contact": contact,
         }
         if notice.new_slot is not None:
-            context["new_slot"] = notice.new_slot
+            context["new_slot"] = local_slot(notice.new_slot, self._tz)
         if notice.lead is not None:
             context["lead"] = notice.lead
         return context
@@ -117,7 +118,12 @@ class Renderer:
             raise TemplateError([Problem(where, _describe(exc))]) from None
 
 
-def _environment(templates_dir: Path) -> SandboxedEnvironment:
+def local_slot(slot: Slot, tz: tzinfo) -> Slot:
+    """``slot`` in the time zone the contacts read (``[dispatcher].timezone``)."""
+    return replace(slot, start=slot.start.astimezone(tz), end=slot.end.astimezone(tz))
+
+
+def _environment(templates_dir: Path, tz: tzinfo) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(templates_dir, encoding="utf-8"),
         undefined=jinja2.StrictUndefined,
@@ -128,27 +134,31 @@ def _environment(templates_dir: Path) -> SandboxedEnvironment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
-    env.filters.update(FILTERS)
+    env.filters.update(filters(tz))
     return env
 
 
-def _slot_range(slot: Slot) -> str:
-    return jp_range(slot.start, slot.end)
+def filters(tz: tzinfo) -> dict[str, Callable[..., str]]:
+    """The templates' time filters; every time a contact reads is shown in ``tz``, whatever
+    zone it reached the template in (the clock gives UTC)."""
+    def local(moment: datetime) -> datetime:
+        return moment.astimezone(tz)
 
+    def slot_range(slot: Slot) -> str:
+        return jp_range(local(slot.start), local(slot.end))
 
-def _short_slot_range(slot: Slot) -> str:
-    return jp_short_range(slot.start, slot.end)
+    def short_slot_range(slot: Slot) -> str:
+        return jp_short_range(local(slot.start), local(slot.end))
 
-
-FILTERS = {
-    "jp_date": jp_date,
-    "jp_datetime": jp_datetime,
-    "jp_clock": jp_clock,
-    "jp_lead": jp_lead,
-    "jp_md": jp_month_day,
-    "jp_range": _slot_range,
-    "jp_short_range": _short_slot_range,
-}
+    return {
+        "jp_date": lambda moment: jp_date(local(moment)),
+        "jp_datetime": lambda moment: jp_datetime(local(moment)),
+        "jp_clock": lambda moment: jp_clock(local(moment)),
+        "jp_lead": jp_lead,
+        "jp_md": lambda moment: jp_month_day(local(moment)),
+        "jp_range": slot_range,
+        "jp_short_range": short_slot_range,
+    }
 
 
 def _split_subject(text: str, name: str) -> tuple[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timezone, tzinfo
 from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -164,12 +164,25 @@ def moment(tz: tzinfo) -> Callable[[Any], datetime]:
 
 
 def _localise(value: datetime, tz: tzinfo) -> datetime:
+    """``value`` as an absolute moment: with the offset ``tz`` has then, fixed, so that
+    adding a lead time or comparing moments is absolute arithmetic, not wall-clock. A time
+    with no offset that ``tz`` skips or repeats (a DST change) is an error: give the offset."""
     if value.tzinfo is not None:
-        return value.astimezone(tz)
+        return _fixed(value.astimezone(tz))
     aware = value.replace(tzinfo=tz)
     if aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != value:
         raise ValueError(f"{value.isoformat()} does not exist in {tz} (clocks skip it)")
-    return aware
+    if aware.utcoffset() != aware.replace(fold=1).utcoffset():
+        earlier, later = _fixed(aware), _fixed(aware.replace(fold=1))
+        raise ValueError(f"{value.isoformat()} happens twice in {tz} (clocks go back): give "
+                         f"the offset, {earlier.isoformat()} or {later.isoformat()}")
+    return _fixed(aware)
+
+
+def _fixed(aware: datetime) -> datetime:
+    offset = aware.utcoffset()
+    assert offset is not None
+    return aware.replace(tzinfo=timezone(offset), fold=0)
 
 
 def channel_names(value: Any) -> tuple[Channel, ...]:
