@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, case, func, or_, select, update
 
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import Claimed, DeliveryRecord, NewDelivery, Outcome
-from dispatcher.ledger.states import REPORTED_STATES, DeliveryState, NoticeState
+from dispatcher.ledger.states import FINAL_STATES, REPORTED_STATES, DeliveryState, NoticeState
 from dispatcher.ledger.tables import deliveries, notices
 
 _INSERT_CHUNK = 1000
@@ -202,7 +202,23 @@ class DeliveryQueue(EngineUser):
                 .where(d.notice_id == notice_id, d.state.in_(list(states)))
                 .values(state=DeliveryState.PENDING.value, attempts=0, next_attempt_at=now,
                         updated_at=now))
-            await conn.execute(update(notices).where(notices.c.id == notice_id)
-                               .values(state=NoticeState.SENDING.value, finished_at=None,
-                                       sending_since=now))
+            if result.rowcount:
+                await conn.execute(update(notices).where(notices.c.id == notice_id)
+                                   .values(state=NoticeState.SENDING.value, finished_at=None,
+                                           sending_since=now))
         return result.rowcount
+
+    async def planned(self, notice_id: int) -> tuple[dict[str, set[str]], int]:
+        """The contacts that have a delivery, by channel, and how many deliveries are not
+        yet final: what tells whether the notice is done."""
+        d = deliveries.c
+        final = [s.value for s in FINAL_STATES]
+        async with self._connect() as conn:
+            rows = await conn.execute(select(d.channel, d.contact_id)
+                                      .where(d.notice_id == notice_id))
+            contacts: dict[str, set[str]] = {}
+            for channel, contact_id in rows:
+                contacts.setdefault(channel, set()).add(contact_id)
+            unfinished = await conn.scalar(
+                select(func.count()).where(d.notice_id == notice_id, d.state.not_in(final)))
+        return contacts, int(unfinished or 0)

@@ -37,15 +37,23 @@ class NoticeQueries(EngineUser):
 
     async def record_missed(self, window_id: str, slot: str, phase: str, now: datetime
                             ) -> bool:
-        """Record that a notice was too late to send; False if it was already recorded."""
+        """Record that a notice (or the rest of a partly sent one) was too late to send;
+        False if there was nothing to record."""
+        n = notices.c
         async with self._begin() as conn:
             inserted = await conn.execute(
-                self._insert_ignore(notices).returning(notices.c.id), {
+                self._insert_ignore(notices).returning(n.id), {
                     "window_id": window_id, "slot": slot, "phase": phase,
                     "state": NoticeState.MISSED.value, "triggered_by": "schedule",
                     "created_at": now, "finished_at": now,
                 })
-            return inserted.first() is not None
+            if inserted.first() is not None:
+                return True
+            moved = await conn.execute(
+                update(notices).where(n.window_id == window_id, n.slot == slot,
+                                      n.phase == phase, n.state == NoticeState.PARTIAL.value)
+                .values(state=NoticeState.MISSED.value, finished_at=now))
+            return bool(moved.rowcount)
 
     async def notice_states(self) -> dict[str, NoticeState]:
         """Every notice's state, by its key (``window/slot/phase``)."""
@@ -82,9 +90,18 @@ class NoticeQueries(EngineUser):
             return [NoticeRecord(**row._mapping) for row in rows]
 
     async def finish_notice(self, notice_id: int, state: NoticeState, now: datetime) -> None:
+        """Record the notice ``done`` (or ``partial``: its other channels are still to go)."""
         async with self._begin() as conn:
             await conn.execute(update(notices).where(notices.c.id == notice_id)
                                .values(state=state.value, finished_at=now))
+
+    async def reopen_notice(self, notice_id: int, state: NoticeState, now: datetime) -> None:
+        """A notice that has deliveries to send again: ``sending`` (or ``partial``, when only
+        some of its channels are being sent)."""
+        async with self._begin() as conn:
+            await conn.execute(update(notices).where(notices.c.id == notice_id)
+                               .values(state=state.value, finished_at=None,
+                                       sending_since=now))
 
     async def record_outage(self, outage: OutageRecord) -> None:
         async with self._begin() as conn:

@@ -6,9 +6,13 @@ from enum import StrEnum
 
 
 class NoticeState(StrEnum):
-    SENDING = "sending"
+    """A notice is ``done`` exactly when every delivery of every one of its channels is
+    final, across its whole audience as planned now."""
+
+    SENDING = "sending"  # a sender is at it (or died at it: the daemon resumes it at once)
+    PARTIAL = "partial"  # some channels were sent by hand; the rest go at the notice's time
     DONE = "done"
-    MISSED = "missed"
+    MISSED = "missed"    # its time passed before it (or the rest of it) could go out
 
 
 class DeliveryState(StrEnum):

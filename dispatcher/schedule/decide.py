@@ -65,11 +65,13 @@ def decide(
     """The notices of each broadcast window's active slot that still need work: the
     advance notice (planned slot only), the reminders, the start and the end.
 
-    ``notice_states`` maps a notice key to its state in the ledger (``sending``, ``done``,
-    ``missed``). A finished or missed notice needs nothing; one left ``sending`` is
-    resumed at once. A start notice is still meaningful while the work is in progress, an
-    end notice up to ``catch_up`` after the end; an advance notice or a reminder until half
-    its lead time has passed (no "starts in 1 hour" 50 minutes late).
+    ``notice_states`` maps a notice key to its state in the ledger (``sending``,
+    ``partial``, ``done``, ``missed``). A finished or missed notice needs nothing; one left
+    ``sending`` is resumed at once; a ``partial`` one (some channels sent by hand) sends the
+    rest at its time, like a notice not yet begun. A start notice is still meaningful while
+    the work is in progress, an end notice up to ``catch_up`` after the end; an advance
+    notice or a reminder until half its lead time has passed (no "starts in 1 hour" 50
+    minutes late).
     """
     decisions = []
     for window in windows:
@@ -118,4 +120,4 @@ def was_interrupted(notice_states: Mapping[str, NoticeState], window: Window,
     """Whether the work in ``slot`` had started (its start notice is done or going out): a
     postponement then interrupts it (中断), and its end notice is never sent."""
     state = notice_states.get(notice_key(window.id, slot.name, Phase.START))
-    return state in (NoticeState.DONE, NoticeState.SENDING)
+    return state in (NoticeState.DONE, NoticeState.SENDING, NoticeState.PARTIAL)

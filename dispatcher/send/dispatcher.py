@@ -28,7 +28,6 @@ from dispatcher.errors import (
     UnavailableError,
 )
 from dispatcher.ledger import (
-    FINAL_STATES,
     Claimed,
     DeliveryState,
     Ledger,
@@ -103,8 +102,11 @@ class Dispatcher(Claims):
 
     async def plan(self, notice: Notice, channels: Iterable[Channel], triggered_by: str
                    ) -> Plan:
-        """Record the notice and its deliveries (audience x channels with an address)."""
+        """Record the notice and its deliveries (audience x channels with an address). A
+        notice with something to send is ``sending``, or ``partial`` when ``channels`` are
+        only some of its own (the daemon sends the rest at the notice's time)."""
         now = self.clock()
+        channels = list(channels)
         record, created = await self._ledger(lambda: self.ledger.open_notice(
             notice.window.id, notice.slot.name, notice.tag, triggered_by, now))
         wanted: list[NewDelivery] = []
@@ -119,6 +121,11 @@ class Dispatcher(Claims):
                     missing.append(contact.id)
             lacking[channel] = tuple(missing)
         added = await self._ledger(lambda: self.ledger.add_deliveries(record.id, wanted, now))
+        state = (NoticeState.SENDING if set(notice.channels) <= set(channels)
+                 else NoticeState.PARTIAL)
+        if record.state != NoticeState.SENDING and (added or record.state != NoticeState.DONE):
+            await self._ledger(lambda: self.ledger.reopen_notice(record.id, state, now))
+            record = replace(record, state=state.value)
         return Plan(record, created, added, lacking)
 
     async def run(self, notice: Notice, record: NoticeRecord, channels: Iterable[Channel]
@@ -130,12 +137,23 @@ class Dispatcher(Claims):
             for channel in channels:
                 group.create_task(self._run_channel(notice, record, channel, deadline,
                                                     committer))
-        if self.stopping.is_set():
-            return
-        counts = await self._ledger(lambda: self.ledger.counts(record.id))
-        if all(DeliveryState(state) in FINAL_STATES for (_, state) in counts):
-            await self._ledger(lambda: self.ledger.finish_notice(record.id, NoticeState.DONE,
+        await self.settle(notice, record)
+
+    async def settle(self, notice: Notice, record: NoticeRecord) -> NoticeState | None:
+        """Finish the notice if nothing of it is left to send: ``done`` when every contact of
+        its audience has a final delivery on each of its channels, else ``partial``. None
+        (it stays as it is) while some delivery is not final."""
+        planned, unfinished = await self._ledger(lambda: self.ledger.planned(record.id))
+        if unfinished:
+            return None
+        complete = all(contact.id in planned.get(channel.value, ())
+                       for channel in notice.channels for contact in self.audience(notice)
+                       if contact.address(channel))
+        state = NoticeState.DONE if complete else NoticeState.PARTIAL
+        if record.state != state.value or record.finished_at is None:
+            await self._ledger(lambda: self.ledger.finish_notice(record.id, state,
                                                                  self.clock()))
+        return state
 
     async def close(self) -> None:
         self._fax_press.close()

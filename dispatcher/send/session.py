@@ -61,7 +61,9 @@ async def send_notice(
     if on_counted is not None:
         on_counted(before)
     already_done = all(DeliveryState(state) in FINAL_STATES for _, state in before)
-    if not already_done:
+    if already_done:
+        await dispatcher.settle(notice, record)
+    else:
         await dispatcher.run(notice, record, channels)
     counts = await patiently(lambda: ledger.counts(record.id))
     failures = await patiently(lambda: ledger.deliveries_of(

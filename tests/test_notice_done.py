@@ -1,0 +1,130 @@
+"""When a notice is done: exactly when every delivery of every one of its channels is final,
+across its whole audience as planned now; a partial send by hand finishes nothing, and no
+notice is left `sending` with nothing in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
+
+from dispatcher.daemon import Daemon
+from dispatcher.ledger import NoticeState
+from dispatcher.send import Backend, Dispatcher, Outgoing, Receipt, send_notice
+from dispatcher.table import Channel, Phase, build_notice, find_window, load_inputs
+from tests.helpers import TOKYO, WINDOW_3, Cli, deliveries, project_ledger, use_contacts
+
+START_KEY = f"{WINDOW_3}/planned/start"
+SEED_START = datetime(2021, 7, 19, 1, 0, tzinfo=TOKYO)
+
+
+async def notice_state(project: Path, phase: str = "start") -> str | None:
+    async with project_ledger(project) as ledger:
+        record = await ledger.notice(WINDOW_3, "planned", phase)
+    return None if record is None else record.state
+
+
+def by_channel(records: list[object]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        channel = str(getattr(record, "channel"))  # noqa: B009
+        counts[channel] = counts.get(channel, 0) + 1
+    return counts
+
+
+async def test_an_email_only_send_by_hand_leaves_fax_and_sms_to_the_daemon_at_the_start(
+        cli: Cli, project: Path) -> None:
+    sent = await asyncio.to_thread(cli, "send", "3", "start", "--channel", "email", "--yes",
+                                   "-c", str(project))
+    assert sent.code == 0, sent.err
+    assert "partial" in sent.out
+    assert await notice_state(project) == NoticeState.PARTIAL
+    assert by_channel(list(await deliveries(project))) == {"email": 28}
+
+    early = Daemon(project, lambda: SEED_START - timedelta(minutes=2))
+    await early.open()
+    try:
+        await early.tick()  # before AM1:00 the rest only waits for its time
+        assert START_KEY in early.scheduled()
+        await early.wait_for_sends()
+    finally:
+        await early.close()
+    assert by_channel(list(await deliveries(project))) == {"email": 28}
+
+    on_time = Daemon(project, lambda: SEED_START + timedelta(seconds=1))
+    await on_time.open()
+    try:
+        await on_time.tick()
+        await on_time.wait_for_sends()
+    finally:
+        await on_time.close()
+    records = await deliveries(project)
+    assert by_channel(list(records)) == {"email": 28, "fax": 27, "sms": 26}
+    assert {r.state for r in records} == {"sent"}
+    assert await notice_state(project) == NoticeState.DONE
+
+
+async def test_the_rest_of_a_partial_notice_past_its_time_is_recorded_missed(
+        cli: Cli, project: Path) -> None:
+    sent = await asyncio.to_thread(cli, "send", "3", "start", "--channel", "email", "--yes",
+                                   "-c", str(project))
+    assert sent.code == 0, sent.err
+    late = Daemon(project, lambda: SEED_START + timedelta(hours=3))  # the work has ended
+    await late.open()
+    try:
+        await late.tick()
+        await late.wait_for_sends()
+    finally:
+        await late.close()
+    assert await notice_state(project) == NoticeState.MISSED
+    assert by_channel(list(await deliveries(project))) == {"email": 28}
+
+
+def test_retrying_a_finished_notice_leaves_it_done(cli: Cli, project: Path) -> None:
+    assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
+    retried = cli("retry", "3", "start", "-c", str(project))
+    assert retried.code == 0, retried.err
+    assert "0 deliveries to try again" in retried.out
+    assert asyncio.run(notice_state(project)) == NoticeState.DONE
+
+
+def test_a_notice_whose_audience_has_no_address_on_its_channels_is_done(
+        cli: Cli, project: Path) -> None:
+    use_contacts(project, "M1,店,,,m1@example.jp,,emoney\n")
+    text = project.read_text(encoding="utf-8")
+    project.write_text(text.replace('channels = ["fax", "email", "sms"]', 'channels = ["fax"]'),
+                       encoding="utf-8")
+    sent = cli("send", "3", "start", "--yes", "-c", str(project))
+    assert sent.code == 0, sent.err
+    assert asyncio.run(notice_state(project)) == NoticeState.DONE
+
+
+class _StopOnSend(Backend):
+    """Asks the sender to stop while it hands over the message: a SIGTERM landing just as
+    the last outcome is written."""
+
+    name: ClassVar[str] = "stop-on-send"
+
+    def __init__(self, stopping: asyncio.Event) -> None:
+        self._stopping = stopping
+
+    async def send(self, outgoing: Outgoing) -> Receipt:
+        self._stopping.set()
+        return Receipt(f"ok-{outgoing.delivery_id}")
+
+
+async def test_a_stop_as_the_last_outcome_is_written_still_finishes_the_notice(
+        project: Path) -> None:
+    use_contacts(project, "M1,店,,,m1@example.jp,,emoney\n")
+    inputs = load_inputs(project)
+    window = find_window(inputs.config.windows, "3")
+    notice = build_notice(window, window.planned, Phase.START)
+    stopping = asyncio.Event()
+    async with project_ledger(project) as ledger:
+        dispatcher = Dispatcher(inputs, ledger, {Channel.EMAIL: _StopOnSend(stopping)},
+                                lambda: datetime.now(UTC), stopping=stopping)
+        result = await send_notice(dispatcher, notice, [Channel.EMAIL], "test")
+    assert stopping.is_set()
+    assert result.counts == {("email", "sent"): 1}
+    assert result.notice.state == NoticeState.DONE
