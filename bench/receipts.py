@@ -57,7 +57,7 @@ async def sent_deliveries(folder: Path, count: int) -> list[tuple[str, str]]:
             now)
         claimed = await ledger.claim(record.id, "email", "bench", now,
                                      now + timedelta(hours=1), count)
-        await ledger.record("bench", [Outcome(c.id, DeliveryState.SENT, sent_at=now)
+        await ledger.record("bench", [Outcome(c.id, DeliveryState.SENT, sent_at=now, epoch=c.epoch)
                                       for c in claimed], now)
     finally:
         await ledger.close()

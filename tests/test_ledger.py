@@ -61,18 +61,21 @@ async def test_outcomes_are_recorded_only_by_the_lease_holder(ledger: Ledger) ->
     claimed = await ledger.claim(notice.id, "email", "a", T0, T0 + timedelta(seconds=60), 3)
     retry_at = T0 + timedelta(seconds=5)
     await ledger.record("a", [
-        Outcome(claimed[0].id, DeliveryState.SENT, provider_ref="<id@x>", sent_at=T0),
-        Outcome(claimed[1].id, DeliveryState.FAILED, error_code="550", last_error="no user"),
+        Outcome(claimed[0].id, DeliveryState.SENT, provider_ref="<id@x>", sent_at=T0,
+                epoch=claimed[0].epoch),
+        Outcome(claimed[1].id, DeliveryState.FAILED, error_code="550", last_error="no user",
+                epoch=claimed[1].epoch),
         Outcome(claimed[2].id, DeliveryState.PENDING, next_attempt_at=retry_at,
-                error_code="451", last_error="try later"),
+                error_code="451", last_error="try later", epoch=claimed[2].epoch),
     ], T0)
-    await ledger.record("intruder", [Outcome(claimed[1].id, DeliveryState.SENT)], T0)
+    await ledger.record("intruder", [Outcome(claimed[1].id, DeliveryState.SENT,
+                                             epoch=claimed[1].epoch)], T0)
     records = {r.id: r for r in await ledger.deliveries_of(notice.id)}
     assert records[claimed[0].id].state == "sent"
     assert records[claimed[0].id].provider_ref == "<id@x>"
     assert (records[claimed[1].id].state, records[claimed[1].id].error_code) == ("failed", "550")
     assert await ledger.claim(notice.id, "email", "b", T0, T0, 3) == []
-    assert await ledger.next_wakeup(notice.id, "email") == retry_at
+    assert await ledger.next_wakeup(notice.id, "email", "b") == retry_at
     later = await ledger.claim(notice.id, "email", "b", retry_at, retry_at, 3)
     assert [c.id for c in later] == [claimed[2].id]
 
@@ -81,8 +84,8 @@ async def test_requeue_makes_failed_deliveries_due_again(ledger: Ledger) -> None
     notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
     await ledger.add_deliveries(notice.id, new_deliveries(2), T0)
     claimed = await ledger.claim(notice.id, "email", "a", T0, T0 + timedelta(seconds=9), 2)
-    await ledger.record("a", [Outcome(c.id, DeliveryState.FAILED, error_code="550")
-                              for c in claimed], T0)
+    await ledger.record("a", [Outcome(c.id, DeliveryState.FAILED, error_code="550",
+                                      epoch=c.epoch) for c in claimed], T0)
     assert await ledger.requeue(notice.id, ["failed"], T0) == 2
     again = await ledger.claim(notice.id, "email", "a", T0, T0 + timedelta(seconds=9), 5)
     assert [c.attempts for c in again] == [1, 1]

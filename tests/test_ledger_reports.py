@@ -24,7 +24,7 @@ async def sent(ledger: Ledger, count: int) -> list[int]:
     await ledger.add_deliveries(notice.id, new_deliveries(count, "sms"), T0)
     claimed = await ledger.claim(notice.id, "sms", "a", T0, T0 + timedelta(seconds=60), count)
     await ledger.record("a", [Outcome(c.id, DeliveryState.SENT, provider_ref=f"SM{c.id}",
-                                      sent_at=T0) for c in claimed], T0)
+                                      sent_at=T0, epoch=c.epoch) for c in claimed], T0)
     await ledger.finish_notice(notice.id, NoticeState.DONE, T0)
     return [c.id for c in claimed]
 
@@ -73,7 +73,7 @@ async def test_a_report_before_the_attempt_is_recorded_wins_over_it(ledger: Ledg
         Report(second.id, "test", "undelivered", "30003", "unreachable", "x",
                DeliveryState.PENDING, LATER)], T0)
     assert early == [Applied.MOVED, Applied.EARLY]
-    await ledger.record("a", [Outcome(c.id, DeliveryState.SENT, sent_at=T0)
+    await ledger.record("a", [Outcome(c.id, DeliveryState.SENT, sent_at=T0, epoch=c.epoch)
                               for c in (first, second)], T0)
     assert await state_of(ledger, first.id) == "delivered"
     assert await state_of(ledger, second.id) == "sent"
@@ -90,7 +90,7 @@ async def test_a_retried_code_makes_the_delivery_and_its_notice_due_again(ledger
     assert (delivery.state, delivery.error_code) == ("pending", "30003")
     [record] = await ledger.notices_of("w3")
     assert record.state == "sending"
-    assert await ledger.next_wakeup(notice.id, "sms") == retry_at
+    assert await ledger.next_wakeup(notice.id, "sms", "a") == retry_at
     assert await state_of(ledger, other) == "sent"
 
 

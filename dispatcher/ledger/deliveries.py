@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import Claimed, DeliveryRecord, NewDelivery, Outcome
@@ -30,7 +31,8 @@ def _record_statement() -> Any:
     reported = or_(*(d.state == state.value for state in REPORTED_STATES))
     return (
         update(deliveries)
-        .where(d.id == bindparam("b_id"), d.lease_owner == bindparam("b_owner"))
+        .where(d.id == bindparam("b_id"), d.lease_owner == bindparam("b_owner"),
+               d.lease_epoch == bindparam("b_epoch"))
         .values(state=case((reported, d.state), else_=bindparam("b_state")),
                 lease_owner=None, lease_expires_at=None,
                 next_attempt_at=func.coalesce(bindparam("b_next", type_=d.next_attempt_at.type),
@@ -67,10 +69,11 @@ class DeliveryQueue(EngineUser):
 
     async def claim(self, notice_id: int, channel: str, owner: str, now: datetime,
                     lease_until: datetime, limit: int) -> list[Claimed]:
-        """Take up to ``limit`` deliveries whose lease has expired, or that are due."""
+        """Take up to ``limit`` deliveries that are due, or whose holder's lease has expired
+        (never one's own: an owner renews what it holds, and gives back what it lost)."""
         d = deliveries.c
-        expired = (d.state == DeliveryState.SENDING.value, d.lease_expires_at < now,
-                   d.lease_expires_at)
+        expired = (d.state == DeliveryState.SENDING.value,
+                   (d.lease_expires_at < now) & (d.lease_owner != owner), d.lease_expires_at)
         due = (d.state == DeliveryState.PENDING.value, d.next_attempt_at <= now,
                d.next_attempt_at)
         claimed: list[Claimed] = []
@@ -88,61 +91,99 @@ class DeliveryQueue(EngineUser):
                     update(deliveries).where(d.id.in_(eligible.scalar_subquery()))
                     .values(state=DeliveryState.SENDING.value, lease_owner=owner,
                             lease_expires_at=lease_until, attempts=d.attempts + 1,
-                            updated_at=now)
-                    .returning(d.id, d.contact_id, d.channel, d.address, d.attempts))
+                            lease_epoch=func.coalesce(d.lease_epoch, 0) + 1, updated_at=now)
+                    .returning(d.id, d.contact_id, d.channel, d.address, d.attempts,
+                               d.lease_epoch))
                 claimed.extend(Claimed(*row) for row in await conn.execute(statement))
         return sorted(claimed, key=lambda c: c.id)
 
-    async def record(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> None:
-        """Write outcomes of deliveries this owner holds, in one transaction. A provider's
-        report that came in before the outcome (a fast status callback) keeps its state."""
-        if not outcomes:
-            return
-        params = [{"b_id": o.delivery_id, "b_owner": owner, "b_state": o.state.value,
-                   "b_now": now, "b_next": o.next_attempt_at, "b_code": o.error_code,
-                   "b_error": o.last_error, "b_ref": o.provider_ref, "b_sent": o.sent_at,
-                   "b_uncount": int(not o.counted)}
-                  for o in outcomes]
-        async with self._begin() as conn:
-            await conn.execute(_RECORD, params)
-
-    async def release(self, owner: str, delivery_ids: Sequence[int], now: datetime) -> None:
-        """Give back claimed deliveries that were not started (a clean stop)."""
-        if not delivery_ids:
-            return
+    async def renew(self, owner: str, notice_id: int, channel: str, now: datetime,
+                    lease_until: datetime) -> int:
+        """Extend the leases ``owner`` holds on the channel's deliveries (a holder renews
+        while it works, so nobody takes them over); returns how many."""
         d = deliveries.c
-        async with self._begin() as conn:
-            await conn.execute(
-                update(deliveries)
-                .where(d.id.in_(list(delivery_ids)), d.lease_owner == owner,
-                       d.state == DeliveryState.SENDING.value)
-                .values(state=DeliveryState.PENDING.value, lease_owner=None,
-                        lease_expires_at=None, attempts=d.attempts - 1, updated_at=now))
-
-    async def expire(self, notice_id: int, channel: str, reason: str, now: datetime) -> int:
-        """Mark the channel's deliveries not yet sent and not held by a live lease expired:
-        the notice stopped mattering. Returns how many."""
-        d = deliveries.c
-        unsent = (d.state == DeliveryState.PENDING.value) | (
-            (d.state == DeliveryState.SENDING.value) & (d.lease_expires_at < now))
         async with self._begin() as conn:
             result = await conn.execute(
                 update(deliveries)
-                .where(d.notice_id == notice_id, d.channel == channel, unsent)
-                .values(state=DeliveryState.EXPIRED.value, lease_owner=None,
-                        lease_expires_at=None, error_code="expired", last_error=reason,
-                        updated_at=now))
+                .where(d.notice_id == notice_id, d.channel == channel, d.lease_owner == owner,
+                       d.state == DeliveryState.SENDING.value)
+                .values(lease_expires_at=lease_until, updated_at=now))
         return result.rowcount
+
+    async def record(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> int:
+        """Write outcomes of the claims this owner still holds, in one transaction; returns
+        how many were written (an outcome of a claim taken over since is not). A provider's
+        report that came in before the outcome (a fast status callback) keeps its state."""
+        if not outcomes:
+            return 0
+        params = [{"b_id": o.delivery_id, "b_owner": owner, "b_epoch": o.epoch,
+                   "b_state": o.state.value, "b_now": now, "b_next": o.next_attempt_at,
+                   "b_code": o.error_code, "b_error": o.last_error, "b_ref": o.provider_ref,
+                   "b_sent": o.sent_at, "b_uncount": int(not o.counted)}
+                  for o in outcomes]
+        async with self._begin() as conn:
+            held = await self._held(conn, owner, outcomes) if self._postgres else None
+            result = await conn.execute(_RECORD, params)
+        return result.rowcount if held is None else held
+
+    @staticmethod
+    async def _held(conn: AsyncConnection, owner: str, outcomes: Sequence[Outcome]) -> int:
+        """How many of the outcomes' claims ``owner`` holds, locking them (asyncpg has no
+        row count for an executemany)."""
+        d = deliveries.c
+        claims = [(o.delivery_id, o.epoch) for o in outcomes]
+        rows = await conn.execute(select(d.id).where(
+            tuple_(d.id, d.lease_epoch).in_(claims), d.lease_owner == owner)
+            .with_for_update())
+        return len(rows.all())
+
+    async def release(self, owner: str, claims: Sequence[Claimed], now: datetime) -> None:
+        """Give back claimed deliveries that were not started (a clean stop, a lost lease),
+        where the claim is still the owner's."""
+        if not claims:
+            return
+        d = deliveries.c
+        statement = (
+            update(deliveries)
+            .where(d.id == bindparam("b_id"), d.lease_owner == owner,
+                   d.lease_epoch == bindparam("b_epoch"),
+                   d.state == DeliveryState.SENDING.value)
+            .values(state=DeliveryState.PENDING.value, lease_owner=None,
+                    lease_expires_at=None, attempts=d.attempts - 1, updated_at=now))
+        async with self._begin() as conn:
+            await conn.execute(statement, [{"b_id": c.id, "b_epoch": c.epoch} for c in claims])
+
+    async def expire(self, notice_id: int, channel: str, reason: str, now: datetime) -> int:
+        """The notice stopped mattering: the channel's deliveries not yet sent become
+        expired, and those whose sender died holding them (it may have sent them)
+        uncertain. A delivery under a live lease is left to its holder. Returns how many."""
+        d = deliveries.c
+        of_channel = (d.notice_id == notice_id, d.channel == channel)
+        unheld = (d.state == DeliveryState.SENDING.value) & (d.lease_expires_at < now)
+        async with self._begin() as conn:
+            pending = await conn.execute(
+                update(deliveries)
+                .where(*of_channel, d.state == DeliveryState.PENDING.value)
+                .values(state=DeliveryState.EXPIRED.value, error_code="expired",
+                        last_error=reason, updated_at=now))
+            orphaned = await conn.execute(
+                update(deliveries).where(*of_channel, unheld)
+                .values(state=DeliveryState.UNCERTAIN.value, lease_owner=None,
+                        lease_expires_at=None, error_code="expired",
+                        last_error=f"{reason}; its sender stopped while holding it, so it "
+                                   "may have gone out", updated_at=now))
+        return pending.rowcount + orphaned.rowcount
 
     async def submitted(self, notice_id: int, channel: str) -> list[tuple[Claimed, str]]:
         """Deliveries the provider has yet to confirm, with the provider's reference."""
         d = deliveries.c
         async with self._connect() as conn:
             rows = await conn.execute(
-                select(d.id, d.contact_id, d.channel, d.address, d.attempts, d.provider_ref)
+                select(d.id, d.contact_id, d.channel, d.address, d.attempts,
+                       func.coalesce(d.lease_epoch, 0), d.provider_ref)
                 .where(d.notice_id == notice_id, d.channel == channel,
                        d.state == DeliveryState.SUBMITTED.value))
-            return [(Claimed(*row[:5]), row[5] or "") for row in rows]
+            return [(Claimed(*row[:6]), row[6] or "") for row in rows]
 
     async def settle(self, outcomes: Sequence[Outcome], now: datetime) -> None:
         """Record how submitted deliveries ended: delivered, failed, or due again (pending
@@ -169,14 +210,15 @@ class DeliveryQueue(EngineUser):
                 .group_by(d.channel, d.state))
             return {(channel, state): count for channel, state, count in rows}
 
-    async def next_wakeup(self, notice_id: int, channel: str) -> datetime | None:
-        """When the next not-yet-final delivery of the channel becomes claimable, if any."""
+    async def next_wakeup(self, notice_id: int, channel: str, owner: str) -> datetime | None:
+        """When the next not-yet-final delivery of the channel becomes claimable by
+        ``owner``, if any."""
         d = deliveries.c
         pending = select(func.min(d.next_attempt_at)).where(
             d.notice_id == notice_id, d.channel == channel,
             d.state == DeliveryState.PENDING.value)
         leased = select(func.min(d.lease_expires_at)).where(
-            d.notice_id == notice_id, d.channel == channel,
+            d.notice_id == notice_id, d.channel == channel, d.lease_owner != owner,
             d.state == DeliveryState.SENDING.value)
         async with self._connect() as conn:
             times = [await conn.scalar(pending), await conn.scalar(leased)]

@@ -36,13 +36,15 @@ class NewDelivery:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery a worker holds under a lease; ``attempts`` counts this one."""
+    """A delivery a worker holds under a lease; ``attempts`` counts this one. ``epoch``
+    names this claim: an outcome is written only by the owner of the same claim."""
 
     id: int
     contact_id: str
     channel: str
     address: str
     attempts: int
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Outcome:
     provider_ref: str | None = None
     sent_at: datetime | None = None
     counted: bool = True
+    epoch: int = 0  # the claim it is the outcome of (Claimed.epoch)
 
 
 @dataclass(frozen=True)

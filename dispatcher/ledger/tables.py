@@ -71,6 +71,7 @@ deliveries = Table(
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("lease_owner", String(100)),
     Column("lease_expires_at", UTCDateTime),
+    Column("lease_epoch", Integer),  # added later: one more on every claim; NULL until then
     Column("error_code", String(50)),
     Column("last_error", Text),
     Column("provider_ref", String(200)),

@@ -85,8 +85,8 @@ class Claims:
             if lane.in_flight:
                 await lane.wait_for_a_finish(IDLE_POLL_SECONDS)
                 continue
-            wake = await self._ledger(lambda: self.ledger.next_wakeup(run.record.id,
-                                                                      run.channel.value))
+            wake = await self._ledger(lambda: self.ledger.next_wakeup(
+                run.record.id, run.channel.value, self.owner))
             if wake is None:
                 return
             await self.sleep(self._pause(run, wake))
@@ -99,9 +99,16 @@ class Claims:
 
     async def _claim(self, run: ChannelRun, limit: int) -> int:
         now = self.clock()
+        if run.lane.held_until is not None and not run.lane.holds(now):
+            # the lease ran out (the ledger did not answer renewals): what is queued is
+            # no longer ours to send
+            await self._release(run, run.lane.take_unstarted())
+            run.lane.held_until = None
         lease_until = now + run.lane.lease(limit)
         claimed = await self._ledger(lambda: self.ledger.claim(
             run.record.id, run.channel.value, self.owner, now, lease_until, limit))
+        if claimed:
+            run.lane.leased(lease_until)
         self._claimed(run, claimed)
         for item in claimed:
             run.lane.in_flight += 1
@@ -118,8 +125,22 @@ class Claims:
 
     async def _release(self, run: ChannelRun, unstarted: list[Claimed]) -> None:
         if unstarted:
-            ids = [c.id for c in unstarted]
-            await self._ledger(lambda: self.ledger.release(self.owner, ids, self.clock()))
+            await self._ledger(lambda: self.ledger.release(self.owner, unstarted,
+                                                           self.clock()))
+
+    async def _renew_leases(self, run: ChannelRun) -> None:
+        """While the lane holds claims, extend their lease every third of it, so that no
+        other sender takes over what this one is still working through."""
+        lane = run.lane
+        while True:
+            await self.sleep(lane.lease_seconds / 3)
+            if not lane.in_flight:
+                continue
+            now = self.clock()
+            until = now + lane.lease(self._claim_batch(run))
+            await self._ledger(partial(self.ledger.renew, self.owner, run.record.id,
+                                       run.channel.value, now, until))
+            lane.leased(until, renewal=True)
 
     async def _expire_unsent(self, run: ChannelRun) -> None:
         await self._release(run, run.lane.take_unstarted())

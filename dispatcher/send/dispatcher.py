@@ -170,6 +170,7 @@ class Dispatcher(Claims):
                          deadline)
         workers = [asyncio.create_task(self._work(run, committer))
                    for _ in range(settings.concurrency)]
+        renewer = asyncio.create_task(self._renew_leases(run))
         try:
             # A provider that confirms later may hand deliveries back for another attempt;
             # then they are claimed again.
@@ -181,19 +182,24 @@ class Dispatcher(Claims):
             for _ in workers:
                 lane.queue.put_nowait(None)
             await asyncio.gather(*workers)
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
             await self._release(run, unstarted)
 
     async def _work(self, run: ChannelRun, committer: GroupCommit) -> None:
         while (item := await run.lane.queue.get()) is not None:
             try:
                 outcome = await self._deliver(run, item)
-                await committer.record(outcome)
+                if outcome is not None:
+                    await committer.record(replace(outcome, epoch=item.epoch))
             finally:
                 run.lane.finished()
-            if self.on_progress is not None:
+            if outcome is not None and self.on_progress is not None:
                 self.on_progress(run.channel, outcome.state)
 
-    async def _deliver(self, run: ChannelRun, item: Claimed) -> Outcome:
+    async def _deliver(self, run: ChannelRun, item: Claimed) -> Outcome | None:
+        """What became of one claimed delivery; None if its lease was lost before it could
+        be handed to the provider (it is given back, not sent)."""
         contact = self._contacts.get(item.contact_id)
         if contact is None:
             return Outcome(item.id, DeliveryState.FAILED, error_code="contact-removed",
@@ -211,6 +217,9 @@ class Dispatcher(Claims):
         except InputError as exc:
             return Outcome(item.id, DeliveryState.FAILED, error_code="render",
                            last_error=str(exc))
+        if not run.lane.holds(self.clock()):
+            await self._lost_lease(run, item)
+            return None
         try:
             receipt = await run.backend.send(outgoing)
         except ChannelError as exc:
@@ -238,6 +247,11 @@ class Dispatcher(Claims):
         from_mailbox = self.inputs.config.channels[Channel.EMAIL].from_address
         return Outgoing(item.id, key, message, message_id(key, contact.id, channel, from_mailbox),
                         sent_at, item.attempts, delivery_tag(run.record, item.id), document)
+
+    async def _lost_lease(self, run: ChannelRun, item: Claimed) -> None:
+        event(log, logging.WARNING, "lease lost before sending: given back, not sent",
+              channel=run.channel.value, notice=run.notice.key, delivery=item.id)
+        await self._release(run, [item])
 
     async def _after_error(self, run: ChannelRun, item: Claimed, exc: ChannelError,
                            sent_at: datetime) -> Outcome:

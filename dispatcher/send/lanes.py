@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
@@ -14,9 +15,12 @@ from dispatcher.ledger import (
     Ledger,
     Outcome,
 )
+from dispatcher.logs import event
 from dispatcher.table import (
     ChannelConfig,
 )
+
+log = logging.getLogger("dispatcher.dispatch")
 
 Clock = Callable[[], datetime]
 
@@ -34,7 +38,20 @@ class Lane:
         self.lease_seconds = lease_seconds
         self.queue: asyncio.Queue[Claimed | None] = asyncio.Queue()
         self.in_flight = 0
+        # Until when every claim this lane holds is leased (renewals move it on).
+        self.held_until: datetime | None = None
         self._finish = asyncio.Event()
+
+    def leased(self, until: datetime, renewal: bool = False) -> None:
+        """Claims were taken, or (``renewal``) every claim held renewed, until ``until``."""
+        if renewal or self.held_until is None or not self.in_flight:
+            self.held_until = until
+        else:
+            self.held_until = min(self.held_until, until)
+
+    def holds(self, now: datetime) -> bool:
+        """Whether the lane's claims are still its own at ``now`` (their lease not lost)."""
+        return self.held_until is not None and now < self.held_until
 
     def lease(self, batch: int) -> timedelta:
         """Long enough for a full queue to drain at the channel's rate."""
@@ -87,7 +104,7 @@ class GroupCommit:
     """Writes outcomes in shared transactions; ``record`` returns once its outcome is written."""
 
     def __init__(self, ledger: Ledger, owner: str, clock: Clock,
-                 patience: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]) -> None:
+                 patience: Callable[[Callable[[], Awaitable[int]]], Awaitable[int]]) -> None:
         self._ledger = ledger
         self._owner = owner
         self._clock = clock
@@ -96,6 +113,8 @@ class GroupCommit:
         self._writer: asyncio.Task[None] | None = None
 
     async def record(self, outcome: Outcome) -> None:
+        """Write ``outcome`` (with the others waiting); returns once it is written, or was
+        refused because its claim is no longer this owner's."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((outcome, future))
         if self._writer is None or self._writer.done():
@@ -106,11 +125,14 @@ class GroupCommit:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                await self._patience(partial(self._ledger.record, self._owner,
-                                             [o for o, _ in batch], self._clock()))
+                written = await self._patience(partial(self._ledger.record, self._owner,
+                                                       [o for o, _ in batch], self._clock()))
             except Exception as exc:
                 for _, future in batch:
                     future.set_exception(exc)
                 continue
+            if written < len(batch):
+                event(log, logging.WARNING, "outcomes not written: their claim was taken over",
+                      owner=self._owner, count=len(batch) - written)
             for _, future in batch:
                 future.set_result(None)
