@@ -21,6 +21,39 @@ def failure(logger: logging.Logger, message: str, exc: BaseException, **fields: 
     logger.error(message, extra={_FIELDS: fields}, exc_info=exc)
 
 
+class Failures:
+    """Something that keeps failing, logged as an operator wants it at 2 a.m.: its first
+    failure (and each new kind of failure) once with the traceback, then only a count at 2,
+    4, 8… failures in a row, and one line when it works again."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self._logger = logger
+        self._what = what
+        self.count = 0
+        self._last: str | None = None
+
+    def failed(self, exc: BaseException, **fields: Any) -> int:
+        """Log ``exc`` as the next failure in a row; returns how many in a row."""
+        self.count += 1
+        error = f"{type(exc).__name__}: {exc}"
+        if error != self._last:
+            self._last = error
+            failure(self._logger, f"{self._what} failed", exc, error=error,
+                    failures=self.count, **fields)
+        elif self.count & (self.count - 1) == 0:
+            event(self._logger, logging.ERROR, f"{self._what} still failing", error=error,
+                  failures=self.count, **fields)
+        return self.count
+
+    def recovered(self, **fields: Any) -> None:
+        """It worked: say so if it had been failing, and start counting afresh."""
+        if self.count:
+            event(self._logger, logging.INFO, f"{self._what} works again",
+                  after_failures=self.count, **fields)
+        self.count = 0
+        self._last = None
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, _FIELDS, {})

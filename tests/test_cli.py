@@ -18,9 +18,9 @@ def test_windows_table_shows_the_seed(cli: Cli, project: Path) -> None:
     assert result.code == 0, result.err
     for text in ("2021年5月30日(日) PM10:30～翌AM3:00", "2021年6月27日(日) PM10:30～翌AM1:00",
                  "2021年7月19日(月) AM1:00～AM2:00", "2021年7月19日(月) AM4:00～AM7:30",
-                 "reserve-1: 2021年6月13日(日) PM10:30～翌AM3:00",
-                 "reserve-2: 2021年7月4日(日) PM10:30～翌AM1:00",
-                 "reserve-1: 2021年8月23日(月) AM1:00～AM2:00",
+                 "reserve-2021-06-13-2230: 2021年6月13日(日) PM10:30～翌AM3:00",
+                 "reserve-2021-07-04-2230: 2021年7月4日(日) PM10:30～翌AM1:00",
+                 "reserve-2021-08-23-0100: 2021年8月23日(月) AM1:00～AM2:00",
                  "announce 2021年7月5日(月) AM1:00", "broadcast", "fax, email, sms"):
         assert text in result.out, text
 
@@ -32,8 +32,8 @@ def test_narrow_terminal_gets_one_block_per_window(cli: Cli, project: Path,
     block = result.out[result.out.index("#3 "):result.out.index("#4 ")].splitlines()
     assert block[1:] == [
         "    notice: broadcast (fax, email, sms)",
-        "  ▶ planned    2021年7月19日(月) AM1:00～AM2:00",
-        "    reserve-1  2021年8月23日(月) AM1:00～AM2:00",
+        "  ▶ planned                  2021年7月19日(月) AM1:00～AM2:00",
+        "    reserve-2021-08-23-0100  2021年8月23日(月) AM1:00～AM2:00",
         "    next notice: start 2021年7月19日(月) AM1:00",
         "    notices: start -, end -",
     ]
@@ -51,7 +51,7 @@ def test_windows_json_has_the_contract_keys(cli: Cli, project: Path) -> None:
     assert window3["slots"] == [
         {"name": "planned", "start": "2021-07-19T01:00:00+09:00",
          "end": "2021-07-19T02:00:00+09:00"},
-        {"name": "reserve-1", "start": "2021-08-23T01:00:00+09:00",
+        {"name": "reserve-2021-08-23-0100", "start": "2021-08-23T01:00:00+09:00",
          "end": "2021-08-23T02:00:00+09:00"},
     ]
     assert window3["active_slot"] == "planned"

@@ -20,14 +20,14 @@ def test_shipped_table_is_the_seed() -> None:
     slots = {w.number: [(s.name, s.start, s.end) for s in w.slots] for w in config.windows}
     assert slots == {
         1: [("planned", tokyo(2021, 5, 30, 22, 30), tokyo(2021, 5, 31, 3)),
-            ("reserve-1", tokyo(2021, 6, 13, 22, 30), tokyo(2021, 6, 14, 3))],
+            ("reserve-2021-06-13-2230", tokyo(2021, 6, 13, 22, 30), tokyo(2021, 6, 14, 3))],
         2: [("planned", tokyo(2021, 6, 27, 22, 30), tokyo(2021, 6, 28, 1)),
-            ("reserve-1", tokyo(2021, 6, 30, 22, 30), tokyo(2021, 7, 1, 1)),
-            ("reserve-2", tokyo(2021, 7, 4, 22, 30), tokyo(2021, 7, 5, 1))],
+            ("reserve-2021-06-30-2230", tokyo(2021, 6, 30, 22, 30), tokyo(2021, 7, 1, 1)),
+            ("reserve-2021-07-04-2230", tokyo(2021, 7, 4, 22, 30), tokyo(2021, 7, 5, 1))],
         3: [("planned", tokyo(2021, 7, 19, 1), tokyo(2021, 7, 19, 2)),
-            ("reserve-1", tokyo(2021, 8, 23, 1), tokyo(2021, 8, 23, 2))],
+            ("reserve-2021-08-23-0100", tokyo(2021, 8, 23, 1), tokyo(2021, 8, 23, 2))],
         4: [("planned", tokyo(2021, 7, 19, 4), tokyo(2021, 7, 19, 7, 30)),
-            ("reserve-1", tokyo(2021, 8, 23, 4), tokyo(2021, 8, 23, 7, 30))],
+            ("reserve-2021-08-23-0400", tokyo(2021, 8, 23, 4), tokyo(2021, 8, 23, 7, 30))],
     }
     policy = {w.number: (w.notify, w.channels) for w in config.windows}
     assert policy[3] == (Notify.BROADCAST, (Channel.FAX, Channel.EMAIL, Channel.SMS))

@@ -69,7 +69,7 @@ def test_the_desk_sends_watches_and_postpones(project: Path, browser: Browser) -
                       "2021-07-19-emoney")
             page.click("#actions form[action$='/postpone'] button")
             page.wait_for_url(f"{base}/")
-            assert "延期（reserve-1）" in page.inner_text("#window-3")
+            assert "延期（reserve-2021-08-23-0100）" in page.inner_text("#window-3")
             page.goto(f"{base}/audit")
             audit = page.inner_text("table.audit")
             assert "postpone" in audit and "send" in audit and "desk" in audit

@@ -110,10 +110,11 @@ async def test_postponement_by_another_process_is_followed(project: Path, cli: C
         await daemon.tick()
         scheduled = daemon.scheduled()
         assert {k: at for k, at in scheduled.items() if k.endswith(("/start", "/end"))} == {
-            "2021-07-19-emoney/reserve-1/start": base + timedelta(days=30, hours=1),
-            "2021-07-19-emoney/reserve-1/end": base + timedelta(days=30, hours=2)}
+            "2021-07-19-emoney/reserve-2030-01-31-1000/start": base + timedelta(days=30, hours=1),
+            "2021-07-19-emoney/reserve-2030-01-31-1000/end": base + timedelta(days=30, hours=2)}
         # the reserve slot has reminders of its own; the planned slot's are dropped
-        assert scheduled["2021-07-19-emoney/reserve-1/reminder-1h"] == base + timedelta(days=30)
+        reminder = "2021-07-19-emoney/reserve-2030-01-31-1000/reminder-1h"
+        assert scheduled[reminder] == base + timedelta(days=30)
         assert not any("/planned/" in key for key in scheduled)
 
 

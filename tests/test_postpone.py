@@ -24,14 +24,14 @@ def test_postpone_moves_the_window_and_sends_the_postponed_notice(cli: Cli,
                                                                    project: Path) -> None:
     result = cli("postpone", "3", "--reason", "機器不具合", "--yes", "-c", str(project))
     assert result.code == 0, result.err
-    assert active_slot(cli, project, 3) == "reserve-1"
+    assert active_slot(cli, project, 3) == "reserve-2021-08-23-0100"
     sms = project.parent / "var" / "outbox" / "sms" / "2021-07-19-emoney_planned_postponed"
     texts = [p.read_text(encoding="utf-8") for p in sms.glob("*.txt")]
     assert len(texts) == 26 and all("予備日 8/23(月) AM1:00～AM2:00" in t for t in texts)
     [entry] = asyncio.run(audit(project))
     assert entry["action"] == "postpone"
-    assert entry["detail"] == {"from": "planned", "to": "reserve-1", "reason": "機器不具合",
-                               "notice": True}
+    assert entry["detail"] == {"from": "planned", "to": "reserve-2021-08-23-0100",
+                               "reason": "機器不具合", "notice": True}
 
 
 def test_postpone_after_the_start_notice_is_an_interruption(cli: Cli, project: Path) -> None:
@@ -41,7 +41,7 @@ def test_postpone_after_the_start_notice_is_an_interruption(cli: Cli, project: P
     assert "interrupted (中断): its end notice will not be sent" in result.out
     rows = json.loads(cli("windows", "--json", "--now", "2021-07-19T01:30:00",
                           "-c", str(project)).out)
-    assert rows[2]["active_slot"] == "reserve-1"
+    assert rows[2]["active_slot"] == "reserve-2021-08-23-0100"
     assert rows[2]["next_notice"] == {"phase": "reminder", "lead": "72h",
                                       "at": "2021-08-20T01:00:00+09:00"}
     assert rows[2]["notices"] == {}
@@ -53,13 +53,14 @@ def test_postpone_past_the_last_reserve_slot_is_an_error(cli: Cli, project: Path
     assert cli("postpone", "1", "--yes", "-c", str(project)).code == 0
     result = cli("postpone", "1", "--yes", "-c", str(project))
     assert result.code == 2
-    assert "window 1 is already on its last slot (reserve-1)" in result.err
+    assert "window 1 is already on its last slot (reserve-2021-06-13-2230)" in result.err
 
 
 def test_postpone_to_a_named_slot_and_never_backwards(cli: Cli, project: Path) -> None:
-    assert cli("postpone", "2", "--to", "reserve-2", "--yes", "-c", str(project)).code == 0
-    assert active_slot(cli, project, 2) == "reserve-2"
-    result = cli("postpone", "2", "--to", "reserve-1", "--yes", "-c", str(project))
+    moved = cli("postpone", "2", "--to", "reserve-2021-07-04-2230", "--yes", "-c", str(project))
+    assert moved.code == 0, moved.err
+    assert active_slot(cli, project, 2) == "reserve-2021-07-04-2230"
+    result = cli("postpone", "2", "--to", "reserve-2021-06-30-2230", "--yes", "-c", str(project))
     assert result.code == 2 and "it can only move forward, to no slot" in result.err
     unknown = cli("postpone", "2", "--to", "reserve-9", "--yes", "-c", str(project))
     assert unknown.code == 2 and "no slot 'reserve-9'" in unknown.err

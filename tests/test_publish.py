@@ -50,7 +50,7 @@ def test_entries_of_a_postponed_window_name_the_planned_slot(project: Path) -> N
     config = load_config(project)
     now = datetime(2021, 7, 1, tzinfo=TOKYO)
     [planned] = [e for e in entries(config, {}, now) if e.number == 3]
-    [moved] = [e for e in entries(config, {"2021-07-19-emoney": "reserve-1"}, now)
+    [moved] = [e for e in entries(config, {"2021-07-19-emoney": "reserve-2021-08-23-0100"}, now)
                if e.number == 3]
     assert planned.moved_from is None and len(planned.reserves) == 1
     assert moved.slot == planned.reserves[0] and moved.moved_from == planned.slot

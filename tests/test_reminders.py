@@ -125,5 +125,5 @@ async def test_a_postponement_after_a_reminder_arms_the_reserve_slots_own(
     assert postponed.code == 0, postponed.err
     reserve_reminder = base + timedelta(days=30)
     await run_daemon_at(project, reserve_reminder)
-    assert reminders_sent(project, "reserve-1") == 26
+    assert reminders_sent(project, "reserve-2030-01-31-1000") == 26
     assert reminders_sent(project) == 26  # the planned slot's was not sent again

@@ -182,7 +182,7 @@ def test_sms_over_max_segments_names_each_contact(config: Config, renderer: Rend
 
 def test_postponed_needs_a_reserve_slot(config: Config) -> None:
     window = window3(config)
-    with pytest.raises(ArgumentError, match="no reserve slot after reserve-1"):
+    with pytest.raises(ArgumentError, match="no reserve slot after reserve-2021-08-23-0100"):
         build_notice(window, window.reserves[-1], Phase.POSTPONED)
 
 

@@ -79,10 +79,10 @@ def test_missed_notices_are_not_decided_again(windows: tuple[Window, ...]) -> No
 
 def test_postponed_window_follows_its_reserve_slot(windows: tuple[Window, ...]) -> None:
     states = {notice_key(W3, "planned", "start"): NoticeState.DONE}
-    active = {W3: "reserve-1"}
+    active = {W3: "reserve-2021-08-23-0100"}
     assert summary(windows, at(1, 30), states, active) == [
-        ("reserve-1", "start", "schedule", at(1, month=8, day=23)),
-        ("reserve-1", "end", "schedule", at(2, month=8, day=23))]
+        ("reserve-2021-08-23-0100", "start", "schedule", at(1, month=8, day=23)),
+        ("reserve-2021-08-23-0100", "end", "schedule", at(2, month=8, day=23))]
 
 
 def test_times_in_other_zones_compare_as_instants(windows: tuple[Window, ...]) -> None:
@@ -112,9 +112,10 @@ def test_a_postponement_moves_forward_to_the_next_or_the_named_reserve(
     two_reserves = find_window(windows, "2")
     first, second = two_reserves.reserves
     assert postponement_target(two_reserves, two_reserves.planned, None) == first
-    assert postponement_target(two_reserves, two_reserves.planned, "reserve-2") == second
+    assert postponement_target(two_reserves, two_reserves.planned, second.name) == second
+    assert second.name == "reserve-2021-07-04-2230"
     assert postponement_target(two_reserves, first, None) == second
-    with pytest.raises(ArgumentError, match="it can only move forward, to reserve-2"):
+    with pytest.raises(ArgumentError, match=f"it can only move forward, to {second.name}"):
         postponement_target(two_reserves, first, "planned")
     with pytest.raises(ArgumentError, match="already on its last slot"):
         postponement_target(two_reserves, second, None)
@@ -152,14 +153,14 @@ def test_a_postponement_drops_the_old_slots_reminders_and_arms_the_reserves(
         windows: tuple[Window, ...]) -> None:
     sent = {notice_key(W3, "planned", tag): NoticeState.DONE
             for tag in ("announce", "reminder-72h")}
-    moved = {W3: "reserve-1"}
+    moved = {W3: "reserve-2021-08-23-0100"}
     # postponed on the 17th, before the 24 h and 1 h reminders of the planned slot
     assert summary(windows, at(9, day=17), sent, moved, phases=BEFORE) == [
-        ("reserve-1", "reminder-72h", "schedule", at(1, month=8, day=20)),
-        ("reserve-1", "reminder-24h", "schedule", at(1, month=8, day=22)),
-        ("reserve-1", "reminder-1h", "schedule", at(0, month=8, day=23))]
+        ("reserve-2021-08-23-0100", "reminder-72h", "schedule", at(1, month=8, day=20)),
+        ("reserve-2021-08-23-0100", "reminder-24h", "schedule", at(1, month=8, day=22)),
+        ("reserve-2021-08-23-0100", "reminder-1h", "schedule", at(0, month=8, day=23))]
     # postponed on the morning of the 22nd of August: the 72 h reminder is long past
     assert summary(windows, at(11, month=8, day=22), sent, moved, phases=BEFORE) == [
-        ("reserve-1", "reminder-72h", "missed", at(1, month=8, day=20)),
-        ("reserve-1", "reminder-24h", "send-now", at(1, month=8, day=22)),
-        ("reserve-1", "reminder-1h", "schedule", at(0, month=8, day=23))]
+        ("reserve-2021-08-23-0100", "reminder-72h", "missed", at(1, month=8, day=20)),
+        ("reserve-2021-08-23-0100", "reminder-24h", "send-now", at(1, month=8, day=22)),
+        ("reserve-2021-08-23-0100", "reminder-1h", "schedule", at(0, month=8, day=23))]

@@ -106,7 +106,8 @@ def retry(
 def postpone(
     window: WindowArgument,
     to: Annotated[str | None, typer.Option(
-        help="The slot to move to (reserve-1, reserve-2, ...); default: the next one.")] = None,
+        help="The slot to move to (a reserve slot's id, e.g. reserve-2021-08-23-0100); "
+             "default: the next one.")] = None,
     reason: Annotated[str, typer.Option(help="Why, for the record.")] = "",
     no_notice: Annotated[bool, typer.Option(
         "--no-notice", help="Do not send the postponed notice.")] = False,

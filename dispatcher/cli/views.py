@@ -152,9 +152,10 @@ def _window_block(view: report.WindowView, tz: tzinfo) -> str:
     channels = f" ({', '.join(window.channels)})" if window.channels else ""
     lines = [f"#{window.number} {window.title}  [{window.id}]",
              f"    notice: {window.notify.value}{channels}"]
+    width = max(len(slot.name) for slot in window.slots)
     for slot in window.slots:
         marker = "▶" if slot == view.active else " "
-        lines.append(f"  {marker} {slot.name:<10} {report.slot_range(slot, tz)}")
+        lines.append(f"  {marker} {slot.name:<{width}}  {report.slot_range(slot, tz)}")
     lines.append(f"    next notice: {report.next_notice_text(view.next, tz)}")
     if window.broadcast:
         lines.append(f"    notices: {view.notices_text()}")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dispatcher.ledger import Ledger
-from dispatcher.logs import event
+from dispatcher.logs import Failures, event
 from dispatcher.receipts import (
     ImapAccount,
     ImapIntake,
@@ -89,22 +89,17 @@ class ReceiptServices:
         return ImapIntake(account, matcher, settings.processed_folder, self.clock)
 
     async def _read_mailbox(self, intake: ImapIntake) -> None:
-        """Every ``poll_seconds``; a mailbox that does not answer is logged once, then
-        again when it answers."""
-        failing = False
+        """Every ``poll_seconds``; a mailbox that does not answer is logged with its
+        traceback, then counted while it stays so, and logged again when it answers."""
+        failures = Failures(log, "reading the bounce mailbox")
         while not self._stopping.is_set():
             try:
                 tally = await intake.poll_once()
-                if failing:
-                    event(log, logging.INFO, "bounce mailbox reachable again")
-                failing = False
+                failures.recovered()
                 if tally["recorded"]:
                     event(log, logging.INFO, "bounce mailbox read", **dict(tally))
             except Exception as exc:  # the mailbox or the ledger away: try again later
-                if not failing:
-                    event(log, logging.WARNING, "bounce mailbox unreadable, trying again",
-                          error=f"{type(exc).__name__}: {exc}")
-                failing = True
+                failures.failed(exc, retry_in_seconds=self.config.receipts.email.poll_seconds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(),
                                        self.config.receipts.email.poll_seconds)

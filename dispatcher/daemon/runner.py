@@ -21,36 +21,29 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from dispatcher.daemon.receipts import ReceiptServices
+from dispatcher.daemon.tables import agrees_with_ledger, fingerprint
 from dispatcher.errors import InputError, LedgerUnavailable
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState, engine_url
-from dispatcher.logs import event, failure
+from dispatcher.logs import Failures, event, failure
 from dispatcher.publish import Publisher
 from dispatcher.render import check_inputs
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
 from dispatcher.send import Clock, SendResult, make_backends, send_session
-from dispatcher.table import Inputs, build_notice, find_window, load_inputs, spoken_duration
+from dispatcher.table import (
+    PLANNED,
+    Inputs,
+    Window,
+    build_notice,
+    find_window,
+    load_inputs,
+    spoken_duration,
+)
 
 log = logging.getLogger("dispatcher.daemon")
 TICK_SECONDS = 1.0
+MAX_TICK_PAUSE_SECONDS = 60.0
 PROGRESS_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 30.0
-
-
-def fingerprint(config_path: Path, inputs: Inputs | None) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and change times of every file the daemon reads; cheap to compare."""
-    paths = [config_path]
-    if inputs is not None:
-        settings = inputs.config.settings
-        paths += sorted(settings.contacts_dir.glob("*.csv"))
-        paths += sorted(p for p in settings.templates_dir.rglob("*") if p.is_file())
-    marks = []
-    for path in paths:
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        marks.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return tuple(marks)
 
 
 @dataclass
@@ -74,6 +67,8 @@ class Daemon:
         self._publish_failing = False
         # notice key → (failures in a row, not to be started again before)
         self._failed: dict[str, tuple[int, datetime]] = {}
+        self._tick_failures = Failures(log, "tick")
+        self._unknown_slots: set[tuple[str, str]] = set()  # (window, slot) logged
 
     async def run(self) -> None:
         """Until a stop is requested (a signal, or ``stopping`` set by the caller)."""
@@ -83,9 +78,9 @@ class Daemon:
             loop.add_signal_handler(signum, self.request_stop, signum)
         try:
             while not self.stopping.is_set():
-                await self.tick()
+                pause = await self.guarded_tick()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), TICK_SECONDS)
+                    await asyncio.wait_for(self.stopping.wait(), pause)
         finally:
             await self.close()
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -102,15 +97,32 @@ class Daemon:
         except BaseException:
             await self._ledger.close()
             raise
+        try:
+            agrees_with_ledger(self.inputs, await self._ledger.active_slots())
+        except BaseException:
+            await self._receipts.stop()
+            await self._ledger.close()
+            raise
         self._jobs.start()
         event(log, logging.INFO, "daemon started", config=str(self.config_path),
               ledger=settings.ledger_url, pid=os.getpid())
 
+    async def guarded_tick(self) -> float:
+        """A tick that never raises: an exception is logged (its traceback once, then a
+        count) and the next tick waits longer, up to a minute. Returns the seconds to wait."""
+        try:
+            await self.tick()
+        except Exception as exc:
+            failures = self._tick_failures.failed(exc)
+            return min(TICK_SECONDS * 2.0 ** (failures - 1), MAX_TICK_PAUSE_SECONDS)
+        self._tick_failures.recovered()
+        return TICK_SECONDS
+
     async def tick(self) -> list[Decision]:
         """One look at the files and the ledger: reload if needed, then reconcile. A ledger
         that does not answer is logged once and looked at again on the next tick."""
-        self.reload_if_changed()
         try:
+            await self.reload_if_changed()
             decisions = await self.reconcile()
             await self.republish()
         except LedgerUnavailable as exc:
@@ -160,7 +172,8 @@ class Daemon:
         """Decide again from the table, the ledger and now; make jobs and sends match."""
         assert self._ledger is not None
         config = self.inputs.config
-        decisions = decide(config.windows, await self._ledger.active_slots(),
+        active = await self._ledger.active_slots()
+        decisions = decide(self._windows_on_known_slots(active), active,
                            await self._ledger.notice_states(), self.clock(),
                            timedelta(minutes=config.settings.catch_up_minutes))
         changed, removed = self._jobs.sync(d for d in decisions if d.key not in self._running)
@@ -174,6 +187,22 @@ class Daemon:
             elif decision.action is Action.MISSED:
                 await self._record_missed(decision)
         return decisions
+
+    def _windows_on_known_slots(self, active: Mapping[str, str]) -> list[Window]:
+        """The windows whose active slot is in the table in force. Another process (a
+        `postpone` run with an edited table this daemon rejected) may have moved a window
+        to a slot it does not know: that window waits, logged once, and the others go on."""
+        known = []
+        for window in self.inputs.config.windows:
+            slot = active.get(window.id, PLANNED)
+            if slot in {s.name for s in window.slots}:
+                known.append(window)
+            elif (window.id, slot) not in self._unknown_slots:
+                self._unknown_slots.add((window.id, slot))
+                event(log, logging.ERROR, "window moved to a slot this table does not have; "
+                      "its notices wait for a table that has it", window=window.number,
+                      slot=slot)
+        return known
 
     async def _fire(self, key: str) -> None:
         self._jobs.fired(key)
@@ -204,29 +233,31 @@ class Daemon:
             backends = make_backends(inputs.config, channels, self.env)
             result = await send_session(inputs, self._ledger, backends, notice, channels,
                                         "schedule", self.clock, stopping=self.stopping)
-        except InputError as exc:
-            for problem in exc.problems:
-                event(log, logging.ERROR, "notice not sent", **_fields(decision),
-                      problem=str(problem))
+        except InputError as exc:  # e.g. a template an edit broke: logged once, tried later
+            if self._back_off(decision) == 1:
+                for problem in exc.problems:
+                    event(log, logging.ERROR, "notice not sent", **_fields(decision),
+                          problem=str(problem))
             return
         except Exception as exc:  # any failure but bad input: logged, tried again later
-            self._back_off(decision, exc)
+            failures = self._back_off(decision)
+            failure(log, "notice failed, starting it again later", exc, **_fields(decision),
+                    error=f"{type(exc).__name__}: {exc}", failures=failures)
             return
         finally:
             progress.cancel()
         self._failed.pop(decision.key, None)
         self._report(decision, result)
 
-    def _back_off(self, decision: Decision, exc: Exception) -> None:
-        """A notice's send failed for a reason that is not bad input: start it again after a
-        backoff, so a failing ledger or backend is not hammered every tick."""
+    def _back_off(self, decision: Decision) -> int:
+        """A notice's send failed: start it again after a backoff, so that a failing
+        ledger, backend or template is not hammered every tick. Returns the failures in
+        a row."""
         failures = self._failed.get(decision.key, (0, self.clock()))[0] + 1
         retry = self.inputs.config.retry
         wait = retry.probe_delay(failures, random.random())
         self._failed[decision.key] = (failures, self.clock() + timedelta(seconds=wait))
-        failure(log, "notice failed, starting it again later", exc, **_fields(decision),
-                error=f"{type(exc).__name__}: {exc}", retry_in_seconds=round(wait, 1),
-                failures=failures)
+        return failures
 
     def _report(self, decision: Decision, result: SendResult) -> None:
         counts = {f"{channel}.{state}": n for (channel, state), n in sorted(result.counts.items())}
@@ -268,14 +299,19 @@ class Daemon:
         make_backends(inputs.config, broadcast, self.env)  # credentials present?
         return inputs
 
-    def reload_if_changed(self) -> None:
+    async def reload_if_changed(self) -> None:
+        """Take in an edit of the files once it is valid, and agrees with the ledger (the
+        slots windows were moved to are still in the table); else log why and keep the
+        last good table."""
         files = fingerprint(self.config_path, self.inputs)
         if files == self._files:
             return
-        self._files = files
+        assert self._ledger is not None
         try:
             inputs = self._load()
+            agrees_with_ledger(inputs, await self._ledger.active_slots())
         except InputError as exc:
+            self._files = files
             for problem in exc.problems:
                 event(log, logging.ERROR, "edit rejected, the last good table stays in force",
                       problem=str(problem))

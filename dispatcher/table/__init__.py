@@ -59,7 +59,7 @@ from dispatcher.table.windows import (
     next_notice,
     notice_times,
     postponement_target,
-    reserve_name,
+    reserve_id,
 )
 
 __all__ = [
@@ -113,6 +113,6 @@ __all__ = [
     "parse_lead",
     "phase_tag",
     "postponement_target",
-    "reserve_name",
+    "reserve_id",
     "spoken_duration",
 ]

@@ -34,9 +34,10 @@ class Channel(StrEnum):
     SMS = "sms"
 
 
-def reserve_name(index: int) -> str:
-    """Name of the ``index``-th reserve slot, counting from 1: ``reserve-1``."""
-    return f"reserve-{index}"
+def reserve_id(local_start: datetime) -> str:
+    """The name of a reserve slot that has no ``id`` of its own: its local start,
+    ``reserve-2021-08-23-0100``."""
+    return f"reserve-{local_start:%Y-%m-%d-%H%M}"
 
 
 @dataclass(frozen=True)

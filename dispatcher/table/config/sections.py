@@ -39,7 +39,7 @@ from dispatcher.table.config.values import (
 from dispatcher.table.leads import parse_lead
 from dispatcher.table.retry import RetryPolicy
 from dispatcher.table.tomlpos import TablePath
-from dispatcher.table.windows import PLANNED, Channel, Notify, Slot, Window, reserve_name
+from dispatcher.table.windows import PLANNED, Channel, Notify, Slot, Window, reserve_id
 
 _NO_CHANNELS: tuple[Channel, ...] = ()
 
@@ -170,7 +170,7 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
     channels = r.value(data, t, "channels", channel_names, _NO_CHANNELS)
     audience = r.value(data, t, "audience", text_list, _NO_TAGS)
     planned = _slot(r, data, t, PLANNED, tz)
-    reserves = [_slot(r, d, (*t, "reserve", i), reserve_name(i + 1), tz)
+    reserves = [_reserve(r, d, (*t, "reserve", i), tz)
                 for i, d in enumerate(r.tables(data, t, "reserve"))]
     announce_days = r.value(data, t, "announce_days_before", days_or_off, defaults[0])
     reminders = {**defaults[1], **read_reminders(r, r.table(data, t, "reminders"),
@@ -201,9 +201,25 @@ def _window_id(value: Any) -> str:
     return window_id
 
 
+def _reserve(r: Reader, data: dict[str, Any], t: TablePath, tz: tzinfo) -> Slot | None:
+    """A reserve slot, named by its ``id`` or else by its start: a name that no edit of
+    another slot changes, which the ledger's notices and moves refer to."""
+    r.unknown_keys(data, t, {"id", "start", "end"})
+    name = r.optional(data, t, "id", _slot_id)
+    slot = _slot(r, data, t, name or "", tz)
+    if slot is None or name:
+        return slot
+    return Slot(reserve_id(slot.start.astimezone(tz)), slot.start, slot.end)
+
+
+def _slot_id(value: Any) -> str:
+    slot_id = _window_id(value)
+    if slot_id == PLANNED:
+        raise ValueError(f"{slot_id!r} names the planned slot; a reserve slot needs another id")
+    return slot_id
+
+
 def _slot(r: Reader, data: dict[str, Any], t: TablePath, name: str, tz: tzinfo) -> Slot | None:
-    if t[-2:-1] == ("reserve",):
-        r.unknown_keys(data, t, {"start", "end"})
     start = r.value(data, t, "start", moment(tz))
     end = r.value(data, t, "end", moment(tz))
     if start is None or end is None:
@@ -219,10 +235,14 @@ def _check_reserves(
     r: Reader, t: TablePath, planned: Slot, reserves: list[Slot | None]
 ) -> None:
     previous = planned
+    seen = {planned.name}
     for index, slot in enumerate(reserves):
         if slot is None:
             continue
         where: TablePath = (*t, "reserve", index)
+        if slot.name in seen:
+            r.problem(where, "id", f"{slot.name!r} names two slots of this window")
+        seen.add(slot.name)
         if slot.overlaps(planned):
             r.problem(where, "start", f"{slot.name} overlaps the planned slot "
                                       f"({planned.start:%Y-%m-%d %H:%M}–{planned.end:%H:%M})")

@@ -1,0 +1,149 @@
+"""The daemon never dies of a tick: an edit that contradicts the ledger is rejected like any
+invalid edit, reserve slots keep their names whatever happens to the others, and an
+exception is logged once with its traceback, then counted, with a growing pause."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dispatcher.daemon import Daemon
+from dispatcher.logs import Failures
+from tests.helpers import WINDOW_3, Cli
+
+SEED_RESERVE = "  [[windows.reserve]]\n  start = 2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00\n"
+BEFORE_THE_NIGHT = datetime(2021, 7, 18, 12, 0, tzinfo=UTC)
+
+
+@contextlib.asynccontextmanager
+async def opened(project: Path, moment: datetime) -> AsyncIterator[Daemon]:
+    daemon = Daemon(project, lambda: moment)
+    await daemon.open()
+    try:
+        yield daemon
+    finally:
+        await daemon.close()
+
+
+def set_every_notice_state(project: Path, state: str) -> None:
+    """Write the ledger's file by hand, as another program (a newer version) might."""
+    with contextlib.closing(sqlite3.connect(project.parent / "var" / "ledger.sqlite3")) as db:
+        db.execute("UPDATE notices SET state = ?", (state,))
+        db.commit()
+
+
+def messages(caplog: pytest.LogCaptureFixture) -> list[tuple[str, dict[str, object]]]:
+    return [(r.getMessage(), getattr(r, "fields", {})) for r in caplog.records]
+
+
+async def test_deleting_the_active_reserve_slot_is_rejected_and_the_daemon_goes_on(
+        cli: Cli, project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    moved = await asyncio.to_thread(cli, "postpone", "3", "--no-notice", "--yes", "-c",
+                                    str(project))
+    assert moved.code == 0, moved.err
+    reserve_start = f"{WINDOW_3}/reserve-2021-08-23-0100/start"
+    async with opened(project, BEFORE_THE_NIGHT) as daemon:
+        await daemon.tick()
+        assert reserve_start in daemon.scheduled()
+        caplog.set_level(logging.INFO)
+        text = project.read_text(encoding="utf-8")
+        project.write_text(text.replace(SEED_RESERVE, "", 1), encoding="utf-8")
+        assert await daemon.guarded_tick() == 1.0  # no failure: the edit is simply refused
+        assert reserve_start in daemon.scheduled()
+        assert not daemon.stopping.is_set()
+    rejected = [fields["problem"] for message, fields in messages(caplog)
+                if message == "edit rejected, the last good table stays in force"]
+    assert len(rejected) == 1
+    assert "windows[3]" in str(rejected[0])
+    assert "'reserve-2021-08-23-0100'" in str(rejected[0])
+
+
+async def test_deleting_a_past_reserve_slot_keeps_the_names_of_the_others(
+        cli: Cli, project: Path) -> None:
+    second = "reserve-2021-07-04-2230"
+    moved = await asyncio.to_thread(cli, "postpone", "2", "--to", second, "--no-notice",
+                                    "--yes", "-c", str(project))
+    assert moved.code == 0, moved.err
+    text = project.read_text(encoding="utf-8")
+    first = "  [[windows.reserve]]\n  start = 2021-06-30T22:30:00\n  end = 2021-07-01T01:00:00\n"
+    project.write_text(text.replace(first, "", 1), encoding="utf-8")
+    shown = await asyncio.to_thread(cli, "windows", "--json", "-c", str(project))
+    assert shown.code == 0, shown.err
+    assert '"active_slot": "reserve-2021-07-04-2230"' in shown.out
+
+
+async def test_a_reserve_slot_with_an_id_may_move_its_times(cli: Cli, project: Path,
+                                                            caplog: pytest.LogCaptureFixture
+                                                            ) -> None:
+    text = project.read_text(encoding="utf-8")
+    project.write_text(text.replace(SEED_RESERVE, SEED_RESERVE.replace(
+        "  start", '  id = "yobi"\n  start'), 1), encoding="utf-8")
+    moved = await asyncio.to_thread(cli, "postpone", "3", "--no-notice", "--yes", "-c",
+                                    str(project))
+    assert moved.code == 0, moved.err
+    async with opened(project, BEFORE_THE_NIGHT) as daemon:
+        await daemon.tick()
+        edited = project.read_text(encoding="utf-8").replace(
+            "2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00",
+            "2021-08-24T01:00:00\n  end = 2021-08-24T02:00:00", 1)
+        project.write_text(edited + "\n", encoding="utf-8")
+        await daemon.tick()
+        assert daemon.scheduled()[f"{WINDOW_3}/yobi/start"] == datetime(
+            2021, 8, 23, 16, 0, tzinfo=UTC)  # AM1:00 JST on the 24th
+
+
+async def test_an_exception_in_a_tick_is_logged_once_then_counted_and_backed_off(
+        project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with opened(project, BEFORE_THE_NIGHT) as daemon:
+        await daemon.tick()
+        set_every_notice_state(project, "paused")  # a state a newer version wrote
+        caplog.set_level(logging.INFO)
+        pauses = [await daemon.guarded_tick() for _ in range(4)]
+        assert pauses == [1.0, 2.0, 4.0, 8.0]
+        set_every_notice_state(project, "missed")
+        assert await daemon.guarded_tick() == 1.0
+        assert not daemon.stopping.is_set()
+    logged = [(r.getMessage(), r.exc_info is not None) for r in caplog.records
+              if r.getMessage().startswith("tick")]
+    assert logged == [("tick failed", True), ("tick still failing", False),
+                      ("tick still failing", False), ("tick works again", False)]
+
+
+def test_repeated_failures_are_counted_at_powers_of_two_and_a_new_kind_logged_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    failures = Failures(logging.getLogger("test"), "reading the bounce mailbox")
+    for _ in range(5):
+        failures.failed(ConnectionRefusedError("connection refused"))
+    failures.failed(TimeoutError("timed out"))
+    failures.recovered()
+    logged = [(r.getMessage(), getattr(r, "fields", {}).get("failures"),
+               r.exc_info is not None) for r in caplog.records]
+    assert logged == [
+        ("reading the bounce mailbox failed", 1, True),
+        ("reading the bounce mailbox still failing", 2, False),
+        ("reading the bounce mailbox still failing", 4, False),
+        ("reading the bounce mailbox failed", 6, True),
+        ("reading the bounce mailbox works again", None, False),
+    ]
+
+
+async def test_a_daemon_started_on_a_table_without_the_active_slot_refuses_clearly(
+        cli: Cli, project: Path) -> None:
+    moved = await asyncio.to_thread(cli, "postpone", "3", "--no-notice", "--yes", "-c",
+                                    str(project))
+    assert moved.code == 0, moved.err
+    text = project.read_text(encoding="utf-8")
+    project.write_text(text.replace(SEED_RESERVE, "", 1), encoding="utf-8")
+    ran = await asyncio.to_thread(cli, "run", "-c", str(project))
+    assert ran.code == 2
+    assert "windows[3]" in ran.err and "reserve-2021-08-23-0100" in ran.err
+    assert "Traceback" not in ran.err
+
