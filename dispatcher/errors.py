@@ -54,6 +54,11 @@ class ArgumentError(InputError):
     """A command-line argument names something that does not exist or is malformed."""
 
 
+class StaleError(ArgumentError):
+    """An operator action made on a view the table has moved on from (the window was
+    postponed since): refused, never applied to something else."""
+
+
 class LedgerError(DispatcherError):
     """The ledger database cannot be opened or written."""
 

@@ -47,6 +47,7 @@ from dispatcher.send import (
     Backend,
     SendResult,
     carry_out_postponement,
+    current_notice,
     make_backends,
     plan_postponement,
     preflight,
@@ -62,11 +63,13 @@ from dispatcher.table import (
     Notice,
     Phase,
     Window,
-    active_slot,
-    build_notice,
     find_window,
     load_inputs,
 )
+
+SlotOption = Annotated[str | None, typer.Option(
+    "--slot", help="The slot you saw the window on (planned, or a reserve slot's id): refused "
+                   "if the window has moved since.")]
 
 
 def send(
@@ -74,6 +77,7 @@ def send(
     phase: PhaseArgument,
     lead: LeadOption = None,
     channel: ChannelsOption = None,
+    slot: SlotOption = None,
     dry_run: Annotated[bool, typer.Option(help="Show what would be sent; send nothing.")] = False,
     yes: YesOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -84,7 +88,7 @@ def send(
     if not target.broadcast:
         raise single(ArgumentError, "WINDOW", f"window {target.number} is not broadcast "
                      f"(notify = \"{target.notify.value}\"): it sends no notices")
-    code = run_async(_send(inputs, target, phase, lead_of(lead), channel, dry_run, yes))
+    code = run_async(_send(inputs, target, phase, lead_of(lead), channel, dry_run, yes, slot))
     raise typer.Exit(code)
 
 
@@ -94,12 +98,13 @@ def retry(
     lead: LeadOption = None,
     uncertain: Annotated[bool, typer.Option(
         help="Also re-send deliveries whose outcome is uncertain (may duplicate).")] = False,
+    slot: SlotOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Re-attempt the failed deliveries of a notice."""
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
-    code = run_async(_retry(inputs, target, phase, lead_of(lead), uncertain))
+    code = run_async(_retry(inputs, target, phase, lead_of(lead), uncertain, slot))
     raise typer.Exit(code)
 
 
@@ -111,22 +116,26 @@ def postpone(
     reason: Annotated[str, typer.Option(help="Why, for the record.")] = "",
     no_notice: Annotated[bool, typer.Option(
         "--no-notice", help="Do not send the postponed notice.")] = False,
+    from_slot: Annotated[str | None, typer.Option(
+        "--from", help="The slot you saw the window on: refused if it has moved since.")
+    ] = None,
     yes: YesOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Move a window to a reserve slot (予備日); a broadcast window sends a postponed notice."""
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
-    raise typer.Exit(run_async(_postpone(inputs, target, to, reason, no_notice, yes)))
+    raise typer.Exit(run_async(_postpone(inputs, target, to, reason, no_notice, yes,
+                                         from_slot)))
 
 
 async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
-                    no_notice: bool, yes: bool) -> int:
+                    no_notice: bool, yes: bool, from_slot: str | None) -> int:
     cfg = inputs.config
     tz = cfg.settings.timezone
     async with opened_ledger(cfg) as ledger:
         plan = plan_postponement(inputs, window, await ledger.active_slots(), to,
-                                 not no_notice, clock)
+                                 not no_notice, clock, from_slot)
         current, new = plan.current, plan.new
         backends = make_backends(cfg, plan.channels, os.environ)
         out.print(f"window {window.number} ({window.id}): {current.name} "
@@ -161,11 +170,12 @@ def _send_channels(notice: Notice, only: list[Channel] | None) -> list[Channel]:
 
 
 async def _send(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | None,
-                only: list[Channel] | None, dry_run: bool, yes: bool) -> int:
+                only: list[Channel] | None, dry_run: bool, yes: bool, seen_slot: str | None
+                ) -> int:
     cfg = inputs.config
     async with opened_ledger(cfg) as ledger:
-        slot = active_slot(window, await ledger.active_slots())
-        notice = build_notice(window, slot, phase, lead=lead)
+        notice = await current_notice(ledger, window, phase, lead, seen_slot)
+        slot = notice.slot
         channels = _send_channels(notice, only)
         audience = preflight(inputs, notice, channels, clock())
         existing = await ledger.notice(window.id, slot.name, notice.tag)
@@ -282,11 +292,10 @@ def _print_send_result(result: SendResult) -> None:
 
 
 async def _retry(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | None,
-                 uncertain: bool) -> int:
+                 uncertain: bool, seen_slot: str | None) -> int:
     cfg = inputs.config
     async with opened_ledger(cfg) as ledger:
-        slot = active_slot(window, await ledger.active_slots())
-        notice = build_notice(window, slot, phase, lead=lead)
+        notice = await current_notice(ledger, window, phase, lead, seen_slot)
         requeued, channels = await requeue_failed(ledger, notice, uncertain, clock)
         out.print(f"{requeued} deliveries to try again", markup=False)
         backends = make_backends(cfg, channels, os.environ)

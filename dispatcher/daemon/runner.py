@@ -175,7 +175,8 @@ class Daemon:
         active = await self._ledger.active_slots()
         decisions = decide(self._windows_on_known_slots(active), active,
                            await self._ledger.notice_states(), self.clock(),
-                           timedelta(minutes=config.settings.catch_up_minutes))
+                           timedelta(minutes=config.settings.catch_up_minutes),
+                           await self._ledger.slot_moves())
         changed, removed = self._jobs.sync(d for d in decisions if d.key not in self._running)
         for decision in changed:
             event(log, logging.INFO, "notice scheduled", **_fields(decision))
@@ -228,7 +229,7 @@ class Daemon:
         progress = asyncio.create_task(self._log_progress(decision))
         try:
             notice = build_notice(window, decision.slot, decision.phase,
-                                  lead=decision.notice.lead)
+                                  decision.notice.new_slot, decision.notice.lead)
             channels = list(notice.channels)
             backends = make_backends(inputs.config, channels, self.env)
             result = await send_session(inputs, self._ledger, backends, notice, channels,

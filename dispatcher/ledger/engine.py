@@ -129,7 +129,7 @@ async def _create_schema(engine: AsyncEngine) -> None:
 
 def _add_missing_columns(conn: Connection) -> None:
     """Bring a ledger made by an older version up to date: columns added since are nullable,
-    so adding them is all it takes."""
+    so adding them is all it takes; indexes added since are created."""
     inspector = inspect(conn)
     for table in metadata.sorted_tables:
         present = {column["name"] for column in inspector.get_columns(table.name)}
@@ -137,6 +137,10 @@ def _add_missing_columns(conn: Connection) -> None:
             if column.name not in present:
                 definition = CreateColumn(column).compile(dialect=conn.dialect)
                 conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {definition}")
+        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn)
 
 
 _SCHEMA_LOCK = 0x64697370  # "disp": any constant shared by every dispatcher process

@@ -8,13 +8,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dispatcher.errors import Problem, StaleError
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import NoticeRecord, OutageRecord
 from dispatcher.ledger.states import NoticeState
 from dispatcher.ledger.tables import audit_log, notices, outages, slot_changes
-from dispatcher.table import notice_key
+from dispatcher.table import PLANNED, notice_key
 
 
 class NoticeQueries(EngineUser):
@@ -64,11 +66,30 @@ class NoticeQueries(EngineUser):
 
     async def move_window(self, window_id: str, from_slot: str, to_slot: str, actor: str,
                           reason: str, now: datetime) -> None:
-        """Make ``to_slot`` the window's active slot (a postponement to a reserve date)."""
-        async with self._begin() as conn:
-            await conn.execute(slot_changes.insert().values(
-                window_id=window_id, from_slot=from_slot, to_slot=to_slot, at=now,
-                actor=actor, reason=reason))
+        """Make ``to_slot`` the window's active slot (a postponement to a reserve date), if
+        ``from_slot`` still is: compare and set. StaleError if the window moved since."""
+        c = slot_changes.c
+        try:
+            async with self._begin() as conn:
+                current = await conn.scalar(select(c.to_slot).where(c.window_id == window_id)
+                                            .order_by(c.id.desc()).limit(1))
+                if (current or PLANNED) != from_slot:
+                    raise _moved_since(window_id, from_slot, current or PLANNED)
+                await conn.execute(slot_changes.insert().values(
+                    window_id=window_id, from_slot=from_slot, to_slot=to_slot, at=now,
+                    actor=actor, reason=reason))
+        except IntegrityError:  # another postponement of the same view got there first
+            raise _moved_since(window_id, from_slot, None) from None
+
+    async def slot_moves(self) -> dict[str, dict[str, str]]:
+        """Every postponement, by window id: the slot it left, and the one it moved to."""
+        c = slot_changes.c
+        moves: dict[str, dict[str, str]] = {}
+        async with self._connect() as conn:
+            for window_id, left, to in await conn.execute(
+                    select(c.window_id, c.from_slot, c.to_slot).order_by(c.id)):
+                moves.setdefault(window_id, {})[left] = to
+        return moves
 
     async def active_slots(self) -> dict[str, str]:
         """The active slot of every window that was moved, by window id."""
@@ -138,3 +159,9 @@ class NoticeQueries(EngineUser):
             notices.c.window_id == window_id, notices.c.slot == slot,
             notices.c.phase == phase))).first()
         return NoticeRecord(**row._mapping) if row else None
+
+
+def _moved_since(window_id: str, seen: str, current: str | None) -> StaleError:
+    now_on = f"it is on {current} now" if current else "another postponement got there first"
+    return StaleError([Problem("WINDOW", f"window {window_id} is no longer on {seen}: "
+                                         f"{now_on}; look again")])

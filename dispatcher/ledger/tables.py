@@ -119,6 +119,9 @@ slot_changes = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(200), nullable=False),
     Column("reason", Text, nullable=False),
+    # a window leaves a slot at most once (moves only go forward): two postponements made
+    # on the same view cannot both be recorded
+    Index("uq_slot_changes_from", "window_id", "from_slot", unique=True),
 )
 
 publications = Table(

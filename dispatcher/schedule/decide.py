@@ -61,17 +61,19 @@ def decide(
     notice_states: Mapping[str, NoticeState],
     now: datetime,
     catch_up: timedelta,
+    moves: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[Decision]:
     """The notices of each broadcast window's active slot that still need work: the
     advance notice (planned slot only), the reminders, the start and the end.
 
     ``notice_states`` maps a notice key to its state in the ledger (``sending``,
-    ``partial``, ``done``, ``missed``). A finished or missed notice needs nothing; one left
-    ``sending`` is resumed at once; a ``partial`` one (some channels sent by hand) sends the
-    rest at its time, like a notice not yet begun. A start notice is still meaningful while
-    the work is in progress, an end notice up to ``catch_up`` after the end; an advance
-    notice or a reminder until half its lead time has passed (no "starts in 1 hour" 50
-    minutes late).
+    ``partial``, ``done``, ``missed``); ``moves`` the postponements (window id → slot
+    left → slot moved to), whose notices are resumed if left unfinished. A finished or
+    missed notice needs nothing; one left ``sending`` is resumed at once; a ``partial`` one
+    (some channels sent by hand) sends the rest at its time, like a notice not yet begun.
+    A start notice is still meaningful while the work is in progress, an end notice up to
+    ``catch_up`` after the end; an advance notice or a reminder until half its lead time
+    has passed (no "starts in 1 hour" 50 minutes late).
     """
     decisions = []
     for window in windows:
@@ -82,7 +84,27 @@ def decide(
             action = _action(notice_states.get(notice.key), at, meaningful_until, now)
             if action is not None:
                 decisions.append(Decision(notice, at, action))
+        decisions += _unfinished_postponements(window, (moves or {}).get(window.id, {}),
+                                               notice_states, now)
     return decisions
+
+
+def _unfinished_postponements(window: Window, moves: Mapping[str, str],
+                              notice_states: Mapping[str, NoticeState], now: datetime
+                              ) -> list[Decision]:
+    """The postponed notices a sender left unfinished (a crash, a stop): resumed at once,
+    each naming the slot its move went to, while that slot has not begun."""
+    names = {s.name for s in window.slots}
+    found = []
+    for left, to in moves.items():
+        state = notice_states.get(notice_key(window.id, left, Phase.POSTPONED.value))
+        if state not in (NoticeState.SENDING, NoticeState.PARTIAL) or not {left, to} <= names:
+            continue
+        notice = build_notice(window, window.slot(left), Phase.POSTPONED, window.slot(to))
+        action = _action(state, now, notice.window.slot(to).start, now)
+        if action is not None:
+            found.append(Decision(notice, now, action))
+    return found
 
 
 def timeline(window: Window, slot: Slot, catch_up: timedelta

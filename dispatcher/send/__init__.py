@@ -22,6 +22,7 @@ from dispatcher.send.lanes import Clock, RateLimiter
 from dispatcher.send.operator import (
     Postponement,
     carry_out_postponement,
+    current_notice,
     plan_postponement,
     requeue_failed,
     retry_failed,
@@ -45,6 +46,7 @@ __all__ = [
     "SendResult",
     "TwilioSms",
     "carry_out_postponement",
+    "current_notice",
     "delivery_tag",
     "gateway_recipient",
     "job_failure",

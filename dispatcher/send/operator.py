@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
-from dispatcher.errors import ArgumentError, single
+from dispatcher.errors import ArgumentError, Problem, StaleError, single
 from dispatcher.ledger import DeliveryState, Ledger, NoticeState
 from dispatcher.send.channels import Backend
 from dispatcher.send.claims import Progress
 from dispatcher.send.lanes import Clock
 from dispatcher.send.session import SendResult, preflight, send_session
 from dispatcher.table import (
+    PLANNED,
     Channel,
     Inputs,
     Notice,
@@ -40,11 +42,45 @@ class Postponement:
     channels: list[Channel]
 
 
+async def current_notice(ledger: Ledger, window: Window, phase: Phase,
+                         lead: timedelta | None = None, seen_slot: str | None = None) -> Notice:
+    """The notice of ``phase`` for the window's active slot; ``seen_slot``, the slot the
+    operator saw, must still be active (StaleError). The postponed notice of a window that
+    was moved is the one of the slot it left, naming the slot it moved to."""
+    slot = active_slot(window, await ledger.active_slots())
+    if seen_slot is not None and seen_slot != slot.name:
+        raise _stale(window, seen_slot, slot.name)
+    if phase is Phase.POSTPONED:
+        moves = (await ledger.slot_moves()).get(window.id, {})
+        left = next((name for name, to in moves.items() if to == slot.name), None)
+        if left is not None:
+            return build_notice(window, window.slot(left), phase, slot)
+    return build_notice(window, slot, phase, lead=lead)
+
+
+async def still_current(ledger: Ledger, notice: Notice) -> None:
+    """StaleError if the window moved since ``notice`` was built (the operator confirmed a
+    view the table has left): a notice goes out only for the slot in force."""
+    active = (await ledger.active_slots()).get(notice.window.id, PLANNED)
+    allowed = {notice.slot.name}
+    if notice.phase is Phase.POSTPONED and notice.new_slot is not None:
+        allowed.add(notice.new_slot.name)
+    if active not in allowed:
+        raise _stale(notice.window, notice.slot.name, active)
+
+
+def _stale(window: Window, seen: str, active: str) -> StaleError:
+    return StaleError([Problem("WINDOW", f"window {window.number} is on {active} now, not "
+                                         f"{seen}: the table moved on since; look again")])
+
+
 async def send_now(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend],
                    notice: Notice, channels: list[Channel], actor: str, clock: Clock, *,
                    on_counted: Counted | None = None, on_progress: Progress | None = None,
                    checked: bool = False) -> SendResult:
-    """Send ``notice`` on ``channels`` now, as ``actor``; ``checked`` as for send_session."""
+    """Send ``notice`` on ``channels`` now, as ``actor``; ``checked`` as for send_session.
+    StaleError if the window moved since the notice was built."""
+    await still_current(ledger, notice)
     result = await send_session(inputs, ledger, backends, notice, channels,
                                 f"operator:{actor}", clock, on_counted=on_counted,
                                 on_progress=on_progress, checked=checked)
@@ -58,7 +94,9 @@ async def send_now(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Ba
 async def requeue_failed(ledger: Ledger, notice: Notice, uncertain: bool, clock: Clock
                          ) -> tuple[int, list[Channel]]:
     """Put the notice's failed (and expired; with ``uncertain``, uncertain) deliveries back
-    in the queue; the count, and the channels that have deliveries."""
+    in the queue; the count, and the channels that have deliveries. StaleError if the
+    window moved since the notice was built."""
+    await still_current(ledger, notice)
     record = await ledger.notice(notice.window.id, notice.slot.name, notice.tag)
     if record is None:
         raise single(ArgumentError, "PHASE", f"window {notice.window.number} has no "
@@ -85,10 +123,14 @@ async def retry_failed(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel
 
 
 def plan_postponement(inputs: Inputs, window: Window, active_slots: Mapping[str, str],
-                      to: str | None, with_notice: bool, clock: Clock) -> Postponement:
+                      to: str | None, with_notice: bool, clock: Clock,
+                      seen_slot: str | None = None) -> Postponement:
     """Where ``window`` would move (``to``, or its next reserve slot), with its postponed
-    notice rendered for every contact first (TemplateError: nothing is changed)."""
+    notice rendered for every contact first (TemplateError: nothing is changed).
+    ``seen_slot``: the slot the operator saw, which must still be active (StaleError)."""
     current = active_slot(window, active_slots)
+    if seen_slot is not None and seen_slot != current.name:
+        raise _stale(window, seen_slot, current.name)
     new = postponement_target(window, current, to)
     notice = build_notice(window, current, Phase.POSTPONED, new)
     channels = list(window.channels) if window.broadcast and with_notice else []
@@ -98,8 +140,9 @@ def plan_postponement(inputs: Inputs, window: Window, active_slots: Mapping[str,
 
 async def carry_out_postponement(ledger: Ledger, plan: Postponement, actor: str,
                                  reason: str, clock: Clock) -> dict[str, NoticeState]:
-    """Make the move and write it to the audit log; the notices' states before it (for
-    whether the work was interrupted)."""
+    """Make the move, if the window is still where the plan saw it (StaleError if not),
+    and write it to the audit log; the notices' states before it (for whether the work
+    was interrupted)."""
     before = await ledger.notice_states()
     window = plan.window
     await ledger.move_window(window.id, plan.current.name, plan.new.name, actor, reason,

@@ -24,7 +24,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from dispatcher.errors import InputError
+from dispatcher.errors import InputError, StaleError
 from dispatcher.ledger import Ledger
 from dispatcher.table import (
     Config,
@@ -212,7 +212,10 @@ class Console:
             return PlainTextResponse(f"type the window's id ({window.id}) to confirm\n",
                                      status_code=400)
         try:
-            await desk.postpone(inputs, window, session.user, str(form.get("reason", "")))
+            await desk.postpone(inputs, window, session.user, str(form.get("reason", "")),
+                                _seen_slot(form))
+        except StaleError as exc:
+            return PlainTextResponse(f"not postponed: {exc}\n", status_code=409)
         except InputError as exc:
             return PlainTextResponse(f"not postponed: {exc}\n", status_code=400)
         return RedirectResponse(_local(back), status_code=303)
@@ -227,11 +230,18 @@ class Console:
         if str(form.get("confirm", "")).strip() != notice.window.id:
             ask = f"確認のため、作業 ID（{notice.window.id}）を入力してください。"
             return await self.notice_page(request, session, ask, 400)
+        seen = _seen_slot(form, "slot")
+        if seen is not None and seen != notice.slot.name:
+            stale = (f"作業 {notice.window.number} は {notice.slot.name} に移動しました"
+                     f"（表示時は {seen}）。画面を確認してから操作してください。")
+            return await self.notice_page(request, session, stale, 409)
         try:
             if action == "send":
                 await desk.start_send(inputs, notice, session.user)
             else:
                 await desk.start_retry(inputs, notice, session.user)
+        except StaleError as exc:
+            return await self.notice_page(request, session, str(exc), 409)
         except InputError as exc:
             return await self.notice_page(request, session, str(exc), 400)
         return RedirectResponse(request.url.path.rsplit("/", 1)[0], status_code=303)
@@ -306,6 +316,13 @@ def _window_row(window: Window, active: dict[str, str], states: dict[str, Any],
 
 def _html(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(_TEMPLATES.get_template(name).render(**context), status_code=status)
+
+
+def _seen_slot(form: Any, name: str = "from") -> str | None:
+    """The slot the page showed, which the action must still find active; None from a page
+    that did not say (then the action applies to the active slot)."""
+    value = str(form.get(name, "")).strip()
+    return value or None
 
 
 def _local(target: str) -> str:

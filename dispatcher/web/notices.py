@@ -27,6 +27,7 @@ from dispatcher.receipts import Unreached, unreached, unreached_csv
 from dispatcher.render import Previewer, Renderer
 from dispatcher.send import (
     carry_out_postponement,
+    current_notice,
     make_backends,
     plan_postponement,
     preflight,
@@ -39,6 +40,7 @@ from dispatcher.table import (
     Contact,
     Inputs,
     Notice,
+    Phase,
     Window,
     active_slot,
     find_window,
@@ -67,8 +69,11 @@ class NoticeDesk:
 
     async def notice(self, inputs: Inputs, number: int, tag: str) -> Notice:
         window = find_window(inputs.config.windows, str(number))
-        return notice_for_tag(window, active_slot(window, await self.ledger.active_slots()),
-                              tag)
+        active = active_slot(window, await self.ledger.active_slots())
+        notice = notice_for_tag(window, active, tag)
+        if notice.phase is Phase.POSTPONED:  # of the slot the window left, if it was moved
+            return await current_notice(self.ledger, window, notice.phase)
+        return notice
 
     async def view(self, inputs: Inputs, notice: Notice, contact_id: str | None
                    ) -> dict[str, Any]:
@@ -90,6 +95,7 @@ class NoticeDesk:
             "failures": [d for d in deliveries if d.state in not_reached],
             "unreached": missing, "sent": record is not None,
             "sending": notice.key in self.running,
+            "active_slot": active_slot(notice.window, await self.ledger.active_slots()).name,
         }
 
     def fax_png(self, inputs: Inputs, notice: Notice, contact_id: str) -> bytes:
@@ -150,9 +156,11 @@ class NoticeDesk:
                                               channels, requeued, actor, self.clock))
         return requeued
 
-    async def postpone(self, inputs: Inputs, window: Window, actor: str, reason: str) -> None:
+    async def postpone(self, inputs: Inputs, window: Window, actor: str, reason: str,
+                       seen_slot: str | None) -> None:
         plan = await asyncio.to_thread(plan_postponement, inputs, window,
-                                       await self.ledger.active_slots(), None, True, self.clock)
+                                       await self.ledger.active_slots(), None, True, self.clock,
+                                       seen_slot)
         backends = make_backends(inputs.config, plan.channels, self.env)
         await carry_out_postponement(self.ledger, plan, actor, reason, self.clock)
         if plan.channels:
