@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -15,8 +16,18 @@ from pathlib import Path
 import pytest
 
 from dispatcher.daemon import Daemon
+from dispatcher.demo import free_port
 from dispatcher.logs import Failures
-from tests.helpers import WINDOW_3, Cli
+from dispatcher.web import Users
+from tests.helpers import (
+    CONSOLE_PASSWORD,
+    WINDOW_3,
+    Cli,
+    HttpClient,
+    start_daemon,
+    stop,
+    wait_for,
+)
 
 SEED_RESERVE = "  [[windows.reserve]]\n  start = 2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00\n"
 BEFORE_THE_NIGHT = datetime(2021, 7, 18, 12, 0, tzinfo=UTC)
@@ -147,3 +158,29 @@ async def test_a_daemon_started_on_a_table_without_the_active_slot_refuses_clear
     assert "windows[3]" in ran.err and "reserve-2021-08-23-0100" in ran.err
     assert "Traceback" not in ran.err
 
+
+
+def test_sigterm_ends_an_open_progress_stream_and_the_daemon_stops(project: Path) -> None:
+    port = free_port()
+    with project.open("a", encoding="utf-8") as config:
+        config.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+    Users(project.parent / "var" / "console-users").add("desk", CONSOLE_PASSWORD)
+    log = project.parent / "run.log"
+    daemon = start_daemon(project, log)
+    try:
+        wait_for(lambda: "daemon started" in log.read_text(encoding="utf-8")
+                 or daemon.poll() is not None, 120, "the daemon to start")
+        desk = HttpClient(port)
+        assert desk.login() == 303
+        stream = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        stream.request("GET", "/windows/3/notices/start/progress", headers={
+            "Cookie": "; ".join(f"{k}={v}" for k, v in desk.cookies.items())})
+        response = stream.getresponse()
+        assert response.status == 200
+        assert response.readline().startswith(b"data: ")  # an unsent notice: it would go on
+        output = stop(daemon, log)  # returns only once the daemon has exited
+        assert "daemon stopped" in output
+        assert response.read().endswith(b"\n")  # returns: the stream ended with the daemon
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()

@@ -15,6 +15,7 @@ from dispatcher.table import Config, load_config
 # every other command starts without it.
 
 DEFAULT_LISTEN = ("127.0.0.1", 8025)
+STOP_TIMEOUT_SECONDS = 30.0  # the background sends' time to finish what is in flight
 user_app = typer.Typer(help="The console's users (argon2id hashes in [console] users_file).",
                        no_args_is_help=True)
 
@@ -61,4 +62,5 @@ async def _serve(cfg: Config) -> None:
         try:
             await stopping.wait()
         finally:
+            await console_app.close(STOP_TIMEOUT_SECONDS)
             await server.stop()

@@ -38,6 +38,7 @@ class ReceiptServices:
     clock: Clock
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _server: WebServer | None = field(default=None, init=False)
+    _console: Console | None = field(default=None, init=False)
     _twilio: TwilioSms | None = field(default=None, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
@@ -48,6 +49,7 @@ class ReceiptServices:
             assert http.host is not None and http.public_url is not None
             console = Console.of(self.config, self.ledger, self.clock,
                                  http.public_url.startswith("https://"))
+            self._console = console
             app = make_app(http.public_url, reports, console, self.config.publish.path)
             self._server = WebServer(app, http.host, http.port)
             await self._server.start()
@@ -62,8 +64,12 @@ class ReceiptServices:
             self._tasks.append(asyncio.create_task(self._read_mailbox(intake),
                                                    name="bounce-mailbox"))
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float) -> None:
+        """Stop within about ``timeout`` seconds whatever is open: the console's event
+        streams end and its sends stop first, then the server finishes what is in flight."""
         self._stopping.set()
+        if self._console is not None:
+            await self._console.close(timeout)
         if self._server is not None:
             await self._server.stop()
         await asyncio.gather(*self._tasks)

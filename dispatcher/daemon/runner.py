@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,9 +28,11 @@ from dispatcher.logs import Failures, event, failure
 from dispatcher.publish import Publisher
 from dispatcher.render import check_inputs
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
-from dispatcher.send import Clock, SendResult, make_backends, send_session
+from dispatcher.send import Backend, Clock, SendResult, Sleep, make_backends, send_session
 from dispatcher.table import (
     PLANNED,
+    Channel,
+    Config,
     Inputs,
     Window,
     build_notice,
@@ -40,6 +42,8 @@ from dispatcher.table import (
 )
 
 log = logging.getLogger("dispatcher.daemon")
+BackendFactory = Callable[[Config, Iterable[Channel], Mapping[str, str]],
+                          Mapping[Channel, Backend]]
 TICK_SECONDS = 1.0
 MAX_TICK_PAUSE_SECONDS = 60.0
 PROGRESS_SECONDS = 10.0
@@ -54,6 +58,9 @@ class Daemon:
     on_result: Callable[[Decision, SendResult], None] | None = None
     on_missed: Callable[[Decision], None] | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # how the daemon reaches the providers: the configured backends (a seam for tests)
+    backends: BackendFactory = make_backends
+    sleep: Sleep = asyncio.sleep  # how sends wait (retries, rates): the clock's own
 
     def __post_init__(self) -> None:
         self.inputs = self._load()
@@ -100,7 +107,7 @@ class Daemon:
         try:
             agrees_with_ledger(self.inputs, await self._ledger.active_slots())
         except BaseException:
-            await self._receipts.stop()
+            await self._receipts.stop(STOP_TIMEOUT_SECONDS)
             await self._ledger.close()
             raise
         self._jobs.start()
@@ -231,9 +238,10 @@ class Daemon:
             notice = build_notice(window, decision.slot, decision.phase,
                                   decision.notice.new_slot, decision.notice.lead)
             channels = list(notice.channels)
-            backends = make_backends(inputs.config, channels, self.env)
+            backends = self.backends(inputs.config, channels, self.env)
             result = await send_session(inputs, self._ledger, backends, notice, channels,
-                                        "schedule", self.clock, stopping=self.stopping)
+                                        "schedule", self.clock, stopping=self.stopping,
+                                        sleep=self.sleep)
         except InputError as exc:  # e.g. a template an edit broke: logged once, tried later
             if self._back_off(decision) == 1:
                 for problem in exc.problems:
@@ -297,7 +305,7 @@ class Daemon:
         if problems:
             raise InputError(problems)
         broadcast = {c for w in inputs.config.windows if w.broadcast for c in w.channels}
-        make_backends(inputs.config, broadcast, self.env)  # credentials present?
+        self.backends(inputs.config, broadcast, self.env)  # credentials present?
         return inputs
 
     async def reload_if_changed(self) -> None:
@@ -329,8 +337,9 @@ class Daemon:
             _, pending = await asyncio.wait(running, timeout=STOP_TIMEOUT_SECONDS)
             for task in pending:
                 task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)  # before the ledger goes
         if self._receipts is not None:
-            await self._receipts.stop()
+            await self._receipts.stop(STOP_TIMEOUT_SECONDS)
         if self._ledger is not None:
             await self._ledger.close()
         event(log, logging.INFO, "daemon stopped")

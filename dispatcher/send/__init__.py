@@ -18,7 +18,7 @@ from dispatcher.send.channels import (
 )
 from dispatcher.send.dispatcher import Dispatcher, Plan
 from dispatcher.send.identity import delivery_tag, message_id
-from dispatcher.send.lanes import Clock, RateLimiter
+from dispatcher.send.lanes import Clock, RateLimiter, Sleep
 from dispatcher.send.operator import (
     Postponement,
     carry_out_postponement,
@@ -44,6 +44,7 @@ __all__ = [
     "Receipt",
     "ReturnPaths",
     "SendResult",
+    "Sleep",
     "TwilioSms",
     "carry_out_postponement",
     "current_notice",

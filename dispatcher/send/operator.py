@@ -4,6 +4,7 @@ with the operator's name; nothing here prints or asks."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +13,7 @@ from dispatcher.errors import ArgumentError, Problem, StaleError, single
 from dispatcher.ledger import DeliveryState, Ledger, NoticeState
 from dispatcher.send.channels import Backend
 from dispatcher.send.claims import Progress
-from dispatcher.send.lanes import Clock
+from dispatcher.send.lanes import Clock, Sleep
 from dispatcher.send.session import SendResult, preflight, send_session
 from dispatcher.table import (
     PLANNED,
@@ -77,13 +78,15 @@ def _stale(window: Window, seen: str, active: str) -> StaleError:
 async def send_now(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend],
                    notice: Notice, channels: list[Channel], actor: str, clock: Clock, *,
                    on_counted: Counted | None = None, on_progress: Progress | None = None,
-                   checked: bool = False) -> SendResult:
+                   checked: bool = False, stopping: asyncio.Event | None = None,
+                   sleep: Sleep = asyncio.sleep) -> SendResult:
     """Send ``notice`` on ``channels`` now, as ``actor``; ``checked`` as for send_session.
     StaleError if the window moved since the notice was built."""
     await still_current(ledger, notice)
     result = await send_session(inputs, ledger, backends, notice, channels,
                                 f"operator:{actor}", clock, on_counted=on_counted,
-                                on_progress=on_progress, checked=checked)
+                                on_progress=on_progress, checked=checked, stopping=stopping,
+                                sleep=sleep)
     await ledger.audit(actor, "send", notice.window.id,
                        {"phase": notice.tag, "slot": notice.slot.name,
                         "channels": [c.value for c in channels],
@@ -111,11 +114,13 @@ async def requeue_failed(ledger: Ledger, notice: Notice, uncertain: bool, clock:
 async def retry_failed(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend],
                        notice: Notice, channels: list[Channel], requeued: int, actor: str,
                        clock: Clock, *, on_counted: Counted | None = None,
-                       on_progress: Progress | None = None) -> SendResult:
+                       on_progress: Progress | None = None,
+                       stopping: asyncio.Event | None = None,
+                       sleep: Sleep = asyncio.sleep) -> SendResult:
     """Send what ``requeue_failed`` put back, as ``actor``."""
     result = await send_session(inputs, ledger, backends, notice, channels,
                                 f"operator:{actor}", clock, on_counted=on_counted,
-                                on_progress=on_progress)
+                                on_progress=on_progress, stopping=stopping, sleep=sleep)
     await ledger.audit(actor, "retry", notice.window.id,
                        {"phase": notice.tag, "slot": notice.slot.name, "requeued": requeued},
                        clock())

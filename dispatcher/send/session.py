@@ -21,7 +21,7 @@ from dispatcher.render import Renderer, check_notice
 from dispatcher.send.channels import Backend
 from dispatcher.send.claims import Progress
 from dispatcher.send.dispatcher import Dispatcher, Plan
-from dispatcher.send.lanes import Clock
+from dispatcher.send.lanes import Clock, Sleep
 from dispatcher.table import (
     Channel,
     Contact,
@@ -96,11 +96,12 @@ async def send_session(
     on_counted: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
     on_progress: Progress | None = None,
     checked: bool = False,
+    sleep: Sleep = asyncio.sleep,
 ) -> SendResult:
     """Send ``notice`` on ``channels`` through ``backends``, which this closes afterwards.
     ``checked``: the caller has just run ``preflight`` on this notice and these channels (to
     fail before asking the operator), so every message is not rendered a second time."""
-    dispatcher = Dispatcher(inputs, ledger, backends, clock, on_progress=on_progress,
+    dispatcher = Dispatcher(inputs, ledger, backends, clock, sleep, on_progress=on_progress,
                             stopping=stopping or asyncio.Event())
     try:
         if not checked:

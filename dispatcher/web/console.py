@@ -83,6 +83,10 @@ class Console:
                             timedelta(hours=settings.session_hours)),
                    LoginLimiter(settings.login_attempts, clock), secure_cookies)
 
+    async def close(self, timeout: float) -> None:
+        """End the event streams and stop the background sends (see NoticeDesk.close)."""
+        await self._desk.close(timeout)
+
     def routes(self) -> list[Route]:
         notice = "/windows/{number:int}/notices/{tag}"
         return [

@@ -5,6 +5,7 @@ send now, retry and postpone, each confirmed by typing the window's id."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -51,6 +52,7 @@ from dispatcher.table import (
 )
 
 log = logging.getLogger("dispatcher.console")
+PROGRESS_SECONDS = 1.0
 Clock = Callable[[], datetime]
 
 
@@ -63,6 +65,20 @@ class NoticeDesk:
     clock: Clock
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # set by close(): event streams end, and background sends stop as the daemon's do
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def close(self, timeout: float) -> None:
+        """Stop: end the event streams, ask the background sends to stop (no new claims;
+        what is in flight finishes), and wait for them, at most ``timeout`` seconds."""
+        self.stopping.set()
+        running = list(self.running.values())
+        if not running:
+            return
+        _, late = await asyncio.wait(running, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     def inputs(self) -> Inputs:
         return load_inputs(self.config_path)
@@ -128,8 +144,8 @@ class NoticeDesk:
 
     async def progress_events(self, notice: Notice) -> AsyncIterator[str]:
         """Server-sent events: the share of deliveries finished, every second, until the
-        notice has no send running and every delivery is final."""
-        while True:
+        notice has no send running and every delivery is final, or the console stops."""
+        while not self.stopping.is_set():
             record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
             counts = await self.ledger.counts(record.id) if record else {}
             progress = _progress(counts)
@@ -137,7 +153,8 @@ class NoticeDesk:
             if notice.key not in self.running and progress["total"] and (
                     progress["done"] == progress["total"]):
                 return
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), PROGRESS_SECONDS)
 
     # -- the actions --------------------------------------------------------------------
 
@@ -147,13 +164,15 @@ class NoticeDesk:
         await asyncio.to_thread(preflight, inputs, notice, channels, self.clock())
         backends = make_backends(inputs.config, channels, self.env)
         self._background(notice, send_now(inputs, self.ledger, backends, notice, channels,
-                                          actor, self.clock, checked=True))
+                                          actor, self.clock, checked=True,
+                                          stopping=self.stopping))
 
     async def start_retry(self, inputs: Inputs, notice: Notice, actor: str) -> int:
         requeued, channels = await requeue_failed(self.ledger, notice, False, self.clock)
         backends = make_backends(inputs.config, channels, self.env)
         self._background(notice, retry_failed(inputs, self.ledger, backends, notice,
-                                              channels, requeued, actor, self.clock))
+                                              channels, requeued, actor, self.clock,
+                                              stopping=self.stopping))
         return requeued
 
     async def postpone(self, inputs: Inputs, window: Window, actor: str, reason: str,
@@ -166,9 +185,12 @@ class NoticeDesk:
         if plan.channels:
             self._background(plan.notice, send_now(
                 inputs, self.ledger, backends, plan.notice, plan.channels, actor, self.clock,
-                checked=True))
+                checked=True, stopping=self.stopping))
 
     def _background(self, notice: Notice, sending: Coroutine[Any, Any, Any]) -> None:
+        if self.stopping.is_set():
+            sending.close()
+            raise single(ArgumentError, "send", "the console is stopping")
         if notice.key in self.running:
             sending.close()
             raise single(ArgumentError, "send", f"the {notice.tag} notice is being sent now")

@@ -13,6 +13,8 @@ from starlette.types import ASGIApp
 
 from dispatcher.errors import SetupError, single
 
+GRACEFUL_SECONDS = 10.0
+
 
 class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
@@ -23,10 +25,13 @@ class _EmbeddedServer(uvicorn.Server):
 class WebServer:
     """``await start()`` listens; ``await stop()`` finishes the requests in flight."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int,
+                 graceful_seconds: float = GRACEFUL_SECONDS) -> None:
         self._host, self._port = host, port
+        # a request still open after graceful_seconds (a browser's event stream) is closed
         self._server = _EmbeddedServer(uvicorn.Config(
-            app, log_config=None, lifespan="off", access_log=False))
+            app, log_config=None, lifespan="off", access_log=False,
+            timeout_graceful_shutdown=round(graceful_seconds)))
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -1,0 +1,441 @@
+"""A model of the night: Hypothesis drives the real ledger, the real send path and the real
+daemon's tick on an injected clock through random sequences of what happens on a
+maintenance night (operators sending some channels, retrying, postponing from a view that
+may be stale; edits of the contacts, the reserve slots and the times; providers accepting,
+refusing, timing out or away; a sender killed mid-notice; the clock moved past leases,
+starts and ends), and checks the night's invariants after every step.
+
+Providers are the one thing stood in for, at the plugin boundary (a Backend that answers
+as told and counts what it was handed). `HYPOTHESIS_PROFILE=night` runs 20 times more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+)
+
+from dispatcher.daemon import Daemon
+from dispatcher.errors import (
+    InputError,
+    PermanentError,
+    TransientError,
+    UnavailableError,
+    UncertainError,
+)
+from dispatcher.ledger import (
+    FINAL_STATES,
+    UNSENT_STATES,
+    Ledger,
+    NoticeState,
+    engine_url,
+)
+from dispatcher.send import (
+    Backend,
+    Outgoing,
+    Receipt,
+    carry_out_postponement,
+    current_notice,
+    plan_postponement,
+    requeue_failed,
+    retry_failed,
+    send_now,
+)
+from dispatcher.table import Channel, Config, Phase, find_window, load_inputs
+from tests.helpers import CONTACTS_HEADER, ROOT
+from tests.servers import fresh_schema
+
+# ci: about 45 s here (15 examples on SQLite, 5 on PostgreSQL); night: 20 times as many
+_SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+settings.register_profile("ci", max_examples=15, stateful_step_count=20, deadline=None,
+                          suppress_health_check=_SLOW)
+settings.register_profile("night", max_examples=300, stateful_step_count=20, deadline=None,
+                          suppress_health_check=_SLOW)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+POSTGRES_SHARE = 3  # PostgreSQL runs a third of the examples: each one is slower
+
+WINDOW = "w3"
+START = datetime(2031, 7, 18, 16, 0, tzinfo=UTC)  # AM1:00 JST, after any real clock here
+CONTACTS = [f"M{n},店{n},,,m{n}@example.jp,090-1000-{n:04d},emoney\n" for n in range(6)]
+RESERVES = {"first": "2031-08-23T01:00:00", "second": "2031-09-20T01:00:00"}
+ANSWERS = ("accepted", "slow", "4xx", "5xx", "timeout", "down")
+SLOW_SECONDS = 40  # a provider taking longer over one message than a lease lasts
+SECONDS = (1, 20, 45, 300, 1800, 3600, 6 * 3600)
+
+
+def config_text(planned_shift: int, reserves: Iterable[str], ledger: str) -> str:
+    start = datetime(2031, 7, 19, 1, 0) + timedelta(minutes=planned_shift)
+    reserve_tables = "".join(
+        f"  [[windows.reserve]]\n  start = {RESERVES[name]}\n"
+        f"  end = {RESERVES[name].replace('T01', 'T02')}\n" for name in reserves)
+    return f"""
+[dispatcher]
+timezone = "Asia/Tokyo"
+catch_up_minutes = 30
+lease_seconds = 30
+announce_days_before = 0
+ledger = "{ledger}"
+
+[sender]
+organisation = "テスト株式会社"
+service = "J-Mups"
+
+[helpdesk]
+name = "J-Mups ヘルプデスク"
+phone = "0120-220-766"
+hours = "365 日 24 時間"
+
+[channels.email]
+concurrency = 1  # so that claimed deliveries wait their turn behind a slow one
+
+[channels.sms]
+concurrency = 1
+
+[retry]
+initial_delay_seconds = 1
+max_delay_seconds = 4
+max_attempts = 3
+
+[[windows]]
+number = 3
+id = "{WINDOW}"
+title = "電子マネー メンテナンス"
+start = {start.isoformat()}
+end = {(start + timedelta(hours=1)).isoformat()}
+impact = "約30分間のサービス停止"
+notify = "broadcast"
+channels = ["email", "sms"]
+{reserve_tables}"""
+
+
+class World:
+    """The providers and the clock as the model drives them."""
+
+    def __init__(self) -> None:
+        self.now = START - timedelta(hours=2)
+        self.answers: list[str] = []
+        self.accepted: Counter[int] = Counter()  # deliveries a provider took, by id
+        self.kill_after: int | None = None  # hand-overs before the sender dies
+        self.handed = 0
+        self.sender: asyncio.Task[Any] | None = None
+        self.ledger: Ledger | None = None
+        self.off_slot: list[str] = []  # notices handed over for a slot not in force
+
+    def clock(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=max(seconds, 0.001))
+        await asyncio.sleep(0)
+
+    def backends(self, config: Config, channels: Iterable[Channel],
+                 env: Mapping[str, str]) -> dict[Channel, Backend]:
+        return {channel: Provider(self) for channel in channels}
+
+    async def hand_over(self, outgoing: Outgoing) -> Receipt:
+        await self._check_slot(outgoing.notice_key)
+        self.handed += 1
+        if self.kill_after is not None and self.handed > self.kill_after and self.sender:
+            self.kill_after = None
+            self.sender.cancel()
+            await asyncio.sleep(0)  # the cancellation lands here: the sender is gone
+        answer = self.answers.pop(0) if self.answers else "accepted"
+        if answer == "slow":
+            await self.sleep(SLOW_SECONDS)
+        if answer in ("accepted", "slow", "timeout"):
+            self.accepted[outgoing.delivery_id] += 1
+        if answer == "4xx":
+            raise TransientError("451 try later", "451")
+        if answer == "5xx":
+            raise PermanentError("550 no such user", "550")
+        if answer == "timeout":
+            raise UncertainError("timed out after the data was sent")
+        if answer == "down":
+            raise UnavailableError("connection refused")
+        return Receipt(f"ref-{outgoing.delivery_id}")
+
+    async def _check_slot(self, key: str) -> None:
+        assert self.ledger is not None
+        window, slot, phase = key.split("/")
+        active = (await self.ledger.active_slots()).get(window, "planned")
+        moved_to = (await self.ledger.slot_moves()).get(window, {}).get(slot)
+        if slot != active and not (phase == "postponed" and moved_to == active):
+            self.off_slot.append(key)
+
+
+class Provider(Backend):
+    name: ClassVar[str] = "model"
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def send(self, outgoing: Outgoing) -> Receipt:
+        return await self.world.hand_over(outgoing)
+
+
+class Night(RuleBasedStateMachine):
+    """One night of window 3, on e-mail and SMS, in its own project folder."""
+
+    folder: Path
+    tmp: ClassVar[pytest.TempPathFactory]
+    ledger_url: ClassVar[str] = "sqlite:///var/ledger.sqlite3"
+
+    @initialize()
+    def open_the_night(self) -> None:
+        self.folder = self.tmp.mktemp("night")
+        shutil.copytree(ROOT / "templates", self.folder / "templates")
+        (self.folder / "contacts").mkdir()
+        self.contacts = [0, 1, 2]
+        self.reserves = ["first"]
+        self.shift = 0
+        self.edits = 0
+        self.config = self.folder / "config.toml"
+        self._write_table()
+        self.world = World()
+        self.loop = asyncio.new_event_loop()
+        url = engine_url(self.ledger_url, self.folder)
+        if url.get_backend_name() == "postgresql":
+            self.run(fresh_schema(url))
+        self.ledger = self.run(Ledger.open(url))
+        self.world.ledger = self.ledger
+        self.daemon = Daemon(self.config, self.world.clock, backends=self.world.backends,
+                             sleep=self.world.sleep)
+        self.run(self.daemon.open())
+        self.allowed: Counter[int] = Counter()  # extra hand-overs a death or --uncertain allows
+        self.seen: dict[int, str] = {}
+        self.retried: set[int] = set()
+        self.notices_seen: dict[int, str] = {}
+
+    def run(self, step: Any) -> Any:
+        return self.loop.run_until_complete(step)
+
+    def teardown(self) -> None:
+        if hasattr(self, "loop"):
+            self.run(self.daemon.close())
+            self.run(self.ledger.close())
+            self.loop.close()
+
+    # --- the table -------------------------------------------------------------------
+
+    def _write_table(self) -> None:
+        self.config.write_text(config_text(self.shift, self.reserves, self.ledger_url),
+                               encoding="utf-8")
+        rows = "".join(CONTACTS[n] for n in self.contacts)
+        (self.folder / "contacts" / "night.csv").write_text(CONTACTS_HEADER + rows,
+                                                            encoding="utf-8")
+        self.edits += 1  # a distinct change time for each edit, however fast they come
+        stamp = (1_900_000_000 + self.edits) * 10**9
+        for path in (self.config, self.folder / "contacts" / "night.csv"):
+            os.utime(path, ns=(stamp, stamp))
+
+    @rule(contact=st.integers(0, 5))
+    def add_or_remove_a_contact(self, contact: int) -> None:
+        if contact in self.contacts and len(self.contacts) > 1:
+            self.contacts.remove(contact)
+        elif contact not in self.contacts:
+            self.contacts.append(contact)
+        self._write_table()
+
+    @rule(name=st.sampled_from(sorted(RESERVES)))
+    def add_or_remove_a_reserve_slot(self, name: str) -> None:
+        self.reserves = ([r for r in self.reserves if r != name] if name in self.reserves
+                         else sorted([*self.reserves, name], key=list(RESERVES).index))
+        self._write_table()
+
+    @rule(minutes=st.sampled_from([-30, 10, 45]))
+    def move_the_planned_times(self, minutes: int) -> None:
+        self.shift += minutes
+        self._write_table()
+
+    # --- the providers, the clock, a death ---------------------------------------------
+
+    @rule(answers=st.lists(st.sampled_from(ANSWERS), max_size=8))
+    def providers_will_answer(self, answers: list[str]) -> None:
+        self.world.answers = answers
+
+    @rule(seconds=st.sampled_from(SECONDS))
+    def time_passes(self, seconds: int) -> None:
+        self.world.now += timedelta(seconds=seconds)
+
+    @rule(after=st.integers(0, 4))
+    def the_next_sender_dies_after(self, after: int) -> None:
+        self.world.kill_after = after
+
+    @rule()
+    def daemon_ticks(self) -> None:
+        self.run(self.daemon.tick())  # a tick must never raise
+        self.run(self.daemon.wait_for_sends())
+
+    # --- the operators -----------------------------------------------------------------
+
+    @rule(phase=st.sampled_from([Phase.START, Phase.END]),
+          channels=st.sets(st.sampled_from([Channel.EMAIL, Channel.SMS]), min_size=1),
+          stale=st.booleans())
+    def operator_sends(self, phase: Phase, channels: set[Channel], stale: bool) -> None:
+        async def send() -> None:
+            inputs = load_inputs(self.config)
+            window = find_window(inputs.config.windows, "3")
+            seen = self._seen_slot(stale)
+            notice = await current_notice(self.ledger, window, phase, seen_slot=seen)
+            await send_now(inputs, self.ledger, self.world.backends(inputs.config, channels, {}),
+                           notice, sorted(channels), "model", self.world.clock,
+                           sleep=self.world.sleep)
+        self._operator(send())
+
+    @rule(phase=st.sampled_from([Phase.START, Phase.END, Phase.POSTPONED]),
+          uncertain=st.booleans())
+    def operator_retries(self, phase: Phase, uncertain: bool) -> None:
+        async def retry() -> None:
+            inputs = load_inputs(self.config)
+            window = find_window(inputs.config.windows, "3")
+            notice = await current_notice(self.ledger, window, phase)
+            record = await self.ledger.notice(window.id, notice.slot.name, notice.tag)
+            before = await self.ledger.deliveries_of(record.id) if record else []
+            again = {d.id for d in before if d.state in {s.value for s in UNSENT_STATES}}
+            if uncertain:  # the operator accepts a duplicate of what may have gone out
+                self.allowed.update(d.id for d in before if d.state == "uncertain")
+            else:
+                again -= {d.id for d in before if d.state == "uncertain"}
+            self.retried |= again
+            requeued, channels = await requeue_failed(self.ledger, notice, uncertain,
+                                                      self.world.clock)
+            await retry_failed(inputs, self.ledger, self.world.backends(inputs.config,
+                               channels, {}), notice, channels, requeued, "model",
+                               self.world.clock, sleep=self.world.sleep)
+        self._operator(retry())
+
+    @rule(stale=st.booleans(), with_notice=st.booleans())
+    def operator_postpones(self, stale: bool, with_notice: bool) -> None:
+        async def postpone() -> None:
+            inputs = load_inputs(self.config)
+            window = find_window(inputs.config.windows, "3")
+            plan = plan_postponement(inputs, window, await self.ledger.active_slots(), None,
+                                     with_notice, self.world.clock, self._seen_slot(stale))
+            await carry_out_postponement(self.ledger, plan, "model", "", self.world.clock)
+            if plan.channels:
+                await send_now(inputs, self.ledger, self.world.backends(
+                    inputs.config, plan.channels, {}), plan.notice, plan.channels, "model",
+                    self.world.clock, checked=True, sleep=self.world.sleep)
+        self._operator(postpone())
+
+    def _seen_slot(self, stale: bool) -> str | None:
+        """The slot the operator looked at: the one in force, or (stale) the planned slot,
+        which is stale once the window has moved."""
+        return "planned" if stale else None
+
+    def _operator(self, action: Any) -> None:
+        """An operator's command, run like the CLI runs it; bad or stale input is refused
+        with an InputError (exit 2), which is a fine outcome; anything else is a bug."""
+        async def run() -> None:
+            self.world.handed = 0
+            self.world.sender = asyncio.current_task()
+            try:
+                await action
+            except InputError:
+                pass
+            except asyncio.CancelledError:  # the sender died: it held what it held
+                await self._allow_what_the_dead_held()
+            finally:
+                self.world.sender = None
+                self.world.kill_after = None
+        self.run(run())
+
+    async def _allow_what_the_dead_held(self) -> None:
+        for notice in await self.ledger.notices_of(WINDOW):
+            for delivery in await self.ledger.deliveries_of(notice.id, ["sending"]):
+                self.allowed[delivery.id] += 1
+
+    # --- the invariants ----------------------------------------------------------------
+
+    @invariant()
+    def nothing_is_sent_twice_unless_a_sender_died_holding_it(self) -> None:
+        for delivery_id, times in self.world.accepted.items():
+            assert times <= 1 + self.allowed[delivery_id], (delivery_id, times)
+
+    @invariant()
+    def no_notice_goes_out_for_a_slot_not_in_force(self) -> None:
+        assert self.world.off_slot == []
+
+    @invariant()
+    def states_only_move_forward_and_done_means_all_final(self) -> None:
+        if not hasattr(self, "ledger"):
+            return
+        self.run(self._check_ledger())
+        self.retried.clear()
+
+    @invariant()
+    def the_active_slot_is_in_the_table_in_force(self) -> None:
+        """Once the daemon has looked at the files (an operator's command may have moved
+        the window with an edit the daemon had not read yet)."""
+        if not hasattr(self, "ledger"):
+            return
+        self.run(self.daemon.reload_if_changed())
+        active = self.run(self.ledger.active_slots()).get(WINDOW, "planned")
+        window = find_window(self.daemon.inputs.config.windows, WINDOW)
+        assert active in {s.name for s in window.slots}
+
+    async def _check_ledger(self) -> None:
+        final = {s.value for s in FINAL_STATES}
+        for notice in await self.ledger.notices_of(WINDOW):
+            deliveries = await self.ledger.deliveries_of(notice.id)
+            states = [d.state for d in deliveries]
+            for delivery in deliveries:
+                self._moved_forward(delivery.id, delivery.state)
+            if notice.state in (NoticeState.DONE, NoticeState.PARTIAL):
+                assert set(states) <= final, (notice, states)
+            if notice.state == NoticeState.DONE and self.notices_seen.get(notice.id) != "done":
+                # it became done in this step: every contact of the table as it stands has a
+                # delivery on each of the notice's channels
+                planned = {(d.channel, d.contact_id) for d in deliveries}
+                wanted = {(c, f"M{n}") for c in ("email", "sms") for n in self.contacts}
+                assert wanted <= planned, (notice, sorted(wanted - planned))
+            self.notices_seen[notice.id] = notice.state
+            if notice.state == NoticeState.SENDING:  # something left for a sender to resume
+                assert not set(states) <= final, (notice, states)
+
+    def _moved_forward(self, delivery_id: int, state: str) -> None:
+        before = self.seen.get(delivery_id)
+        self.seen[delivery_id] = state
+        if before is None or before == state or before not in {s.value for s in FINAL_STATES}:
+            return
+        # a final state changes only when an operator retried it
+        assert before in {s.value for s in UNSENT_STATES}, (delivery_id, before, state)
+        assert delivery_id in self.retried, (delivery_id, before, state)
+
+
+def _run(machine: type[Night], examples_share: int = 1) -> None:
+    profile = settings.get_profile(PROFILE)
+    case = machine.TestCase
+    case.settings = settings(profile, max_examples=max(profile.max_examples // examples_share,
+                                                       1))
+    case("runTest").runTest()
+
+
+def test_the_night_on_sqlite(tmp_path_factory: pytest.TempPathFactory) -> None:
+    Night.tmp = tmp_path_factory
+    _run(Night)
+
+
+def test_the_night_on_postgresql(tmp_path_factory: pytest.TempPathFactory,
+                                 postgres_url: str) -> None:
+    class OnPostgres(Night):
+        ledger_url = postgres_url
+
+    OnPostgres.tmp = tmp_path_factory
+    _run(OnPostgres, POSTGRES_SHARE)
+
