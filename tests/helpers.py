@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page
 
+from dispatcher.daemon import Daemon
 from dispatcher.demo import Arrival, MailSink, free_port
 from dispatcher.ledger import DeliveryRecord, Ledger, NewDelivery, engine_url
 from dispatcher.render import FaxPages, Renderer
@@ -124,6 +125,24 @@ async def deliveries(project: Path, window: str = WINDOW_3) -> list[DeliveryReco
 def delivery_states(project: Path) -> list[str]:
     """The state of each delivery of window 3, read now (for polling from a sync test)."""
     return [str(d.state) for d in asyncio.run(deliveries(project))]
+
+
+@contextlib.asynccontextmanager
+async def still_daemon(project: Path, moment: datetime) -> AsyncIterator[Daemon]:
+    """An opened daemon whose clock stands still at ``moment``; closed afterwards."""
+    daemon = Daemon(project, lambda: moment)
+    await daemon.open()
+    try:
+        yield daemon
+    finally:
+        await daemon.close()
+
+
+async def run_daemon_at(project: Path, moment: datetime) -> None:
+    """One look by a daemon whose clock stands at ``moment``, and the sends it starts."""
+    async with still_daemon(project, moment) as daemon:
+        await daemon.tick()
+        await daemon.wait_for_sends()
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from dispatcher.daemon import Daemon
 from tests.helpers import (
     ROOT,
     WINDOW_3,
@@ -25,6 +22,7 @@ from tests.helpers import (
     project_ledger,
     sms_count,
     start_daemon,
+    still_daemon,
     stop,
     subjects,
     timed_window,
@@ -57,17 +55,6 @@ def test_both_notices_arrive_once_and_never_early(project: Path) -> None:
     assert min(t for t, _, _ in ends) >= end.timestamp()
     assert "notice finished" in output and "daemon stopped" in output
     assert sms_count(project) == 2 * TEXTS
-
-
-@contextlib.asynccontextmanager
-async def still_daemon(project: Path, moment: datetime) -> AsyncIterator[Daemon]:
-    """An opened daemon whose clock stands still at ``moment``; closed afterwards."""
-    daemon = Daemon(project, lambda: moment)
-    await daemon.open()
-    try:
-        yield daemon
-    finally:
-        await daemon.close()
 
 
 async def test_edits_move_jobs_and_broken_edits_keep_the_last_good_table(

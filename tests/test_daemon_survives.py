@@ -9,13 +9,11 @@ import contextlib
 import http.client
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from dispatcher.daemon import Daemon
 from dispatcher.demo import free_port
 from dispatcher.logs import Failures
 from dispatcher.web import Users
@@ -25,22 +23,13 @@ from tests.helpers import (
     Cli,
     HttpClient,
     start_daemon,
+    still_daemon,
     stop,
     wait_for,
 )
 
 SEED_RESERVE = "  [[windows.reserve]]\n  start = 2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00\n"
 BEFORE_THE_NIGHT = datetime(2021, 7, 18, 12, 0, tzinfo=UTC)
-
-
-@contextlib.asynccontextmanager
-async def opened(project: Path, moment: datetime) -> AsyncIterator[Daemon]:
-    daemon = Daemon(project, lambda: moment)
-    await daemon.open()
-    try:
-        yield daemon
-    finally:
-        await daemon.close()
 
 
 def set_every_notice_state(project: Path, state: str) -> None:
@@ -60,7 +49,7 @@ async def test_deleting_the_active_reserve_slot_is_rejected_and_the_daemon_goes_
                                     str(project))
     assert moved.code == 0, moved.err
     reserve_start = f"{WINDOW_3}/reserve-2021-08-23-0100/start"
-    async with opened(project, BEFORE_THE_NIGHT) as daemon:
+    async with still_daemon(project, BEFORE_THE_NIGHT) as daemon:
         await daemon.tick()
         assert reserve_start in daemon.scheduled()
         caplog.set_level(logging.INFO)
@@ -99,7 +88,7 @@ async def test_a_reserve_slot_with_an_id_may_move_its_times(cli: Cli, project: P
     moved = await asyncio.to_thread(cli, "postpone", "3", "--no-notice", "--yes", "-c",
                                     str(project))
     assert moved.code == 0, moved.err
-    async with opened(project, BEFORE_THE_NIGHT) as daemon:
+    async with still_daemon(project, BEFORE_THE_NIGHT) as daemon:
         await daemon.tick()
         edited = project.read_text(encoding="utf-8").replace(
             "2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00",
@@ -112,7 +101,7 @@ async def test_a_reserve_slot_with_an_id_may_move_its_times(cli: Cli, project: P
 
 async def test_an_exception_in_a_tick_is_logged_once_then_counted_and_backed_off(
         project: Path, caplog: pytest.LogCaptureFixture) -> None:
-    async with opened(project, BEFORE_THE_NIGHT) as daemon:
+    async with still_daemon(project, BEFORE_THE_NIGHT) as daemon:
         await daemon.tick()
         await asyncio.to_thread(set_every_notice_state, project, "paused")  # a newer version
         caplog.set_level(logging.INFO)

@@ -9,11 +9,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
-from dispatcher.daemon import Daemon
 from dispatcher.ledger import NoticeState
 from dispatcher.send import Backend, Dispatcher, Outgoing, Receipt, send_notice
 from dispatcher.table import Channel, Phase, build_notice, find_window, load_inputs
-from tests.helpers import TOKYO, WINDOW_3, Cli, deliveries, project_ledger, use_contacts
+from tests.helpers import (
+    TOKYO,
+    WINDOW_3,
+    Cli,
+    deliveries,
+    project_ledger,
+    run_daemon_at,
+    still_daemon,
+    use_contacts,
+)
 
 START_KEY = f"{WINDOW_3}/planned/start"
 SEED_START = datetime(2021, 7, 19, 1, 0, tzinfo=TOKYO)
@@ -42,23 +50,13 @@ async def test_an_email_only_send_by_hand_leaves_fax_and_sms_to_the_daemon_at_th
     assert await notice_state(project) == NoticeState.PARTIAL
     assert by_channel(list(await deliveries(project))) == {"email": 28}
 
-    early = Daemon(project, lambda: SEED_START - timedelta(minutes=2))
-    await early.open()
-    try:
+    async with still_daemon(project, SEED_START - timedelta(minutes=2)) as early:
         await early.tick()  # before AM1:00 the rest only waits for its time
         assert START_KEY in early.scheduled()
         await early.wait_for_sends()
-    finally:
-        await early.close()
     assert by_channel(list(await deliveries(project))) == {"email": 28}
 
-    on_time = Daemon(project, lambda: SEED_START + timedelta(seconds=1))
-    await on_time.open()
-    try:
-        await on_time.tick()
-        await on_time.wait_for_sends()
-    finally:
-        await on_time.close()
+    await run_daemon_at(project, SEED_START + timedelta(seconds=1))
     records = await deliveries(project)
     assert by_channel(list(records)) == {"email": 28, "fax": 27, "sms": 26}
     assert {r.state for r in records} == {"sent"}
@@ -70,13 +68,7 @@ async def test_the_rest_of_a_partial_notice_past_its_time_is_recorded_missed(
     sent = await asyncio.to_thread(cli, "send", "3", "start", "--channel", "email", "--yes",
                                    "-c", str(project))
     assert sent.code == 0, sent.err
-    late = Daemon(project, lambda: SEED_START + timedelta(hours=3))  # the work has ended
-    await late.open()
-    try:
-        await late.tick()
-        await late.wait_for_sends()
-    finally:
-        await late.close()
+    await run_daemon_at(project, SEED_START + timedelta(hours=3))  # the work has ended
     assert await notice_state(project) == NoticeState.MISSED
     assert by_channel(list(await deliveries(project))) == {"email": 28}
 

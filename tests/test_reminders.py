@@ -9,10 +9,9 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dispatcher.daemon import Daemon
 from dispatcher.ledger import NoticeState
 from dispatcher.table import find_window, jp_lead, lead_text, load_config, parse_lead
-from tests.helpers import Cli, project_ledger, timed_window
+from tests.helpers import Cli, project_ledger, run_daemon_at, timed_window
 
 W3_ID = "2021-07-19-emoney"
 
@@ -79,17 +78,6 @@ def test_the_advance_notice_previews_on_every_channel(cli: Cli, project: Path) -
     assert messages["email"]["subject"] == "【J-Mups】メンテナンス実施のご案内（2021年7月19日(月)）"
     assert "予備日: 2021年8月23日(月) AM1:00～AM2:00" in messages["email"]["body"]
     assert "予備日8/23(月)" in messages["sms"]["body"]
-
-
-async def run_daemon_at(project: Path, moment: datetime) -> None:
-    """One look by a daemon whose clock stands at ``moment``, and the sends it starts."""
-    daemon = Daemon(project, lambda: moment)
-    await daemon.open()
-    try:
-        await daemon.tick()
-        await daemon.wait_for_sends()
-    finally:
-        await daemon.close()
 
 
 def reminders_sent(project: Path, slot: str = "planned") -> int:

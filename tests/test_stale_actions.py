@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.daemon import Daemon
 from dispatcher.errors import StaleError
 from dispatcher.ledger import Ledger, NoticeState
 from tests.helpers import (
@@ -22,6 +21,7 @@ from tests.helpers import (
     console_server,
     deliveries,
     project_ledger,
+    run_daemon_at,
 )
 
 RESERVE = "reserve-2021-08-23-0100"
@@ -87,13 +87,7 @@ async def test_a_postponed_notice_left_sending_is_resumed_naming_the_new_slot(
     async with project_ledger(project) as ledger:  # as a sender that died left it
         await ledger.open_notice(WINDOW_3, "planned", "postponed", "operator:a",
                                  BEFORE_THE_NIGHT)
-    daemon = Daemon(project, lambda: BEFORE_THE_NIGHT)
-    await daemon.open()
-    try:
-        await daemon.tick()
-        await daemon.wait_for_sends()
-    finally:
-        await daemon.close()
+    await run_daemon_at(project, BEFORE_THE_NIGHT)
     async with project_ledger(project) as ledger:
         record = await ledger.notice(WINDOW_3, "planned", "postponed")
     assert record is not None and record.state == NoticeState.DONE
