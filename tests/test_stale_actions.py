@@ -114,3 +114,13 @@ def test_the_console_refuses_a_send_or_postpone_made_on_a_view_that_moved(
         status, _, body = desk.request("POST", "/windows/3/postpone", postpone)
         assert status == 409 and "not planned" in body
     assert asyncio.run(deliveries(project)) == []
+
+
+def test_the_postponed_notice_previewed_after_a_move_is_the_one_that_was_sent(
+        cli: Cli, project: Path) -> None:
+    assert cli("postpone", "3", "--no-notice", "--yes", "-c", str(project)).code == 0
+    shown = cli("preview", "3", "postponed", "--channel", "sms", "--contact", "M0001",
+                "-c", str(project))
+    assert shown.code == 0, shown.err
+    assert "window 3 (2021-07-19-emoney), postponed, planned:" in shown.out
+    assert "7/19(月)のメンテナンスは予備日 8/23(月) AM1:00～AM2:00 に実施します" in shown.out

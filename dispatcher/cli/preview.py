@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy.engine import URL
 
 from dispatcher.cli.app import (
     DEFAULT_CONFIG,
@@ -27,7 +28,7 @@ from dispatcher.cli.app import (
     run_async,
     slot_text,
 )
-from dispatcher.ledger import engine_url, peek
+from dispatcher.ledger import Ledger, engine_url, may_exist, peek
 from dispatcher.render import (
     ChannelTotals,
     Preview,
@@ -36,10 +37,13 @@ from dispatcher.render import (
     channels_to_preview,
     readable,
 )
+from dispatcher.send import current_notice
 from dispatcher.table import (
     Channel,
     Contact,
     Notice,
+    Phase,
+    Window,
     active_slot,
     build_notice,
     find_contact,
@@ -47,6 +51,14 @@ from dispatcher.table import (
     in_audience,
     load_inputs,
 )
+
+
+async def _postponed_notice(url: URL, window: Window) -> Notice:
+    ledger = await Ledger.open(url)
+    try:
+        return await current_notice(ledger, window, Phase.POSTPONED)
+    finally:
+        await ledger.close()
 
 
 def preview(
@@ -64,8 +76,12 @@ def preview(
     inputs = load_inputs(config)
     cfg = inputs.config
     target = find_window(cfg.windows, window)
-    active, _ = run_async(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
-    notice = build_notice(target, active_slot(target, active), phase, lead=lead_of(lead))
+    url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
+    if phase is Phase.POSTPONED and may_exist(url):  # of the slot the window left, if moved
+        notice = run_async(_postponed_notice(url, target))
+    else:
+        active, _ = run_async(peek(url))
+        notice = build_notice(target, active_slot(target, active), phase, lead=lead_of(lead))
     sent_at = parse_now(now, cfg.settings.timezone)
     channels = channels_to_preview(notice.channels, channel)
     if not target.broadcast:
