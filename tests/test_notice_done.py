@@ -5,6 +5,7 @@ notice is left `sending` with nothing in flight."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -79,6 +80,10 @@ def test_retrying_a_finished_notice_leaves_it_done(cli: Cli, project: Path) -> N
     assert retried.code == 0, retried.err
     assert "0 deliveries to try again" in retried.out
     assert asyncio.run(notice_state(project)) == NoticeState.DONE
+    status = cli("status", "3", "-c", str(project)).out
+    # when, in the operator's time zone, as every time the operator reads
+    assert re.search(r"start \(planned\): done, triggered by operator:\S+ at "
+                     r"\d{4}年\d{1,2}月\d{1,2}日\(.\) [AP]M\d{1,2}:\d\d\n", status), status
 
 
 def test_a_notice_whose_audience_has_no_address_on_its_channels_is_done(

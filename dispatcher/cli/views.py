@@ -31,6 +31,7 @@ from dispatcher.table import (
     Config,
     Window,
     find_window,
+    jp_datetime,
     load_config,
     load_inputs,
 )
@@ -99,8 +100,9 @@ async def _window_status(cfg: Config, window: Window) -> list[dict[str, Any]]:
 
 
 def _print_notice_status(notice: dict[str, Any], tz: tzinfo) -> None:
+    created = jp_datetime(datetime.fromisoformat(notice["created_at"]).astimezone(tz))
     out.print(f"{notice['phase']} ({notice['slot']}): {notice['state']}, triggered by "
-              f"{notice['triggered_by']} at {notice['created_at']}", markup=False)
+              f"{notice['triggered_by']} at {created}", markup=False)
     for channel, states in notice["channels"].items():
         summary = ", ".join(f"{state} {count}" for state, count in states.items())
         out.print(f"  {channel}: {summary}", markup=False)
