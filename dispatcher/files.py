@@ -1,16 +1,26 @@
-"""Writing a file whole: a reader sees the old version or the new one, never half of one."""
+"""Files: written whole (a reader sees the old version or the new one, never half of one),
+and kept owner-only where they hold contact data or keys."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
+PRIVATE_FILE = 0o600    # contact data and keys: the owner only
+PRIVATE_FOLDER = 0o700
+PUBLIC_FOLDER = 0o755
 
-def replace_file(path: Path, data: bytes, mode: int) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk, give it
-    ``mode`` and rename it over ``path`` (made with its folder if missing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+
+def replace_file(path: Path, data: bytes, mode: int, folder_mode: int = PUBLIC_FOLDER
+                 ) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` (owner-only until renamed), flush
+    it to disk, give it ``mode`` and rename it over ``path``; its folder is made with
+    ``folder_mode`` if missing."""
+    path.parent.mkdir(mode=folder_mode, parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as out:
@@ -23,3 +33,24 @@ def replace_file(path: Path, data: bytes, mode: int) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and owner-only, with an owner-only folder, unless it exists.
+    (SQLite gives a database's WAL and shared-memory files the database file's mode.)"""
+    path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+
+
+def readable_by_others(paths: Iterable[Path]) -> list[Path]:
+    """Those of ``paths`` that exist and that the group or other users may read."""
+    exposed = []
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if stat.S_IMODE(mode) & 0o044:
+            exposed.append(path)
+    return exposed

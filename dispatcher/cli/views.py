@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +24,7 @@ from dispatcher.cli.app import (
     run_async,
 )
 from dispatcher.errors import InputError
+from dispatcher.files import readable_by_others
 from dispatcher.ledger import NOT_REACHED_STATES, engine_url, peek
 from dispatcher.render import (
     check_inputs,
@@ -65,8 +67,23 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
     out.print(f"ok: {inputs.config.path}", markup=False)
     for line in summary.lines():
         out.print(f"  {line}", markup=False)
-    for warning in summary.warnings:
+    for warning in (*summary.warnings, *_exposed_files(inputs.config)):
         out.print(f"warning: {warning}", markup=False, style="yellow")
+
+
+def _exposed_files(cfg: Config) -> list[str]:
+    """The ledger (contact data) and the keys, where other users of the machine can read
+    them."""
+    paths = []
+    url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        database = Path(url.database or "")
+        paths += [database, database.with_name(f"{database.name}-wal"),
+                  database.with_name(f"{database.name}-shm")]
+    if cfg.console is not None:
+        paths += [cfg.console.users_file, cfg.console.secret_file]
+    return [f"{path} is readable by other users of this machine: chmod 600 {path}"
+            for path in readable_by_others(paths)]
 
 
 def status(

@@ -18,13 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.schema import CreateColumn
 
 from dispatcher.errors import ConfigError, LedgerError, LedgerUnavailable, single
+from dispatcher.files import create_private
 from dispatcher.ledger.tables import metadata
 
 
 async def open_engine(url: URL) -> AsyncEngine:
     """Connect, and create the tables on first use."""
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+        create_private(Path(url.database or ""))  # contact data: owner-only, WAL included
     # pre_ping: a connection the server dropped (a restart) is replaced, not handed out
     engine = create_async_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":

@@ -7,13 +7,11 @@ retry.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from pathlib import Path
 from typing import ClassVar, Protocol
 
 from dispatcher.errors import ChannelError, SetupError, single
@@ -78,11 +76,3 @@ def secret(env: Mapping[str, str], name: str, key: str) -> str:
     if not value:
         raise single(SetupError, key, f"environment variable {name} is not set")
     return value
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` so that a reader never sees half a file, even after a crash."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from dispatcher.errors import TransientError
+from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file
 from dispatcher.render import build_email, mime_bytes
-from dispatcher.send.channels.base import Backend, Outgoing, Receipt, write_atomically
+from dispatcher.send.channels.base import Backend, Outgoing, Receipt
 from dispatcher.send.channels.envelope import ReturnPaths
 from dispatcher.table import Channel
 
@@ -64,7 +65,7 @@ class Outbox(Backend):
 
 def _write(path: Path, data: bytes, recipient: str) -> Receipt:
     try:
-        write_atomically(path, data)
+        replace_file(path, data, PRIVATE_FILE, PRIVATE_FOLDER)  # contacts' messages
     except OSError as exc:  # a full disk or a wrong path: the operator can fix it in time
         raise TransientError(f"cannot write to the outbox: {exc}", None, recipient) from exc
     return Receipt(str(path))
