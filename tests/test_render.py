@@ -109,8 +109,9 @@ def test_line_breaks_in_contact_fields_cannot_add_mail_headers(
     raw = build_email(message, "J-Mups <m@example.jp>", SENT_AT)
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["Bcc"] is None and parsed["X-Injected"] is None
-    assert sorted(parsed.keys()) == ["Content-Transfer-Encoding", "Content-Type", "Date", "From",
-                                     "MIME-Version", "Subject", "To"]
+    assert sorted(parsed.keys()) == ["Auto-Submitted", "Content-Transfer-Encoding",
+                                     "Content-Type", "Date", "From", "MIME-Version",
+                                     "Subject", "To"]
     headers, _ = readable(raw)
     assert "To: 店 Bcc: victim@example.jp 佐藤 X-Injected: 1 <a@example.jp>" in headers
 

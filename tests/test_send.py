@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from email import message_from_bytes
 from pathlib import Path
 from typing import ClassVar
 
@@ -267,3 +268,18 @@ async def test_a_backends_own_bug_makes_deliveries_uncertain_not_a_hang(project:
     assert {r.last_error for r in buggy} == {"RuntimeError: unexpected answer"}
     assert {r.state for r in records if r not in buggy} == {"sent"}
     assert result.counts[("email", "uncertain")] == len(buggy)
+
+
+def test_every_message_says_it_was_sent_automatically(
+        cli: Cli, project: Path, smtp: tuple[SmtpSink, int],
+        twilio: tuple[FakeTwilio, str]) -> None:
+    # RFC 3834: auto-replies (out-of-office) are then not sent back to a send-only address
+    sink, port = smtp
+    configure(project, real_channels(port, twilio[1]))
+    sent = cli("send", "3", "start", "--channel", "email", "--channel", "fax", "--yes",
+               "-c", str(project))
+    assert sent.code == 0, sent.err
+    mails = [message_from_bytes(a.content) for a in sink.arrivals()]
+    faxes = [m for m in mails if m["To"].endswith("@fax.example.jp")]
+    assert len(mails) == 55 and len(faxes) == 27
+    assert {m["Auto-Submitted"] for m in mails} == {"auto-generated"}

@@ -11,7 +11,13 @@ from dispatcher.render.fax import (
     require_japanese_font,
     write_png,
 )
-from dispatcher.render.mail import build_email, mailbox_parts, mime_bytes, readable
+from dispatcher.render.mail import (
+    AUTO_SUBMITTED,
+    build_email,
+    mailbox_parts,
+    mime_bytes,
+    readable,
+)
 from dispatcher.render.preview import ChannelTotals, Preview, Previewer, channels_to_preview
 from dispatcher.render.segments import Encoding, Segments, count_segments
 from dispatcher.render.templates import (
@@ -24,6 +30,7 @@ from dispatcher.render.templates import (
 )
 
 __all__ = [
+    "AUTO_SUBMITTED",
     "ChannelTotals",
     "Encoding",
     "FaxDocument",

@@ -23,6 +23,10 @@ _PLAIN_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 _PLAIN_TEXT = re.compile(r"^[\x20-\x7e]*$")
 
 
+# RFC 3834: a message no person wrote; out-of-office replies and the like are not sent back
+AUTO_SUBMITTED = ("Auto-Submitted", "auto-generated")
+
+
 def recipient_name(message: Message) -> str:
     contact = message.contact
     return one_line(f"{contact.merchant} {contact.name}".strip())
@@ -37,6 +41,7 @@ def build_email(message: Message, from_mailbox: str, sent_at: datetime,
         ("To", mailbox(recipient_name(message), message.address)),
         ("Subject", encoded_text(one_line(message.subject or ""))),
         ("Date", format_datetime(sent_at)),
+        AUTO_SUBMITTED,
     ]
     if message_id:
         headers.append(("Message-ID", one_line(message_id)))

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import phonenumbers
 
-from dispatcher.render import one_line
+from dispatcher.render import AUTO_SUBMITTED, one_line
 from dispatcher.send.channels.base import Backend, MailTransport, Outgoing, Receipt
 
 
@@ -35,6 +35,7 @@ class EmailGatewayFax(Backend):
         mail["Subject"] = one_line(f"FAX {outgoing.message.contact.merchant}")
         mail["Date"] = format_datetime(outgoing.sent_at)
         mail["Message-ID"] = outgoing.message_id
+        mail[AUTO_SUBMITTED[0]] = AUTO_SUBMITTED[1]
         mail.set_content("FAX\n", charset="utf-8")
         mail.add_attachment(outgoing.document.pdf, maintype="application", subtype="pdf",
                             filename="notice.pdf")
