@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from dispatcher.daemon.receipts import ReceiptServices
-from dispatcher.daemon.tables import agrees_with_ledger, fingerprint
+from dispatcher.daemon.tables import agrees_with_ledger, fingerprint, off_their_slot
 from dispatcher.errors import InputError, LedgerUnavailable
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState, engine_url
 from dispatcher.logs import Failures, event, failure
@@ -30,7 +30,6 @@ from dispatcher.render import check_inputs
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
 from dispatcher.send import Backend, Clock, SendResult, Sleep, make_backends, send_session
 from dispatcher.table import (
-    PLANNED,
     Channel,
     Config,
     Inputs,
@@ -100,14 +99,9 @@ class Daemon:
                                                     self.inputs.config.path.parent))
         self._receipts = ReceiptServices(self.inputs.config, self._ledger, self.env, self.clock)
         try:
+            agrees_with_ledger(self.inputs, await self._ledger.active_slots())
             await self._receipts.start()
         except BaseException:
-            await self._ledger.close()
-            raise
-        try:
-            agrees_with_ledger(self.inputs, await self._ledger.active_slots())
-        except BaseException:
-            await self._receipts.stop(STOP_TIMEOUT_SECONDS)
             await self._ledger.close()
             raise
         self._jobs.start()
@@ -200,17 +194,16 @@ class Daemon:
         """The windows whose active slot is in the table in force. Another process (a
         `postpone` run with an edited table this daemon rejected) may have moved a window
         to a slot it does not know: that window waits, logged once, and the others go on."""
-        known = []
-        for window in self.inputs.config.windows:
-            slot = active.get(window.id, PLANNED)
-            if slot in {s.name for s in window.slots}:
-                known.append(window)
-            elif (window.id, slot) not in self._unknown_slots:
+        windows = self.inputs.config.windows
+        off = off_their_slot(windows, active)
+        for _, window, slot in off:
+            if (window.id, slot) not in self._unknown_slots:
                 self._unknown_slots.add((window.id, slot))
                 event(log, logging.ERROR, "window moved to a slot this table does not have; "
                       "its notices wait for a table that has it", window=window.number,
                       slot=slot)
-        return known
+        waiting = {window.id for _, window, _ in off}
+        return [w for w in windows if w.id not in waiting]
 
     async def _fire(self, key: str) -> None:
         self._jobs.fired(key)
@@ -243,30 +236,31 @@ class Daemon:
                                         "schedule", self.clock, stopping=self.stopping,
                                         sleep=self.sleep)
         except InputError as exc:  # e.g. a template an edit broke: logged once, tried later
-            if self._back_off(decision) == 1:
+            if self._back_off(decision)[0] == 1:
                 for problem in exc.problems:
                     event(log, logging.ERROR, "notice not sent", **_fields(decision),
                           problem=str(problem))
             return
         except Exception as exc:  # any failure but bad input: logged, tried again later
-            failures = self._back_off(decision)
+            failures, wait = self._back_off(decision)
             failure(log, "notice failed, starting it again later", exc, **_fields(decision),
-                    error=f"{type(exc).__name__}: {exc}", failures=failures)
+                    error=f"{type(exc).__name__}: {exc}", retry_in_seconds=round(wait, 1),
+                    failures=failures)
             return
         finally:
             progress.cancel()
         self._failed.pop(decision.key, None)
         self._report(decision, result)
 
-    def _back_off(self, decision: Decision) -> int:
+    def _back_off(self, decision: Decision) -> tuple[int, float]:
         """A notice's send failed: start it again after a backoff, so that a failing
         ledger, backend or template is not hammered every tick. Returns the failures in
-        a row."""
+        a row and the seconds until the next start."""
         failures = self._failed.get(decision.key, (0, self.clock()))[0] + 1
         retry = self.inputs.config.retry
         wait = retry.probe_delay(failures, random.random())
         self._failed[decision.key] = (failures, self.clock() + timedelta(seconds=wait))
-        return failures
+        return failures, wait
 
     def _report(self, decision: Decision, result: SendResult) -> None:
         counts = {f"{channel}.{state}": n for (channel, state), n in sorted(result.counts.items())}
