@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dispatcher.ledger import DeliveryState, Ledger, NewDelivery, Outcome, engine_url
-from dispatcher.send import ReturnPaths, delivery_tag
+from dispatcher.send import DeliveryTokens, delivery_tag
+from dispatcher.table import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_PER_SECOND = 1_000
-KEY = "bench key"
 BOUNCE_ADDRESS = "bounces+{token}@j-mups.example.jp"
 OUTCOMES = (("failed", "5.1.1"), ("failed", "5.1.1"), ("delayed", "4.4.7"),
             ("delivered", "2.0.0"))
@@ -61,8 +61,8 @@ async def sent_deliveries(folder: Path, count: int) -> list[tuple[str, str]]:
                                       for c in claimed], now)
     finally:
         await ledger.close()
-    paths = ReturnPaths(BOUNCE_ADDRESS, KEY.encode())
-    return [(str(paths.envelope(delivery_tag(record, c.id)).sender), c.address)
+    tokens = DeliveryTokens.of(load_config(folder / "config.toml"))
+    return [(str(tokens.envelope(delivery_tag(record, c.id)).sender), c.address)
             for c in claimed]
 
 
@@ -104,7 +104,7 @@ def timed_process(arguments: list[str]) -> tuple[float, int]:
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, *arguments], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "DISPATCHER_RECEIPT_KEY": KEY})
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{arguments[:3]} exited with {os.waitstatus_to_exitcode(status)}")

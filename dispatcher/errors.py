@@ -88,6 +88,12 @@ class UnavailableError(TransientError):
     count against the delivery."""
 
 
+class RefusedError(ChannelError):
+    """The provider refuses this sender itself (a wrong SMTP password, 535): no message can
+    go until the operator fixes the setup. The channel stops rather than try again (which
+    could lock the account); its deliveries stay pending and the attempt does not count."""
+
+
 class PermanentError(ChannelError):
     """Trying again will not help: a 5xx SMTP reply, an invalid number."""
 

@@ -42,7 +42,6 @@ CONTACTS_HEADER = "id,merchant,name,fax,email,sms,tags\n"
 WINDOW_3 = "2021-07-19-emoney"
 TWILIO_ENV = {"TWILIO_ACCOUNT_SID": "ACtest", "TWILIO_AUTH_TOKEN": "secret"}
 
-RECEIPT_KEY_ENV = "DISPATCHER_RECEIPT_KEY"  # [receipts.email] token_key_env's default
 LEDGER_T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)  # "now" of the ledger's contract tests
 
 FAST_RETRY = """
@@ -174,8 +173,7 @@ async def outgoing(project: Path, channel: Channel, address: str) -> Outgoing:
                                                                      sent_at)
     document = (FaxPages(config.settings.templates_dir).render(message.body)
                 if channel is Channel.FAX else None)
-    return Outgoing(1, notice.key, message, "<k1@example.jp>", sent_at,
-                    1, "dispatcher-1-0123456789ab", document)
+    return Outgoing(1, notice.key, message, sent_at, 1, "dispatcher-1-0123456789ab", document)
 
 
 def timed_window(project: Path, start: datetime, end: datetime, smtp_port: int | None) -> None:
@@ -292,13 +290,15 @@ CONSOLE_PASSWORD = "correct horse battery"
 class HttpClient:
     """Just enough of a browser: cookies kept by name, redirects not followed."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, source: str = "127.0.0.1") -> None:
         self.port = port
+        self.source = source  # any 127.x.y.z: the console sees another address
         self.cookies: dict[str, str] = {}
 
     def request(self, method: str, path: str, form: dict[str, str] | None = None
                 ) -> tuple[int, dict[str, str], str]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
+                                                source_address=(self.source, 0))
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         body = None
         if form is not None:

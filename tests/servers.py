@@ -623,11 +623,12 @@ service imap-login {{
 
 
 @contextlib.contextmanager
-def dovecot_server(user: str = "bounces", password: str = "secret"
-                   ) -> Iterator[tuple[int, Path]]:
+def dovecot_server(user: str = "bounces", password: str = "secret",
+                   capabilities: str | None = None) -> Iterator[tuple[int, Path]]:
     """Dovecot's IMAP server on 127.0.0.1, unprivileged, on a temporary folder and port,
     with one mailbox user; yields its port and its log. As root, the mail and login
-    processes run as Debian's dovecot and dovenull users (Dovecot refuses root)."""
+    processes run as Debian's dovecot and dovenull users (Dovecot refuses root).
+    ``capabilities``: what it announces after login (to play an older server)."""
     import grp
     import pwd
 
@@ -650,7 +651,8 @@ def dovecot_server(user: str = "bounces", password: str = "secret"
             port = free_port()
             config.write_text(_DOVECOT_CONF.format(
                 folder=folder, port=port, internal_user=internal, internal_group=group,
-                login_user="dovenull" if root else internal))
+                login_user="dovenull" if root else internal) + (
+                f"imap_capability = {capabilities}\n" if capabilities else ""))
             # its output to a file: dovecot forks, and its children would hold a pipe open
             with (folder / "start.log").open("ab") as output:
                 started = subprocess.run([binary, "-c", str(config)], stdin=subprocess.DEVNULL,

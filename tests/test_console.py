@@ -20,7 +20,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from dispatcher.table import load_config
 from dispatcher.web import Console, Users
-from tests.helpers import CONSOLE_PASSWORD, ROOT, HttpClient, console_server, use_contacts
+from tests.helpers import CONSOLE_PASSWORD, ROOT, Cli, HttpClient, console_server, use_contacts
 
 NOTICE = "/windows/{number:int}/notices/{tag}"
 PAGES = {"/": "/", "/audit": "/audit", NOTICE: "/windows/3/notices/start",
@@ -61,7 +61,7 @@ def test_a_login_shows_the_table_and_the_audit_log(console: HttpClient) -> None:
     assert "2021年7月19日(月) AM1:00～AM2:00" in page and "同報（fax, email, sms）" in page
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     status, _, audit = console.request("GET", "/audit")
-    assert status == 200 and "まだ操作はありません" in audit
+    assert status == 200 and "<td>desk</td><td>login</td>" in audit  # logins are audited
     status, headers, csv = console.request("GET", "/windows/3/notices/start/unreached.csv")
     assert status == 200 and headers["content-type"].startswith("text/csv")
     assert csv.splitlines() == ["\ufeffcontact,merchant,name,phones,waiting,fax state,"
@@ -99,17 +99,48 @@ def test_a_forged_or_expired_cookie_is_refused(console: HttpClient, project: Pat
             return int(time.time()) - 13 * 3600  # sessions last 12 hours
 
     expired = URLSafeTimedSerializer(key, salt="dispatcher-console-session", signer=LongAgo)
-    console.cookies["dispatcher_session"] = expired.dumps({"u": "desk", "c": "x"})
+    console.cookies["dispatcher_session"] = expired.dumps({"u": "desk", "c": "x", "v": 0})
     assert console.request("GET", "/")[0] == 302
     fresh = URLSafeTimedSerializer(key, salt="dispatcher-console-session")
-    console.cookies["dispatcher_session"] = fresh.dumps({"u": "desk", "c": "x"})
+    console.cookies["dispatcher_session"] = fresh.dumps({"u": "desk", "c": "x", "v": 1})
+    assert console.request("GET", "/")[0] == 302  # a session version the user no longer has
+    console.cookies["dispatcher_session"] = fresh.dumps({"u": "desk", "c": "x", "v": 0})
     assert console.request("GET", "/")[0] == 200  # the same key, in time: accepted
 
 
-def test_wrong_passwords_are_limited_per_user(console: HttpClient) -> None:
+def test_wrong_passwords_are_limited_per_address(console: HttpClient) -> None:
     codes = [console.login(password="wrong password") for _ in range(10)]
     assert codes[:5] == [401] * 5 and codes[5:] == [429] * 5
-    assert console.login() == 429  # even the right one, until the window has passed
+    assert console.login() == 429  # even the right one, from there, for the window
+    assert HttpClient(console.port, "127.0.0.2").login() == 303  # from elsewhere: yes
+
+
+def test_nobody_can_lock_an_operator_out_by_guessing_their_password(
+        console: HttpClient) -> None:
+    guesses = [HttpClient(console.port, f"127.0.1.{n}").login(password="wrong password")
+               for n in range(7)]
+    assert guesses == [401] * 7  # each from its own address: none blocked, later ones slower
+    assert HttpClient(console.port, "127.0.2.1").login() == 303
+
+
+def test_a_logout_a_new_password_or_a_removal_ends_every_session_at_once(
+        console: HttpClient, project: Path) -> None:
+    other = HttpClient(console.port)
+    assert console.login() == 303 and other.login() == 303
+    assert console.request("GET", "/")[0] == other.request("GET", "/")[0] == 200
+    _, _, page = other.request("GET", "/")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None
+    assert other.request("POST", "/logout", {"csrf": csrf.group(1)})[0] == 303
+    assert console.request("GET", "/")[0] == 302  # the other browser's session ended too
+    users = Users(project.parent / "var" / "console-users")
+    assert console.login() == 303
+    users.set_password("desk", "a new password")  # what `dispatcher user passwd` does
+    assert console.request("GET", "/")[0] == 302
+    assert console.login(password="a new password") == 303
+    users.remove("desk")  # `dispatcher user remove`
+    assert console.request("GET", "/")[0] == 302
+    assert console.request("POST", "/logout", {"csrf": "x"})[0] == 401
 
 
 def test_markup_in_the_table_shows_as_text(project: Path) -> None:
@@ -182,3 +213,21 @@ def test_a_notice_that_does_not_exist_is_a_clear_400(console: HttpClient) -> Non
     assert status == 400 and "window 3 has no 2h reminder (it has 72h, 24h, 1h)" in text
     status, _, text = console.request("GET", "/windows/9/notices/start")
     assert status == 400 and "no window '9'" in text
+
+
+def test_user_passwd_remove_and_list(console: HttpClient, project: Path, cli: Cli) -> None:
+    assert console.login() == 303
+    listed = cli("user", "list", "-c", str(project))
+    assert listed.code == 0, listed.err
+    assert re.fullmatch(r"desk  last login \d{4}年\d{1,2}月\d{1,2}日.*\n", listed.out), listed.out
+    unknown = cli("user", "remove", "nobody", "-c", str(project))
+    assert unknown.code == 2 and "no user 'nobody'" in unknown.err
+    passwd = subprocess.run(
+        [sys.executable, "-m", "dispatcher", "user", "passwd", "desk", "-c", str(project)],
+        input="a new password\na new password\n", capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert passwd.returncode == 0 and "sessions have ended" in passwd.stdout, passwd.stderr
+    assert console.request("GET", "/")[0] == 302
+    removed = cli("user", "remove", "desk", "-c", str(project))
+    assert removed.code == 0 and "removed desk" in removed.out
+    assert cli("user", "list", "-c", str(project)).out.startswith("no users yet")

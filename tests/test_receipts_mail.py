@@ -22,10 +22,9 @@ from dispatcher.receipts import (
     MailReading,
     read_bounce,
 )
-from dispatcher.send import ReturnPaths, return_paths
+from dispatcher.send import DeliveryTokens
 from dispatcher.table import load_config
 from tests.helpers import (
-    RECEIPT_KEY_ENV,
     Cli,
     configure,
     dsn,
@@ -41,7 +40,6 @@ from tests.helpers import (
 from tests.servers import dovecot_server, dsn_smtp_server
 
 BOUNCES = Path(__file__).resolve().parents[2] / "shared" / "data" / "bounces"
-KEY_ENV = RECEIPT_KEY_ENV
 RECEIPTS = """
 [receipts.email]
 bounce_address = "bounces+{token}@j-mups.example.jp"
@@ -85,23 +83,8 @@ def test_each_kind_of_returned_mail(name: str, kind: MailKind, status: str | Non
     assert not any(r.hard for r in reading.recipients) or kind is MailKind.BOUNCE
 
 
-def test_a_return_path_names_its_delivery_and_cannot_be_forged() -> None:
-    paths = ReturnPaths("bounces+{token}@example.jp", b"k" * 32)
-    tag = "dispatcher-42-0123456789ab"
-    envelope = paths.envelope(tag)
-    assert envelope.envid == tag
-    assert envelope.sender is not None and envelope.sender.startswith("bounces+42-")
-    [token] = paths.tokens_in(f"To: <{envelope.sender}>")
-    assert paths.tag_of(token) == tag
-    forged = token[:-1] + ("0" if token[-1] != "0" else "1")
-    assert paths.tag_of(forged) is None
-    assert ReturnPaths(paths.template, b"other key").tag_of(token) is None
-
-
 def test_bounces_of_a_real_send_mark_exactly_their_deliveries(
-        cli: Cli, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        twilio: tuple[object, str]) -> None:
-    monkeypatch.setenv(KEY_ENV, "a secret only the dispatcher knows")
+        cli: Cli, project: Path, tmp_path: Path, twilio: tuple[object, str]) -> None:
     use_contacts(project, "".join(f"M{n},加盟店{n},担当{n},,user{n}@shop.example.jp,,emoney\n"
                                   for n in range(6)))
     with dsn_smtp_server() as (sink, port):
@@ -187,9 +170,7 @@ def test_read_mail_refuses_a_path_that_is_not_there(cli: Cli, project: Path) -> 
 
 
 def test_the_bounce_mailbox_is_read_over_imap_and_what_was_recorded_is_moved(
-        cli: Cli, project: Path, monkeypatch: pytest.MonkeyPatch,
-        twilio: tuple[object, str]) -> None:
-    monkeypatch.setenv(KEY_ENV, "a secret only the dispatcher knows")
+        cli: Cli, project: Path, twilio: tuple[object, str]) -> None:
     use_contacts(project, "".join(f"M{n},加盟店{n},担当{n},,user{n}@shop.example.jp,,emoney\n"
                                   for n in range(3)))
     with dsn_smtp_server() as (sink, port):
@@ -207,9 +188,8 @@ def test_the_bounce_mailbox_is_read_over_imap_and_what_was_recorded_is_moved(
         config = load_config(project)
         account = ImapAccount("127.0.0.1", imap_port, False, "INBOX", "bounces", "secret")
         async with project_ledger(project) as ledger:
-            intake = ImapIntake(account, MailMatcher(ledger, config, return_paths(
-                config.receipts.email, {KEY_ENV: "a secret only the dispatcher knows"})),
-                "dispatcher-processed", lambda: datetime.now(UTC))
+            intake = ImapIntake(account, MailMatcher(ledger, config, DeliveryTokens.of(config)),
+                                "dispatcher-processed", lambda: datetime.now(UTC))
             client = await imap_login(imap_port)
             for raw in mails:
                 await client.append(raw, mailbox="INBOX")
@@ -233,6 +213,60 @@ def test_the_bounce_mailbox_is_read_over_imap_and_what_was_recorded_is_moved(
     assert notice_channels(cli, project) == {"email": {"bounced": 1, "sent": 2}}
 
 
+@pytest.mark.parametrize(("capabilities", "flagged_left"), [
+    ("IMAP4rev1 LITERAL+ IDLE UIDPLUS", 0),  # no MOVE: COPY, then UID EXPUNGE of that one
+    ("IMAP4rev1 LITERAL+ IDLE", 1),          # neither: COPY, flagged and left, not read again
+])
+def test_unrelated_deleted_mail_survives_a_read_of_the_bounce_mailbox(
+        cli: Cli, project: Path, twilio: tuple[object, str], capabilities: str,
+        flagged_left: int) -> None:
+    use_contacts(project, "M1,加盟店1,担当1,,user1@shop.example.jp,,emoney\n")
+    with dsn_smtp_server() as (sink, port):
+        configure(project, real_channels(port, twilio[1]) + RECEIPTS)
+        assert cli("send", "3", "start", "--channel", "email", "--yes", "-c",
+                   str(project)).code == 0
+    [arrival] = sink.arrivals()
+    someone_elses = EmailMessage()
+    someone_elses["From"], someone_elses["Subject"] = "ops@j-mups.example.jp", "会議メモ"
+    someone_elses.set_content("another program's mail, marked for deletion by it\n")
+
+    async def scenario(imap_port: int) -> tuple[list[int], dict[str, int], int]:
+        config = load_config(project)
+        account = ImapAccount("127.0.0.1", imap_port, False, "INBOX", "bounces", "secret")
+        async with project_ledger(project) as ledger:
+            intake = ImapIntake(account, MailMatcher(ledger, config, DeliveryTokens.of(config)),
+                                "dispatcher-processed", lambda: datetime.now(UTC))
+            client = await imap_login(imap_port)
+            await client.append(someone_elses.as_bytes(), mailbox="INBOX", flags=r"(\Deleted)")
+            await client.append(dsn(arrival, "failed", "5.1.1"), mailbox="INBOX")
+            await client.logout()
+            recorded = [(await intake.poll_once())["recorded"] for _ in range(2)]
+            client = await imap_login(imap_port)
+            counts = {folder: await _messages(client, folder)
+                      for folder in ("INBOX", "dispatcher-processed")}
+            await _ok_select(client, "INBOX")
+            deleted = await client.search("DELETED")
+            await client.logout()
+        return recorded, counts, sum(word.isdigit() for line in deleted.lines[:-1]
+                                     for word in line.split())
+
+    with dovecot_server(capabilities=capabilities) as (imap_port, _):
+        recorded, counts, deleted = asyncio.run(scenario(imap_port))
+    assert recorded == [1, 0]
+    assert counts == {"INBOX": 1 + flagged_left, "dispatcher-processed": 1}
+    assert deleted == 1 + flagged_left  # someone else's, still there
+    assert notice_channels(cli, project) == {"email": {"bounced": 1}}
+
+
+async def _messages(client: aioimaplib.IMAP4, folder: str) -> int:
+    status = await client.status(folder, "(MESSAGES)")
+    return int(status.lines[0].split(b"MESSAGES ")[1].rstrip(b")"))
+
+
+async def _ok_select(client: aioimaplib.IMAP4, folder: str) -> None:
+    assert (await client.select(folder)).result == "OK"
+
+
 async def imap_login(port: int) -> aioimaplib.IMAP4:
     client = aioimaplib.IMAP4(host="127.0.0.1", port=port, timeout=60)
     await client.wait_hello_from_server()
@@ -241,9 +275,7 @@ async def imap_login(port: int) -> aioimaplib.IMAP4:
 
 
 def test_a_fax_gateways_result_mails_settle_the_faxes(
-        cli: Cli, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        twilio: tuple[object, str]) -> None:
-    monkeypatch.setenv(KEY_ENV, "a secret only the dispatcher knows")
+        cli: Cli, project: Path, tmp_path: Path, twilio: tuple[object, str]) -> None:
     use_contacts(project, "M1,加盟店1,担当1,03-1234-5601,,,emoney\n"
                           "M2,加盟店2,担当2,03-1234-5602,,,emoney\n"
                           "M3,加盟店3,担当3,03-1234-5603,,,emoney\n")
@@ -283,12 +315,12 @@ failed_pattern = "送信失敗|話し中|Status: *FAILED"
 def test_the_daemon_reads_the_bounce_mailbox(
         cli: Cli, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         twilio: tuple[object, str]) -> None:
-    monkeypatch.setenv(KEY_ENV, "a secret only the dispatcher knows")
     monkeypatch.setenv("DISPATCHER_IMAP_USER", "bounces")
     monkeypatch.setenv("DISPATCHER_IMAP_PASSWORD", "secret")
     use_contacts(project, "M1,加盟店1,担当1,,gone@shop.example.jp,,emoney\n")
     with dovecot_server() as (imap_port, _), dsn_smtp_server() as (sink, port):
         mailbox_settings = (f'imap_url = "imap://127.0.0.1:{imap_port}/INBOX"\n'
+                            "allow_plaintext = true\n"
                             "poll_seconds = 0.2\n")
         configure(project, real_channels(port, twilio[1]) + RECEIPTS + mailbox_settings)
         assert cli("send", "3", "start", "--channel", "email", "--yes", "-c",
@@ -344,7 +376,7 @@ def test_a_long_lived_matcher_that_forgets_matches_what_was_sent_since(
     async def scenario() -> list[str | None]:
         config = load_config(project)
         async with project_ledger(project) as ledger:
-            matcher = MailMatcher(ledger, config, None)
+            matcher = MailMatcher(ledger, config, DeliveryTokens.of(config))
             first = await matched(matcher, returned(0))
             sent = await asyncio.to_thread(cli, "send", "3", "end", "--channel", "email",
                                            "--yes", "-c", str(project))

@@ -16,10 +16,9 @@ from dispatcher.demo import free_port
 from dispatcher.errors import UnavailableError
 from dispatcher.ledger import Applied
 from dispatcher.receipts import TwilioPoller, TwilioReports
-from dispatcher.send import TwilioSms, make_backends
+from dispatcher.send import DeliveryTokens, TwilioSms, make_backends
 from dispatcher.table import Channel, load_config
 from tests.helpers import (
-    RECEIPT_KEY_ENV,
     TWILIO_ENV,
     Cli,
     configure,
@@ -35,8 +34,6 @@ from tests.helpers import (
     wait_for,
 )
 from tests.servers import FakeTwilio, dsn_smtp_server
-
-KEY_ENV = RECEIPT_KEY_ENV
 
 
 def contacts(count: int) -> str:
@@ -62,10 +59,8 @@ def number(n: int) -> str:
 
 
 def test_callbacks_and_bounces_show_exactly_who_was_not_reached(
-        cli: Cli, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        twilio: tuple[FakeTwilio, str]) -> None:
+        cli: Cli, project: Path, tmp_path: Path, twilio: tuple[FakeTwilio, str]) -> None:
     fake, url = twilio
-    monkeypatch.setenv(KEY_ENV, "a secret only the dispatcher knows")
     use_contacts(project, contacts(6))
     for n, code in ((0, "30005"), (1, "30006"), (2, "30007")):
         fake.fates[number(n)] = ("undelivered", code)
@@ -110,8 +105,6 @@ def test_callbacks_and_bounces_show_exactly_who_was_not_reached(
     assert report["contacts"][0]["phones"] == [number(0)]
 
 
-
-
 def test_statuses_that_never_came_are_polled_once_each_and_a_retried_code_resends(
         cli: Cli, project: Path, twilio: tuple[FakeTwilio, str]) -> None:
     fake, url = twilio
@@ -130,7 +123,7 @@ def test_statuses_that_never_came_are_polled_once_each_and_a_retried_code_resend
         assert isinstance(backend, TwilioSms)
         async with project_ledger(project) as ledger:
             reports = TwilioReports(ledger, config.receipts.sms, config.retry, "secret",
-                                    lambda: later, lambda: 0.5)
+                                    DeliveryTokens.of(config), lambda: later, lambda: 0.5)
             polling = TwilioPoller(reports, backend, _no_wait)
             first = await polling.poll_once()
             again = await polling.poll_once()
@@ -163,11 +156,13 @@ def test_a_callback_for_a_delivery_not_in_the_ledger_changes_nothing(
     async def scenario() -> Applied | None:
         config = load_config(project)
         async with project_ledger(project) as ledger:
+            tokens = DeliveryTokens.of(config)
             reports = TwilioReports(ledger, config.receipts.sms, config.retry, "secret",
-                                    lambda: datetime.now(UTC))
-            url = "https://dispatcher.example.jp/twilio/status/99"
+                                    tokens, lambda: datetime.now(UTC))
+            token = tokens.callback(99)
+            url = f"https://dispatcher.example.jp/twilio/status/{token}"
             params = {"MessageSid": "SM1", "MessageStatus": "undelivered"}
             signature = RequestValidator("secret").compute_signature(url, params)
-            return await reports.callback(url, params, signature, 99)
+            return await reports.callback(url, params, signature, token)
 
     assert asyncio.run(scenario()) is Applied.UNKNOWN

@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dispatcher.send import RateLimiter, message_id
+from dispatcher.send import RateLimiter
 from dispatcher.send.breaker import Breaker
 from dispatcher.table import (
-    Channel,
     Notice,
     Phase,
     RetryPolicy,
@@ -67,13 +66,6 @@ def test_rate_limiter_without_a_rate_never_waits() -> None:
     time = FakeTime()
     asyncio.run(RateLimiter(None, time.clock, time.sleep).wait())
     assert time.slept == []
-
-
-def test_message_id_is_stable_per_delivery() -> None:
-    first = message_id("w/planned/start", "M1", Channel.EMAIL, "A <a@j.example.jp>")
-    assert first == message_id("w/planned/start", "M1", Channel.EMAIL, "A <a@j.example.jp>")
-    assert first != message_id("w/planned/end", "M1", Channel.EMAIL, "A <a@j.example.jp>")
-    assert first.startswith("<") and first.endswith("@j.example.jp>")
 
 
 def _window_3_notices() -> tuple[Notice, Notice, Notice]:

@@ -1,15 +1,21 @@
-"""`console` (the operator's console, without the scheduler) and `user add NAME`."""
+"""`console` (the operator's console, without the scheduler) and `user add|passwd|remove|list`."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, clock, opened_ledger, out, run_async
-from dispatcher.table import Config, load_config
+from dispatcher.ledger import engine_url, may_exist
+from dispatcher.table import Config, jp_datetime, load_config
+
+if TYPE_CHECKING:
+    from dispatcher.web import Users
 
 # dispatcher.web (Starlette, uvicorn, argon2) is imported by these commands only, so that
 # every other command starts without it.
@@ -25,16 +31,68 @@ def add_user(
     name: Annotated[str, typer.Argument(help="The user's login name.")],
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Add a console user, or set a new password; asks for the password twice."""
+    """Add a console user, or set a new password (ending their sessions); asks for the
+    password twice."""
+    users = _users(config)
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    added = users.add(name, password)
+    out.print(f"{'added' if added else 'new password for'} {name} in {users.path}"
+              f"{'' if added else '; their sessions have ended'}", markup=False)
+
+
+@user_app.command("passwd")
+def change_password(
+    name: Annotated[str, typer.Argument(help="The user's login name.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """A new password for an existing user; their sessions end at once."""
+    users = _users(config)
+    users.version_of(name)  # no such user: refused before asking for a password
+    password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    users.set_password(name, password)
+    out.print(f"new password for {name}; their sessions have ended", markup=False)
+
+
+@user_app.command("remove")
+def remove_user(
+    name: Annotated[str, typer.Argument(help="The user's login name.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Remove a console user; their sessions end at once."""
+    users = _users(config)
+    users.remove(name)
+    out.print(f"removed {name} from {users.path}; their sessions have ended", markup=False)
+
+
+@user_app.command("list")
+def list_users(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Each console user, with their last login (from the audit log)."""
+    cfg = load_config(config)
+    names = _users(config).names()
+    logins = run_async(_last_logins(cfg)) if names else {}
+    tz = cfg.settings.timezone
+    for name in names:
+        last = logins.get(name)
+        seen = f"last login {jp_datetime(last.astimezone(tz))}" if last else "never logged in"
+        out.print(f"{name}  {seen}", markup=False)
+    if not names:
+        out.print("no users yet: add one with `dispatcher user add NAME`", markup=False)
+
+
+async def _last_logins(cfg: Config) -> dict[str, datetime]:
+    url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
+    if not may_exist(url):
+        return {}
+    async with opened_ledger(cfg) as ledger:
+        return await ledger.last_logins()
+
+
+def _users(config: Path) -> Users:
     from dispatcher.web import Users
 
     cfg = load_config(config)
     assert cfg.console is not None
-    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    users = Users(cfg.console.users_file)
-    added = users.add(name, password)
-    out.print(f"{'added' if added else 'new password for'} {name} in {users.path}",
-              markup=False)
+    return Users(cfg.console.users_file)
 
 
 def console(config: ConfigOption = DEFAULT_CONFIG) -> None:

@@ -8,7 +8,7 @@ import sys
 
 from dispatcher.cli import console, preview, publishing, reach, running, sending, views
 from dispatcher.cli.app import app
-from dispatcher.cli.receipts import receipts_app
+from dispatcher.cli.receipts import receipts_app, secret_app
 from dispatcher.errors import DispatcherError, InputError
 
 for command in (views.windows, views.check, preview.preview, sending.send, views.status,
@@ -19,6 +19,7 @@ app.command("publish")(publishing.publish_files)
 app.command("console")(console.console)
 app.add_typer(console.user_app, name="user")
 app.add_typer(receipts_app, name="receipts")
+app.add_typer(secret_app, name="secret")
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from dispatcher.cli.app import (
     run_async,
     slot_text,
 )
+from dispatcher.keys import KeyFile
 from dispatcher.ledger import Ledger, engine_url, may_exist, peek
 from dispatcher.render import (
     ChannelTotals,
@@ -88,13 +89,15 @@ def preview(
         err.print(f"note: window {target.number} is not broadcast (notify = "
                   f"\"{target.notify.value}\"): this is only a preview", markup=False)
     renderer = Renderer(cfg.settings.templates_dir, cfg)
+    keys = KeyFile(cfg.receipts.secret_file).keys()
     if contact is None:
         audience = in_audience(inputs.contacts, target.audience)
-        _preview_all(Previewer(cfg, renderer, out, sent_at), notice, audience, channels, as_json)
+        _preview_all(Previewer(cfg, renderer, out, sent_at, keys), notice, audience, channels,
+                     as_json)
         return
     recipient = find_contact(inputs.contacts, contact)
     folder = out or Path(tempfile.mkdtemp(prefix="dispatcher-preview-"))
-    previewer = Previewer(cfg, renderer, folder, sent_at, fax_png=True)
+    previewer = Previewer(cfg, renderer, folder, sent_at, keys, fax_png=True)
     _preview_one(previewer, notice, recipient, channels, as_json)
 
 

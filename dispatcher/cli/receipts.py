@@ -1,13 +1,14 @@
 """`receipts read-mail`: bounces, delay warnings, success DSNs and fax gateway results read
-from files, matched to their deliveries and, with --apply, recorded in the ledger."""
+from files, matched to their deliveries and, with --apply, recorded in the ledger; and
+`secret rotate`, a new key for the tokens that link those reports to deliveries."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Annotated
@@ -15,15 +16,30 @@ from typing import Annotated
 import typer
 
 from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, clock, out, run_async
+from dispatcher.keys import KeyFile
 from dispatcher.ledger import Applied, Ledger, engine_url, may_exist
 from dispatcher.receipts import MailMatcher, MailResult, mails_in, read_bounce, read_mails
-from dispatcher.send import return_paths
+from dispatcher.send import DeliveryTokens
 from dispatcher.table import Config, load_config
 
 receipts_app = typer.Typer(help="What came back after the providers took the messages.",
                            no_args_is_help=True)
 
+secret_app = typer.Typer(help="The key that signs every token linking a report to a "
+                              "delivery ([receipts] secret_file).", no_args_is_help=True)
+
 _BATCH = 500
+
+
+@secret_app.command("rotate")
+def rotate_secret(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Make a new key; the old one still verifies reports for [receipts] old_secret_days."""
+    cfg = load_config(config)
+    receipts = cfg.receipts
+    keys = KeyFile(receipts.secret_file).rotate(clock(), timedelta(days=receipts.old_secret_days))
+    out.print(f"new key in {receipts.secret_file}; {len(keys.retired)} retired key(s) still "
+              f"verify for {receipts.old_secret_days:g} days after their rotation "
+              "(a running daemon reads the file again by itself)", markup=False)
 
 
 @receipts_app.command("read-mail")
@@ -48,10 +64,9 @@ async def _read(cfg: Config, mails: Iterable[tuple[str, bytes]], apply: bool, as
                 ) -> Counter[str]:
     url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
     ledger = await Ledger.open(url) if apply or may_exist(url) else None
-    paths = return_paths(cfg.receipts.email, os.environ)
     tally: Counter[str] = Counter()
     try:
-        matcher = MailMatcher(ledger, cfg, paths) if ledger is not None else None
+        matcher = MailMatcher(ledger, cfg, DeliveryTokens.of(cfg)) if ledger is not None else None
         iterator = iter(mails)
         while batch := list(islice(iterator, _BATCH)):
             results = await _results(batch, matcher)

@@ -158,10 +158,11 @@ def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
 
 
 def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
-                  failures: Sequence[DeliveryRecord], outages: Sequence[OutageRecord] = ()
-                  ) -> dict[str, Any]:
-    """One notice as `status` shows it: deliveries by channel and state, each failure, and
-    each provider outage it rode out."""
+                  failures: Sequence[DeliveryRecord], outages: Sequence[OutageRecord] = (),
+                  waiting: Sequence[tuple[str, str, str, int]] = ()) -> dict[str, Any]:
+    """One notice as `status` shows it: deliveries by channel and state, each failure, each
+    provider outage it rode out, and what the pending deliveries wait after (a refused
+    login stops a channel until it is corrected)."""
     channels: dict[str, dict[str, int]] = {}
     for (channel, state), count in sorted(counts.items()):
         channels.setdefault(channel, {})[state] = count
@@ -187,6 +188,8 @@ def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
              "deliveries_waiting": o.waiting, "probes": o.probes, "error": o.error}
             for o in outages
         ],
+        "waiting": [{"channel": channel, "error_code": code, "reason": reason, "count": count}
+                    for channel, code, reason, count in waiting],
     }
 
 

@@ -289,6 +289,12 @@ def _print_send_result(result: SendResult) -> None:
     for failure in result.failures:
         out.print(f"{failure.state}: {failure.channel} {failure.contact_id} {failure.address}: "
                   f"{failure.last_error}", markup=False)
+    for channel, error in result.stopped.items():
+        waiting = result.counts.get((channel.value, DeliveryState.PENDING.value), 0)
+        err.print(f"error: {channel.value} stopped: {error}. {waiting:,} deliveries are still "
+                  "pending; correct the login it uses (the environment variables named in "
+                  "its [channels] table) and send again: nothing sent goes twice",
+                  markup=False)
 
 
 async def _retry(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | None,

@@ -80,6 +80,7 @@ def _exposed_files(cfg: Config) -> list[str]:
         database = Path(url.database or "")
         paths += [database, database.with_name(f"{database.name}-wal"),
                   database.with_name(f"{database.name}-shm")]
+    paths.append(cfg.receipts.secret_file)
     if cfg.console is not None:
         paths += [cfg.console.users_file, cfg.console.secret_file]
     return [f"{path} is readable by other users of this machine: chmod 600 {path}"
@@ -112,7 +113,8 @@ async def _window_status(cfg: Config, window: Window) -> list[dict[str, Any]]:
             failures = await ledger.deliveries_of(
                 record.id, [s.value for s in NOT_REACHED_STATES])
             outages = await ledger.outages_of(record.id)
-            notices.append(report.notice_status(record, counts, failures, outages))
+            waiting = await ledger.waiting(record.id)
+            notices.append(report.notice_status(record, counts, failures, outages, waiting))
         return notices
 
 
@@ -125,6 +127,9 @@ def _print_notice_status(notice: dict[str, Any], tz: tzinfo) -> None:
         out.print(f"  {channel}: {summary}", markup=False)
     for line in report.outage_lines(notice["outages"], tz):
         out.print(f"  {line}", markup=False)
+    for waiting in notice["waiting"]:
+        out.print(f"  waiting: {waiting['channel']} {waiting['count']:,} deliveries, "
+                  f"pending after: {waiting['reason']}", markup=False)
     expired: Counter[tuple[str, str]] = Counter()
     for failure in notice["failures"]:
         if failure["state"] == "expired":

@@ -23,7 +23,7 @@ from dispatcher.receipts import (
     TwilioPoller,
     TwilioReports,
 )
-from dispatcher.send import Clock, TwilioSms, make_backends, return_paths
+from dispatcher.send import Clock, DeliveryTokens, TwilioSms, make_backends
 from dispatcher.table import Channel, Config
 from dispatcher.web import Console, WebServer, make_app
 
@@ -84,14 +84,14 @@ class ReceiptServices:
         assert isinstance(backend, TwilioSms)
         self._twilio = backend
         return TwilioReports(self.ledger, self.config.receipts.sms, self.config.retry,
-                             backend.auth_token, self.clock)
+                             backend.auth_token, DeliveryTokens.of(self.config), self.clock)
 
     def _bounce_mailbox(self) -> ImapIntake | None:
         settings = self.config.receipts.email
         account = ImapAccount.of(settings, self.env)
         if account is None:
             return None
-        matcher = MailMatcher(self.ledger, self.config, return_paths(settings, self.env))
+        matcher = MailMatcher(self.ledger, self.config, DeliveryTokens.of(self.config))
         return ImapIntake(account, matcher, settings.processed_folder, self.clock)
 
     async def _read_mailbox(self, intake: ImapIntake) -> None:

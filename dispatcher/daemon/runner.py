@@ -46,6 +46,7 @@ BackendFactory = Callable[[Config, Iterable[Channel], Mapping[str, str]],
 TICK_SECONDS = 1.0
 MAX_TICK_PAUSE_SECONDS = 60.0
 PROGRESS_SECONDS = 10.0
+REFUSED_RETRY_SECONDS = 600.0  # a notice whose provider refused our login waits this long
 STOP_TIMEOUT_SECONDS = 30.0
 
 
@@ -249,8 +250,23 @@ class Daemon:
             return
         finally:
             progress.cancel()
-        self._failed.pop(decision.key, None)
         self._report(decision, result)
+        if result.stopped:
+            self._wait_for_a_fix(decision, result)
+        else:
+            self._failed.pop(decision.key, None)
+
+    def _wait_for_a_fix(self, decision: Decision, result: SendResult) -> None:
+        """A provider refused our login: the notice is started again only after a long
+        wait (trying a wrong password again and again can lock the account), or at once
+        when the daemon is restarted with the corrected login."""
+        failures = self._failed.get(decision.key, (0, self.clock()))[0] + 1
+        self._failed[decision.key] = (failures,
+                                      self.clock() + timedelta(seconds=REFUSED_RETRY_SECONDS))
+        event(log, logging.ERROR, "notice paused: a provider refused our login",
+              **_fields(decision), channels=",".join(c.value for c in result.stopped),
+              error="; ".join(result.stopped.values()), retry_in_seconds=REFUSED_RETRY_SECONDS,
+              fix="correct the login, then restart the daemon or run `dispatcher send`")
 
     def _back_off(self, decision: Decision) -> tuple[int, float]:
         """A notice's send failed: start it again after a backoff, so that a failing

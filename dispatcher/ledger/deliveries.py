@@ -174,6 +174,19 @@ class DeliveryQueue(EngineUser):
                                    "may have gone out", updated_at=now))
         return pending.rowcount + orphaned.rowcount
 
+    async def hold_pending(self, notice_id: int, channel: str, code: str | None, error: str,
+                           now: datetime) -> int:
+        """The channel has stopped (its provider refused our login): every pending
+        delivery of it says why it waits. Returns how many."""
+        d = deliveries.c
+        async with self._begin() as conn:
+            held = await conn.execute(
+                update(deliveries)
+                .where(d.notice_id == notice_id, d.channel == channel,
+                       d.state == DeliveryState.PENDING.value)
+                .values(error_code=code or "refused", last_error=error, updated_at=now))
+        return held.rowcount
+
     async def submitted(self, notice_id: int, channel: str) -> list[tuple[Claimed, str]]:
         """Deliveries the provider has yet to confirm, with the provider's reference."""
         d = deliveries.c
@@ -209,6 +222,18 @@ class DeliveryQueue(EngineUser):
                 select(d.channel, d.state, func.count()).where(d.notice_id == notice_id)
                 .group_by(d.channel, d.state))
             return {(channel, state): count for channel, state, count in rows}
+
+    async def waiting(self, notice_id: int) -> list[tuple[str, str, str, int]]:
+        """Pending deliveries that an attempt left an error on, by (channel, error code):
+        each with its last error and how many wait (a refused login, a 4xx, an outage)."""
+        d = deliveries.c
+        async with self._connect() as conn:
+            rows = await conn.execute(
+                select(d.channel, d.error_code, func.max(d.last_error), func.count())
+                .where(d.notice_id == notice_id, d.state == DeliveryState.PENDING.value,
+                       d.error_code.is_not(None))
+                .group_by(d.channel, d.error_code).order_by(d.channel, d.error_code))
+            return [(channel, code, error or "", count) for channel, code, error, count in rows]
 
     async def next_wakeup(self, notice_id: int, channel: str, owner: str) -> datetime | None:
         """When the next not-yet-final delivery of the channel becomes claimable by

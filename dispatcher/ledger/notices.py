@@ -152,6 +152,14 @@ class NoticeQueries(EngineUser):
             return [{**row._mapping, "detail": json.loads(row.detail)}
                     for row in await conn.execute(query)]
 
+    async def last_logins(self) -> dict[str, datetime]:
+        """Each console user's last login, from the audit log."""
+        a = audit_log.c
+        async with self._connect() as conn:
+            rows = await conn.execute(select(a.actor, func.max(a.at))
+                                      .where(a.action == "login").group_by(a.actor))
+            return {actor: at for actor, at in rows}
+
     @staticmethod
     async def _notice(conn: AsyncConnection, window_id: str, slot: str, phase: str
                       ) -> NoticeRecord | None:

@@ -1,6 +1,11 @@
-"""The bounce mailbox: returned mail read over IMAP (aioimaplib), matched and recorded
+r"""The bounce mailbox: returned mail read over IMAP (aioimaplib), matched and recorded
 like `receipts read-mail --apply`, then moved to a folder of its own. Nothing is ever
-deleted; a mail that matches no delivery stays where it is, looked at once per run."""
+deleted; a mail that matches no delivery stays where it is, looked at once per run.
+
+Moving is MOVE where the server has it; else COPY, flag ``\Deleted`` and ``UID EXPUNGE``
+of that one message (UIDPLUS); else the copied message is only flagged, and left: a
+plain EXPUNGE would delete every flagged mail in the folder, other programs' too. Flagged
+mail is not read again."""
 
 from __future__ import annotations
 
@@ -79,7 +84,7 @@ class ImapIntake:
         try:
             await _ok(client.create(self.processed_folder), "CREATE", allow_no=True)
             await _ok(client.select(self.account.folder), f"SELECT {self.account.folder}")
-            found = await _ok(client.uid_search("ALL"), "SEARCH")
+            found = await _ok(client.uid_search("UNDELETED"), "SEARCH")
             uids = [u for line in found.lines[:-1] for u in line.split() if u.isdigit()]
             for uid in uids:
                 if uid not in self._left_alone:
@@ -112,7 +117,8 @@ class ImapIntake:
             return
         await _ok(client.uid("copy", uid.decode(), self.processed_folder), "COPY")
         await _ok(client.uid("store", uid.decode(), "+FLAGS.SILENT", r"(\Deleted)"), "STORE")
-        await _ok(client.expunge(), "EXPUNGE")
+        if client.has_capability("UIDPLUS"):
+            await _ok(client.uid("expunge", uid.decode()), "UID EXPUNGE")
 
     async def _connect(self) -> aioimaplib.IMAP4:
         account = self.account

@@ -1,9 +1,10 @@
 """Mail that comes back (bounces, delay warnings, success DSNs, a fax gateway's result
 mails) matched to the delivery it is about, and turned into ledger reports.
 
-A mail is matched by, in order: the VERP token in the address it was sent to (checked
-against its HMAC, so a forged one matches nothing), the DSN's envelope id, the Message-ID
-of the returned original.
+A mail is matched by, in order: the VERP token in the address it was sent to, the DSN's
+envelope id, the Message-ID of the returned original. Each is signed with the deployment's
+key (see ``send.DeliveryTokens``), so a forged one matches nothing: a mail whose token or
+envelope id does not verify is counted as forged and changes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from dispatcher.ledger import DeliveryRecord, DeliveryState, Ledger, NoticeRecord, Report
 from dispatcher.logs import event
 from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, read_bounce
-from dispatcher.send import ReturnPaths, delivery_tag, message_id, tag_id
+from dispatcher.send import DeliveryTokens, delivery_tag, tag_id
 from dispatcher.table import Channel, Config, FaxGatewayReceipts, notice_key
 
 log = logging.getLogger("dispatcher.receipts")
@@ -55,7 +56,7 @@ class MailMatcher:
 
     ledger: Ledger
     config: Config
-    return_paths: ReturnPaths | None
+    tokens: DeliveryTokens
     _by_message_id: dict[str, int] | None = field(default=None, init=False)
     _known: dict[int, Found] = field(default_factory=dict, init=False)
 
@@ -69,29 +70,28 @@ class MailMatcher:
         """Look up, in one query, every delivery these mails name by token or envelope id."""
         ids: set[int] = set()
         for reading in readings:
-            tags = [reading.envid.lower()] if reading.envid else []
-            if self.return_paths is not None:
-                tags += [t for token in self.return_paths.tokens_in(reading.envelope_to)
-                         if (t := self.return_paths.tag_of(token))]
-            ids.update(i for tag in tags if (i := tag_id(tag)) is not None)
+            verified = [self.tokens.tag_of(token)
+                        for token in self.tokens.tokens_in(reading.envelope_to)]
+            if reading.envid:
+                verified.append(self.tokens.tag_of_envid(reading.envid))
+            ids.update(i for v in verified if v.tag and (i := tag_id(v.tag)) is not None)
         wanted = ids - self._known.keys()
         if wanted:
             self._known.update(await self.ledger.deliveries_by_id(wanted))
 
     async def match(self, reading: MailReading) -> tuple[Found | None, str | None, bool]:
-        """(the delivery and its notice, how it was matched, whether a token was forged)."""
-        if self.return_paths is not None:
-            tokens = self.return_paths.tokens_in(reading.envelope_to)
-            for token in tokens:
-                tag = self.return_paths.tag_of(token)
-                found = await self._by_tag(tag) if tag else None
-                if found:
-                    return found, "token", False
-            if tokens:
-                return None, None, True
-        # tags are lower case; some servers hand an ENVID back in upper case
-        if reading.envid and (found := await self._by_tag(reading.envid.lower())):
-            return found, "envid", False
+        """(the delivery and its notice, how it was matched, whether a token was forged).
+        A token that verifies decides: a forged one is not outvoted by a Message-ID."""
+        tokens = self.tokens.tokens_in(reading.envelope_to)
+        named = [("token", self.tokens.tag_of(token)) for token in tokens]
+        if reading.envid:
+            named.append(("envid", self.tokens.tag_of_envid(reading.envid)))
+        for matched_by, verified in named:
+            found = await self._by_tag(verified.tag) if verified.tag else None
+            if found:
+                return found, matched_by, False
+        if any(verified.forged for _, verified in named):
+            return None, None, True
         for returned in reading.returned_ids:
             delivery_id = (await self._message_ids()).get(returned.strip())
             if delivery_id is not None and (found := await self._by_id(delivery_id)):
@@ -115,9 +115,11 @@ class MailMatcher:
         if self._by_message_id is None:
             from_mailbox = self.config.channels[Channel.EMAIL].from_address
             self._by_message_id = {
-                message_id(notice_key(n.window_id, n.slot, n.phase), d.contact_id,
-                           Channel(d.channel), from_mailbox): d.id
-                for d, n in await self.ledger.sent_on([Channel.EMAIL.value, Channel.FAX.value])}
+                message_id: d.id
+                for d, n in await self.ledger.sent_on([Channel.EMAIL.value, Channel.FAX.value])
+                for message_id in self.tokens.message_ids(
+                    notice_key(n.window_id, n.slot, n.phase), d.contact_id, d.channel,
+                    from_mailbox)}
         return self._by_message_id
 
 

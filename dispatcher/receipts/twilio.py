@@ -21,7 +21,7 @@ from twilio.request_validator import RequestValidator
 from dispatcher.errors import PermanentError, UnavailableError
 from dispatcher.ledger import Applied, DeliveryRecord, DeliveryState, Ledger, Report
 from dispatcher.logs import event
-from dispatcher.send import Clock, MessageStatus, RateLimiter, TwilioSms
+from dispatcher.send import Clock, DeliveryTokens, MessageStatus, RateLimiter, TwilioSms
 from dispatcher.table import Channel, RetryPolicy, SmsReceipts
 
 log = logging.getLogger("dispatcher.receipts")
@@ -44,6 +44,11 @@ def sms_report(delivery: DeliveryRecord, status: MessageStatus, source: str,
         f"{name} {status.error_code}: {status.error_message or _meaning(status.error_code)}"
     state: DeliveryState | None = None
     retry_at = None
+    if delivery.provider_ref and status.sid and status.sid != delivery.provider_ref:
+        # about an earlier attempt's message: kept in the history, moves nothing
+        return Report(delivery.id, source, name, status.error_code,
+                      f"{detail} (message {status.sid}, not the current "
+                      f"{delivery.provider_ref})", digest, None)
     if name in _DELIVERED:
         state = DeliveryState.DELIVERED
     elif name in _NOT_DELIVERED:
@@ -72,14 +77,21 @@ class TwilioReports:
     settings: SmsReceipts
     retry: RetryPolicy
     auth_token: str
+    tokens: DeliveryTokens
     clock: Clock
     draw: Callable[[], float] = random.random
 
     async def callback(self, url: str, params: Mapping[str, str], signature: str,
-                       delivery_id: int) -> Applied | None:
-        """A status callback as received; None if Twilio did not sign it (changes nothing)."""
+                       token: str) -> Applied | None:
+        """A status callback as received; None if Twilio did not sign it, or if its URL's
+        token (``{delivery id}-{signature}``) does not verify: then nothing changes."""
         if not RequestValidator(self.auth_token).validate(url, dict(params), signature):
             event(log, logging.WARNING, "status callback with a bad signature refused",
+                  url=url, sid=params.get("MessageSid"))
+            return None
+        delivery_id = self.tokens.callback_id(token)
+        if delivery_id is None:
+            event(log, logging.WARNING, "status callback with a forged token refused",
                   url=url, sid=params.get("MessageSid"))
             return None
         found = await self.ledger.deliveries_by_id([delivery_id])

@@ -13,8 +13,13 @@ from dispatcher.render.fax import (
 )
 from dispatcher.render.mail import (
     AUTO_SUBMITTED,
+    MESSAGE_ID,
+    MESSAGE_ID_LENGTH,
     build_email,
     mailbox_parts,
+    message_id,
+    message_id_domain,
+    message_id_text,
     mime_bytes,
     readable,
 )
@@ -31,6 +36,8 @@ from dispatcher.render.templates import (
 
 __all__ = [
     "AUTO_SUBMITTED",
+    "MESSAGE_ID",
+    "MESSAGE_ID_LENGTH",
     "ChannelTotals",
     "Encoding",
     "FaxDocument",
@@ -49,6 +56,9 @@ __all__ = [
     "filters",
     "local_slot",
     "mailbox_parts",
+    "message_id",
+    "message_id_domain",
+    "message_id_text",
     "mime_bytes",
     "notices_of",
     "one_line",

@@ -16,6 +16,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
+from dispatcher.keys import Keys
 from dispatcher.render.templates import Message, one_line
 
 _ENCODED_WORD_BYTES = 45  # 45 bytes of UTF-8 → 60 base64 characters → a 72-character word
@@ -25,6 +26,28 @@ _PLAIN_TEXT = re.compile(r"^[\x20-\x7e]*$")
 
 # RFC 3834: a message no person wrote; out-of-office replies and the like are not sent back
 AUTO_SUBMITTED = ("Auto-Submitted", "auto-generated")
+
+
+MESSAGE_ID = "message-id"  # what the deployment's key signs it for
+MESSAGE_ID_LENGTH = 32
+
+
+def message_id_text(notice_key: str, contact_id: str, channel: str) -> str:
+    """What a delivery's Message-ID signs: the same however often it is sent."""
+    return f"{notice_key}|{contact_id}|{channel}"
+
+
+def message_id_domain(from_mailbox: str) -> str:
+    return mailbox_parts(from_mailbox)[1].rpartition("@")[2] or "dispatcher.invalid"
+
+
+def message_id(keys: Keys, notice_key: str, contact_id: str, channel: str,
+               from_mailbox: str) -> str:
+    """The delivery's Message-ID, ``<signature@domain>``: known before it is sent, and
+    nobody without the key can make one that matches a delivery."""
+    signature = keys.sign(MESSAGE_ID, message_id_text(notice_key, contact_id, channel),
+                          MESSAGE_ID_LENGTH)
+    return f"<{signature}@{message_id_domain(from_mailbox)}>"
 
 
 def recipient_name(message: Message) -> str:

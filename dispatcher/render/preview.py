@@ -12,8 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file
+from dispatcher.keys import Keys
 from dispatcher.render.fax import FaxPages, write_png
-from dispatcher.render.mail import build_email
+from dispatcher.render.mail import build_email, message_id
 from dispatcher.render.templates import Message, Renderer
 from dispatcher.table import Channel, Config, Contact, Notice
 
@@ -68,8 +70,9 @@ class Previewer:
     each message there."""
 
     def __init__(self, config: Config, renderer: Renderer, out_dir: Path | None,
-                 sent_at: datetime, fax_png: bool = False) -> None:
+                 sent_at: datetime, keys: Keys, fax_png: bool = False) -> None:
         self._config = config
+        self._keys = keys  # the e-mail's Message-ID is the one that would be sent
         self.sent_at = sent_at
         self._renderer = renderer
         self._fax_pages = FaxPages(config.settings.templates_dir)
@@ -92,35 +95,37 @@ class Previewer:
         return Preview(message, (self._write_text(notice, message),))
 
     def email_headers_and_body(self, notice: Notice, message: Message) -> bytes:
-        return build_email(message, self._config.channels[Channel.EMAIL].from_address,
-                           self.sent_at)
+        from_mailbox = self._config.channels[Channel.EMAIL].from_address
+        return build_email(message, from_mailbox, self.sent_at, message_id(
+            self._keys, notice.key, message.contact.id, message.channel.value, from_mailbox))
 
     def _fax(self, message: Message) -> Preview:
         document = self._fax_pages.render(message.body)
         if self.out_dir is None:
             return Preview(message, (), document.pages)
-        pdf = self._path(message, "fax.pdf")
-        pdf.write_bytes(document.pdf)
+        pdf = _write(self._path(message, "fax.pdf"), document.pdf)
         files = [pdf]
         if self._fax_png:
             png = pdf.with_suffix(".png")
             write_png(pdf, png)
+            png.chmod(PRIVATE_FILE)
             files.append(png)
         return Preview(message, tuple(files), document.pages)
 
     def _write_text(self, notice: Notice, message: Message) -> Path:
         if message.channel is Channel.EMAIL:
-            path = self._path(message, "email.eml")
-            path.write_bytes(self.email_headers_and_body(notice, message))
-        else:
-            path = self._path(message, "sms.txt")
-            path.write_text(message.body + "\n", encoding="utf-8")
-        return path
+            return _write(self._path(message, "email.eml"),
+                          self.email_headers_and_body(notice, message))
+        return _write(self._path(message, "sms.txt"), (message.body + "\n").encode("utf-8"))
 
     def _path(self, message: Message, suffix: str) -> Path:
         assert self.out_dir is not None
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         return self.out_dir / f"{_UNSAFE_IN_FILENAME.sub('_', message.contact.id)}.{suffix}"
+
+
+def _write(path: Path, data: bytes) -> Path:
+    """A preview holds a contact's data: owner-only, like the outbox."""
+    return replace_file(path, data, PRIVATE_FILE, PRIVATE_FOLDER)
 
 
 def channels_to_preview(

@@ -41,6 +41,7 @@ class ChannelRun:
     breaker: Breaker
     backend: Backend
     deadline: Deadline
+    refused: ChannelError | None = None  # the provider refused the sender: stopped
 
     @property
     def channel(self) -> Channel:
@@ -72,6 +73,13 @@ class Claims:
     async def _claim_loop(self, run: ChannelRun) -> None:
         lane, breaker = run.lane, run.breaker
         while not self.stopping.is_set():
+            if run.refused is not None:  # nothing more is claimed; what is queued goes back
+                await self._release(run, lane.take_unstarted())
+                if not lane.in_flight:
+                    await self._hold_pending(run, run.refused)
+                    return
+                await lane.wait_for_a_finish(IDLE_POLL_SECONDS)
+                continue
             if self.clock() >= run.deadline.at:
                 await self._expire_unsent(run)
             elif breaker.is_open:
@@ -90,6 +98,11 @@ class Claims:
             if wake is None:
                 return
             await self.sleep(self._pause(run, wake))
+
+    async def _hold_pending(self, run: ChannelRun, refused: ChannelError) -> None:
+        """The channel stops: each of its pending deliveries says why it waits."""
+        await self._ledger(lambda: self.ledger.hold_pending(
+            run.record.id, run.channel.value, refused.code, str(refused), self.clock()))
 
     async def _refill(self, run: ChannelRun) -> int:
         # Claims are refilled in batches once the queue is half empty: one query per batch.

@@ -25,6 +25,7 @@ from typing import TypeVar
 from dispatcher.errors import (
     ChannelError,
     InputError,
+    RefusedError,
     UnavailableError,
 )
 from dispatcher.ledger import (
@@ -43,7 +44,7 @@ from dispatcher.send.breaker import Breaker, Outage
 from dispatcher.send.channels import Backend, Outgoing
 from dispatcher.send.claims import ChannelRun, Claims, Progress
 from dispatcher.send.faxpress import FaxPress
-from dispatcher.send.identity import delivery_tag, message_id, worker_id
+from dispatcher.send.identity import delivery_tag, worker_id
 from dispatcher.send.lanes import Clock, GroupCommit, Lane, RateLimiter, Sleep
 from dispatcher.send.outcome import outcome_of_error
 from dispatcher.send.patience import Patience
@@ -88,6 +89,9 @@ class Dispatcher(Claims):
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
+        # channels whose provider refused the sender (a wrong password), and why: they
+        # stopped with their deliveries pending, until the operator fixes the setup
+        self.stopped: dict[Channel, str] = {}
         config = self.inputs.config
         self._renderer = Renderer(config.settings.templates_dir, config)
         self._contacts = {c.id: c for c in self.inputs.contacts}
@@ -210,6 +214,10 @@ class Dispatcher(Claims):
         if run.breaker.is_open and not run.breaker.probing:
             return Outcome(item.id, DeliveryState.PENDING, next_attempt_at=self.clock(),
                            last_error=run.breaker.error, counted=False)
+        if run.refused is not None:  # the channel has stopped: not one more login
+            return Outcome(item.id, DeliveryState.PENDING, next_attempt_at=self.clock(),
+                           error_code=run.refused.code, last_error=str(run.refused),
+                           counted=False)
         await run.lane.limiter.wait()
         sent_at = self.clock()
         try:
@@ -243,10 +251,8 @@ class Dispatcher(Claims):
         if message.address != item.address:  # the contact's address changed since planning
             message = replace(message, address=item.address)
         document = await self._fax_document(message.body) if channel is Channel.FAX else None
-        key = notice.key
-        from_mailbox = self.inputs.config.channels[Channel.EMAIL].from_address
-        return Outgoing(item.id, key, message, message_id(key, contact.id, channel, from_mailbox),
-                        sent_at, item.attempts, delivery_tag(run.record, item.id), document)
+        return Outgoing(item.id, notice.key, message, sent_at, item.attempts,
+                        delivery_tag(run.record, item.id), document)
 
     async def _lost_lease(self, run: ChannelRun, item: Claimed) -> None:
         event(log, logging.WARNING, "lease lost before sending: given back, not sent",
@@ -258,6 +264,13 @@ class Dispatcher(Claims):
         if isinstance(exc, UnavailableError):
             if run.breaker.unanswered(sent_at, str(exc)):
                 self._log_unreachable(run)
+        elif isinstance(exc, RefusedError):
+            if run.refused is None:
+                run.refused, self.stopped[run.channel] = exc, str(exc)
+                event(log, logging.ERROR,
+                      f"{run.channel.value}: stopped, the provider refused our login; its "
+                      "deliveries stay pending until the setup is fixed",
+                      channel=run.channel.value, notice=run.notice.key, error=str(exc))
         else:
             await self._answered(run, sent_at)
             log.warning("delivery %s to %s failed (attempt %s): %s", item.id, item.address,

@@ -1,5 +1,5 @@
-"""Names that identify a delivery wherever it goes: the Message-ID, the provider tag, and
-the owner of a lease."""
+"""Names that identify a delivery wherever it goes: the provider tag (signed into tokens by
+``channels.envelope``), and the owner of a lease."""
 
 from __future__ import annotations
 
@@ -11,22 +11,11 @@ import socket
 from dispatcher.ledger import (
     NoticeRecord,
 )
-from dispatcher.render import mailbox_parts
-from dispatcher.table import (
-    Channel,
-)
 
 
 def worker_id() -> str:
     """Names this process's leases: host, pid and a random part."""
     return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
-
-
-def message_id(key: str, contact_id: str, channel: Channel, from_mailbox: str) -> str:
-    """The same Message-ID for the same delivery, however often it is sent."""
-    digest = hashlib.sha256(f"{key}|{contact_id}|{channel}".encode()).hexdigest()[:32]
-    domain = mailbox_parts(from_mailbox)[1].rpartition("@")[2] or "dispatcher.invalid"
-    return f"<{digest}@{domain}>"
 
 
 def delivery_tag(record: NoticeRecord, delivery_id: int) -> str:

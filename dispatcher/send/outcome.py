@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from dispatcher.errors import ChannelError, PermanentError, UnavailableError, UncertainError
+from dispatcher.errors import (
+    ChannelError,
+    PermanentError,
+    RefusedError,
+    UnavailableError,
+    UncertainError,
+)
 from dispatcher.ledger import Claimed, DeliveryState, Outcome
 from dispatcher.table import RetryPolicy
 
@@ -14,10 +20,11 @@ def outcome_of_error(item: Claimed, exc: ChannelError, policy: RetryPolicy, now:
                      draw: float) -> Outcome:
     """The outcome of ``item``'s attempt that raised ``exc``; ``draw`` is uniform in [0, 1).
 
-    When the provider did not answer, the attempt does not count and the delivery is due
-    again at once: the channel's probes, not the delivery's backoff, decide when it goes.
+    When the provider did not answer, or refused the sender itself, the attempt does not
+    count and the delivery is due again at once: the channel's probes (or the operator's
+    fix), not the delivery's backoff, decide when it goes.
     """
-    if isinstance(exc, UnavailableError):
+    if isinstance(exc, UnavailableError | RefusedError):
         return Outcome(item.id, DeliveryState.PENDING, next_attempt_at=now, error_code=exc.code,
                        last_error=str(exc), counted=False)
     retryable = not isinstance(exc, PermanentError) and (

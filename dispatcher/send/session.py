@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from dispatcher.errors import Problem, TemplateError
@@ -40,10 +40,12 @@ class SendResult:
     already_done: bool
     counts: Mapping[tuple[str, str], int]
     failures: list[DeliveryRecord]
+    # channels that stopped because the provider refused the sender (a wrong password)
+    stopped: Mapping[Channel, str] = field(default_factory=dict)
 
     @property
     def any_failed(self) -> bool:
-        return bool(self.failures)
+        return bool(self.failures or self.stopped)
 
 
 async def send_notice(
@@ -70,7 +72,8 @@ async def send_notice(
         record.id, [s.value for s in UNSENT_STATES]))
     final = await patiently(lambda: ledger.notice(notice.window.id, notice.slot.name,
                                                   notice.tag))
-    return SendResult(plan, final or record, already_done, counts, failures)
+    return SendResult(plan, final or record, already_done, counts, failures,
+                      dict(dispatcher.stopped))
 
 
 def preflight(inputs: Inputs, notice: Notice, channels: Iterable[Channel], now: datetime

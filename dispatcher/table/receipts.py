@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
-DEFAULT_TOKEN_KEY_ENV = "DISPATCHER_RECEIPT_KEY"
+DEFAULT_SECRET_FILE = "var/receipts-secret"
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,8 @@ class SmsReceipts:
 @dataclass(frozen=True)
 class EmailReceipts:
     bounce_address: str | None = None  # "bounces+{token}@example.jp": one per delivery
-    token_key_env: str = DEFAULT_TOKEN_KEY_ENV
     imap_url: str | None = None
+    allow_plaintext: bool = False  # imap:// (the login in clear) only if set
     imap_user_env: str = "DISPATCHER_IMAP_USER"
     imap_password_env: str = "DISPATCHER_IMAP_PASSWORD"
     processed_folder: str = "dispatcher-processed"
@@ -40,6 +41,9 @@ class FaxGatewayReceipts:
 @dataclass(frozen=True)
 class Receipts:
     grace_minutes: float = 30.0
+    # the key that signs every token linking a report to a delivery; made on first use
+    secret_file: Path = Path(DEFAULT_SECRET_FILE)
+    old_secret_days: float = 30.0  # a rotated-out key still verifies this long
     sms: SmsReceipts = field(default_factory=SmsReceipts)
     email: EmailReceipts = field(default_factory=EmailReceipts)
     fax_gateway: FaxGatewayReceipts = field(default_factory=FaxGatewayReceipts)

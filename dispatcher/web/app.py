@@ -44,7 +44,7 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
         signature = request.headers.get("X-Twilio-Signature", "")
         try:
             applied = await twilio.callback(url, params, signature,
-                                            int(request.path_params["delivery_id"]))
+                                            request.path_params["token"])
         except LedgerUnavailable:
             return PlainTextResponse("ledger unavailable, ask again later\n", status_code=503)
         if applied is None:
@@ -64,7 +64,7 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
                                  "Cache-Control": "max-age=60"})
 
     routes: list[BaseRoute] = [
-        Route(f"{STATUS_PATH}/{{delivery_id:int}}", twilio_status, methods=["POST"]),
+        Route(f"{STATUS_PATH}/{{token}}", twilio_status, methods=["POST"]),
         Route("/healthz", health),
         Route("/maintenance/", published_file),
         Route("/maintenance/{name}", published_file),

@@ -1,13 +1,17 @@
-"""Who may use the console: the users file (argon2id hashes), signed session cookies
-carrying a CSRF token, and a limit on wrong passwords per user and per address."""
+"""Who may use the console: the users file (argon2id hashes and a session version each),
+signed session cookies carrying a CSRF token and that version (so a logout, a new password
+or a removed user ends every session at once), and a bounded limit on wrong passwords."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import ipaddress
 import re
 import secrets
-from collections import defaultdict, deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,17 +19,24 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from dispatcher.errors import ArgumentError, single
-from dispatcher.files import replace_file
+from dispatcher.errors import ArgumentError, InputError, single
+from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _HASHER = PasswordHasher()  # argon2id, the library's (RFC 9106) defaults
 _DUMMY = _HASHER.hash("not a password of anyone")  # same work whether the user exists or not
-PRIVATE = 0o600  # the users' hashes and the session key: for the owner only
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    digest: str  # argon2id
+    version: int  # one more on each password change and logout: older sessions end
 
 
 class Users:
-    """The users file: one ``name:hash`` a line, readable by its owner only."""
+    """The users file: one ``name:hash:version`` a line, readable by its owner only. It is
+    read on every request, so a change made by `dispatcher user …` counts at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -34,51 +45,108 @@ class Users:
         return list(self._read())
 
     def add(self, name: str, password: str) -> bool:
-        """Add ``name``, or set a new password; True if the user is new."""
+        """Add ``name``, or set a new password (which ends its sessions); True if new."""
         if not _NAME.match(name):
             raise single(ArgumentError, "NAME", f"{name!r}: use 1-64 letters, digits, '.', '_'"
                                                 " or '-'")
         if len(password) < 8:
             raise single(ArgumentError, "password", "at least 8 characters")
-        users = self._read()
-        new = name not in users
-        users[name] = _HASHER.hash(password)
-        text = "".join(f"{n}:{h}\n" for n, h in users.items())
-        replace_file(self.path, text.encode("utf-8"), PRIVATE)
-        return new
+        digest = _HASHER.hash(password)
+        with self._updating() as users:
+            old = users.get(name)
+            users[name] = User(name, digest, old.version + 1 if old else 0)
+        return old is None
 
-    def verify(self, name: str, password: str) -> bool:
+    def set_password(self, name: str, password: str) -> None:
+        """A new password for an existing user; ArgumentError if there is none."""
+        self.version_of(name)
+        self.add(name, password)
+
+    def remove(self, name: str) -> None:
+        """Remove ``name``: their sessions end at once."""
+        with self._updating() as users:
+            if name not in users:
+                raise self._unknown(name)
+            del users[name]
+
+    def end_sessions(self, name: str) -> None:
+        """Every session of ``name`` ends (a logout)."""
+        with self._updating() as users:
+            if name in users:
+                users[name] = replace(users[name], version=users[name].version + 1)
+
+    def version(self, name: str) -> int | None:
+        """The user's session version; None if there is no such user."""
+        user = self._read().get(name)
+        return user.version if user else None
+
+    def verify(self, name: str, password: str) -> User | None:
+        """The user if the password is theirs, else None. Slow (argon2): call it off the
+        event loop."""
         stored = self._read().get(name)
         try:
-            return _HASHER.verify(stored or _DUMMY, password) and stored is not None
+            matches = _HASHER.verify(stored.digest if stored else _DUMMY, password)
         except (VerificationError, InvalidHashError):
-            return False
+            return None
+        return stored if matches else None
 
-    def _read(self) -> dict[str, str]:
+    def version_of(self, name: str) -> int:
+        """The user's session version; ArgumentError if there is no such user."""
+        version = self.version(name)
+        if version is None:
+            raise self._unknown(name)
+        return version
+
+    def _unknown(self, name: str) -> InputError:
+        return single(ArgumentError, "NAME", f"no user {name!r} in {self.path}")
+
+    @contextlib.contextmanager
+    def _updating(self) -> Iterator[dict[str, User]]:
+        """Read, change and write the file under a lock (the console and the command line
+        may both write it)."""
+        self.path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        with open(lock, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            users = self._read()
+            yield users
+            text = "".join(f"{u.name}:{u.digest}:{u.version}\n" for u in users.values())
+            replace_file(self.path, text.encode("utf-8"), PRIVATE_FILE, PRIVATE_FOLDER)
+
+    def _read(self) -> dict[str, User]:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
-        pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line)
-        return {name: digest for name, digest in pairs}
+        users = {}
+        for line in text.splitlines():
+            name, _, rest = line.partition(":")
+            digest, _, version = rest.partition(":")
+            if name and digest:
+                users[name] = User(name, digest, int(version) if version.isdigit() else 0)
+        return users
 
 
 @dataclass(frozen=True)
 class Session:
     user: str
     csrf: str
+    version: int = 0
 
 
 class Sessions:
-    """Session cookies signed with the console's key; older than ``max_age``, refused."""
+    """Session cookies signed with the console's key; older than ``max_age``, refused. A
+    cookie names its user's session version, which the console checks against the users
+    file on every request."""
 
     def __init__(self, key: bytes, max_age: timedelta) -> None:
         self._serializer = URLSafeTimedSerializer(key, salt="dispatcher-console-session")
         self._max_age = max_age
 
-    def issue(self, user: str) -> tuple[str, Session]:
-        session = Session(user, secrets.token_urlsafe(32))
-        return self._serializer.dumps({"u": session.user, "c": session.csrf}), session
+    def issue(self, user: str, version: int) -> tuple[str, Session]:
+        session = Session(user, secrets.token_urlsafe(32), version)
+        return self._serializer.dumps({"u": session.user, "c": session.csrf,
+                                       "v": session.version}), session
 
     def read(self, cookie: str | None) -> Session | None:
         if not cookie:
@@ -87,9 +155,10 @@ class Sessions:
             data = self._serializer.loads(cookie, max_age=int(self._max_age.total_seconds()))
         except (BadSignature, SignatureExpired):
             return None
-        if not isinstance(data, dict) or not {"u", "c"} <= data.keys():
+        if not isinstance(data, dict) or not {"u", "c", "v"} <= data.keys() \
+                or not isinstance(data["v"], int):
             return None
-        return Session(str(data["u"]), str(data["c"]))
+        return Session(str(data["u"]), str(data["c"]), data["v"])
 
 
 def secret_key(path: Path) -> bytes:
@@ -98,31 +167,89 @@ def secret_key(path: Path) -> bytes:
         return bytes.fromhex(path.read_text(encoding="ascii").strip())
     except FileNotFoundError:
         key = secrets.token_bytes(32)
-        replace_file(path, (key.hex() + "\n").encode("ascii"), PRIVATE)
+        replace_file(path, (key.hex() + "\n").encode("ascii"), PRIVATE_FILE, PRIVATE_FOLDER)
         return key
 
 
 class LoginLimiter:
-    """At most ``limit`` wrong passwords per user and per address in ``window``; a login
-    asked for while over it is refused without looking at the password."""
+    """Wrong passwords, counted in memory that stays bounded whatever is tried.
+
+    - Per source address (an IPv6 address by its /64): after ``limit`` failures in
+      ``window``, logins from there are refused without looking at the password.
+    - Per user: after ``limit`` failures in ``window``, each further login for that user
+      waits ``2 ** (failures - limit)`` seconds (at most ``MAX_DELAY``) before the password
+      is checked: guessing slows down, but nobody can lock an operator out.
+
+    Each table keeps at most ``capacity`` entries, the least recently failed dropped first,
+    and forgets an entry ``window`` after its first failure.
+    """
+
+    MAX_DELAY = 30.0
 
     def __init__(self, limit: int, clock: Callable[[], datetime],
-                 window: timedelta = timedelta(minutes=15)) -> None:
+                 window: timedelta = timedelta(minutes=15), capacity: int = 4096) -> None:
         self._limit = limit
         self._clock = clock
         self._window = window
-        self._failures: dict[str, deque[datetime]] = defaultdict(deque)
+        self._by_address = _Failures(capacity)
+        self._by_user = _Failures(capacity)
 
-    def blocked(self, user: str, address: str) -> bool:
-        return any(len(self._recent(key)) >= self._limit
-                   for key in (f"user:{user}", f"address:{address}"))
+    def blocked(self, address: str) -> bool:
+        return self._by_address.count(_address_key(address), self._since()) >= self._limit
+
+    def delay(self, user: str) -> float:
+        """How long a login for ``user`` waits before its password is checked."""
+        over = self._by_user.count(user, self._since()) - self._limit
+        return 0.0 if over < 0 else min(2.0 ** over, self.MAX_DELAY)
 
     def failed(self, user: str, address: str) -> None:
-        for key in (f"user:{user}", f"address:{address}"):
-            self._recent(key).append(self._clock())
+        now, since = self._clock(), self._since()
+        self._by_address.add(_address_key(address), now, since)
+        self._by_user.add(user, now, since)
 
-    def _recent(self, key: str) -> deque[datetime]:
-        times = self._failures[key]
-        while times and self._clock() - times[0] > self._window:
-            times.popleft()
-        return times
+    def succeeded(self, user: str) -> None:
+        self._by_user.forget(user)
+
+    @property
+    def entries(self) -> int:
+        return len(self._by_address) + len(self._by_user)
+
+    def _since(self) -> datetime:
+        return self._clock() - self._window
+
+
+class _Failures:
+    """Failures per key: (count, first failure), least recently failed first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, tuple[int, datetime]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def count(self, key: str, since: datetime) -> int:
+        entry = self._entries.get(key)
+        return entry[0] if entry is not None and entry[1] >= since else 0
+
+    def add(self, key: str, now: datetime, since: datetime) -> None:
+        count = self.count(key, since)
+        first = self._entries[key][1] if count else now
+        self._entries[key] = (count + 1, first)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+
+def _address_key(address: str) -> str:
+    """An IPv6 address counts by its /64 (one host holds a whole /64); IPv4 as it is."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)

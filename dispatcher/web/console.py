@@ -123,19 +123,26 @@ class Console:
         if not expected or not secrets.compare_digest(expected, str(form.get("csrf", ""))):
             return PlainTextResponse("the login form has expired: reload it\n", status_code=403)
         address = request.client.host if request.client else "?"
-        if self.limiter.blocked(name, address):
+        if self.limiter.blocked(address):
             return await self.login_form(
                 request, "ログインの失敗が続いたため、しばらくお待ちください（15 分）。", 429)
-        if not self.users.verify(name, password):
+        await asyncio.sleep(self.limiter.delay(name))
+        user = await asyncio.to_thread(self.users.verify, name, password)  # argon2: slow
+        if user is None:
             self.limiter.failed(name, address)
             return await self.login_form(request, "ユーザー名またはパスワードが違います。", 401)
-        cookie, _ = self.sessions.issue(name)
+        self.limiter.succeeded(name)
+        await self.ledger.audit(name, "login", "", {"address": address}, self.clock())
+        cookie, _ = self.sessions.issue(name, user.version)
         response = RedirectResponse(_local(str(form.get("next", "/"))), status_code=303)
         self._cookie(response, COOKIE, cookie)
         response.delete_cookie(LOGIN_COOKIE)
         return response
 
     async def logout(self, request: Request, session: Session) -> Response:
+        """Ends every session of this user, not only this browser's."""
+        await asyncio.to_thread(self.users.end_sessions, session.user)
+        await self.ledger.audit(session.user, "logout", "", {}, self.clock())
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE)
         return response
@@ -260,7 +267,7 @@ class Console:
     def _page(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """A page: without a valid session, to the login page."""
         async def page(request: Request) -> Response:
-            session = self.sessions.read(request.cookies.get(COOKIE))
+            session = self._session(request)
             if session is None:
                 target = quote(request.url.path, safe="/")
                 return RedirectResponse(f"/login?next={target}", status_code=302)
@@ -273,7 +280,7 @@ class Console:
     def _action(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """A state-changing request: 401 without a session, 403 without its CSRF token."""
         async def action(request: Request) -> Response:
-            session = self.sessions.read(request.cookies.get(COOKIE))
+            session = self._session(request)
             if session is None:
                 return PlainTextResponse("log in first\n", status_code=401)
             form = await request.form()
@@ -281,6 +288,14 @@ class Console:
                 return PlainTextResponse("missing or wrong CSRF token\n", status_code=403)
             return await handler(request, session)
         return action
+
+    def _session(self, request: Request) -> Session | None:
+        """The request's session, if its cookie verifies and its user still has the
+        session version it was issued with."""
+        session = self.sessions.read(request.cookies.get(COOKIE))
+        if session is None or self.users.version(session.user) != session.version:
+            return None
+        return session
 
     def _cookie(self, response: Response, name: str, value: str,
                 max_age: int | None = None) -> None:

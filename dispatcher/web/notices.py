@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.errors import ArgumentError, InputError, single
+from dispatcher.keys import KeyFile
 from dispatcher.ledger import (
     FINAL_STATES,
     NOT_REACHED_STATES,
@@ -100,6 +101,7 @@ class NoticeDesk:
                        else None)
         record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
         counts = await self.ledger.counts(record.id) if record else {}
+        waiting = await self.ledger.waiting(record.id) if record else []
         deliveries, missing = await self._reach(inputs, notice, audience)
         not_reached = {s.value for s in NOT_REACHED_STATES}
         return {
@@ -107,7 +109,7 @@ class NoticeDesk:
             "slot_text": jp_range(notice.slot.start.astimezone(tz), notice.slot.end.astimezone(tz)),
             "channels": list(notice.channels), "audience": audience, "contact": contact,
             "previews": self._previews(inputs, notice, contact) if contact else [],
-            "counts": _count_table(counts), "progress": _progress(counts),
+            "counts": _count_table(counts), "progress": _progress(counts), "waiting": waiting,
             "failures": [d for d in deliveries if d.state in not_reached],
             "unreached": missing, "sent": record is not None,
             "sending": notice.key in self.running,
@@ -119,7 +121,8 @@ class NoticeDesk:
         config = inputs.config
         with tempfile.TemporaryDirectory(prefix="dispatcher-console-") as folder:
             previewer = Previewer(config, Renderer(config.settings.templates_dir, config),
-                                  Path(folder), self.clock(), fax_png=True)
+                                  Path(folder), self.clock(),
+                                  KeyFile(config.receipts.secret_file).keys(), fax_png=True)
             preview = previewer.preview(notice, contact, Channel.FAX)
             if preview is None:
                 raise single(ArgumentError, "contact", f"{contact_id} has no fax number")

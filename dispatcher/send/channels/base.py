@@ -25,7 +25,6 @@ class Outgoing:
     delivery_id: int
     notice_key: str
     message: Message
-    message_id: str
     sent_at: datetime
     attempt: int
     tag: str  # names this delivery at the provider, unique across ledgers

@@ -15,15 +15,18 @@ import phonenumbers
 
 from dispatcher.render import AUTO_SUBMITTED, one_line
 from dispatcher.send.channels.base import Backend, MailTransport, Outgoing, Receipt
+from dispatcher.send.channels.envelope import DeliveryTokens
 
 
 class EmailGatewayFax(Backend):
     name: ClassVar[str] = "email-gateway"
 
-    def __init__(self, gateway_address: str, from_mailbox: str, transport: MailTransport) -> None:
+    def __init__(self, gateway_address: str, from_mailbox: str, transport: MailTransport,
+                 tokens: DeliveryTokens) -> None:
         self._gateway_address = gateway_address
         self._from = from_mailbox
         self._transport = transport
+        self._tokens = tokens
 
     async def send(self, outgoing: Outgoing) -> Receipt:
         assert outgoing.document is not None, "a fax is sent with its rendered document"
@@ -34,7 +37,9 @@ class EmailGatewayFax(Backend):
         mail["To"] = recipient
         mail["Subject"] = one_line(f"FAX {outgoing.message.contact.merchant}")
         mail["Date"] = format_datetime(outgoing.sent_at)
-        mail["Message-ID"] = outgoing.message_id
+        mail["Message-ID"] = self._tokens.message_id(
+            outgoing.notice_key, outgoing.message.contact.id, outgoing.message.channel.value,
+            self._from)
         mail[AUTO_SUBMITTED[0]] = AUTO_SUBMITTED[1]
         mail.set_content("FAX\n", charset="utf-8")
         mail.add_attachment(outgoing.document.pdf, maintype="application", subtype="pdf",

@@ -15,7 +15,7 @@ from dispatcher.errors import TransientError
 from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file
 from dispatcher.render import build_email, mime_bytes
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt
-from dispatcher.send.channels.envelope import ReturnPaths
+from dispatcher.send.channels.envelope import DeliveryTokens
 from dispatcher.table import Channel
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+@-]")
@@ -28,19 +28,20 @@ def safe_name(text: str) -> str:
 class Outbox(Backend):
     name: ClassVar[str] = "outbox"
 
-    def __init__(self, folder: Path, from_mailbox: str,
-                 return_paths: ReturnPaths | None = None) -> None:
+    def __init__(self, folder: Path, from_mailbox: str, tokens: DeliveryTokens) -> None:
         self.folder = folder
         self._from = from_mailbox
-        self._return_paths = return_paths
+        self._tokens = tokens
 
     async def send(self, outgoing: Outgoing) -> Receipt:
         message = outgoing.message
         stem = f"{safe_name(message.contact.id)}-{safe_name(message.address)}"
         folder = self.folder / safe_name(outgoing.notice_key)
         if message.channel is Channel.EMAIL:
+            message_id = self._tokens.message_id(outgoing.notice_key, message.contact.id,
+                                                 message.channel.value, self._from)
             data = self._return_path(outgoing.tag) + build_email(
-                message, self._from, outgoing.sent_at, outgoing.message_id)
+                message, self._from, outgoing.sent_at, message_id)
             path = folder / f"{stem}.eml"
         elif message.channel is Channel.FAX:
             assert outgoing.document is not None, "a fax is sent with its rendered document"
@@ -58,9 +59,8 @@ class Outbox(Backend):
 
     def _return_path(self, tag: str) -> bytes:
         """The header a mailbox adds on delivery: where a bounce of this message goes."""
-        if self._return_paths is None:
-            return b""
-        return f"Return-Path: <{self._return_paths.envelope(tag).sender}>\r\n".encode()
+        sender = self._tokens.envelope(tag).sender
+        return f"Return-Path: <{sender}>\r\n".encode() if sender is not None else b""
 
 
 def _write(path: Path, data: bytes, recipient: str) -> Receipt:

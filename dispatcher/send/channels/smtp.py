@@ -17,10 +17,16 @@ from typing import ClassVar
 
 import aiosmtplib
 
-from dispatcher.errors import ChannelError, PermanentError, TransientError, UnavailableError
+from dispatcher.errors import (
+    ChannelError,
+    PermanentError,
+    RefusedError,
+    TransientError,
+    UnavailableError,
+)
 from dispatcher.render import build_email, mime_bytes
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
-from dispatcher.send.channels.envelope import Envelope, ReturnPaths, plain_envelope
+from dispatcher.send.channels.envelope import DeliveryTokens, Envelope
 from dispatcher.table import ChannelConfig
 
 
@@ -28,9 +34,9 @@ class SmtpPool(Backend):
     name: ClassVar[str] = "smtp"
 
     def __init__(self, config: ChannelConfig, env: Mapping[str, str],
-                 return_paths: ReturnPaths | None = None) -> None:
+                 tokens: DeliveryTokens) -> None:
         self._config = config
-        self._return_paths = return_paths
+        self._tokens = tokens
         key = "[channels.email]"
         self._username = (secret(env, config.username_env, f"{key} username_env")
                           if config.username_env else None)
@@ -41,17 +47,15 @@ class SmtpPool(Backend):
         self._envelope_from = parseaddr(config.from_address)[1]
 
     async def send(self, outgoing: Outgoing) -> Receipt:
-        raw = build_email(outgoing.message, self._config.from_address, outgoing.sent_at,
-                          outgoing.message_id)
-        return await self._send_raw(raw, outgoing.message.address, self._envelope(outgoing.tag))
+        message, from_mailbox = outgoing.message, self._config.from_address
+        message_id = self._tokens.message_id(outgoing.notice_key, message.contact.id,
+                                             message.channel.value, from_mailbox)
+        raw = build_email(message, from_mailbox, outgoing.sent_at, message_id)
+        return await self._send_raw(raw, message.address, self._tokens.envelope(outgoing.tag))
 
     async def deliver(self, mail: EmailMessage, recipient: str, key: str, tag: str
                       ) -> Receipt:
-        return await self._send_raw(mime_bytes(mail), recipient, self._envelope(tag))
-
-    def _envelope(self, tag: str) -> Envelope:
-        paths = self._return_paths
-        return paths.envelope(tag) if paths is not None else plain_envelope(tag)
+        return await self._send_raw(mime_bytes(mail), recipient, self._tokens.envelope(tag))
 
     async def _send_raw(self, raw: bytes, recipient: str, envelope: Envelope) -> Receipt:
         async with self._slots:
@@ -125,8 +129,10 @@ def _channel_error(exc: Exception, recipient: str) -> ChannelError:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         exc = exc.recipients[0]
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return PermanentError(f"SMTP login refused: {exc.code} {exc.message}",
-                              str(exc.code), recipient)
+        # 454 and the like: the server cannot check the login now; 535: the login is wrong
+        refused: type[ChannelError] = RefusedError if 500 <= exc.code < 600 else UnavailableError
+        return refused(f"SMTP login refused: {exc.code} {exc.message}", str(exc.code),
+                       recipient)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         if exc.code == 421:
             return UnavailableError(f"{exc.code} {exc.message}", str(exc.code), recipient)

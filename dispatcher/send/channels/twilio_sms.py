@@ -7,7 +7,7 @@ uncertain, not a clean retry. Any other 4xx is permanent and keeps Twilio's erro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -16,7 +16,13 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from dispatcher.errors import ChannelError, PermanentError, UnavailableError, UncertainError
+from dispatcher.errors import (
+    ChannelError,
+    PermanentError,
+    RefusedError,
+    UnavailableError,
+    UncertainError,
+)
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
 from dispatcher.table import ChannelConfig
 
@@ -39,9 +45,9 @@ class TwilioSms(Backend):
     name: ClassVar[str] = "twilio"
 
     def __init__(self, config: ChannelConfig, env: Mapping[str, str],
-                 status_callback: str | None = None) -> None:
+                 status_callback: Callable[[int], str] | None = None) -> None:
         self._config = config
-        # "{public_url}/twilio/status": each message's status reports come there
+        # a delivery's "{public_url}/twilio/status/{signed id}": its status reports come there
         self._status_callback = status_callback
         self._account_sid = secret(env, ACCOUNT_SID_ENV, "[channels.sms] twilio")
         self._auth_token = secret(env, AUTH_TOKEN_ENV, "[channels.sms] twilio")
@@ -104,7 +110,7 @@ class TwilioSms(Backend):
     def _callback(self, delivery_id: int) -> dict[str, str]:
         if self._status_callback is None:
             return {}
-        return {"status_callback": f"{self._status_callback}/{delivery_id}"}
+        return {"status_callback": self._status_callback(delivery_id)}
 
     async def close(self) -> None:
         if self._http is not None and self._http.session is not None:
@@ -121,6 +127,8 @@ def _channel_error(exc: TwilioRestException | TwilioServiceException, to: str) -
     text = f"Twilio {exc.status}: {getattr(exc, 'msg', None) or getattr(exc, 'title', '')}"
     if exc.status == 429:
         return UnavailableError(text, code, to)
+    if exc.status == 401:  # the account's SID or auth token is wrong: no message can go
+        return RefusedError(text, code, to)
     if exc.status >= 500:
         return UncertainError(text, code, to)
     return PermanentError(text, code, to)

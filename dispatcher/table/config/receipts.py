@@ -8,6 +8,7 @@ from typing import Any
 
 from dispatcher.table.config.reader import Reader
 from dispatcher.table.config.values import (
+    boolean,
     env_name,
     http_url,
     positive_number,
@@ -15,6 +16,7 @@ from dispatcher.table.config.values import (
     text_list,
 )
 from dispatcher.table.receipts import (
+    DEFAULT_SECRET_FILE,
     EmailReceipts,
     FaxGatewayReceipts,
     Http,
@@ -26,10 +28,14 @@ from dispatcher.table.tomlpos import TablePath
 
 def read_receipts(r: Reader, data: dict[str, Any]) -> Receipts:
     t: TablePath = ("receipts",)
-    r.unknown_keys(data, t, {"grace_minutes", "sms", "email", "fax_gateway"})
+    r.unknown_keys(data, t, {"grace_minutes", "secret_file", "old_secret_days", "sms", "email",
+                             "fax_gateway"})
     default = Receipts()
     grace = r.value(data, t, "grace_minutes", positive_number, default.grace_minutes)
-    return Receipts(grace or default.grace_minutes,
+    secret = r.value(data, t, "secret_file", text, DEFAULT_SECRET_FILE) or DEFAULT_SECRET_FILE
+    old_days = r.value(data, t, "old_secret_days", positive_number, default.old_secret_days)
+    return Receipts(grace or default.grace_minutes, r.path.parent / secret,
+                    default.old_secret_days if old_days is None else old_days,
                     _sms(r, r.table(data, t, "sms")),
                     _email(r, r.table(data, t, "email")),
                     _fax_gateway(r, r.table(data, t, "fax_gateway")))
@@ -52,14 +58,24 @@ def _sms(r: Reader, data: dict[str, Any]) -> SmsReceipts:
 
 def _email(r: Reader, data: dict[str, Any]) -> EmailReceipts:
     t: TablePath = ("receipts", "email")
-    r.unknown_keys(data, t, {"bounce_address", "token_key_env", "imap_url", "imap_user_env",
-                             "imap_password_env", "processed_folder", "poll_seconds"})
+    if "token_key_env" in data:
+        r.problem(t, "token_key_env", "is no longer read: every token is signed with the key "
+                                      "in [receipts] secret_file, made on first use; remove "
+                                      "this line")
+    r.unknown_keys(data, t, {"bounce_address", "token_key_env", "imap_url", "allow_plaintext",
+                             "imap_user_env", "imap_password_env", "processed_folder",
+                             "poll_seconds"})
     d = EmailReceipts()
+    imap_url = r.optional(data, t, "imap_url", _imap_url)
+    plaintext = bool(r.value(data, t, "allow_plaintext", boolean, False))
+    if imap_url is not None and imap_url.startswith("imap://") and not plaintext:
+        r.problem(t, "imap_url", f"{imap_url!r} would send the mailbox's login in clear: use "
+                                 "imaps:// (port 993), or set allow_plaintext = true for a "
+                                 "server on this machine")
     return EmailReceipts(
         bounce_address=r.optional(data, t, "bounce_address", _bounce_address),
-        token_key_env=r.value(data, t, "token_key_env", env_name, d.token_key_env)
-        or d.token_key_env,
-        imap_url=r.optional(data, t, "imap_url", _imap_url),
+        imap_url=imap_url,
+        allow_plaintext=plaintext,
         imap_user_env=r.value(data, t, "imap_user_env", env_name, d.imap_user_env)
         or d.imap_user_env,
         imap_password_env=r.value(data, t, "imap_password_env", env_name,

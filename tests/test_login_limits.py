@@ -1,0 +1,70 @@
+"""The console's login limiter: bounded in memory whatever is tried, per address first,
+and slower (never locked) for a user whose password is being guessed."""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+
+from dispatcher.web import LoginLimiter
+
+START = datetime(2021, 7, 19, 0, 30, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_ten_thousand_wrong_logins_under_random_names_leave_memory_flat() -> None:
+    clock, draw = Clock(), random.Random(7)
+    limiter = LoginLimiter(5, clock, capacity=4096)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for n in range(10_000):
+        name = "".join(draw.choices("abcdefghijklmnopqrstuvwxyz", k=24))
+        address = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+        if not limiter.blocked(address):
+            limiter.failed(name, address)
+        clock.now += timedelta(milliseconds=10)
+    grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    tracemalloc.stop()
+    assert limiter.entries <= 2 * 4096
+    assert grown < 3 * 1024 * 1024, f"{grown:,} bytes"
+    assert not limiter.blocked("192.0.2.10") and limiter.delay("night-desk") == 0
+
+
+def test_one_address_is_blocked_after_the_limit_and_only_it() -> None:
+    clock = Clock()
+    limiter = LoginLimiter(5, clock)
+    for _ in range(5):
+        assert not limiter.blocked("198.51.100.7")
+        limiter.failed(f"guess-{clock.now.microsecond}", "198.51.100.7")
+        clock.now += timedelta(microseconds=1)
+    assert limiter.blocked("198.51.100.7") and not limiter.blocked("198.51.100.8")
+    clock.now += timedelta(minutes=15, seconds=1)
+    assert not limiter.blocked("198.51.100.7")  # the window has passed
+
+
+def test_an_ipv6_host_counts_by_its_64() -> None:
+    limiter = LoginLimiter(2, Clock())
+    limiter.failed("a", "2001:db8:1:2::1")
+    limiter.failed("b", "2001:db8:1:2:ffff::9")
+    assert limiter.blocked("2001:db8:1:2::77")
+    assert not limiter.blocked("2001:db8:1:3::1")
+
+
+def test_a_guessed_user_is_slowed_exponentially_never_refused() -> None:
+    clock = Clock()
+    limiter = LoginLimiter(5, clock)
+    delays = []
+    for n in range(12):
+        delays.append(limiter.delay("night-desk"))
+        limiter.failed("night-desk", f"203.0.113.{n}")
+    assert delays == [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 30, 30]
+    limiter.succeeded("night-desk")
+    assert limiter.delay("night-desk") == 0
