@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from email import message_from_bytes
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,26 @@ def test_contact_preview_prints_email_and_sms(cli: Cli, project: Path, tmp_path:
     assert "sms to +819010025026: 2 segment(s), UCS-2" in result.out
     eml = (tmp_path / "M0002.email.eml").read_bytes()
     assert b"Subject: =?utf-8?" in eml
+
+
+def test_the_preview_carries_the_message_id_and_headers_that_go_out(
+        cli: Cli, project: Path, tmp_path: Path) -> None:
+    preview = cli("preview", "3", "start", "--contact", "M0002", "--channel", "email", "--out",
+                  str(tmp_path), "-c", str(project))
+    assert preview.code == 0, preview.err
+    sent = cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project))
+    assert sent.code == 0, sent.err
+    [outbox] = (project.parent / "var" / "outbox" / "email").glob("*/M0002-*.eml")
+    previewed, went = (message_from_bytes(path.read_bytes())
+                       for path in (tmp_path / "M0002.email.eml", outbox))
+    assert previewed["Message-ID"] == went["Message-ID"]
+    assert previewed["Message-ID"].endswith("@j-mups.example.jp>")
+    for mail in (previewed, went):
+        assert mail["Auto-Submitted"] == "auto-generated"
+    for path in (tmp_path / "M0002.email.eml", outbox):
+        assert path.stat().st_mode & 0o777 == 0o600  # a contact's data: owner-only
+        head = path.read_bytes().split(b"\r\n\r\n")[0]
+        assert max(len(line) for line in head.split(b"\r\n")) <= 78
 
 
 def test_contact_preview_without_out_uses_a_temporary_folder(cli: Cli, project: Path) -> None:

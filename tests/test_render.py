@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from dispatcher.errors import ArgumentError, TemplateError
-from dispatcher.render import Message, Renderer, build_email, check_rendering, readable
+from dispatcher.render import (
+    Message,
+    Renderer,
+    build_email,
+    check_notice,
+    check_rendering,
+    readable,
+)
 from dispatcher.table import (
     Channel,
     Config,
@@ -203,20 +210,42 @@ def test_shipped_templates_pass_the_check(config: Config, renderer: Renderer,
 
 
 @pytest.mark.parametrize("name", ["さくら書店", "Sakura Books", 'Books, "Sakura" & Co.',
-                                  "とても長い名前の加盟店" * 5, "a" * 200])
+                                  "とても長い名前の加盟店" * 5, "a" * 200, "a" * 1008,
+                                  "Sakura Books of the Greater Tokyo Metropolitan Area, "
+                                  "Shinjuku Branch (Main Office)"])
 def test_mail_bytes_round_trip_through_a_mail_parser(name: str) -> None:
     message = Message(contact(merchant=name, name=""), Channel.EMAIL, "a@example.jp",
                       f"【J-Mups】{name} メンテナンス作業開始のご連絡", "本文\n二行目\n")
-    raw = build_email(message, "J-Mups センター <m@example.jp>", SENT_AT, "<id@example.jp>")
-    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    raw = build_email(message, "J-Mups センター <m@example.jp>", SENT_AT, "<id@example.jp>",
+                      "J-Mups ヘルプデスク <help@j-mups.example.jp>")
+    head = raw.split(b"\r\n\r\n")[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78, head.decode()
     headers, body = readable(raw)
     to = f'"{name}"'.replace('"Sakura"', '\\"Sakura\\"') if "," in name else name
     assert f"To: {to} <a@example.jp>" in headers
     assert f"Subject: 【J-Mups】{name} メンテナンス作業開始のご連絡" in headers
     assert "From: J-Mups センター <m@example.jp>" in headers
     assert "Message-ID: <id@example.jp>" in headers
+    assert "Reply-To: J-Mups ヘルプデスク <help@j-mups.example.jp>" in headers
+    assert "Auto-Submitted: auto-generated" in headers
     assert body == "本文\n二行目\n"
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["To"].addresses[0].addr_spec == "a@example.jp"
-    if name.isascii():
+    # (Python's address parser keeps the space between two encoded words, which RFC 2047
+    # says to drop, as decode_header above does: only a name sent whole is compared)
+    if name.isascii() and len(name) <= 60:
         assert parsed["To"].addresses[0].display_name == name
+
+
+def test_check_refuses_a_contact_whose_header_would_pass_998_octets(
+        config: Config, renderer: Renderer) -> None:
+    window = window3(config)
+    notice = build_notice(window, window.planned, Phase.START)
+    very_long = "a" * 1008  # folded into encoded words: fine
+    overlong = Contact("C9", "長い住所の店", "佐藤", None, f"{'x' * 990}@example.jp", None,
+                       frozenset({"emoney"}), "c.csv:9")  # an address is never split
+    assert list(check_notice(renderer, notice, [contact(merchant=very_long)], Channel.EMAIL,
+                             2, SENT_AT)) == []
+    [problem] = check_notice(renderer, notice, [overlong], Channel.EMAIL, 2, SENT_AT)
+    assert "contact C9 (長い住所の店)" in problem.where
+    assert "past the 998 that RFC 5322 allows" in problem.what

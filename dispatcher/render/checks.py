@@ -7,7 +7,8 @@ from datetime import datetime
 
 from dispatcher.errors import InputError, Problem, TemplateError
 from dispatcher.render.fax import require_japanese_font
-from dispatcher.render.templates import Renderer, template_name
+from dispatcher.render.mail import HARD_LINE_LIMIT, email_head, longest_line
+from dispatcher.render.templates import Message, Renderer, template_name
 from dispatcher.table import (
     Channel,
     Contact,
@@ -83,7 +84,24 @@ def check_notice(renderer: Renderer, notice: Notice, contacts: Iterable[Contact]
             for problem in exc.problems:
                 yield Problem(problem.where, f"{problem.what} (rendering for contact {contact.id})")
             return
+        if channel is Channel.EMAIL:
+            yield from _header_problems(renderer, message, name, sent_at)
         if message.segments and message.segments.count > max_segments:
             yield Problem(f"{name}: contact {contact.id} ({contact.merchant})",
                           f"the SMS takes {message.segments}, more than max_segments = "
                           f"{max_segments}")
+
+
+def _header_problems(renderer: Renderer, message: Message, name: str, sent_at: datetime
+                     ) -> Iterable[Problem]:
+    """A header line past RFC 5322's hard limit of 998 octets (folding splits names and
+    subjects, never an address): refused before anything is sent."""
+    config = renderer.config
+    head = email_head(message, config.channels[Channel.EMAIL].from_address, sent_at,
+                      "<x@example.invalid>", config.helpdesk.reply_to)
+    octets = longest_line(head)
+    if octets > HARD_LINE_LIMIT:
+        contact = message.contact
+        yield Problem(f"{name}: contact {contact.id} ({contact.merchant})",
+                      f"a header line of its e-mail would be {octets:,} octets, past the "
+                      f"{HARD_LINE_LIMIT} that RFC 5322 allows; shorten its address")

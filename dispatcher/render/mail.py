@@ -19,7 +19,10 @@ from email.utils import format_datetime, parseaddr
 from dispatcher.keys import Keys
 from dispatcher.render.templates import Message, one_line
 
-_ENCODED_WORD_BYTES = 45  # 45 bytes of UTF-8 → 60 base64 characters → a 72-character word
+_ENCODED_WORD_BYTES = 36  # 36 bytes of UTF-8 → 48 base64 characters → a 60-character word
+_LONGEST_WORD = 60  # a plain word longer than this is sent encoded, so it can be split
+LINE_LIMIT = 78  # RFC 5322 2.1.1: a header line SHOULD stay within 78 characters...
+HARD_LINE_LIMIT = 998  # ...and MUST stay within 998
 _PLAIN_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
 _PLAIN_TEXT = re.compile(r"^[\x20-\x7e]*$")
 
@@ -56,26 +59,41 @@ def recipient_name(message: Message) -> str:
 
 
 def build_email(message: Message, from_mailbox: str, sent_at: datetime,
-                message_id: str | None = None) -> bytes:
-    """The MIME e-mail for ``message``; ``from_mailbox`` is ``Name <user@host>``."""
-    from_name, from_address = mailbox_parts(from_mailbox)
-    headers = [
-        ("From", mailbox(from_name, from_address)),
-        ("To", mailbox(recipient_name(message), message.address)),
-        ("Subject", encoded_text(one_line(message.subject or ""))),
-        ("Date", format_datetime(sent_at)),
-        AUTO_SUBMITTED,
-    ]
-    if message_id:
-        headers.append(("Message-ID", one_line(message_id)))
-    headers += [
-        ("MIME-Version", "1.0"),
-        ("Content-Type", 'text/plain; charset="utf-8"'),
-        ("Content-Transfer-Encoding", "base64"),
-    ]
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+                message_id: str | None = None, reply_to: str | None = None) -> bytes:
+    """The MIME e-mail for ``message``; ``from_mailbox`` and ``reply_to`` are
+    ``Name <user@host>``."""
+    head = email_head(message, from_mailbox, sent_at, message_id, reply_to)
     body = base64.encodebytes(message.body.encode("utf-8")).replace(b"\n", b"\r\n")
     return head.encode("ascii") + b"\r\n" + body
+
+
+def email_head(message: Message, from_mailbox: str, sent_at: datetime,
+               message_id: str | None = None, reply_to: str | None = None) -> str:
+    """The e-mail's header lines, each folded to at most 78 characters where it can be
+    (an address longer than that is never split)."""
+    headers = [
+        folded("From", mailbox_words(*mailbox_parts(from_mailbox))),
+        folded("To", mailbox_words(recipient_name(message), message.address)),
+    ]
+    if reply_to:
+        headers.append(folded("Reply-To", mailbox_words(*mailbox_parts(reply_to))))
+    headers += [
+        folded("Subject", text_words(one_line(message.subject or ""))),
+        f"Date: {format_datetime(sent_at)}",
+        ": ".join(AUTO_SUBMITTED),
+    ]
+    if message_id:
+        headers.append(f"Message-ID: {one_line(message_id)}")
+    headers += [
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: base64",
+    ]
+    return "".join(f"{line}\r\n" for line in headers)
+
+
+def longest_line(head: str) -> int:
+    return max((len(line.encode()) for line in head.split("\r\n")), default=0)
 
 
 @functools.lru_cache(maxsize=64)
@@ -85,23 +103,42 @@ def mailbox_parts(mailbox_text: str) -> tuple[str, str]:
     return parseaddr(mailbox_text)
 
 
-def mailbox(name: str, address: str) -> str:
-    """``name <address>``, the name quoted or encoded as it needs."""
+def folded(name: str, words: list[str]) -> str:
+    """``Name: word word …``, a line break (CRLF and a space) before a word that would
+    pass 78 characters."""
+    lines = [f"{name}:"]
+    for word in words:
+        if len(lines[-1]) + 1 + len(word) > LINE_LIMIT and lines[-1] != f"{name}:":
+            lines.append("")
+        lines[-1] += f" {word}"
+    return "\r\n".join(lines)
+
+
+def mailbox_words(name: str, address: str) -> list[str]:
+    """``name <address>`` as foldable words, the name as is, quoted or encoded."""
     name = one_line(name)
     if not name:
-        return f"<{address}>"
-    if _PLAIN_PHRASE.match(name):
-        return f"{name} <{address}>"
-    if _PLAIN_TEXT.match(name):
-        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{quoted}" <{address}>'
-    return f"{encoded_text(name)} <{address}>"
+        return [f"<{address}>"]
+    if _PLAIN_PHRASE.match(name) and all(len(w) <= _LONGEST_WORD for w in name.split()):
+        return [*name.split(), f"<{address}>"]
+    quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    pieces = quoted.split(" ")  # a quoted string folds at its spaces, losing none
+    if _PLAIN_TEXT.match(name) and all(len(p) <= _LONGEST_WORD for p in pieces):
+        return [*pieces, f"<{address}>"]
+    return [*encoded_words(name), f"<{address}>"]
 
 
-def encoded_text(text: str) -> str:
-    """``text`` as a header value: as is if plain ASCII, else RFC 2047 words, folded."""
-    if _PLAIN_TEXT.match(text):
-        return text
+def text_words(text: str) -> list[str]:
+    """An unstructured value (the subject) as foldable words: plain words as they are,
+    the rest as RFC 2047 encoded words."""
+    if _PLAIN_TEXT.match(text) and all(len(w) <= _LONGEST_WORD for w in text.split()):
+        return text.split()
+    return encoded_words(text)
+
+
+def encoded_words(text: str) -> list[str]:
+    """RFC 2047 words of at most 60 characters (whitespace between two encoded words is
+    not shown, so the text comes back whole)."""
     words, chunk = [], ""
     for char in text:
         if len((chunk + char).encode("utf-8")) > _ENCODED_WORD_BYTES:
@@ -109,8 +146,7 @@ def encoded_text(text: str) -> str:
             chunk = ""
         chunk += char
     words.append(chunk)
-    return "\r\n ".join(
-        f"=?utf-8?b?{base64.b64encode(word.encode('utf-8')).decode('ascii')}?=" for word in words)
+    return [f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words]
 
 
 def mime_bytes(mail: EmailMessage) -> bytes:
@@ -125,9 +161,15 @@ def readable(raw: bytes) -> tuple[list[str], str]:
     from email.header import decode_header, make_header
 
     mail = message_from_bytes(raw)
-    headers = [f"{name}: {make_header(decode_header(value))}" for name, value in mail.items()
+    headers = [f"{name}: {make_header(decode_header(_unfolded(value)))}"
+               for name, value in mail.items()
                if name not in ("Content-Type", "Content-Transfer-Encoding", "MIME-Version")]
     payload = mail.get_payload(decode=True)
     body = payload.decode(mail.get_content_charset() or "utf-8") if isinstance(
         payload, bytes) else ""
     return headers, body
+
+
+def _unfolded(value: str) -> str:
+    """A header value as one line (RFC 5322 2.2.3: a line break before a space goes)."""
+    return re.sub(r"\r?\n(?=[ \t])", "", value)

@@ -97,7 +97,8 @@ class Previewer:
     def email_headers_and_body(self, notice: Notice, message: Message) -> bytes:
         from_mailbox = self._config.channels[Channel.EMAIL].from_address
         return build_email(message, from_mailbox, self.sent_at, message_id(
-            self._keys, notice.key, message.contact.id, message.channel.value, from_mailbox))
+            self._keys, notice.key, message.contact.id, message.channel.value, from_mailbox),
+            self._config.helpdesk.reply_to)
 
     def _fax(self, message: Message) -> Preview:
         document = self._fax_pages.render(message.body)

@@ -67,6 +67,7 @@ class Renderer:
 
     def __init__(self, templates_dir: Path, config: Config) -> None:
         self.templates_dir = templates_dir
+        self.config = config
         self._tz = config.settings.timezone
         self._env = _environment(templates_dir, self._tz)
         self._shared = {

@@ -44,8 +44,8 @@ def _mail_transport(config: Config, env: Mapping[str, str], tokens: DeliveryToke
                     ) -> SmtpPool | Outbox:
     email = config.channels[Channel.EMAIL]
     if email.backend == "smtp":
-        return SmtpPool(email, env, tokens)
-    return Outbox(email.path, email.from_address, tokens)
+        return SmtpPool(email, env, tokens, config.helpdesk.reply_to)
+    return Outbox(email.path, email.from_address, tokens, config.helpdesk.reply_to)
 
 
 def _backend(config: Config, channel: Channel, env: Mapping[str, str],
@@ -53,7 +53,7 @@ def _backend(config: Config, channel: Channel, env: Mapping[str, str],
     settings = config.channels[channel]
     email_from = config.channels[Channel.EMAIL].from_address
     if settings.backend == "outbox":
-        return Outbox(settings.path, email_from, tokens)
+        return Outbox(settings.path, email_from, tokens, config.helpdesk.reply_to)
     if channel is Channel.EMAIL:
         return _mail_transport(config, env, tokens)
     if settings.backend == "twilio":

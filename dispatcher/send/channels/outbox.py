@@ -28,10 +28,12 @@ def safe_name(text: str) -> str:
 class Outbox(Backend):
     name: ClassVar[str] = "outbox"
 
-    def __init__(self, folder: Path, from_mailbox: str, tokens: DeliveryTokens) -> None:
+    def __init__(self, folder: Path, from_mailbox: str, tokens: DeliveryTokens,
+                 reply_to: str | None = None) -> None:
         self.folder = folder
         self._from = from_mailbox
         self._tokens = tokens
+        self._reply_to = reply_to
 
     async def send(self, outgoing: Outgoing) -> Receipt:
         message = outgoing.message
@@ -41,7 +43,7 @@ class Outbox(Backend):
             message_id = self._tokens.message_id(outgoing.notice_key, message.contact.id,
                                                  message.channel.value, self._from)
             data = self._return_path(outgoing.tag) + build_email(
-                message, self._from, outgoing.sent_at, message_id)
+                message, self._from, outgoing.sent_at, message_id, self._reply_to)
             path = folder / f"{stem}.eml"
         elif message.channel is Channel.FAX:
             assert outgoing.document is not None, "a fax is sent with its rendered document"

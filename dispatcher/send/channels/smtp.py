@@ -34,9 +34,10 @@ class SmtpPool(Backend):
     name: ClassVar[str] = "smtp"
 
     def __init__(self, config: ChannelConfig, env: Mapping[str, str],
-                 tokens: DeliveryTokens) -> None:
+                 tokens: DeliveryTokens, reply_to: str | None = None) -> None:
         self._config = config
         self._tokens = tokens
+        self._reply_to = reply_to
         key = "[channels.email]"
         self._username = (secret(env, config.username_env, f"{key} username_env")
                           if config.username_env else None)
@@ -50,7 +51,7 @@ class SmtpPool(Backend):
         message, from_mailbox = outgoing.message, self._config.from_address
         message_id = self._tokens.message_id(outgoing.notice_key, message.contact.id,
                                              message.channel.value, from_mailbox)
-        raw = build_email(message, from_mailbox, outgoing.sent_at, message_id)
+        raw = build_email(message, from_mailbox, outgoing.sent_at, message_id, self._reply_to)
         return await self._send_raw(raw, message.address, self._tokens.envelope(outgoing.tag))
 
     async def deliver(self, mail: EmailMessage, recipient: str, key: str, tag: str

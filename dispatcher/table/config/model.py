@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -60,6 +61,15 @@ class Helpdesk:
     name: str
     phone: str
     hours: str
+    email: str | None = None  # where replies go: every e-mail's Reply-To
+
+    @property
+    def reply_to(self) -> str | None:
+        """``Name <address>`` for a Reply-To header; None without ``email``."""
+        if self.email is None:
+            return None
+        name, address = parseaddr(self.email)
+        return formataddr((name or self.name, address))
 
 
 @dataclass(frozen=True)

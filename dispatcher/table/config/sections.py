@@ -27,6 +27,7 @@ from dispatcher.table.config.values import (
     channel_names,
     days_or_off,
     http_url,
+    mailbox,
     moment,
     one_of,
     optional_text,
@@ -105,13 +106,14 @@ def read_helpdesk(r: Reader, data: dict[str, Any]) -> Helpdesk | None:
     if not data:
         r.problem((), "helpdesk", "missing table [helpdesk] (name, phone, hours)")
         return None
-    r.unknown_keys(data, t, {"name", "phone", "hours"})
+    r.unknown_keys(data, t, {"name", "phone", "hours", "email"})
     name = r.value(data, t, "name", text)
     phone = r.value(data, t, "phone", text)
     hours = r.value(data, t, "hours", text)
+    email = r.optional(data, t, "email", mailbox)
     if name is None or phone is None or hours is None:
         return None
-    return Helpdesk(name, phone, hours)
+    return Helpdesk(name, phone, hours, email)
 
 
 def read_affected(r: Reader, items: list[dict[str, Any]]) -> tuple[AffectedService, ...]:
