@@ -14,7 +14,7 @@ from pathlib import Path
 from twilio.request_validator import RequestValidator
 
 from dispatcher.keys import KeyFile
-from dispatcher.ledger import Applied, DeliveryState
+from dispatcher.ledger import Applied, DeliveryState, ForgedReport
 from dispatcher.receipts import TwilioReports
 from dispatcher.send import DeliveryTokens
 from dispatcher.table import load_config
@@ -150,6 +150,11 @@ def test_bounces_with_a_guessed_envid_or_message_id_move_nothing(
     assert [(line["delivery"], line["forged"]) for line in lines] == [(None, True),
                                                                        (None, False)]
     assert notice_channels(cli, project) == {"email": {"sent": 2}}
+    [kept] = asyncio.run(forged_reports(project))
+    assert (kept.source, kept.claimed) == ("mail-file", guessed_envid)
+    listed = cli("receipts", "forged", "-c", str(project))
+    assert f"mail-file: {guessed_envid} (bounce: user1@shop.example.jp 5.1.1)" in listed.out
+    assert "1 forged report(s) kept; none changed a delivery" in listed.out
     genuine = maildir(tmp_path / "genuine", [
         dsn(second, "failed", "5.1.1", to="postmaster@j-mups.example.jp")])
     result = cli("receipts", "read-mail", str(genuine), "--apply", "--json", "-c", str(project))
@@ -190,3 +195,12 @@ def test_a_made_up_callback_url_or_a_stale_sid_moves_nothing(
     assert asyncio.run(scenario()) == [None, None, Applied.RECORDED, Applied.MOVED]
     [after] = asyncio.run(deliveries(project))
     assert after.state == DeliveryState.DELIVERED.value and after.error_code is None
+    kept = asyncio.run(forged_reports(project))
+    assert [k.source for k in kept] == ["twilio-callback"] * 2
+    assert all(k.claimed.endswith(f"/twilio/status/{delivery.id}") or "-0000" in k.claimed
+               for k in kept)
+
+
+async def forged_reports(project: Path) -> list[ForgedReport]:
+    async with project_ledger(project) as ledger:
+        return await ledger.forged()

@@ -113,7 +113,7 @@ def test_bounces_of_a_real_send_mark_exactly_their_deliveries(
 
     applied = cli("receipts", "read-mail", str(returned), "--apply", "-c", str(project))
     assert applied.code == 0, applied.err
-    assert "1 with a forged token ignored" in applied.out
+    assert "1 with a forged token (moving nothing)" in applied.out
     assert notice_channels(cli, project) == {"email": {"bounced": 2, "delivered": 1, "sent": 3}}
     again = cli("receipts", "read-mail", str(returned), "--apply", "-c", str(project))
     assert "4 duplicate" in again.out
@@ -184,7 +184,7 @@ def test_the_bounce_mailbox_is_read_over_imap_and_what_was_recorded_is_moved(
     if BOUNCES.is_dir():
         mails.append((BOUNCES / "arf-01.eml").read_bytes())  # a complaint, not a bounce
 
-    async def scenario(imap_port: int) -> tuple[list[int], list[int], int, int]:
+    async def scenario(imap_port: int) -> tuple[list[int], list[int], int, int, int]:
         config = load_config(project)
         account = ImapAccount("127.0.0.1", imap_port, False, "INBOX", "bounces", "secret")
         async with project_ledger(project) as ledger:
@@ -202,14 +202,16 @@ def test_the_bounce_mailbox_is_read_over_imap_and_what_was_recorded_is_moved(
                 status = await client.status(folder, "(MESSAGES)")
                 counts.append(int(status.lines[0].split(b"MESSAGES ")[1].rstrip(b")")))
             await client.logout()
+            kept = len(await ledger.forged())
         inbox, processed = counts
-        return ([first["recorded"], first["left"]], [again["recorded"], again["left"]],
-                inbox, processed)
+        return ([first["recorded"], first["forged"], first["left"]],
+                [again["recorded"], again["forged"], again["left"]], inbox, processed, kept)
 
     with dovecot_server() as (imap_port, _):
-        first, again, inbox, processed = asyncio.run(scenario(imap_port))
-    assert first == [2, len(mails) - 2] and again == [0, 0]
-    assert (inbox, processed) == (len(mails) - 2, 2)
+        first, again, inbox, processed, forged_kept = asyncio.run(scenario(imap_port))
+    # the forged bounce is kept in the ledger (forged_reports) and moved out of the inbox
+    assert first == [2, 1, len(mails) - 3] and again == [0, 0, 0]
+    assert (inbox, processed, forged_kept) == (len(mails) - 3, 3, 1)
     assert notice_channels(cli, project) == {"email": {"bounced": 1, "sent": 2}}
 
 

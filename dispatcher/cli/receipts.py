@@ -15,12 +15,20 @@ from typing import Annotated
 
 import typer
 
-from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, clock, out, run_async
+from dispatcher.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    clock,
+    opened_ledger,
+    out,
+    run_async,
+)
 from dispatcher.keys import KeyFile
-from dispatcher.ledger import Applied, Ledger, engine_url, may_exist
+from dispatcher.ledger import Applied, ForgedReport, Ledger, engine_url, may_exist
 from dispatcher.receipts import MailMatcher, MailResult, mails_in, read_bounce, read_mails
 from dispatcher.send import DeliveryTokens
-from dispatcher.table import Config, load_config
+from dispatcher.table import Config, jp_datetime, load_config
 
 receipts_app = typer.Typer(help="What came back after the providers took the messages.",
                            no_args_is_help=True)
@@ -60,6 +68,32 @@ def read_mail(
         _print_summary(tally, apply)
 
 
+@receipts_app.command("forged")
+def forged_reports(as_json: JsonOption = False, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """The reports kept because their token did not verify (newest first): forged bounces
+    and made-up Twilio callbacks. None of them changed a delivery."""
+    cfg = load_config(config)
+    url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
+    kept = run_async(_forged(cfg)) if may_exist(url) else []
+    tz = cfg.settings.timezone
+    if as_json:
+        sys.stdout.write(json.dumps([
+            {"source": f.source, "claimed": f.claimed, "detail": f.detail,
+             "received_at": f.received_at.isoformat() if f.received_at else None}
+            for f in kept], ensure_ascii=False, indent=2) + "\n")
+        return
+    for report in kept:
+        at = jp_datetime(report.received_at.astimezone(tz)) if report.received_at else "-"
+        out.print(f"{at}  {report.source}: {report.claimed} ({report.detail})", markup=False,
+                  soft_wrap=True)
+    out.print(f"{len(kept):,} forged report(s) kept; none changed a delivery", markup=False)
+
+
+async def _forged(cfg: Config) -> list[ForgedReport]:
+    async with opened_ledger(cfg) as ledger:
+        return await ledger.forged()
+
+
 async def _read(cfg: Config, mails: Iterable[tuple[str, bytes]], apply: bool, as_json: bool
                 ) -> Counter[str]:
     url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
@@ -90,6 +124,8 @@ async def _results(batch: list[tuple[str, bytes]], matcher: MailMatcher | None
 async def _apply(ledger: Ledger, results: list[MailResult]) -> dict[int, Applied]:
     reported = [r for r in results if r.report is not None]
     outcomes = await ledger.apply_reports([r.report for r in reported if r.report], clock())
+    await ledger.record_forged([r.forged_report for r in results if r.forged_report],
+                               clock())
     return {id(r): applied for r, applied in zip(reported, outcomes, strict=True)}
 
 
@@ -101,7 +137,7 @@ def _show(result: MailResult, applied: Applied | None, as_json: bool) -> None:
     parts = [f"{result.name}: {reading.kind.value}"]
     parts += [f"{r.status or '-'} {r.address}" for r in reading.recipients[:3]]
     if result.forged:
-        parts.append("→ forged bounce token, ignored")
+        parts.append("→ forged token: recorded, moves nothing")
     elif result.delivery is not None:
         state = result.report.state.value if result.report and result.report.state else "event"
         parts.append(f"→ delivery {result.delivery.id} ({result.delivery.channel} "
@@ -126,7 +162,7 @@ def _print_summary(tally: Counter[str], apply: bool) -> None:
                                                   "not-a-bounce") if tally[k])
     line = f"read {tally['read']:,} mails ({kinds or 'none'}); {tally['matched']:,} matched"
     if tally["forged"]:
-        line += f"; {tally['forged']:,} with a forged token ignored"
+        line += f"; {tally['forged']:,} with a forged token (moving nothing)"
     if apply:
         changes = ", ".join(f"{tally[f'applied:{a.value}']:,} {a.value}" for a in Applied
                             if tally[f"applied:{a.value}"])

@@ -12,9 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.ledger.deliveries import DELIVERY_COLUMNS
 from dispatcher.ledger.engine import EngineUser
-from dispatcher.ledger.records import DeliveryRecord, EventRecord, NoticeRecord, Report
+from dispatcher.ledger.records import (
+    DeliveryRecord,
+    EventRecord,
+    ForgedReport,
+    NoticeRecord,
+    Report,
+)
 from dispatcher.ledger.states import Applied, DeliveryState, NoticeState, reported_move
-from dispatcher.ledger.tables import deliveries, delivery_events, notices
+from dispatcher.ledger.tables import deliveries, delivery_events, forged_reports, notices
 
 _CHUNK = 500
 
@@ -31,6 +37,26 @@ class EventLog(EngineUser):
             async with self._begin() as conn:
                 applied += await self._apply_chunk(conn, chunk, now)
         return applied
+
+    async def record_forged(self, reports: Sequence[ForgedReport], now: datetime) -> int:
+        """Keep each forged report once (by digest); returns how many were new."""
+        if not reports:
+            return 0
+        rows = [{"source": r.source, "claimed": r.claimed, "detail": r.detail,
+                 "received_at": now, "digest": r.digest} for r in reports]
+        async with self._begin() as conn:
+            inserted = await conn.execute(
+                self._insert_ignore(forged_reports).returning(forged_reports.c.id), rows)
+            return len(inserted.all())
+
+    async def forged(self, limit: int = 1000) -> list[ForgedReport]:
+        """The forged reports kept, newest first."""
+        f = forged_reports.c
+        async with self._connect() as conn:
+            rows = await conn.execute(
+                select(f.source, f.claimed, f.detail, f.digest, f.received_at)
+                .order_by(f.id.desc()).limit(limit))
+            return [ForgedReport(*row) for row in rows]
 
     async def events_of(self, delivery_id: int) -> list[EventRecord]:
         e = delivery_events.c

@@ -102,6 +102,17 @@ class DeliveryRecord:
 
 
 @dataclass(frozen=True)
+class ForgedReport:
+    """A report whose token did not verify: where it came from, what it claimed."""
+
+    source: str
+    claimed: str
+    detail: str
+    digest: str
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Report:
     """What a provider reported about one delivery after taking it. ``state`` is where it
     moves the delivery (None: recorded only, e.g. a delay); PENDING with ``retry_at`` asks

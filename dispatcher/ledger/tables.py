@@ -110,6 +110,19 @@ delivery_events = Table(
     Index("ix_delivery_events_delivery", "delivery_id"),
 )
 
+# Reports whose token did not verify (a forged bounce, a made-up callback URL): kept for
+# the record, linked to no delivery, moving nothing.
+forged_reports = Table(
+    "forged_reports", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(50), nullable=False),
+    Column("claimed", Text, nullable=False),  # the token, envelope id or URL it came with
+    Column("detail", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("digest", String(64), nullable=False),
+    UniqueConstraint("digest", name="uq_forged_report"),
+)
+
 slot_changes = Table(
     "slot_changes", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

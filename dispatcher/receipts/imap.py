@@ -104,6 +104,10 @@ class ImapIntake:
                   error=f"{type(exc).__name__}: {exc}")
             self._left_alone.add(uid)
             return "left"
+        if result.forged_report is not None:  # kept for the record, and out of the way
+            await self.ledger.record_forged([result.forged_report], self.clock())
+            await self._move(client, uid)
+            return "forged"
         if result.report is None:
             self._left_alone.add(uid)
             return "left"

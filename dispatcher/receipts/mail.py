@@ -15,7 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatcher.ledger import DeliveryRecord, DeliveryState, Ledger, NoticeRecord, Report
+from dispatcher.ledger import (
+    DeliveryRecord,
+    DeliveryState,
+    ForgedReport,
+    Ledger,
+    NoticeRecord,
+    Report,
+)
 from dispatcher.logs import event
 from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, read_bounce
 from dispatcher.send import DeliveryTokens, delivery_tag, tag_id
@@ -35,7 +42,11 @@ class MailResult:
     delivery: DeliveryRecord | None
     matched_by: str | None
     report: Report | None
-    forged: bool = False
+    forged_report: ForgedReport | None = None  # its token did not verify: kept, moves nothing
+
+    @property
+    def forged(self) -> bool:
+        return self.forged_report is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -182,8 +193,15 @@ async def read_mails(mails: Iterable[tuple[str, bytes]], matcher: MailMatcher, s
             report = report_of(reading, raw, found[0], source,
                                matcher.config.receipts.fax_gateway)
         results.append(MailResult(name, reading, found[0] if found else None, matched_by,
-                                  report, forged))
+                                  report, _forged(reading, raw, source) if forged else None))
     return results
+
+
+def _forged(reading: MailReading, raw: bytes, source: str) -> ForgedReport:
+    recipients = ", ".join(f"{r.address} {r.status or '-'}" for r in reading.recipients[:3])
+    return ForgedReport(source, reading.envid or reading.envelope_to,
+                        f"{reading.kind.value}: {recipients or 'no recipient'}",
+                        hashlib.sha256(raw).hexdigest())
 
 
 def _read_or_log(name: str, raw: bytes) -> MailReading:

@@ -19,7 +19,14 @@ from datetime import datetime, timedelta
 from twilio.request_validator import RequestValidator
 
 from dispatcher.errors import PermanentError, UnavailableError
-from dispatcher.ledger import Applied, DeliveryRecord, DeliveryState, Ledger, Report
+from dispatcher.ledger import (
+    Applied,
+    DeliveryRecord,
+    DeliveryState,
+    ForgedReport,
+    Ledger,
+    Report,
+)
 from dispatcher.logs import event
 from dispatcher.send import Clock, DeliveryTokens, MessageStatus, RateLimiter, TwilioSms
 from dispatcher.table import Channel, RetryPolicy, SmsReceipts
@@ -93,6 +100,10 @@ class TwilioReports:
         if delivery_id is None:
             event(log, logging.WARNING, "status callback with a forged token refused",
                   url=url, sid=params.get("MessageSid"))
+            said = f"{params.get('MessageSid', '')} {params.get('MessageStatus', '')}"
+            digest = hashlib.sha256(f"{url}|{said}".encode()).hexdigest()
+            await self.ledger.record_forged(
+                [ForgedReport("twilio-callback", url, said, digest)], self.clock())
             return None
         found = await self.ledger.deliveries_by_id([delivery_id])
         if delivery_id not in found:
