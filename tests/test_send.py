@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import ClassVar
 
@@ -270,11 +270,14 @@ async def test_a_backends_own_bug_makes_deliveries_uncertain_not_a_hang(project:
     assert result.counts[("email", "uncertain")] == len(buggy)
 
 
-def test_every_message_says_it_was_sent_automatically(
+def test_every_message_says_it_was_sent_automatically_in_lines_of_78(
         cli: Cli, project: Path, smtp: tuple[SmtpSink, int],
         twilio: tuple[FakeTwilio, str]) -> None:
     # RFC 3834: auto-replies (out-of-office) are then not sent back to a send-only address
     sink, port = smtp
+    text = project.read_text(encoding="utf-8")
+    project.write_text(text.replace('hours = "365 日 24 時間"\n', 'hours = "365 日 24 時間"\n'
+                                    'email = "help@j-mups.example.jp"\n'), encoding="utf-8")
     configure(project, real_channels(port, twilio[1]))
     sent = cli("send", "3", "start", "--channel", "email", "--channel", "fax", "--yes",
                "-c", str(project))
@@ -283,3 +286,8 @@ def test_every_message_says_it_was_sent_automatically(
     faxes = [m for m in mails if m["To"].endswith("@fax.example.jp")]
     assert len(mails) == 55 and len(faxes) == 27
     assert {m["Auto-Submitted"] for m in mails} == {"auto-generated"}
+    heads = [a.content.split(b"\r\n\r\n")[0].split(b"\r\n") for a in sink.arrivals()]
+    assert max(len(line) for head in heads for line in head) <= 78
+    assert {str(message_from_bytes(a.content, policy=policy.default)["Reply-To"])
+            for a in sink.arrivals() if b"@fax.example.jp" not in a.content} == {
+        "J-Mups ヘルプデスク <help@j-mups.example.jp>"}
