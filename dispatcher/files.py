@@ -20,7 +20,7 @@ def replace_file(path: Path, data: bytes, mode: int, folder_mode: int = PUBLIC_F
     """Write ``data`` to a temporary file beside ``path`` (owner-only until renamed), flush
     it to disk, give it ``mode`` and rename it over ``path``; its folder is made with
     ``folder_mode`` if missing."""
-    path.parent.mkdir(mode=folder_mode, parents=True, exist_ok=True)
+    _make_folders(path.parent, folder_mode)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as out:
@@ -35,10 +35,20 @@ def replace_file(path: Path, data: bytes, mode: int, folder_mode: int = PUBLIC_F
     return path
 
 
+def _make_folders(folder: Path, mode: int) -> None:
+    """``folder`` and any missing parent, each with ``mode`` (mkdir's ``parents`` would
+    give the parents the default mode)."""
+    if folder.is_dir():
+        return
+    _make_folders(folder.parent, mode)
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=mode)
+
+
 def create_private(path: Path) -> None:
     """Create ``path`` empty and owner-only, with an owner-only folder, unless it exists.
     (SQLite gives a database's WAL and shared-memory files the database file's mode.)"""
-    path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    _make_folders(path.parent, PRIVATE_FOLDER)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
 

@@ -286,6 +286,7 @@ def test_every_message_says_it_was_sent_automatically_in_lines_of_78(
     faxes = [m for m in mails if m["To"].endswith("@fax.example.jp")]
     assert len(mails) == 55 and len(faxes) == 27
     assert {m["Auto-Submitted"] for m in mails} == {"auto-generated"}
+    assert {m["Date"][-5:] for m in mails} == {"+0900"}  # [dispatcher] timezone's time
     heads = [a.content.split(b"\r\n\r\n")[0].split(b"\r\n") for a in sink.arrivals()]
     assert max(len(line) for head in heads for line in head) <= 78
     assert {str(message_from_bytes(a.content, policy=policy.default)["Reply-To"])

@@ -251,7 +251,9 @@ class Dispatcher(Claims):
         if message.address != item.address:  # the contact's address changed since planning
             message = replace(message, address=item.address)
         document = await self._fax_document(message.body) if channel is Channel.FAX else None
-        return Outgoing(item.id, notice.key, message, sent_at, item.attempts,
+        # the same instant, in the zone the contact reads (an e-mail's Date: +0900)
+        local = sent_at.astimezone(self.inputs.config.settings.timezone)
+        return Outgoing(item.id, notice.key, message, local, item.attempts,
                         delivery_tag(run.record, item.id), document)
 
     async def _lost_lease(self, run: ChannelRun, item: Claimed) -> None:
