@@ -20,6 +20,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from dispatcher.demo import mail_server
 from tests.helpers import (
     Cli,
+    HttpClient,
+    console_server,
     configure,
     deliveries,
     notice_channels,
@@ -93,6 +95,11 @@ def test_a_wrong_password_stops_the_channel_and_the_corrected_one_finishes_it(
         report = json.loads(cli("status", "3", "--json", "-c", str(project)).out)
         assert report["notices"][0]["state"] == "sending"
         assert report["notices"][0]["waiting"][0]["count"] == 6
+        with console_server(project) as console_port:
+            desk = HttpClient(console_port)
+            assert desk.login() == 303
+            _, _, page = desk.request("GET", "/windows/3/notices/start")
+        assert "email: 6 件が送信待ち（SMTP login refused: 535" in page
 
         monkeypatch.setenv("SMTP_PASSWORD", "the right password")
         fixed = cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project))
