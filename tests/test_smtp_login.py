@@ -21,8 +21,8 @@ from dispatcher.demo import mail_server
 from tests.helpers import (
     Cli,
     HttpClient,
-    console_server,
     configure,
+    console_server,
     deliveries,
     notice_channels,
     real_channels,
