@@ -32,6 +32,7 @@ from dispatcher.daemon import Daemon
 from dispatcher.demo import Arrival, MailSink, free_port
 from dispatcher.ledger import DeliveryRecord, Ledger, NewDelivery, engine_url
 from dispatcher.render import FaxPages, Renderer
+from dispatcher.schedule import Decision
 from dispatcher.send import Backend, Outgoing, make_backends
 from dispatcher.table import Channel, Contact, Phase, build_notice, find_window, load_config
 from dispatcher.web import Users
@@ -135,6 +136,14 @@ async def still_daemon(project: Path, moment: datetime) -> AsyncIterator[Daemon]
         yield daemon
     finally:
         await daemon.close()
+
+
+async def tick_after_edit(daemon: Daemon) -> list[Decision]:
+    """A look that sees an edit: the reload it starts (in a worker thread) is waited for,
+    then the daemon looks again with the new table."""
+    await daemon.tick()
+    await daemon.wait_for_reload()
+    return await daemon.tick()
 
 
 async def run_daemon_at(project: Path, moment: datetime) -> None:

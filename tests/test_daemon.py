@@ -25,6 +25,7 @@ from tests.helpers import (
     still_daemon,
     stop,
     subjects,
+    tick_after_edit,
     timed_window,
     use_contacts,
     wait_for,
@@ -70,14 +71,14 @@ async def test_edits_move_jobs_and_broken_edits_keep_the_last_good_table(
         moved = text.replace((base + timedelta(hours=1)).isoformat(),
                              (base + timedelta(minutes=30)).isoformat())
         project.write_text(moved, encoding="utf-8")
-        await daemon.tick()
+        await tick_after_edit(daemon)
         assert daemon.scheduled()[key] == base + timedelta(minutes=30)
 
         caplog.set_level(logging.ERROR)
         broken = moved.replace((base + timedelta(hours=2)).isoformat(),
                                (base - timedelta(hours=2)).isoformat())
         project.write_text(broken + "\n", encoding="utf-8")
-        await daemon.tick()
+        await tick_after_edit(daemon)
         assert daemon.scheduled()[key] == base + timedelta(minutes=30)
         problems = [getattr(r, "fields", {}).get("problem", "") for r in caplog.records]
         assert any(f"{project}:" in p and "windows[3].end: must be after start" in p

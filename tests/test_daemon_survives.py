@@ -9,14 +9,17 @@ import contextlib
 import http.client
 import logging
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from dispatcher.daemon import Daemon
 from dispatcher.demo import free_port
 from dispatcher.logs import Failures
 from dispatcher.schedule import Action, Decision
+from dispatcher.table import Inputs
 from dispatcher.web import Users
 from tests.helpers import (
     CONSOLE_PASSWORD,
@@ -26,6 +29,8 @@ from tests.helpers import (
     start_daemon,
     still_daemon,
     stop,
+    tick_after_edit,
+    use_contacts,
     wait_for,
 )
 
@@ -100,7 +105,7 @@ async def test_a_reserve_slot_with_an_id_may_move_its_times(cli: Cli, project: P
             "2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00",
             "2021-08-24T01:00:00\n  end = 2021-08-24T02:00:00", 1)
         project.write_text(edited + "\n", encoding="utf-8")
-        assert due(await daemon.tick())[f"{WINDOW_3}/yobi/start"] == datetime(
+        assert due(await tick_after_edit(daemon))[f"{WINDOW_3}/yobi/start"] == datetime(
             2021, 8, 23, 16, 0, tzinfo=UTC)  # AM1:00 JST on the 24th
 
 
@@ -178,3 +183,41 @@ def test_sigterm_ends_an_open_progress_stream_and_the_daemon_stops(project: Path
     finally:
         if daemon.poll() is None:
             daemon.kill()
+
+
+class SlowLoader(Daemon):
+    """A daemon whose reading of the files, once ``gate`` is armed, waits for it to open:
+    a stand-in for a reload of 100,000 contacts."""
+
+    gate: threading.Event | None = None
+
+    def _load(self) -> Inputs:
+        if self.gate is not None:
+            assert self.gate.wait(300), "the test never opened the gate"
+        return super()._load()
+
+
+async def test_a_notice_goes_on_time_while_an_edit_is_still_being_read(
+        project: Path) -> None:
+    use_contacts(project, "M1,加盟店1,担当1,,m1@shop.example.jp,,emoney\n")
+    daemon = SlowLoader(project, lambda: datetime(2021, 7, 18, 16, 0, 30, tzinfo=UTC))
+    await daemon.open()
+    try:
+        daemon.gate = threading.Event()
+        with (project.parent / "contacts" / "test.csv").open("a", encoding="utf-8") as out:
+            out.write("M2,加盟店2,担当2,,m2@shop.example.jp,,emoney\n")
+        # the tick returns while the edit is being read: the start notice goes now, with
+        # the table in force (a hang guard only: the old code never got past this)
+        decisions = await asyncio.wait_for(daemon.tick(), 120)
+        assert f"{WINDOW_3}/planned/start" in {d.key for d in decisions
+                                               if d.action is Action.SEND_NOW}
+        await daemon.wait_for_sends()
+        assert [c.id for c in daemon.inputs.contacts] == ["M1"]
+        daemon.gate.set()
+        await daemon.wait_for_reload()
+        assert [c.id for c in daemon.inputs.contacts] == ["M1", "M2"]
+    finally:
+        daemon.gate = None
+        await daemon.close()
+    sent = {p.name for p in (project.parent / "var" / "outbox" / "email").rglob("*.eml")}
+    assert sent == {"M1-m1@shop.example.jp.eml"}

@@ -21,7 +21,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from dispatcher.daemon.receipts import ReceiptServices
-from dispatcher.daemon.tables import agrees_with_ledger, fingerprint, off_their_slot
+from dispatcher.daemon.tables import (
+    Fingerprint,
+    agrees_with_ledger,
+    fingerprint,
+    off_their_slot,
+)
 from dispatcher.errors import InputError, LedgerUnavailable
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState, engine_url
 from dispatcher.logs import Failures, event, failure
@@ -76,6 +81,7 @@ class Daemon:
         self._failed: dict[str, tuple[int, datetime]] = {}
         self._tick_failures = Failures(log, "tick")
         self._unknown_slots: set[tuple[str, str]] = set()  # (window, slot) logged
+        self._reloading: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Until a stop is requested (a signal, or ``stopping`` set by the caller)."""
@@ -319,15 +325,31 @@ class Daemon:
         return inputs
 
     async def reload_if_changed(self) -> None:
-        """Take in an edit of the files once it is valid, and agrees with the ledger (the
-        slots windows were moved to are still in the table); else log why and keep the
-        last good table."""
+        """Start reading an edit of the files, in a worker thread: loading and checking
+        100,000 contacts takes minutes, and the loop that sends the notices must not wait
+        for it. The last good table stays in force until the new one is whole and valid."""
+        reloading = self._reloading
+        if reloading is not None:
+            if not reloading.done():
+                return
+            self._reloading = None
+            reloading.result()  # what went wrong (the ledger away, say) is the tick's
         files = fingerprint(self.config_path, self.inputs)
-        if files == self._files:
-            return
+        if files != self._files:
+            self._reloading = asyncio.create_task(self._reload(files), name="reload")
+
+    async def wait_for_reload(self) -> None:
+        """Until the reload under way, if any, has ended (for tests and the demo)."""
+        if self._reloading is not None:
+            await asyncio.wait([self._reloading])
+
+    async def _reload(self, files: Fingerprint) -> None:
+        """Take in the edit once it is valid and agrees with the ledger (the slots windows
+        were moved to are still in the table); else log why and keep the last good table.
+        ``files`` is what was seen before reading, so an edit made meanwhile is read next."""
         assert self._ledger is not None
         try:
-            inputs = self._load()
+            inputs = await asyncio.to_thread(self._load)
             agrees_with_ledger(inputs, await self._ledger.active_slots())
         except InputError as exc:
             self._files = files
@@ -336,12 +358,15 @@ class Daemon:
                       problem=str(problem))
             return
         self.inputs = inputs
-        self._files = fingerprint(self.config_path, inputs)
+        self._files = files
         event(log, logging.INFO, "table reloaded", windows=len(inputs.config.windows),
               contacts=len(inputs.contacts))
 
     async def close(self) -> None:
         self._jobs.shutdown()
+        if self._reloading is not None:  # its thread ends by itself; the table is not taken
+            self._reloading.cancel()
+            await asyncio.gather(self._reloading, return_exceptions=True)
         running = list(self._running.values())
         if running:
             _, pending = await asyncio.wait(running, timeout=STOP_TIMEOUT_SECONDS)

@@ -9,8 +9,10 @@ from pathlib import Path
 from dispatcher.errors import ConfigError, Problem
 from dispatcher.table import Inputs, Window
 
+Fingerprint = tuple[tuple[str, int, int], ...]
 
-def fingerprint(config_path: Path, inputs: Inputs | None) -> tuple[tuple[str, int, int], ...]:
+
+def fingerprint(config_path: Path, inputs: Inputs | None) -> Fingerprint:
     """Names, sizes and change times of every file the daemon reads; cheap to compare."""
     paths = [config_path]
     if inputs is not None:

@@ -107,8 +107,8 @@ async def send_session(
     dispatcher = Dispatcher(inputs, ledger, backends, clock, sleep, on_progress=on_progress,
                             stopping=stopping or asyncio.Event())
     try:
-        if not checked:
-            preflight(inputs, notice, channels, clock())
+        if not checked:  # every message rendered once: minutes at 100,000, off the loop
+            await asyncio.to_thread(preflight, inputs, notice, channels, clock())
         return await send_notice(dispatcher, notice, channels, triggered_by, on_counted)
     finally:
         await dispatcher.close()

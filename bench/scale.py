@@ -1,0 +1,243 @@
+"""A night at N merchants (default 100,000): what the contacts cost the daemon.
+
+Generates N contacts, all in window 3's audience, each with a fax, an e-mail and a mobile
+number; every channel writes to the outbox. Measures, each beside a **reference load**
+measured in the same run (a plain script that reads the same CSV and validates every
+number and address with the libraries the project uses, `phonenumbers` and
+`email-validator`: the floor for any loader):
+
+- `dispatcher check`;
+- the daemon's start-up (to its "daemon started" line);
+- the lateness of window 3's start notice when the contacts are edited one second
+  before it (the daemon's own ``late_seconds``);
+- `dispatcher status 3` once the notice is under way;
+- the peak RSS of the daemon's process tree, fax workers included.
+
+    .venv/bin/python bench/scale.py [--contacts N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKYO = ZoneInfo("Asia/Tokyo")  # the shipped table's [dispatcher] timezone
+TARGETS = {"check": 3.0, "daemon up": 2.0}
+LATENESS_TARGET = 0.5
+RSS_TARGET_MB = 600
+REFERENCE = """
+import csv, sys
+import phonenumbers
+from email_validator import validate_email
+with open(sys.argv[1], encoding="utf-8", newline="") as f:
+    for row in csv.DictReader(f):
+        for key in ("fax", "sms"):
+            number = phonenumbers.parse(row[key], "JP")
+            assert phonenumbers.is_valid_number(number)
+        validate_email(row["email"], check_deliverability=False)
+"""
+
+
+def contact_row(n: int) -> str:
+    high, low = n // 10000 % 1000, n % 10000
+    return (f"S{n:06d},ベンチ加盟店{n:06d},担当 {n},03-3{high:03d}-{low:04d},"
+            f"s{n:06d}@example.jp,090-1{high:03d}-{low:04d},emoney\n")
+
+
+def make_project(folder: Path, contacts: int, start: datetime) -> Path:
+    shutil.copytree(ROOT / "templates", folder / "templates")
+    (folder / "contacts").mkdir()
+    with (folder / "contacts" / "bench.csv").open("w", encoding="utf-8") as out:
+        out.write("id,merchant,name,fax,email,sms,tags\n")
+        out.writelines(contact_row(n) for n in range(contacts))
+    config = folder / "config.toml"
+    write_config(config, start)
+    return config
+
+
+def write_config(config: Path, start: datetime) -> None:
+    """The shipped table (every channel to the outbox) with window 3 at ``start``."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    local = start.astimezone(TOKYO).replace(tzinfo=None, microsecond=0)
+    end = local + timedelta(hours=1)
+    text = text.replace("start = 2021-07-19T01:00:00\nend = 2021-07-19T02:00:00",
+                        f"start = {local.isoformat()}\nend = {end.isoformat()}")
+    reserve, reserve_end = local + timedelta(days=35), end + timedelta(days=35)
+    text = text.replace("  start = 2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00",
+                        f"  start = {reserve.isoformat()}\n  end = {reserve_end.isoformat()}")
+    config.write_text(text, encoding="utf-8")
+
+
+def timed(arguments: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(arguments, cwd=cwd, check=True, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return time.perf_counter() - start
+
+
+def dispatcher(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "dispatcher", *arguments]
+
+
+@contextmanager
+def tree_memory(root: int) -> Iterator[list[int]]:
+    """The peak summed RSS (KiB) of ``root`` and its descendants, sampled every 0.2 s."""
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            pids = [root, *_descendants(root)]
+            peak[0] = max(peak[0], sum(_rss_kib(pid) for pid in pids))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        sampler.join()
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Log:
+    """The daemon's JSON log lines, read as they come."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def lines(self) -> list[dict[str, object]]:
+        found = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                found.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return found
+
+    def wait_for(self, message: str, after: int = 0, timeout: float = 3600
+                 ) -> tuple[int, dict[str, object]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.lines()
+            for index, line in enumerate(lines[after:], after):
+                if line.get("event") == message:
+                    return index, line
+            time.sleep(0.05)
+        raise TimeoutError(f"no {message!r} in {self.path}")
+
+
+def night(config: Path, folder: Path) -> dict[str, float]:
+    """Start the daemon, move window 3's start close, edit the contacts 1 s before it."""
+    log = Log(folder / "daemon.log")
+    figures: dict[str, float] = {}
+    with log.path.open("wb") as output:
+        started = time.perf_counter()
+        daemon = subprocess.Popen(dispatcher("run", "--log-format", "json", "-c", str(config)),
+                                  cwd=folder, stdin=subprocess.DEVNULL, stdout=output,
+                                  stderr=subprocess.STDOUT,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
+        try:
+            with tree_memory(daemon.pid) as peak:
+                seen, _ = log.wait_for("daemon started")
+                figures["daemon up"] = time.perf_counter() - started
+                # the start: after one reload of the whole table, with room to spare
+                moved = time.perf_counter()
+                start = datetime.now(UTC) + timedelta(seconds=20 + 3 * figures["daemon up"])
+                write_config(config, start)
+                seen, _ = log.wait_for("table reloaded", seen + 1)
+                figures["reload"] = time.perf_counter() - moved
+                _sleep_until(start - timedelta(seconds=1))
+                with (folder / "contacts" / "bench.csv").open("a", encoding="utf-8") as out:
+                    out.write(contact_row(999_999))  # one more merchant, 1 s before the start
+                _, line = log.wait_for("notice started", seen + 1)
+                figures["lateness"] = float(line.get("late_seconds", 0.0))  # type: ignore[arg-type]
+                figures["status"] = timed(dispatcher("status", "3", "-c", str(config)), folder)
+            figures["rss"] = peak[0] / 1024
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+    return figures
+
+
+def _sleep_until(moment: datetime) -> None:
+    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--keep", type=Path, help="work in this (new) folder and keep it, "
+                        "the daemon's log included")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dispatcher-scale-") as temporary:
+        folder = Path(temporary)
+        if args.keep is not None:
+            args.keep.mkdir(parents=True)
+            folder = args.keep
+        config = make_project(folder, args.contacts, datetime.now(UTC) + timedelta(days=30))
+        reference_script = folder / "reference.py"
+        reference_script.write_text(REFERENCE, encoding="utf-8")
+        reference = timed([sys.executable, str(reference_script),
+                           str(folder / "contacts" / "bench.csv")], folder)
+        figures = {"check": timed(dispatcher("check", "-c", str(config)), folder)}
+        figures.update(night(config, folder))
+    print(f"a night at {args.contacts:,} contacts (fax, e-mail and SMS each, outbox backends)")
+    print(f"  reference load (csv + phonenumbers + email-validator): {reference:7.1f} s")
+    for name in ("check", "daemon up", "reload", "status"):
+        target = f" (target ≤ {TARGETS[name]:g}×)" if name in TARGETS else ""
+        print(f"  {name:<10} {figures[name]:7.1f} s  ratio {figures[name] / reference:5.1f}"
+              f"{target}")
+    print(f"  start notice late by {figures['lateness']:.3f} s with an edit 1 s before it "
+          f"(target ≤ {LATENESS_TARGET} s)")
+    print(f"  peak RSS of the daemon's tree: {figures['rss']:.0f} MB "
+          f"(target ≤ {RSS_TARGET_MB} MB)")
+
+
+if __name__ == "__main__":
+    main()
