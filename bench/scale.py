@@ -185,7 +185,7 @@ def night(config: Path, folder: Path) -> dict[str, float]:
                 figures["daemon up"] = time.perf_counter() - started
                 # the start: after one reload of the whole table, with room to spare
                 moved = time.perf_counter()
-                start = datetime.now(UTC) + timedelta(seconds=20 + 3 * figures["daemon up"])
+                start = datetime.now(UTC) + timedelta(seconds=8 + 3 * figures["daemon up"])
                 write_config(config, start)
                 seen, _ = log.wait_for("table reloaded", seen + 1)
                 figures["reload"] = time.perf_counter() - moved

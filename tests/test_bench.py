@@ -44,3 +44,11 @@ def test_broadcast_benchmark_runs_and_prints_its_figures() -> None:
     assert done.returncode == 0, done.stderr
     assert "(6 personalised fax pages)" in done.stdout
     assert "ratio (3 channels / e-mail alone)" in done.stdout
+
+
+def test_scale_benchmark_runs_and_prints_its_figures() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "scale.py"), "--contacts", "30"],
+                          capture_output=True, text=True, check=False, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "reference load" in done.stdout and "start notice late by" in done.stdout
+    assert "peak RSS of the daemon's tree" in done.stdout

@@ -6,6 +6,8 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dispatcher.errors import ArgumentError, TemplateError
 from dispatcher.render import (
@@ -14,6 +16,7 @@ from dispatcher.render import (
     build_email,
     check_notice,
     check_rendering,
+    messages_for,
     readable,
 )
 from dispatcher.table import (
@@ -249,3 +252,39 @@ def test_check_refuses_a_contact_whose_header_would_pass_998_octets(
     [problem] = check_notice(renderer, notice, [overlong], Channel.EMAIL, 2, SENT_AT)
     assert "contact C9 (長い住所の店)" in problem.where
     assert "past the 998 that RFC 5322 allows" in problem.what
+
+
+field_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+                     min_size=1, max_size=30).map(str.strip).filter(bool)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(people=st.lists(st.tuples(field_text, st.one_of(st.just(""), field_text)),
+                       min_size=2, max_size=6))
+def test_every_message_put_together_is_the_message_rendered(
+        config: Config, renderer: Renderer, people: list[tuple[str, str]]) -> None:
+    """What `check` and the send's preflight look at for 100,000 contacts is, for each of
+    them, exactly what rendering gives: fields with markup, quotes, emoji and spaces."""
+    audience = [contact(merchant=merchant, name=name, contact_id=f"C{n}")
+                for n, (merchant, name) in enumerate(people)]
+    window = window3(config)
+    for phase in (Phase.START, Phase.END):
+        notice = build_notice(window, window.planned, phase)
+        for channel in Channel:
+            put_together = list(messages_for(renderer, notice, audience, channel, SENT_AT))
+            rendered = [renderer.render(notice, c, channel, SENT_AT) for c in audience]
+            assert sorted(put_together, key=lambda m: m.contact.id) == rendered
+
+
+def test_a_template_that_changes_a_field_is_rendered_for_everyone(
+        config: Config, renderer: Renderer) -> None:
+    write_template(renderer, "sms/start.txt.j2",
+                   "{{ contact.merchant|upper }}様 メンテナンスを開始しました。")
+    fresh = Renderer(config.settings.templates_dir, config)
+    window = window3(config)
+    notice = build_notice(window, window.planned, Phase.START)
+    audience = [contact(merchant="sakura"), contact(merchant="himawari", contact_id="C2")]
+    bodies = [m.body for m in messages_for(fresh, notice, audience, Channel.SMS, SENT_AT)]
+    assert bodies == ["SAKURA様 メンテナンスを開始しました。",
+                      "HIMAWARI様 メンテナンスを開始しました。"]

@@ -2,7 +2,13 @@
 e-mail, SMS segments, whole-notice checks and previews. Pure apart from the templates."""
 
 
-from dispatcher.render.checks import check_inputs, check_notice, check_rendering, notices_of
+from dispatcher.render.checks import (
+    check_inputs,
+    check_notice,
+    check_rendering,
+    messages_for,
+    notices_of,
+)
 from dispatcher.render.fax import (
     FaxDocument,
     FaxPages,
@@ -59,6 +65,7 @@ __all__ = [
     "message_id",
     "message_id_domain",
     "message_id_text",
+    "messages_for",
     "mime_bytes",
     "notices_of",
     "one_line",
