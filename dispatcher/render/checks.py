@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any, cast
@@ -82,7 +82,8 @@ def check_notice(renderer: Renderer, notice: Notice, contacts: Iterable[Contact]
     SMS too long, or a header too long, for each contact."""
     name = str(renderer.templates_dir / template_name(channel, notice.phase))
     try:
-        for message in messages_for(renderer, notice, contacts, channel, sent_at):
+        for message in messages_for(renderer, notice, contacts, channel, sent_at,
+                                    _CHECKED_PER_CONTACT[channel]):
             yield from _contact_problems(renderer, message, name, max_segments, sent_at)
     except ContactTemplateError as exc:
         for problem in exc.error.problems:
@@ -98,7 +99,8 @@ class ContactTemplateError(Exception):
 
 
 def messages_for(renderer: Renderer, notice: Notice, contacts: Iterable[Contact],
-                 channel: Channel, sent_at: datetime) -> Iterator[Message]:
+                 channel: Channel, sent_at: datetime,
+                 wanted: Callable[[Contact], bool] = lambda _: True) -> Iterator[Message]:
     """The message of each contact with an address on ``channel``, grouped by *shape*
     (which fields are empty, which tags), at the cost of a few renderings per shape.
 
@@ -106,13 +108,14 @@ def messages_for(renderer: Renderer, notice: Notice, contacts: Iterable[Contact]
     is then that text with its own values put in: string replacements, not a template.
     That is exact as long as the template prints the fields as they are, which is checked
     on the first contact of each shape (rendered in full); where it does not hold, every
-    contact is rendered. ContactTemplateError if a template fails."""
+    contact is rendered. Where it holds, only the ``wanted`` contacts' messages are put
+    together. ContactTemplateError if a template fails."""
     shapes: dict[tuple[object, ...], list[Contact]] = {}
     for contact in contacts:
         if contact.address(channel):
             shapes.setdefault(_shape(contact), []).append(contact)
     for group in shapes.values():
-        yield from _group_messages(renderer, notice, group, channel, sent_at)
+        yield from _group_messages(renderer, notice, group, channel, sent_at, wanted)
 
 
 def _render(renderer: Renderer, notice: Notice, contact: Contact, channel: Channel,
@@ -124,7 +127,8 @@ def _render(renderer: Renderer, notice: Notice, contact: Contact, channel: Chann
 
 
 def _group_messages(renderer: Renderer, notice: Notice, group: list[Contact],
-                    channel: Channel, sent_at: datetime) -> Iterator[Message]:
+                    channel: Channel, sent_at: datetime, wanted: Callable[[Contact], bool]
+                    ) -> Iterator[Message]:
     first = _render(renderer, notice, group[0], channel, sent_at)
     yield first
     if len(group) == 1:
@@ -140,7 +144,8 @@ def _group_messages(renderer: Renderer, notice: Notice, group: list[Contact],
             yield _render(renderer, notice, contact, channel, sent_at)
         return
     for contact in group[1:]:
-        yield _filled(template, contact, markers, escape)
+        if wanted(contact):
+            yield _filled(template, contact, markers, escape)
 
 
 def _contact_problems(renderer: Renderer, message: Message, name: str, max_segments: int,
@@ -157,6 +162,13 @@ def _contact_problems(renderer: Renderer, message: Message, name: str, max_segme
 # Folding splits names and subjects; only an address this long could bring a header line
 # near the 998 octets that RFC 5322 allows.
 _ADDRESS_WORTH_A_LOOK = 900
+# Per contact, once a template prints the fields as they are: an SMS's length; an e-mail's
+# header, only where a long address could pass 998 octets; nothing on a fax page.
+_CHECKED_PER_CONTACT: Mapping[Channel, Callable[[Contact], bool]] = {
+    Channel.SMS: lambda _: True,
+    Channel.EMAIL: lambda c: len(c.email or "") > _ADDRESS_WORTH_A_LOOK,
+    Channel.FAX: lambda _: False,
+}
 _TEXT_FIELDS = tuple(f.name for f in fields(Contact) if f.name not in ("tags", "source"))
 
 
