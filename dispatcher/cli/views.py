@@ -29,6 +29,7 @@ from dispatcher.ledger import NOT_REACHED_STATES, engine_url, peek
 from dispatcher.render import (
     check_inputs,
 )
+from dispatcher.schedule import capacities
 from dispatcher.table import (
     Config,
     Window,
@@ -57,17 +58,28 @@ def windows(
         _print_windows(views, cfg)
 
 
-def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Validate the config, contacts and templates; list every problem (exit 2) or a summary."""
+def check(as_json: JsonOption = False, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Validate the config, contacts and templates; list every problem (exit 2) or a
+    summary, with a warning for each notice a channel cannot deliver in time."""
     inputs = load_inputs(config)
-    problems = check_inputs(inputs, datetime.now(inputs.config.settings.timezone))
+    cfg = inputs.config
+    problems = check_inputs(inputs, datetime.now(cfg.settings.timezone))
+    estimates = capacities(cfg, inputs.contacts)
+    summary = report.summarise(cfg, inputs.contacts)
+    late = [w for c in estimates if (w := c.warning(cfg.channels[c.channel]))]
+    warnings = [*summary.warnings, *late, *_exposed_files(cfg)]
+    if as_json:
+        print_json({"problems": [str(p) for p in problems], "warnings": warnings,
+                    "capacity": [c.to_json() for c in estimates]})
+        if problems:
+            raise typer.Exit(2)
+        return
     if problems:
         raise InputError(problems)
-    summary = report.summarise(inputs.config, inputs.contacts)
-    out.print(f"ok: {inputs.config.path}", markup=False)
+    out.print(f"ok: {cfg.path}", markup=False)
     for line in summary.lines():
         out.print(f"  {line}", markup=False)
-    for warning in (*summary.warnings, *_exposed_files(inputs.config)):
+    for warning in warnings:
         out.print(f"warning: {warning}", markup=False, style="yellow")
 
 

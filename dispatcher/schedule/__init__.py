@@ -2,13 +2,17 @@
 APScheduler jobs that carry them out."""
 
 
+from dispatcher.schedule.capacity import Capacity, capacities, per_second
 from dispatcher.schedule.decide import Action, Decision, decide, was_interrupted
 from dispatcher.schedule.jobs import NoticeJobs
 
 __all__ = [
     "Action",
+    "Capacity",
     "Decision",
     "NoticeJobs",
+    "capacities",
     "decide",
+    "per_second",
     "was_interrupted",
 ]

@@ -31,7 +31,7 @@ _COMMON_CHANNEL_KEYS = {"backend", "path", "concurrency", "rate_per_second"}
 _CHANNEL_KEYS: Mapping[Channel, set[str]] = {
     Channel.FAX: _COMMON_CHANNEL_KEYS | {"gateway_address", "host", "port", "user",
                                          "password_env", "max_dials", "kill_after_minutes",
-                                         "poll_seconds", "modem"},
+                                         "poll_seconds", "modem", "seconds_per_fax"},
     Channel.EMAIL: _COMMON_CHANNEL_KEYS | {"host", "port", "security", "username_env",
                                            "password_env", "from", "timeout_seconds",
                                            "ca_file"},
@@ -87,6 +87,7 @@ def _channel(r: Reader, channel: Channel, data: dict[str, Any]) -> ChannelConfig
         kill_after_minutes=r.value(data, t, "kill_after_minutes", whole_number(1), 60) or 60,
         poll_seconds=r.value(data, t, "poll_seconds", positive_number, 10.0) or 10.0,
         modem=r.value(data, t, "modem", text, "any") or "any",
+        seconds_per_fax=r.value(data, t, "seconds_per_fax", positive_number, 50.0) or 50.0,
     )
     from_address = _from_address(r, t, channel, backend, data)
     _require_backend_keys(r, t, base, from_address, data)

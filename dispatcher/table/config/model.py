@@ -104,6 +104,7 @@ class ChannelConfig:
     kill_after_minutes: int = 60
     poll_seconds: float = 10.0
     modem: str = "any"
+    seconds_per_fax: float = 50.0  # one fax on one line, end to end: for capacity estimates
 
 
 @dataclass(frozen=True)

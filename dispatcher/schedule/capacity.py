@@ -1,0 +1,105 @@
+"""Capacity, known before the night: how long each notice takes to reach its audience on
+each channel, against how long it stays worth sending. Pure.
+
+A channel delivers ``concurrency`` messages at a time, each taking about
+``SECONDS_PER_MESSAGE`` (a fax: ``[channels.fax] seconds_per_fax``, 50 s end to end on a
+line), at most ``rate_per_second``. A notice matters from its time until its deadline
+(``RetryPolicy.deadline``: a start notice until the work ends, a reminder until half its
+lead, an end notice ``end_notice_hours`` after). The postponed notice is left out: it goes
+when an operator postpones, not at a time the table knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from dispatcher.table import (
+    Channel,
+    ChannelConfig,
+    Config,
+    Contact,
+    Window,
+    build_notice,
+    in_audience,
+    notice_times,
+    spoken_duration,
+)
+
+# One message on one connection, where no rate says otherwise (an SMTP relay on the LAN,
+# Twilio's API): estimates, on the safe side.
+SECONDS_PER_MESSAGE = {Channel.EMAIL: 0.1, Channel.SMS: 0.25}
+_ADVICE = {
+    Channel.FAX: "more lines, an e-mail-to-fax gateway, or a fax reminder days ahead",
+    Channel.EMAIL: "a higher concurrency or rate_per_second",
+    Channel.SMS: "a higher concurrency or rate_per_second (and Twilio's limits)",
+}
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """One notice on one channel: its recipients, how long they take, how long it matters."""
+
+    window: Window
+    tag: str
+    channel: Channel
+    recipients: int
+    per_second: float
+    relevant_seconds: float
+
+    @property
+    def estimated_seconds(self) -> float:
+        return self.recipients / self.per_second if self.recipients else 0.0
+
+    @property
+    def would_expire(self) -> int:
+        """About how many deliveries its deadline would leave unsent."""
+        return max(0, self.recipients - int(self.per_second * self.relevant_seconds))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"window": self.window.number, "phase": self.tag, "channel": self.channel.value,
+                "recipients": self.recipients,
+                "estimated_seconds": round(self.estimated_seconds, 1),
+                "relevant_seconds": round(self.relevant_seconds, 1),
+                "would_expire": self.would_expire}
+
+    def warning(self, settings: ChannelConfig) -> str | None:
+        """What `check` says when the notice cannot reach its audience in time."""
+        if not self.would_expire:
+            return None
+        how = (f"on {settings.concurrency} lines" if self.channel is Channel.FAX
+               else f"at about {self.per_second:,.0f} a second")
+        return (f"window {self.window.number} {self.tag}: {self.channel.value}: "
+                f"{self.recipients:,} recipients {how} take about "
+                f"{spoken_duration(self.estimated_seconds)}; the notice matters for "
+                f"{spoken_duration(self.relevant_seconds)}; about {self.would_expire:,} would "
+                f"expire (try {_ADVICE[self.channel]})")
+
+
+def per_second(settings: ChannelConfig) -> float:
+    """Messages a second the channel delivers, by its configuration."""
+    seconds = (settings.seconds_per_fax if settings.channel is Channel.FAX
+               else SECONDS_PER_MESSAGE[settings.channel])
+    rate = settings.concurrency / seconds
+    return min(rate, settings.rate_per_second) if settings.rate_per_second else rate
+
+
+def capacities(config: Config, contacts: Iterable[Contact]) -> list[Capacity]:
+    """One entry per timed notice and channel of each broadcast window, in its planned
+    slot."""
+    everyone = tuple(contacts)
+    found = []
+    for window in config.windows:
+        if not window.broadcast:
+            continue
+        audience = in_audience(everyone, window.audience)
+        counts = {c: sum(1 for k in audience if k.address(c)) for c in window.channels}
+        for due in notice_times(window, window.planned):
+            notice = build_notice(window, window.planned, due.phase, lead=due.lead)
+            deadline = config.retry.deadline(notice, due.at).at
+            relevant = max((deadline - due.at).total_seconds(), 0.0)
+            found += [Capacity(window, notice.tag, channel, counts[channel],
+                               per_second(config.channels[channel]), relevant)
+                      for channel in window.channels]
+    return found
