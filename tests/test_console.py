@@ -231,3 +231,16 @@ def test_user_passwd_remove_and_list(console: HttpClient, project: Path, cli: Cl
     removed = cli("user", "remove", "desk", "-c", str(project))
     assert removed.code == 0 and "removed desk" in removed.out
     assert cli("user", "list", "-c", str(project)).out.startswith("no users yet")
+
+
+def test_the_notice_page_finds_a_contact_by_search_not_by_a_list(console: HttpClient) -> None:
+    assert console.login() == 303
+    _, _, page = console.request("GET", "/windows/3/notices/start")
+    assert "<select" not in page and 'type="search" name="contact"' in page
+    _, _, exact = console.request("GET", "/windows/3/notices/start?contact=M0002")
+    assert "表示中: M0002 ひまわりベーカリー" in exact
+    _, _, several = console.request("GET", "/windows/3/notices/start?contact=%E5%BA%97")
+    links = re.findall(r'<li><a href="\?contact=(M\d+)">', several)
+    assert 1 < len(links) <= 20 and "表示中: " + links[0] in several
+    _, _, none = console.request("GET", "/windows/3/notices/start?contact=nobody-here")
+    assert "「nobody-here」に当たる連絡先はありません。" in none and "表示中" not in none

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -97,8 +98,9 @@ class NoticeDesk:
         config = inputs.config
         tz = config.settings.timezone
         audience = in_audience(inputs.contacts, notice.window.audience)
-        contact = next((c for c in audience if c.id == contact_id), audience[0] if audience
-                       else None)
+        query = (contact_id or "").strip()
+        matches = find_contacts(audience, query)
+        contact = matches[0] if matches else (audience[0] if audience and not query else None)
         record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
         counts = await self.ledger.counts(record.id) if record else {}
         waiting = await self.ledger.waiting(record.id) if record else []
@@ -107,7 +109,8 @@ class NoticeDesk:
         return {
             "notice": notice, "window": notice.window, "tag": notice.tag,
             "slot_text": jp_range(notice.slot.start.astimezone(tz), notice.slot.end.astimezone(tz)),
-            "channels": list(notice.channels), "audience": audience, "contact": contact,
+            "channels": list(notice.channels), "audience_size": len(audience),
+            "contact": contact, "query": query, "matches": matches,
             "previews": self._previews(inputs, notice, contact) if contact else [],
             "counts": _count_table(counts), "progress": _progress(counts), "waiting": waiting,
             "failures": [d for d in deliveries if d.state in not_reached],
@@ -236,3 +239,21 @@ def _progress(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
     total = sum(counts.values())
     done = sum(n for (_, s), n in counts.items() if DeliveryState(s) in FINAL_STATES)
     return {"done": done, "total": total, "percent": (100 * done // total) if total else 0}
+
+
+MATCHES_SHOWN = 20
+
+
+def find_contacts(audience: list[Contact], query: str) -> list[Contact]:
+    """The contact whose id is ``query``; else up to ``MATCHES_SHOWN`` whose id, merchant
+    or name holds it (the console's search box: no list of 100,000 to scroll)."""
+    if not query:
+        return []
+    exact = [c for c in audience if c.id == query]
+    if exact:
+        return exact
+    folded = query.casefold()
+    found = (c for c in audience
+             if folded in c.id.casefold() or folded in c.merchant.casefold()
+             or folded in c.name.casefold())
+    return list(itertools.islice(found, MATCHES_SHOWN))
