@@ -65,3 +65,12 @@ seconds_per_fax = 60
              if c.tag == "start"}
     assert start[Channel.EMAIL].estimated_seconds == 1_500
     assert start[Channel.FAX].would_expire == 3_000 - int(40 / 60 * 3600)
+
+
+def test_a_dry_run_shows_how_long_each_channel_takes(cli: Cli, project: Path) -> None:
+    result = cli("send", "3", "start", "--dry-run", "-c", str(project))
+    assert result.code == 0, result.err
+    assert ("fax: 27 recipients, 2 without an address; about 5 min 38 s on 4 lines; the "
+            "notice matters for") in result.out
+    assert "email: 28 recipients, 1 without an address; about 0.3 s at about 80 a second" \
+        in result.out

@@ -42,7 +42,7 @@ from dispatcher.cli.app import (
 )
 from dispatcher.errors import ArgumentError, single
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeRecord
-from dispatcher.schedule import was_interrupted
+from dispatcher.schedule import notice_capacity, was_interrupted
 from dispatcher.send import (
     Backend,
     SendResult,
@@ -58,6 +58,7 @@ from dispatcher.send import (
 )
 from dispatcher.table import (
     Channel,
+    Config,
     Contact,
     Inputs,
     Notice,
@@ -179,7 +180,7 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | 
         channels = _send_channels(notice, only)
         audience = preflight(inputs, notice, channels, clock())
         existing = await ledger.notice(window.id, slot.name, notice.tag)
-        _print_send_plan(notice, audience, channels, existing)
+        _print_send_plan(notice, audience, channels, existing, cfg)
         if dry_run:
             out.print("dry run: nothing was sent", markup=False)
             return 0
@@ -252,15 +253,15 @@ def _operator() -> str:
 
 
 def _print_send_plan(notice: Notice, audience: list[Contact], channels: list[Channel],
-                     existing: NoticeRecord | None) -> None:
+                     existing: NoticeRecord | None, cfg: Config) -> None:
     window = notice.window
     out.print(f"window {window.number} ({window.id}) {notice.phase.value}, {notice.slot.name}: "
               f"{slot_text(notice)}", markup=False)
-    for channel in channels:
-        reachable = sum(1 for c in audience if c.address(channel))
-        lacking = len(audience) - reachable
+    for estimate in notice_capacity(cfg, notice, audience, channels, clock()):
+        lacking = len(audience) - estimate.recipients
         note = f", {lacking} without an address" if lacking else ""
-        out.print(f"  {channel.value}: {reachable} recipients{note}", markup=False)
+        out.print(f"  {estimate.channel.value}: {estimate.recipients} recipients{note}; "
+                  f"{estimate.estimate(cfg.channels[estimate.channel])}", markup=False)
     if existing is not None:
         out.print(f"  this notice was started on {existing.created_at.isoformat()} by "
                   f"{existing.triggered_by}: only what is not yet sent will go out", markup=False)

@@ -2,7 +2,7 @@
 APScheduler jobs that carry them out."""
 
 
-from dispatcher.schedule.capacity import Capacity, capacities, per_second
+from dispatcher.schedule.capacity import Capacity, capacities, notice_capacity, per_second
 from dispatcher.schedule.decide import Action, Decision, decide, was_interrupted
 from dispatcher.schedule.jobs import NoticeJobs
 
@@ -13,6 +13,7 @@ __all__ = [
     "NoticeJobs",
     "capacities",
     "decide",
+    "notice_capacity",
     "per_second",
     "was_interrupted",
 ]
