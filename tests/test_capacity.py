@@ -74,3 +74,18 @@ def test_a_dry_run_shows_how_long_each_channel_takes(cli: Cli, project: Path) ->
             "notice matters for") in result.out
     assert "email: 28 recipients, 1 without an address; about 0.3 s at about 80 a second" \
         in result.out
+
+
+def test_the_fax_workers_follow_the_lines(project: Path) -> None:
+    from dispatcher.send.faxpress import workers_for
+
+    shipped = project.read_text(encoding="utf-8")
+
+    def workers(fax: str) -> int | None:
+        project.write_text(shipped, encoding="utf-8")
+        configure(project, f"[channels.fax]\n{fax}")
+        return workers_for(load_config(project).channels[Channel.FAX])
+
+    assert workers('backend = "hylafax"\nconcurrency = 4\n') == 1  # 0.08 faxes a second
+    assert workers('backend = "hylafax"\nconcurrency = 400\nseconds_per_fax = 40\n') == 2
+    assert workers('backend = "outbox"\n') is None  # as fast as pages are rendered

@@ -43,7 +43,7 @@ from dispatcher.render import FaxDocument, Renderer
 from dispatcher.send.breaker import Breaker, Outage
 from dispatcher.send.channels import Backend, Outgoing
 from dispatcher.send.claims import ChannelRun, Claims, Progress
-from dispatcher.send.faxpress import FaxPress
+from dispatcher.send.faxpress import FaxPress, workers_for
 from dispatcher.send.identity import delivery_tag, worker_id
 from dispatcher.send.lanes import Clock, GroupCommit, Lane, RateLimiter, Sleep
 from dispatcher.send.outcome import outcome_of_error
@@ -95,7 +95,8 @@ class Dispatcher(Claims):
         config = self.inputs.config
         self._renderer = Renderer(config.settings.templates_dir, config)
         self._contacts = {c.id: c for c in self.inputs.contacts}
-        self._fax_press = FaxPress(config.settings.templates_dir)
+        self._fax_press = FaxPress(config.settings.templates_dir,
+                                   workers_for(config.channels[Channel.FAX]))
         self.patience = Patience(config.retry, self.clock, self.sleep, self.draw)
 
     async def _ledger(self, call: Callable[[], Awaitable[T]]) -> T:

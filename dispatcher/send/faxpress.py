@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import multiprocessing
 import os
 from collections import OrderedDict
@@ -16,15 +17,28 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from dispatcher.render import FaxDocument, render_pdfs
+from dispatcher.table import ChannelConfig
 
 PAGES_PER_BATCH = 64
 _RECENT = 8
+# what one worker process lays out a second, at the least (bench/render.py: 9-15 in batches)
+PAGES_PER_SECOND_PER_WORKER = 5.0
+
+
+def workers_for(settings: ChannelConfig) -> int | None:
+    """How many worker processes the fax channel needs: HylaFAX's lines send a fax in
+    ``seconds_per_fax``, so a few lines need one worker (each takes ~170 MB); an outbox or
+    an e-mail-to-fax gateway takes pages as fast as they come (None: one per core)."""
+    if settings.backend != "hylafax":
+        return None
+    consumed = settings.concurrency / settings.seconds_per_fax
+    return max(1, math.ceil(consumed / PAGES_PER_SECOND_PER_WORKER))
 
 
 class FaxPress:
     def __init__(self, base_url: Path, workers: int | None = None) -> None:
         self._base_url = str(base_url)
-        self._workers = workers or max(1, min(os.cpu_count() or 1, 4))
+        self._workers = min(workers or 4, max(1, min(os.cpu_count() or 1, 4)))
         self._pool: Executor | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fax-page")
         self._pending: dict[str, asyncio.Future[FaxDocument]] = {}
