@@ -28,6 +28,7 @@ from dispatcher.ledger import (
 )
 from dispatcher.receipts import Unreached, unreached, unreached_csv
 from dispatcher.render import Previewer, Renderer
+from dispatcher.schedule import notice_capacity
 from dispatcher.send import (
     carry_out_postponement,
     current_notice,
@@ -113,6 +114,10 @@ class NoticeDesk:
             "contact": contact, "query": query, "matches": matches,
             "previews": self._previews(inputs, notice, contact) if contact else [],
             "counts": _count_table(counts), "progress": _progress(counts), "waiting": waiting,
+            "estimates": [f"{c.channel.value}: {c.recipients:,} 件、"
+                          f"{c.estimate(config.channels[c.channel])}"
+                          for c in notice_capacity(config, notice, audience, notice.channels,
+                                                   self.clock())],
             "failures": [d for d in deliveries if d.state in not_reached],
             "unreached": missing, "sent": record is not None,
             "sending": notice.key in self.running,
