@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -245,3 +246,15 @@ def test_the_notice_page_finds_a_contact_by_search_not_by_a_list(console: HttpCl
     assert 1 < len(links) <= 20 and "表示中: " + links[0] in several
     _, _, none = console.request("GET", "/windows/3/notices/start?contact=nobody-here")
     assert "「nobody-here」に当たる連絡先はありません。" in none and "表示中" not in none
+
+
+async def test_the_console_reads_the_files_again_only_after_an_edit(project: Path) -> None:
+    from dispatcher.web.notices import NoticeDesk
+
+    desk = NoticeDesk(project, cast(Any, None), lambda: datetime.now(UTC))
+    first = await desk.inputs()
+    assert await desk.inputs() is first  # 100,000 contacts are not read per page view
+    with (project.parent / "contacts" / "tokyo.csv").open("a", encoding="utf-8") as out:
+        out.write("M9999,追加加盟店,担当,,m9999@example.jp,,emoney\n")
+    again = await desk.inputs()
+    assert again is not first and again.contacts[-1].id == "M9999"

@@ -21,12 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from dispatcher.daemon.receipts import ReceiptServices
-from dispatcher.daemon.tables import (
-    Fingerprint,
-    agrees_with_ledger,
-    fingerprint,
-    off_their_slot,
-)
+from dispatcher.daemon.tables import agrees_with_ledger, off_their_slot
 from dispatcher.errors import InputError, LedgerUnavailable
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState, engine_url
 from dispatcher.logs import Failures, event, failure
@@ -37,10 +32,12 @@ from dispatcher.send import Backend, Clock, SendResult, Sleep, make_backends, se
 from dispatcher.table import (
     Channel,
     Config,
+    Fingerprint,
     Inputs,
     Window,
     build_notice,
     find_window,
+    fingerprint,
     load_inputs,
     spoken_duration,
 )

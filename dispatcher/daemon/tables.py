@@ -1,32 +1,11 @@
-"""What the daemon reads from the files: a cheap fingerprint of them, to see an edit, and
-the check that an edited table agrees with the ledger before it is taken in."""
+"""The check that an edited table agrees with the ledger before the daemon takes it in."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from dispatcher.errors import ConfigError, Problem
 from dispatcher.table import Inputs, Window
-
-Fingerprint = tuple[tuple[str, int, int], ...]
-
-
-def fingerprint(config_path: Path, inputs: Inputs | None) -> Fingerprint:
-    """Names, sizes and change times of every file the daemon reads; cheap to compare."""
-    paths = [config_path]
-    if inputs is not None:
-        settings = inputs.config.settings
-        paths += sorted(settings.contacts_dir.glob("*.csv"))
-        paths += sorted(p for p in settings.templates_dir.rglob("*") if p.is_file())
-    marks = []
-    for path in paths:
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        marks.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return tuple(marks)
 
 
 def off_their_slot(windows: Sequence[Window], active_slots: Mapping[str, str]

@@ -18,7 +18,7 @@ from dispatcher.table.contacts import (
     load_contacts,
     parse_contacts_file,
 )
-from dispatcher.table.inputs import Inputs, load_inputs
+from dispatcher.table.inputs import Fingerprint, Inputs, fingerprint, load_inputs
 from dispatcher.table.leads import jp_lead, lead_text, parse_lead
 from dispatcher.table.notice import (
     Notice,
@@ -74,6 +74,7 @@ __all__ = [
     "Deadline",
     "EmailReceipts",
     "FaxGatewayReceipts",
+    "Fingerprint",
     "Http",
     "Inputs",
     "NextNotice",
@@ -90,6 +91,7 @@ __all__ = [
     "build_notice",
     "find_contact",
     "find_window",
+    "fingerprint",
     "following_slot",
     "in_audience",
     "jp_clock",

@@ -34,6 +34,28 @@ def load_inputs(config_path: Path) -> Inputs:
     return Inputs(config, contacts)
 
 
+# A cheap mark of every file the inputs come from (names, sizes, change times): an edit
+# changes it.
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint(config_path: Path, inputs: Inputs | None) -> Fingerprint:
+    """Names, sizes and change times of every file the daemon reads; cheap to compare."""
+    paths = [config_path]
+    if inputs is not None:
+        settings = inputs.config.settings
+        paths += sorted(settings.contacts_dir.glob("*.csv"))
+        paths += sorted(p for p in settings.templates_dir.rglob("*") if p.is_file())
+    marks = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        marks.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(marks)
+
+
 def _template_problems(folder: Path) -> list[Problem]:
     if not folder.is_dir():
         return [Problem(str(folder), "no such folder (set by [dispatcher].templates)")]

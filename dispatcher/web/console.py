@@ -175,7 +175,7 @@ class Console:
     async def notice_page(self, request: Request, session: Session, error: str = "",
                           status: int = 200) -> Response:
         desk = self._desk
-        inputs = desk.inputs()
+        inputs = await desk.inputs()
         notice = await desk.notice(inputs, request.path_params["number"],
                                    request.path_params["tag"])
         view = await desk.view(inputs, notice, request.query_params.get("contact"))
@@ -184,7 +184,7 @@ class Console:
 
     async def fax_image(self, request: Request, session: Session) -> Response:
         desk = self._desk
-        inputs = desk.inputs()
+        inputs = await desk.inputs()
         notice = await desk.notice(inputs, request.path_params["number"],
                                    request.path_params["tag"])
         png = await asyncio.to_thread(desk.fax_png, inputs, notice,
@@ -193,7 +193,7 @@ class Console:
 
     async def unreached_file(self, request: Request, session: Session) -> Response:
         desk = self._desk
-        inputs = desk.inputs()
+        inputs = await desk.inputs()
         notice = await desk.notice(inputs, request.path_params["number"],
                                    request.path_params["tag"])
         text = await desk.unreached_csv(inputs, notice)
@@ -203,7 +203,7 @@ class Console:
 
     async def progress(self, request: Request, session: Session) -> Response:
         desk = self._desk
-        notice = await desk.notice(desk.inputs(), request.path_params["number"],
+        notice = await desk.notice(await desk.inputs(), request.path_params["number"],
                                    request.path_params["tag"])
         return StreamingResponse(desk.progress_events(notice), media_type="text/event-stream")
 
@@ -215,7 +215,7 @@ class Console:
 
     async def postpone(self, request: Request, session: Session) -> Response:
         desk = self._desk
-        inputs = desk.inputs()
+        inputs = await desk.inputs()
         window = find_window(inputs.config.windows, str(request.path_params["number"]))
         form = await request.form()
         back = str(form.get("back", "/"))
@@ -234,7 +234,7 @@ class Console:
     async def _notice_action(self, request: Request, session: Session, action: str
                              ) -> Response:
         desk = self._desk
-        inputs = desk.inputs()
+        inputs = await desk.inputs()
         notice = await desk.notice(inputs, request.path_params["number"],
                                    request.path_params["tag"])
         form = await request.form()

@@ -42,12 +42,14 @@ from dispatcher.send import (
 from dispatcher.table import (
     Channel,
     Contact,
+    Fingerprint,
     Inputs,
     Notice,
     Phase,
     Window,
     active_slot,
     find_window,
+    fingerprint,
     in_audience,
     jp_range,
     load_inputs,
@@ -70,6 +72,8 @@ class NoticeDesk:
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # set by close(): event streams end, and background sends stop as the daemon's do
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _inputs: Inputs | None = field(default=None, init=False)
+    _files: Fingerprint = field(default=(), init=False)
 
     async def close(self, timeout: float) -> None:
         """Stop: end the event streams, ask the background sends to stop (no new claims;
@@ -83,8 +87,18 @@ class NoticeDesk:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
 
-    def inputs(self) -> Inputs:
-        return load_inputs(self.config_path)
+    async def inputs(self) -> Inputs:
+        """The files as they are now: read again (in a worker thread, off the loop that
+        sends the notices) only when one has changed since the last read."""
+        files = fingerprint(self.config_path, self._inputs)
+        if self._inputs is None or files != self._files:
+            inputs = await asyncio.to_thread(load_inputs, self.config_path)
+            # marks taken before the read, so that an edit made during it is read next;
+            # from the new table's folders if it moved them
+            same = self._inputs is not None and _folders(self._inputs) == _folders(inputs)
+            self._inputs = inputs
+            self._files = files if same else fingerprint(self.config_path, inputs)
+        return self._inputs
 
     async def notice(self, inputs: Inputs, number: int, tag: str) -> Notice:
         window = find_window(inputs.config.windows, str(number))
@@ -244,6 +258,11 @@ def _progress(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
     total = sum(counts.values())
     done = sum(n for (_, s), n in counts.items() if DeliveryState(s) in FINAL_STATES)
     return {"done": done, "total": total, "percent": (100 * done // total) if total else 0}
+
+
+def _folders(inputs: Inputs) -> tuple[Path, Path]:
+    settings = inputs.config.settings
+    return settings.contacts_dir, settings.templates_dir
 
 
 MATCHES_SHOWN = 20
