@@ -21,7 +21,16 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from dispatcher.table import load_config
 from dispatcher.web import Console, Users
-from tests.helpers import CONSOLE_PASSWORD, ROOT, Cli, HttpClient, console_server, use_contacts
+from tests.helpers import (
+    CONSOLE_PASSWORD,
+    ROOT,
+    Cli,
+    HttpClient,
+    configure,
+    console_server,
+    real_channels,
+    use_contacts,
+)
 
 NOTICE = "/windows/{number:int}/notices/{tag}"
 PAGES = {"/": "/", "/audit": "/audit", NOTICE: "/windows/3/notices/start",
@@ -258,3 +267,22 @@ async def test_the_console_reads_the_files_again_only_after_an_edit(project: Pat
         out.write("M9999,追加加盟店,担当,,m9999@example.jp,,emoney\n")
     again = await desk.inputs()
     assert again is not first and again.contacts[-1].id == "M9999"
+
+
+def test_the_unreached_list_shows_a_page_and_the_csv_has_everyone(
+        project: Path, cli: Cli, smtp: tuple[object, int],
+        twilio: tuple[object, str]) -> None:
+    use_contacts(project, "".join(f"R{n:03d},店{n},担当{n},,reject{n}@example.jp,,emoney\n"
+                                  for n in range(150)))  # every e-mail refused: 550
+    configure(project, real_channels(smtp[1], twilio[1]))
+    sent = cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project))
+    assert sent.code == 1  # every delivery failed
+    with console_server(project) as port:
+        desk = HttpClient(port)
+        assert desk.login() == 303
+        _, _, page = desk.request("GET", "/windows/3/notices/start")
+        _, _, csv = desk.request("GET", "/windows/3/notices/start/unreached.csv")
+    section = page.split('<section id="unreached">')[1].split("</section>")[0]
+    assert "150 件（最初の 100 件を表示。すべては CSV に）" in section
+    assert section.count("<tr><td>R") == 100
+    assert len(csv.splitlines()) == 1 + 150

@@ -133,7 +133,8 @@ class NoticeDesk:
                           for c in notice_capacity(config, notice, audience, notice.channels,
                                                    self.clock())],
             "failures": [d for d in deliveries if d.state in not_reached],
-            "unreached": missing, "sent": record is not None,
+            "unreached": missing[:UNREACHED_SHOWN], "unreached_total": len(missing),
+            "sent": record is not None,
             "sending": notice.key in self.running,
             "active_slot": active_slot(notice.window, await self.ledger.active_slots()).name,
         }
@@ -266,6 +267,7 @@ def _folders(inputs: Inputs) -> tuple[Path, Path]:
 
 
 MATCHES_SHOWN = 20
+UNREACHED_SHOWN = 100  # on the page; the CSV has them all
 
 
 def find_contacts(audience: list[Contact], query: str) -> list[Contact]:
