@@ -89,3 +89,14 @@ def test_the_fax_workers_follow_the_lines(project: Path) -> None:
     assert workers('backend = "hylafax"\nconcurrency = 4\n') == 1  # 0.08 faxes a second
     assert workers('backend = "hylafax"\nconcurrency = 400\nseconds_per_fax = 40\n') == 2
     assert workers('backend = "outbox"\n') is None  # as fast as pages are rendered
+
+
+def test_a_notice_under_way_shows_the_time_left_of_its_slowest_channel(project: Path) -> None:
+    from dispatcher.web import notice_progress
+
+    config = load_config(project)
+    under_way = {("fax", "pending"): 40, ("email", "pending"): 80, ("email", "sent"): 20}
+    progress = notice_progress(under_way, config)
+    assert progress == {"done": 20, "total": 140, "percent": 14,
+                        "left": "残り約 8 min 20 s"}  # 40 faxes on 4 lines at 50 s
+    assert notice_progress({("fax", "sent"): 40}, config)["left"] == ""

@@ -61,6 +61,7 @@ def test_the_desk_sends_watches_and_postpones(project: Path, browser: Browser) -
             page.wait_for_function("() => document.getElementById('percent').textContent"
                                    " === '100'", timeout=SEND_SECONDS * 1000)
             assert page.eval_on_selector("#progress", "bar => bar.value") == 100
+            assert page.inner_text("#left") == ""  # nothing left to send
             wait_for(lambda: len(sink) >= 28 + 27, 60, "the e-mails and fax mails")
             assert len(fake.accepted) == 26
 

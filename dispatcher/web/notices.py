@@ -28,7 +28,7 @@ from dispatcher.ledger import (
 )
 from dispatcher.receipts import Unreached, unreached, unreached_csv
 from dispatcher.render import Previewer, Renderer
-from dispatcher.schedule import notice_capacity
+from dispatcher.schedule import notice_capacity, per_second
 from dispatcher.send import (
     carry_out_postponement,
     current_notice,
@@ -41,6 +41,7 @@ from dispatcher.send import (
 )
 from dispatcher.table import (
     Channel,
+    Config,
     Contact,
     Fingerprint,
     Inputs,
@@ -54,6 +55,7 @@ from dispatcher.table import (
     jp_range,
     load_inputs,
     notice_for_tag,
+    spoken_duration,
 )
 
 log = logging.getLogger("dispatcher.console")
@@ -127,7 +129,8 @@ class NoticeDesk:
             "channels": list(notice.channels), "audience_size": len(audience),
             "contact": contact, "query": query, "matches": matches,
             "previews": self._previews(inputs, notice, contact) if contact else [],
-            "counts": _count_table(counts), "progress": _progress(counts), "waiting": waiting,
+            "counts": _count_table(counts), "progress": notice_progress(counts, config),
+            "waiting": waiting,
             "estimates": [f"{c.channel.value}: {c.recipients:,} 件、"
                           f"{c.estimate(config.channels[c.channel])}"
                           for c in notice_capacity(config, notice, audience, notice.channels,
@@ -174,7 +177,7 @@ class NoticeDesk:
         while not self.stopping.is_set():
             record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
             counts = await self.ledger.counts(record.id) if record else {}
-            progress = _progress(counts)
+            progress = notice_progress(counts, (await self.inputs()).config)
             yield f"data: {json.dumps(progress)}\n\n"
             if notice.key not in self.running and progress["total"] and (
                     progress["done"] == progress["total"]):
@@ -255,10 +258,19 @@ def _count_table(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, i
     return table
 
 
-def _progress(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
+def notice_progress(counts: Mapping[tuple[str, str], int], config: Config) -> dict[str, Any]:
+    """Finished of all, and the time left as the channels' pace estimates it (they send
+    side by side: the slowest one's)."""
     total = sum(counts.values())
     done = sum(n for (_, s), n in counts.items() if DeliveryState(s) in FINAL_STATES)
-    return {"done": done, "total": total, "percent": (100 * done // total) if total else 0}
+    left: dict[str, int] = {}
+    for (channel, state), number in counts.items():
+        if DeliveryState(state) not in FINAL_STATES:
+            left[channel] = left.get(channel, 0) + number
+    seconds = max((n / per_second(config.channels[Channel(c)]) for c, n in left.items()),
+                  default=0.0)
+    return {"done": done, "total": total, "percent": (100 * done // total) if total else 0,
+            "left": f"残り約 {spoken_duration(seconds)}" if left else ""}
 
 
 def _folders(inputs: Inputs) -> tuple[Path, Path]:

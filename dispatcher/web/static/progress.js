@@ -10,6 +10,7 @@
     document.getElementById("percent").textContent = progress.percent;
     document.getElementById("done").textContent = progress.done;
     document.getElementById("total").textContent = progress.total;
+    document.getElementById("left").textContent = progress.left;
     if (progress.total && progress.done === progress.total) { events.close(); }
   };
 })();
