@@ -221,3 +221,28 @@ async def test_a_notice_goes_on_time_while_an_edit_is_still_being_read(
         await daemon.close()
     sent = {p.name for p in (project.parent / "var" / "outbox" / "email").rglob("*.eml")}
     assert sent == {"M1-m1@shop.example.jp.eml"}
+
+
+def test_the_daemons_console_shows_the_table_in_force_after_a_broken_edit(
+        project: Path) -> None:
+    port = free_port()
+    with project.open("a", encoding="utf-8") as config:
+        config.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+    Users(project.parent / "var" / "console-users").add("desk", CONSOLE_PASSWORD)
+    log = project.parent / "run.log"
+    daemon = start_daemon(project, log)
+    try:
+        wait_for(lambda: "daemon started" in log.read_text(encoding="utf-8")
+                 or daemon.poll() is not None, 120, "the daemon to start")
+        desk = HttpClient(port)
+        assert desk.login() == 303
+        text = project.read_text(encoding="utf-8")
+        project.write_text(text.replace("end = 2021-07-19T02:00:00",
+                                        "end = 2021-07-19T00:00:00", 1), encoding="utf-8")
+        wait_for(lambda: "edit rejected" in log.read_text(encoding="utf-8"), 120,
+                 "the daemon to reject the edit")
+        status, _, page = desk.request("GET", "/")
+        # one source of truth: what the daemon sends from, not the broken file (was a 400)
+        assert status == 200 and "2021年7月19日(月) AM1:00～AM2:00" in page
+    finally:
+        stop(daemon, log)

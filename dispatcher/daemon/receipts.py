@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from dispatcher.ledger import Ledger
@@ -24,7 +24,7 @@ from dispatcher.receipts import (
     TwilioReports,
 )
 from dispatcher.send import Clock, DeliveryTokens, TwilioSms, make_backends
-from dispatcher.table import Channel, Config
+from dispatcher.table import Channel, Config, Inputs
 from dispatcher.web import Console, WebServer, make_app
 
 log = logging.getLogger("dispatcher.daemon")
@@ -36,6 +36,7 @@ class ReceiptServices:
     ledger: Ledger
     env: Mapping[str, str]
     clock: Clock
+    table_in_force: Callable[[], Inputs] | None = None  # the daemon's, for the console
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _server: WebServer | None = field(default=None, init=False)
     _console: Console | None = field(default=None, init=False)
@@ -48,7 +49,7 @@ class ReceiptServices:
         if http.enabled:
             assert http.host is not None and http.public_url is not None
             console = Console.of(self.config, self.ledger, self.clock,
-                                 http.public_url.startswith("https://"))
+                                 http.public_url.startswith("https://"), self.table_in_force)
             self._console = console
             app = make_app(http.public_url, reports, console, self.config.publish.path)
             self._server = WebServer(app, http.host, http.port)

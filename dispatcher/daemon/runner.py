@@ -101,7 +101,8 @@ class Daemon:
         settings = self.inputs.config.settings
         self._ledger = await Ledger.open(engine_url(settings.ledger_url,
                                                     self.inputs.config.path.parent))
-        self._receipts = ReceiptServices(self.inputs.config, self._ledger, self.env, self.clock)
+        self._receipts = ReceiptServices(self.inputs.config, self._ledger, self.env, self.clock,
+                                         table_in_force=lambda: self.inputs)
         try:
             agrees_with_ledger(self.inputs, await self._ledger.active_slots())
             await self._receipts.start()

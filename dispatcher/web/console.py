@@ -28,13 +28,13 @@ from dispatcher.errors import InputError, StaleError
 from dispatcher.ledger import Ledger
 from dispatcher.table import (
     Config,
+    Inputs,
     Phase,
     Window,
     active_slot,
     find_window,
     jp_datetime,
     jp_range,
-    load_config,
     next_notice,
     notice_key,
     notice_tags,
@@ -58,8 +58,9 @@ _FILES = {"console.css": "text/css", "progress.js": "text/javascript"}
 
 @dataclass
 class Console:
-    """What the console's pages need: the config file (read again on every request, so an
-    edit shows at once), the ledger, the clock and the console's own security."""
+    """What the console's pages need: the table (in the daemon, the daemon's table in force;
+    alone, the files, read again after an edit), the ledger, the clock and the console's
+    own security."""
 
     config_path: Path
     ledger: Ledger
@@ -69,19 +70,23 @@ class Console:
     limiter: LoginLimiter
     secure_cookies: bool
     desk: NoticeDesk | None = None
+    table_in_force: Callable[[], Inputs] | None = None  # the daemon's, if it keeps one
 
     def __post_init__(self) -> None:
         if self.desk is None:
-            self.desk = NoticeDesk(self.config_path, self.ledger, self.clock)
+            self.desk = NoticeDesk(self.config_path, self.ledger, self.clock,
+                                   table_in_force=self.table_in_force)
 
     @classmethod
-    def of(cls, config: Config, ledger: Ledger, clock: Clock, secure_cookies: bool) -> Console:
+    def of(cls, config: Config, ledger: Ledger, clock: Clock, secure_cookies: bool,
+           table_in_force: Callable[[], Inputs] | None = None) -> Console:
         settings = config.console
         assert settings is not None
         return cls(config.path, ledger, clock, Users(settings.users_file),
                    Sessions(secret_key(settings.secret_file),
                             timedelta(hours=settings.session_hours)),
-                   LoginLimiter(settings.login_attempts, clock), secure_cookies)
+                   LoginLimiter(settings.login_attempts, clock), secure_cookies,
+                   table_in_force=table_in_force)
 
     async def close(self, timeout: float) -> None:
         """End the event streams and stop the background sends (see NoticeDesk.close)."""
@@ -157,7 +162,7 @@ class Console:
     # -- the pages ------------------------------------------------------------------
 
     async def table(self, request: Request, session: Session) -> Response:
-        config = load_config(self.config_path)
+        config = (await self._desk.inputs()).config
         now = self.clock()
         active = await self.ledger.active_slots()
         states = await self.ledger.notice_states()
@@ -166,7 +171,7 @@ class Console:
                      now=jp_datetime(now.astimezone(config.settings.timezone)))
 
     async def audit(self, request: Request, session: Session) -> Response:
-        config = load_config(self.config_path)
+        config = (await self._desk.inputs()).config
         tz = config.settings.timezone
         entries = [{**e, "at": jp_datetime(e["at"].astimezone(tz))}
                    for e in reversed(await self.ledger.audit_entries())]

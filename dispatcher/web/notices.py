@@ -74,6 +74,9 @@ class NoticeDesk:
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # set by close(): event streams end, and background sends stop as the daemon's do
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # the table in force where a daemon keeps one (its last good version, so the console
+    # shows what the daemon sends from); None: the files, read again after an edit
+    table_in_force: Callable[[], Inputs] | None = None
     _inputs: Inputs | None = field(default=None, init=False)
     _files: Fingerprint = field(default=(), init=False)
 
@@ -91,7 +94,10 @@ class NoticeDesk:
 
     async def inputs(self) -> Inputs:
         """The files as they are now: read again (in a worker thread, off the loop that
-        sends the notices) only when one has changed since the last read."""
+        sends the notices) only when one has changed since the last read; or the daemon's
+        table in force."""
+        if self.table_in_force is not None:
+            return self.table_in_force()
         files = fingerprint(self.config_path, self._inputs)
         if self._inputs is None or files != self._files:
             inputs = await asyncio.to_thread(load_inputs, self.config_path)
