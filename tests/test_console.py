@@ -4,7 +4,9 @@ too many wrong passwords, markup in the table)."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import json
 import os
 import re
 import subprocess
@@ -24,10 +26,12 @@ from dispatcher.web import Console, Users
 from tests.helpers import (
     CONSOLE_PASSWORD,
     ROOT,
+    WINDOW_3,
     Cli,
     HttpClient,
     configure,
     console_server,
+    project_ledger,
     real_channels,
     use_contacts,
 )
@@ -272,8 +276,9 @@ async def test_the_console_reads_the_files_again_only_after_an_edit(project: Pat
 def test_the_unreached_list_shows_a_page_and_the_csv_has_everyone(
         project: Path, cli: Cli, smtp: tuple[object, int],
         twilio: tuple[object, str]) -> None:
-    use_contacts(project, "".join(f"R{n:03d},店{n},担当{n},,reject{n}@example.jp,,emoney\n"
-                                  for n in range(150)))  # every e-mail refused: 550
+    use_contacts(project, "".join(
+        f"R{n:03d},店{n},担当{n},,{'reject' if n % 3 else 'ok'}{n}@example.jp,,emoney\n"
+        for n in range(240)))  # two in three e-mails refused (550), the rest sent
     configure(project, real_channels(smtp[1], twilio[1]))
     sent = cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project))
     assert sent.code == 1  # every delivery failed
@@ -283,6 +288,20 @@ def test_the_unreached_list_shows_a_page_and_the_csv_has_everyone(
         _, _, page = desk.request("GET", "/windows/3/notices/start")
         _, _, csv = desk.request("GET", "/windows/3/notices/start/unreached.csv")
     section = page.split('<section id="unreached">')[1].split("</section>")[0]
-    assert "150 件（最初の 100 件を表示。すべては CSV に）" in section
-    assert section.count("<tr><td>R") == 100
-    assert len(csv.splitlines()) == 1 + 150
+    assert "240 件（最初の 100 件を表示。すべては CSV に）" in section  # sent: within grace
+    shown = re.findall(r"<tr><td>(R\d+)</td>", section)
+    report = json.loads(cli("unreached", "3", "start", "--json", "-c", str(project)).out)
+    assert shown == [c["contact"] for c in report["contacts"]][:100]  # as `unreached` says
+    assert len(csv.splitlines()) == 1 + 240
+    later = json.loads(cli("unreached", "3", "start", "--json", "--now",
+                           "2099-01-01T00:00:00+09:00", "-c", str(project)).out)
+    assert len(later["contacts"]) == 160  # once the grace has passed, the sent ones count
+
+    async def reach() -> tuple[list[str], set[str]]:
+        async with project_ledger(project) as ledger:
+            record = await ledger.notice(WINDOW_3, "planned", "start")
+            assert record is not None
+            return await ledger.reach_of(record.id, datetime(2099, 1, 1, tzinfo=UTC))
+
+    named, reached = asyncio.run(reach())  # what the page counts, in SQL
+    assert len(named) == 240 and reached == {f"R{n:03d}" for n in range(0, 240, 3)}

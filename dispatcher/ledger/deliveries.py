@@ -260,6 +260,36 @@ class DeliveryQueue(EngineUser):
             rows = await conn.execute(query.order_by(d.id))
             return [DeliveryRecord(*row) for row in rows]
 
+    async def reach_of(self, notice_id: int, sent_before: datetime
+                       ) -> tuple[list[str], set[str]]:
+        """Every contact with a delivery of the notice, and those a delivery reached
+        (``delivered``, or ``sent`` at or before ``sent_before``): one aggregate query, so
+        that a page about 100,000 contacts does not read 300,000 deliveries."""
+        d = deliveries.c
+        reached = case((d.state == DeliveryState.DELIVERED.value, 1),
+                       ((d.state == DeliveryState.SENT.value) & (d.sent_at <= sent_before), 1),
+                       else_=0)
+        async with self._connect() as conn:
+            rows = (await conn.execute(
+                select(d.contact_id, func.max(reached)).where(d.notice_id == notice_id)
+                .group_by(d.contact_id))).all()
+        return [contact for contact, _ in rows], {c for c, flag in rows if flag}
+
+    async def deliveries_of_contacts(self, notice_id: int, contact_ids: Iterable[str]
+                                     ) -> list[DeliveryRecord]:
+        """The notice's deliveries to these contacts."""
+        wanted = sorted(set(contact_ids))
+        d = deliveries.c
+        found: list[DeliveryRecord] = []
+        async with self._connect() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = await conn.execute(
+                    select(*DELIVERY_COLUMNS).where(
+                        d.notice_id == notice_id, d.contact_id.in_(wanted[start:start + 500]))
+                    .order_by(d.id))
+                found += [DeliveryRecord(*row) for row in rows]
+        return found
+
     async def requeue(self, notice_id: int, states: Iterable[str], now: datetime) -> int:
         """Make deliveries in ``states`` due again, with a fresh count of attempts."""
         d = deliveries.c

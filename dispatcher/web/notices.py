@@ -25,6 +25,7 @@ from dispatcher.ledger import (
     DeliveryRecord,
     DeliveryState,
     Ledger,
+    NoticeRecord,
 )
 from dispatcher.receipts import Unreached, unreached, unreached_csv
 from dispatcher.render import Previewer, Renderer
@@ -127,8 +128,9 @@ class NoticeDesk:
         record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
         counts = await self.ledger.counts(record.id) if record else {}
         waiting = await self.ledger.waiting(record.id) if record else []
-        deliveries, missing = await self._reach(inputs, notice, audience)
-        not_reached = {s.value for s in NOT_REACHED_STATES}
+        shown, missing_total = await self._unreached_page(inputs, record, audience)
+        failures = (await self.ledger.deliveries_of(
+            record.id, [s.value for s in NOT_REACHED_STATES]) if record else [])
         return {
             "notice": notice, "window": notice.window, "tag": notice.tag,
             "slot_text": jp_range(notice.slot.start.astimezone(tz), notice.slot.end.astimezone(tz)),
@@ -141,8 +143,8 @@ class NoticeDesk:
                           f"{c.estimate(config.channels[c.channel])}"
                           for c in notice_capacity(config, notice, audience, notice.channels,
                                                    self.clock())],
-            "failures": [d for d in deliveries if d.state in not_reached],
-            "unreached": missing[:UNREACHED_SHOWN], "unreached_total": len(missing),
+            "failures": failures[:UNREACHED_SHOWN], "failures_total": len(failures),
+            "unreached": shown, "unreached_total": missing_total,
             "sent": record is not None,
             "sending": notice.key in self.running,
             "active_slot": active_slot(notice.window, await self.ledger.active_slots()).name,
@@ -165,6 +167,23 @@ class NoticeDesk:
         audience = in_audience(inputs.contacts, notice.window.audience)
         _, missing = await self._reach(inputs, notice, audience)
         return unreached_csv(u.to_json() for u in missing)
+
+    async def _unreached_page(self, inputs: Inputs, record: NoticeRecord | None,
+                              audience: list[Contact]) -> tuple[list[Unreached], int]:
+        """The first ``UNREACHED_SHOWN`` contacts no delivery reached, and how many there
+        are: counted in SQL, and only the shown ones' deliveries read."""
+        if record is None:
+            return [], 0
+        grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
+        now = self.clock()
+        named, reached = await self.ledger.reach_of(record.id, now - grace)
+        known = {c.id for c in audience}
+        order = [c.id for c in audience] + [i for i in named if i not in known]
+        missing = [i for i in order if i not in reached]
+        shown = set(missing[:UNREACHED_SHOWN])
+        deliveries = await self.ledger.deliveries_of_contacts(record.id, shown)
+        page = unreached([c for c in audience if c.id in shown], deliveries, grace, now)
+        return page, len(missing)
 
     async def _reach(self, inputs: Inputs, notice: Notice, audience: list[Contact]
                      ) -> tuple[list[DeliveryRecord], list[Unreached]]:
