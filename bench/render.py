@@ -127,7 +127,7 @@ async def press(bodies: list[str]) -> int:
             fax_press.prepare(bodies[start:start + ahead])
         return sum([(await fax_press.document(b)).pages for b in bodies])
     finally:
-        fax_press.close()
+        await fax_press.close()
 
 
 if __name__ == "__main__":

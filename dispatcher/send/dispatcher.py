@@ -161,7 +161,7 @@ class Dispatcher(Claims):
         return state
 
     async def close(self) -> None:
-        self._fax_press.close()
+        await self._fax_press.close()
 
     async def _run_channel(self, notice: Notice, record: NoticeRecord, channel: Channel,
                            deadline: Deadline, committer: GroupCommit) -> None:

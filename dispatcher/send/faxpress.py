@@ -83,9 +83,14 @@ class FaxPress:
             self._recent.popitem(last=False)
         return document
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Drop what is pending, then wait for the worker processes to exit in a thread:
+        they take a moment, and the loop goes on sending meanwhile."""
         for future in self._pending.values():
             future.cancel()
+        await asyncio.to_thread(self._shut_down)
+
+    def _shut_down(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._thread.shutdown(wait=True)
