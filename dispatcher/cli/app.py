@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -18,7 +18,7 @@ from rich.console import Console
 
 from dispatcher.cli import report
 from dispatcher.errors import ArgumentError, single
-from dispatcher.ledger import Ledger, engine_url
+from dispatcher.ledger import Ledger, engine_url, may_exist
 from dispatcher.table import (
     Channel,
     Config,
@@ -73,6 +73,15 @@ async def opened_ledger(cfg: Config) -> AsyncIterator[Ledger]:
         yield ledger
     finally:
         await ledger.close()
+
+
+async def read_ledger(cfg: Config, read: Callable[[Ledger], Awaitable[T]], empty: T) -> T:
+    """What ``read`` finds in the ledger; ``empty`` where there is no ledger yet (a SQLite
+    file is not made just to be read)."""
+    if not may_exist(engine_url(cfg.settings.ledger_url, cfg.path.parent)):
+        return empty
+    async with opened_ledger(cfg) as ledger:
+        return await read(ledger)
 
 
 def slot_text(notice: Notice) -> str:

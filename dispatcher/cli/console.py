@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dispatcher.cli.app import DEFAULT_CONFIG, ConfigOption, clock, opened_ledger, out, run_async
-from dispatcher.ledger import engine_url, may_exist
+from dispatcher.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    clock,
+    opened_ledger,
+    out,
+    read_ledger,
+    run_async,
+)
 from dispatcher.table import Config, jp_datetime, load_config
 
 if TYPE_CHECKING:
@@ -69,7 +76,9 @@ def list_users(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Each console user, with their last login (from the audit log)."""
     cfg = load_config(config)
     names = _users(config).names()
-    logins = run_async(_last_logins(cfg)) if names else {}
+    none: dict[str, datetime] = {}
+    logins = run_async(read_ledger(cfg, lambda ledger: ledger.last_logins(), none)) if names \
+        else none
     tz = cfg.settings.timezone
     for name in names:
         last = logins.get(name)
@@ -77,14 +86,6 @@ def list_users(config: ConfigOption = DEFAULT_CONFIG) -> None:
         out.print(f"{name}  {seen}", markup=False)
     if not names:
         out.print("no users yet: add one with `dispatcher user add NAME`", markup=False)
-
-
-async def _last_logins(cfg: Config) -> dict[str, datetime]:
-    url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
-    if not may_exist(url):
-        return {}
-    async with opened_ledger(cfg) as ledger:
-        return await ledger.last_logins()
 
 
 def _users(config: Path) -> Users:

@@ -20,8 +20,9 @@ from dispatcher.cli.app import (
     ConfigOption,
     JsonOption,
     clock,
-    opened_ledger,
     out,
+    print_json,
+    read_ledger,
     run_async,
 )
 from dispatcher.keys import KeyFile
@@ -73,25 +74,18 @@ def forged_reports(as_json: JsonOption = False, config: ConfigOption = DEFAULT_C
     """The reports kept because their token did not verify (newest first): forged bounces
     and made-up Twilio callbacks. None of them changed a delivery."""
     cfg = load_config(config)
-    url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
-    kept = run_async(_forged(cfg)) if may_exist(url) else []
+    kept: list[ForgedReport] = run_async(read_ledger(cfg, lambda ledger: ledger.forged(), []))
     tz = cfg.settings.timezone
     if as_json:
-        sys.stdout.write(json.dumps([
-            {"source": f.source, "claimed": f.claimed, "detail": f.detail,
-             "received_at": f.received_at.isoformat() if f.received_at else None}
-            for f in kept], ensure_ascii=False, indent=2) + "\n")
+        print_json([{"source": f.source, "claimed": f.claimed, "detail": f.detail,
+                     "received_at": f.received_at.isoformat() if f.received_at else None}
+                    for f in kept])
         return
     for report in kept:
         at = jp_datetime(report.received_at.astimezone(tz)) if report.received_at else "-"
         out.print(f"{at}  {report.source}: {report.claimed} ({report.detail})", markup=False,
                   soft_wrap=True)
     out.print(f"{len(kept):,} forged report(s) kept; none changed a delivery", markup=False)
-
-
-async def _forged(cfg: Config) -> list[ForgedReport]:
-    async with opened_ledger(cfg) as ledger:
-        return await ledger.forged()
 
 
 async def _read(cfg: Config, mails: Iterable[tuple[str, bytes]], apply: bool, as_json: bool
