@@ -264,21 +264,20 @@ class Daemon:
         """A provider refused our login: the notice is started again only after a long
         wait (trying a wrong password again and again can lock the account), or at once
         when the daemon is restarted with the corrected login."""
-        failures = self._failed.get(decision.key, (0, self.clock()))[0] + 1
-        self._failed[decision.key] = (failures,
-                                      self.clock() + timedelta(seconds=REFUSED_RETRY_SECONDS))
+        self._back_off(decision, REFUSED_RETRY_SECONDS)
         event(log, logging.ERROR, "notice paused: a provider refused our login",
               **_fields(decision), channels=",".join(c.value for c in result.stopped),
               error="; ".join(result.stopped.values()), retry_in_seconds=REFUSED_RETRY_SECONDS,
               fix="correct the login, then restart the daemon or run `dispatcher send`")
 
-    def _back_off(self, decision: Decision) -> tuple[int, float]:
-        """A notice's send failed: start it again after a backoff, so that a failing
-        ledger, backend or template is not hammered every tick. Returns the failures in
-        a row and the seconds until the next start."""
+    def _back_off(self, decision: Decision, wait: float | None = None) -> tuple[int, float]:
+        """A notice's send failed: start it again after a backoff (``[retry]``'s probe
+        delay, or ``wait`` seconds), so that a failing ledger, backend or template is not
+        hammered every tick. Returns the failures in a row and the seconds until the next
+        start."""
         failures = self._failed.get(decision.key, (0, self.clock()))[0] + 1
-        retry = self.inputs.config.retry
-        wait = retry.probe_delay(failures, random.random())
+        if wait is None:
+            wait = self.inputs.config.retry.probe_delay(failures, random.random())
         self._failed[decision.key] = (failures, self.clock() + timedelta(seconds=wait))
         return failures, wait
 
