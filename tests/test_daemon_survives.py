@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import logging
 import sqlite3
+import subprocess
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,7 +160,9 @@ async def test_a_daemon_started_on_a_table_without_the_active_slot_refuses_clear
 
 
 
-def test_sigterm_ends_an_open_progress_stream_and_the_daemon_stops(project: Path) -> None:
+def daemon_with_console(project: Path) -> tuple[subprocess.Popen[bytes], Path, HttpClient]:
+    """`dispatcher run` serving its console on a free port, started; its log; and a
+    browser logged in as desk."""
     port = free_port()
     with project.open("a", encoding="utf-8") as config:
         config.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
@@ -171,7 +174,16 @@ def test_sigterm_ends_an_open_progress_stream_and_the_daemon_stops(project: Path
                  or daemon.poll() is not None, 120, "the daemon to start")
         desk = HttpClient(port)
         assert desk.login() == 303
-        stream = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    except BaseException:
+        daemon.kill()
+        raise
+    return daemon, log, desk
+
+
+def test_sigterm_ends_an_open_progress_stream_and_the_daemon_stops(project: Path) -> None:
+    daemon, log, desk = daemon_with_console(project)
+    try:
+        stream = http.client.HTTPConnection("127.0.0.1", desk.port, timeout=120)
         stream.request("GET", "/windows/3/notices/start/progress", headers={
             "Cookie": "; ".join(f"{k}={v}" for k, v in desk.cookies.items())})
         response = stream.getresponse()
@@ -225,17 +237,8 @@ async def test_a_notice_goes_on_time_while_an_edit_is_still_being_read(
 
 def test_the_daemons_console_shows_the_table_in_force_after_a_broken_edit(
         project: Path) -> None:
-    port = free_port()
-    with project.open("a", encoding="utf-8") as config:
-        config.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
-    Users(project.parent / "var" / "console-users").add("desk", CONSOLE_PASSWORD)
-    log = project.parent / "run.log"
-    daemon = start_daemon(project, log)
+    daemon, log, desk = daemon_with_console(project)
     try:
-        wait_for(lambda: "daemon started" in log.read_text(encoding="utf-8")
-                 or daemon.poll() is not None, 120, "the daemon to start")
-        desk = HttpClient(port)
-        assert desk.login() == 303
         text = project.read_text(encoding="utf-8")
         project.write_text(text.replace("end = 2021-07-19T02:00:00",
                                         "end = 2021-07-19T00:00:00", 1), encoding="utf-8")
