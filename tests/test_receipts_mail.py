@@ -14,6 +14,7 @@ from typing import Any
 import aioimaplib
 import pytest
 
+from dispatcher.ledger import Ledger
 from dispatcher.receipts import (
     ImapAccount,
     ImapIntake,
@@ -185,11 +186,8 @@ def test_the_bounce_mailbox_is_read_over_imap_and_what_was_recorded_is_moved(
         mails.append((BOUNCES / "arf-01.eml").read_bytes())  # a complaint, not a bounce
 
     async def scenario(imap_port: int) -> tuple[list[int], list[int], int, int, int]:
-        config = load_config(project)
-        account = ImapAccount("127.0.0.1", imap_port, False, "INBOX", "bounces", "secret")
         async with project_ledger(project) as ledger:
-            intake = ImapIntake(account, MailMatcher(ledger, config, DeliveryTokens.of(config)),
-                                "dispatcher-processed", lambda: datetime.now(UTC))
+            intake = bounce_intake(project, ledger, imap_port)
             client = await imap_login(imap_port)
             for raw in mails:
                 await client.append(raw, mailbox="INBOX")
@@ -197,10 +195,8 @@ def test_the_bounce_mailbox_is_read_over_imap_and_what_was_recorded_is_moved(
             first = await intake.poll_once()
             again = await intake.poll_once()
             client = await imap_login(imap_port)
-            counts = []
-            for folder in ("INBOX", "dispatcher-processed"):
-                status = await client.status(folder, "(MESSAGES)")
-                counts.append(int(status.lines[0].split(b"MESSAGES ")[1].rstrip(b")")))
+            counts = [await _messages(client, folder)
+                      for folder in ("INBOX", "dispatcher-processed")]
             await client.logout()
             kept = len(await ledger.forged())
         inbox, processed = counts
@@ -233,11 +229,8 @@ def test_unrelated_deleted_mail_survives_a_read_of_the_bounce_mailbox(
     someone_elses.set_content("another program's mail, marked for deletion by it\n")
 
     async def scenario(imap_port: int) -> tuple[list[int], dict[str, int], int]:
-        config = load_config(project)
-        account = ImapAccount("127.0.0.1", imap_port, False, "INBOX", "bounces", "secret")
         async with project_ledger(project) as ledger:
-            intake = ImapIntake(account, MailMatcher(ledger, config, DeliveryTokens.of(config)),
-                                "dispatcher-processed", lambda: datetime.now(UTC))
+            intake = bounce_intake(project, ledger, imap_port)
             client = await imap_login(imap_port)
             await client.append(someone_elses.as_bytes(), mailbox="INBOX", flags=r"(\Deleted)")
             await client.append(dsn(arrival, "failed", "5.1.1"), mailbox="INBOX")
@@ -267,6 +260,14 @@ async def _messages(client: aioimaplib.IMAP4, folder: str) -> int:
 
 async def _ok_select(client: aioimaplib.IMAP4, folder: str) -> None:
     assert (await client.select(folder)).result == "OK"
+
+
+def bounce_intake(project: Path, ledger: Ledger, imap_port: int) -> ImapIntake:
+    """The bounce mailbox on the test's Dovecot, read into the project's ledger."""
+    config = load_config(project)
+    account = ImapAccount("127.0.0.1", imap_port, False, "INBOX", "bounces", "secret")
+    return ImapIntake(account, MailMatcher(ledger, config, DeliveryTokens.of(config)),
+                      "dispatcher-processed", lambda: datetime.now(UTC))
 
 
 async def imap_login(port: int) -> aioimaplib.IMAP4:
