@@ -45,17 +45,19 @@ concurrency = 4
 
 
 @contextmanager
-def tree_memory(exclude: int) -> Iterator[list[int]]:
-    """Samples, every 0.2 s, the summed RSS (KiB) of this process's descendants but
-    ``exclude`` (the sink) and theirs: `send` with its fax worker processes, which its own
-    peak RSS does not count. Yields a list whose one item is the peak so far."""
+def tree_memory(root: int | None = None, exclude: int | None = None
+                ) -> Iterator[list[int]]:
+    """Samples, every 0.2 s, the summed RSS (KiB) of ``root`` and its descendants (without
+    ``root``: this process's descendants) but ``exclude`` (a sink): `send` or the daemon
+    with its fax worker processes, which its own peak RSS does not count. Yields a list
+    whose one item is the peak so far."""
     peak = [0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.2):
-            peak[0] = max(peak[0], sum(_rss_kib(pid) for pid in _descendants(os.getpid())
-                                       if pid != exclude))
+            pids = [root, *_descendants(root)] if root else _descendants(os.getpid())
+            peak[0] = max(peak[0], sum(_rss_kib(pid) for pid in pids if pid != exclude))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

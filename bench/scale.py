@@ -28,14 +28,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
+
+from broadcast import tree_memory
 
 from dispatcher.demo import free_port
 from dispatcher.web import Users
@@ -98,54 +97,6 @@ def timed(arguments: list[str], cwd: Path) -> float:
 
 def dispatcher(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "dispatcher", *arguments]
-
-
-@contextmanager
-def tree_memory(root: int) -> Iterator[list[int]]:
-    """The peak summed RSS (KiB) of ``root`` and its descendants, sampled every 0.2 s."""
-    peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.2):
-            pids = [root, *_descendants(root)]
-            peak[0] = max(peak[0], sum(_rss_kib(pid) for pid in pids))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield peak
-    finally:
-        done.set()
-        sampler.join()
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class Log:
