@@ -22,7 +22,6 @@ from dispatcher.keys import KeyFile
 from dispatcher.ledger import (
     FINAL_STATES,
     NOT_REACHED_STATES,
-    DeliveryRecord,
     DeliveryState,
     Ledger,
     NoticeRecord,
@@ -164,8 +163,15 @@ class NoticeDesk:
             return png.read_bytes()
 
     async def unreached_csv(self, inputs: Inputs, notice: Notice) -> str:
+        """Every contact of the audience no delivery reached (none while the notice was
+        never sent), as the help desk's CSV."""
         audience = in_audience(inputs.contacts, notice.window.audience)
-        _, missing = await self._reach(inputs, notice, audience)
+        record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
+        if record is None:
+            return unreached_csv([])
+        deliveries = await self.ledger.deliveries_of(record.id)
+        grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
+        missing = unreached(audience, deliveries, grace, self.clock())
         return unreached_csv(u.to_json() for u in missing)
 
     async def _unreached_page(self, inputs: Inputs, record: NoticeRecord | None,
@@ -184,17 +190,6 @@ class NoticeDesk:
         deliveries = await self.ledger.deliveries_of_contacts(record.id, shown)
         page = unreached([c for c in audience if c.id in shown], deliveries, grace, now)
         return page, len(missing)
-
-    async def _reach(self, inputs: Inputs, notice: Notice, audience: list[Contact]
-                     ) -> tuple[list[DeliveryRecord], list[Unreached]]:
-        """The notice's deliveries, and the contacts of ``audience`` none of them reached
-        (none while the notice was never sent)."""
-        record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
-        if record is None:
-            return [], []
-        deliveries = await self.ledger.deliveries_of(record.id)
-        grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
-        return deliveries, unreached(audience, deliveries, grace, self.clock())
 
     async def progress_events(self, notice: Notice) -> AsyncIterator[str]:
         """Server-sent events: the share of deliveries finished, every second, until the
