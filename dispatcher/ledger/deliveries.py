@@ -3,11 +3,13 @@ recorded in groups, requeued for a retry."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, or_, select, tuple_, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.ledger.engine import EngineUser
@@ -15,7 +17,7 @@ from dispatcher.ledger.records import Claimed, DeliveryRecord, NewDelivery, Outc
 from dispatcher.ledger.states import FINAL_STATES, REPORTED_STATES, DeliveryState, NoticeState
 from dispatcher.ledger.tables import deliveries, notices
 
-_INSERT_CHUNK = 1000
+_INSERT_CHUNK = 10_000
 
 # A DeliveryRecord's columns, in its order.
 DELIVERY_COLUMNS = tuple(deliveries.c[name] for name in (
@@ -49,23 +51,48 @@ def _record_statement() -> Any:
 _RECORD = _record_statement()
 
 
+def _converted(kind: Any, value: Any, dialect: Dialect) -> Any:
+    """``value`` as the driver takes it for a column of type ``kind``."""
+    convert = kind.bind_processor(dialect)
+    return convert(value) if convert is not None else value
+
+
 class DeliveryQueue(EngineUser):
     """Deliveries: planned, claimed with a lease, recorded, released, settled, counted."""
 
     async def add_deliveries(self, notice_id: int, new: Iterable[NewDelivery], now: datetime
                              ) -> int:
         """Add the deliveries not yet in the ledger; returns how many were new."""
-        rows = [{"notice_id": notice_id, "contact_id": p.contact_id, "channel": p.channel,
-                 "address": p.address, "state": DeliveryState.PENDING.value, "attempts": 0,
-                 "next_attempt_at": now, "updated_at": now} for p in new]
-        added = 0
+        new = list(new)
+        if not new:
+            return 0
+        planned = select(func.count()).where(deliveries.c.notice_id == notice_id)
         async with self._begin() as conn:
-            for start in range(0, len(rows), _INSERT_CHUNK):
-                result = await conn.execute(
-                    self._insert_ignore(deliveries).returning(deliveries.c.id),
-                    rows[start:start + _INSERT_CHUNK])
-                added += len(result.all())
-        return added
+            before = (await conn.execute(planned)).scalar_one()
+            sql, in_order, shared = self._planning_statement(conn, notice_id, now)
+            for start in range(0, len(new), _INSERT_CHUNK):
+                await conn.exec_driver_sql(sql, [
+                    in_order((p.contact_id, p.channel, p.address, *shared))
+                    for p in new[start:start + _INSERT_CHUNK]])
+            return int((await conn.execute(planned)).scalar_one()) - int(before)
+
+    def _planning_statement(self, conn: AsyncConnection, notice_id: int, now: datetime
+                            ) -> tuple[str, Callable[[tuple[Any, ...]], Any], tuple[Any, ...]]:
+        """The INSERT of a delivery (ignoring one already planned) as the driver's SQL; what
+        puts (contact_id, channel, address, *shared) in the statement's order; and the values
+        shared by every row, converted once: at 300,000 rows, SQLAlchemy's conversion of
+        each row's two times took 10 of the 11 s."""
+        shared = {"notice_id": notice_id, "state": DeliveryState.PENDING.value, "attempts": 0,
+                  "next_attempt_at": now, "updated_at": now}
+        names = ("contact_id", "channel", "address", *shared)
+        compiled = (self._insert_ignore(deliveries)
+                    .values({name: bindparam(name) for name in names})
+                    .compile(dialect=conn.dialect))
+        assert compiled.positiontup is not None  # qmark (SQLite), $n (asyncpg)
+        in_order = itemgetter(*(names.index(name) for name in compiled.positiontup))
+        return compiled.string, in_order, tuple(
+            _converted(deliveries.c[name].type, value, conn.dialect)
+            for name, value in shared.items())
 
     async def claim(self, notice_id: int, channel: str, owner: str, now: datetime,
                     lease_until: datetime, limit: int) -> list[Claimed]:
