@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from dispatcher.errors import ContactError
-from dispatcher.table import Channel, in_audience, load_contacts, parse_contacts_file
+from dispatcher.table import (
+    Channel,
+    Contact,
+    KnownContacts,
+    in_audience,
+    load_contacts,
+    parse_contacts_file,
+)
 from tests.helpers import CONTACTS_HEADER, ROOT
 
 
@@ -124,3 +136,76 @@ def test_address_by_channel() -> None:
         (CONTACTS_HEADER + "A1,店,担当,03-1234-5678,a@example.jp,,\n").encode(), "c.csv")
     assert contacts[0].address(Channel.EMAIL) == "a@example.jp"
     assert contacts[0].address(Channel.SMS) is None
+
+
+ROWS = st.sampled_from([
+    "{id},さくら書店,佐藤,03-1234-5678,{id}@example.jp,090-1234-5678,emoney",
+    "{id},ひまわり商店,,,{id}@example.jp,,emoney kiosk",
+    "{id},Books & Co.,\"Sato, K\",+81 3 1234 5678,,+81 90 1234 5678,",
+    "{id},番号違い,鈴木,03-1234,,,emoney",  # not a valid fax number
+    "{id},携帯なし,田中,,,03-1234-5678,",  # a landline cannot receive SMS
+    ",名無し,,03-1234-5678,,,",  # no id
+])
+
+
+class Reloads(RuleBasedStateMachine):
+    """A folder of contacts files edited at random and read again after each edit: what a
+    reload with the last load's KnownContacts reads is what a fresh load reads, and a row
+    left as it was is taken as it was, not validated again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="contacts-"))
+        self.files: dict[str, list[str]] = {"a.csv": []}
+        self.known = KnownContacts()
+        self.serial = 0
+        self.last: dict[str, Contact] = {}
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    @rule(file=st.sampled_from(["a.csv", "b.csv"]), row=ROWS, at=st.integers(0, 20))
+    def add_row(self, file: str, row: str, at: int) -> None:
+        self.serial += 1
+        rows = self.files.setdefault(file, [])
+        rows.insert(at % (len(rows) + 1), row.format(id=f"C{self.serial}"))
+
+    @rule(file=st.sampled_from(["a.csv", "b.csv"]), at=st.integers(0, 20))
+    def remove_row(self, file: str, at: int) -> None:
+        rows = self.files.get(file, [])
+        if rows:
+            rows.pop(at % len(rows))
+
+    @rule(file=st.sampled_from(["a.csv", "b.csv"]), at=st.integers(0, 20), row=ROWS)
+    def change_row(self, file: str, at: int, row: str) -> None:
+        rows = self.files.get(file, [])
+        if rows:
+            index = at % len(rows)
+            rows[index] = row.format(id=rows[index].split(",")[0] or "C0")
+
+    @rule()
+    def remove_file(self) -> None:
+        self.files.pop("b.csv", None)
+
+    @invariant()
+    def a_reload_reads_what_a_fresh_load_reads(self) -> None:
+        for stale in self.folder.glob("*.csv"):
+            if stale.name not in self.files:
+                stale.unlink()
+        for name, rows in self.files.items():
+            (self.folder / name).write_text(CONTACTS_HEADER + "".join(f"{r}\n" for r in rows),
+                                            encoding="utf-8")
+        paths = sorted(self.folder.glob("*.csv"))
+        contacts, problems = self.known.read(paths)
+        fresh_contacts, fresh_problems = KnownContacts().read(paths)
+        assert contacts == fresh_contacts
+        assert [str(p) for p in problems] == [str(p) for p in fresh_problems]
+        for contact in contacts:
+            before = self.last.get(contact.source)
+            if before is not None and before == contact:
+                assert before is contact, f"{contact.source} was validated again"
+        self.last = {c.source: c for c in contacts}
+
+
+test_a_reload_reads_what_a_fresh_load_reads = Reloads.TestCase
+Reloads.TestCase.settings = settings(max_examples=40, stateful_step_count=12, deadline=None)

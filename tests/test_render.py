@@ -16,6 +16,7 @@ from dispatcher.render import (
     build_email,
     check_notice,
     check_rendering,
+    count_segments,
     messages_for,
     readable,
 )
@@ -288,3 +289,31 @@ def test_a_template_that_changes_a_field_is_rendered_for_everyone(
     bodies = [m.body for m in messages_for(fresh, notice, audience, Channel.SMS, SENT_AT)]
     assert bodies == ["SAKURA様 メンテナンスを開始しました。",
                       "HIMAWARI様 メンテナンスを開始しました。"]
+
+
+@pytest.mark.parametrize("template", [
+    None,  # the shipped one: Japanese, so the fields' lengths give the SMS's
+    "{{ contact.merchant }} / {{ contact.name }}: maintenance started.",  # GSM-7 around them
+])
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(people=st.lists(st.tuples(field_text, st.one_of(st.just(""), field_text)),
+                       min_size=2, max_size=6))
+def test_the_sms_length_checked_is_the_length_rendered(
+        config: Config, renderer: Renderer, template: str | None,
+        people: list[tuple[str, str]]) -> None:
+    """`check` counts each contact's SMS from its fields' lengths: it must flag exactly the
+    contacts whose rendered SMS is too long (emoji take two units; a GSM-7 text turns
+    UCS-2 with one Japanese character)."""
+    if template is not None:
+        write_template(renderer, "sms/start.txt.j2", template)
+        renderer = Renderer(config.settings.templates_dir, config)
+    audience = [contact(merchant=merchant * 3, name=name, contact_id=f"C{n}")
+                for n, (merchant, name) in enumerate(people)]
+    notice = build_notice(window3(config), window3(config).planned, Phase.START)
+    counts = {c.id: (renderer.render(notice, c, Channel.SMS, SENT_AT).segments
+                     or count_segments("")).count for c in audience}
+    limit = min(counts.values())  # the shortest passes; longer ones may not
+    flagged = {p.where.split("contact ")[1].split(" ")[0]
+               for p in check_notice(renderer, notice, audience, Channel.SMS, limit, SENT_AT)}
+    assert flagged == {contact_id for contact_id, count in counts.items() if count > limit}

@@ -34,6 +34,7 @@ from dispatcher.table import (
     Config,
     Fingerprint,
     Inputs,
+    KnownContacts,
     Window,
     build_notice,
     find_window,
@@ -65,6 +66,7 @@ class Daemon:
     sleep: Sleep = asyncio.sleep  # how sends wait (retries, rates): the clock's own
 
     def __post_init__(self) -> None:
+        self._known_contacts = KnownContacts()  # a reload validates only the rows edited
         self.inputs = self._load()
         self._files = fingerprint(self.config_path, self.inputs)
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -313,7 +315,7 @@ class Daemon:
                 self.on_missed(decision)
 
     def _load(self) -> Inputs:
-        inputs = load_inputs(self.config_path)
+        inputs = load_inputs(self.config_path, self._known_contacts)
         problems = check_inputs(inputs, self.clock())
         if problems:
             raise InputError(problems)

@@ -3,6 +3,7 @@ e-mail, SMS segments, whole-notice checks and previews. Pure apart from the temp
 
 
 from dispatcher.render.checks import (
+    Shapes,
     check_inputs,
     check_notice,
     check_rendering,
@@ -53,6 +54,7 @@ __all__ = [
     "Previewer",
     "Renderer",
     "Segments",
+    "Shapes",
     "build_email",
     "channels_to_preview",
     "check_inputs",

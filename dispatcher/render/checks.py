@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -12,7 +12,13 @@ import markupsafe
 from dispatcher.errors import InputError, Problem, TemplateError
 from dispatcher.render.fax import require_japanese_font
 from dispatcher.render.mail import HARD_LINE_LIMIT, email_head, longest_line
-from dispatcher.render.segments import count_segments
+from dispatcher.render.segments import (
+    Segments,
+    count_segments,
+    is_gsm7,
+    ucs2_segments,
+    utf16_units,
+)
 from dispatcher.render.templates import Message, Renderer, template_name
 from dispatcher.table import (
     Channel,
@@ -67,24 +73,36 @@ def check_rendering(
     """
     problems: dict[str, Problem] = {}
     for window in windows:
+        shapes = Shapes(audiences[window.id])
         for notice in notices_of(window):
             for channel in notice.channels:
-                for problem in check_notice(renderer, notice, audiences[window.id], channel,
-                                            max_segments, now):
+                for problem in check_notice(renderer, notice, shapes, channel, max_segments,
+                                            now):
                     problems.setdefault(str(problem), problem)
     return list(problems.values())
 
 
-def check_notice(renderer: Renderer, notice: Notice, contacts: Iterable[Contact],
+def check_notice(renderer: Renderer, notice: Notice, contacts: Iterable[Contact] | Shapes,
                  channel: Channel, max_segments: int, sent_at: datetime) -> Iterable[Problem]:
     """Problems rendering ``notice`` on ``channel`` for ``contacts`` (those with an address),
     as if sent at ``sent_at``: a template error once, with the contact it failed for; an
     SMS too long, or a header too long, for each contact."""
     name = str(renderer.templates_dir / template_name(channel, notice.phase))
     try:
-        for message in messages_for(renderer, notice, contacts, channel, sent_at,
-                                    _CHECKED_PER_CONTACT[channel]):
-            yield from _contact_problems(renderer, message, name, max_segments, sent_at)
+        for group in _shapes(contacts).on(channel):
+            first, filler = _shape_template(renderer, notice, group, channel, sent_at)
+            yield from _contact_problems(renderer, first, name, max_segments, sent_at)
+            for contact in group[1:]:
+                if filler is None:  # the template transforms a field: each rendered
+                    message = _render(renderer, notice, contact, channel, sent_at)
+                    yield from _contact_problems(renderer, message, name, max_segments,
+                                                 sent_at)
+                elif channel is Channel.SMS:
+                    yield from _sms_problems(contact, filler.segments(contact), name,
+                                             max_segments)
+                elif channel is Channel.EMAIL and _address_worth_a_look(contact):
+                    yield from _header_problems(renderer, filler.message(contact), name,
+                                                sent_at)
     except ContactTemplateError as exc:
         for problem in exc.error.problems:
             yield Problem(problem.where, f"{problem.what} (rendering for contact {exc.contact})")
@@ -98,24 +116,40 @@ class ContactTemplateError(Exception):
         self.error, self.contact = error, contact
 
 
-def messages_for(renderer: Renderer, notice: Notice, contacts: Iterable[Contact],
+class Shapes:
+    """Contacts grouped by *shape* (which fields are empty, which tags): what can send a
+    template down another branch. Grouped once per audience, for all its notices."""
+
+    def __init__(self, contacts: Iterable[Contact]) -> None:
+        groups: dict[tuple[object, ...], list[Contact]] = {}
+        for contact in contacts:
+            groups.setdefault(_shape(contact), []).append(contact)
+        self.groups = list(groups.values())
+
+    def on(self, channel: Channel) -> list[list[Contact]]:
+        """The groups with an address on ``channel`` (all of a group have one, or none)."""
+        return [group for group in self.groups if group[0].address(channel)]
+
+
+def messages_for(renderer: Renderer, notice: Notice, contacts: Iterable[Contact] | Shapes,
                  channel: Channel, sent_at: datetime,
                  wanted: Callable[[Contact], bool] = lambda _: True) -> Iterator[Message]:
-    """The message of each contact with an address on ``channel``, grouped by *shape*
-    (which fields are empty, which tags), at the cost of a few renderings per shape.
+    """The message of each contact with an address on ``channel``, by shape, at the cost
+    of a few renderings per shape (see ``_shape_template``). Where the shortcut holds,
+    only the ``wanted`` contacts' messages are put together. ContactTemplateError if a
+    template fails."""
+    for group in _shapes(contacts).on(channel):
+        first, filler = _shape_template(renderer, notice, group, channel, sent_at)
+        yield first
+        for contact in group[1:]:
+            if filler is None:
+                yield _render(renderer, notice, contact, channel, sent_at)
+            elif wanted(contact):
+                yield filler.message(contact)
 
-    The template is rendered once per shape with each field a marker; each contact's text
-    is then that text with its own values put in: string replacements, not a template.
-    That is exact as long as the template prints the fields as they are, which is checked
-    on the first contact of each shape (rendered in full); where it does not hold, every
-    contact is rendered. Where it holds, only the ``wanted`` contacts' messages are put
-    together. ContactTemplateError if a template fails."""
-    shapes: dict[tuple[object, ...], list[Contact]] = {}
-    for contact in contacts:
-        if contact.address(channel):
-            shapes.setdefault(_shape(contact), []).append(contact)
-    for group in shapes.values():
-        yield from _group_messages(renderer, notice, group, channel, sent_at, wanted)
+
+def _shapes(contacts: Iterable[Contact] | Shapes) -> Shapes:
+    return contacts if isinstance(contacts, Shapes) else Shapes(contacts)
 
 
 def _render(renderer: Renderer, notice: Notice, contact: Contact, channel: Channel,
@@ -126,49 +160,103 @@ def _render(renderer: Renderer, notice: Notice, contact: Contact, channel: Chann
         raise ContactTemplateError(exc, contact.id) from exc
 
 
-def _group_messages(renderer: Renderer, notice: Notice, group: list[Contact],
-                    channel: Channel, sent_at: datetime, wanted: Callable[[Contact], bool]
-                    ) -> Iterator[Message]:
+def _shape_template(renderer: Renderer, notice: Notice, group: list[Contact],
+                    channel: Channel, sent_at: datetime) -> tuple[Message, _Filler | None]:
+    """The first contact's message, rendered in full, and what puts together the others'.
+
+    The template is rendered once with each field a marker; each contact's text is then
+    that text with its own values put in: string replacements, not a template. That is
+    exact as long as the template prints the fields as they are, which the first contact's
+    message checks; where it does not hold (None), every contact must be rendered."""
     first = _render(renderer, notice, group[0], channel, sent_at)
-    yield first
     if len(group) == 1:
-        return
+        return first, None
     probe, markers = _probe(group[0])
     try:
-        template: Message | None = renderer.render(notice, probe, channel, sent_at)
+        template = renderer.render(notice, probe, channel, sent_at)
     except TemplateError:
-        template = None
-    escape = channel is Channel.FAX  # the fax page is HTML: autoescaped
-    if template is None or _filled(template, group[0], markers, escape) != first:
-        for contact in group[1:]:  # the template transforms a field: no shortcut
-            yield _render(renderer, notice, contact, channel, sent_at)
-        return
-    for contact in group[1:]:
-        if wanted(contact):
-            yield _filled(template, contact, markers, escape)
+        return first, None
+    filler = _Filler(template, markers, escape=channel is Channel.FAX)  # fax: HTML
+    return first, (filler if filler.message(group[0]) == first else None)
+
+
+class _Filler:
+    """A shape's message with markers for the fields, and each contact's from it."""
+
+    def __init__(self, template: Message, markers: dict[str, str], escape: bool) -> None:
+        self.template, self.markers, self.escape = template, markers, escape
+        self._sms_length = _SmsLength.of(template.body, markers)
+
+    def message(self, contact: Contact) -> Message:
+        template = self.template
+        body = self._fill(template.body, contact)
+        return replace(template, contact=contact,
+                       address=contact.address(template.channel) or "",
+                       subject=(self._fill(template.subject, contact)
+                                if template.subject is not None else None),
+                       body=body,
+                       segments=count_segments(body) if template.segments is not None else None)
+
+    def segments(self, contact: Contact) -> Segments:
+        """The SMS's segments, from the fields' lengths where that is exact."""
+        if self._sms_length is not None:
+            return self._sms_length.segments(contact)
+        segments = self.message(contact).segments
+        assert segments is not None
+        return segments
+
+    def _fill(self, text: str, contact: Contact) -> str:
+        for field, marker in self.markers.items():
+            value = str(getattr(contact, field))
+            text = text.replace(marker, str(markupsafe.escape(value)) if self.escape else value)
+        return text
+
+
+@dataclass(frozen=True)
+class _SmsLength:
+    """An SMS's length in UTF-16 units from its fields' lengths. Exact where the text
+    around the fields already needs UCS-2 (any Japanese does): no field can change the
+    encoding then, and the length is the text's plus each field's times its uses."""
+
+    units: int
+    uses: tuple[tuple[str, int], ...]  # (field, how many times the text prints it)
+
+    @classmethod
+    def of(cls, body: str, markers: dict[str, str]) -> _SmsLength | None:
+        rest = body
+        for marker in markers.values():
+            rest = rest.replace(marker, "")
+        if is_gsm7(rest):
+            return None
+        uses = ((field, body.count(marker)) for field, marker in markers.items())
+        return cls(utf16_units(rest), tuple((field, times) for field, times in uses if times))
+
+    def segments(self, contact: Contact) -> Segments:
+        return ucs2_segments(self.units + sum(times * utf16_units(str(getattr(contact, field)))
+                                              for field, times in self.uses))
 
 
 def _contact_problems(renderer: Renderer, message: Message, name: str, max_segments: int,
                       sent_at: datetime) -> Iterable[Problem]:
-    contact = message.contact
-    if message.channel is Channel.EMAIL and len(message.address) > _ADDRESS_WORTH_A_LOOK:
+    if message.channel is Channel.EMAIL and _address_worth_a_look(message.contact):
         yield from _header_problems(renderer, message, name, sent_at)
-    if message.segments and message.segments.count > max_segments:
+    if message.segments is not None:
+        yield from _sms_problems(message.contact, message.segments, name, max_segments)
+
+
+def _sms_problems(contact: Contact, segments: Segments, name: str, max_segments: int
+                  ) -> Iterable[Problem]:
+    if segments.count > max_segments:
         yield Problem(f"{name}: contact {contact.id} ({contact.merchant})",
-                      f"the SMS takes {message.segments}, more than max_segments = "
-                      f"{max_segments}")
+                      f"the SMS takes {segments}, more than max_segments = {max_segments}")
 
 
-# Folding splits names and subjects; only an address this long could bring a header line
-# near the 998 octets that RFC 5322 allows.
-_ADDRESS_WORTH_A_LOOK = 900
-# Per contact, once a template prints the fields as they are: an SMS's length; an e-mail's
-# header, only where a long address could pass 998 octets; nothing on a fax page.
-_CHECKED_PER_CONTACT: Mapping[Channel, Callable[[Contact], bool]] = {
-    Channel.SMS: lambda _: True,
-    Channel.EMAIL: lambda c: len(c.email or "") > _ADDRESS_WORTH_A_LOOK,
-    Channel.FAX: lambda _: False,
-}
+def _address_worth_a_look(contact: Contact) -> bool:
+    """Folding splits names and subjects; only an address this long could bring a header
+    line near the 998 octets that RFC 5322 allows."""
+    return len(contact.email or "") > 900
+
+
 _TEXT_FIELDS = tuple(f.name for f in fields(Contact) if f.name not in ("tags", "source"))
 
 
@@ -183,22 +271,6 @@ def _probe(contact: Contact) -> tuple[Contact, dict[str, str]]:
     markers = {f: f"\ue000{i}\ue001" for i, f in enumerate(_TEXT_FIELDS)
                if getattr(contact, f)}
     return replace(contact, **cast(dict[str, Any], markers)), markers
-
-
-def _filled(template: Message, contact: Contact, markers: dict[str, str], escape: bool
-            ) -> Message:
-    """``template``'s texts with ``contact``'s values in place of the markers."""
-    def fill(text: str) -> str:
-        for field, marker in markers.items():
-            value = str(getattr(contact, field))
-            text = text.replace(marker, str(markupsafe.escape(value)) if escape else value)
-        return text
-
-    body = fill(template.body)
-    return replace(template, contact=contact, address=contact.address(template.channel) or "",
-                   subject=fill(template.subject) if template.subject is not None else None,
-                   body=body,
-                   segments=count_segments(body) if template.segments is not None else None)
 
 
 def _header_problems(renderer: Renderer, message: Message, name: str, sent_at: datetime

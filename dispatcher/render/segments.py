@@ -42,10 +42,28 @@ _LIMITS = {Encoding.GSM7: (160, 153), Encoding.UCS2: (70, 67)}
 def count_segments(text: str) -> Segments:
     """Encoding, length in that encoding's units, and the number of segments of ``text``."""
     septets = _gsm7_septets(text)
-    if septets is not None:
-        encoding, units = Encoding.GSM7, septets
-    else:
-        encoding, units = Encoding.UCS2, len(text.encode("utf-16-le")) // 2
+    if septets is None:
+        return ucs2_segments(utf16_units(text))
+    return _segments(Encoding.GSM7, septets)
+
+
+def ucs2_segments(units: int) -> Segments:
+    """The segments of a UCS-2 text of ``units`` UTF-16 units."""
+    return _segments(Encoding.UCS2, units)
+
+
+def utf16_units(text: str) -> int:
+    if not text or max(text) < "\U00010000":  # all in the BMP: one unit each
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def is_gsm7(text: str) -> bool:
+    """Whether ``text`` can be sent as GSM-7."""
+    return _gsm7_septets(text) is not None
+
+
+def _segments(encoding: Encoding, units: int) -> Segments:
     single, part = _LIMITS[encoding]
     count = 1 if units <= single else -(-units // part)
     return Segments(encoding, units, count)

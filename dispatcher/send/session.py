@@ -17,7 +17,7 @@ from dispatcher.ledger import (
     Ledger,
     NoticeRecord,
 )
-from dispatcher.render import Renderer, check_notice
+from dispatcher.render import Renderer, Shapes, check_notice
 from dispatcher.send.channels import Backend
 from dispatcher.send.claims import Progress
 from dispatcher.send.dispatcher import Dispatcher, Plan
@@ -83,10 +83,11 @@ def preflight(inputs: Inputs, notice: Notice, channels: Iterable[Channel], now: 
     config = inputs.config
     renderer = Renderer(config.settings.templates_dir, config)
     audience = in_audience(inputs.contacts, notice.window.audience)
+    shapes = Shapes(audience)
     max_segments = config.channels[Channel.SMS].max_segments
     problems: list[Problem] = []
     for channel in channels:
-        problems.extend(check_notice(renderer, notice, audience, channel, max_segments, now))
+        problems.extend(check_notice(renderer, notice, shapes, channel, max_segments, now))
     if problems:
         raise TemplateError(problems)
     return audience

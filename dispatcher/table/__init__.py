@@ -13,6 +13,7 @@ from dispatcher.table.config import (
 )
 from dispatcher.table.contacts import (
     Contact,
+    KnownContacts,
     find_contact,
     in_audience,
     load_contacts,
@@ -77,6 +78,7 @@ __all__ = [
     "Fingerprint",
     "Http",
     "Inputs",
+    "KnownContacts",
     "NextNotice",
     "Notice",
     "Notify",

@@ -7,7 +7,9 @@ Every bad row is reported as ``file:line: column: reason``, all of them at once.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
+import hashlib
 import io
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -43,27 +45,80 @@ class Contact:
     source: str
 
     def address(self, channel: Channel) -> str | None:
-        return {Channel.FAX: self.fax, Channel.EMAIL: self.email, Channel.SMS: self.sms}[channel]
+        value: str | None = getattr(self, channel.value)  # fax, email, sms: the fields
+        return value
 
 
-def load_contacts(folder: Path) -> tuple[Contact, ...]:
-    """Every contact of every ``*.csv`` in ``folder``; ContactError lists every bad row."""
+def load_contacts(folder: Path, known: KnownContacts | None = None) -> tuple[Contact, ...]:
+    """Every contact of every ``*.csv`` in ``folder``; ContactError lists every bad row.
+    ``known``: what the last load found, so that only what changed is validated again."""
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "no such folder"
         raise single(ContactError, str(folder), f"{what} (set by [dispatcher].contacts)")
     files = sorted(folder.glob("*.csv"))
     if not files:
         raise single(ContactError, str(folder), "holds no *.csv contacts file")
-    contacts: list[Contact] = []
-    problems: list[Problem] = []
-    for path in files:
-        file_contacts, file_problems = parse_contacts_file(path.read_bytes(), str(path))
-        contacts.extend(file_contacts)
-        problems.extend(file_problems)
+    contacts, problems = (known or KnownContacts()).read(files)
     problems.extend(_duplicate_ids(contacts))
     if problems:
         raise ContactError(problems)
     return tuple(contacts)
+
+
+class KnownContacts:
+    """The contacts the last load validated, for the next load (a daemon's reload): a file
+    whose bytes are unchanged is taken whole, and in a changed file each row whose fields
+    are unchanged is taken as it was. Validating the numbers and addresses is nearly all
+    of the cost (about 20 s at 100,000 contacts), and an edit changes a few rows."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, _KnownFile] = {}
+
+    def read(self, files: Iterable[Path]) -> tuple[list[Contact], list[Problem]]:
+        """The contacts and problems of ``files``; what is known afterwards is theirs."""
+        known, self._files = self._files, {}
+        contacts: list[Contact] = []
+        problems: list[Problem] = []
+        for path in files:
+            name, raw = str(path), path.read_bytes()
+            digest = hashlib.blake2b(raw, digest_size=16).digest()
+            found = known.get(name)
+            if found is None or found.digest != digest:
+                rows = _Rows(found.rows if found is not None else {}, {})
+                found = _KnownFile(digest, *parse_contacts_file(raw, name, rows), rows.now)
+            self._files[name] = found
+            contacts.extend(found.contacts)
+            problems.extend(found.problems)
+        return contacts, problems
+
+
+@dataclass(frozen=True)
+class _KnownFile:
+    digest: bytes
+    contacts: list[Contact]
+    problems: list[Problem]
+    rows: dict[bytes, Contact]
+
+
+class _Rows:
+    """A file's rows validated before (``known``), and those validated now (``now``), by a
+    digest of the header and the row's fields."""
+
+    def __init__(self, known: dict[bytes, Contact], now: dict[bytes, Contact]) -> None:
+        self.known, self.now = known, now
+
+    @staticmethod
+    def key(columns: list[str], fields: list[str]) -> bytes:
+        text = "\x1e".join(columns) + "\x1d" + "\x1f".join(fields)
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def contact(self, key: bytes, where: str) -> Contact | None:
+        contact = self.known.get(key)
+        if contact is None:
+            return None
+        self.now[key] = contact = (contact if contact.source == where
+                                   else dataclasses.replace(contact, source=where))
+        return contact
 
 
 def in_audience(contacts: Iterable[Contact], audience: Iterable[str]) -> list[Contact]:
@@ -79,8 +134,12 @@ def find_contact(contacts: Iterable[Contact], contact_id: str) -> Contact:
     raise single(ArgumentError, "--contact", f"no contact with id {contact_id!r}")
 
 
-def parse_contacts_file(raw: bytes, name: str) -> tuple[list[Contact], list[Problem]]:
-    """Contacts and problems of one CSV file's bytes; ``name`` is used in messages."""
+def parse_contacts_file(raw: bytes, name: str, validated: _Rows | None = None
+                        ) -> tuple[list[Contact], list[Problem]]:
+    """Contacts and problems of one CSV file's bytes; ``name`` is used in messages.
+    ``validated``: rows validated before, taken as they were, and where each new one is
+    kept."""
+    validated = validated or _Rows({}, {})
     text = _decode(raw)
     if text is None:
         return [], [Problem(name, "is neither UTF-8 nor CP932 (Shift_JIS) text")]
@@ -99,9 +158,15 @@ def parse_contacts_file(raw: bytes, name: str) -> tuple[list[Contact], list[Prob
         for line, fields in rows:
             if not any(f.strip() for f in fields):
                 continue
-            contact, row_problems = _contact(dict(zip(columns, fields, strict=False)),
-                                             len(fields), len(columns), f"{name}:{line}")
-            problems.extend(row_problems)
+            where = f"{name}:{line}"
+            key = _Rows.key(columns, fields)
+            contact = validated.contact(key, where)
+            if contact is None:
+                contact, row_problems = _contact(dict(zip(columns, fields, strict=False)),
+                                                 len(fields), len(columns), where)
+                problems.extend(row_problems)
+                if contact is not None:
+                    validated.now[key] = contact
             if contact is not None:
                 contacts.append(contact)
     except _BrokenCsv as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dispatcher.errors import InputError, Problem
 from dispatcher.table.config import Config, load_config
-from dispatcher.table.contacts import Contact, load_contacts
+from dispatcher.table.contacts import Contact, KnownContacts, load_contacts
 
 
 @dataclass(frozen=True)
@@ -19,13 +19,14 @@ class Inputs:
     contacts: tuple[Contact, ...]
 
 
-def load_inputs(config_path: Path) -> Inputs:
-    """The validated config and contacts; InputError lists every problem of both."""
+def load_inputs(config_path: Path, known: KnownContacts | None = None) -> Inputs:
+    """The validated config and contacts; InputError lists every problem of both.
+    ``known``: the contacts the last load validated (only what changed is validated)."""
     config = load_config(config_path)
     problems: list[Problem] = []
     contacts: tuple[Contact, ...] = ()
     try:
-        contacts = load_contacts(config.settings.contacts_dir)
+        contacts = load_contacts(config.settings.contacts_dir, known)
     except InputError as exc:
         problems.extend(exc.problems)
     problems.extend(_template_problems(config.settings.templates_dir))

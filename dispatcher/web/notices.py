@@ -45,6 +45,7 @@ from dispatcher.table import (
     Contact,
     Fingerprint,
     Inputs,
+    KnownContacts,
     Notice,
     Phase,
     Window,
@@ -79,6 +80,7 @@ class NoticeDesk:
     table_in_force: Callable[[], Inputs] | None = None
     _inputs: Inputs | None = field(default=None, init=False)
     _files: Fingerprint = field(default=(), init=False)
+    _known_contacts: KnownContacts = field(default_factory=KnownContacts, init=False)
 
     async def close(self, timeout: float) -> None:
         """Stop: end the event streams, ask the background sends to stop (no new claims;
@@ -100,7 +102,8 @@ class NoticeDesk:
             return self.table_in_force()
         files = fingerprint(self.config_path, self._inputs)
         if self._inputs is None or files != self._files:
-            inputs = await asyncio.to_thread(load_inputs, self.config_path)
+            inputs = await asyncio.to_thread(load_inputs, self.config_path,
+                                             self._known_contacts)
             # marks taken before the read, so that an edit made during it is read next;
             # from the new table's folders if it moved them
             same = self._inputs is not None and _folders(self._inputs) == _folders(inputs)
