@@ -77,18 +77,24 @@ def test_a_dry_run_shows_how_long_each_channel_takes(cli: Cli, project: Path) ->
 
 
 def test_the_fax_workers_follow_the_lines(project: Path) -> None:
-    from dispatcher.send.faxpress import workers_for
+    from dispatcher.send.faxpress import FaxPace, pace_for
 
     shipped = project.read_text(encoding="utf-8")
 
-    def workers(fax: str) -> int | None:
+    def pace(fax: str) -> FaxPace:
         project.write_text(shipped, encoding="utf-8")
         configure(project, f"[channels.fax]\n{fax}")
-        return workers_for(load_config(project).channels[Channel.FAX])
+        return pace_for(load_config(project).channels[Channel.FAX])
 
-    assert workers('backend = "hylafax"\nconcurrency = 4\n') == 1  # 0.08 faxes a second
-    assert workers('backend = "hylafax"\nconcurrency = 400\nseconds_per_fax = 40\n') == 2
-    assert workers('backend = "outbox"\n') is None  # as fast as pages are rendered
+    # 4 lines send a fax every 12.5 s: one worker, a minute of pages (5) rounded up to 8
+    assert pace('backend = "hylafax"\nconcurrency = 4\n') == FaxPace(1, 8)
+    assert pace('backend = "outbox"\nconcurrency = 4\n') == FaxPace(1, 8)  # stands for them
+    # 400 lines at 40 s: 10 faxes a second, two workers, at most a batch each ahead
+    assert pace('backend = "hylafax"\nconcurrency = 400\nseconds_per_fax = 40\n') == \
+        FaxPace(2, 128)
+    assert pace('backend = "email-gateway"\ngateway_address = "{number}@fax.example.jp"\n'
+                'concurrency = 400\nseconds_per_fax = 40\n'
+                'rate_per_second = 1\n') == FaxPace(1, 60)  # the gateway takes one a second
 
 
 def test_a_notice_under_way_shows_the_time_left_of_its_slowest_channel(project: Path) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from csv import reader as csv_rows
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -287,10 +288,18 @@ def test_the_unreached_list_shows_a_page_and_the_csv_has_everyone(
         assert desk.login() == 303
         _, _, page = desk.request("GET", "/windows/3/notices/start")
         _, _, csv = desk.request("GET", "/windows/3/notices/start/unreached.csv")
+        report = json.loads(cli("unreached", "3", "start", "--json", "-c", str(project)).out)
+        use_contacts(project, "".join(  # ten merchants leave the table after the send
+            f"R{n:03d},店{n},担当{n},,ok{n}@example.jp,,emoney\n" for n in range(10, 240)))
+        _, _, edited_page = desk.request("GET", "/windows/3/notices/start")
+        _, _, edited_csv = desk.request("GET", "/windows/3/notices/start/unreached.csv")
+    assert "240 件（最初の 100 件を表示" in edited_page  # those who left still count, last
+    rows = list(csv_rows(edited_csv.lstrip("\ufeff").splitlines()))
+    assert [r[0] for r in rows[1:]] == [f"R{n:03d}" for n in [*range(10, 240), *range(10)]]
+    assert rows[-1][1] == ""  # gone from the table: no merchant to show
     section = page.split('<section id="unreached">')[1].split("</section>")[0]
     assert "240 件（最初の 100 件を表示。すべては CSV に）" in section  # sent: within grace
     shown = re.findall(r"<tr><td>(R\d+)</td>", section)
-    report = json.loads(cli("unreached", "3", "start", "--json", "-c", str(project)).out)
     assert shown == [c["contact"] for c in report["contacts"]][:100]  # as `unreached` says
     assert len(csv.splitlines()) == 1 + 240
     later = json.loads(cli("unreached", "3", "start", "--json", "--now",
@@ -301,7 +310,8 @@ def test_the_unreached_list_shows_a_page_and_the_csv_has_everyone(
         async with project_ledger(project) as ledger:
             record = await ledger.notice(WINDOW_3, "planned", "start")
             assert record is not None
-            return await ledger.reach_of(record.id, datetime(2099, 1, 1, tzinfo=UTC))
+            return (await ledger.contacts_named(record.id),
+                    await ledger.contacts_reached(record.id, datetime(2099, 1, 1, tzinfo=UTC)))
 
     named, reached = asyncio.run(reach())  # what the page counts, in SQL
     assert len(named) == 240 and reached == {f"R{n:03d}" for n in range(0, 240, 3)}

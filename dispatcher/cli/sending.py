@@ -42,7 +42,7 @@ from dispatcher.cli.app import (
 )
 from dispatcher.errors import ArgumentError, single
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeRecord
-from dispatcher.schedule import notice_capacity, was_interrupted
+from dispatcher.schedule import notice_capacity, recipients_of, was_interrupted
 from dispatcher.send import (
     Backend,
     SendResult,
@@ -257,7 +257,7 @@ def _print_send_plan(notice: Notice, audience: list[Contact], channels: list[Cha
     window = notice.window
     out.print(f"window {window.number} ({window.id}) {notice.phase.value}, {notice.slot.name}: "
               f"{slot_text(notice)}", markup=False)
-    for estimate in notice_capacity(cfg, notice, audience, channels, clock()):
+    for estimate in notice_capacity(cfg, notice, recipients_of(audience, channels), clock()):
         lacking = len(audience) - estimate.recipients
         note = f", {lacking} without an address" if lacking else ""
         out.print(f"  {estimate.channel.value}: {estimate.recipients} recipients{note}; "

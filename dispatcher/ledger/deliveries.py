@@ -277,30 +277,36 @@ class DeliveryQueue(EngineUser):
         found = [t for t in times if t is not None]
         return min(found) if found else None
 
-    async def deliveries_of(self, notice_id: int, states: Iterable[str] | None = None
-                            ) -> list[DeliveryRecord]:
+    async def deliveries_of(self, notice_id: int, states: Iterable[str] | None = None,
+                            limit: int | None = None) -> list[DeliveryRecord]:
+        """The notice's deliveries (in ``states``), the first ``limit`` of them."""
         d = deliveries.c
         query = select(*DELIVERY_COLUMNS).where(d.notice_id == notice_id)
         if states is not None:
             query = query.where(d.state.in_(list(states)))
         async with self._connect() as conn:
-            rows = await conn.execute(query.order_by(d.id))
+            rows = await conn.execute(query.order_by(d.id).limit(limit))
             return [DeliveryRecord(*row) for row in rows]
 
-    async def reach_of(self, notice_id: int, sent_before: datetime
-                       ) -> tuple[list[str], set[str]]:
-        """Every contact with a delivery of the notice, and those a delivery reached
-        (``delivered``, or ``sent`` at or before ``sent_before``): one aggregate query, so
-        that a page about 100,000 contacts does not read 300,000 deliveries."""
+    async def contacts_named(self, notice_id: int) -> list[str]:
+        """Every contact with a delivery of the notice, once each."""
         d = deliveries.c
-        reached = case((d.state == DeliveryState.DELIVERED.value, 1),
-                       ((d.state == DeliveryState.SENT.value) & (d.sent_at <= sent_before), 1),
-                       else_=0)
         async with self._connect() as conn:
-            rows = (await conn.execute(
-                select(d.contact_id, func.max(reached)).where(d.notice_id == notice_id)
-                .group_by(d.contact_id))).all()
-        return [contact for contact, _ in rows], {c for c, flag in rows if flag}
+            rows = await conn.execute(select(d.contact_id).where(d.notice_id == notice_id)
+                                      .group_by(d.contact_id))
+            return [contact for contact, in rows]
+
+    async def contacts_reached(self, notice_id: int, sent_before: datetime) -> set[str]:
+        """The contacts a delivery of the notice reached: ``delivered``, or ``sent`` at or
+        before ``sent_before``. Only those rows are read: a page about 100,000 contacts
+        does not read 300,000 deliveries."""
+        d = deliveries.c
+        reached = or_(d.state == DeliveryState.DELIVERED.value,
+                      (d.state == DeliveryState.SENT.value) & (d.sent_at <= sent_before))
+        async with self._connect() as conn:
+            rows = await conn.execute(select(d.contact_id).distinct()
+                                      .where(d.notice_id == notice_id, reached))
+            return {contact for contact, in rows}
 
     async def deliveries_of_contacts(self, notice_id: int, contact_ids: Iterable[str]
                                      ) -> list[DeliveryRecord]:

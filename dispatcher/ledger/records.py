@@ -27,14 +27,14 @@ class NoticeRecord:
         return self.sending_since or self.created_at
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewDelivery:
     contact_id: str
     channel: str
     address: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claimed:
     """A delivery a worker holds under a lease; ``attempts`` counts this one. ``epoch``
     names this claim: an outcome is written only by the owner of the same claim."""
@@ -47,7 +47,7 @@ class Claimed:
     epoch: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to a claimed delivery, written back in batches. An attempt that is not
     ``counted`` (the provider never answered) is taken back from the delivery's attempts."""
@@ -86,7 +86,7 @@ class PublicationRecord:
     content: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeliveryRecord:
     id: int
     notice_id: int

@@ -6,7 +6,13 @@ from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, 
 from dispatcher.receipts.files import mails_in
 from dispatcher.receipts.imap import ImapAccount, ImapError, ImapIntake
 from dispatcher.receipts.mail import MailMatcher, MailResult, read_mails, report_of
-from dispatcher.receipts.reach import Unreached, is_reached, unreached, unreached_csv
+from dispatcher.receipts.reach import (
+    Unreached,
+    is_reached,
+    unreached,
+    unreached_csv,
+    unreached_csv_lines,
+)
 from dispatcher.receipts.twilio import TwilioPoller, TwilioReports, sms_report
 
 __all__ = [
@@ -29,4 +35,5 @@ __all__ = [
     "sms_report",
     "unreached",
     "unreached_csv",
+    "unreached_csv_lines",
 ]

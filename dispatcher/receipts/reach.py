@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,10 +82,25 @@ _CSV_CHANNELS = ("fax", "email", "sms")
 def unreached_csv(contacts: Iterable[dict[str, Any]]) -> str:
     """The unreached contacts (as ``Unreached.to_json``) as CSV: a row each, with the
     numbers to phone and what happened on each channel."""
+    return "".join(unreached_csv_lines(contacts))
+
+
+def unreached_csv_lines(contacts: Iterable[dict[str, Any]], header: bool = True
+                        ) -> Iterator[str]:
+    """``unreached_csv`` a line at a time (the console streams it), with the header
+    line first unless ``header`` is false."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["contact", "merchant", "name", "phones", "waiting",
-                     *(f"{c} {what}" for c in _CSV_CHANNELS for what in ("state", "reason"))])
+
+    def line(row: list[str]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        return buffer.getvalue()
+
+    if header:
+        yield line(["contact", "merchant", "name", "phones", "waiting",
+                    *(f"{c} {what}" for c in _CSV_CHANNELS for what in ("state", "reason"))])
     for contact in contacts:
         channels = contact["channels"]
         row = [contact["contact"], contact["merchant"], contact["name"],
@@ -93,5 +108,4 @@ def unreached_csv(contacts: Iterable[dict[str, Any]]) -> str:
         for channel in _CSV_CHANNELS:
             outcome = channels.get(channel, {})
             row += [outcome.get("state", "no address"), outcome.get("reason") or ""]
-        writer.writerow(row)
-    return buffer.getvalue()
+        yield line(row)

@@ -2,7 +2,13 @@
 APScheduler jobs that carry them out."""
 
 
-from dispatcher.schedule.capacity import Capacity, capacities, notice_capacity, per_second
+from dispatcher.schedule.capacity import (
+    Capacity,
+    capacities,
+    notice_capacity,
+    per_second,
+    recipients_of,
+)
 from dispatcher.schedule.decide import Action, Decision, decide, was_interrupted
 from dispatcher.schedule.jobs import NoticeJobs
 
@@ -15,5 +21,6 @@ __all__ = [
     "decide",
     "notice_capacity",
     "per_second",
+    "recipients_of",
     "was_interrupted",
 ]

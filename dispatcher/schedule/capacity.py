@@ -11,7 +11,7 @@ when an operator postpones, not at a time the table knows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,18 +106,25 @@ def capacities(config: Config, contacts: Iterable[Contact]) -> list[Capacity]:
     for window in config.windows:
         if not window.broadcast:
             continue
-        audience = in_audience(everyone, window.audience)
+        recipients = recipients_of(in_audience(everyone, window.audience), window.channels)
         for due in notice_times(window, window.planned):
             notice = build_notice(window, window.planned, due.phase, lead=due.lead)
-            found += notice_capacity(config, notice, audience, window.channels, due.at)
+            found += notice_capacity(config, notice, recipients, due.at)
     return found
 
 
-def notice_capacity(config: Config, notice: Notice, audience: Sequence[Contact],
-                    channels: Iterable[Channel], at: datetime) -> list[Capacity]:
-    """``notice`` sent to ``audience`` on ``channels`` from ``at``: one entry a channel."""
+def recipients_of(audience: Iterable[Contact], channels: Iterable[Channel]
+                  ) -> dict[Channel, int]:
+    """How many of ``audience`` have an address on each of ``channels``."""
+    chosen = list(audience)
+    return {channel: sum(1 for c in chosen if c.address(channel)) for channel in channels}
+
+
+def notice_capacity(config: Config, notice: Notice, recipients: Mapping[Channel, int],
+                    at: datetime) -> list[Capacity]:
+    """``notice`` sent from ``at`` to ``recipients`` on each channel: one entry a channel."""
     deadline = config.retry.deadline(notice, at).at
     relevant = max((deadline - at).total_seconds(), 0.0)
-    return [Capacity(notice.window, notice.tag, channel,
-                     sum(1 for k in audience if k.address(channel)),
-                     per_second(config.channels[channel]), relevant) for channel in channels]
+    return [Capacity(notice.window, notice.tag, channel, count,
+                     per_second(config.channels[channel]), relevant)
+            for channel, count in recipients.items()]

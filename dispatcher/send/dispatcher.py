@@ -43,7 +43,7 @@ from dispatcher.render import FaxDocument, Renderer
 from dispatcher.send.breaker import Breaker, Outage
 from dispatcher.send.channels import Backend, Outgoing
 from dispatcher.send.claims import ChannelRun, Claims, Progress
-from dispatcher.send.faxpress import FaxPress, workers_for
+from dispatcher.send.faxpress import FaxPress, pace_for
 from dispatcher.send.identity import delivery_tag, worker_id
 from dispatcher.send.lanes import Clock, GroupCommit, Lane, RateLimiter, Sleep
 from dispatcher.send.outcome import outcome_of_error
@@ -96,7 +96,7 @@ class Dispatcher(Claims):
         self._renderer = Renderer(config.settings.templates_dir, config)
         self._contacts = {c.id: c for c in self.inputs.contacts}
         self._fax_press = FaxPress(config.settings.templates_dir,
-                                   workers_for(config.channels[Channel.FAX]))
+                                   pace_for(config.channels[Channel.FAX]))
         self.patience = Patience(config.retry, self.clock, self.sleep, self.draw)
 
     async def _ledger(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -312,7 +312,7 @@ class Dispatcher(Claims):
         return await self._fax_press.document(html)
 
     def _claim_batch(self, run: ChannelRun) -> int:
-        # fax: a batch of pages for each rendering process, so that all of them work
+        # fax: the pages kept rendered ahead of the lines (see pace_for)
         batch = super()._claim_batch(run)
         return max(batch, self._fax_press.pages_ahead) if run.channel is Channel.FAX else batch
 

@@ -1,8 +1,8 @@
 """Fax pages rendered ahead of sending: each claimed batch's pages are laid out together
-(``render_pdfs``) in worker processes, one per core, while the workers send what is
-already rendered. Pages are kept only until sent (and a few recent ones, so a page
-shared by every contact is made once), so memory stays flat however large the
-broadcast."""
+(``render_pdfs``) in worker processes, as many as the lines need (``pace_for``), while
+the workers send what is already rendered. Pages are kept only until sent (and a few
+recent ones, so a page shared by every contact is made once), so memory stays flat
+however large the broadcast."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from dispatcher.render import FaxDocument, render_pdfs
@@ -25,20 +26,40 @@ _RECENT = 8
 PAGES_PER_SECOND_PER_WORKER = 5.0
 
 
-def workers_for(settings: ChannelConfig) -> int | None:
-    """How many worker processes the fax channel needs: HylaFAX's lines send a fax in
-    ``seconds_per_fax``, so a few lines need one worker (each takes ~170 MB); an outbox or
-    an e-mail-to-fax gateway takes pages as fast as they come (None: one per core)."""
-    if settings.backend != "hylafax":
-        return None
-    consumed = settings.concurrency / settings.seconds_per_fax
-    return max(1, math.ceil(consumed / PAGES_PER_SECOND_PER_WORKER))
+# pages kept rendered ahead of the lines: what they send in this long, and at least a few
+SECONDS_AHEAD = 60
+MIN_PAGES_AHEAD = 8
+
+
+@dataclass(frozen=True)
+class FaxPace:
+    """How many worker processes render fax pages, and how many pages are kept ahead."""
+
+    workers: int
+    pages_ahead: int
+
+
+def pace_for(settings: ChannelConfig) -> FaxPace:
+    """Rendering that follows the configured lines, the pace the capacity estimate uses
+    (``concurrency`` faxes each ``seconds_per_fax``, at most ``rate_per_second``): 4 lines
+    take a fax every 12 s, so one worker (about 120-170 MB each) keeps a minute of pages
+    ahead of them; a gateway configured with many fast lines gets a worker per core."""
+    per_second = settings.concurrency / settings.seconds_per_fax
+    if settings.rate_per_second:
+        per_second = min(per_second, settings.rate_per_second)
+    workers = min(_most_workers(), max(1, math.ceil(per_second / PAGES_PER_SECOND_PER_WORKER)))
+    ahead = max(MIN_PAGES_AHEAD, math.ceil(per_second * SECONDS_AHEAD))
+    return FaxPace(workers, min(ahead, PAGES_PER_BATCH * workers))
+
+
+def _most_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 class FaxPress:
-    def __init__(self, base_url: Path, workers: int | None = None) -> None:
+    def __init__(self, base_url: Path, pace: FaxPace | None = None) -> None:
         self._base_url = str(base_url)
-        self._workers = min(workers or 4, max(1, min(os.cpu_count() or 1, 4)))
+        self._pace = pace or FaxPace(_most_workers(), PAGES_PER_BATCH * _most_workers())
         self._pool: Executor | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fax-page")
         self._pending: dict[str, asyncio.Future[FaxDocument]] = {}
@@ -47,8 +68,9 @@ class FaxPress:
 
     @property
     def pages_ahead(self) -> int:
-        """How many pages to prepare at once to keep every worker process busy."""
-        return PAGES_PER_BATCH * self._workers
+        """How many pages to prepare at once: what the lines send in a while, or enough to
+        keep every worker process busy."""
+        return self._pace.pages_ahead
 
     def prepare(self, htmls: Iterable[str]) -> None:
         """Start rendering these pages (those not already rendered or on their way)."""
@@ -101,7 +123,7 @@ class FaxPress:
         if pages == 1 and self._pool is None:
             return self._thread
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self._workers,
+            self._pool = ProcessPoolExecutor(self._pace.workers,
                                              mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 

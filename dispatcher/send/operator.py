@@ -83,15 +83,14 @@ async def send_now(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Ba
     """Send ``notice`` on ``channels`` now, as ``actor``; ``checked`` as for send_session.
     StaleError if the window moved since the notice was built."""
     await still_current(ledger, notice)
-    result = await send_session(inputs, ledger, backends, notice, channels,
-                                f"operator:{actor}", clock, on_counted=on_counted,
-                                on_progress=on_progress, checked=checked, stopping=stopping,
-                                sleep=sleep)
+    # audited as the operator acts: the send can run for hours, or fail
     await ledger.audit(actor, "send", notice.window.id,
                        {"phase": notice.tag, "slot": notice.slot.name,
-                        "channels": [c.value for c in channels],
-                        "new_deliveries": result.plan.added}, clock())
-    return result
+                        "channels": [c.value for c in channels]}, clock())
+    return await send_session(inputs, ledger, backends, notice, channels,
+                              f"operator:{actor}", clock, on_counted=on_counted,
+                              on_progress=on_progress, checked=checked, stopping=stopping,
+                              sleep=sleep)
 
 
 async def requeue_failed(ledger: Ledger, notice: Notice, uncertain: bool, clock: Clock
@@ -117,14 +116,13 @@ async def retry_failed(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel
                        on_progress: Progress | None = None,
                        stopping: asyncio.Event | None = None,
                        sleep: Sleep = asyncio.sleep) -> SendResult:
-    """Send what ``requeue_failed`` put back, as ``actor``."""
-    result = await send_session(inputs, ledger, backends, notice, channels,
-                                f"operator:{actor}", clock, on_counted=on_counted,
-                                on_progress=on_progress, stopping=stopping, sleep=sleep)
+    """Send what ``requeue_failed`` put back, as ``actor`` (audited as it starts)."""
     await ledger.audit(actor, "retry", notice.window.id,
                        {"phase": notice.tag, "slot": notice.slot.name, "requeued": requeued},
                        clock())
-    return result
+    return await send_session(inputs, ledger, backends, notice, channels,
+                              f"operator:{actor}", clock, on_counted=on_counted,
+                              on_progress=on_progress, stopping=stopping, sleep=sleep)
 
 
 def plan_postponement(inputs: Inputs, window: Window, active_slots: Mapping[str, str],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -201,10 +201,11 @@ class Console:
         inputs = await desk.inputs()
         notice = await desk.notice(inputs, request.path_params["number"],
                                    request.path_params["tag"])
-        text = await desk.unreached_csv(inputs, notice)
         name = f"unreached-{notice.window.id}-{notice.tag}.csv"
-        return Response(("\ufeff" + text).encode("utf-8"), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return StreamingResponse(_with_bom(desk.unreached_lines(inputs, notice)),
+                                 media_type="text/csv",
+                                 headers={"Content-Disposition":
+                                          f'attachment; filename="{name}"'})
 
     async def progress(self, request: Request, session: Session) -> Response:
         desk = self._desk
@@ -352,3 +353,10 @@ def _seen_slot(form: Any, name: str = "from") -> str | None:
 def _local(target: str) -> str:
     """Only a path on this server: never a redirect elsewhere."""
     return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+async def _with_bom(lines: AsyncIterator[str]) -> AsyncIterator[bytes]:
+    """UTF-8 with a byte-order mark first: what Excel in Japan needs to read it as UTF-8."""
+    yield "\ufeff".encode()
+    async for line in lines:
+        yield line.encode("utf-8")

@@ -26,7 +26,7 @@ from dispatcher.ledger import (
     Ledger,
     NoticeRecord,
 )
-from dispatcher.receipts import Unreached, unreached, unreached_csv
+from dispatcher.receipts import Unreached, unreached, unreached_csv_lines
 from dispatcher.render import Previewer, Renderer
 from dispatcher.schedule import notice_capacity, per_second
 from dispatcher.send import (
@@ -52,12 +52,12 @@ from dispatcher.table import (
     active_slot,
     find_window,
     fingerprint,
-    in_audience,
     jp_range,
     load_inputs,
     notice_for_tag,
     spoken_duration,
 )
+from dispatcher.web.audience import Audience, Audiences
 
 log = logging.getLogger("dispatcher.console")
 PROGRESS_SECONDS = 1.0
@@ -81,6 +81,11 @@ class NoticeDesk:
     _inputs: Inputs | None = field(default=None, init=False)
     _files: Fingerprint = field(default=(), init=False)
     _known_contacts: KnownContacts = field(default_factory=KnownContacts, init=False)
+    _audiences: Audiences = field(default_factory=Audiences, init=False)
+    # the last _gone: for (notice id, deliveries planned) and that Audience (an object
+    # compared by identity: an id() can be reused once the old table is freed)
+    _gone_found: tuple[object, Audience | None, list[str]] = field(
+        default=(None, None, []), init=False)
 
     async def close(self, timeout: float) -> None:
         """Stop: end the event streams, ask the background sends to stop (no new claims;
@@ -123,29 +128,33 @@ class NoticeDesk:
                    ) -> dict[str, Any]:
         config = inputs.config
         tz = config.settings.timezone
-        audience = in_audience(inputs.contacts, notice.window.audience)
+        audience = self._audiences.of(inputs, notice.window.audience)
         query = (contact_id or "").strip()
-        matches = find_contacts(audience, query)
-        contact = matches[0] if matches else (audience[0] if audience and not query else None)
+        matches = audience.find(query)
+        contact = matches[0] if matches else (
+            audience.contacts[0] if audience.contacts and not query else None)
         record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
         counts = await self.ledger.counts(record.id) if record else {}
         waiting = await self.ledger.waiting(record.id) if record else []
         shown, missing_total = await self._unreached_page(inputs, record, audience)
         failures = (await self.ledger.deliveries_of(
-            record.id, [s.value for s in NOT_REACHED_STATES]) if record else [])
+            record.id, [s.value for s in NOT_REACHED_STATES], limit=UNREACHED_SHOWN)
+            if record else [])
+        recipients = {c: audience.recipients[c] for c in notice.channels}
         return {
             "notice": notice, "window": notice.window, "tag": notice.tag,
             "slot_text": jp_range(notice.slot.start.astimezone(tz), notice.slot.end.astimezone(tz)),
-            "channels": list(notice.channels), "audience_size": len(audience),
+            "channels": list(notice.channels), "audience_size": len(audience.contacts),
             "contact": contact, "query": query, "matches": matches,
             "previews": self._previews(inputs, notice, contact) if contact else [],
             "counts": _count_table(counts), "progress": notice_progress(counts, config),
             "waiting": waiting,
             "estimates": [f"{c.channel.value}: {c.recipients:,} 件、"
                           f"{c.estimate(config.channels[c.channel])}"
-                          for c in notice_capacity(config, notice, audience, notice.channels,
-                                                   self.clock())],
-            "failures": failures[:UNREACHED_SHOWN], "failures_total": len(failures),
+                          for c in notice_capacity(config, notice, recipients, self.clock())],
+            "failures": failures,
+            "failures_total": sum(n for (_, state), n in counts.items()
+                                  if DeliveryState(state) in NOT_REACHED_STATES),
             "unreached": shown, "unreached_total": missing_total,
             "sent": record is not None,
             "sending": notice.key in self.running,
@@ -165,34 +174,58 @@ class NoticeDesk:
             png = next(f for f in preview.files if f.suffix == ".png")
             return png.read_bytes()
 
-    async def unreached_csv(self, inputs: Inputs, notice: Notice) -> str:
+    async def unreached_lines(self, inputs: Inputs, notice: Notice) -> AsyncIterator[str]:
         """Every contact of the audience no delivery reached (none while the notice was
-        never sent), as the help desk's CSV."""
-        audience = in_audience(inputs.contacts, notice.window.audience)
+        never sent), as the help desk's CSV, a line at a time: the deliveries are read for
+        a few hundred contacts at a time."""
+        yield "".join(unreached_csv_lines([]))  # the header
         record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
         if record is None:
-            return unreached_csv([])
-        deliveries = await self.ledger.deliveries_of(record.id)
+            return
+        audience = self._audiences.of(inputs, notice.window.audience)
         grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
-        missing = unreached(audience, deliveries, grace, self.clock())
-        return unreached_csv(u.to_json() for u in missing)
+        now = self.clock()
+        missing = await self._missing(record, audience, now - grace)
+        for start in range(0, len(missing), CSV_CONTACTS_AT_ONCE):
+            chunk = missing[start:start + CSV_CONTACTS_AT_ONCE]
+            deliveries = await self.ledger.deliveries_of_contacts(record.id, chunk)
+            contacts = [audience.by_id[i] for i in chunk if i in audience.by_id]
+            found = unreached(contacts, deliveries, grace, now)
+            yield "".join(unreached_csv_lines((u.to_json() for u in found), header=False))
+
+    async def _missing(self, record: NoticeRecord, audience: Audience, sent_before: datetime
+                       ) -> list[str]:
+        """The notice's contacts no delivery reached, in the audience's order, then those
+        gone from it since."""
+        reached = await self.ledger.contacts_reached(record.id, sent_before)
+        gone = await self._gone(record, audience)
+        return [i for i in itertools.chain((c.id for c in audience.contacts), gone)
+                if i not in reached]
 
     async def _unreached_page(self, inputs: Inputs, record: NoticeRecord | None,
-                              audience: list[Contact]) -> tuple[list[Unreached], int]:
+                              audience: Audience) -> tuple[list[Unreached], int]:
         """The first ``UNREACHED_SHOWN`` contacts no delivery reached, and how many there
-        are: counted in SQL, and only the shown ones' deliveries read."""
+        are: only the reached contacts and the shown ones' deliveries are read."""
         if record is None:
             return [], 0
         grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
         now = self.clock()
-        named, reached = await self.ledger.reach_of(record.id, now - grace)
-        known = {c.id for c in audience}
-        order = [c.id for c in audience] + [i for i in named if i not in known]
-        missing = [i for i in order if i not in reached]
-        shown = set(missing[:UNREACHED_SHOWN])
+        missing = await self._missing(record, audience, now - grace)
+        shown = missing[:UNREACHED_SHOWN]
         deliveries = await self.ledger.deliveries_of_contacts(record.id, shown)
-        page = unreached([c for c in audience if c.id in shown], deliveries, grace, now)
-        return page, len(missing)
+        contacts = [audience.by_id[i] for i in shown if i in audience.by_id]
+        return unreached(contacts, deliveries, grace, now), len(missing)
+
+    async def _gone(self, record: NoticeRecord, audience: Audience) -> list[str]:
+        """The notice's contacts no longer in its audience (a table edited since it was
+        sent); read again only when deliveries were added (none is ever removed)."""
+        planned = sum((await self.ledger.counts(record.id)).values())
+        key, for_audience, gone = self._gone_found
+        if key != (record.id, planned) or for_audience is not audience:
+            named = await self.ledger.contacts_named(record.id)
+            gone = [i for i in named if i not in audience.by_id]
+            self._gone_found = ((record.id, planned), audience, gone)
+        return gone
 
     async def progress_events(self, notice: Notice) -> AsyncIterator[str]:
         """Server-sent events: the share of deliveries finished, every second, until the
@@ -301,20 +334,5 @@ def _folders(inputs: Inputs) -> tuple[Path, Path]:
     return settings.contacts_dir, settings.templates_dir
 
 
-MATCHES_SHOWN = 20
 UNREACHED_SHOWN = 100  # on the page; the CSV has them all
-
-
-def find_contacts(audience: list[Contact], query: str) -> list[Contact]:
-    """The contact whose id is ``query``; else up to ``MATCHES_SHOWN`` whose id, merchant
-    or name holds it (the console's search box: no list of 100,000 to scroll)."""
-    if not query:
-        return []
-    exact = [c for c in audience if c.id == query]
-    if exact:
-        return exact
-    folded = query.casefold()
-    found = (c for c in audience
-             if folded in c.id.casefold() or folded in c.merchant.casefold()
-             or folded in c.name.casefold())
-    return list(itertools.islice(found, MATCHES_SHOWN))
+CSV_CONTACTS_AT_ONCE = 500
