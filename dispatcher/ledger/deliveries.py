@@ -3,13 +3,24 @@ recorded in groups, requeued for a retry."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select, tuple_, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy import (
+    ARRAY,
+    String,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.ledger.engine import EngineUser
@@ -17,7 +28,7 @@ from dispatcher.ledger.records import Claimed, DeliveryRecord, NewDelivery, Outc
 from dispatcher.ledger.states import FINAL_STATES, REPORTED_STATES, DeliveryState, NoticeState
 from dispatcher.ledger.tables import deliveries, notices
 
-_INSERT_CHUNK = 10_000
+_INSERT_CHUNK = 50_000
 
 # A DeliveryRecord's columns, in its order.
 DELIVERY_COLUMNS = tuple(deliveries.c[name] for name in (
@@ -51,10 +62,16 @@ def _record_statement() -> Any:
 _RECORD = _record_statement()
 
 
-def _converted(kind: Any, value: Any, dialect: Dialect) -> Any:
-    """``value`` as the driver takes it for a column of type ``kind``."""
-    convert = kind.bind_processor(dialect)
-    return convert(value) if convert is not None else value
+_PLANNED = ("contact_id", "channel", "address")
+_PLANNED_COLUMNS = ("notice_id", *_PLANNED, "state", "attempts", "next_attempt_at",
+                    "updated_at")
+
+
+def _planned_values(notice_id: int, picked: list[Any], now: datetime) -> list[Any]:
+    """A new delivery's values in ``_PLANNED_COLUMNS``' order, ``picked`` from the rows."""
+    at = deliveries.c.next_attempt_at.type
+    return [literal(notice_id), *picked, literal(DeliveryState.PENDING.value), literal(0),
+            literal(now, at), literal(now, at)]
 
 
 class DeliveryQueue(EngineUser):
@@ -69,30 +86,31 @@ class DeliveryQueue(EngineUser):
         planned = select(func.count()).where(deliveries.c.notice_id == notice_id)
         async with self._begin() as conn:
             before = (await conn.execute(planned)).scalar_one()
-            sql, in_order, shared = self._planning_statement(conn, notice_id, now)
             for start in range(0, len(new), _INSERT_CHUNK):
-                await conn.exec_driver_sql(sql, [
-                    in_order((p.contact_id, p.channel, p.address, *shared))
-                    for p in new[start:start + _INSERT_CHUNK]])
+                await conn.execute(self._planning(notice_id, new[start:start + _INSERT_CHUNK],
+                                                  now))
             return int((await conn.execute(planned)).scalar_one()) - int(before)
 
-    def _planning_statement(self, conn: AsyncConnection, notice_id: int, now: datetime
-                            ) -> tuple[str, Callable[[tuple[Any, ...]], Any], tuple[Any, ...]]:
-        """The INSERT of a delivery (ignoring one already planned) as the driver's SQL; what
-        puts (contact_id, channel, address, *shared) in the statement's order; and the values
-        shared by every row, converted once: at 300,000 rows, SQLAlchemy's conversion of
-        each row's two times took 10 of the 11 s."""
-        shared = {"notice_id": notice_id, "state": DeliveryState.PENDING.value, "attempts": 0,
-                  "next_attempt_at": now, "updated_at": now}
-        names = ("contact_id", "channel", "address", *shared)
-        compiled = (self._insert_ignore(deliveries)
-                    .values({name: bindparam(name) for name in names})
-                    .compile(dialect=conn.dialect))
-        assert compiled.positiontup is not None  # qmark (SQLite), $n (asyncpg)
-        in_order = itemgetter(*(names.index(name) for name in compiled.positiontup))
-        return compiled.string, in_order, tuple(
-            _converted(deliveries.c[name].type, value, conn.dialect)
-            for name, value in shared.items())
+    def _planning(self, notice_id: int, new: list[NewDelivery], now: datetime) -> Any:
+        """One INSERT … SELECT of these deliveries (ignoring those already planned), the
+        rows passed as one value: a JSON array read by ``json_each`` (SQLite), or three
+        arrays ``unnest`` (PostgreSQL). The database does the rest without the event loop's
+        thread: 300,000 rows bound one by one held it for 14 s (SQLAlchemy's conversions)
+        or 5 s (the driver's)."""
+        if self._postgres:
+            rows = func.unnest(*(literal([getattr(p, name) for p in new], ARRAY(String))
+                                 for name in _PLANNED)).table_valued(*_PLANNED).render_derived()
+            picked: list[Any] = [rows.c[name] for name in _PLANNED]
+            source = select(*_planned_values(notice_id, picked, now)).select_from(rows)
+        else:
+            each = func.json_each(literal(json.dumps(
+                [[p.contact_id, p.channel, p.address] for p in new], ensure_ascii=False))
+            ).table_valued("value")
+            picked = [func.json_extract(each.c.value, f"$[{i}]") for i in range(3)]
+            # "WHERE true": SQLite's grammar needs it before ON CONFLICT
+            source = (select(*_planned_values(notice_id, picked, now)).select_from(each)
+                      .where(true()))
+        return self._insert_ignore(deliveries).from_select(_PLANNED_COLUMNS, source)
 
     async def claim(self, notice_id: int, channel: str, owner: str, now: datetime,
                     lease_until: datetime, limit: int) -> list[Claimed]:
