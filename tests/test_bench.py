@@ -1,5 +1,6 @@
 """The benchmarks still run (on a tiny input); their figures are printed, never asserted."""
 
+import re
 import subprocess
 import sys
 
@@ -53,3 +54,7 @@ def test_scale_benchmark_runs_and_prints_its_figures() -> None:
     assert done.returncode == 0, done.stderr
     assert "reference load" in done.stdout and "start notice late by" in done.stdout
     assert "peak RSS of the daemon's tree" in done.stdout
+    assert re.search(r"unreached +[0-9.]+ s", done.stdout), done.stdout
+    seconds = r"(-?[0-9.]+ s|none yet)"
+    assert re.search(rf"first message in the outbox .*: fax {seconds}, email {seconds}, "
+                     rf"sms {seconds}", done.stdout), done.stdout

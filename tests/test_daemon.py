@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from dispatcher.daemon import Daemon
 from tests.helpers import (
     ROOT,
     WINDOW_3,
     Cli,
     all_sent,
+    deliveries,
     project_ledger,
     sms_count,
     start_daemon,
@@ -83,6 +85,34 @@ async def test_edits_move_jobs_and_broken_edits_keep_the_last_good_table(
         problems = [getattr(r, "fields", {}).get("problem", "") for r in caplog.records]
         assert any(f"{project}:" in p and "windows[3].end: must be after start" in p
                    for p in problems), problems
+
+
+async def test_an_edit_that_could_not_be_read_before_a_notice_waits_until_it_is_planned(
+        project: Path) -> None:
+    """An edit seen when the notice is due before a reload could end (twice the last
+    load) is read once the notice's deliveries are planned: 100,000 contacts read in
+    another thread would slow the notice down and would not be in force in time anyway."""
+    start = datetime(2030, 1, 1, 1, 0, tzinfo=UTC)
+    timed_window(project, start, start + timedelta(hours=1), None)
+    now = [start - timedelta(milliseconds=5)]  # no load of the table takes under 10 ms
+    daemon = Daemon(project, lambda: now[0])
+    await daemon.open()
+    try:
+        await daemon.tick()
+        before = len(daemon.inputs.contacts)
+        with (project.parent / "contacts" / "tokyo.csv").open("a", encoding="utf-8") as out:
+            out.write("M9999,追加加盟店,担当,,m9999@example.jp,,emoney\n")
+        await tick_after_edit(daemon)
+        assert len(daemon.inputs.contacts) == before  # held: the notice is due first
+        now[0] = start + timedelta(seconds=1)
+        await daemon.tick()
+        await daemon.wait_for_sends()
+        await tick_after_edit(daemon)
+        assert daemon.inputs.contacts[-1].id == "M9999"  # read once the notice planned
+    finally:
+        await daemon.close()
+    planned = {d.contact_id for d in await deliveries(project) if d.channel == "email"}
+    assert "M9999" not in planned and len(planned) == EMAILS  # from the table in force
 
 
 async def test_postponement_by_another_process_is_followed(project: Path, cli: Cli) -> None:

@@ -15,6 +15,8 @@ import logging
 import os
 import random
 import signal
+import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +52,12 @@ TICK_SECONDS = 1.0
 MAX_TICK_PAUSE_SECONDS = 60.0
 PROGRESS_SECONDS = 10.0
 REFUSED_RETRY_SECONDS = 600.0  # a notice whose provider refused our login waits this long
+# An edit is never held longer than this (see _holding_reload)
+RELOAD_HOLD_MAX_SECONDS = 60.0
+# How long the loop may wait for the one Python thread that runs at a time while a reload
+# or a preflight works in another (the default is 5 ms; a handover at each of a notice's
+# ledger queries added up to half a second of lateness)
+SWITCH_INTERVAL_SECONDS = 0.001
 STOP_TIMEOUT_SECONDS = 30.0
 
 
@@ -67,6 +75,7 @@ class Daemon:
 
     def __post_init__(self) -> None:
         self._known_contacts = KnownContacts()  # a reload validates only the rows edited
+        self._load_seconds = 0.0  # how long the last (valid) load took
         self.inputs = self._load()
         self._files = fingerprint(self.config_path, self.inputs)
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -81,9 +90,12 @@ class Daemon:
         self._tick_failures = Failures(log, "tick")
         self._unknown_slots: set[tuple[str, str]] = set()  # (window, slot) logged
         self._reloading: asyncio.Task[None] | None = None
+        self._planning: set[str] = set()  # notices started whose deliveries are not planned
+        self._reload_held_since: datetime | None = None
 
     async def run(self) -> None:
         """Until a stop is requested (a signal, or ``stopping`` set by the caller)."""
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         await self.open()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -239,9 +251,11 @@ class Daemon:
                                   decision.notice.new_slot, decision.notice.lead)
             channels = list(notice.channels)
             backends = self.backends(inputs.config, channels, self.env)
-            result = await send_session(inputs, self._ledger, backends, notice, channels,
-                                        "schedule", self.clock, stopping=self.stopping,
-                                        sleep=self.sleep)
+            self._planning.add(decision.key)
+            result = await send_session(
+                inputs, self._ledger, backends, notice, channels, "schedule", self.clock,
+                stopping=self.stopping, sleep=self.sleep,
+                on_counted=lambda _: self._planning.discard(decision.key))
         except InputError as exc:  # e.g. a template an edit broke: logged once, tried later
             if self._back_off(decision)[0] == 1:
                 for problem in exc.problems:
@@ -255,6 +269,7 @@ class Daemon:
                     failures=failures)
             return
         finally:
+            self._planning.discard(decision.key)
             progress.cancel()
         self._report(decision, result)
         if result.stopped:
@@ -315,12 +330,14 @@ class Daemon:
                 self.on_missed(decision)
 
     def _load(self) -> Inputs:
+        started = time.monotonic()
         inputs = load_inputs(self.config_path, self._known_contacts)
         problems = check_inputs(inputs, self.clock())
         if problems:
             raise InputError(problems)
         broadcast = {c for w in inputs.config.windows if w.broadcast for c in w.channels}
         self.backends(inputs.config, broadcast, self.env)  # credentials present?
+        self._load_seconds = time.monotonic() - started
         return inputs
 
     async def reload_if_changed(self) -> None:
@@ -334,8 +351,25 @@ class Daemon:
             self._reloading = None
             reloading.result()  # what went wrong (the ledger away, say) is the tick's
         files = fingerprint(self.config_path, self.inputs)
-        if files != self._files:
+        if files != self._files and not self._holding_reload():
             self._reloading = asyncio.create_task(self._reload(files), name="reload")
+
+    def _holding_reload(self) -> bool:
+        """Whether an edit waits a few seconds: while a notice is planning its deliveries,
+        or is due before a reload (twice as long as the last load) could end. Reading
+        100,000 contacts would compete with that notice for the interpreter and would not
+        be in force in time anyway: the notice goes out from the table in force at its
+        time. A small table reloads in milliseconds and is never held."""
+        now = self.clock()
+        soon = now + timedelta(seconds=2 * self._load_seconds)
+        busy = bool(self._planning) or any(now <= at <= soon
+                                           for at in self._jobs.scheduled().values())
+        if not busy:
+            self._reload_held_since = None
+            return False
+        if self._reload_held_since is None:
+            self._reload_held_since = now
+        return (now - self._reload_held_since).total_seconds() < RELOAD_HOLD_MAX_SECONDS
 
     async def wait_for_reload(self) -> None:
         """Until the reload under way, if any, has ended (for tests and the demo)."""
