@@ -15,12 +15,13 @@ number and address with the libraries the project uses, `phonenumbers` and
 - when the notice's first message of each channel reached the outbox;
 - the peak RSS of the daemon's process tree, fax workers included.
 
-    .venv/bin/python bench/scale.py [--contacts N]
+    .venv/bin/python bench/scale.py [--contacts N] [--postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -65,20 +66,23 @@ def contact_row(n: int) -> str:
             f"s{n:06d}@example.jp,090-1{high:03d}-{low:04d},emoney\n")
 
 
-def make_project(folder: Path, contacts: int, start: datetime) -> Path:
+def make_project(folder: Path, contacts: int, start: datetime, ledger: str | None) -> Path:
     shutil.copytree(ROOT / "templates", folder / "templates")
     (folder / "contacts").mkdir()
     with (folder / "contacts" / "bench.csv").open("w", encoding="utf-8") as out:
         out.write("id,merchant,name,fax,email,sms,tags\n")
         out.writelines(contact_row(n) for n in range(contacts))
     config = folder / "config.toml"
-    write_config(config, start)
+    write_config(config, start, ledger)
     return config
 
 
-def write_config(config: Path, start: datetime) -> None:
-    """The shipped table (every channel to the outbox) with window 3 at ``start``."""
+def write_config(config: Path, start: datetime, ledger: str | None) -> None:
+    """The shipped table (every channel to the outbox) with window 3 at ``start``, and its
+    ledger at ``ledger`` (a database URL; None: the shipped SQLite file)."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    if ledger is not None:
+        text = text.replace('ledger = "sqlite:///var/ledger.sqlite3"', f'ledger = "{ledger}"')
     local = start.astimezone(TOKYO).replace(tzinfo=None, microsecond=0)
     end = local + timedelta(hours=1)
     text = text.replace("start = 2021-07-19T01:00:00\nend = 2021-07-19T02:00:00",
@@ -128,7 +132,8 @@ class Log:
         raise TimeoutError(f"no {message!r} in {self.path}")
 
 
-def night(config: Path, folder: Path, sending_seconds: float) -> dict[str, float]:
+def night(config: Path, folder: Path, sending_seconds: float, ledger: str | None
+          ) -> dict[str, float]:
     """Start the daemon, move window 3's start close, edit the contacts 1 s before it; then
     look at the console's notice page, and let the notice go on ``sending_seconds`` (its
     fax workers at work) before stopping."""
@@ -151,7 +156,7 @@ def night(config: Path, folder: Path, sending_seconds: float) -> dict[str, float
                 # the start: after one reload of the whole table, with room to spare
                 moved = time.perf_counter()
                 start = datetime.now(UTC) + timedelta(seconds=8 + 3 * figures["daemon up"])
-                write_config(config, start)
+                write_config(config, start, ledger)
                 seen, _ = log.wait_for("table reloaded", seen + 1)
                 figures["reload"] = time.perf_counter() - moved
                 _sleep_until(start - timedelta(seconds=1))
@@ -235,20 +240,43 @@ def main() -> None:
                         help="how long the notice goes on before the daemon is stopped")
     parser.add_argument("--keep", type=Path, help="work in this (new) folder and keep it, "
                         "the daemon's log included")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="the ledger on a throwaway PostgreSQL from initdb")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        ledger = stack.enter_context(_postgresql()) if args.postgresql else None
+        figures, reference = run(args.contacts, args.sending_seconds, args.keep, ledger)
+    report(figures, reference, args.contacts, args.sending_seconds,
+           "PostgreSQL" if args.postgresql else "SQLite")
+
+
+def _postgresql() -> contextlib.AbstractContextManager[str]:
+    sys.path.insert(0, str(ROOT))  # the tests' throwaway cluster (initdb, pg_ctl)
+    from tests.servers import postgres_server
+    return postgres_server()
+
+
+def run(contacts: int, sending_seconds: float, keep: Path | None, ledger: str | None
+        ) -> tuple[dict[str, float], float]:
     with tempfile.TemporaryDirectory(prefix="dispatcher-scale-") as temporary:
         folder = Path(temporary)
-        if args.keep is not None:
-            args.keep.mkdir(parents=True)
-            folder = args.keep
-        config = make_project(folder, args.contacts, datetime.now(UTC) + timedelta(days=30))
+        if keep is not None:
+            keep.mkdir(parents=True)
+            folder = keep
+        config = make_project(folder, contacts, datetime.now(UTC) + timedelta(days=30), ledger)
         reference_script = folder / "reference.py"
         reference_script.write_text(REFERENCE, encoding="utf-8")
         reference = timed([sys.executable, str(reference_script),
                            str(folder / "contacts" / "bench.csv")], folder)
         figures = {"check": timed(dispatcher("check", "-c", str(config)), folder)}
-        figures.update(night(config, folder, args.sending_seconds))
-    print(f"a night at {args.contacts:,} contacts (fax, e-mail and SMS each, outbox backends)")
+        figures.update(night(config, folder, sending_seconds, ledger))
+    return figures, reference
+
+
+def report(figures: dict[str, float], reference: float, contacts: int,
+           sending_seconds: float, database: str) -> None:
+    print(f"a night at {contacts:,} contacts (fax, e-mail and SMS each, outbox backends; "
+          f"the ledger on {database})")
     print(f"  reference load (csv + phonenumbers + email-validator): {reference:7.1f} s")
     for name in ("check", "daemon up", "reload", "status", "unreached", "console"):
         target = f" (target ≤ {TARGETS[name]:g}×)" if name in TARGETS else ""
@@ -262,7 +290,7 @@ def main() -> None:
     print(f"  its first message in the outbox after its time (its deliveries planned "
           f"first): {firsts}")
     print("  (console: its notice page, logged in, during the send; target < 1 s)")
-    print(f"  peak RSS of the daemon's tree, {args.sending_seconds:g} s into the send: "
+    print(f"  peak RSS of the daemon's tree, {sending_seconds:g} s into the send: "
           f"{figures['rss']:.0f} MB "
           f"(target ≤ {RSS_TARGET_MB} MB; the daemon's own process "
           f"{figures['daemon rss']:.0f} MB, the rest its fax workers)")

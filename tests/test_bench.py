@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT
 
 
@@ -47,11 +49,14 @@ def test_broadcast_benchmark_runs_and_prints_its_figures() -> None:
     assert "ratio (3 channels / e-mail alone)" in done.stdout
 
 
-def test_scale_benchmark_runs_and_prints_its_figures() -> None:
+@pytest.mark.parametrize("database", ["SQLite", "PostgreSQL"])
+def test_scale_benchmark_runs_and_prints_its_figures(database: str) -> None:
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "scale.py"), "--contacts", "30",
-                           "--sending-seconds", "1"],
+                           "--sending-seconds", "1",
+                           *(["--postgresql"] if database == "PostgreSQL" else [])],
                           capture_output=True, text=True, check=False, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr
+    assert f"the ledger on {database})" in done.stdout
     assert "reference load" in done.stdout and "start notice late by" in done.stdout
     assert "peak RSS of the daemon's tree" in done.stdout
     assert re.search(r"unreached +[0-9.]+ s", done.stdout), done.stdout

@@ -289,6 +289,7 @@ def test_the_unreached_list_shows_a_page_and_the_csv_has_everyone(
         _, _, page = desk.request("GET", "/windows/3/notices/start")
         _, _, csv = desk.request("GET", "/windows/3/notices/start/unreached.csv")
         report = json.loads(cli("unreached", "3", "start", "--json", "-c", str(project)).out)
+        listed = cli("unreached", "3", "start", "-c", str(project)).out
         use_contacts(project, "".join(  # ten merchants leave the table after the send
             f"R{n:03d},店{n},担当{n},,ok{n}@example.jp,,emoney\n" for n in range(10, 240)))
         _, _, edited_page = desk.request("GET", "/windows/3/notices/start")
@@ -302,6 +303,8 @@ def test_the_unreached_list_shows_a_page_and_the_csv_has_everyone(
     shown = re.findall(r"<tr><td>(R\d+)</td>", section)
     assert shown == [c["contact"] for c in report["contacts"]][:100]  # as `unreached` says
     assert len(csv.splitlines()) == 1 + 240
+    assert len(re.findall(r"\bR\d{3}\b", listed)) == 100  # a terminal shows the first 100
+    assert "… and 140 more: --csv FILE or --json lists them all" in listed
     later = json.loads(cli("unreached", "3", "start", "--json", "--now",
                            "2099-01-01T00:00:00+09:00", "-c", str(project)).out)
     assert len(later["contacts"]) == 160  # once the grace has passed, the sent ones count

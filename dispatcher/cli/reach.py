@@ -81,6 +81,7 @@ async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta 
 
 
 _CHANNELS = ("fax", "email", "sms")
+SHOWN = 100  # rows in the terminal (a table of 100,000 took minutes to lay out)
 
 
 def _print(report: dict[str, Any]) -> None:
@@ -93,12 +94,15 @@ def _print(report: dict[str, Any]) -> None:
     if not report["contacts"]:
         return
     table = Table("contact", "merchant", "name", "phones", *_CHANNELS)
-    for contact in report["contacts"]:
+    for contact in report["contacts"][:SHOWN]:
         channels = contact["channels"]
         table.add_row(contact["contact"], contact["merchant"], contact["name"],
                       "\n".join(contact["phones"]) or "-",
                       *(_outcome(channels.get(c)) for c in _CHANNELS))
     out.print(table)
+    if len(report["contacts"]) > SHOWN:
+        out.print(f"… and {len(report['contacts']) - SHOWN:,} more: --csv FILE or --json "
+                  "lists them all", markup=False)
 
 
 def _outcome(outcome: dict[str, Any] | None) -> str:
