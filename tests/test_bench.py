@@ -34,7 +34,7 @@ def test_lateness_benchmark_runs_and_prints_its_figures() -> None:
 
 
 def test_receipts_benchmark_runs_and_prints_its_figures() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "receipts.py"), "--mails", "40"],
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "read_mail.py"), "--mails", "40"],
                           capture_output=True, text=True, check=False, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "40 DSNs" in done.stdout and "ratio (read-mail / baseline time)" in done.stdout

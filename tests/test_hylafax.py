@@ -15,7 +15,8 @@ import pytest
 
 from dispatcher.demo import free_port
 from dispatcher.errors import ChannelError, PermanentError, TransientError
-from dispatcher.send import Backend, job_failure, submit_error
+from dispatcher.send import Backend
+from dispatcher.send.channels.hylafax import job_failure, submit_error
 from dispatcher.table import Channel
 from tests.helpers import Cli, backend_from, configure, deliveries, outgoing, use_contacts
 from tests.servers import fax_line, hylafax_server, lab_logs, queued_jobs

@@ -17,7 +17,7 @@ import icalendar
 import vobject
 
 from dispatcher.daemon import Daemon
-from dispatcher.publish import Progress, entries, progress_at, window_uid
+from dispatcher.publish import WorkState, entries, window_uid, work_state_at
 from dispatcher.publish.site import Span
 from dispatcher.table import load_config
 from tests.helpers import Cli, timed_window
@@ -41,9 +41,9 @@ def events(out: Path) -> dict[str, icalendar.Event]:
 
 def test_progress_follows_the_slot() -> None:
     slot = Span(datetime(2021, 7, 19, 1, tzinfo=TOKYO), datetime(2021, 7, 19, 2, tzinfo=TOKYO))
-    assert progress_at(slot, datetime(2021, 7, 19, 0, 59, tzinfo=TOKYO)) is Progress.UPCOMING
-    assert progress_at(slot, datetime(2021, 7, 19, 1, tzinfo=TOKYO)) is Progress.IN_PROGRESS
-    assert progress_at(slot, datetime(2021, 7, 19, 2, tzinfo=TOKYO)) is Progress.COMPLETED
+    assert work_state_at(slot, datetime(2021, 7, 19, 0, 59, tzinfo=TOKYO)) is WorkState.UPCOMING
+    assert work_state_at(slot, datetime(2021, 7, 19, 1, tzinfo=TOKYO)) is WorkState.IN_PROGRESS
+    assert work_state_at(slot, datetime(2021, 7, 19, 2, tzinfo=TOKYO)) is WorkState.COMPLETED
 
 
 def test_entries_of_a_postponed_window_name_the_planned_slot(project: Path) -> None:

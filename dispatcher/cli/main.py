@@ -8,7 +8,7 @@ import sys
 
 from dispatcher.cli import console, preview, publishing, reach, running, sending, views
 from dispatcher.cli.app import app
-from dispatcher.cli.receipts import receipts_app, secret_app
+from dispatcher.cli.receipt_commands import receipts_app, secret_app
 from dispatcher.errors import DispatcherError, InputError
 
 for command in (views.windows, views.check, preview.preview, sending.send, views.status,

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from dispatcher.daemon.receipts import ReceiptServices
+from dispatcher.clock import Clock, Sleep
+from dispatcher.daemon.receipt_services import ReceiptServices
 from dispatcher.daemon.tables import agrees_with_ledger, off_their_slot
 from dispatcher.errors import InputError, LedgerUnavailable
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState, engine_url
@@ -30,7 +31,7 @@ from dispatcher.logs import Failures, event, failure
 from dispatcher.publish import Publisher
 from dispatcher.render import check_inputs
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
-from dispatcher.send import Backend, Clock, SendResult, Sleep, make_backends, send_session
+from dispatcher.send import Backend, SendResult, make_backends, send_session
 from dispatcher.table import (
     Channel,
     Config,

@@ -4,7 +4,7 @@ every change)."""
 from __future__ import annotations
 
 from dispatcher.publish.formats import CALENDAR, FEED, PAGE, Site, render_all, window_uid
-from dispatcher.publish.site import Entry, Progress, Published, Version, entries, progress_at
+from dispatcher.publish.site import Entry, Published, Version, WorkState, entries, work_state_at
 from dispatcher.publish.writer import Publisher, publish, stamped
 
 __all__ = [
@@ -12,15 +12,15 @@ __all__ = [
     "FEED",
     "PAGE",
     "Entry",
-    "Progress",
     "Published",
     "Publisher",
     "Site",
     "Version",
+    "WorkState",
     "entries",
-    "progress_at",
     "publish",
     "render_all",
     "stamped",
     "window_uid",
+    "work_state_at",
 ]

@@ -15,7 +15,7 @@ import icalendar
 import jinja2
 from feedgen.feed import FeedGenerator
 
-from dispatcher.publish.site import PROGRESS_LABELS, Entry, Progress, Published
+from dispatcher.publish.site import PROGRESS_LABELS, Entry, Published, WorkState
 from dispatcher.table import Config, jp_datetime
 
 PAGE = "index.html"
@@ -112,7 +112,7 @@ def _event(item: Published, site: Site) -> icalendar.Event:
     event.add("dtend", entry.slot.end.astimezone(site.timezone))
     event.add("summary", entry.title)
     event.add("description", description(entry, site))
-    event.add("status", "CANCELLED" if entry.progress is Progress.CANCELLED else "CONFIRMED")
+    event.add("status", "CANCELLED" if entry.progress is WorkState.CANCELLED else "CONFIRMED")
     event.add("transp", "TRANSPARENT")
     if link := site.link(f"#{entry.window_id}"):
         event.add("url", link)
@@ -148,10 +148,10 @@ _PAGE_ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("dispatcher.publish", "templates"),
     autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
-_SECTIONS = ((Progress.IN_PROGRESS, "作業中のメンテナンス"),
-             (Progress.UPCOMING, "今後のメンテナンス予定"),
-             (Progress.COMPLETED, "終了したメンテナンス"),
-             (Progress.CANCELLED, "中止したメンテナンス"))
+_SECTIONS = ((WorkState.IN_PROGRESS, "作業中のメンテナンス"),
+             (WorkState.UPCOMING, "今後のメンテナンス予定"),
+             (WorkState.COMPLETED, "終了したメンテナンス"),
+             (WorkState.CANCELLED, "中止したメンテナンス"))
 
 
 def page(published: Sequence[Published], site: Site) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 from dispatcher.table import PLANNED, Config, Window, active_slot, jp_range
 
 
-class Progress(StrEnum):
+class WorkState(StrEnum):
     UPCOMING = "upcoming"
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
@@ -21,10 +21,10 @@ class Progress(StrEnum):
 
 
 PROGRESS_LABELS = {
-    Progress.UPCOMING: "予定",
-    Progress.IN_PROGRESS: "作業中",
-    Progress.COMPLETED: "完了",
-    Progress.CANCELLED: "中止",
+    WorkState.UPCOMING: "予定",
+    WorkState.IN_PROGRESS: "作業中",
+    WorkState.COMPLETED: "完了",
+    WorkState.CANCELLED: "中止",
 }
 
 
@@ -51,7 +51,7 @@ class Entry:
     slot: Span
     reserves: tuple[Span, ...]
     moved_from: Span | None  # the planned slot, when the window was postponed
-    progress: Progress
+    progress: WorkState
     services: tuple[str, ...]
 
     def snapshot(self) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class Entry:
         return cls(data["window_id"], data["number"], data["title"], data["impact"],
                    data["impact_detail"], _span(data["slot"]),
                    tuple(_span(s) for s in data["reserves"]), _span(moved) if moved else None,
-                   Progress(data["progress"]), tuple(data["services"]))
+                   WorkState(data["progress"]), tuple(data["services"]))
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,10 @@ class Published:
     version: Version
 
 
-def progress_at(slot: Span, now: datetime) -> Progress:
+def work_state_at(slot: Span, now: datetime) -> WorkState:
     if now < slot.start:
-        return Progress.UPCOMING
-    return Progress.IN_PROGRESS if now < slot.end else Progress.COMPLETED
+        return WorkState.UPCOMING
+    return WorkState.IN_PROGRESS if now < slot.end else WorkState.COMPLETED
 
 
 def entries(config: Config, active_slots: Mapping[str, str], now: datetime) -> list[Entry]:
@@ -104,7 +104,7 @@ def entries(config: Config, active_slots: Mapping[str, str], now: datetime) -> l
 
 def cancelled(snapshot: Mapping[str, Any]) -> Entry:
     """A window that left the table, as last published, marked cancelled."""
-    return Entry.from_snapshot({**snapshot, "progress": Progress.CANCELLED.value})
+    return Entry.from_snapshot({**snapshot, "progress": WorkState.CANCELLED.value})
 
 
 def by_start(published: Sequence[Published]) -> list[Published]:
@@ -121,7 +121,7 @@ def _entry(window: Window, active_slots: Mapping[str, str], now: datetime,
     later = window.slots[window.slots.index(slot) + 1:]
     return Entry(window.id, window.number, window.title, window.impact, window.impact_detail,
                  span, tuple(Span(s.start.astimezone(tz), s.end.astimezone(tz)) for s in later),
-                 moved, progress_at(span, now), services)
+                 moved, work_state_at(span, now), services)
 
 
 def _span_json(span: Span) -> dict[str, str]:

@@ -18,11 +18,11 @@ from urllib.parse import unquote, urlsplit
 
 import aioimaplib
 
+from dispatcher.clock import Clock
 from dispatcher.errors import SetupError, single
 from dispatcher.ledger import Ledger
 from dispatcher.logs import event
 from dispatcher.receipts.mail import MailMatcher, read_mails
-from dispatcher.send import Clock
 from dispatcher.table import EmailReceipts
 
 log = logging.getLogger("dispatcher.receipts")

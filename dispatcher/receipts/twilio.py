@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from twilio.request_validator import RequestValidator
 
+from dispatcher.clock import Clock
 from dispatcher.errors import PermanentError, UnavailableError
 from dispatcher.ledger import (
     Applied,
@@ -28,7 +29,7 @@ from dispatcher.ledger import (
     Report,
 )
 from dispatcher.logs import event
-from dispatcher.send import Clock, DeliveryTokens, MessageStatus, RateLimiter, TwilioSms
+from dispatcher.send import DeliveryTokens, MessageStatus, RateLimiter, TwilioSms
 from dispatcher.table import Channel, RetryPolicy, SmsReceipts
 
 log = logging.getLogger("dispatcher.receipts")

@@ -8,7 +8,7 @@ from dispatcher.render.checks import (
     check_notice,
     check_rendering,
     messages_for,
-    notices_of,
+    possible_notices,
 )
 from dispatcher.render.fax import (
     FaxDocument,
@@ -69,8 +69,8 @@ __all__ = [
     "message_id_text",
     "messages_for",
     "mime_bytes",
-    "notices_of",
     "one_line",
+    "possible_notices",
     "readable",
     "render_pdf",
     "render_pdfs",

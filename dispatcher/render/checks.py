@@ -49,7 +49,7 @@ def check_inputs(inputs: Inputs, now: datetime) -> list[Problem]:
     return problems
 
 
-def notices_of(window: Window) -> list[Notice]:
+def possible_notices(window: Window) -> list[Notice]:
     """The notices a window can send, in its planned slot: those of its timeline (the
     advance notice, each reminder, start and end), and postponed if it has a reserve slot."""
     slot = window.planned
@@ -74,7 +74,7 @@ def check_rendering(
     problems: dict[str, Problem] = {}
     for window in windows:
         shapes = Shapes(audiences[window.id])
-        for notice in notices_of(window):
+        for notice in possible_notices(window):
             for channel in notice.channels:
                 for problem in check_notice(renderer, notice, shapes, channel, max_segments,
                                             now):

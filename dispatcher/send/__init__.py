@@ -11,14 +11,12 @@ from dispatcher.send.channels import (
     TwilioSms,
     Verified,
     gateway_recipient,
-    job_failure,
     make_backends,
-    submit_error,
     tag_id,
 )
 from dispatcher.send.dispatcher import Dispatcher, Plan
 from dispatcher.send.identity import delivery_tag
-from dispatcher.send.lanes import Clock, RateLimiter, Sleep
+from dispatcher.send.lanes import RateLimiter
 from dispatcher.send.operator import (
     Postponement,
     carry_out_postponement,
@@ -34,7 +32,6 @@ from dispatcher.send.session import SendResult, preflight, send_notice, send_ses
 __all__ = [
     "STATUS_PATH",
     "Backend",
-    "Clock",
     "DeliveryTokens",
     "Dispatcher",
     "MessageStatus",
@@ -44,14 +41,12 @@ __all__ = [
     "RateLimiter",
     "Receipt",
     "SendResult",
-    "Sleep",
     "TwilioSms",
     "Verified",
     "carry_out_postponement",
     "current_notice",
     "delivery_tag",
     "gateway_recipient",
-    "job_failure",
     "make_backends",
     "outcome_of_error",
     "plan_postponement",
@@ -61,6 +56,5 @@ __all__ = [
     "send_notice",
     "send_now",
     "send_session",
-    "submit_error",
     "tag_id",
 ]

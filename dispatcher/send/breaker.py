@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dispatcher.send.lanes import Clock
+from dispatcher.clock import Clock
 from dispatcher.table import RetryPolicy
 
 

@@ -13,12 +13,13 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
+from dispatcher.clock import Clock, Sleep
 from dispatcher.errors import ChannelError, TransientError
 from dispatcher.ledger import Claimed, DeliveryState, Ledger, NoticeRecord, Outcome
 from dispatcher.logs import event
 from dispatcher.send.breaker import Breaker
 from dispatcher.send.channels import Backend
-from dispatcher.send.lanes import Clock, Lane, Sleep
+from dispatcher.send.lanes import Lane
 from dispatcher.send.outcome import outcome_of_error
 from dispatcher.table import Channel, Deadline, Inputs, Notice
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
+from dispatcher.clock import Clock, Sleep
 from dispatcher.errors import (
     ChannelError,
     InputError,
@@ -45,7 +46,7 @@ from dispatcher.send.channels import Backend, Outgoing
 from dispatcher.send.claims import ChannelRun, Claims, Progress
 from dispatcher.send.faxpress import FaxPress, pace_for
 from dispatcher.send.identity import delivery_tag, worker_id
-from dispatcher.send.lanes import Clock, GroupCommit, Lane, RateLimiter, Sleep
+from dispatcher.send.lanes import GroupCommit, Lane, RateLimiter
 from dispatcher.send.outcome import outcome_of_error
 from dispatcher.send.patience import Patience
 from dispatcher.table import (

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 
+from dispatcher.clock import Clock, Sleep
 from dispatcher.ledger import (
     Claimed,
     Ledger,
@@ -22,10 +23,6 @@ from dispatcher.table import (
 
 log = logging.getLogger("dispatcher.dispatch")
 
-Clock = Callable[[], datetime]
-
-
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class Lane:

@@ -9,11 +9,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from dispatcher.clock import Clock, Sleep
 from dispatcher.errors import ArgumentError, Problem, StaleError, single
 from dispatcher.ledger import DeliveryState, Ledger, NoticeState
 from dispatcher.send.channels import Backend
 from dispatcher.send.claims import Progress
-from dispatcher.send.lanes import Clock, Sleep
 from dispatcher.send.session import SendResult, preflight, send_session
 from dispatcher.table import (
     PLANNED,

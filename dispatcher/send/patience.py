@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
+from dispatcher.clock import Clock, Sleep
 from dispatcher.errors import LedgerUnavailable
 from dispatcher.logs import event
-from dispatcher.send.lanes import Clock, Sleep
 from dispatcher.table import RetryPolicy, spoken_duration
 
 log = logging.getLogger("dispatcher.ledger")

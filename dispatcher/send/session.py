@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from dispatcher.clock import Clock, Sleep
 from dispatcher.errors import Problem, TemplateError
 from dispatcher.ledger import (
     FINAL_STATES,
@@ -21,7 +22,6 @@ from dispatcher.render import Renderer, Shapes, check_notice
 from dispatcher.send.channels import Backend
 from dispatcher.send.claims import Progress
 from dispatcher.send.dispatcher import Dispatcher, Plan
-from dispatcher.send.lanes import Clock, Sleep
 from dispatcher.table import (
     Channel,
     Contact,

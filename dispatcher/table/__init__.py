@@ -29,7 +29,7 @@ from dispatcher.table.notice import (
     notice_tags,
     phase_tag,
 )
-from dispatcher.table.receipts import (
+from dispatcher.table.receipt_settings import (
     EmailReceipts,
     FaxGatewayReceipts,
     Http,

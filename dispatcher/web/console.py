@@ -24,6 +24,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from dispatcher.clock import Clock
 from dispatcher.errors import InputError, StaleError
 from dispatcher.ledger import Ledger
 from dispatcher.table import (
@@ -46,7 +47,6 @@ from dispatcher.web.notices import NoticeDesk
 COOKIE = "dispatcher_session"
 LOGIN_COOKIE = "dispatcher_login"
 Handler = Callable[[Request, Session], Awaitable[Response]]
-Clock = Callable[[], datetime]
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("dispatcher.web", "templates"),

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from dispatcher.clock import Clock
 from dispatcher.errors import ArgumentError, InputError, single
 from dispatcher.keys import KeyFile
 from dispatcher.ledger import (
@@ -61,7 +62,6 @@ from dispatcher.web.audience import Audience, Audiences
 
 log = logging.getLogger("dispatcher.console")
 PROGRESS_SECONDS = 1.0
-Clock = Callable[[], datetime]
 
 
 @dataclass

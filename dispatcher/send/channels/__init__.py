@@ -8,7 +8,7 @@ from dispatcher.errors import SetupError, single
 from dispatcher.send.channels.base import Backend, MailTransport, Outgoing, Receipt
 from dispatcher.send.channels.email_gateway import EmailGatewayFax, gateway_recipient
 from dispatcher.send.channels.envelope import DeliveryTokens, Verified, tag_id
-from dispatcher.send.channels.hylafax import HylaFax, job_failure, submit_error
+from dispatcher.send.channels.hylafax import HylaFax
 from dispatcher.send.channels.outbox import Outbox
 from dispatcher.send.channels.smtp import SmtpPool
 from dispatcher.send.channels.twilio_sms import STATUS_PATH, MessageStatus, TwilioSms
@@ -25,9 +25,7 @@ __all__ = [
     "TwilioSms",
     "Verified",
     "gateway_recipient",
-    "job_failure",
     "make_backends",
-    "submit_error",
     "tag_id",
 ]
 

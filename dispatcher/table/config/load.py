@@ -11,7 +11,7 @@ from dispatcher.errors import ConfigError, Problem, single
 from dispatcher.table.config.channels import read_channels
 from dispatcher.table.config.model import Config
 from dispatcher.table.config.reader import Reader
-from dispatcher.table.config.receipts import read_http, read_receipts
+from dispatcher.table.config.receipt_sections import read_http, read_receipts
 from dispatcher.table.config.sections import (
     read_affected,
     read_console,

@@ -9,7 +9,7 @@ from email.utils import formataddr, parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dispatcher.table.receipts import Http, Receipts
+from dispatcher.table.receipt_settings import Http, Receipts
 from dispatcher.table.retry import RetryPolicy
 from dispatcher.table.windows import Channel, Window
 

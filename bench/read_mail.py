@@ -7,7 +7,7 @@ second and the command's peak RSS, beside a baseline measured in the same run: a
 that only reads the same Maildir and parses each message with the standard library.
 Target: at least 1,000 messages per second at 10,000.
 
-    .venv/bin/python bench/receipts.py [--mails N]
+    .venv/bin/python bench/read_mail.py [--mails N]
 """
 
 from __future__ import annotations

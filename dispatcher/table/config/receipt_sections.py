@@ -15,7 +15,7 @@ from dispatcher.table.config.values import (
     text,
     text_list,
 )
-from dispatcher.table.receipts import (
+from dispatcher.table.receipt_settings import (
     DEFAULT_SECRET_FILE,
     EmailReceipts,
     FaxGatewayReceipts,

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from dispatcher.clock import Clock
 from dispatcher.ledger import Ledger
 from dispatcher.logs import Failures, event
 from dispatcher.receipts import (
@@ -23,7 +24,7 @@ from dispatcher.receipts import (
     TwilioPoller,
     TwilioReports,
 )
-from dispatcher.send import Clock, DeliveryTokens, TwilioSms, make_backends
+from dispatcher.send import DeliveryTokens, TwilioSms, make_backends
 from dispatcher.table import Channel, Config, Inputs
 from dispatcher.web import Console, WebServer, make_app
 
