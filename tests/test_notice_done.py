@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from dispatcher.ledger import NoticeState
-from dispatcher.send import Backend, Dispatcher, Outgoing, Receipt, send_notice
+from dispatcher.send import Backend, Outgoing, Receipt, SendingRun, send_notice
 from dispatcher.table import Channel, Phase, build_notice, find_window, load_inputs
 from tests.helpers import (
     TOKYO,
@@ -120,9 +120,9 @@ async def test_a_stop_as_the_last_outcome_is_written_still_finishes_the_notice(
     notice = build_notice(window, window.planned, Phase.START)
     stopping = asyncio.Event()
     async with project_ledger(project) as ledger:
-        dispatcher = Dispatcher(inputs, ledger, {Channel.EMAIL: _StopOnSend(stopping)},
-                                lambda: datetime.now(UTC), stopping=stopping)
-        result = await send_notice(dispatcher, notice, [Channel.EMAIL], "test")
+        sending = SendingRun(inputs, ledger, {Channel.EMAIL: _StopOnSend(stopping)},
+                             lambda: datetime.now(UTC), stopping=stopping)
+        result = await send_notice(sending, notice, [Channel.EMAIL], "test")
     assert stopping.is_set()
     assert result.counts == {("email", "sent"): 1}
     assert result.notice.state == NoticeState.DONE

@@ -13,7 +13,7 @@ import pytest
 
 from dispatcher.demo import free_port
 from dispatcher.ledger import engine_url
-from dispatcher.send import Backend, Dispatcher, Outgoing, Receipt, send_notice
+from dispatcher.send import Backend, Outgoing, Receipt, SendingRun, send_notice
 from dispatcher.table import Channel, Phase, build_notice, find_window, load_inputs
 from tests.helpers import (
     FAST_RETRY,
@@ -258,10 +258,10 @@ async def test_a_backends_own_bug_makes_deliveries_uncertain_not_a_hang(project:
     window = find_window(inputs.config.windows, "3")
     notice = build_notice(window, window.planned, Phase.START)
     async with project_ledger(project) as ledger:
-        dispatcher = Dispatcher(inputs, ledger, {Channel.EMAIL: _BuggyBackend()},
-                                lambda: datetime.now(UTC))
+        sending = SendingRun(inputs, ledger, {Channel.EMAIL: _BuggyBackend()},
+                             lambda: datetime.now(UTC))
         result = await asyncio.wait_for(
-            send_notice(dispatcher, notice, [Channel.EMAIL], "test"), timeout=600)
+            send_notice(sending, notice, [Channel.EMAIL], "test"), timeout=600)
     records = await deliveries(project)
     buggy = [r for r in records if r.contact_id.endswith("1")]
     assert buggy and {(r.state, r.error_code) for r in buggy} == {("uncertain", "internal")}

@@ -14,7 +14,6 @@ from dispatcher.send.channels import (
     make_backends,
     tag_id,
 )
-from dispatcher.send.dispatcher import Dispatcher, Plan
 from dispatcher.send.identity import delivery_tag
 from dispatcher.send.lanes import RateLimiter
 from dispatcher.send.operator import (
@@ -27,13 +26,13 @@ from dispatcher.send.operator import (
     send_now,
 )
 from dispatcher.send.outcome import outcome_of_error
+from dispatcher.send.run import Plan, SendingRun
 from dispatcher.send.session import SendResult, preflight, send_notice, send_session
 
 __all__ = [
     "STATUS_PATH",
     "Backend",
     "DeliveryTokens",
-    "Dispatcher",
     "MessageStatus",
     "Outgoing",
     "Plan",
@@ -41,6 +40,7 @@ __all__ = [
     "RateLimiter",
     "Receipt",
     "SendResult",
+    "SendingRun",
     "TwilioSms",
     "Verified",
     "carry_out_postponement",

@@ -24,7 +24,6 @@ from dispatcher.table import (
 log = logging.getLogger("dispatcher.dispatch")
 
 
-
 class Lane:
     """One channel's queue of claimed deliveries and its count of those not yet recorded."""
 

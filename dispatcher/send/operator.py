@@ -13,7 +13,7 @@ from dispatcher.clock import Clock, Sleep
 from dispatcher.errors import ArgumentError, Problem, StaleError, single
 from dispatcher.ledger import DeliveryState, Ledger, NoticeState
 from dispatcher.send.channels import Backend
-from dispatcher.send.claims import Progress
+from dispatcher.send.context import OnProgress
 from dispatcher.send.session import SendResult, preflight, send_session
 from dispatcher.table import (
     PLANNED,
@@ -77,7 +77,7 @@ def _stale(window: Window, seen: str, active: str) -> StaleError:
 
 async def send_now(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend],
                    notice: Notice, channels: list[Channel], actor: str, clock: Clock, *,
-                   on_counted: Counted | None = None, on_progress: Progress | None = None,
+                   on_counted: Counted | None = None, on_progress: OnProgress | None = None,
                    checked: bool = False, stopping: asyncio.Event | None = None,
                    sleep: Sleep = asyncio.sleep) -> SendResult:
     """Send ``notice`` on ``channels`` now, as ``actor``; ``checked`` as for send_session.
@@ -113,7 +113,7 @@ async def requeue_failed(ledger: Ledger, notice: Notice, uncertain: bool, clock:
 async def retry_failed(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend],
                        notice: Notice, channels: list[Channel], requeued: int, actor: str,
                        clock: Clock, *, on_counted: Counted | None = None,
-                       on_progress: Progress | None = None,
+                       on_progress: OnProgress | None = None,
                        stopping: asyncio.Event | None = None,
                        sleep: Sleep = asyncio.sleep) -> SendResult:
     """Send what ``requeue_failed`` put back, as ``actor`` (audited as it starts)."""

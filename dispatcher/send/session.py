@@ -1,5 +1,5 @@
 """The one way a notice is sent, by the daemon, `send`, `retry` and `postpone`: check every
-message renders, then backends → dispatcher → send what is not final → close, and report."""
+message renders, then backends → sending run → send what is not final → close, and report."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from dispatcher.ledger import (
 )
 from dispatcher.render import Renderer, Shapes, check_notice
 from dispatcher.send.channels import Backend
-from dispatcher.send.claims import Progress
-from dispatcher.send.dispatcher import Dispatcher, Plan
+from dispatcher.send.context import OnProgress
+from dispatcher.send.run import Plan, SendingRun
 from dispatcher.table import (
     Channel,
     Contact,
@@ -49,31 +49,31 @@ class SendResult:
 
 
 async def send_notice(
-    dispatcher: Dispatcher, notice: Notice, channels: list[Channel], triggered_by: str,
+    sending: SendingRun, notice: Notice, channels: list[Channel], triggered_by: str,
     on_counted: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
 ) -> SendResult:
     """Plan, then send every delivery of ``notice`` not yet final, and report.
 
     ``on_counted`` sees the deliveries by (channel, state) before sending starts.
     """
-    plan = await dispatcher.plan(notice, channels, triggered_by)
-    ledger, patiently = dispatcher.ledger, dispatcher.patience
+    plan = await sending.plan(notice, channels, triggered_by)
+    ledger, patiently = sending.ledger, sending.patience
     record = plan.record
     before = await patiently(lambda: ledger.counts(record.id))
     if on_counted is not None:
         on_counted(before)
     already_done = all(DeliveryState(state) in FINAL_STATES for _, state in before)
     if already_done:
-        await dispatcher.settle(notice, record)
+        await sending.settle(notice, record)
     else:
-        await dispatcher.run(notice, record, channels)
+        await sending.run(notice, record, channels)
     counts = await patiently(lambda: ledger.counts(record.id))
     failures = await patiently(lambda: ledger.deliveries_of(
         record.id, [s.value for s in UNSENT_STATES]))
     final = await patiently(lambda: ledger.notice(notice.window.id, notice.slot.name,
                                                   notice.tag))
     return SendResult(plan, final or record, already_done, counts, failures,
-                      dict(dispatcher.stopped))
+                      dict(sending.stopped))
 
 
 def preflight(inputs: Inputs, notice: Notice, channels: Iterable[Channel], now: datetime
@@ -98,20 +98,20 @@ async def send_session(
     channels: list[Channel], triggered_by: str, clock: Clock, *,
     stopping: asyncio.Event | None = None,
     on_counted: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
-    on_progress: Progress | None = None,
+    on_progress: OnProgress | None = None,
     checked: bool = False,
     sleep: Sleep = asyncio.sleep,
 ) -> SendResult:
     """Send ``notice`` on ``channels`` through ``backends``, which this closes afterwards.
     ``checked``: the caller has just run ``preflight`` on this notice and these channels (to
     fail before asking the operator), so every message is not rendered a second time."""
-    dispatcher = Dispatcher(inputs, ledger, backends, clock, sleep, on_progress=on_progress,
-                            stopping=stopping or asyncio.Event())
+    sending = SendingRun(inputs, ledger, backends, clock, sleep, on_progress=on_progress,
+                         stopping=stopping or asyncio.Event())
     try:
         if not checked:  # every message rendered once: minutes at 100,000, off the loop
             await asyncio.to_thread(preflight, inputs, notice, channels, clock())
-        return await send_notice(dispatcher, notice, channels, triggered_by, on_counted)
+        return await send_notice(sending, notice, channels, triggered_by, on_counted)
     finally:
-        await dispatcher.close()
+        await sending.close()
         for backend in backends.values():
             await backend.close()

@@ -1,0 +1,173 @@
+"""A notice's sending run: plan its deliveries, claim them under a lease, render, send,
+record.
+
+Every path that sends (the daemon's jobs, `send`, `retry`, a second daemon) goes through
+here, and only claimed deliveries are sent, so no two paths send the same one at once.
+Outcomes are written by group commit: a worker waits until its outcome is in the ledger
+before it takes the next delivery, and the outcomes that arrive together share one
+transaction. A crash therefore leaves at most one sent-but-unrecorded delivery per worker;
+it is claimed again when its lease expires.
+
+Transient failures are retried for as long as the notice matters (``RetryPolicy.deadline``);
+then what is left expires. A provider that does not answer pauses its channel, which probes
+it (``Breaker``); a ledger that does not answer is waited for (``Patience``). What differs
+per channel is its ``ChannelStrategy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from dispatcher.clock import Clock, Sleep
+from dispatcher.ledger import Ledger, NewDelivery, NoticeRecord, NoticeState
+from dispatcher.render import Renderer
+from dispatcher.send.breaker import Breaker
+from dispatcher.send.channels import Backend
+from dispatcher.send.claims import ChannelRun, Claims
+from dispatcher.send.context import OnProgress, SendingContext
+from dispatcher.send.deliver import Deliverer
+from dispatcher.send.identity import worker_id
+from dispatcher.send.lanes import GroupCommit, Lane, RateLimiter
+from dispatcher.send.patience import Patience
+from dispatcher.send.strategy import strategy_for
+from dispatcher.table import Channel, Contact, Deadline, Inputs, Notice, in_audience
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A notice's deliveries as planned: who gets what, and who cannot be reached."""
+
+    record: NoticeRecord
+    created: bool
+    added: int
+    lacking: Mapping[Channel, tuple[str, ...]]
+
+
+@dataclass
+class SendingRun:
+    """Sends notices from one set of validated inputs through one ledger and these
+    backends (which the caller made, and closes)."""
+
+    inputs: Inputs
+    ledger: Ledger
+    backends: Mapping[Channel, Backend]
+    clock: Clock
+    sleep: Sleep = asyncio.sleep
+    draw: Callable[[], float] = random.random
+    owner: str = field(default_factory=worker_id)
+    on_progress: OnProgress | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        config = self.inputs.config
+        self.patience = Patience(config.retry, self.clock, self.sleep, self.draw)
+        self._context = SendingContext(self.ledger, self.owner, self.clock, self.sleep,
+                                       self.draw, config.retry, self.patience, self.stopping,
+                                       self.on_progress)
+        renderer = Renderer(config.settings.templates_dir, config)
+        contacts = {c.id: c for c in self.inputs.contacts}
+        self._claims = Claims(self._context)
+        self._deliverer = Deliverer(self._context, self._claims, renderer, contacts,
+                                    config.settings.timezone)
+        self._strategies = {channel: strategy_for(channel, backend, config, renderer,
+                                                  contacts, self.clock)
+                            for channel, backend in self.backends.items()}
+
+    @property
+    def stopped(self) -> Mapping[Channel, str]:
+        """Channels whose provider refused the sender, and why (they stopped)."""
+        return self._deliverer.stopped
+
+    def audience(self, notice: Notice) -> list[Contact]:
+        return in_audience(self.inputs.contacts, notice.window.audience)
+
+    async def plan(self, notice: Notice, channels: Iterable[Channel], triggered_by: str
+                   ) -> Plan:
+        """Record the notice and its deliveries (audience x channels with an address). A
+        notice with something to send is ``sending``, or ``partial`` when ``channels`` are
+        only some of its own (the daemon sends the rest at the notice's time)."""
+        ask, now = self._context.ask, self.clock()
+        channels = list(channels)
+        record, created = await ask(lambda: self.ledger.open_notice(
+            notice.window.id, notice.slot.name, notice.tag, triggered_by, now))
+        wanted: list[NewDelivery] = []
+        lacking: dict[Channel, tuple[str, ...]] = {}
+        for channel in channels:
+            missing = []
+            for contact in self.audience(notice):
+                address = contact.address(channel)
+                if address:
+                    wanted.append(NewDelivery(contact.id, channel.value, address))
+                else:
+                    missing.append(contact.id)
+            lacking[channel] = tuple(missing)
+        added = await ask(lambda: self.ledger.add_deliveries(record.id, wanted, now))
+        state = (NoticeState.SENDING if set(notice.channels) <= set(channels)
+                 else NoticeState.PARTIAL)
+        if record.state != NoticeState.SENDING and (added or record.state != NoticeState.DONE):
+            await ask(lambda: self.ledger.reopen_notice(record.id, state, now))
+            record = replace(record, state=state.value)
+        return Plan(record, created, added, lacking)
+
+    async def run(self, notice: Notice, record: NoticeRecord, channels: Iterable[Channel]
+                  ) -> None:
+        """Send until every delivery of these channels is final (or a stop is requested)."""
+        committer = GroupCommit(self.ledger, self.owner, self.clock, self.patience)
+        deadline = self.inputs.config.retry.deadline(notice, record.retrying_since)
+        async with asyncio.TaskGroup() as group:
+            for channel in channels:
+                group.create_task(self._run_channel(notice, record, channel, deadline,
+                                                    committer))
+        await self.settle(notice, record)
+
+    async def settle(self, notice: Notice, record: NoticeRecord) -> NoticeState | None:
+        """Finish the notice if nothing of it is left to send: ``done`` when every contact of
+        its audience has a final delivery on each of its channels, else ``partial``. None
+        (it stays as it is) while some delivery is not final."""
+        ask = self._context.ask
+        planned, unfinished = await ask(lambda: self.ledger.planned(record.id))
+        if unfinished:
+            return None
+        complete = all(contact.id in planned.get(channel.value, ())
+                       for channel in notice.channels for contact in self.audience(notice)
+                       if contact.address(channel))
+        state = NoticeState.DONE if complete else NoticeState.PARTIAL
+        if record.state != state.value or record.finished_at is None:
+            await ask(lambda: self.ledger.finish_notice(record.id, state, self.clock()))
+        return state
+
+    async def close(self) -> None:
+        """Stop what the strategies started (the fax renderer's worker processes)."""
+        for strategy in self._strategies.values():
+            await strategy.close()
+
+    async def _run_channel(self, notice: Notice, record: NoticeRecord, channel: Channel,
+                           deadline: Deadline, committer: GroupCommit) -> None:
+        settings = self.inputs.config.channels[channel]
+        strategy = self._strategies[channel]
+        await strategy.backend.start()
+        lane = Lane(settings, RateLimiter(settings.rate_per_second, self.clock, self.sleep),
+                    self.inputs.config.settings.lease_seconds)
+        run = ChannelRun(notice, record, lane,
+                         Breaker(self.inputs.config.retry, self.clock, self.draw), strategy,
+                         deadline)
+        workers = [asyncio.create_task(self._deliverer.work(run, committer))
+                   for _ in range(settings.concurrency)]
+        renewer = asyncio.create_task(self._claims.renew_leases(run))
+        try:
+            # A provider that confirms later may hand deliveries back for another attempt;
+            # then they are claimed again.
+            await self._claims.claim_loop(run)
+            while strategy.confirms_later and await self._claims.confirm_loop(run):
+                await self._claims.claim_loop(run)
+        finally:
+            unstarted = lane.take_unstarted() if self.stopping.is_set() else []
+            for _ in workers:
+                lane.queue.put_nowait(None)
+            await asyncio.gather(*workers)
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+            await self._claims.release(run, unstarted)
