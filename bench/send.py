@@ -158,7 +158,7 @@ async def bare_loop(config_path: Path, port: int, fast_bytes: bool) -> tuple[int
     renderer = Renderer(config.settings.templates_dir, config)
     now = datetime.now(UTC)
     messages = [renderer.render(notice, c, Channel.EMAIL, now) for c in inputs.contacts]
-    sender = config.channels[Channel.EMAIL].from_address
+    sender = config.messages.mail_from
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(messages)):
         queue.put_nowait(index)

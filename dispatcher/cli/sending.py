@@ -47,6 +47,7 @@ from dispatcher.send import (
     Backend,
     SendResult,
     carry_out_postponement,
+    check_credentials,
     current_notice,
     make_backends,
     plan_postponement,
@@ -138,7 +139,7 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
         plan = plan_postponement(inputs, window, await ledger.active_slots(), to,
                                  not no_notice, clock, from_slot)
         current, new = plan.current, plan.new
-        backends = make_backends(cfg, plan.channels, os.environ)
+        check_credentials(cfg, plan.channels, os.environ)
         out.print(f"window {window.number} ({window.id}): {current.name} "
                   f"{report.slot_range(current, tz)} → {new.name} {report.slot_range(new, tz)}",
                   markup=False)
@@ -153,8 +154,8 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
                       f"not be sent; {new.name} gets its own start and end notices", markup=False)
         if not plan.channels:
             return 0
-        result = await _send_with_progress(inputs, ledger, backends, plan.notice,
-                                           plan.channels, checked=True, audited=False)
+        result = await _send_with_progress(inputs, ledger, plan.notice, plan.channels,
+                                           checked=True, audited=False)
     _print_send_result(result)
     return 1 if result.any_failed else 0
 
@@ -184,23 +185,29 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | 
         if dry_run:
             out.print("dry run: nothing was sent", markup=False)
             return 0
-        backends = make_backends(cfg, channels, os.environ)
+        check_credentials(cfg, channels, os.environ)
         if not yes and not _confirmed(notice, len(audience)):
             err.print("cancelled: nothing was sent", markup=False)
             return 1
-        result = await _send_with_progress(inputs, ledger, backends, notice, channels,
-                                           checked=True)
+        result = await _send_with_progress(inputs, ledger, notice, channels, checked=True)
     _print_send_result(result)
     return 1 if result.any_failed else 0
 
 
-async def _send_with_progress(inputs: Inputs, ledger: Ledger,
-                              backends: Mapping[Channel, Backend], notice: Notice,
+async def _send_with_progress(inputs: Inputs, ledger: Ledger, notice: Notice,
                               channels: list[Channel], checked: bool = False,
                               retry: int | None = None, audited: bool = True) -> SendResult:
-    """Send (or, given how many were requeued, ``retry``), with a live progress bar per
-    channel on standard error; ``checked`` as for ``send_session``. Not ``audited``: the
-    caller's own audit entry covers it (a postponement's notice)."""
+    """Send (or, given how many were requeued, ``retry``) through backends made for it, with
+    a live progress bar per channel on standard error; ``checked`` as for ``send_session``.
+    Not ``audited``: the caller's own audit entry covers it (a postponement's notice)."""
+    async with make_backends(inputs.config, channels, os.environ) as backends:
+        return await _send_through(inputs, ledger, backends, notice, channels, checked, retry,
+                                   audited)
+
+
+async def _send_through(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend],
+                        notice: Notice, channels: list[Channel], checked: bool,
+                        retry: int | None, audited: bool) -> SendResult:
     with Progress(TextColumn("{task.description:<5}"), BarColumn(), MofNCompleteColumn(),
                   _RateColumn(), TextColumn("left"), TimeRemainingColumn(),
                   TimeElapsedColumn(), console=err) as progress:
@@ -305,8 +312,6 @@ async def _retry(inputs: Inputs, window: Window, phase: Phase, lead: timedelta |
         notice = await current_notice(ledger, window, phase, lead, seen_slot)
         requeued, channels = await requeue_failed(ledger, notice, uncertain, clock)
         out.print(f"{requeued} deliveries to try again", markup=False)
-        backends = make_backends(cfg, channels, os.environ)
-        result = await _send_with_progress(inputs, ledger, backends, notice, channels,
-                                           retry=requeued)
+        result = await _send_with_progress(inputs, ledger, notice, channels, retry=requeued)
     _print_send_result(result)
     return 1 if result.any_failed else 0

@@ -25,7 +25,7 @@ from dispatcher.receipts import (
     TwilioReports,
 )
 from dispatcher.send import DeliveryTokens, TwilioSms, make_backends
-from dispatcher.table import Channel, Config, Inputs
+from dispatcher.table import Channel, Config, Inputs, TwilioSettings
 from dispatcher.web import Console, WebServer, make_app
 
 log = logging.getLogger("dispatcher.daemon")
@@ -80,7 +80,7 @@ class ReceiptServices:
 
     def _twilio_reports(self) -> TwilioReports | None:
         """Twilio's statuses become reports when SMS goes through Twilio."""
-        if self.config.channels[Channel.SMS].backend != "twilio":
+        if not isinstance(self.config.channels[Channel.SMS].backend, TwilioSettings):
             return None
         backend = make_backends(self.config, [Channel.SMS], self.env)[Channel.SMS]
         assert isinstance(backend, TwilioSms)

@@ -31,7 +31,14 @@ from dispatcher.logs import Failures, event, failure
 from dispatcher.publish import Publisher
 from dispatcher.render import check_inputs
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
-from dispatcher.send import Backend, SendResult, make_backends, send_session
+from dispatcher.send import (
+    Backend,
+    Backends,
+    SendResult,
+    check_credentials,
+    make_backends,
+    send_session,
+)
 from dispatcher.table import (
     Channel,
     Config,
@@ -73,12 +80,12 @@ class Daemon:
     # how the daemon reaches the providers: the configured backends (a seam for tests)
     backends: BackendFactory = make_backends
     sleep: Sleep = asyncio.sleep  # how sends wait (retries, rates): the clock's own
+    inputs: Inputs = field(init=False)  # the table in force, from ``open`` on
 
     def __post_init__(self) -> None:
         self._known_contacts = KnownContacts()  # a reload validates only the rows edited
         self._load_seconds = 0.0  # how long the last (valid) load took
-        self.inputs = self._load()
-        self._files = fingerprint(self.config_path, self.inputs)
+        self._files: Fingerprint | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._jobs = NoticeJobs(self._fire)
         self._ledger: Ledger | None = None
@@ -112,7 +119,10 @@ class Daemon:
                 loop.remove_signal_handler(signum)
 
     async def open(self) -> None:
-        """Connect to the ledger and start the scheduler (inside a running event loop)."""
+        """Read the table (InputError if it is not valid), connect to the ledger and start
+        the scheduler (inside a running event loop)."""
+        self.inputs = await asyncio.to_thread(self._load)
+        self._files = fingerprint(self.config_path, self.inputs)
         settings = self.inputs.config.settings
         self._ledger = await Ledger.open(engine_url(settings.ledger_url,
                                                     self.inputs.config.path.parent))
@@ -251,12 +261,12 @@ class Daemon:
             notice = build_notice(window, decision.slot, decision.phase,
                                   decision.notice.new_slot, decision.notice.lead)
             channels = list(notice.channels)
-            backends = self.backends(inputs.config, channels, self.env)
             self._planning.add(decision.key)
-            result = await send_session(
-                inputs, self._ledger, backends, notice, channels, "schedule", self.clock,
-                stopping=self.stopping, sleep=self.sleep,
-                on_counted=lambda _: self._planning.discard(decision.key))
+            async with Backends(self.backends(inputs.config, channels, self.env)) as backends:
+                result = await send_session(
+                    inputs, self._ledger, backends, notice, channels, "schedule", self.clock,
+                    stopping=self.stopping, sleep=self.sleep,
+                    on_counted=lambda _: self._planning.discard(decision.key))
         except InputError as exc:  # e.g. a template an edit broke: logged once, tried later
             if self._back_off(decision)[0] == 1:
                 for problem in exc.problems:
@@ -337,7 +347,7 @@ class Daemon:
         if problems:
             raise InputError(problems)
         broadcast = {c for w in inputs.config.windows if w.broadcast for c in w.channels}
-        self.backends(inputs.config, broadcast, self.env)  # credentials present?
+        check_credentials(inputs.config, broadcast, self.env)
         self._load_seconds = time.monotonic() - started
         return inputs
 

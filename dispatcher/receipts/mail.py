@@ -124,7 +124,7 @@ class MailMatcher:
 
     async def _message_ids(self) -> dict[str, int]:
         if self._by_message_id is None:
-            from_mailbox = self.config.channels[Channel.EMAIL].from_address
+            from_mailbox = self.config.messages.mail_from
             self._by_message_id = {
                 message_id: d.id
                 for d, n in await self.ledger.sent_on([Channel.EMAIL.value, Channel.FAX.value])

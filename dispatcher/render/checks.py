@@ -40,7 +40,7 @@ def check_inputs(inputs: Inputs, now: datetime) -> list[Problem]:
     audiences = {w.id: in_audience(inputs.contacts, w.audience) for w in broadcasts}
     renderer = Renderer(config.settings.templates_dir, config)
     problems = check_rendering(renderer, broadcasts, audiences,
-                               config.channels[Channel.SMS].max_segments, now)
+                               config.messages.sms_max_segments, now)
     if any(Channel.FAX in w.channels for w in broadcasts):
         try:
             require_japanese_font()
@@ -278,7 +278,7 @@ def _header_problems(renderer: Renderer, message: Message, name: str, sent_at: d
     """A header line past RFC 5322's hard limit of 998 octets (folding splits names and
     subjects, never an address): refused before anything is sent."""
     config = renderer.config
-    head = email_head(message, config.channels[Channel.EMAIL].from_address, sent_at,
+    head = email_head(message, config.messages.mail_from, sent_at,
                       "<x@example.invalid>", config.helpdesk.reply_to)
     octets = longest_line(head)
     if octets > HARD_LINE_LIMIT:

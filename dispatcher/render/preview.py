@@ -95,7 +95,7 @@ class Previewer:
         return Preview(message, (self._write_text(notice, message),))
 
     def email_headers_and_body(self, notice: Notice, message: Message) -> bytes:
-        from_mailbox = self._config.channels[Channel.EMAIL].from_address
+        from_mailbox = self._config.messages.mail_from
         return build_email(message, from_mailbox, self.sent_at, message_id(
             self._keys, notice.key, message.contact.id, message.channel.value, from_mailbox),
             self._config.helpdesk.reply_to)

@@ -2,7 +2,7 @@
 each channel, against how long it stays worth sending. Pure.
 
 A channel delivers ``concurrency`` messages at a time, each taking about
-``SECONDS_PER_MESSAGE`` (a fax: ``[channels.fax] seconds_per_fax``, 50 s end to end on a
+``seconds_per_message`` (a fax: ``[channels.fax] seconds_per_fax``, 50 s end to end on a
 line), at most ``rate_per_second``. A notice matters from its time until its deadline
 (``RetryPolicy.deadline``: a start notice until the work ends, a reminder until half its
 lead, an end notice ``end_notice_hours`` after). The postponed notice is left out: it goes
@@ -29,9 +29,6 @@ from dispatcher.table import (
     spoken_duration,
 )
 
-# One message on one connection, where no rate says otherwise (an SMTP relay on the LAN,
-# Twilio's API): estimates, on the safe side.
-SECONDS_PER_MESSAGE = {Channel.EMAIL: 0.1, Channel.SMS: 0.25}
 _ADVICE = {
     Channel.FAX: "more lines, an e-mail-to-fax gateway, or a fax reminder days ahead",
     Channel.EMAIL: "a higher concurrency or rate_per_second",
@@ -92,9 +89,7 @@ class Capacity:
 
 def per_second(settings: ChannelConfig) -> float:
     """Messages a second the channel delivers, by its configuration."""
-    seconds = (settings.seconds_per_fax if settings.channel is Channel.FAX
-               else SECONDS_PER_MESSAGE[settings.channel])
-    rate = settings.concurrency / seconds
+    rate = settings.concurrency / settings.seconds_per_message
     return min(rate, settings.rate_per_second) if settings.rate_per_second else rate
 
 

@@ -109,7 +109,7 @@ class Claims:
         """Ask the provider about submitted deliveries until each has ended; True as soon
         as some are due for another attempt."""
         c, channel, record = self._context, run.channel, run.record
-        poll_seconds = run.lane.settings.poll_seconds
+        poll_seconds = run.backend.poll_seconds
         while not c.stopping.is_set():
             submitted = await c.ask(lambda: c.ledger.submitted(record.id, channel.value))
             if not submitted:

@@ -44,7 +44,7 @@ def pace_for(settings: ChannelConfig) -> FaxPace:
     (``concurrency`` faxes each ``seconds_per_fax``, at most ``rate_per_second``): 4 lines
     take a fax every 12 s, so one worker (about 120-170 MB each) keeps a minute of pages
     ahead of them; a gateway configured with many fast lines gets a worker per core."""
-    per_second = settings.concurrency / settings.seconds_per_fax
+    per_second = settings.concurrency / settings.seconds_per_message
     if settings.rate_per_second:
         per_second = min(per_second, settings.rate_per_second)
     workers = min(_most_workers(), max(1, math.ceil(per_second / PAGES_PER_SECOND_PER_WORKER)))

@@ -1,5 +1,5 @@
 """The one way a notice is sent, by the daemon, `send`, `retry` and `postpone`: check every
-message renders, then backends → sending run → send what is not final → close, and report."""
+message renders, then the sending run sends what is not final, and report."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def preflight(inputs: Inputs, notice: Notice, channels: Iterable[Channel], now: 
     renderer = Renderer(config.settings.templates_dir, config)
     audience = in_audience(inputs.contacts, notice.window.audience)
     shapes = Shapes(audience)
-    max_segments = config.channels[Channel.SMS].max_segments
+    max_segments = config.messages.sms_max_segments
     problems: list[Problem] = []
     for channel in channels:
         problems.extend(check_notice(renderer, notice, shapes, channel, max_segments, now))
@@ -102,7 +102,8 @@ async def send_session(
     checked: bool = False,
     sleep: Sleep = asyncio.sleep,
 ) -> SendResult:
-    """Send ``notice`` on ``channels`` through ``backends``, which this closes afterwards.
+    """Send ``notice`` on ``channels`` through ``backends`` (the caller made them, and
+    closes them: ``async with make_backends(...)``).
     ``checked``: the caller has just run ``preflight`` on this notice and these channels (to
     fail before asking the operator), so every message is not rendered a second time."""
     sending = SendingRun(inputs, ledger, backends, clock, sleep, on_progress=on_progress,
@@ -113,5 +114,3 @@ async def send_session(
         return await send_notice(sending, notice, channels, triggered_by, on_counted)
     finally:
         await sending.close()
-        for backend in backends.values():
-            await backend.close()

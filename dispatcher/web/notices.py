@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,7 +31,9 @@ from dispatcher.receipts import Unreached, unreached, unreached_csv_lines
 from dispatcher.render import Previewer, Renderer
 from dispatcher.schedule import notice_capacity, per_second
 from dispatcher.send import (
+    Backends,
     carry_out_postponement,
+    check_credentials,
     current_notice,
     make_backends,
     plan_postponement,
@@ -247,17 +249,15 @@ class NoticeDesk:
         channels = list(notice.channels)
         # every message rendered first, off the loop the daemon's notices share
         await asyncio.to_thread(preflight, inputs, notice, channels, self.clock())
-        backends = make_backends(inputs.config, channels, self.env)
-        self._background(notice, send_now(inputs, self.ledger, backends, notice, channels,
-                                          actor, self.clock, checked=True,
-                                          stopping=self.stopping))
+        self._background(notice, inputs.config, channels, lambda backends: send_now(
+            inputs, self.ledger, backends, notice, channels, actor, self.clock, checked=True,
+            stopping=self.stopping))
 
     async def start_retry(self, inputs: Inputs, notice: Notice, actor: str) -> int:
         requeued, channels = await requeue_failed(self.ledger, notice, False, self.clock)
-        backends = make_backends(inputs.config, channels, self.env)
-        self._background(notice, retry_failed(inputs, self.ledger, backends, notice,
-                                              channels, requeued, actor, self.clock,
-                                              stopping=self.stopping))
+        self._background(notice, inputs.config, channels, lambda backends: retry_failed(
+            inputs, self.ledger, backends, notice, channels, requeued, actor, self.clock,
+            stopping=self.stopping))
         return requeued
 
     async def postpone(self, inputs: Inputs, window: Window, actor: str, reason: str,
@@ -265,28 +265,32 @@ class NoticeDesk:
         plan = await asyncio.to_thread(plan_postponement, inputs, window,
                                        await self.ledger.active_slots(), None, True, self.clock,
                                        seen_slot)
-        backends = make_backends(inputs.config, plan.channels, self.env)
+        check_credentials(inputs.config, plan.channels, self.env)  # before the move
         await carry_out_postponement(self.ledger, plan, actor, reason, self.clock)
         if plan.channels:
-            self._background(plan.notice, send_now(
-                inputs, self.ledger, backends, plan.notice, plan.channels, actor, self.clock,
-                checked=True, stopping=self.stopping))
+            self._background(plan.notice, inputs.config, plan.channels, lambda backends: (
+                send_now(inputs, self.ledger, backends, plan.notice, plan.channels, actor,
+                         self.clock, checked=True, stopping=self.stopping)))
 
-    def _background(self, notice: Notice, sending: Coroutine[Any, Any, Any]) -> None:
+    def _background(self, notice: Notice, config: Config, channels: list[Channel],
+                    send: Callable[[Backends], Awaitable[object]]) -> None:
+        """``send`` in a task of its own, through backends that task makes and closes;
+        SetupError now if a credential they need is missing."""
+        check_credentials(config, channels, self.env)
         if self.stopping.is_set():
-            sending.close()
             raise single(ArgumentError, "send", "the console is stopping")
         if notice.key in self.running:
-            sending.close()
             raise single(ArgumentError, "send", f"the {notice.tag} notice is being sent now")
-        task = asyncio.create_task(self._logged(notice, sending), name=f"console {notice.key}")
+        task = asyncio.create_task(self._logged(notice, config, channels, send),
+                                   name=f"console {notice.key}")
         self.running[notice.key] = task
         task.add_done_callback(lambda _: self.running.pop(notice.key, None))
 
-    @staticmethod
-    async def _logged(notice: Notice, sending: Coroutine[Any, Any, Any]) -> None:
+    async def _logged(self, notice: Notice, config: Config, channels: list[Channel],
+                      send: Callable[[Backends], Awaitable[object]]) -> None:
         try:
-            await sending
+            async with make_backends(config, channels, self.env) as backends:
+                await send(backends)
         except InputError as exc:
             log.error("console send of %s refused: %s", notice.key, exc)
         except Exception:

@@ -8,15 +8,29 @@ from dispatcher.errors import SetupError, single
 from dispatcher.send.channels.base import Backend, MailTransport, Outgoing, Receipt
 from dispatcher.send.channels.email_gateway import EmailGatewayFax, gateway_recipient
 from dispatcher.send.channels.envelope import DeliveryTokens, Verified, tag_id
-from dispatcher.send.channels.hylafax import HylaFax
+from dispatcher.send.channels.hylafax import HylaFax, hylafax_password
 from dispatcher.send.channels.outbox import Outbox
-from dispatcher.send.channels.smtp import SmtpPool
-from dispatcher.send.channels.twilio_sms import STATUS_PATH, MessageStatus, TwilioSms
-from dispatcher.table import Channel, Config
+from dispatcher.send.channels.smtp import SmtpPool, smtp_login
+from dispatcher.send.channels.twilio_sms import (
+    STATUS_PATH,
+    MessageStatus,
+    TwilioSms,
+    twilio_account,
+)
+from dispatcher.table import (
+    Channel,
+    Config,
+    GatewaySettings,
+    HylafaxSettings,
+    OutboxSettings,
+    SmtpSettings,
+    TwilioSettings,
+)
 
 __all__ = [
     "STATUS_PATH",
     "Backend",
+    "Backends",
     "DeliveryTokens",
     "MailTransport",
     "MessageStatus",
@@ -24,46 +38,79 @@ __all__ = [
     "Receipt",
     "TwilioSms",
     "Verified",
+    "check_credentials",
     "gateway_recipient",
     "make_backends",
     "tag_id",
 ]
 
 
+class Backends(dict[Channel, Backend]):
+    """The backends made for one send, by channel. Whoever makes them closes them, once the
+    send is over: ``async with make_backends(...) as backends``."""
+
+    async def __aenter__(self) -> Backends:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for backend in self.values():
+            await backend.close()
+
+
 def make_backends(config: Config, channels: Iterable[Channel], env: Mapping[str, str]
-                  ) -> dict[Channel, Backend]:
-    """One backend per channel; SetupError if a credential it needs is missing. The
-    deployment's key ([receipts] secret_file) is made here on first use."""
+                  ) -> Backends:
+    """One backend per channel; SetupError if a credential it needs is missing. Nothing is
+    connected yet. The deployment's key ([receipts] secret_file) is made here on first use."""
     tokens = DeliveryTokens.of(config)
-    return {channel: _backend(config, channel, env, tokens) for channel in channels}
+    return Backends({channel: _backend(config, channel, env, tokens) for channel in channels})
+
+
+def check_credentials(config: Config, channels: Iterable[Channel], env: Mapping[str, str]
+                      ) -> None:
+    """SetupError if a credential the backends of ``channels`` need is not in ``env``;
+    nothing is made, written or connected."""
+    for channel in channels:
+        settings = config.channels[channel].backend
+        if isinstance(settings, GatewaySettings):  # its mail goes through the e-mail channel
+            settings = config.channels[Channel.EMAIL].backend
+        if isinstance(settings, SmtpSettings):
+            smtp_login(settings, env)
+        elif isinstance(settings, TwilioSettings):
+            twilio_account(env)
+        elif isinstance(settings, HylafaxSettings):
+            hylafax_password(settings, env)
 
 
 def _mail_transport(config: Config, env: Mapping[str, str], tokens: DeliveryTokens
                     ) -> SmtpPool | Outbox:
     email = config.channels[Channel.EMAIL]
-    if email.backend == "smtp":
-        return SmtpPool(email, env, tokens, config.helpdesk.reply_to)
-    return Outbox(email.path, email.from_address, tokens, config.helpdesk.reply_to)
+    mail_from, reply_to = config.messages.mail_from, config.helpdesk.reply_to
+    if isinstance(email.backend, SmtpSettings):
+        return SmtpPool(email.backend, email.concurrency, mail_from, env, tokens, reply_to)
+    return Outbox(email.path, mail_from, tokens, reply_to)
 
 
 def _backend(config: Config, channel: Channel, env: Mapping[str, str],
              tokens: DeliveryTokens) -> Backend:
     settings = config.channels[channel]
-    email_from = config.channels[Channel.EMAIL].from_address
-    if settings.backend == "outbox":
-        return Outbox(settings.path, email_from, tokens, config.helpdesk.reply_to)
+    backend = settings.backend
+    if isinstance(backend, OutboxSettings):
+        return Outbox(settings.path, config.messages.mail_from, tokens,
+                      config.helpdesk.reply_to)
     if channel is Channel.EMAIL:
         return _mail_transport(config, env, tokens)
-    if settings.backend == "twilio":
-        return TwilioSms(settings, env, _status_callback(config, tokens))
-    if settings.backend == "hylafax":
-        return HylaFax(settings, env)
-    if settings.backend == "email-gateway":
-        assert settings.gateway_address is not None
-        transport: MailTransport = _mail_transport(config, env, tokens)
-        return EmailGatewayFax(settings.gateway_address, email_from, transport, tokens)
+    if isinstance(backend, TwilioSettings):
+        return TwilioSms(backend, env, _status_callback(config, tokens))
+    if isinstance(backend, HylafaxSettings):
+        return HylaFax(backend, env)
+    if isinstance(backend, GatewaySettings):
+        return EmailGatewayFax(backend.gateway_address, config.messages.mail_from,
+                               _mail_transport(config, env, tokens), tokens)
     raise single(SetupError, f"[channels.{channel}] backend",
-                 f"{settings.backend!r} is not available yet")
+                 f"{backend.name!r} is not available yet")
 
 
 def _status_callback(config: Config, tokens: DeliveryTokens) -> Callable[[int], str] | None:

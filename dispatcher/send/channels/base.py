@@ -44,6 +44,7 @@ class Backend(ABC):
     name: ClassVar[str]
     # True where acceptance is not the end: the backend is polled until each job ends.
     confirms_later: ClassVar[bool] = False
+    poll_seconds = 10.0  # how often a backend that confirms later is asked
 
     async def start(self) -> None:  # noqa: B027 - most backends have nothing to open
         """Open connections; called once before the first send."""
@@ -67,6 +68,8 @@ class MailTransport(Protocol):
 
     async def deliver(self, mail: EmailMessage, recipient: str, key: str, tag: str
                       ) -> Receipt: ...
+
+    async def close(self) -> None: ...
 
 
 def secret(env: Mapping[str, str], name: str, key: str) -> str:

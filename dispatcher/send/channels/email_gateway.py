@@ -47,6 +47,10 @@ class EmailGatewayFax(Backend):
         return await self._transport.deliver(mail, recipient, outgoing.notice_key,
                                              outgoing.tag)
 
+    async def close(self) -> None:
+        """The transport was made for this backend (``make_backends``): it closes with it."""
+        await self._transport.close()
+
 
 def gateway_recipient(template: str, e164: str) -> str:
     number = phonenumbers.parse(e164)

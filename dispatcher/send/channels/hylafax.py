@@ -20,24 +20,33 @@ from typing import ClassVar
 
 from dispatcher.errors import ChannelError, PermanentError, TransientError, UnavailableError
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
-from dispatcher.table import ChannelConfig
+from dispatcher.table import HylafaxSettings
 
 _FILE = re.compile(r"FILE: (\S+?)\)?\.?$")
 _JOB = re.compile(r"[Jj]ob (\d+)")
+_TIMEOUT_SECONDS = 30.0  # for each answer of the server
 _SEP = "|"  # between the fields of a queue listing (JOBFMT)
 _LINE_TROUBLE = re.compile(
     r"busy|no answer|no carrier|no (local )?dial ?tone|too many attempts to (dial|transmit)",
     re.IGNORECASE)
 
 
+def hylafax_password(config: HylafaxSettings, env: Mapping[str, str]) -> str:
+    """The password from the environment ("" without ``password_env``); SetupError naming
+    the key if the variable is not set."""
+    if not config.password_env:
+        return ""
+    return secret(env, config.password_env, "[channels.fax] password_env")
+
+
 class HylaFax(Backend):
     name: ClassVar[str] = "hylafax"
     confirms_later: ClassVar[bool] = True
 
-    def __init__(self, config: ChannelConfig, env: Mapping[str, str]) -> None:
+    def __init__(self, config: HylafaxSettings, env: Mapping[str, str]) -> None:
         self._config = config
-        self._password = (secret(env, config.password_env, "[channels.fax] password_env")
-                          if config.password_env else "")
+        self.poll_seconds = config.poll_seconds
+        self._password = hylafax_password(config, env)
 
     async def send(self, outgoing: Outgoing) -> Receipt:
         assert outgoing.document is not None, "a fax is sent with its rendered document"
@@ -106,8 +115,8 @@ class HylaFax(Backend):
     @contextmanager
     def _session(self) -> Iterator[ftplib.FTP]:
         c = self._config
-        ftp = ftplib.FTP(timeout=c.timeout_seconds)
-        ftp.connect(c.host, c.port or 4559)  # no connection, nothing to close
+        ftp = ftplib.FTP(timeout=_TIMEOUT_SECONDS)
+        ftp.connect(c.host, c.port)  # no connection, nothing to close
         try:
             ftp.login(c.user, self._password)
             yield ftp

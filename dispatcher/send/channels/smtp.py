@@ -27,28 +27,37 @@ from dispatcher.errors import (
 from dispatcher.render import build_email, mime_bytes
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
 from dispatcher.send.channels.envelope import DeliveryTokens, Envelope
-from dispatcher.table import ChannelConfig
+from dispatcher.table import SmtpSettings
+
+
+def smtp_login(config: SmtpSettings, env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The user name and password from the environment (None, None: no login);
+    SetupError naming the key if a variable is not set."""
+    key = "[channels.email]"
+    username = (secret(env, config.username_env, f"{key} username_env")
+                if config.username_env else None)
+    password = (secret(env, config.password_env, f"{key} password_env")
+                if config.password_env else None)
+    return username, password
 
 
 class SmtpPool(Backend):
     name: ClassVar[str] = "smtp"
 
-    def __init__(self, config: ChannelConfig, env: Mapping[str, str],
-                 tokens: DeliveryTokens, reply_to: str | None = None) -> None:
+    def __init__(self, config: SmtpSettings, concurrency: int, mail_from: str,
+                 env: Mapping[str, str], tokens: DeliveryTokens, reply_to: str | None = None
+                 ) -> None:
         self._config = config
+        self._mail_from = mail_from
         self._tokens = tokens
         self._reply_to = reply_to
-        key = "[channels.email]"
-        self._username = (secret(env, config.username_env, f"{key} username_env")
-                          if config.username_env else None)
-        self._password = (secret(env, config.password_env, f"{key} password_env")
-                          if config.password_env else None)
+        self._username, self._password = smtp_login(config, env)
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
-        self._slots = asyncio.Semaphore(config.concurrency)
-        self._envelope_from = parseaddr(config.from_address)[1]
+        self._slots = asyncio.Semaphore(concurrency)
+        self._envelope_from = parseaddr(mail_from)[1]
 
     async def send(self, outgoing: Outgoing) -> Receipt:
-        message, from_mailbox = outgoing.message, self._config.from_address
+        message, from_mailbox = outgoing.message, self._mail_from
         message_id = self._tokens.message_id(outgoing.notice_key, message.contact.id,
                                              message.channel.value, from_mailbox)
         raw = build_email(message, from_mailbox, outgoing.sent_at, message_id, self._reply_to)

@@ -24,7 +24,7 @@ from dispatcher.errors import (
     UncertainError,
 )
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
-from dispatcher.table import ChannelConfig
+from dispatcher.table import TwilioSettings
 
 STATUS_PATH = "/twilio/status"  # where the daemon's HTTP server takes Twilio's reports
 ACCOUNT_SID_ENV = "TWILIO_ACCOUNT_SID"
@@ -41,16 +41,22 @@ class MessageStatus:
     error_message: str | None
 
 
+def twilio_account(env: Mapping[str, str]) -> tuple[str, str]:
+    """The account SID and auth token from the environment; SetupError if either is not
+    set."""
+    return (secret(env, ACCOUNT_SID_ENV, "[channels.sms] twilio"),
+            secret(env, AUTH_TOKEN_ENV, "[channels.sms] twilio"))
+
+
 class TwilioSms(Backend):
     name: ClassVar[str] = "twilio"
 
-    def __init__(self, config: ChannelConfig, env: Mapping[str, str],
+    def __init__(self, config: TwilioSettings, env: Mapping[str, str],
                  status_callback: Callable[[int], str] | None = None) -> None:
         self._config = config
         # a delivery's "{public_url}/twilio/status/{signed id}": its status reports come there
         self._status_callback = status_callback
-        self._account_sid = secret(env, ACCOUNT_SID_ENV, "[channels.sms] twilio")
-        self._auth_token = secret(env, AUTH_TOKEN_ENV, "[channels.sms] twilio")
+        self._account_sid, self._auth_token = twilio_account(env)
         self._http: AsyncTwilioHttpClient | None = None
         self._client: Client | None = None
 
@@ -119,7 +125,7 @@ class TwilioSms(Backend):
     def _sender(self) -> dict[str, Any]:
         if self._config.messaging_service_sid:
             return {"messaging_service_sid": self._config.messaging_service_sid}
-        return {"from_": self._config.from_address}
+        return {"from_": self._config.from_number}
 
 
 def _channel_error(exc: TwilioRestException | TwilioServiceException, to: str) -> ChannelError:

@@ -84,7 +84,7 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     reminders = read_reminders(r, r.table(data, (), "reminders"))
     windows = read_windows(r, r.tables(data, (), "windows"), settings.timezone,
                            settings.announce_days_before, reminders)
-    channels = read_channels(r, r.table(data, (), "channels"))
+    channels, messages = read_channels(r, r.table(data, (), "channels"))
     retry = read_retry(r, r.table(data, (), "retry"))
     receipts = read_receipts(r, r.table(data, (), "receipts"))
     http = read_http(r, r.table(data, (), "http"))
@@ -92,5 +92,5 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     console = read_console(r, r.table(data, (), "console"))
     if r.problems or sender is None or helpdesk is None:
         return None
-    return Config(r.path, settings, sender, helpdesk, affected, windows, channels, retry,
-                  receipts, http, publish, console)
+    return Config(r.path, settings, sender, helpdesk, affected, windows, channels, messages,
+                  retry, receipts, http, publish, console)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import formataddr, parseaddr
 from pathlib import Path
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from dispatcher.table.receipt_settings import Http, Receipts
@@ -29,6 +30,10 @@ DEFAULT_ANNOUNCE_DAYS = 14.0
 
 
 HYLAFAX_PORT = 4559
+
+
+SECONDS_PER_MESSAGE: Mapping[Channel, float] = {Channel.FAX: 50.0, Channel.EMAIL: 0.1,
+                                                Channel.SMS: 0.25}
 
 
 BACKENDS: Mapping[Channel, tuple[str, ...]] = {
@@ -79,32 +84,88 @@ class AffectedService:
 
 
 @dataclass(frozen=True)
-class ChannelConfig:
-    """``[channels.<channel>]``; each backend reads the keys it needs."""
+class OutboxSettings:
+    """``backend = "outbox"``: every message written as a file under the channel's path."""
 
-    channel: Channel
-    backend: str
-    path: Path
-    concurrency: int
-    rate_per_second: float | None
-    max_segments: int = 2
-    from_address: str = ""
+    name: ClassVar[str] = "outbox"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """``backend = "smtp"``: the e-mail server and the login it takes."""
+
+    name: ClassVar[str] = "smtp"
     host: str = "localhost"
-    port: int | None = None
-    security: str = "starttls"
+    port: int = 587
+    security: str = "starttls"  # none, starttls or tls
     username_env: str | None = None
     password_env: str | None = None
     timeout_seconds: float = 30.0
-    base_url: str | None = None
-    messaging_service_sid: str | None = None
-    gateway_address: str | None = None
     ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    """``backend = "twilio"``: SMS through Twilio, from a number or a messaging service."""
+
+    name: ClassVar[str] = "twilio"
+    from_number: str | None = None  # ``from``: an E.164 number such as +815012345678
+    messaging_service_sid: str | None = None
+    base_url: str | None = None  # another API root (a local server speaking Twilio's API)
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class HylafaxSettings:
+    """``backend = "hylafax"``: the HylaFAX server, and how it dials."""
+
+    name: ClassVar[str] = "hylafax"
+    host: str = "localhost"
+    port: int = HYLAFAX_PORT
     user: str = "dispatcher"
+    password_env: str | None = None
     max_dials: int = 3
     kill_after_minutes: int = 60
-    poll_seconds: float = 10.0
+    poll_seconds: float = 10.0  # how often the server is asked about submitted jobs
     modem: str = "any"
-    seconds_per_fax: float = 50.0  # one fax on one line, end to end: for capacity estimates
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """``backend = "email-gateway"``: each fax an e-mail to the gateway's address for the
+    number, sent through the e-mail channel's transport."""
+
+    name: ClassVar[str] = "email-gateway"
+    gateway_address: str = "{number}@fax.example.jp"
+
+
+BackendSettings = (OutboxSettings | SmtpSettings | TwilioSettings | HylafaxSettings
+                   | GatewaySettings)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """``[channels.<channel>]``: the keys every channel has, and its backend's own."""
+
+    channel: Channel
+    backend: BackendSettings
+    path: Path
+    concurrency: int
+    rate_per_second: float | None
+    # one message on one connection, end to end, for capacity estimates and the fax pace:
+    # a fax on a line ([channels.fax] seconds_per_fax); where no rate says otherwise, an
+    # e-mail to an SMTP relay on the LAN, an SMS to Twilio's API (on the safe side)
+    seconds_per_message: float
+
+
+@dataclass(frozen=True)
+class Messages:
+    """What the messages are, whatever backend carries them: the mailbox every e-mail
+    (and e-mail to a fax gateway) comes from (``[channels.email] from``), and the most
+    segments an SMS may take (``[channels.sms] max_segments``)."""
+
+    mail_from: str = DEFAULT_FROM
+    sms_max_segments: int = 2
 
 
 @dataclass(frozen=True)
@@ -135,6 +196,7 @@ class Config:
     affected_services: tuple[AffectedService, ...]
     windows: tuple[Window, ...]
     channels: Mapping[Channel, ChannelConfig]
+    messages: Messages
     retry: RetryPolicy
     receipts: Receipts
     http: Http
