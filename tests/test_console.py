@@ -319,3 +319,37 @@ def test_the_unreached_list_shows_a_page_and_the_csv_has_everyone(
 
     named, reached = asyncio.run(reach())  # what the page counts, in SQL
     assert len(named) == 240 and reached == {f"R{n:03d}" for n in range(0, 240, 3)}
+
+
+async def test_a_console_alone_keeps_the_last_good_table_and_says_why(project: Path) -> None:
+    from dispatcher.web.notices import NoticeDesk
+
+    desk = NoticeDesk(project, cast(Any, None), lambda: datetime.now(UTC))
+    good = await desk.inputs()
+    text = project.read_text(encoding="utf-8")
+    broken = text.replace("end = 2021-07-19T02:00:00", "end = 2021-07-19T00:00:00", 1)
+    assert broken != text
+    project.write_text(broken, encoding="utf-8")
+    assert await desk.inputs() is good  # not a 400: the last good table stays
+    assert [p.where.split(": ")[-1] for p in desk.rejected] == ["windows[3].end"]
+    project.write_text(text + "# 直した\n", encoding="utf-8")
+    fixed = await desk.inputs()
+    assert fixed is not good and desk.rejected == ()
+
+
+def test_the_console_pages_show_a_rejected_edit_above_the_last_good_table(
+        console: HttpClient, project: Path) -> None:
+    assert console.login() == 303
+    assert console.request("GET", "/")[0] == 200  # the table, read once while good
+    text = project.read_text(encoding="utf-8")
+    project.write_text(text.replace("end = 2021-07-19T02:00:00", "end = 2021-07-19T00:00:00",
+                                    1), encoding="utf-8")
+    for path in ("/", "/audit", "/windows/3/notices/start"):
+        status, _, page = console.request("GET", path)
+        assert status == 200, (path, page)
+        assert "編集は反映されていません" in page and "windows[3].end" in page, path
+    status, _, page = console.request("GET", "/")
+    assert "2021年7月19日(月) AM1:00～AM2:00" in page  # the table in force
+    project.write_text(text + "# 直した\n", encoding="utf-8")
+    status, _, page = console.request("GET", "/")
+    assert status == 200 and "編集は反映されていません" not in page

@@ -247,5 +247,7 @@ def test_the_daemons_console_shows_the_table_in_force_after_a_broken_edit(
         status, _, page = desk.request("GET", "/")
         # one source of truth: what the daemon sends from, not the broken file (was a 400)
         assert status == 200 and "2021年7月19日(月) AM1:00～AM2:00" in page
+        # and says which edit is not in force, and why
+        assert "編集は反映されていません" in page and "windows[3].end" in page
     finally:
         stop(daemon, log)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dispatcher.clock import Clock
@@ -25,7 +25,7 @@ from dispatcher.receipts import (
     TwilioReports,
 )
 from dispatcher.send import DeliveryTokens, TwilioSms, make_backends
-from dispatcher.table import Channel, Config, Inputs, TwilioSettings
+from dispatcher.table import Channel, Config, TableKeeper, TwilioSettings
 from dispatcher.web import Console, WebServer, make_app
 
 log = logging.getLogger("dispatcher.daemon")
@@ -37,7 +37,7 @@ class ReceiptServices:
     ledger: Ledger
     env: Mapping[str, str]
     clock: Clock
-    table_in_force: Callable[[], Inputs] | None = None  # the daemon's, for the console
+    table: TableKeeper | None = None  # the daemon's, which its console shares
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _server: WebServer | None = field(default=None, init=False)
     _console: Console | None = field(default=None, init=False)
@@ -50,7 +50,7 @@ class ReceiptServices:
         if http.enabled:
             assert http.host is not None and http.public_url is not None
             console = Console.of(self.config, self.ledger, self.clock,
-                                 http.public_url.startswith("https://"), self.table_in_force)
+                                 http.public_url.startswith("https://"), self.table)
             self._console = console
             app = make_app(http.public_url, reports, console, self.config.publish.path)
             self._server = WebServer(app, http.host, http.port)

@@ -16,7 +16,6 @@ import os
 import random
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,12 +43,10 @@ from dispatcher.table import (
     Config,
     Fingerprint,
     Inputs,
-    KnownContacts,
+    TableKeeper,
     Window,
     build_notice,
     find_window,
-    fingerprint,
-    load_inputs,
     spoken_duration,
 )
 
@@ -80,12 +77,9 @@ class Daemon:
     # how the daemon reaches the providers: the configured backends (a seam for tests)
     backends: BackendFactory = make_backends
     sleep: Sleep = asyncio.sleep  # how sends wait (retries, rates): the clock's own
-    inputs: Inputs = field(init=False)  # the table in force, from ``open`` on
 
     def __post_init__(self) -> None:
-        self._known_contacts = KnownContacts()  # a reload validates only the rows edited
-        self._load_seconds = 0.0  # how long the last (valid) load took
-        self._files: Fingerprint | None = None
+        self.table = TableKeeper(self.config_path, self._check)  # its console shares it
         self._running: dict[str, asyncio.Task[None]] = {}
         self._jobs = NoticeJobs(self._fire)
         self._ledger: Ledger | None = None
@@ -121,13 +115,13 @@ class Daemon:
     async def open(self) -> None:
         """Read the table (InputError if it is not valid), connect to the ledger and start
         the scheduler (inside a running event loop)."""
-        self.inputs = await asyncio.to_thread(self._load)
-        self._files = fingerprint(self.config_path, self.inputs)
+        files = self.table.edit_seen() or ()
+        self.table.take(await asyncio.to_thread(self._load), files)
         settings = self.inputs.config.settings
         self._ledger = await Ledger.open(engine_url(settings.ledger_url,
                                                     self.inputs.config.path.parent))
         self._receipts = ReceiptServices(self.inputs.config, self._ledger, self.env, self.clock,
-                                         table_in_force=lambda: self.inputs)
+                                         self.table)
         try:
             agrees_with_ledger(self.inputs, await self._ledger.active_slots())
             await self._receipts.start()
@@ -340,16 +334,23 @@ class Daemon:
             if self.on_missed is not None:
                 self.on_missed(decision)
 
+    @property
+    def inputs(self) -> Inputs:
+        """The table in force (its last good version), from ``open`` on."""
+        return self.table.inputs
+
     def _load(self) -> Inputs:
-        started = time.monotonic()
-        inputs = load_inputs(self.config_path, self._known_contacts)
+        """The files, read and checked (blocking: in a worker thread)."""
+        return self.table.read()
+
+    def _check(self, inputs: Inputs) -> None:
+        """What the daemon asks of a table beyond its files' validity: every template
+        renders, and the credentials its broadcast channels need are set."""
         problems = check_inputs(inputs, self.clock())
         if problems:
             raise InputError(problems)
         broadcast = {c for w in inputs.config.windows if w.broadcast for c in w.channels}
         check_credentials(inputs.config, broadcast, self.env)
-        self._load_seconds = time.monotonic() - started
-        return inputs
 
     async def reload_if_changed(self) -> None:
         """Start reading an edit of the files, in a worker thread: loading and checking
@@ -361,8 +362,8 @@ class Daemon:
                 return
             self._reloading = None
             reloading.result()  # what went wrong (the ledger away, say) is the tick's
-        files = fingerprint(self.config_path, self.inputs)
-        if files != self._files and not self._holding_reload():
+        files = self.table.edit_seen()
+        if files is not None and not self._holding_reload():
             self._reloading = asyncio.create_task(self._reload(files), name="reload")
 
     def _holding_reload(self) -> bool:
@@ -372,7 +373,7 @@ class Daemon:
         be in force in time anyway: the notice goes out from the table in force at its
         time. A small table reloads in milliseconds and is never held."""
         now = self.clock()
-        soon = now + timedelta(seconds=2 * self._load_seconds)
+        soon = now + timedelta(seconds=2 * self.table.load_seconds)
         busy = bool(self._planning) or any(now <= at <= soon
                                            for at in self._jobs.scheduled().values())
         if not busy:
@@ -396,13 +397,12 @@ class Daemon:
             inputs = await asyncio.to_thread(self._load)
             agrees_with_ledger(inputs, await self._ledger.active_slots())
         except InputError as exc:
-            self._files = files
+            self.table.refuse(exc.problems, files)
             for problem in exc.problems:
                 event(log, logging.ERROR, "edit rejected, the last good table stays in force",
                       problem=str(problem))
             return
-        self.inputs = inputs
-        self._files = files
+        self.table.take(inputs, files)
         event(log, logging.INFO, "table reloaded", windows=len(inputs.config.windows),
               contacts=len(inputs.contacts))
 

@@ -26,7 +26,7 @@ from dispatcher.table.contacts import (
     load_contacts,
     parse_contacts_file,
 )
-from dispatcher.table.inputs import Fingerprint, Inputs, fingerprint, load_inputs
+from dispatcher.table.inputs import Fingerprint, Inputs, TableKeeper, fingerprint, load_inputs
 from dispatcher.table.leads import jp_lead, lead_text, parse_lead
 from dispatcher.table.notice import (
     Notice,
@@ -101,6 +101,7 @@ __all__ = [
     "Slot",
     "SmsReceipts",
     "SmtpSettings",
+    "TableKeeper",
     "TwilioSettings",
     "Window",
     "active_slot",

@@ -5,6 +5,9 @@ Problems from every source are reported at once, so an operator fixes them in on
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +58,81 @@ def fingerprint(config_path: Path, inputs: Inputs | None) -> Fingerprint:
             continue
         marks.append((str(path), stat.st_mtime_ns, stat.st_size))
     return tuple(marks)
+
+
+class TableKeeper:
+    """One table per process: the last good version of the files. An edit is read again
+    (``read``, in a worker thread: 100,000 contacts take a while) and taken in only whole
+    and valid; a rejected edit leaves the last good table in force, and ``rejected`` says
+    why until the next edit is taken in. The daemon keeps one, which its console shares; a
+    console alone keeps its own."""
+
+    def __init__(self, config_path: Path, check: Callable[[Inputs], None] | None = None
+                 ) -> None:
+        self.config_path = config_path
+        self._check = check  # more than the files' own validity: InputError if not
+        self._known = KnownContacts()  # a reload validates only the rows edited
+        self._inputs: Inputs | None = None
+        self._files: Fingerprint = ()
+        self.rejected: tuple[Problem, ...] = ()
+        self.load_seconds = 0.0  # how long the last good read took
+
+    @property
+    def inputs(self) -> Inputs:
+        """The table in force."""
+        if self._inputs is None:
+            raise RuntimeError(f"{self.config_path} has not been read yet")
+        return self._inputs
+
+    def edit_seen(self) -> Fingerprint | None:
+        """The files' marks when they changed since the last read (or none was taken in
+        yet), else None."""
+        files = fingerprint(self.config_path, self._inputs)
+        return None if self._inputs is not None and files == self._files else files
+
+    def read(self) -> Inputs:
+        """The files, loaded and checked; InputError lists what is wrong. Blocking."""
+        started = time.monotonic()
+        inputs = load_inputs(self.config_path, self._known)
+        if self._check is not None:
+            self._check(inputs)
+        self.load_seconds = time.monotonic() - started
+        return inputs
+
+    def take(self, inputs: Inputs, files: Fingerprint) -> None:
+        """``inputs``, read after the files were seen as ``files``, is the table in force.
+        Those marks are kept, so that an edit made during the read is read next; from the
+        new table's folders if it moved them."""
+        same = self._inputs is not None and _folders(self._inputs) == _folders(inputs)
+        self._files = files if same else fingerprint(self.config_path, inputs)
+        self._inputs = inputs
+        self.rejected = ()
+
+    def refuse(self, problems: Iterable[Problem], files: Fingerprint) -> None:
+        """The edit seen as ``files`` is not taken in: the last good table stays."""
+        self._files = files
+        self.rejected = tuple(problems)
+
+    async def refresh(self) -> Inputs:
+        """The table in force, after reading an edit if there is one (off the loop).
+        InputError only while no good table has been read."""
+        files = self.edit_seen()
+        if files is None:
+            return self.inputs
+        try:
+            inputs = await asyncio.to_thread(self.read)
+        except InputError as exc:
+            if self._inputs is None:
+                raise
+            self.refuse(exc.problems, files)
+            return self._inputs
+        self.take(inputs, files)
+        return inputs
+
+
+def _folders(inputs: Inputs) -> tuple[Path, Path]:
+    settings = inputs.config.settings
+    return settings.contacts_dir, settings.templates_dir
 
 
 def _template_problems(folder: Path) -> list[Problem]:

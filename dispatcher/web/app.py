@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dispatcher.errors import LedgerUnavailable
 from dispatcher.receipts import TwilioReports
 from dispatcher.send import STATUS_PATH
-from dispatcher.web.console import SECURITY_HEADERS, Console
+from dispatcher.web.console import Console
+from dispatcher.web.gate import SECURITY_HEADERS
 
 log = logging.getLogger("dispatcher.web")
 

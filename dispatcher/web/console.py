@@ -5,18 +5,14 @@ CSRF token."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import (
-    HTMLResponse,
     PlainTextResponse,
     RedirectResponse,
     Response,
@@ -29,8 +25,8 @@ from dispatcher.errors import InputError, StaleError
 from dispatcher.ledger import Ledger
 from dispatcher.table import (
     Config,
-    Inputs,
     Phase,
+    TableKeeper,
     Window,
     active_slot,
     find_window,
@@ -42,17 +38,9 @@ from dispatcher.table import (
     phase_tag,
 )
 from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users, secret_key
+from dispatcher.web.gate import STATIC, Gate, html, local
 from dispatcher.web.notices import NoticeDesk
 
-COOKIE = "dispatcher_session"
-LOGIN_COOKIE = "dispatcher_login"
-Handler = Callable[[Request, Session], Awaitable[Response]]
-
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("dispatcher.web", "templates"),
-    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_TEMPLATES.filters["jp_datetime"] = jp_datetime
-_STATIC = Path(__file__).parent / "static"
 _FILES = {"console.css": "text/css", "progress.js": "text/javascript"}
 
 
@@ -69,24 +57,26 @@ class Console:
     sessions: Sessions
     limiter: LoginLimiter
     secure_cookies: bool
-    desk: NoticeDesk | None = None
-    table_in_force: Callable[[], Inputs] | None = None  # the daemon's, if it keeps one
+    # the daemon's table in force, which it reads again after an edit; None: the console
+    # keeps its own (alone, `dispatcher console`)
+    daemon_table: TableKeeper | None = None
 
     def __post_init__(self) -> None:
-        if self.desk is None:
-            self.desk = NoticeDesk(self.config_path, self.ledger, self.clock,
-                                   table_in_force=self.table_in_force)
+        self.gate = Gate(self.ledger, self.clock, self.users, self.sessions, self.limiter,
+                         self.secure_cookies)
+        self.desk = NoticeDesk(self.config_path, self.ledger, self.clock,
+                               daemon_table=self.daemon_table)
 
     @classmethod
     def of(cls, config: Config, ledger: Ledger, clock: Clock, secure_cookies: bool,
-           table_in_force: Callable[[], Inputs] | None = None) -> Console:
+           daemon_table: TableKeeper | None = None) -> Console:
         settings = config.console
         assert settings is not None
         return cls(config.path, ledger, clock, Users(settings.users_file),
                    Sessions(secret_key(settings.secret_file),
                             timedelta(hours=settings.session_hours)),
                    LoginLimiter(settings.login_attempts, clock), secure_cookies,
-                   table_in_force=table_in_force)
+                   daemon_table=daemon_table)
 
     async def close(self, timeout: float) -> None:
         """End the event streams and stop the background sends (see NoticeDesk.close)."""
@@ -95,68 +85,27 @@ class Console:
     def routes(self) -> list[Route]:
         notice = "/windows/{number:int}/notices/{tag}"
         return [
-            Route("/", self._page(self.table)),
-            Route("/audit", self._page(self.audit)),
-            Route(notice, self._page(self.notice_page)),
-            Route(f"{notice}/fax.png", self._page(self.fax_image)),
-            Route(f"{notice}/unreached.csv", self._page(self.unreached_file)),
-            Route(f"{notice}/progress", self._page(self.progress)),
-            Route(f"{notice}/send", self._action(self.send), methods=["POST"]),
-            Route(f"{notice}/retry", self._action(self.retry), methods=["POST"]),
-            Route("/windows/{number:int}/postpone", self._action(self.postpone),
+            Route("/", self.gate.page(self.table)),
+            Route("/audit", self.gate.page(self.audit)),
+            Route(notice, self.gate.page(self.notice_page)),
+            Route(f"{notice}/fax.png", self.gate.page(self.fax_image)),
+            Route(f"{notice}/unreached.csv", self.gate.page(self.unreached_file)),
+            Route(f"{notice}/progress", self.gate.page(self.progress)),
+            Route(f"{notice}/send", self.gate.action(self.send), methods=["POST"]),
+            Route(f"{notice}/retry", self.gate.action(self.retry), methods=["POST"]),
+            Route("/windows/{number:int}/postpone", self.gate.action(self.postpone),
                   methods=["POST"]),
-            Route("/logout", self._action(self.logout), methods=["POST"]),
-            Route("/login", self.login_form, methods=["GET"]),
-            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.gate.action(self.gate.logout), methods=["POST"]),
+            Route("/login", self.gate.login_form, methods=["GET"]),
+            Route("/login", self.gate.login, methods=["POST"]),
             Route("/static/{name}", self.static),
         ]
-
-    # -- the login ------------------------------------------------------------------
-
-    async def login_form(self, request: Request, error: str = "", status: int = 200
-                         ) -> Response:
-        token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
-        response = _html("login.html.j2", status, user=None, error=error, csrf=token,
-                         next=_local(request.query_params.get("next", "/")))
-        self._cookie(response, LOGIN_COOKIE, token, max_age=3600)
-        return response
-
-    async def login(self, request: Request) -> Response:
-        form = await request.form()
-        name, password = str(form.get("user", "")), str(form.get("password", ""))
-        expected = request.cookies.get(LOGIN_COOKIE)
-        if not expected or not secrets.compare_digest(expected, str(form.get("csrf", ""))):
-            return PlainTextResponse("the login form has expired: reload it\n", status_code=403)
-        address = request.client.host if request.client else "?"
-        if self.limiter.blocked(address):
-            return await self.login_form(
-                request, "ログインの失敗が続いたため、しばらくお待ちください（15 分）。", 429)
-        await asyncio.sleep(self.limiter.delay(name))
-        user = await asyncio.to_thread(self.users.verify, name, password)  # argon2: slow
-        if user is None:
-            self.limiter.failed(name, address)
-            return await self.login_form(request, "ユーザー名またはパスワードが違います。", 401)
-        self.limiter.succeeded(name)
-        await self.ledger.audit(name, "login", "", {"address": address}, self.clock())
-        cookie, _ = self.sessions.issue(name, user.version)
-        response = RedirectResponse(_local(str(form.get("next", "/"))), status_code=303)
-        self._cookie(response, COOKIE, cookie)
-        response.delete_cookie(LOGIN_COOKIE)
-        return response
-
-    async def logout(self, request: Request, session: Session) -> Response:
-        """Ends every session of this user, not only this browser's."""
-        await asyncio.to_thread(self.users.end_sessions, session.user)
-        await self.ledger.audit(session.user, "logout", "", {}, self.clock())
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE)
-        return response
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name not in _FILES:
             return PlainTextResponse("not found\n", status_code=404)
-        return PlainTextResponse((_STATIC / name).read_text(encoding="utf-8"),
+        return PlainTextResponse((STATIC / name).read_text(encoding="utf-8"),
                                  media_type=_FILES[name])
 
     # -- the pages ------------------------------------------------------------------
@@ -167,7 +116,7 @@ class Console:
         active = await self.ledger.active_slots()
         states = await self.ledger.notice_states()
         rows = [_window_row(w, active, states, now, config) for w in config.windows]
-        return _html("table.html.j2", user=session.user, csrf=session.csrf, rows=rows,
+        return html("table.html.j2", **self._page_context(session), rows=rows,
                      now=jp_datetime(now.astimezone(config.settings.timezone)))
 
     async def audit(self, request: Request, session: Session) -> Response:
@@ -175,7 +124,7 @@ class Console:
         tz = config.settings.timezone
         entries = [{**e, "at": jp_datetime(e["at"].astimezone(tz))}
                    for e in reversed(await self.ledger.audit_entries())]
-        return _html("audit.html.j2", user=session.user, csrf=session.csrf, entries=entries)
+        return html("audit.html.j2", **self._page_context(session), entries=entries)
 
     async def notice_page(self, request: Request, session: Session, error: str = "",
                           status: int = 200) -> Response:
@@ -184,8 +133,8 @@ class Console:
         notice = await desk.notice(inputs, request.path_params["number"],
                                    request.path_params["tag"])
         view = await desk.view(inputs, notice, request.query_params.get("contact"))
-        return _html("notice.html.j2", status, user=session.user, csrf=session.csrf,
-                     error=error, **view)
+        return html("notice.html.j2", status, **self._page_context(session), error=error,
+                    **view)
 
     async def fax_image(self, request: Request, session: Session) -> Response:
         desk = self._desk
@@ -235,7 +184,7 @@ class Console:
             return PlainTextResponse(f"not postponed: {exc}\n", status_code=409)
         except InputError as exc:
             return PlainTextResponse(f"not postponed: {exc}\n", status_code=400)
-        return RedirectResponse(_local(back), status_code=303)
+        return RedirectResponse(local(back), status_code=303)
 
     async def _notice_action(self, request: Request, session: Session, action: str
                              ) -> Response:
@@ -265,60 +214,13 @@ class Console:
 
     @property
     def _desk(self) -> NoticeDesk:
-        assert self.desk is not None
         return self.desk
 
-    # -- who may ---------------------------------------------------------------------
-
-    def _page(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        """A page: without a valid session, to the login page."""
-        async def page(request: Request) -> Response:
-            session = self._session(request)
-            if session is None:
-                target = quote(request.url.path, safe="/")
-                return RedirectResponse(f"/login?next={target}", status_code=302)
-            try:
-                return await handler(request, session)
-            except InputError as exc:  # no such window or notice, or a broken config
-                return PlainTextResponse(f"{exc}\n", status_code=400)
-        return page
-
-    def _action(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        """A state-changing request: 401 without a session, 403 without its CSRF token."""
-        async def action(request: Request) -> Response:
-            session = self._session(request)
-            if session is None:
-                return PlainTextResponse("log in first\n", status_code=401)
-            form = await request.form()
-            if not secrets.compare_digest(str(form.get("csrf", "")), session.csrf):
-                return PlainTextResponse("missing or wrong CSRF token\n", status_code=403)
-            return await handler(request, session)
-        return action
-
-    def _session(self, request: Request) -> Session | None:
-        """The request's session, if its cookie verifies and its user still has the
-        session version it was issued with."""
-        session = self.sessions.read(request.cookies.get(COOKIE))
-        if session is None or self.users.version(session.user) != session.version:
-            return None
-        return session
-
-    def _cookie(self, response: Response, name: str, value: str,
-                max_age: int | None = None) -> None:
-        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
-                            secure=self.secure_cookies, path="/")
-
-
-# On every response: nothing but this server's own files, no framing, no sniffing.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
+    def _page_context(self, session: Session) -> dict[str, Any]:
+        """What every page shows: who is logged in, the CSRF token, and why the last edit
+        of the table was not taken in (the pages show the last good table meanwhile)."""
+        return {"user": session.user, "csrf": session.csrf,
+                "rejected": [str(problem) for problem in self._desk.rejected]}
 
 def _window_row(window: Window, active: dict[str, str], states: dict[str, Any],
                 now: datetime, config: Config) -> dict[str, Any]:
@@ -339,20 +241,11 @@ def _window_row(window: Window, active: dict[str, str], states: dict[str, Any],
     }
 
 
-def _html(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_TEMPLATES.get_template(name).render(**context), status_code=status)
-
-
 def _seen_slot(form: Any, name: str = "from") -> str | None:
     """The slot the page showed, which the action must still find active; None from a page
     that did not say (then the action applies to the active slot)."""
     value = str(form.get(name, "")).strip()
     return value or None
-
-
-def _local(target: str) -> str:
-    """Only a path on this server: never a redirect elsewhere."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
 async def _with_bom(lines: AsyncIterator[str]) -> AsyncIterator[bytes]:

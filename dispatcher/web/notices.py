@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.clock import Clock
-from dispatcher.errors import ArgumentError, InputError, single
+from dispatcher.errors import ArgumentError, InputError, Problem, single
 from dispatcher.keys import KeyFile
 from dispatcher.ledger import (
     FINAL_STATES,
@@ -46,17 +46,14 @@ from dispatcher.table import (
     Channel,
     Config,
     Contact,
-    Fingerprint,
     Inputs,
-    KnownContacts,
     Notice,
     Phase,
+    TableKeeper,
     Window,
     active_slot,
     find_window,
-    fingerprint,
     jp_range,
-    load_inputs,
     notice_for_tag,
     spoken_duration,
 )
@@ -77,12 +74,9 @@ class NoticeDesk:
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # set by close(): event streams end, and background sends stop as the daemon's do
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    # the table in force where a daemon keeps one (its last good version, so the console
-    # shows what the daemon sends from); None: the files, read again after an edit
-    table_in_force: Callable[[], Inputs] | None = None
-    _inputs: Inputs | None = field(default=None, init=False)
-    _files: Fingerprint = field(default=(), init=False)
-    _known_contacts: KnownContacts = field(default_factory=KnownContacts, init=False)
+    # the daemon's table in force, which the daemon reads again after an edit; None: a
+    # keeper of the desk's own, read again here after an edit (the console alone)
+    daemon_table: TableKeeper | None = None
     _audiences: Audiences = field(default_factory=Audiences, init=False)
     # the last _gone: for (notice id, deliveries planned) and that Audience (an object
     # compared by identity: an id() can be reused once the old table is freed)
@@ -101,22 +95,21 @@ class NoticeDesk:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
 
+    def __post_init__(self) -> None:
+        self._table = self.daemon_table or TableKeeper(self.config_path)
+
     async def inputs(self) -> Inputs:
-        """The files as they are now: read again (in a worker thread, off the loop that
-        sends the notices) only when one has changed since the last read; or the daemon's
-        table in force."""
-        if self.table_in_force is not None:
-            return self.table_in_force()
-        files = fingerprint(self.config_path, self._inputs)
-        if self._inputs is None or files != self._files:
-            inputs = await asyncio.to_thread(load_inputs, self.config_path,
-                                             self._known_contacts)
-            # marks taken before the read, so that an edit made during it is read next;
-            # from the new table's folders if it moved them
-            same = self._inputs is not None and _folders(self._inputs) == _folders(inputs)
-            self._inputs = inputs
-            self._files = files if same else fingerprint(self.config_path, inputs)
-        return self._inputs
+        """The table in force: the daemon's, or the desk's own after reading an edit (in a
+        worker thread, off the loop that sends the notices). An edit that is not valid
+        leaves the last good table in force (``rejected`` says why)."""
+        if self.daemon_table is not None:
+            return self.daemon_table.inputs
+        return await self._table.refresh()
+
+    @property
+    def rejected(self) -> tuple[Problem, ...]:
+        """Why the last edit of the table was not taken in; () once one is."""
+        return self._table.rejected
 
     async def notice(self, inputs: Inputs, number: int, tag: str) -> Notice:
         window = find_window(inputs.config.windows, str(number))
@@ -331,11 +324,6 @@ def notice_progress(counts: Mapping[tuple[str, str], int], config: Config) -> di
                   default=0.0)
     return {"done": done, "total": total, "percent": (100 * done // total) if total else 0,
             "left": f"残り約 {spoken_duration(seconds)}" if left else ""}
-
-
-def _folders(inputs: Inputs) -> tuple[Path, Path]:
-    settings = inputs.config.settings
-    return settings.contacts_dir, settings.templates_dir
 
 
 UNREACHED_SHOWN = 100  # on the page; the CSV has them all
