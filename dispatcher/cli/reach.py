@@ -24,7 +24,7 @@ from dispatcher.cli.app import (
     run_async,
 )
 from dispatcher.ledger import Ledger
-from dispatcher.receipts import Unreached, unreached, unreached_csv
+from dispatcher.receipts import Unreached, gone_from, not_reached, unreached, unreached_csv
 from dispatcher.table import (
     Contact,
     Inputs,
@@ -101,9 +101,8 @@ async def _missing(ledger: Ledger, notice_id: int, audience: list[Contact],
     """The notice's contacts no delivery reached: the audience's, then any no longer in it."""
     reached = await ledger.contacts_reached(notice_id, sent_before)
     ids = [c.id for c in audience]
-    known = set(ids)
-    gone = [i for i in await ledger.contacts_named(notice_id) if i not in known]
-    return [i for i in ids + gone if i not in reached]
+    gone = gone_from(set(ids), await ledger.contacts_named(notice_id))
+    return not_reached(ids, gone, reached)
 
 
 _CHANNELS = ("fax", "email", "sms")

@@ -14,14 +14,10 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    ProgressColumn,
-    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
-from rich.text import Text
 
 from dispatcher.cli import report
 from dispatcher.cli.app import (
@@ -38,11 +34,11 @@ from dispatcher.cli.app import (
     opened_ledger,
     out,
     run_async,
-    slot_text,
 )
+from dispatcher.cli.send_output import RateColumn, print_send_plan, print_send_result
 from dispatcher.errors import ArgumentError, single
-from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeRecord
-from dispatcher.schedule import notice_capacity, recipients_of, was_interrupted
+from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger
+from dispatcher.schedule import was_interrupted
 from dispatcher.send import (
     Backend,
     SendResult,
@@ -59,8 +55,6 @@ from dispatcher.send import (
 )
 from dispatcher.table import (
     Channel,
-    Config,
-    Contact,
     Inputs,
     Notice,
     Phase,
@@ -156,7 +150,7 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
             return 0
         result = await _send_with_progress(inputs, ledger, plan.notice, plan.channels,
                                            checked=True, audited=False)
-    _print_send_result(result)
+    print_send_result(result)
     return 1 if result.any_failed else 0
 
 
@@ -181,7 +175,7 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | 
         channels = _send_channels(notice, only)
         audience = preflight(inputs, notice, channels, clock())
         existing = await ledger.notice(window.id, slot.name, notice.tag)
-        _print_send_plan(notice, audience, channels, existing, cfg)
+        print_send_plan(notice, audience, channels, existing, cfg)
         if dry_run:
             out.print("dry run: nothing was sent", markup=False)
             return 0
@@ -190,7 +184,7 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | 
             err.print("cancelled: nothing was sent", markup=False)
             return 1
         result = await _send_with_progress(inputs, ledger, notice, channels, checked=True)
-    _print_send_result(result)
+    print_send_result(result)
     return 1 if result.any_failed else 0
 
 
@@ -209,7 +203,7 @@ async def _send_through(inputs: Inputs, ledger: Ledger, backends: Mapping[Channe
                         notice: Notice, channels: list[Channel], checked: bool,
                         retry: int | None, audited: bool) -> SendResult:
     with Progress(TextColumn("{task.description:<5}"), BarColumn(), MofNCompleteColumn(),
-                  _RateColumn(), TextColumn("left"), TimeRemainingColumn(),
+                  RateColumn(), TextColumn("left"), TimeRemainingColumn(),
                   TimeElapsedColumn(), console=err) as progress:
         tasks = {channel: progress.add_task(channel.value, total=None) for channel in channels}
 
@@ -235,14 +229,6 @@ async def _send_through(inputs: Inputs, ledger: Ledger, backends: Mapping[Channe
                               on_counted=counted, on_progress=advance, checked=checked)
 
 
-class _RateColumn(ProgressColumn):
-    """Deliveries finished a second, over the last half minute."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.speed
-        return Text(f"{speed:7,.1f}/s" if speed is not None else "      -/s")
-
-
 def _confirmed(notice: Notice, audience: int) -> bool:
     return _confirmed_action(f"Send the {notice.phase.value} notice of window "
                              f"{notice.window.number} to {audience} contacts now")
@@ -259,52 +245,6 @@ def _operator() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def _print_send_plan(notice: Notice, audience: list[Contact], channels: list[Channel],
-                     existing: NoticeRecord | None, cfg: Config) -> None:
-    window = notice.window
-    out.print(f"window {window.number} ({window.id}) {notice.phase.value}, {notice.slot.name}: "
-              f"{slot_text(notice)}", markup=False)
-    for estimate in notice_capacity(cfg, notice, recipients_of(audience, channels), clock()):
-        lacking = len(audience) - estimate.recipients
-        note = f", {lacking} without an address" if lacking else ""
-        out.print(f"  {estimate.channel.value}: {estimate.recipients} recipients{note}; "
-                  f"{estimate.estimate(cfg.channels[estimate.channel])}", markup=False)
-    if existing is not None:
-        out.print(f"  this notice was started on {existing.created_at.isoformat()} by "
-                  f"{existing.triggered_by}: only what is not yet sent will go out", markup=False)
-
-
-def _print_send_result(result: SendResult) -> None:
-    if result.already_done:
-        out.print("nothing new to send: every delivery of this notice was already final",
-                  markup=False)
-    record = result.notice
-    out.print(f"notice {record.window_id} {record.slot} {record.phase}: {record.state}",
-              markup=False)
-    table = Table()
-    present = {state for _, state in result.counts}
-    states = [s.value for s in DeliveryState if s.value in present]
-    table.add_column("channel")
-    for state in states:
-        table.add_column(state, justify="right")
-    for channel in sorted({c for c, _ in result.counts}):
-        table.add_row(channel, *[str(result.counts.get((channel, s), 0)) for s in states])
-    out.print(table)
-    for channel, lacking in result.plan.lacking.items():
-        if lacking:
-            out.print(f"{channel.value}: {len(lacking)} contacts have no address: "
-                      f"{', '.join(lacking)}", markup=False)
-    for failure in result.failures:
-        out.print(f"{failure.state}: {failure.channel} {failure.contact_id} {failure.address}: "
-                  f"{failure.last_error}", markup=False)
-    for channel, error in result.stopped.items():
-        waiting = result.counts.get((channel.value, DeliveryState.PENDING.value), 0)
-        err.print(f"error: {channel.value} stopped: {error}. {waiting:,} deliveries are still "
-                  "pending; correct the login it uses (the environment variables named in "
-                  "its [channels] table) and send again: nothing sent goes twice",
-                  markup=False)
-
-
 async def _retry(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | None,
                  uncertain: bool, seen_slot: str | None) -> int:
     cfg = inputs.config
@@ -313,5 +253,5 @@ async def _retry(inputs: Inputs, window: Window, phase: Phase, lead: timedelta |
         requeued, channels = await requeue_failed(ledger, notice, uncertain, clock)
         out.print(f"{requeued} deliveries to try again", markup=False)
         result = await _send_with_progress(inputs, ledger, notice, channels, retry=requeued)
-    _print_send_result(result)
+    print_send_result(result)
     return 1 if result.any_failed else 0

@@ -13,50 +13,37 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import signal
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from dispatcher.clock import Clock, Sleep
 from dispatcher.daemon.receipt_services import ReceiptServices
-from dispatcher.daemon.tables import agrees_with_ledger, off_their_slot
+from dispatcher.daemon.sends import BackendFactory, NoticeSends, notice_fields
+from dispatcher.daemon.tables import agrees_with_ledger, off_their_slot, ready_to_send
 from dispatcher.errors import InputError, LedgerUnavailable
-from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState, engine_url
-from dispatcher.logs import Failures, event, failure
+from dispatcher.ledger import Ledger, engine_url
+from dispatcher.logs import Failures, event
 from dispatcher.publish import Publisher
-from dispatcher.render import check_inputs
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
 from dispatcher.send import (
-    Backend,
-    Backends,
     SendResult,
-    check_credentials,
     make_backends,
-    send_session,
 )
 from dispatcher.table import (
-    Channel,
-    Config,
     Fingerprint,
     Inputs,
     TableKeeper,
     Window,
-    build_notice,
-    find_window,
     spoken_duration,
 )
 
 log = logging.getLogger("dispatcher.daemon")
-BackendFactory = Callable[[Config, Iterable[Channel], Mapping[str, str]],
-                          Mapping[Channel, Backend]]
 TICK_SECONDS = 1.0
 MAX_TICK_PAUSE_SECONDS = 60.0
-PROGRESS_SECONDS = 10.0
-REFUSED_RETRY_SECONDS = 600.0  # a notice whose provider refused our login waits this long
 # An edit is never held longer than this (see _holding_reload)
 RELOAD_HOLD_MAX_SECONDS = 60.0
 # How long the loop may wait for the one Python thread that runs at a time while a reload
@@ -79,20 +66,19 @@ class Daemon:
     sleep: Sleep = asyncio.sleep  # how sends wait (retries, rates): the clock's own
 
     def __post_init__(self) -> None:
-        self.table = TableKeeper(self.config_path, self._check)  # its console shares it
-        self._running: dict[str, asyncio.Task[None]] = {}
+        # the table in force, which its console shares
+        self.table = TableKeeper(self.config_path, ready_to_send(self.clock, self.env))
+        self._sends = NoticeSends(self.table, self.clock, self.env, self.backends, self.sleep,
+                                  self.stopping, self.on_result, self.on_missed)
         self._jobs = NoticeJobs(self._fire)
         self._ledger: Ledger | None = None
         self._receipts: ReceiptServices | None = None
         self._ledger_down_since: datetime | None = None
         self._publisher = Publisher()
         self._publish_failing = False
-        # notice key → (failures in a row, not to be started again before)
-        self._failed: dict[str, tuple[int, datetime]] = {}
         self._tick_failures = Failures(log, "tick")
         self._unknown_slots: set[tuple[str, str]] = set()  # (window, slot) logged
         self._reloading: asyncio.Task[None] | None = None
-        self._planning: set[str] = set()  # notices started whose deliveries are not planned
         self._reload_held_since: datetime | None = None
 
     async def run(self) -> None:
@@ -120,6 +106,7 @@ class Daemon:
         settings = self.inputs.config.settings
         self._ledger = await Ledger.open(engine_url(settings.ledger_url,
                                                     self.inputs.config.path.parent))
+        self._sends.ledger = self._ledger
         self._receipts = ReceiptServices(self.inputs.config, self._ledger, self.env, self.clock,
                                          self.table)
         try:
@@ -184,13 +171,12 @@ class Daemon:
 
     async def wait_for_sends(self) -> None:
         """Until every send started so far has finished."""
-        while self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        await self._sends.wait()
 
     def request_stop(self, signum: int | None = None) -> None:
         if not self.stopping.is_set():
             event(log, logging.INFO, "daemon stopping", signal=signum,
-                  in_flight=sorted(self._running))
+                  in_flight=sorted(self._sends.running))
         self.stopping.set()
 
     async def reconcile(self) -> list[Decision]:
@@ -202,16 +188,16 @@ class Daemon:
                            await self._ledger.notice_states(), self.clock(),
                            timedelta(minutes=config.settings.catch_up_minutes),
                            await self._ledger.slot_moves())
-        changed, removed = self._jobs.sync(d for d in decisions if d.key not in self._running)
+        changed, removed = self._jobs.sync(d for d in decisions if d.key not in self._sends.running)
         for decision in changed:
-            event(log, logging.INFO, "notice scheduled", **_fields(decision))
+            event(log, logging.INFO, "notice scheduled", **notice_fields(decision))
         for key in removed:
             event(log, logging.INFO, "notice unscheduled", notice=key)
         for decision in decisions:
             if decision.action is Action.SEND_NOW:
-                self._start(decision)
+                self._sends.start(decision)
             elif decision.action is Action.MISSED:
-                await self._record_missed(decision)
+                await self._sends.record_missed(decision)
         return decisions
 
     def _windows_on_known_slots(self, active: Mapping[str, str]) -> list[Window]:
@@ -233,107 +219,6 @@ class Daemon:
         self._jobs.fired(key)
         await self.reconcile()
 
-    def _start(self, decision: Decision) -> None:
-        if decision.key in self._running or self.stopping.is_set():
-            return
-        failed = self._failed.get(decision.key)
-        if failed is not None and self.clock() < failed[1]:
-            return
-        task = asyncio.create_task(self._send(decision), name=decision.key)
-        self._running[decision.key] = task
-        task.add_done_callback(lambda _: self._running.pop(decision.key, None))
-
-    async def _send(self, decision: Decision) -> None:
-        assert self._ledger is not None
-        inputs = self.inputs
-        window = find_window(inputs.config.windows, decision.window.id)
-        lateness = (self.clock() - decision.at).total_seconds()
-        event(log, logging.INFO, "notice started", **_fields(decision),
-              late_seconds=round(lateness, 3))
-        progress = asyncio.create_task(self._log_progress(decision))
-        try:
-            notice = build_notice(window, decision.slot, decision.phase,
-                                  decision.notice.new_slot, decision.notice.lead)
-            channels = list(notice.channels)
-            self._planning.add(decision.key)
-            async with Backends(self.backends(inputs.config, channels, self.env)) as backends:
-                result = await send_session(
-                    inputs, self._ledger, backends, notice, channels, "schedule", self.clock,
-                    stopping=self.stopping, sleep=self.sleep,
-                    on_counted=lambda _: self._planning.discard(decision.key))
-        except InputError as exc:  # e.g. a template an edit broke: logged once, tried later
-            if self._back_off(decision)[0] == 1:
-                for problem in exc.problems:
-                    event(log, logging.ERROR, "notice not sent", **_fields(decision),
-                          problem=str(problem))
-            return
-        except Exception as exc:  # any failure but bad input: logged, tried again later
-            failures, wait = self._back_off(decision)
-            failure(log, "notice failed, starting it again later", exc, **_fields(decision),
-                    error=f"{type(exc).__name__}: {exc}", retry_in_seconds=round(wait, 1),
-                    failures=failures)
-            return
-        finally:
-            self._planning.discard(decision.key)
-            progress.cancel()
-        self._report(decision, result)
-        if result.stopped:
-            self._wait_for_a_fix(decision, result)
-        else:
-            self._failed.pop(decision.key, None)
-
-    def _wait_for_a_fix(self, decision: Decision, result: SendResult) -> None:
-        """A provider refused our login: the notice is started again only after a long
-        wait (trying a wrong password again and again can lock the account), or at once
-        when the daemon is restarted with the corrected login."""
-        self._back_off(decision, REFUSED_RETRY_SECONDS)
-        event(log, logging.ERROR, "notice paused: a provider refused our login",
-              **_fields(decision), channels=",".join(c.value for c in result.stopped),
-              error="; ".join(result.stopped.values()), retry_in_seconds=REFUSED_RETRY_SECONDS,
-              fix="correct the login, then restart the daemon or run `dispatcher send`")
-
-    def _back_off(self, decision: Decision, wait: float | None = None) -> tuple[int, float]:
-        """A notice's send failed: start it again after a backoff (``[retry]``'s probe
-        delay, or ``wait`` seconds), so that a failing ledger, backend or template is not
-        hammered every tick. Returns the failures in a row and the seconds until the next
-        start."""
-        failures = self._failed.get(decision.key, (0, self.clock()))[0] + 1
-        if wait is None:
-            wait = self.inputs.config.retry.probe_delay(failures, random.random())
-        self._failed[decision.key] = (failures, self.clock() + timedelta(seconds=wait))
-        return failures, wait
-
-    def _report(self, decision: Decision, result: SendResult) -> None:
-        counts = {f"{channel}.{state}": n for (channel, state), n in sorted(result.counts.items())}
-        level = logging.WARNING if result.any_failed else logging.INFO
-        stopped = self.stopping.is_set() and result.notice.state != NoticeState.DONE
-        event(log, level, "notice interrupted by stop" if stopped else "notice finished",
-              **_fields(decision), state=result.notice.state, **counts)
-        if self.on_result is not None:
-            self.on_result(decision, result)
-
-    async def _log_progress(self, decision: Decision) -> None:
-        assert self._ledger is not None
-        while True:
-            await asyncio.sleep(PROGRESS_SECONDS)
-            record = await self._ledger.notice(decision.window.id, decision.slot.name,
-                                               decision.notice.tag)
-            if record is None:
-                continue
-            counts = await self._ledger.counts(record.id)
-            done = sum(n for (_, s), n in counts.items() if DeliveryState(s) in FINAL_STATES)
-            event(log, logging.INFO, "notice progress", **_fields(decision), done=done,
-                  total=sum(counts.values()))
-
-    async def _record_missed(self, decision: Decision) -> None:
-        assert self._ledger is not None
-        if await self._ledger.record_missed(decision.window.id, decision.slot.name,
-                                            decision.notice.tag, self.clock()):
-            event(log, logging.WARNING, "notice missed", **_fields(decision),
-                  reason="its time passed while no daemon was running")
-            if self.on_missed is not None:
-                self.on_missed(decision)
-
     @property
     def inputs(self) -> Inputs:
         """The table in force (its last good version), from ``open`` on."""
@@ -342,15 +227,6 @@ class Daemon:
     def _load(self) -> Inputs:
         """The files, read and checked (blocking: in a worker thread)."""
         return self.table.read()
-
-    def _check(self, inputs: Inputs) -> None:
-        """What the daemon asks of a table beyond its files' validity: every template
-        renders, and the credentials its broadcast channels need are set."""
-        problems = check_inputs(inputs, self.clock())
-        if problems:
-            raise InputError(problems)
-        broadcast = {c for w in inputs.config.windows if w.broadcast for c in w.channels}
-        check_credentials(inputs.config, broadcast, self.env)
 
     async def reload_if_changed(self) -> None:
         """Start reading an edit of the files, in a worker thread: loading and checking
@@ -374,8 +250,8 @@ class Daemon:
         time. A small table reloads in milliseconds and is never held."""
         now = self.clock()
         soon = now + timedelta(seconds=2 * self.table.load_seconds)
-        busy = bool(self._planning) or any(now <= at <= soon
-                                           for at in self._jobs.scheduled().values())
+        busy = bool(self._sends.planning) or any(now <= at <= soon
+                                                 for at in self._jobs.scheduled().values())
         if not busy:
             self._reload_held_since = None
             return False
@@ -411,19 +287,10 @@ class Daemon:
         if self._reloading is not None:  # its thread ends by itself; the table is not taken
             self._reloading.cancel()
             await asyncio.gather(self._reloading, return_exceptions=True)
-        running = list(self._running.values())
-        if running:
-            _, pending = await asyncio.wait(running, timeout=STOP_TIMEOUT_SECONDS)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)  # before the ledger goes
+        await self._sends.stop(STOP_TIMEOUT_SECONDS)  # before the ledger goes
         if self._receipts is not None:
             await self._receipts.stop(STOP_TIMEOUT_SECONDS)
         if self._ledger is not None:
             await self._ledger.close()
         event(log, logging.INFO, "daemon stopped")
 
-
-def _fields(decision: Decision) -> dict[str, object]:
-    return {"window": decision.window.number, "notice": decision.key,
-            "phase": decision.notice.tag, "slot": decision.slot.name, "at": decision.at}

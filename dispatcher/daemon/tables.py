@@ -1,11 +1,27 @@
-"""The check that an edited table agrees with the ledger before the daemon takes it in."""
+"""What the daemon asks of a table before it takes it in: every message renders, the
+credentials its broadcast channels need are set, and it agrees with the ledger."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from dispatcher.errors import ConfigError, Problem
+from dispatcher.clock import Clock
+from dispatcher.errors import ConfigError, InputError, Problem
+from dispatcher.render import check_inputs
+from dispatcher.send import check_credentials
 from dispatcher.table import Inputs, Window
+
+
+def ready_to_send(clock: Clock, env: Mapping[str, str]) -> Callable[[Inputs], None]:
+    """The check of a table beyond its files' validity (InputError): every template
+    renders, and the credentials its broadcast channels need are set."""
+    def check(inputs: Inputs) -> None:
+        problems = check_inputs(inputs, clock())
+        if problems:
+            raise InputError(problems)
+        broadcast = {c for w in inputs.config.windows if w.broadcast for c in w.channels}
+        check_credentials(inputs.config, broadcast, env)
+    return check
 
 
 def off_their_slot(windows: Sequence[Window], active_slots: Mapping[str, str]

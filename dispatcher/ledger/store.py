@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from dispatcher.ledger.deliveries import DeliveryQueue
+from dispatcher.ledger.delivery_reads import DeliveryReads
 from dispatcher.ledger.engine import open_engine
 from dispatcher.ledger.events import EventLog
 from dispatcher.ledger.notices import NoticeQueries
@@ -19,7 +20,7 @@ from dispatcher.ledger.publications import PublicationLog
 from dispatcher.ledger.states import NoticeState
 
 
-class Ledger(NoticeQueries, DeliveryQueue, EventLog, PublicationLog):
+class Ledger(NoticeQueries, DeliveryQueue, DeliveryReads, EventLog, PublicationLog):
     """Async access to the ledger database; open with ``await Ledger.open(url)``."""
 
     @classmethod

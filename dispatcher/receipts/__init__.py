@@ -8,7 +8,9 @@ from dispatcher.receipts.imap import ImapAccount, ImapError, ImapIntake
 from dispatcher.receipts.mail import MailMatcher, MailResult, read_mails, report_of
 from dispatcher.receipts.reach import (
     Unreached,
+    gone_from,
     is_reached,
+    not_reached,
     unreached,
     unreached_csv,
     unreached_csv_lines,
@@ -27,8 +29,10 @@ __all__ = [
     "TwilioPoller",
     "TwilioReports",
     "Unreached",
+    "gone_from",
     "is_reached",
     "mails_in",
+    "not_reached",
     "read_bounce",
     "read_mails",
     "report_of",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+import itertools
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,6 +68,19 @@ def unreached(audience: Sequence[Contact], deliveries: Iterable[DeliveryRecord],
             contact_id, contact.merchant if contact else "", contact.name if contact else "",
             _phones(contact), tuple(sorted(mine, key=lambda d: d.channel)), waiting))
     return found
+
+
+def gone_from(audience: Container[str], named: Iterable[str]) -> list[str]:
+    """The contacts with a delivery (``named``) who are no longer in the audience: the
+    table was edited since the notice went out."""
+    return [contact for contact in named if contact not in audience]
+
+
+def not_reached(audience: Iterable[str], gone: Iterable[str], reached: Container[str]
+                ) -> list[str]:
+    """The notice's contacts no delivery reached: the audience's in its order, then those
+    gone from it since."""
+    return [contact for contact in itertools.chain(audience, gone) if contact not in reached]
 
 
 def _phones(contact: Contact | None) -> tuple[str, ...]:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,7 @@ from dispatcher.ledger import (
     NOT_REACHED_STATES,
     DeliveryState,
     Ledger,
-    NoticeRecord,
 )
-from dispatcher.receipts import Unreached, unreached, unreached_csv_lines
 from dispatcher.render import Previewer, Renderer
 from dispatcher.schedule import notice_capacity, per_second
 from dispatcher.send import (
@@ -57,7 +54,8 @@ from dispatcher.table import (
     notice_for_tag,
     spoken_duration,
 )
-from dispatcher.web.audience import Audience, Audiences
+from dispatcher.web.audience import Audiences
+from dispatcher.web.unreached import UNREACHED_SHOWN, UnreachedReader
 
 log = logging.getLogger("dispatcher.console")
 PROGRESS_SECONDS = 1.0
@@ -78,10 +76,6 @@ class NoticeDesk:
     # keeper of the desk's own, read again here after an edit (the console alone)
     daemon_table: TableKeeper | None = None
     _audiences: Audiences = field(default_factory=Audiences, init=False)
-    # the last _gone: for (notice id, deliveries planned) and that Audience (an object
-    # compared by identity: an id() can be reused once the old table is freed)
-    _gone_found: tuple[object, Audience | None, list[str]] = field(
-        default=(None, None, []), init=False)
 
     async def close(self, timeout: float) -> None:
         """Stop: end the event streams, ask the background sends to stop (no new claims;
@@ -97,6 +91,7 @@ class NoticeDesk:
 
     def __post_init__(self) -> None:
         self._table = self.daemon_table or TableKeeper(self.config_path)
+        self._unreached = UnreachedReader(self.ledger)
 
     async def inputs(self) -> Inputs:
         """The table in force: the daemon's, or the desk's own after reading an edit (in a
@@ -131,7 +126,9 @@ class NoticeDesk:
         record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
         counts = await self.ledger.counts(record.id) if record else {}
         waiting = await self.ledger.waiting(record.id) if record else []
-        shown, missing_total = await self._unreached_page(inputs, record, audience)
+        grace = timedelta(minutes=config.receipts.grace_minutes)
+        shown, missing_total = await self._unreached.page(record, audience, grace, self.clock(),
+                                                          sum(counts.values()))
         failures = (await self.ledger.deliveries_of(
             record.id, [s.value for s in NOT_REACHED_STATES], limit=UNREACHED_SHOWN)
             if record else [])
@@ -171,56 +168,12 @@ class NoticeDesk:
 
     async def unreached_lines(self, inputs: Inputs, notice: Notice) -> AsyncIterator[str]:
         """Every contact of the audience no delivery reached (none while the notice was
-        never sent), as the help desk's CSV, a line at a time: the deliveries are read for
-        a few hundred contacts at a time."""
-        yield "".join(unreached_csv_lines([]))  # the header
+        never sent), as the help desk's CSV, a line at a time."""
         record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
-        if record is None:
-            return
         audience = self._audiences.of(inputs, notice.window.audience)
         grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
-        now = self.clock()
-        missing = await self._missing(record, audience, now - grace)
-        for start in range(0, len(missing), CSV_CONTACTS_AT_ONCE):
-            chunk = missing[start:start + CSV_CONTACTS_AT_ONCE]
-            deliveries = await self.ledger.deliveries_of_contacts(record.id, chunk)
-            contacts = [audience.by_id[i] for i in chunk if i in audience.by_id]
-            found = unreached(contacts, deliveries, grace, now)
-            yield "".join(unreached_csv_lines((u.to_json() for u in found), header=False))
-
-    async def _missing(self, record: NoticeRecord, audience: Audience, sent_before: datetime
-                       ) -> list[str]:
-        """The notice's contacts no delivery reached, in the audience's order, then those
-        gone from it since."""
-        reached = await self.ledger.contacts_reached(record.id, sent_before)
-        gone = await self._gone(record, audience)
-        return [i for i in itertools.chain((c.id for c in audience.contacts), gone)
-                if i not in reached]
-
-    async def _unreached_page(self, inputs: Inputs, record: NoticeRecord | None,
-                              audience: Audience) -> tuple[list[Unreached], int]:
-        """The first ``UNREACHED_SHOWN`` contacts no delivery reached, and how many there
-        are: only the reached contacts and the shown ones' deliveries are read."""
-        if record is None:
-            return [], 0
-        grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
-        now = self.clock()
-        missing = await self._missing(record, audience, now - grace)
-        shown = missing[:UNREACHED_SHOWN]
-        deliveries = await self.ledger.deliveries_of_contacts(record.id, shown)
-        contacts = [audience.by_id[i] for i in shown if i in audience.by_id]
-        return unreached(contacts, deliveries, grace, now), len(missing)
-
-    async def _gone(self, record: NoticeRecord, audience: Audience) -> list[str]:
-        """The notice's contacts no longer in its audience (a table edited since it was
-        sent); read again only when deliveries were added (none is ever removed)."""
-        planned = sum((await self.ledger.counts(record.id)).values())
-        key, for_audience, gone = self._gone_found
-        if key != (record.id, planned) or for_audience is not audience:
-            named = await self.ledger.contacts_named(record.id)
-            gone = [i for i in named if i not in audience.by_id]
-            self._gone_found = ((record.id, planned), audience, gone)
-        return gone
+        async for line in self._unreached.csv_lines(record, audience, grace, self.clock()):
+            yield line
 
     async def progress_events(self, notice: Notice) -> AsyncIterator[str]:
         """Server-sent events: the share of deliveries finished, every second, until the
@@ -326,5 +279,3 @@ def notice_progress(counts: Mapping[tuple[str, str], int], config: Config) -> di
             "left": f"残り約 {spoken_duration(seconds)}" if left else ""}
 
 
-UNREACHED_SHOWN = 100  # on the page; the CSV has them all
-CSV_CONTACTS_AT_ONCE = 500

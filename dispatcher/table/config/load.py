@@ -17,12 +17,11 @@ from dispatcher.table.config.sections import (
     read_console,
     read_helpdesk,
     read_publish,
-    read_reminders,
     read_retry,
     read_sender,
     read_settings,
-    read_windows,
 )
+from dispatcher.table.config.window_rows import read_reminders, read_windows
 from dispatcher.table.tomlpos import LineIndex
 
 

@@ -1,0 +1,166 @@
+"""The notices the daemon sends: a task each, started when due, reported when it ends,
+started again after a backoff when it fails (a broken template, a ledger away), and after
+a long wait when a provider refused our login."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from dispatcher.clock import Clock, Sleep
+from dispatcher.errors import InputError
+from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState
+from dispatcher.logs import event, failure
+from dispatcher.schedule import Decision
+from dispatcher.send import Backend, Backends, SendResult, send_session
+from dispatcher.table import Channel, Config, TableKeeper, build_notice, find_window
+
+log = logging.getLogger("dispatcher.daemon")
+BackendFactory = Callable[[Config, Iterable[Channel], Mapping[str, str]],
+                          Mapping[Channel, Backend]]
+PROGRESS_SECONDS = 10.0
+REFUSED_RETRY_SECONDS = 600.0  # a notice whose provider refused our login waits this long
+
+
+@dataclass
+class NoticeSends:
+    table: TableKeeper
+    clock: Clock
+    env: Mapping[str, str]
+    backends: BackendFactory
+    sleep: Sleep
+    stopping: asyncio.Event
+    on_result: Callable[[Decision, SendResult], None] | None = None
+    on_missed: Callable[[Decision], None] | None = None
+    ledger: Ledger | None = None  # from the daemon's open
+    running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    planning: set[str] = field(default_factory=set)  # started, deliveries not yet planned
+    # notice key → (failures in a row, not to be started again before)
+    _failed: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+
+    async def wait(self) -> None:
+        """Until every send started so far has finished."""
+        while self.running:
+            await asyncio.gather(*self.running.values(), return_exceptions=True)
+
+    async def stop(self, timeout: float) -> None:
+        """Wait for the sends (asked to stop) at most ``timeout`` seconds, then cancel."""
+        running = list(self.running.values())
+        if running:
+            _, pending = await asyncio.wait(running, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def start(self, decision: Decision) -> None:
+        """Start sending the decided notice, unless it is being sent, the daemon is
+        stopping, or it failed and waits out its backoff."""
+        if decision.key in self.running or self.stopping.is_set():
+            return
+        failed = self._failed.get(decision.key)
+        if failed is not None and self.clock() < failed[1]:
+            return
+        task = asyncio.create_task(self._send(decision), name=decision.key)
+        self.running[decision.key] = task
+        task.add_done_callback(lambda _: self.running.pop(decision.key, None))
+
+    async def _send(self, decision: Decision) -> None:
+        assert self.ledger is not None
+        inputs = self.table.inputs
+        window = find_window(inputs.config.windows, decision.window.id)
+        lateness = (self.clock() - decision.at).total_seconds()
+        event(log, logging.INFO, "notice started", **notice_fields(decision),
+              late_seconds=round(lateness, 3))
+        progress = asyncio.create_task(self._log_progress(decision))
+        try:
+            notice = build_notice(window, decision.slot, decision.phase,
+                                  decision.notice.new_slot, decision.notice.lead)
+            channels = list(notice.channels)
+            self.planning.add(decision.key)
+            async with Backends(self.backends(inputs.config, channels, self.env)) as backends:
+                result = await send_session(
+                    inputs, self.ledger, backends, notice, channels, "schedule", self.clock,
+                    stopping=self.stopping, sleep=self.sleep,
+                    on_counted=lambda _: self.planning.discard(decision.key))
+        except InputError as exc:  # e.g. a template an edit broke: logged once, tried later
+            if self._back_off(decision)[0] == 1:
+                for problem in exc.problems:
+                    event(log, logging.ERROR, "notice not sent", **notice_fields(decision),
+                          problem=str(problem))
+            return
+        except Exception as exc:  # any failure but bad input: logged, tried again later
+            failures, wait = self._back_off(decision)
+            failure(log, "notice failed, starting it again later", exc, **notice_fields(decision),
+                    error=f"{type(exc).__name__}: {exc}", retry_in_seconds=round(wait, 1),
+                    failures=failures)
+            return
+        finally:
+            self.planning.discard(decision.key)
+            progress.cancel()
+        self._report(decision, result)
+        if result.stopped:
+            self._wait_for_a_fix(decision, result)
+        else:
+            self._failed.pop(decision.key, None)
+
+    def _wait_for_a_fix(self, decision: Decision, result: SendResult) -> None:
+        """A provider refused our login: the notice is started again only after a long
+        wait (trying a wrong password again and again can lock the account), or at once
+        when the daemon is restarted with the corrected login."""
+        self._back_off(decision, REFUSED_RETRY_SECONDS)
+        event(log, logging.ERROR, "notice paused: a provider refused our login",
+              **notice_fields(decision), channels=",".join(c.value for c in result.stopped),
+              error="; ".join(result.stopped.values()), retry_in_seconds=REFUSED_RETRY_SECONDS,
+              fix="correct the login, then restart the daemon or run `dispatcher send`")
+
+    def _back_off(self, decision: Decision, wait: float | None = None) -> tuple[int, float]:
+        """A notice's send failed: start it again after a backoff (``[retry]``'s probe
+        delay, or ``wait`` seconds), so that a failing ledger, backend or template is not
+        hammered every tick. Returns the failures in a row and the seconds until the next
+        start."""
+        failures = self._failed.get(decision.key, (0, self.clock()))[0] + 1
+        if wait is None:
+            wait = self.table.inputs.config.retry.probe_delay(failures, random.random())
+        self._failed[decision.key] = (failures, self.clock() + timedelta(seconds=wait))
+        return failures, wait
+
+    def _report(self, decision: Decision, result: SendResult) -> None:
+        counts = {f"{channel}.{state}": n for (channel, state), n in sorted(result.counts.items())}
+        level = logging.WARNING if result.any_failed else logging.INFO
+        stopped = self.stopping.is_set() and result.notice.state != NoticeState.DONE
+        event(log, level, "notice interrupted by stop" if stopped else "notice finished",
+              **notice_fields(decision), state=result.notice.state, **counts)
+        if self.on_result is not None:
+            self.on_result(decision, result)
+
+    async def _log_progress(self, decision: Decision) -> None:
+        assert self.ledger is not None
+        while True:
+            await asyncio.sleep(PROGRESS_SECONDS)
+            record = await self.ledger.notice(decision.window.id, decision.slot.name,
+                                               decision.notice.tag)
+            if record is None:
+                continue
+            counts = await self.ledger.counts(record.id)
+            done = sum(n for (_, s), n in counts.items() if DeliveryState(s) in FINAL_STATES)
+            event(log, logging.INFO, "notice progress", **notice_fields(decision), done=done,
+                  total=sum(counts.values()))
+
+    async def record_missed(self, decision: Decision) -> None:
+        assert self.ledger is not None
+        if await self.ledger.record_missed(decision.window.id, decision.slot.name,
+                                            decision.notice.tag, self.clock()):
+            event(log, logging.WARNING, "notice missed", **notice_fields(decision),
+                  reason="its time passed while no daemon was running")
+            if self.on_missed is not None:
+                self.on_missed(decision)
+
+
+def notice_fields(decision: Decision) -> dict[str, object]:
+    """What every log line about a notice names."""
+    return {"window": decision.window.number, "notice": decision.key,
+            "phase": decision.notice.tag, "slot": decision.slot.name, "at": decision.at}
