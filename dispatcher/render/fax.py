@@ -15,6 +15,7 @@ import logging
 import re
 import shutil
 import subprocess
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from dispatcher.errors import SetupError, single
 
+RECENT_PAGES = 8  # kept rendered: a page shared by every contact, and a few more
 FONT_HINT = ("install one with `bash scripts/install` (Debian packages fonts-ipaexfont-gothic "
              "or fonts-noto-cjk)")
 
@@ -32,19 +34,51 @@ class FaxDocument:
     pages: int
 
 
+def page_key(html: str) -> str:
+    """What names a page by its content: the same HTML, the same page."""
+    return hashlib.sha256(html.encode()).hexdigest()
+
+
+class RecentPages:
+    """The pages rendered last, by content (``page_key``), at most ``size`` of them: a
+    page every contact shares is made once, and memory stays flat however many contacts
+    have a page of their own."""
+
+    def __init__(self, size: int = RECENT_PAGES) -> None:
+        self._size = size
+        self._pages: OrderedDict[str, FaxDocument] = OrderedDict()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._pages
+
+    def get(self, key: str) -> FaxDocument | None:
+        document = self._pages.get(key)
+        if document is not None:
+            self._pages.move_to_end(key)
+        return document
+
+    def put(self, key: str, document: FaxDocument) -> None:
+        self._pages[key] = document
+        self._pages.move_to_end(key)
+        while len(self._pages) > self._size:
+            self._pages.popitem(last=False)
+
+
 class FaxPages:
-    """Renders fax HTML to PDF, caching by content so identical pages are made once."""
+    """Renders fax HTML to PDF one page at a time, as a preview needs it (sending renders
+    ahead in batches: ``FaxPress``), keeping the recent pages (``RecentPages``)."""
 
     def __init__(self, base_url: Path) -> None:
         self._base_url = str(base_url)
-        self._cache: dict[str, FaxDocument] = {}
+        self._recent = RecentPages()
         self.rendered = 0
 
     def render(self, html: str) -> FaxDocument:
-        key = hashlib.sha256(html.encode()).hexdigest()
-        document = self._cache.get(key)
+        key = page_key(html)
+        document = self._recent.get(key)
         if document is None:
-            document = self._cache[key] = render_pdf(html, self._base_url)
+            document = render_pdf(html, self._base_url)
+            self._recent.put(key, document)
             self.rendered += 1
         return document
 

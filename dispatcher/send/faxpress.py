@@ -7,21 +7,18 @@ however large the broadcast."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import multiprocessing
 import os
-from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatcher.render import FaxDocument, render_pdfs
+from dispatcher.render import FaxDocument, RecentPages, page_key, render_pdfs
 from dispatcher.table import ChannelConfig
 
 PAGES_PER_BATCH = 64
-_RECENT = 8
 # what one worker process lays out a second, at the least (bench/render.py: 9-15 in batches)
 PAGES_PER_SECOND_PER_WORKER = 5.0
 
@@ -63,7 +60,7 @@ class FaxPress:
         self._pool: Executor | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fax-page")
         self._pending: dict[str, asyncio.Future[FaxDocument]] = {}
-        self._recent: OrderedDict[str, FaxDocument] = OrderedDict()
+        self._recent = RecentPages()
         self.rendered = 0
 
     @property
@@ -76,7 +73,7 @@ class FaxPress:
         """Start rendering these pages (those not already rendered or on their way)."""
         new: dict[str, str] = {}
         for html in htmls:
-            key = _key(html)
+            key = page_key(html)
             if key not in self._pending and key not in self._recent:
                 new.setdefault(key, html)
         loop = asyncio.get_running_loop()
@@ -92,17 +89,15 @@ class FaxPress:
 
     async def document(self, html: str) -> FaxDocument:
         """The rendered page of ``html``, rendered now if it was not prepared."""
-        key = _key(html)
-        if key in self._recent:
-            self._recent.move_to_end(key)
-            return self._recent[key]
+        key = page_key(html)
+        recent = self._recent.get(key)
+        if recent is not None:
+            return recent
         if key not in self._pending:
             self.prepare([html])
         document = await self._pending[key]
         self._pending.pop(key, None)
-        self._recent[key] = document
-        while len(self._recent) > _RECENT:
-            self._recent.popitem(last=False)
+        self._recent.put(key, document)
         return document
 
     async def close(self) -> None:
@@ -130,7 +125,3 @@ class FaxPress:
 
 async def _page(batch: asyncio.Future[list[FaxDocument]], index: int) -> FaxDocument:
     return (await batch)[index]
-
-
-def _key(html: str) -> str:
-    return hashlib.sha256(html.encode()).hexdigest()
