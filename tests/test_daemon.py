@@ -94,7 +94,7 @@ async def test_an_edit_that_could_not_be_read_before_a_notice_waits_until_it_is_
     another thread would slow the notice down and would not be in force in time anyway."""
     start = datetime(2030, 1, 1, 1, 0, tzinfo=UTC)
     timed_window(project, start, start + timedelta(hours=1), None)
-    now = [start - timedelta(milliseconds=5)]  # no load of the table takes under 10 ms
+    now = [start - timedelta(microseconds=1)]  # due before any load (over 0.5 µs) ends
     daemon = Daemon(project, lambda: now[0])
     await daemon.open()
     try:

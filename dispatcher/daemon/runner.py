@@ -250,7 +250,8 @@ class Daemon:
         time. A small table reloads in milliseconds and is never held."""
         now = self.clock()
         soon = now + timedelta(seconds=2 * self.table.load_seconds)
-        busy = bool(self._sends.planning) or any(now <= at <= soon
+        # a job whose time has just passed has not fired yet: it is due all the same
+        busy = bool(self._sends.planning) or any(at <= soon
                                                  for at in self._jobs.scheduled().values())
         if not busy:
             self._reload_held_since = None

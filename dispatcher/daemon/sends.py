@@ -17,7 +17,7 @@ from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState
 from dispatcher.logs import event, failure
 from dispatcher.schedule import Decision
 from dispatcher.send import Backend, Backends, SendResult, send_session
-from dispatcher.table import Channel, Config, TableKeeper, build_notice, find_window
+from dispatcher.table import Channel, Config, Inputs, TableKeeper, build_notice, find_window
 
 log = logging.getLogger("dispatcher.daemon")
 BackendFactory = Callable[[Config, Iterable[Channel], Mapping[str, str]],
@@ -64,13 +64,13 @@ class NoticeSends:
         failed = self._failed.get(decision.key)
         if failed is not None and self.clock() < failed[1]:
             return
-        task = asyncio.create_task(self._send(decision), name=decision.key)
+        # the table in force now, not when the task first runs: a reload may end between
+        task = asyncio.create_task(self._send(decision, self.table.inputs), name=decision.key)
         self.running[decision.key] = task
         task.add_done_callback(lambda _: self.running.pop(decision.key, None))
 
-    async def _send(self, decision: Decision) -> None:
+    async def _send(self, decision: Decision, inputs: Inputs) -> None:
         assert self.ledger is not None
-        inputs = self.table.inputs
         window = find_window(inputs.config.windows, decision.window.id)
         lateness = (self.clock() - decision.at).total_seconds()
         event(log, logging.INFO, "notice started", **notice_fields(decision),
