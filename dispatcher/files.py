@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterable
@@ -13,6 +14,16 @@ from pathlib import Path
 PRIVATE_FILE = 0o600    # contact data and keys: the owner only
 PRIVATE_FOLDER = 0o700
 PUBLIC_FOLDER = 0o755
+
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._+@-]")
+
+
+def safe_file_name(text: str) -> str:
+    """``text`` (a contact's id or address, a notice's key) as one file name: anything
+    but letters, digits and ``._+@-`` becomes ``_``, and so does a leading dot (no ``..``,
+    no hidden file)."""
+    name = _UNSAFE_IN_FILE_NAME.sub("_", text)
+    return "_" + name[1:] if name.startswith(".") else name
 
 
 def replace_file(path: Path, data: bytes, mode: int, folder_mode: int = PUBLIC_FOLDER

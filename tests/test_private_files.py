@@ -3,9 +3,14 @@ outbox are owner-only, and `check` warns about a ledger or key others can read."
 
 from __future__ import annotations
 
+import re
 import stat
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dispatcher.files import safe_file_name
 from tests.helpers import Cli
 
 
@@ -39,3 +44,12 @@ def test_check_warns_about_a_ledger_others_can_read(cli: Cli, project: Path) -> 
     assert checked.code == 0
     assert f"warning: {ledger} is readable by other users of this machine: chmod 600" \
         in checked.out
+
+
+@given(st.text())
+def test_a_file_name_made_from_any_text_stays_in_its_folder(text: str) -> None:
+    """A contact's id or address, or a notice's key, as a file name: one name, in the
+    folder it is written to, never hidden, and as long as the text."""
+    name = safe_file_name(text)
+    assert re.fullmatch(r"[A-Za-z0-9._+@-]*", name) and not name.startswith(".")
+    assert len(name) == len(text) and PurePosixPath(name).name == name

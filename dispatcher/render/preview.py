@@ -5,21 +5,18 @@ Used by `dispatcher preview`; it writes files only under the folder it is given.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file
+from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file, safe_file_name
 from dispatcher.keys import Keys
 from dispatcher.render.fax import FaxPages, write_png
 from dispatcher.render.mail import build_email, message_id
 from dispatcher.render.templates import Message, Renderer
 from dispatcher.table import Channel, Config, Contact, Notice
-
-_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @dataclass(frozen=True)
@@ -121,7 +118,7 @@ class Previewer:
 
     def _path(self, message: Message, suffix: str) -> Path:
         assert self.out_dir is not None
-        return self.out_dir / f"{_UNSAFE_IN_FILENAME.sub('_', message.contact.id)}.{suffix}"
+        return self.out_dir / f"{safe_file_name(message.contact.id)}.{suffix}"
 
 
 def _write(path: Path, data: bytes) -> Path:

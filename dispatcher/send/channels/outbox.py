@@ -6,23 +6,16 @@ rewrites the same file.
 
 from __future__ import annotations
 
-import re
 from email.message import EmailMessage
 from pathlib import Path
 from typing import ClassVar
 
 from dispatcher.errors import TransientError
-from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file
+from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file, safe_file_name
 from dispatcher.render import build_email, mime_bytes
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt
 from dispatcher.send.channels.envelope import DeliveryTokens
 from dispatcher.table import Channel
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+@-]")
-
-
-def safe_name(text: str) -> str:
-    return _UNSAFE.sub("_", text)
 
 
 class Outbox(Backend):
@@ -37,8 +30,8 @@ class Outbox(Backend):
 
     async def send(self, outgoing: Outgoing) -> Receipt:
         message = outgoing.message
-        stem = f"{safe_name(message.contact.id)}-{safe_name(message.address)}"
-        folder = self.folder / safe_name(outgoing.notice_key)
+        stem = f"{safe_file_name(message.contact.id)}-{safe_file_name(message.address)}"
+        folder = self.folder / safe_file_name(outgoing.notice_key)
         if message.channel is Channel.EMAIL:
             message_id = self._tokens.message_id(outgoing.notice_key, message.contact.id,
                                                  message.channel.value, self._from)
@@ -56,7 +49,7 @@ class Outbox(Backend):
     async def deliver(self, mail: EmailMessage, recipient: str, key: str, tag: str
                       ) -> Receipt:
         """Write a ready e-mail (the fax gateway's, when e-mail goes to the outbox)."""
-        path = self.folder / safe_name(key) / f"{safe_name(recipient)}.eml"
+        path = self.folder / safe_file_name(key) / f"{safe_file_name(recipient)}.eml"
         return _write(path, self._return_path(tag) + mime_bytes(mail), recipient)
 
     def _return_path(self, tag: str) -> bytes:
