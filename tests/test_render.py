@@ -14,6 +14,7 @@ from dispatcher.render import (
     Message,
     Renderer,
     build_email,
+    build_fax_email,
     check_notice,
     check_rendering,
     count_segments,
@@ -239,6 +240,24 @@ def test_mail_bytes_round_trip_through_a_mail_parser(name: str) -> None:
     # says to drop, as decode_header above does: only a name sent whole is compared)
     if name.isascii() and len(name) <= 60:
         assert parsed["To"].addresses[0].display_name == name
+
+
+@pytest.mark.parametrize("merchant", ["さくら書店", "店\r\nBcc: victim@example.jp",
+                                      "とても長い名前の加盟店" * 5])
+def test_a_fax_gateway_mail_carries_the_pdf_whole_and_no_added_header(merchant: str) -> None:
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * 40
+    raw = build_fax_email(pdf, "0355511037@fax.example.jp", merchant,
+                          "J-Mups センター <m@example.jp>", SENT_AT, "<id@example.jp>")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    assert b"\r\nTo: 0355511037@fax.example.jp\r\n" in raw  # bare, as gateways expect
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Bcc"] is None and parsed["To"] == "0355511037@fax.example.jp"
+    assert parsed["Subject"] == f"FAX {merchant}".replace("\r\n", " ")
+    assert (parsed["Message-ID"], parsed["Auto-Submitted"]) == ("<id@example.jp>",
+                                                                "auto-generated")
+    text, attachment = parsed.iter_parts()
+    assert text.get_content() == "FAX\r\n"
+    assert (attachment.get_filename(), attachment.get_content()) == ("notice.pdf", pdf)
 
 
 def test_check_refuses_a_contact_whose_header_would_pass_998_octets(

@@ -52,7 +52,11 @@ def test_send_reaches_every_contact_once_on_every_channel(
     assert all(m["From"] == "+815012345678" for m in fake.accepted)
     fax_mail = next(a.content for a in sink.arrivals()
                     if a.recipients == ("0355511037@fax.example.jp",))
-    assert b"application/pdf" in fax_mail and b"notice.pdf" in fax_mail
+    gateway_mail = message_from_bytes(fax_mail, policy=policy.default)
+    pdf = next(gateway_mail.iter_attachments())
+    assert (pdf.get_content_type(), pdf.get_filename()) == ("application/pdf", "notice.pdf")
+    assert pdf.get_content().startswith(b"%PDF")
+    assert str(gateway_mail["Subject"]).startswith("FAX ")
 
     again = cli("send", "3", "start", "--yes", "-c", str(project))
     assert again.code == 0

@@ -25,11 +25,11 @@ from dispatcher.render.mail import (
     MESSAGE_ID,
     MESSAGE_ID_LENGTH,
     build_email,
+    build_fax_email,
     mailbox_parts,
     message_id,
     message_id_domain,
     message_id_text,
-    mime_bytes,
     readable,
 )
 from dispatcher.render.preview import ChannelTotals, Preview, Previewer, channels_to_preview
@@ -59,6 +59,7 @@ __all__ = [
     "Segments",
     "Shapes",
     "build_email",
+    "build_fax_email",
     "channels_to_preview",
     "check_inputs",
     "check_notice",
@@ -71,7 +72,6 @@ __all__ = [
     "message_id_domain",
     "message_id_text",
     "messages_for",
-    "mime_bytes",
     "one_line",
     "page_key",
     "possible_notices",

@@ -1,4 +1,5 @@
-"""A rendered e-mail Message → the bytes of the MIME message a contact receives.
+"""A rendered e-mail Message (or a fax for an e-mail gateway) → the bytes of the MIME
+message a contact (or the gateway) receives.
 
 The bytes are written directly (RFC 5322 headers with RFC 2047 encoded words, a base64
 UTF-8 body): Python's EmailMessage takes about 5 ms a message to build and flatten, which
@@ -12,8 +13,8 @@ from __future__ import annotations
 import base64
 import functools
 import re
+from collections.abc import Iterable
 from datetime import datetime
-from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from dispatcher.keys import Keys
@@ -63,33 +64,64 @@ def build_email(message: Message, from_mailbox: str, sent_at: datetime,
     """The MIME e-mail for ``message``; ``from_mailbox`` and ``reply_to`` are
     ``Name <user@host>``."""
     head = email_head(message, from_mailbox, sent_at, message_id, reply_to)
-    body = base64.encodebytes(message.body.encode("utf-8")).replace(b"\n", b"\r\n")
-    return head.encode("ascii") + b"\r\n" + body
+    return head.encode("ascii") + b"\r\n" + _base64(message.body.encode("utf-8"))
 
 
 def email_head(message: Message, from_mailbox: str, sent_at: datetime,
                message_id: str | None = None, reply_to: str | None = None) -> str:
     """The e-mail's header lines, each folded to at most 78 characters where it can be
     (an address longer than that is never split)."""
+    return _head(mailbox_words(recipient_name(message), message.address),
+                 message.subject or "", from_mailbox, sent_at, message_id, reply_to,
+                 _TEXT_CONTENT)
+
+
+def build_fax_email(pdf: bytes, recipient: str, merchant: str, from_mailbox: str,
+                    sent_at: datetime, message_id: str) -> bytes:
+    """The e-mail a fax gateway turns into a fax to ``recipient``: the fax's PDF attached
+    to a one-line text part, headers written as every other e-mail's are."""
+    head = _head([recipient], f"FAX {merchant}", from_mailbox, sent_at,
+                 message_id, None,
+                 (f'Content-Type: multipart/mixed; boundary="{_BOUNDARY}"',))
+    parts = [
+        (_TEXT_CONTENT, b"FAX\r\n"),
+        (("Content-Type: application/pdf", "Content-Transfer-Encoding: base64",
+          'Content-Disposition: attachment; filename="notice.pdf"'), pdf),
+    ]
+    body = b"".join(f"--{_BOUNDARY}\r\n{_lines(headers)}\r\n".encode("ascii") + _base64(data)
+                    for headers, data in parts)
+    return head.encode("ascii") + b"\r\n" + body + f"--{_BOUNDARY}--\r\n".encode("ascii")
+
+
+_TEXT_CONTENT = ('Content-Type: text/plain; charset="utf-8"', "Content-Transfer-Encoding: base64")
+_BOUNDARY = "=_dispatcher_part"  # "=_" never occurs in base64, the only encoding inside
+
+
+def _head(to_words: list[str], subject: str, from_mailbox: str, sent_at: datetime,
+          message_id: str | None, reply_to: str | None, content: tuple[str, ...]) -> str:
     headers = [
         folded("From", mailbox_words(*mailbox_parts(from_mailbox))),
-        folded("To", mailbox_words(recipient_name(message), message.address)),
+        folded("To", to_words),
     ]
     if reply_to:
         headers.append(folded("Reply-To", mailbox_words(*mailbox_parts(reply_to))))
     headers += [
-        folded("Subject", text_words(one_line(message.subject or ""))),
+        folded("Subject", text_words(one_line(subject))),
         f"Date: {format_datetime(sent_at)}",
         ": ".join(AUTO_SUBMITTED),
     ]
     if message_id:
         headers.append(f"Message-ID: {one_line(message_id)}")
-    headers += [
-        "MIME-Version: 1.0",
-        'Content-Type: text/plain; charset="utf-8"',
-        "Content-Transfer-Encoding: base64",
-    ]
-    return "".join(f"{line}\r\n" for line in headers)
+    return _lines([*headers, "MIME-Version: 1.0", *content])
+
+
+def _lines(lines: Iterable[str]) -> str:
+    return "".join(f"{line}\r\n" for line in lines)
+
+
+def _base64(data: bytes) -> bytes:
+    """``data`` in base64 lines of 76 characters, each ended by CRLF."""
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
 
 
 def longest_line(head: str) -> int:
@@ -147,12 +179,6 @@ def encoded_words(text: str) -> list[str]:
         chunk += char
     words.append(chunk)
     return [f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words]
-
-
-def mime_bytes(mail: EmailMessage) -> bytes:
-    """A ready EmailMessage (the fax gateway's, with its PDF) as bytes with CRLF lines."""
-    from email import policy
-    return mail.as_bytes(policy=policy.SMTP)
 
 
 def readable(raw: bytes) -> tuple[list[str], str]:

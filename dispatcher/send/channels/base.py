@@ -11,7 +11,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from typing import ClassVar, Protocol
 
 from dispatcher.errors import ChannelError, SetupError, single
@@ -64,9 +63,10 @@ class Backend(ABC):
 
 
 class MailTransport(Protocol):
-    """Carries a ready MIME e-mail: the SMTP pool, or the e-mail outbox."""
+    """Carries a ready MIME e-mail (its bytes, CRLF lines): the SMTP pool, or the e-mail
+    outbox."""
 
-    async def deliver(self, mail: EmailMessage, recipient: str, key: str, tag: str
+    async def deliver(self, mail: bytes, recipient: str, key: str, tag: str
                       ) -> Receipt: ...
 
     async def close(self) -> None: ...

@@ -6,14 +6,11 @@ or ``{national}`` (``0312345678``). The mail goes through the e-mail channel's t
 
 from __future__ import annotations
 
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 from typing import ClassVar
 
 import phonenumbers
 
-from dispatcher.render import AUTO_SUBMITTED, one_line
+from dispatcher.render import build_fax_email
 from dispatcher.send.channels.base import Backend, MailTransport, Outgoing, Receipt
 from dispatcher.send.channels.envelope import DeliveryTokens
 
@@ -31,19 +28,11 @@ class EmailGatewayFax(Backend):
     async def send(self, outgoing: Outgoing) -> Receipt:
         assert outgoing.document is not None, "a fax is sent with its rendered document"
         recipient = gateway_recipient(self._gateway_address, outgoing.message.address)
-        mail = EmailMessage()
-        name, address = parseaddr(self._from)
-        mail["From"] = Address(one_line(name), addr_spec=address)
-        mail["To"] = recipient
-        mail["Subject"] = one_line(f"FAX {outgoing.message.contact.merchant}")
-        mail["Date"] = format_datetime(outgoing.sent_at)
-        mail["Message-ID"] = self._tokens.message_id(
-            outgoing.notice_key, outgoing.message.contact.id, outgoing.message.channel.value,
-            self._from)
-        mail[AUTO_SUBMITTED[0]] = AUTO_SUBMITTED[1]
-        mail.set_content("FAX\n", charset="utf-8")
-        mail.add_attachment(outgoing.document.pdf, maintype="application", subtype="pdf",
-                            filename="notice.pdf")
+        mail = build_fax_email(
+            outgoing.document.pdf, recipient, outgoing.message.contact.merchant, self._from,
+            outgoing.sent_at, self._tokens.message_id(
+                outgoing.notice_key, outgoing.message.contact.id,
+                outgoing.message.channel.value, self._from))
         return await self._transport.deliver(mail, recipient, outgoing.notice_key,
                                              outgoing.tag)
 

@@ -6,13 +6,12 @@ rewrites the same file.
 
 from __future__ import annotations
 
-from email.message import EmailMessage
 from pathlib import Path
 from typing import ClassVar
 
 from dispatcher.errors import TransientError
 from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file, safe_file_name
-from dispatcher.render import build_email, mime_bytes
+from dispatcher.render import build_email
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt
 from dispatcher.send.channels.envelope import DeliveryTokens
 from dispatcher.table import Channel
@@ -46,11 +45,11 @@ class Outbox(Backend):
             data = f"To: {message.address}\n\n{message.body}\n".encode()
         return _write(path, data, message.address)
 
-    async def deliver(self, mail: EmailMessage, recipient: str, key: str, tag: str
+    async def deliver(self, mail: bytes, recipient: str, key: str, tag: str
                       ) -> Receipt:
         """Write a ready e-mail (the fax gateway's, when e-mail goes to the outbox)."""
         path = self.folder / safe_file_name(key) / f"{safe_file_name(recipient)}.eml"
-        return _write(path, self._return_path(tag) + mime_bytes(mail), recipient)
+        return _write(path, self._return_path(tag) + mail, recipient)
 
     def _return_path(self, tag: str) -> bytes:
         """The header a mailbox adds on delivery: where a bounce of this message goes."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Mapping
-from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import ClassVar
 
@@ -24,7 +23,7 @@ from dispatcher.errors import (
     TransientError,
     UnavailableError,
 )
-from dispatcher.render import build_email, mime_bytes
+from dispatcher.render import build_email
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
 from dispatcher.send.channels.envelope import DeliveryTokens, Envelope
 from dispatcher.table import SmtpSettings
@@ -63,9 +62,9 @@ class SmtpPool(Backend):
         raw = build_email(message, from_mailbox, outgoing.sent_at, message_id, self._reply_to)
         return await self._send_raw(raw, message.address, self._tokens.envelope(outgoing.tag))
 
-    async def deliver(self, mail: EmailMessage, recipient: str, key: str, tag: str
+    async def deliver(self, mail: bytes, recipient: str, key: str, tag: str
                       ) -> Receipt:
-        return await self._send_raw(mime_bytes(mail), recipient, self._tokens.envelope(tag))
+        return await self._send_raw(mail, recipient, self._tokens.envelope(tag))
 
     async def _send_raw(self, raw: bytes, recipient: str, envelope: Envelope) -> Receipt:
         async with self._slots:
