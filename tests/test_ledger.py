@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.errors import ConfigError
+from dispatcher.errors import ConfigError, StaleError
 from dispatcher.ledger import DeliveryState, Ledger, Outcome, engine_url
+from dispatcher.table import Report, WorkReport
 from tests.helpers import LEDGER_T0, new_deliveries
 from tests.servers import fresh_schema
 
@@ -116,3 +117,26 @@ async def test_many_openers_of_a_new_ledger_all_succeed(
             Path(url.database or "").unlink()
         else:
             await fresh_schema(url)
+
+
+async def test_work_reports_are_recorded_once_each_on_the_view_they_were_made_from(
+        ledger: Ledger) -> None:
+    def made(kind: Report, number: int, minutes: int) -> WorkReport:
+        moment = LEDGER_T0 + timedelta(minutes=minutes)
+        return WorkReport("w", "planned", kind, number, moment,
+                          moment + timedelta(minutes=30), "理由", "night-desk")
+
+    first = made(Report.EXTENDED, 1, 0)
+    await ledger.record_report(first)
+    with pytest.raises(StaleError, match="1 extended report"):
+        await ledger.record_report(made(Report.EXTENDED, 1, 1))  # the same view again
+    await ledger.record_report(made(Report.UPDATE, 1, 2))
+    done = made(Report.DONE, 1, 3)
+    await ledger.record_report(done)
+    for late in (made(Report.EXTENDED, 2, 4), made(Report.DONE, 1, 4)):
+        with pytest.raises(StaleError, match="reported done"):
+            await ledger.record_report(late)
+    reports = await ledger.work_reports()
+    assert [(r.kind, r.number) for r in reports[("w", "planned")]] == [
+        (Report.EXTENDED, 1), (Report.UPDATE, 1), (Report.DONE, 1)]
+    assert reports[("w", "planned")][0] == first and reports[("w", "planned")][2] == done

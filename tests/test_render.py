@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -25,11 +26,13 @@ from dispatcher.table import (
     Channel,
     Config,
     Contact,
+    EndNotice,
     Phase,
     Window,
     build_notice,
     find_window,
     load_config,
+    possible_notices,
 )
 from tests.helpers import TOKYO
 
@@ -59,19 +62,27 @@ def window3(config: Config) -> Window:
 @pytest.mark.parametrize("channel", list(Channel))
 def test_every_shipped_template_names_the_slot_and_the_helpdesk(
         config: Config, renderer: Renderer, phase: Phase, channel: Channel) -> None:
-    window = window3(config)
-    lead = timedelta(hours=1) if phase is Phase.REMINDER else None
-    message = renderer.render(build_notice(window, window.planned, phase, lead=lead),
-                              contact(), channel, SENT_AT)
+    window = replace(window3(config), end_notice=EndNotice.CONFIRMED)  # it can overrun
+    notice = next(n for n in possible_notices(window) if n.phase is phase
+                  and (phase is not Phase.END or n.report is None)
+                  and (phase is not Phase.REMINDER or n.lead == timedelta(hours=1)))
+    message = renderer.render(notice, contact(), channel, SENT_AT)
     text = f"{message.subject or ''}\n{message.body}"
     assert "0120-220-766" in text
     assert "さくら書店" in text
-    if channel is not Channel.SMS:
-        assert "2021年7月19日(月) AM1:00～AM2:00" in text
+    if channel is not Channel.SMS:  # an extension names its new end (30 min later here)
+        end = "AM2:30" if phase is Phase.EXTENDED else "AM2:00"
+        assert f"2021年7月19日(月) AM1:00～{end}" in text
     if phase in (Phase.POSTPONED, Phase.ANNOUNCE):
         assert "8/23(月)" in text or "2021年8月23日(月) AM1:00～AM2:00" in text
     if phase is Phase.REMINDER:
         assert "1時間後" in text
+    if phase is Phase.EXTENDED:
+        assert "延長" in text and "AM2:30" in text.replace("<strong>", "")
+    if phase is Phase.UPDATE:
+        assert "作業は順調に進んでおります。" in text  # check's sample
+    if phase is Phase.OVERRUN:
+        assert "AM2:00" in text and "過ぎ" in text
 
 
 def test_email_subject_is_the_first_line(config: Config, renderer: Renderer) -> None:
@@ -211,7 +222,8 @@ def test_shipped_templates_pass_the_check(config: Config, renderer: Renderer,
     problems = check_rendering(fresh, [window], audiences, 2, SENT_AT)
     assert {p.where for p in problems} == {
         f"{project.parent}/templates/sms/{phase}.txt.j2"
-        for phase in ("announce", "reminder", "start", "end", "postponed")}
+        for phase in ("announce", "reminder", "start", "end", "postponed", "extended",
+                      "update")}  # window 3's end is scheduled: it sends no overrun
 
 
 @pytest.mark.parametrize("name", ["さくら書店", "Sakura Books", 'Books, "Sakura" & Co.',

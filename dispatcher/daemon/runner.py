@@ -187,7 +187,8 @@ class Daemon:
         decisions = decide(self._windows_on_known_slots(active), active,
                            await self._ledger.notice_states(), self.clock(),
                            timedelta(minutes=config.settings.catch_up_minutes),
-                           await self._ledger.slot_moves())
+                           await self._ledger.slot_moves(), await self._ledger.work_reports(),
+                           timedelta(minutes=config.settings.overrun_after_minutes))
         changed, removed = self._jobs.sync(d for d in decisions if d.key not in self._sends.running)
         for decision in changed:
             event(log, logging.INFO, "notice scheduled", **notice_fields(decision))

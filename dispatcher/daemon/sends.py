@@ -78,7 +78,8 @@ class NoticeSends:
         progress = asyncio.create_task(self._log_progress(decision))
         try:
             notice = build_notice(window, decision.slot, decision.phase,
-                                  decision.notice.new_slot, decision.notice.lead)
+                                  decision.notice.new_slot, decision.notice.lead,
+                                  decision.notice.report)
             channels = list(notice.channels)
             self.planning.add(decision.key)
             async with Backends(self.backends(inputs.config, channels, self.env)) as backends:

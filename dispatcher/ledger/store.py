@@ -18,9 +18,11 @@ from dispatcher.ledger.events import EventLog
 from dispatcher.ledger.notices import NoticeQueries
 from dispatcher.ledger.publications import PublicationLog
 from dispatcher.ledger.states import NoticeState
+from dispatcher.ledger.work import WorkLog
 
 
-class Ledger(NoticeQueries, DeliveryQueue, DeliveryReads, EventLog, PublicationLog):
+class Ledger(NoticeQueries, DeliveryQueue, DeliveryReads, EventLog, PublicationLog,
+             WorkLog):
     """Async access to the ledger database; open with ``await Ledger.open(url)``."""
 
     @classmethod

@@ -1,6 +1,6 @@
 """The ledger's tables: notices, deliveries, the providers' reports on them, provider
-outages, slot moves, what was published about each window, and the audit log of operator
-actions."""
+outages, slot moves, the operators' reports of the work, what was published about each
+window, and the audit log of operator actions."""
 
 from __future__ import annotations
 
@@ -135,6 +135,21 @@ slot_changes = Table(
     # a window leaves a slot at most once (moves only go forward): two postponements made
     # on the same view cannot both be recorded
     Index("uq_slot_changes_from", "window_id", "from_slot", unique=True),
+)
+
+work_reports = Table(
+    "work_reports", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("window_id", String(200), nullable=False),
+    Column("slot", String(50), nullable=False),
+    Column("kind", String(20), nullable=False),  # extended, done, update
+    Column("number", Integer, nullable=False),   # 1, 2, … per kind
+    Column("at", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime),                # extended: the new end; done: the end
+    Column("text", Text, nullable=False),
+    Column("actor", String(200), nullable=False),
+    # two reports made on the same view (the same number) cannot both be recorded
+    UniqueConstraint("window_id", "slot", "kind", "number", name="uq_work_report"),
 )
 
 publications = Table(

@@ -8,7 +8,6 @@ from dispatcher.render.checks import (
     check_notice,
     check_rendering,
     messages_for,
-    possible_notices,
 )
 from dispatcher.render.fax import (
     FaxDocument,
@@ -74,7 +73,6 @@ __all__ = [
     "messages_for",
     "one_line",
     "page_key",
-    "possible_notices",
     "readable",
     "render_pdf",
     "render_pdfs",

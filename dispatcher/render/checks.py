@@ -25,11 +25,9 @@ from dispatcher.table import (
     Contact,
     Inputs,
     Notice,
-    Phase,
     Window,
-    build_notice,
     in_audience,
-    notice_times,
+    possible_notices,
 )
 
 
@@ -47,16 +45,6 @@ def check_inputs(inputs: Inputs, now: datetime) -> list[Problem]:
         except InputError as exc:
             problems.extend(exc.problems)
     return problems
-
-
-def possible_notices(window: Window) -> list[Notice]:
-    """The notices a window can send, in its planned slot: those of its timeline (the
-    advance notice, each reminder, start and end), and postponed if it has a reserve slot."""
-    slot = window.planned
-    notices = [build_notice(window, slot, due.phase, lead=due.lead)
-               for due in notice_times(window, slot)]
-    postponed = [build_notice(window, slot, Phase.POSTPONED)] if window.reserves else []
-    return notices + postponed
 
 
 def check_rendering(

@@ -104,7 +104,24 @@ class Renderer:
             context["new_slot"] = local_slot(notice.new_slot, self._tz)
         if notice.lead is not None:
             context["lead"] = notice.lead
-        return context
+        return {**context, **self._report_context(notice)}
+
+    def _report_context(self, notice: Notice) -> dict[str, Any]:
+        """What the operator's report a notice tells of gives its template: ``extension``
+        (``number``, ``until``: the new end), ``update`` (``number``, ``text``, ``at``), and
+        ``ended_at`` (when the work ended, after `done`; else None) for the end notice."""
+        report = notice.report
+        if notice.phase is Phase.END:
+            return {"ended_at": report.until.astimezone(self._tz)
+                    if report is not None and report.until is not None else None}
+        if report is None:
+            return {}
+        if notice.phase is Phase.EXTENDED:
+            assert report.until is not None, "an extension has its new end"
+            return {"extension": {"number": report.number,
+                                  "until": report.until.astimezone(self._tz)}}
+        return {"update": {"number": report.number, "text": report.text,
+                           "at": report.at.astimezone(self._tz)}}
 
     def render_text(self, name: str, context: Mapping[str, Any]) -> str:
         try:

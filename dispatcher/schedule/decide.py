@@ -7,8 +7,8 @@ it keeps no state of its own that the ledger does not have.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from dispatcher.ledger import NoticeState
@@ -17,11 +17,17 @@ from dispatcher.table import (
     Phase,
     Slot,
     Window,
+    Work,
+    WorkReports,
     active_slot,
     build_notice,
     notice_key,
     notice_times,
+    work_of,
 )
+
+FOREVER = datetime.max.replace(tzinfo=UTC)  # worth sending until the work is reported done
+JUST_BEFORE = timedelta(microseconds=1)
 
 
 class Action(StrEnum):
@@ -62,6 +68,8 @@ def decide(
     now: datetime,
     catch_up: timedelta,
     moves: Mapping[str, Mapping[str, str]] | None = None,
+    reports: WorkReports | None = None,
+    overrun_after: timedelta = timedelta(minutes=10),
 ) -> list[Decision]:
     """The notices of each broadcast window's active slot that still need work: the
     advance notice (planned slot only), the reminders, the start and the end.
@@ -73,14 +81,18 @@ def decide(
     (some channels sent by hand) sends the rest at its time, like a notice not yet begun.
     A start notice is still meaningful while the work is in progress, an end notice up to
     ``catch_up`` after the end; an advance notice or a reminder until half its lead time
-    has passed (no "starts in 1 hour" 50 minutes late).
+    has passed (no "starts in 1 hour" 50 minutes late). ``reports`` (by window id and slot)
+    are the operators' reports of the work: its end in force, whether it is done, the
+    extensions and updates to tell of (see ``timeline``).
     """
     decisions = []
     for window in windows:
         if not window.broadcast:
             continue
         slot = active_slot(window, active_slots)
-        for notice, at, meaningful_until in timeline(window, slot, catch_up):
+        work = work_of(window, slot, reports)
+        for notice, at, meaningful_until in timeline(window, slot, catch_up, work,
+                                                     overrun_after):
             action = _action(notice_states.get(notice.key), at, meaningful_until, now)
             if action is not None:
                 decisions.append(Decision(notice, at, action))
@@ -107,20 +119,51 @@ def _unfinished_postponements(window: Window, moves: Mapping[str, str],
     return found
 
 
-def timeline(window: Window, slot: Slot, catch_up: timedelta
+def timeline(window: Window, slot: Slot, catch_up: timedelta, work: Work | None = None,
+             overrun_after: timedelta = timedelta(minutes=10)
              ) -> list[tuple[Notice, datetime, datetime]]:
-    """Each notice of ``slot`` with its time and how long it stays worth sending: the
-    start while the work lasts, the end ``catch_up`` after it, an advance notice or a
-    reminder until half its lead has passed."""
+    """Each notice of ``slot`` with its time and how long it stays worth sending: an
+    advance notice or a reminder until half its lead has passed, the start while the work
+    lasts, and the notices of the work's end (``end_notices``). The notices name the end
+    in force (the last extension's)."""
+    work = work or work_of(window, slot)
+    in_force = replace(slot, end=work.end)
     items = []
     for due in notice_times(window, slot):
-        if due.phase is Phase.START:
-            until = slot.end
-        elif due.phase is Phase.END:
-            until = slot.end + catch_up
-        else:
-            until = due.at + (slot.start - due.at) / 2
-        items.append((build_notice(window, slot, due.phase, lead=due.lead), due.at, until))
+        if due.phase is Phase.END:
+            continue
+        until = work.end if due.phase is Phase.START else due.at + (slot.start - due.at) / 2
+        items.append((build_notice(window, in_force, due.phase, lead=due.lead), due.at, until))
+    return items + end_notices(window, in_force, work, catch_up, overrun_after)
+
+
+def end_notices(window: Window, slot: Slot, work: Work, catch_up: timedelta,
+                overrun_after: timedelta) -> list[tuple[Notice, datetime, datetime]]:
+    """The end notice: once `done` is reported, or (``end_notice = "scheduled"``) at the
+    end in force, worth sending ``catch_up`` after. With ``"confirmed"``, the overrun
+    notice ``overrun_after`` past the end in force while the work is not done. Each
+    extension and update as soon as it is reported: an extension until its new end, an
+    update while the work lasts (and ``catch_up`` after it was made, in any case)."""
+    done = work.done
+    items = []
+    if done is not None:
+        items.append((build_notice(window, slot, Phase.END, report=done), done.at,
+                      done.at + catch_up))
+    elif not work.confirmed:
+        items.append((build_notice(window, slot, Phase.END), work.end, work.end + catch_up))
+    overrun_at = work.end + overrun_after
+    if work.confirmed and (done is None or done.at >= overrun_at):
+        # worth sending only before `done` (a sender cut off resumes it, as any other)
+        items.append((build_notice(window, slot, Phase.OVERRUN), overrun_at,
+                      done.at - JUST_BEFORE if done is not None else FOREVER))
+    over = done.at if done is not None else None if work.confirmed else work.end
+    for report in work.extensions:
+        items.append((build_notice(window, slot, Phase.EXTENDED, report=report), report.at,
+                      report.until or report.at))
+    for report in work.updates:
+        until = max(report.at, over or FOREVER - catch_up) + catch_up
+        items.append((build_notice(window, slot, Phase.UPDATE, report=report), report.at,
+                      until))
     return items
 
 

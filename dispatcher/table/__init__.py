@@ -35,6 +35,7 @@ from dispatcher.table.notice import (
     notice_key,
     notice_tags,
     phase_tag,
+    possible_notices,
 )
 from dispatcher.table.receipt_settings import (
     EmailReceipts,
@@ -54,8 +55,10 @@ from dispatcher.table.timefmt import (
     spoken_duration,
 )
 from dispatcher.table.windows import (
+    NUMBERED_PHASES,
     PLANNED,
     Channel,
+    EndNotice,
     NextNotice,
     Notify,
     Phase,
@@ -69,9 +72,19 @@ from dispatcher.table.windows import (
     postponement_target,
     reserve_id,
 )
+from dispatcher.table.work import (
+    Report,
+    Work,
+    WorkKey,
+    WorkReport,
+    WorkReports,
+    WorkState,
+    work_of,
+)
 
 __all__ = [
     "BACKENDS",
+    "NUMBERED_PHASES",
     "PLANNED",
     "PROBE_CEILING_SECONDS",
     "BackendSettings",
@@ -82,6 +95,7 @@ __all__ = [
     "Contact",
     "Deadline",
     "EmailReceipts",
+    "EndNotice",
     "FaxGatewayReceipts",
     "Fingerprint",
     "GatewaySettings",
@@ -97,6 +111,7 @@ __all__ = [
     "Phase",
     "Publish",
     "Receipts",
+    "Report",
     "RetryPolicy",
     "Slot",
     "SmsReceipts",
@@ -104,6 +119,11 @@ __all__ = [
     "TableKeeper",
     "TwilioSettings",
     "Window",
+    "Work",
+    "WorkKey",
+    "WorkReport",
+    "WorkReports",
+    "WorkState",
     "active_slot",
     "build_notice",
     "find_contact",
@@ -131,7 +151,9 @@ __all__ = [
     "parse_contacts_file",
     "parse_lead",
     "phase_tag",
+    "possible_notices",
     "postponement_target",
     "reserve_id",
     "spoken_duration",
+    "work_of",
 ]

@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from dispatcher.errors import ArgumentError, single
 from dispatcher.table.leads import lead_text, parse_lead
-from dispatcher.table.windows import Channel, Phase, Slot, Window, following_slot
+from dispatcher.table.windows import (
+    NUMBERED_PHASES,
+    Channel,
+    EndNotice,
+    Phase,
+    Slot,
+    Window,
+    following_slot,
+    notice_times,
+)
+from dispatcher.table.work import Report, WorkReport
 
 
 @dataclass(frozen=True)
 class Notice:
     """What is announced: one phase of one window's slot. Sent at most once; ``key`` names
     it in the ledger. ``new_slot`` is the slot a ``postponed`` notice moves the work to;
-    ``lead`` how long before the start a ``reminder`` goes out."""
+    ``lead`` how long before the start a ``reminder`` goes out; ``report`` the operator's
+    report an ``extended``, ``update`` (or, after `done`, ``end``) notice carries. ``slot``
+    ends at the end in force (an extension's)."""
 
     window: Window
     slot: Slot
     phase: Phase
     new_slot: Slot | None = None
     lead: timedelta | None = None
+    report: WorkReport | None = None
 
     @property
     def tag(self) -> str:
-        """The phase as the ledger names it: ``start``, or ``reminder-1h`` for a reminder."""
+        """The phase as the ledger names it: ``start``, ``reminder-1h`` for a reminder,
+        ``extended-2`` for the second extension."""
+        if self.phase in NUMBERED_PHASES and self.report is not None:
+            return f"{self.phase.value}-{self.report.number}"
         return phase_tag(self.phase, self.lead)
 
     @property
@@ -68,11 +84,17 @@ def notice_for_tag(window: Window, slot: Slot, tag: str) -> Notice:
 
 
 def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None = None,
-                 lead: timedelta | None = None) -> Notice:
+                 lead: timedelta | None = None, report: WorkReport | None = None) -> Notice:
     """The notice of ``phase`` for ``slot``; a postponed notice names ``new_slot``, by
-    default the next reserve slot; a reminder needs one of the window's ``lead`` times."""
+    default the next reserve slot; a reminder needs one of the window's ``lead`` times; an
+    extended or update notice the ``report`` it tells of."""
     if phase is Phase.REMINDER:
         return Notice(window, slot, phase, lead=_reminder_lead(window, lead))
+    if phase in NUMBERED_PHASES or phase is Phase.END:
+        if report is None and phase is not Phase.END:
+            raise single(ArgumentError, "PHASE", f"a{'n' * (phase is Phase.EXTENDED)} "
+                         f"{phase.value} notice is sent by `dispatcher {_COMMAND[phase]}`")
+        return Notice(window, slot, phase, report=report)
     if phase is not Phase.POSTPONED:
         return Notice(window, slot, phase)
     new_slot = new_slot or following_slot(window, slot)
@@ -80,6 +102,42 @@ def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None
         raise single(ArgumentError, f"window {window.number}",
                      f"no reserve slot after {slot.name} to postpone to")
     return Notice(window, slot, phase, new_slot)
+
+
+def possible_notices(window: Window) -> list[Notice]:
+    """The notices a window can send, in its planned slot: those of its timeline (the
+    advance notice, each reminder, start and end), postponed if it has a reserve slot, and
+    those of the work's reports: the end after `done`, an extension, an update (with a
+    sample text: `update` checks the real one) and, with ``end_notice = "confirmed"``, the
+    overrun notice."""
+    slot = window.planned
+    notices = [build_notice(window, slot, due.phase, lead=due.lead)
+               for due in notice_times(window, slot)]
+    postponed = [build_notice(window, slot, Phase.POSTPONED)] if window.reserves else []
+    return notices + postponed + _report_notices(window, slot)
+
+
+SAMPLE_UPDATE = "作業は順調に進んでおります。"
+
+
+def _report_notices(window: Window, slot: Slot) -> list[Notice]:
+    def report(kind: Report, until: datetime | None, text: str = "") -> WorkReport:
+        return WorkReport(window.id, slot.name, kind, 1, slot.start, until, text, "check")
+
+    later = slot.end + timedelta(minutes=30)
+    notices = [
+        build_notice(window, slot, Phase.END, report=report(Report.DONE, slot.end)),
+        build_notice(window, replace(slot, end=later), Phase.EXTENDED,
+                     report=report(Report.EXTENDED, later)),
+        build_notice(window, slot, Phase.UPDATE,
+                     report=report(Report.UPDATE, None, SAMPLE_UPDATE)),
+    ]
+    if window.end_notice is EndNotice.CONFIRMED:
+        notices.append(build_notice(window, slot, Phase.OVERRUN))
+    return notices
+
+
+_COMMAND = {Phase.EXTENDED: "extend", Phase.UPDATE: "update"}
 
 
 def _reminder_lead(window: Window, lead: timedelta | None) -> timedelta:

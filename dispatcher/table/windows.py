@@ -21,6 +21,21 @@ class Phase(StrEnum):
     START = "start"
     END = "end"
     POSTPONED = "postponed"
+    # the work's real state, as operators report it (end_notice = "confirmed" and by hand)
+    OVERRUN = "overrun"    # the end in force passed without `done` (作業延長のお知らせ)
+    EXTENDED = "extended"  # `extend`: a new end (numbered: extended-1, extended-2…)
+    UPDATE = "update"      # `update`: a progress report in the operator's words (経過報告)
+
+
+# the phases an operator's report makes, numbered in the order they were made
+NUMBERED_PHASES = (Phase.EXTENDED, Phase.UPDATE)
+
+
+class EndNotice(StrEnum):
+    """When a window's end notice goes out: at the end in force, or once `done` says so."""
+
+    SCHEDULED = "scheduled"
+    CONFIRMED = "confirmed"
 
 
 class Notify(StrEnum):
@@ -68,6 +83,7 @@ class Window:
     announce_before: timedelta = timedelta(days=14)  # 0: no advance notice
     # per channel, the lead times of its reminders (only channels the window sends on)
     reminders: tuple[tuple[Channel, tuple[timedelta, ...]], ...] = ()
+    end_notice: EndNotice = EndNotice.SCHEDULED
 
     @property
     def planned(self) -> Slot:

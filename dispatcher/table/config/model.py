@@ -27,6 +27,7 @@ DEFAULT_LEASE_SECONDS = 120.0
 
 
 DEFAULT_ANNOUNCE_DAYS = 14.0
+DEFAULT_OVERRUN_MINUTES = 10
 
 
 HYLAFAX_PORT = 4559
@@ -52,6 +53,9 @@ class Settings:
     catch_up_minutes: int
     lease_seconds: float
     announce_days_before: float = DEFAULT_ANNOUNCE_DAYS
+    # with end_notice = "confirmed": how long after the end in force, without `done`,
+    # the overrun notice goes out
+    overrun_after_minutes: int = DEFAULT_OVERRUN_MINUTES
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dispatcher.table.config.model import (
     DEFAULT_ANNOUNCE_DAYS,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_LEDGER,
+    DEFAULT_OVERRUN_MINUTES,
     DEFAULT_TIMEZONE,
     AffectedService,
     ConsoleSettings,
@@ -35,7 +36,7 @@ from dispatcher.table.retry import RetryPolicy
 from dispatcher.table.tomlpos import TablePath
 
 _SETTINGS_KEYS = {"timezone", "contacts", "templates", "ledger", "catch_up_minutes",
-                  "lease_seconds", "announce_days_before"}
+                  "lease_seconds", "announce_days_before", "overrun_after_minutes"}
 
 
 _RETRY_KEYS = {"initial_delay_seconds", "max_delay_seconds", "max_attempts", "retry_uncertain",
@@ -53,6 +54,8 @@ def read_settings(r: Reader, data: dict[str, Any]) -> Settings:
     catch_up = r.value(data, t, "catch_up_minutes", whole_number(0), 30)
     lease = r.value(data, t, "lease_seconds", positive_number, DEFAULT_LEASE_SECONDS)
     announce = r.value(data, t, "announce_days_before", days_or_off, DEFAULT_ANNOUNCE_DAYS)
+    overrun = r.value(data, t, "overrun_after_minutes", whole_number(0),
+                      DEFAULT_OVERRUN_MINUTES)
     return Settings(
         timezone=tz or ZoneInfo(DEFAULT_TIMEZONE),
         contacts_dir=base / (contacts or "contacts"),
@@ -61,6 +64,7 @@ def read_settings(r: Reader, data: dict[str, Any]) -> Settings:
         catch_up_minutes=30 if catch_up is None else catch_up,
         lease_seconds=lease or DEFAULT_LEASE_SECONDS,
         announce_days_before=DEFAULT_ANNOUNCE_DAYS if announce is None else announce,
+        overrun_after_minutes=DEFAULT_OVERRUN_MINUTES if overrun is None else overrun,
     )
 
 

@@ -21,7 +21,15 @@ from dispatcher.table.config.values import (
 )
 from dispatcher.table.leads import parse_lead
 from dispatcher.table.tomlpos import TablePath
-from dispatcher.table.windows import PLANNED, Channel, Notify, Slot, Window, reserve_id
+from dispatcher.table.windows import (
+    PLANNED,
+    Channel,
+    EndNotice,
+    Notify,
+    Slot,
+    Window,
+    reserve_id,
+)
 
 _NO_CHANNELS: tuple[Channel, ...] = ()
 
@@ -33,7 +41,8 @@ _WINDOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 _WINDOW_KEYS = {"number", "id", "title", "start", "end", "impact", "impact_detail", "notify",
-                "channels", "audience", "reserve", "announce_days_before", "reminders"}
+                "channels", "audience", "reserve", "announce_days_before", "reminders",
+                "end_notice"}
 
 Reminders = dict[Channel, tuple[timedelta, ...]]
 
@@ -79,6 +88,8 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
     impact = r.value(data, t, "impact", text)
     detail = r.value(data, t, "impact_detail", optional_text, "")
     notify = r.value(data, t, "notify", one_of(tuple(n.value for n in Notify)))
+    end_notice = r.value(data, t, "end_notice", one_of(tuple(e.value for e in EndNotice)),
+                         EndNotice.SCHEDULED.value)
     channels = r.value(data, t, "channels", channel_names, _NO_CHANNELS)
     audience = r.value(data, t, "audience", text_list, _NO_TAGS)
     planned = _slot(r, data, t, PLANNED, tz)
@@ -101,7 +112,8 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
                   (planned, *[s for s in reserves if s is not None]),
                   timedelta(days=defaults[0] if announce_days is None else announce_days),
                   tuple((c, leads) for c, leads in reminders.items()
-                        if c in (channels or ()) and leads))
+                        if c in (channels or ()) and leads),
+                  EndNotice(end_notice or EndNotice.SCHEDULED))
 
 
 def _window_id(value: Any) -> str:
