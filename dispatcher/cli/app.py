@@ -99,12 +99,15 @@ def lead_of(value: str | None) -> timedelta | None:
 
 
 def parse_now(value: str | None, tz: tzinfo) -> datetime:
-    if value is None:
-        return datetime.now(tz)
+    return datetime.now(tz) if value is None else parse_moment(value, tz, "--now")
+
+
+def parse_moment(value: str, tz: tzinfo, option: str) -> datetime:
+    """An ISO-8601 date-time given as ``option``; without an offset, in ``tz``."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise single(ArgumentError, "--now",
+        raise single(ArgumentError, option,
                      f"{value!r} is not an ISO-8601 date-time, e.g. 2021-07-19T00:30:00+09:00"
                      ) from None
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment

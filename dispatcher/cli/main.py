@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import sys
 
-from dispatcher.cli import console, preview, publishing, reach, running, sending, views
+from dispatcher.cli import console, preview, publishing, reach, running, sending, views, work
 from dispatcher.cli.app import app
 from dispatcher.cli.receipt_commands import receipts_app, secret_app
 from dispatcher.errors import DispatcherError, InputError
 
 for command in (views.windows, views.check, preview.preview, sending.send, views.status,
-                sending.retry, sending.postpone, running.run, running.demo):
+                sending.retry, sending.postpone, work.done, work.extend, work.update,
+                running.run, running.demo):
     app.command()(command)
 app.command("unreached")(reach.unreached_contacts)
 app.command("publish")(publishing.publish_files)

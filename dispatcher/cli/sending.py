@@ -137,18 +137,18 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
         out.print(f"window {window.number} ({window.id}): {current.name} "
                   f"{report.slot_range(current, tz)} → {new.name} {report.slot_range(new, tz)}",
                   markup=False)
-        if not yes and not _confirmed_action(f"Move window {window.number} to {new.name}"
+        if not yes and not confirmed_action(f"Move window {window.number} to {new.name}"
                                              + (" and send the postponed notice"
                                                 * bool(plan.channels))):
             err.print("cancelled: nothing was changed", markup=False)
             return 1
-        before = await carry_out_postponement(ledger, plan, _operator(), reason, clock)
+        before = await carry_out_postponement(ledger, plan, operator(), reason, clock)
         if was_interrupted(before, window, current):
             out.print(f"the work in {current.name} was interrupted (中断): its end notice will "
                       f"not be sent; {new.name} gets its own start and end notices", markup=False)
         if not plan.channels:
             return 0
-        result = await _send_with_progress(inputs, ledger, plan.notice, plan.channels,
+        result = await send_with_progress(inputs, ledger, plan.notice, plan.channels,
                                            checked=True, audited=False)
     print_send_result(result)
     return 1 if result.any_failed else 0
@@ -183,12 +183,12 @@ async def _send(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | 
         if not yes and not _confirmed(notice, len(audience)):
             err.print("cancelled: nothing was sent", markup=False)
             return 1
-        result = await _send_with_progress(inputs, ledger, notice, channels, checked=True)
+        result = await send_with_progress(inputs, ledger, notice, channels, checked=True)
     print_send_result(result)
     return 1 if result.any_failed else 0
 
 
-async def _send_with_progress(inputs: Inputs, ledger: Ledger, notice: Notice,
+async def send_with_progress(inputs: Inputs, ledger: Ledger, notice: Notice,
                               channels: list[Channel], checked: bool = False,
                               retry: int | None = None, audited: bool = True) -> SendResult:
     """Send (or, given how many were requeued, ``retry``) through backends made for it, with
@@ -219,29 +219,29 @@ async def _send_through(inputs: Inputs, ledger: Ledger, backends: Mapping[Channe
 
         if not audited:
             return await send_session(inputs, ledger, backends, notice, channels,
-                                      f"operator:{_operator()}", clock, on_counted=counted,
+                                      f"operator:{operator()}", clock, on_counted=counted,
                                       on_progress=advance, checked=checked)
         if retry is not None:
             return await retry_failed(inputs, ledger, backends, notice, channels, retry,
-                                      _operator(), clock, on_counted=counted,
+                                      operator(), clock, on_counted=counted,
                                       on_progress=advance)
-        return await send_now(inputs, ledger, backends, notice, channels, _operator(), clock,
+        return await send_now(inputs, ledger, backends, notice, channels, operator(), clock,
                               on_counted=counted, on_progress=advance, checked=checked)
 
 
 def _confirmed(notice: Notice, audience: int) -> bool:
-    return _confirmed_action(f"Send the {notice.phase.value} notice of window "
+    return confirmed_action(f"Send the {notice.phase.value} notice of window "
                              f"{notice.window.number} to {audience} contacts now")
 
 
-def _confirmed_action(question: str) -> bool:
+def confirmed_action(question: str) -> bool:
     if not sys.stdin.isatty():
         raise single(ArgumentError, "--yes", "standard input is not a terminal, so there is "
                      "no one to confirm: add --yes")
     return typer.confirm(f"{question}?", default=False)
 
 
-def _operator() -> str:
+def operator() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
@@ -252,6 +252,6 @@ async def _retry(inputs: Inputs, window: Window, phase: Phase, lead: timedelta |
         notice = await current_notice(ledger, window, phase, lead, seen_slot)
         requeued, channels = await requeue_failed(ledger, notice, uncertain, clock)
         out.print(f"{requeued} deliveries to try again", markup=False)
-        result = await _send_with_progress(inputs, ledger, notice, channels, retry=requeued)
+        result = await send_with_progress(inputs, ledger, notice, channels, retry=requeued)
     print_send_result(result)
     return 1 if result.any_failed else 0

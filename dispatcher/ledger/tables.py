@@ -148,6 +148,7 @@ work_reports = Table(
     Column("until", UTCDateTime),                # extended: the new end; done: the end
     Column("text", Text, nullable=False),
     Column("actor", String(200), nullable=False),
+    Column("channels", String(100), nullable=False, default=""),  # update: "sms,email"
     # two reports made on the same view (the same number) cannot both be recorded
     UniqueConstraint("window_id", "slot", "kind", "number", name="uq_work_report"),
 )

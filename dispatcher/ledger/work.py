@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from dispatcher.errors import Problem, StaleError
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.tables import work_reports
-from dispatcher.table import Report, WorkKey, WorkReport
+from dispatcher.table import Channel, Report, WorkKey, WorkReport
 
 
 class WorkLog(EngineUser):
@@ -31,7 +31,8 @@ class WorkLog(EngineUser):
                 await conn.execute(work_reports.insert().values(
                     window_id=report.window_id, slot=report.slot, kind=report.kind.value,
                     number=report.number, at=report.at, until=report.until,
-                    text=report.text, actor=report.actor))
+                    text=report.text, actor=report.actor,
+                    channels=",".join(c.value for c in report.channels)))
         except IntegrityError:  # another report of the same view got there first
             raise StaleError([_stale(report, "another report got there first")]) from None
 
@@ -43,7 +44,8 @@ class WorkLog(EngineUser):
             for row in await conn.execute(select(work_reports).order_by(c.id)):
                 found.setdefault((row.window_id, row.slot), []).append(WorkReport(
                     row.window_id, row.slot, Report(row.kind), row.number, row.at, row.until,
-                    row.text, row.actor))
+                    row.text, row.actor,
+                    tuple(Channel(c) for c in row.channels.split(",") if c)))
         return found
 
 

@@ -151,7 +151,7 @@ def end_notices(window: Window, slot: Slot, work: Work, catch_up: timedelta,
                       done.at + catch_up))
     elif not work.confirmed:
         items.append((build_notice(window, slot, Phase.END), work.end, work.end + catch_up))
-    overrun_at = work.end + overrun_after
+    overrun_at = work.due_end + overrun_after
     if work.confirmed and (done is None or done.at >= overrun_at):
         # worth sending only before `done` (a sender cut off resumes it, as any other)
         items.append((build_notice(window, slot, Phase.OVERRUN), overrun_at,

@@ -30,6 +30,15 @@ from dispatcher.send.operator import (
 from dispatcher.send.outcome import outcome_of_error
 from dispatcher.send.run import Plan, SendingRun
 from dispatcher.send.session import SendResult, preflight, send_notice, send_session
+from dispatcher.send.work import (
+    WorkAction,
+    WorkView,
+    carry_out_report,
+    plan_done,
+    plan_extension,
+    plan_update,
+    work_view,
+)
 
 __all__ = [
     "STATUS_PATH",
@@ -46,14 +55,20 @@ __all__ = [
     "SendingRun",
     "TwilioSms",
     "Verified",
+    "WorkAction",
+    "WorkView",
     "carry_out_postponement",
+    "carry_out_report",
     "check_credentials",
     "current_notice",
     "delivery_tag",
     "gateway_recipient",
     "make_backends",
     "outcome_of_error",
+    "plan_done",
+    "plan_extension",
     "plan_postponement",
+    "plan_update",
     "preflight",
     "requeue_failed",
     "retry_failed",
@@ -61,4 +76,5 @@ __all__ = [
     "send_now",
     "send_session",
     "tag_id",
+    "work_view",
 ]

@@ -49,9 +49,12 @@ class Notice:
 
     @property
     def channels(self) -> tuple[Channel, ...]:
-        """The channels this notice goes out on: a reminder's are those with its lead."""
+        """The channels this notice goes out on: a reminder's are those with its lead, an
+        update's those it was given."""
         if self.phase is Phase.REMINDER and self.lead is not None:
             return self.window.reminder_channels(self.lead)
+        if self.report is not None and self.report.channels:  # an update on some only
+            return tuple(c for c in self.window.channels if c in self.report.channels)
         return self.window.channels
 
 

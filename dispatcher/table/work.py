@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from dispatcher.table.windows import EndNotice, Slot, Window
+from dispatcher.table.windows import Channel, EndNotice, Slot, Window
 
 
 class Report(StrEnum):
@@ -32,6 +32,7 @@ class WorkReport:
     until: datetime | None   # extended: the new end; done: when the work ended
     text: str                # update: its text; extended: the reason (for the audit)
     actor: str
+    channels: tuple[Channel, ...] = ()  # update: the channels it goes out on; (): all
 
 
 class WorkState(StrEnum):
@@ -54,7 +55,14 @@ class Work:
 
     @property
     def end(self) -> datetime:
-        """The end in force: the last extension's, else the table's."""
+        """The end in force: when the work ended (`done`), else the one it was due at."""
+        if self.done is not None and self.done.until is not None:
+            return self.done.until
+        return self.due_end
+
+    @property
+    def due_end(self) -> datetime:
+        """When the work is due to end: the last extension's end, else the table's."""
         if self.extensions and self.extensions[-1].until is not None:
             return self.extensions[-1].until
         return self.slot.end

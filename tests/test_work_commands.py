@@ -1,0 +1,85 @@
+"""`done`, `extend` and `update` from the command line, on a window whose work is under
+way now: each report is refused with exit 2 when it does not apply, and otherwise
+recorded once and its notice sent once to the whole audience."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dispatcher.table import jp_clock
+from tests.helpers import TOKYO, WINDOW_3, Cli, timed_window
+
+EMAILS, TEXTS = 28, 26  # window 3's audience with an e-mail address, with a mobile number
+
+
+@pytest.fixture
+def under_way(project: Path) -> tuple[Path, datetime]:
+    """Window 3 began ten minutes ago and ends in fifty (the end waits for `done`)."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    timed_window(project, start, start + timedelta(hours=1), None)
+    text = project.read_text(encoding="utf-8")
+    project.write_text(text.replace('notify = "broadcast"',
+                                    'notify = "broadcast"\nend_notice = "confirmed"', 1),
+                       encoding="utf-8")
+    return project, start + timedelta(hours=1)
+
+
+def outbox(project: Path, channel: str, tag: str) -> list[str]:
+    folder = project.parent / "var" / "outbox" / channel / f"{WINDOW_3}_planned_{tag}"
+    return sorted(p.read_text(encoding="utf-8") for p in folder.glob("*")) if folder.exists() \
+        else []
+
+
+def test_done_before_the_start_notice_is_refused_and_records_nothing(
+        cli: Cli, under_way: tuple[Path, datetime]) -> None:
+    project, _ = under_way
+    refused = cli("done", "3", "--yes", "-c", str(project))
+    assert refused.code == 2
+    assert "window 3's work has not started in planned" in refused.err
+    assert "Traceback" not in refused.err
+    assert not (project.parent / "var" / "outbox").exists()
+
+
+def test_update_extend_and_done_each_send_their_notice_once(
+        cli: Cli, under_way: tuple[Path, datetime]) -> None:
+    project, end = under_way
+    assert cli("send", "3", "start", "--channel", "email", "--channel", "sms", "--yes",
+               "-c", str(project)).code == 0
+
+    text = "作業は順調に進んでおります。"
+    updated = cli("update", "3", "--text", text, "--channel", "sms", "--yes", "-c", str(project))
+    assert updated.code == 0, updated.err
+    texts = outbox(project, "sms", "update-1")
+    assert len(texts) == TEXTS and all(text in t for t in texts)
+    assert outbox(project, "email", "update-1") == []  # only the channel asked for
+
+    later = end + timedelta(minutes=30)
+    earlier = cli("extend", "3", "--until", (end - timedelta(minutes=5)).isoformat(),
+                  "--yes", "-c", str(project))
+    assert earlier.code == 2 and "--until" in earlier.err
+    extended = cli("extend", "3", "--until", later.isoformat(), "--reason", "DB 移行",
+                   "--yes", "-c", str(project))
+    assert extended.code == 0, extended.err
+    new_end = jp_clock(later.astimezone(TOKYO))
+    mails = outbox(project, "email", "extended-1")
+    assert len(mails) == EMAILS and len(outbox(project, "sms", "extended-1")) == TEXTS
+
+    done = cli("done", "3", "--yes", "-c", str(project))
+    assert done.code == 0, done.err
+    assert len(outbox(project, "email", "end")) == EMAILS
+    again = cli("done", "3", "--yes", "-c", str(project))
+    assert again.code == 2 and "was reported done" in again.err
+    late = cli("extend", "3", "--until", (later + timedelta(hours=1)).isoformat(), "--yes",
+               "-c", str(project))
+    assert late.code == 2 and "was reported done" in late.err
+
+    status = json.loads(cli("status", "3", "--json", "-c", str(project)).out)
+    phases = [n["phase"] for n in status["notices"]]
+    assert phases == ["start", "update-1", "extended-1", "end"]
+    assert all(n["state"] == "done" for n in status["notices"])
+    sms = outbox(project, "sms", "extended-1")[0]
+    assert new_end in sms and "延長" in sms

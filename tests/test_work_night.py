@@ -1,0 +1,109 @@
+"""The seed's night with the work's real state, on the daemon's injected clock: window 3's
+end waits for `done` (end_notice = "confirmed", overrun_after_minutes = 1). No end notice
+at AM2:00, the overrun notice at AM2:01 once, an extension to AM2:30 and an update each
+sent once, `done` at AM2:20 sends the end notice, and AM2:30 sends no second one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from dispatcher.daemon import Daemon
+from dispatcher.render import readable
+from dispatcher.send import (
+    WorkAction,
+    WorkView,
+    carry_out_report,
+    plan_done,
+    plan_extension,
+    plan_update,
+    work_view,
+)
+from dispatcher.table import find_window, load_inputs
+from tests.helpers import TOKYO, WINDOW_3, project_ledger
+
+EMAILS, TEXTS = 28, 26
+
+
+def at(hour: int, minute: int, second: int = 0) -> datetime:
+    return datetime(2021, 7, 19, hour, minute, second, tzinfo=TOKYO)
+
+
+def confirmed_end(project: Path) -> None:
+    text = project.read_text(encoding="utf-8")
+    text = text.replace('notify = "broadcast"', 'notify = "broadcast"\nend_notice = "confirmed"', 1)
+    text = text.replace("catch_up_minutes = 30", "catch_up_minutes = 30\noverrun_after_minutes = 1")
+    text = text.replace('channels = ["fax", "email", "sms"]', 'channels = ["email", "sms"]')
+    project.write_text(text, encoding="utf-8")
+
+
+def sent(project: Path) -> dict[str, int]:
+    """How many e-mails and SMS each notice of window 3 wrote to the outbox, by its tag."""
+    found: dict[str, int] = {}
+    for channel in ("email", "sms"):
+        for folder in (project.parent / "var" / "outbox" / channel).glob(f"{WINDOW_3}_*"):
+            tag = folder.name.rpartition("_")[2]
+            found[tag] = found.get(tag, 0) + len(list(folder.iterdir()))
+    return found
+
+
+async def test_the_night_of_a_confirmed_end(project: Path) -> None:
+    confirmed_end(project)
+    now = [at(1, 0, 1)]
+    daemon = Daemon(project, lambda: now[0])
+    await daemon.open()
+
+    async def look(moment: datetime) -> dict[str, int]:
+        now[0] = moment
+        await daemon.tick()
+        await daemon.wait_for_sends()
+        return sent(project)
+
+    async def report(moment: datetime, plan: Callable[[WorkView], WorkAction]) -> None:
+        now[0] = moment
+        async with project_ledger(project) as ledger:
+            window = find_window(daemon.inputs.config.windows, "3")
+            await carry_out_report(ledger, plan(await work_view(ledger, window)),
+                                   lambda: now[0])
+
+    inputs = load_inputs(project)
+    try:
+        assert await look(at(1, 0, 1)) == {"start": EMAILS + TEXTS}
+        assert await look(at(2, 0, 30)) == {"start": EMAILS + TEXTS}  # no end at AM2:00
+        assert daemon.scheduled() == {f"{WINDOW_3}/planned/overrun": at(2, 1)}
+        overrun = await look(at(2, 1))
+        assert overrun["overrun"] == EMAILS + TEXTS
+        assert (await look(at(2, 3)))["overrun"] == EMAILS + TEXTS  # once
+
+        def extend(view: WorkView) -> WorkAction:
+            return plan_extension(inputs, view, at(2, 30), "DB 移行", "night-desk",
+                                  lambda: now[0])
+
+        await report(at(2, 5), extend)
+        assert (await look(at(2, 5)))["extended-1"] == EMAILS + TEXTS
+        mail = next((project.parent / "var/outbox/email" /
+                     f"{WINDOW_3}_planned_extended-1").iterdir()).read_bytes()
+        _, body = readable(mail)
+        assert "作業の終了予定時刻を AM2:30 に延長いたします" in body
+
+        def update(view: WorkView) -> WorkAction:
+            return plan_update(inputs, view, "データ移行の最終確認中です。", None, "night-desk",
+                               lambda: now[0])
+
+        await report(at(2, 10), update)
+        assert (await look(at(2, 10)))["update-1"] == EMAILS + TEXTS
+
+        def done(view: WorkView) -> WorkAction:
+            return plan_done(inputs, view, None, "night-desk", lambda: now[0])
+
+        await report(at(2, 20), done)
+        assert (await look(at(2, 20)))["end"] == EMAILS + TEXTS
+        final = await look(at(2, 30, 30))  # the extended end: nothing more
+        assert final == {"start": EMAILS + TEXTS, "overrun": EMAILS + TEXTS,
+                         "extended-1": EMAILS + TEXTS, "update-1": EMAILS + TEXTS,
+                         "end": EMAILS + TEXTS}
+        assert daemon.scheduled() == {}
+    finally:
+        await daemon.close()
+
