@@ -45,7 +45,7 @@ def test_windows_json_has_the_contract_keys(cli: Cli, project: Path) -> None:
     rows = json.loads(result.out)
     assert [r["number"] for r in rows] == [1, 2, 3, 4]
     keys = {"number", "id", "title", "notify", "channels", "audience", "active_slot", "slots",
-            "next_notice", "notices"}
+            "next_notice", "notices", "end_notice", "work"}
     assert all(set(r) == keys for r in rows)
     window3 = rows[2]
     assert window3["slots"] == [

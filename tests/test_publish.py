@@ -17,14 +17,18 @@ import icalendar
 import vobject
 
 from dispatcher.daemon import Daemon
-from dispatcher.publish import WorkState, entries, window_uid, work_state_at
-from dispatcher.publish.site import Span
-from dispatcher.table import load_config
-from tests.helpers import Cli, timed_window
+from dispatcher.publish import Entry, PublishedState, entries, window_uid
+from dispatcher.table import Report, WorkReport, load_config
+from tests.helpers import WINDOW_3 as W3
+from tests.helpers import Cli, project_ledger, timed_window
 from tests.servers import radicale_server
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 BEFORE_ALL = "2021-05-01T09:00:00+09:00"
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    return datetime(2021, 7, 19, hour, minute, tzinfo=TOKYO)
 
 
 def publish(cli: Cli, project: Path, now: str = BEFORE_ALL) -> Path:
@@ -39,11 +43,55 @@ def events(out: Path) -> dict[str, icalendar.Event]:
     return {str(e["uid"]): e for e in calendar.walk("VEVENT")}
 
 
-def test_progress_follows_the_slot() -> None:
-    slot = Span(datetime(2021, 7, 19, 1, tzinfo=TOKYO), datetime(2021, 7, 19, 2, tzinfo=TOKYO))
-    assert work_state_at(slot, datetime(2021, 7, 19, 0, 59, tzinfo=TOKYO)) is WorkState.UPCOMING
-    assert work_state_at(slot, datetime(2021, 7, 19, 1, tzinfo=TOKYO)) is WorkState.IN_PROGRESS
-    assert work_state_at(slot, datetime(2021, 7, 19, 2, tzinfo=TOKYO)) is WorkState.COMPLETED
+def test_progress_follows_the_slot_and_the_reports(project: Path) -> None:
+    config = load_config(project)
+
+    def shown(now: datetime, reports: list[WorkReport] | None = None) -> Entry:
+        found = entries(config, {}, now, {(W3, "planned"): reports or []})
+        return next(e for e in found if e.window_id == W3)
+
+    assert shown(at(0, 59)).progress is PublishedState.UPCOMING
+    assert shown(at(1)).progress is PublishedState.IN_PROGRESS
+    assert shown(at(2)).progress is PublishedState.COMPLETED  # its end is scheduled
+    extended = WorkReport(W3, "planned", Report.EXTENDED, 1, at(1, 50), at(2, 30), "", "desk")
+    entry = shown(at(2, 10), [extended])
+    assert entry.progress is PublishedState.EXTENDED
+    assert (entry.slot.end, entry.due_until) == (at(2, 30), at(2))
+    done = WorkReport(W3, "planned", Report.DONE, 1, at(2, 20), at(2, 18), "", "desk")
+    entry = shown(at(2, 20), [extended, done])
+    assert (entry.progress, entry.slot.end, entry.ended_at) == (
+        PublishedState.COMPLETED, at(2, 18), at(2, 18))
+    assert Entry.from_snapshot(entry.snapshot()) == entry
+    assert "due_until" not in shown(at(0)).snapshot()  # no report, the digest as before
+
+
+def record(project: Path, report: WorkReport) -> None:
+    async def write() -> None:
+        async with project_ledger(project) as ledger:
+            await ledger.record_report(report)
+    asyncio.run(write())
+
+
+def test_an_extension_and_done_move_the_calendar_end_and_its_sequence(
+        cli: Cli, project: Path) -> None:
+    uid = window_uid(W3)
+    before = events(publish(cli, project, "2021-07-19T01:30:00+09:00"))[uid]
+    record(project, WorkReport(W3, "planned", Report.EXTENDED, 1, at(1, 50), at(2, 30),
+                               "DB 移行", "desk"))
+    out = publish(cli, project, "2021-07-19T02:10:00+09:00")
+    extended = events(out)[uid]
+    assert extended.decoded("dtend") == at(2, 30)
+    assert extended["sequence"] > before["sequence"]
+    assert "延長: 終了予定を AM2:00 から AM2:30 に延長しました" in str(extended["description"])
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert re.search(r"作業中のメンテナンス.*延長中.*AM1:00～AM2:30", page, re.DOTALL)
+    record(project, WorkReport(W3, "planned", Report.DONE, 1, at(2, 20), at(2, 18), "",
+                               "desk"))
+    out = publish(cli, project, "2021-07-19T02:25:00+09:00")
+    ended = events(out)[uid]
+    assert ended.decoded("dtend") == at(2, 18) and ended["sequence"] > extended["sequence"]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert re.search(r"終了したメンテナンス.*AM2:18 に作業が終了しました", page, re.DOTALL)
 
 
 def test_entries_of_a_postponed_window_name_the_planned_slot(project: Path) -> None:

@@ -67,6 +67,10 @@ def test_update_extend_and_done_each_send_their_notice_once(
     new_end = jp_clock(later.astimezone(TOKYO))
     mails = outbox(project, "email", "extended-1")
     assert len(mails) == EMAILS and len(outbox(project, "sms", "extended-1")) == TEXTS
+    window3 = json.loads(cli("windows", "--json", "-c", str(project)).out)[2]
+    assert datetime.fromisoformat(window3["slots"][0]["end"]) == later
+    assert (window3["work"]["state"], window3["work"]["extensions"]) == ("extended", 1)
+    assert window3["next_notice"]["phase"] == "overrun"  # the end waits for done
 
     done = cli("done", "3", "--yes", "-c", str(project))
     assert done.code == 0, done.err

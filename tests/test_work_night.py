@@ -9,7 +9,10 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import icalendar
+
 from dispatcher.daemon import Daemon
+from dispatcher.publish import window_uid
 from dispatcher.render import readable
 from dispatcher.send import (
     WorkAction,
@@ -35,7 +38,15 @@ def confirmed_end(project: Path) -> None:
     text = text.replace('notify = "broadcast"', 'notify = "broadcast"\nend_notice = "confirmed"', 1)
     text = text.replace("catch_up_minutes = 30", "catch_up_minutes = 30\noverrun_after_minutes = 1")
     text = text.replace('channels = ["fax", "email", "sms"]', 'channels = ["email", "sms"]')
-    project.write_text(text, encoding="utf-8")
+    project.write_text(text + '\n[publish]\npath = "public"\n', encoding="utf-8")
+
+
+def calendar_end(project: Path) -> datetime:
+    calendar = icalendar.Calendar.from_ical((project.parent / "public" / "maintenance.ics")
+                                            .read_bytes())
+    [event] = [e for e in calendar.walk("VEVENT") if e["uid"] == window_uid(WINDOW_3)]
+    end: datetime = event.decoded("dtend")
+    return end
 
 
 def sent(project: Path) -> dict[str, int]:
@@ -86,6 +97,7 @@ async def test_the_night_of_a_confirmed_end(project: Path) -> None:
                      f"{WINDOW_3}_planned_extended-1").iterdir()).read_bytes()
         _, body = readable(mail)
         assert "作業の終了予定時刻を AM2:30 に延長いたします" in body
+        assert calendar_end(project) == at(2, 30)
 
         def update(view: WorkView) -> WorkAction:
             return plan_update(inputs, view, "データ移行の最終確認中です。", None, "night-desk",
@@ -99,6 +111,7 @@ async def test_the_night_of_a_confirmed_end(project: Path) -> None:
 
         await report(at(2, 20), done)
         assert (await look(at(2, 20)))["end"] == EMAILS + TEXTS
+        assert calendar_end(project) == at(2, 20)  # when the work ended
         final = await look(at(2, 30, 30))  # the extended end: nothing more
         assert final == {"start": EMAILS + TEXTS, "overrun": EMAILS + TEXTS,
                          "extended-1": EMAILS + TEXTS, "update-1": EMAILS + TEXTS,

@@ -81,7 +81,7 @@ def preview(
     if phase is Phase.POSTPONED and may_exist(url):  # of the slot the window left, if moved
         notice = run_async(_postponed_notice(url, target))
     else:
-        active, _ = run_async(peek(url))
+        active = run_async(peek(url)).active_slots
         notice = build_notice(target, active_slot(target, active), phase, lead=lead_of(lead))
     sent_at = parse_now(now, cfg.settings.timezone)
     channels = channels_to_preview(notice.channels, channel)

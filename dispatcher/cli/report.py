@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from dispatcher.ledger import DeliveryRecord, NoticeRecord, NoticeState, OutageRecord
+from dispatcher.schedule import next_notice
 from dispatcher.table import (
     Channel,
     Config,
@@ -15,16 +16,18 @@ from dispatcher.table import (
     NextNotice,
     Slot,
     Window,
+    Work,
+    WorkReports,
     active_slot,
     in_audience,
     jp_datetime,
     jp_range,
     lead_text,
-    next_notice,
     notice_key,
     notice_tags,
     phase_tag,
     spoken_duration,
+    work_of,
 )
 
 
@@ -36,6 +39,8 @@ class WindowView:
     active: Slot
     next: NextNotice | None
     notices: Mapping[str, str] = field(default_factory=dict)
+    work: Work | None = None  # the active slot's, as reported
+    now: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         w = self.window
@@ -47,13 +52,27 @@ class WindowView:
             "channels": [c.value for c in w.channels],
             "audience": list(w.audience),
             "active_slot": self.active.name,
+            "end_notice": w.end_notice.value,
             "slots": [
-                {"name": s.name, "start": s.start.isoformat(), "end": s.end.isoformat()}
+                {"name": s.name, "start": s.start.isoformat(), "end": self._end(s).isoformat()}
                 for s in w.slots
             ],
+            "work": self._work_json(),
             "next_notice": _next_json(self.next),
             "notices": dict(self.notices),
         }
+
+    def _end(self, slot: Slot) -> datetime:
+        """A slot's end: the active one's as reported (extended, or when it ended)."""
+        return self.work.end if self.work is not None and slot == self.active else slot.end
+
+    def _work_json(self) -> dict[str, Any] | None:
+        if self.work is None or self.now is None:
+            return None
+        work = self.work
+        return {"state": work.state(self.now).value, "end": work.end.isoformat(),
+                "extensions": len(work.extensions), "updates": len(work.updates),
+                "ended_at": work.ended_at.isoformat() if work.ended_at else None}
 
     def notices_text(self) -> str:
         """``start done, end -``: the ledger's state of the active slot's notices."""
@@ -65,15 +84,19 @@ class WindowView:
 def window_views(
     windows: Sequence[Window], active_slots: Mapping[str, str], now: datetime,
     notice_states: Mapping[str, NoticeState] | None = None,
+    reports: WorkReports | None = None, overrun_after: timedelta = timedelta(minutes=10),
 ) -> list[WindowView]:
-    """Each window's active slot, next notice and (from the ledger) its notices' states."""
+    """Each window's active slot, its work, its next notice and (from the ledger) its
+    notices' states."""
     views = []
     states = notice_states or {}
     for window in windows:
         slot = active_slot(window, active_slots)
-        mine = {tag: states[key] for tag in notice_tags(window)
+        work = work_of(window, slot, reports)
+        mine = {tag: states[key] for tag in notice_tags(window, work)
                 if (key := notice_key(window.id, slot.name, tag)) in states}
-        views.append(WindowView(window, slot, next_notice(window, slot, now), mine))
+        coming = next_notice(window, slot, now, work, overrun_after)
+        views.append(WindowView(window, slot, coming, mine, work, now))
     return views
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,9 +49,11 @@ def windows(
 ) -> None:
     """The window table: slots, notice policy and the next notice of each window."""
     cfg = load_config(config)
-    active, states = run_async(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
-    views = report.window_views(cfg.windows, active, parse_now(now, cfg.settings.timezone),
-                                states)
+    seen = run_async(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
+    views = report.window_views(cfg.windows, seen.active_slots,
+                                parse_now(now, cfg.settings.timezone), seen.notice_states,
+                                seen.work_reports,
+                                timedelta(minutes=cfg.settings.overrun_after_minutes))
     if as_json:
         print_json([view.to_json() for view in views])
     else:

@@ -22,7 +22,7 @@ from dispatcher.ledger.states import (
     DeliveryState,
     NoticeState,
 )
-from dispatcher.ledger.store import Ledger, may_exist, peek
+from dispatcher.ledger.store import Ledger, Peek, may_exist, peek
 from dispatcher.ledger.tables import metadata
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "NoticeState",
     "OutageRecord",
     "Outcome",
+    "Peek",
     "PublicationRecord",
     "Report",
     "engine_url",

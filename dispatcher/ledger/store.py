@@ -7,6 +7,7 @@ left behind by a crash expires and the delivery is claimed again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import URL
@@ -19,6 +20,7 @@ from dispatcher.ledger.notices import NoticeQueries
 from dispatcher.ledger.publications import PublicationLog
 from dispatcher.ledger.states import NoticeState
 from dispatcher.ledger.work import WorkLog
+from dispatcher.table import WorkKey, WorkReport
 
 
 class Ledger(NoticeQueries, DeliveryQueue, DeliveryReads, EventLog, PublicationLog,
@@ -39,12 +41,23 @@ def may_exist(url: URL) -> bool:
     return url.get_backend_name() != "sqlite" or Path(url.database or "").exists()
 
 
-async def peek(url: URL) -> tuple[dict[str, str], dict[str, NoticeState]]:
-    """Active slots and notice states, without creating a SQLite ledger that is not there."""
+@dataclass(frozen=True)
+class Peek:
+    """What the views read of a ledger: the active slots, the notices' states and the
+    reports of the work (all empty for a ledger not made yet)."""
+
+    active_slots: dict[str, str] = field(default_factory=dict)
+    notice_states: dict[str, NoticeState] = field(default_factory=dict)
+    work_reports: dict[WorkKey, list[WorkReport]] = field(default_factory=dict)
+
+
+async def peek(url: URL) -> Peek:
+    """The ledger's state, without creating a SQLite ledger that is not there."""
     if not may_exist(url):
-        return {}, {}
+        return Peek()
     ledger = await Ledger.open(url)
     try:
-        return await ledger.active_slots(), await ledger.notice_states()
+        return Peek(await ledger.active_slots(), await ledger.notice_states(),
+                    await ledger.work_reports())
     finally:
         await ledger.close()

@@ -15,8 +15,8 @@ import icalendar
 import jinja2
 from feedgen.feed import FeedGenerator
 
-from dispatcher.publish.site import PROGRESS_LABELS, Entry, Published, WorkState
-from dispatcher.table import Config, jp_datetime
+from dispatcher.publish.site import PROGRESS_LABELS, UNDER_WAY, Entry, Published, PublishedState
+from dispatcher.table import Config, jp_clock, jp_datetime
 
 PAGE = "index.html"
 CALENDAR = "maintenance.ics"
@@ -66,6 +66,11 @@ def render_all(published: Sequence[Published], site: Site) -> dict[str, bytes]:
 def description(entry: Entry, site: Site) -> str:
     """The window in plain Japanese text, as the calendar and the feed carry it."""
     lines = [f"状況: {PROGRESS_LABELS[entry.progress]}", f"日時: {entry.slot.text}"]
+    if entry.due_until and not entry.ended_at:
+        lines.append(f"延長: 終了予定を {jp_clock(entry.due_until)} から "
+                     f"{jp_clock(entry.slot.end)} に延長しました")
+    if entry.ended_at:
+        lines.append(f"終了: {jp_clock(entry.ended_at)} に作業が終了しました")
     if entry.moved_from:
         lines.append(f"延期: 当初の予定 {entry.moved_from.text} から変更しました")
     lines += [f"予備日: {span.text}" for span in entry.reserves]
@@ -112,7 +117,7 @@ def _event(item: Published, site: Site) -> icalendar.Event:
     event.add("dtend", entry.slot.end.astimezone(site.timezone))
     event.add("summary", entry.title)
     event.add("description", description(entry, site))
-    event.add("status", "CANCELLED" if entry.progress is WorkState.CANCELLED else "CONFIRMED")
+    event.add("status", "CANCELLED" if entry.progress is PublishedState.CANCELLED else "CONFIRMED")
     event.add("transp", "TRANSPARENT")
     if link := site.link(f"#{entry.window_id}"):
         event.add("url", link)
@@ -147,16 +152,17 @@ def feed(published: Sequence[Published], site: Site) -> bytes:
 _PAGE_ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("dispatcher.publish", "templates"),
     autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_PAGE_ENV.filters["jp_clock"] = jp_clock  # the entries' times are in the site's zone
 
-_SECTIONS = ((WorkState.IN_PROGRESS, "作業中のメンテナンス"),
-             (WorkState.UPCOMING, "今後のメンテナンス予定"),
-             (WorkState.COMPLETED, "終了したメンテナンス"),
-             (WorkState.CANCELLED, "中止したメンテナンス"))
+_SECTIONS = ((UNDER_WAY, "作業中のメンテナンス"),
+             ((PublishedState.UPCOMING,), "今後のメンテナンス予定"),
+             ((PublishedState.COMPLETED,), "終了したメンテナンス"),
+             ((PublishedState.CANCELLED,), "中止したメンテナンス"))
 
 
 def page(published: Sequence[Published], site: Site) -> bytes:
-    sections = [(title, [p for p in published if p.entry.progress is progress])
-                for progress, title in _SECTIONS]
+    sections = [(title, [p for p in published if p.entry.progress in states])
+                for states, title in _SECTIONS]
     if sections[2][1]:  # the latest completed first
         sections[2] = (sections[2][0], sections[2][1][::-1])
     html = _PAGE_ENV.get_template("index.html.j2").render(

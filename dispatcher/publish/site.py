@@ -10,22 +10,29 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from dispatcher.table import PLANNED, Config, Window, active_slot, jp_range
+from dispatcher.table import PLANNED, Config, Window, WorkReports, active_slot, jp_range, work_of
 
 
-class WorkState(StrEnum):
+class PublishedState(StrEnum):
+    """A window as published: its work's state (``WorkState``'s values), or cancelled."""
+
     UPCOMING = "upcoming"
     IN_PROGRESS = "in_progress"
+    OVERRUNNING = "overrunning"
+    EXTENDED = "extended"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
 
 
 PROGRESS_LABELS = {
-    WorkState.UPCOMING: "予定",
-    WorkState.IN_PROGRESS: "作業中",
-    WorkState.COMPLETED: "完了",
-    WorkState.CANCELLED: "中止",
+    PublishedState.UPCOMING: "予定",
+    PublishedState.IN_PROGRESS: "作業中",
+    PublishedState.OVERRUNNING: "作業中（終了予定超過）",
+    PublishedState.EXTENDED: "延長中",
+    PublishedState.COMPLETED: "終了",
+    PublishedState.CANCELLED: "中止",
 }
+UNDER_WAY = (PublishedState.IN_PROGRESS, PublishedState.OVERRUNNING, PublishedState.EXTENDED)
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,10 @@ class Entry:
     slot: Span
     reserves: tuple[Span, ...]
     moved_from: Span | None  # the planned slot, when the window was postponed
-    progress: WorkState
+    progress: PublishedState
     services: tuple[str, ...]
+    due_until: datetime | None = None  # the table's end, when the work was extended past it
+    ended_at: datetime | None = None   # when the work ended, as `done` reported it
 
     def snapshot(self) -> dict[str, Any]:
         """The entry as JSON values: what the ledger keeps to number its versions."""
@@ -62,6 +71,9 @@ class Entry:
             "slot": _span_json(self.slot), "reserves": [_span_json(s) for s in self.reserves],
             "moved_from": _span_json(self.moved_from) if self.moved_from else None,
             "progress": self.progress.value, "services": list(self.services),
+            # only when set: an entry without reports keeps the digest it always had
+            **({"due_until": self.due_until.isoformat()} if self.due_until else {}),
+            **({"ended_at": self.ended_at.isoformat()} if self.ended_at else {}),
         }
 
     @classmethod
@@ -70,7 +82,8 @@ class Entry:
         return cls(data["window_id"], data["number"], data["title"], data["impact"],
                    data["impact_detail"], _span(data["slot"]),
                    tuple(_span(s) for s in data["reserves"]), _span(moved) if moved else None,
-                   WorkState(data["progress"]), tuple(data["services"]))
+                   PublishedState(data["progress"]), tuple(data["services"]),
+                   _moment(data.get("due_until")), _moment(data.get("ended_at")))
 
 
 @dataclass(frozen=True)
@@ -89,22 +102,18 @@ class Published:
     version: Version
 
 
-def work_state_at(slot: Span, now: datetime) -> WorkState:
-    if now < slot.start:
-        return WorkState.UPCOMING
-    return WorkState.IN_PROGRESS if now < slot.end else WorkState.COMPLETED
-
-
-def entries(config: Config, active_slots: Mapping[str, str], now: datetime) -> list[Entry]:
-    """Every window of the table, in its active slot, as of ``now``."""
+def entries(config: Config, active_slots: Mapping[str, str], now: datetime,
+            reports: WorkReports | None = None) -> list[Entry]:
+    """Every window of the table, in its active slot, as of ``now``, with its work as the
+    operators reported it (``reports`` by window id and slot)."""
     tz = config.settings.timezone
     services = tuple(s.name for s in config.affected_services)
-    return [_entry(w, active_slots, now, services, tz) for w in config.windows]
+    return [_entry(w, active_slots, now, services, tz, reports) for w in config.windows]
 
 
 def cancelled(snapshot: Mapping[str, Any]) -> Entry:
     """A window that left the table, as last published, marked cancelled."""
-    return Entry.from_snapshot({**snapshot, "progress": WorkState.CANCELLED.value})
+    return Entry.from_snapshot({**snapshot, "progress": PublishedState.CANCELLED.value})
 
 
 def by_start(published: Sequence[Published]) -> list[Published]:
@@ -112,16 +121,19 @@ def by_start(published: Sequence[Published]) -> list[Published]:
 
 
 def _entry(window: Window, active_slots: Mapping[str, str], now: datetime,
-           services: tuple[str, ...], tz: Any) -> Entry:
+           services: tuple[str, ...], tz: Any, reports: WorkReports | None) -> Entry:
     slot = active_slot(window, active_slots)
-    span = Span(slot.start.astimezone(tz), slot.end.astimezone(tz))
+    work = work_of(window, slot, reports)
+    span = Span(slot.start.astimezone(tz), work.end.astimezone(tz))
     planned = window.planned
     moved = (Span(planned.start.astimezone(tz), planned.end.astimezone(tz))
              if slot.name != PLANNED else None)
     later = window.slots[window.slots.index(slot) + 1:]
     return Entry(window.id, window.number, window.title, window.impact, window.impact_detail,
                  span, tuple(Span(s.start.astimezone(tz), s.end.astimezone(tz)) for s in later),
-                 moved, work_state_at(span, now), services)
+                 moved, PublishedState(work.state(now).value), services,
+                 slot.end.astimezone(tz) if work.extensions else None,
+                 work.ended_at.astimezone(tz) if work.ended_at else None)
 
 
 def _span_json(span: Span) -> dict[str, str]:
@@ -130,3 +142,7 @@ def _span_json(span: Span) -> dict[str, str]:
 
 def _span(data: Mapping[str, str]) -> Span:
     return Span(datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]))
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

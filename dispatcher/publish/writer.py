@@ -36,7 +36,7 @@ class Publisher:
         out_dir = config.publish.path
         if out_dir is None:
             return []
-        current = _current(config, await ledger.active_slots(), now)
+        current = await _current(config, ledger, now)
         if self._shown is not None and self._shown == (config, current):
             return []
         written = await publish(config, ledger, out_dir, now, current)
@@ -48,15 +48,15 @@ async def stamped(config: Config, ledger: Ledger, now: datetime,
                   current: Mapping[str, Mapping[str, Any]] | None = None) -> list[Published]:
     """Every window ever published, as of ``now``, with its version from the ledger."""
     if current is None:
-        current = _current(config, await ledger.active_slots(), now)
+        current = await _current(config, ledger, now)
     records = await ledger.stamp_publications(current, lambda s: cancelled(s).snapshot(), now)
     return by_start([Published(Entry.from_snapshot(r.content), Version(r.sequence, r.updated_at))
                      for r in records])
 
 
-def _current(config: Config, active_slots: Mapping[str, str], now: datetime
-             ) -> dict[str, dict[str, Any]]:
-    return {e.window_id: e.snapshot() for e in entries(config, active_slots, now)}
+async def _current(config: Config, ledger: Ledger, now: datetime) -> dict[str, dict[str, Any]]:
+    found = entries(config, await ledger.active_slots(), now, await ledger.work_reports())
+    return {e.window_id: e.snapshot() for e in found}
 
 
 def write_files(out_dir: Path, files: Mapping[str, bytes]) -> list[Path]:

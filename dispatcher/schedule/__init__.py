@@ -9,7 +9,7 @@ from dispatcher.schedule.capacity import (
     per_second,
     recipients_of,
 )
-from dispatcher.schedule.decide import Action, Decision, decide, was_interrupted
+from dispatcher.schedule.decide import Action, Decision, decide, next_notice, was_interrupted
 from dispatcher.schedule.jobs import NoticeJobs
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "NoticeJobs",
     "capacities",
     "decide",
+    "next_notice",
     "notice_capacity",
     "per_second",
     "recipients_of",

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from dispatcher.ledger import NoticeState
 from dispatcher.table import (
+    NextNotice,
     Notice,
     Phase,
     Slot,
@@ -165,6 +166,20 @@ def end_notices(window: Window, slot: Slot, work: Work, catch_up: timedelta,
         items.append((build_notice(window, slot, Phase.UPDATE, report=report), report.at,
                       until))
     return items
+
+
+def next_notice(window: Window, slot: Slot, now: datetime, work: Work | None = None,
+                overrun_after: timedelta = timedelta(minutes=10)) -> NextNotice | None:
+    """The next notice a broadcast window sends at or after ``now`` in ``slot``, as its
+    timeline has it (a confirmed end: the overrun notice, not the end), or None."""
+    if not window.broadcast:
+        return None
+    upcoming = [(notice, at) for notice, at, _ in timeline(window, slot, timedelta(0), work,
+                                                           overrun_after) if now <= at]
+    if not upcoming:
+        return None
+    notice, at = min(upcoming, key=lambda item: item[1])
+    return NextNotice(notice.phase, at, notice.lead)
 
 
 def _action(state: NoticeState | None, at: datetime, meaningful_until: datetime, now: datetime

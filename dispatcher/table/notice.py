@@ -17,7 +17,7 @@ from dispatcher.table.windows import (
     following_slot,
     notice_times,
 )
-from dispatcher.table.work import Report, WorkReport
+from dispatcher.table.work import Report, Work, WorkReport
 
 
 @dataclass(frozen=True)
@@ -67,23 +67,42 @@ def notice_key(window_id: str, slot: str, phase: str) -> str:
     return f"{window_id}/{slot}/{phase}"
 
 
-def notice_tags(window: Window) -> list[str]:
-    """Every notice a window's slot can have, as the ledger names them, in time order."""
+def notice_tags(window: Window, work: Work | None = None) -> list[str]:
+    """Every notice a window's slot can have, as the ledger names them, in time order:
+    with its ``work``, each extension and update reported so far too."""
     reminders = [phase_tag(Phase.REMINDER, lead) for lead in window.reminder_leads]
-    return [Phase.ANNOUNCE.value, *reminders, Phase.START.value, Phase.END.value,
+    reported = sorted((*work.extensions, *work.updates), key=lambda r: r.at) if work else []
+    overrun = [Phase.OVERRUN.value] if window.end_notice is EndNotice.CONFIRMED else []
+    return [Phase.ANNOUNCE.value, *reminders, Phase.START.value,
+            *(f"{r.kind.value}-{r.number}" for r in reported), *overrun, Phase.END.value,
             Phase.POSTPONED.value]
 
 
-def notice_for_tag(window: Window, slot: Slot, tag: str) -> Notice:
-    """The notice ``tag`` names (``start``, ``announce``, ``reminder-1h``…) in ``slot``;
-    ArgumentError if it names none."""
-    phase_text, _, lead = tag.partition("-")
+def notice_for_tag(window: Window, slot: Slot, tag: str, work: Work | None = None) -> Notice:
+    """The notice ``tag`` names (``start``, ``announce``, ``reminder-1h``, ``update-2``…)
+    in ``slot``, whose ``work`` holds the reports the numbered ones tell of; ArgumentError
+    if it names none."""
+    phase_text, _, rest = tag.partition("-")
     try:
         phase = Phase(phase_text)
-        return build_notice(window, slot, phase,
-                            lead=parse_lead(lead) if phase is Phase.REMINDER else None)
+        if phase in NUMBERED_PHASES:
+            return _reported_notice(window, slot, phase, int(rest), work)
+        return build_notice(window, replace(slot, end=work.end) if work else slot, phase,
+                            lead=parse_lead(rest) if phase is Phase.REMINDER else None,
+                            report=work.done if work and phase is Phase.END else None)
     except ValueError:
         raise single(ArgumentError, "notice", f"no notice {tag!r}") from None
+
+
+def _reported_notice(window: Window, slot: Slot, phase: Phase, number: int,
+                     work: Work | None) -> Notice:
+    made = (work.extensions if phase is Phase.EXTENDED else work.updates) if work else ()
+    report = next((r for r in made if r.number == number), None)
+    if report is None:
+        raise ValueError(f"no {phase.value}-{number}")
+    end = report.until if phase is Phase.EXTENDED and report.until else (
+        work.end if work else slot.end)
+    return build_notice(window, replace(slot, end=end), phase, report=report)
 
 
 def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None = None,

@@ -141,14 +141,6 @@ def notice_times(window: Window, slot: Slot) -> list[NextNotice]:
     return [*times, NextNotice(Phase.START, slot.start), NextNotice(Phase.END, slot.end)]
 
 
-def next_notice(window: Window, slot: Slot, now: datetime) -> NextNotice | None:
-    """The next notice a broadcast window sends at or after ``now`` in ``slot``, or None."""
-    if not window.broadcast:
-        return None
-    upcoming = [n for n in notice_times(window, slot) if now <= n.at]
-    return min(upcoming, key=lambda n: n.at) if upcoming else None
-
-
 def following_slot(window: Window, slot: Slot) -> Slot | None:
     """The slot a postponement from ``slot`` moves to: the next reserve, or None."""
     names = [s.name for s in window.slots]

@@ -23,19 +23,22 @@ from starlette.routing import Route
 from dispatcher.clock import Clock
 from dispatcher.errors import InputError, StaleError
 from dispatcher.ledger import Ledger
+from dispatcher.publish import PROGRESS_LABELS, PublishedState
+from dispatcher.schedule import next_notice
 from dispatcher.table import (
     Config,
     Phase,
     TableKeeper,
     Window,
+    WorkReports,
     active_slot,
     find_window,
     jp_datetime,
     jp_range,
-    next_notice,
     notice_key,
     notice_tags,
     phase_tag,
+    work_of,
 )
 from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users, secret_key
 from dispatcher.web.gate import STATIC, Gate, html, local
@@ -115,7 +118,8 @@ class Console:
         now = self.clock()
         active = await self.ledger.active_slots()
         states = await self.ledger.notice_states()
-        rows = [_window_row(w, active, states, now, config) for w in config.windows]
+        reports = await self.ledger.work_reports()
+        rows = [_window_row(w, active, states, reports, now, config) for w in config.windows]
         return html("table.html.j2", **self._page_context(session), rows=rows,
                      now=jp_datetime(now.astimezone(config.settings.timezone)))
 
@@ -223,14 +227,17 @@ class Console:
                 "rejected": [str(problem) for problem in self._desk.rejected]}
 
 def _window_row(window: Window, active: dict[str, str], states: dict[str, Any],
-                now: datetime, config: Config) -> dict[str, Any]:
+                reports: WorkReports, now: datetime, config: Config) -> dict[str, Any]:
     tz = config.settings.timezone
     slot = active_slot(window, active)
-    coming = next_notice(window, slot, now)
-    tags = notice_tags(window)
+    work = work_of(window, slot, reports)
+    coming = next_notice(window, slot, now, work,
+                         timedelta(minutes=config.settings.overrun_after_minutes))
+    tags = notice_tags(window, work)
     return {
         "window": window, "slot": slot,
-        "time": jp_range(slot.start.astimezone(tz), slot.end.astimezone(tz)),
+        "work": PROGRESS_LABELS[PublishedState(work.state(now).value)],
+        "time": jp_range(slot.start.astimezone(tz), work.end.astimezone(tz)),
         "reserves": [jp_range(s.start.astimezone(tz), s.end.astimezone(tz))
                      for s in window.reserves],
         "next": (f"{phase_tag(coming.phase, coming.lead)} "

@@ -53,6 +53,7 @@ from dispatcher.table import (
     jp_range,
     notice_for_tag,
     spoken_duration,
+    work_of,
 )
 from dispatcher.web.audience import Audiences
 from dispatcher.web.unreached import UNREACHED_SHOWN, UnreachedReader
@@ -109,7 +110,8 @@ class NoticeDesk:
     async def notice(self, inputs: Inputs, number: int, tag: str) -> Notice:
         window = find_window(inputs.config.windows, str(number))
         active = active_slot(window, await self.ledger.active_slots())
-        notice = notice_for_tag(window, active, tag)
+        notice = notice_for_tag(window, active, tag,
+                                work_of(window, active, await self.ledger.work_reports()))
         if notice.phase is Phase.POSTPONED:  # of the slot the window left, if it was moved
             return await current_notice(self.ledger, window, notice.phase)
         return notice
