@@ -36,6 +36,16 @@ def matches_golden(name: str, output: str) -> None:
                                      "--contact", "M0001", "--out", "pv")),
     ("preview-reminder-1h-M0001.json", ("preview", "3", "reminder", "--lead", "1h", "--json",
                                         "--now", NOW, "--contact", "M0001", "--out", "pv")),
+    ("preview-overrun-M0001.json", ("preview", "3", "overrun", "--json", "--now",
+                                    "2021-07-19T02:10:00", "--contact", "M0001", "--out", "pv")),
+    ("preview-extended-M0001.json", ("preview", "3", "extended", "--until",
+                                     "2021-07-19T02:30:00", "--json", "--now",
+                                     "2021-07-19T01:50:00", "--contact", "M0001",
+                                     "--out", "pv")),
+    ("preview-update-M0001.json", ("preview", "3", "update", "--text",
+                                   "作業は順調に進んでおります。AM2:00 に終了の見込みです。",
+                                   "--json", "--now", "2021-07-19T01:40:00", "--contact",
+                                   "M0001", "--out", "pv")),
 ])
 def test_output_is_as_pinned(cli: Cli, project: Path, monkeypatch: pytest.MonkeyPatch,
                              name: str, args: tuple[str, ...]) -> None:

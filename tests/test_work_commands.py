@@ -87,3 +87,15 @@ def test_update_extend_and_done_each_send_their_notice_once(
     assert all(n["state"] == "done" for n in status["notices"])
     sms = outbox(project, "sms", "extended-1")[0]
     assert new_end in sms and "延長" in sms
+
+
+def test_an_update_is_previewed_with_its_text_as_data(cli: Cli, project: Path) -> None:
+    missing = cli("preview", "3", "update", "--json", "-c", str(project))
+    assert missing.code == 2 and "--text" in missing.err
+    text = "<b>{{ sender.service }}</b> 作業中"
+    shown = cli("preview", "3", "update", "--text", text, "--json", "--contact", "M0001",
+                "--out", str(project.parent / "pv"), "-c", str(project))
+    assert shown.code == 0, shown.err
+    by_channel = {item["channel"]: item for item in json.loads(shown.out)}
+    assert "&lt;b&gt;{{ sender.service }}&lt;/b&gt; 作業中" in by_channel["fax"]["body"]
+    assert text in by_channel["sms"]["body"]  # never template code: the braces stay

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -23,11 +25,13 @@ from dispatcher.cli.app import (
     err,
     lead_of,
     out,
+    parse_moment,
     parse_now,
     print_json,
     run_async,
     slot_text,
 )
+from dispatcher.errors import ArgumentError, single
 from dispatcher.keys import KeyFile
 from dispatcher.ledger import Ledger, engine_url, may_exist, peek
 from dispatcher.render import (
@@ -44,13 +48,17 @@ from dispatcher.table import (
     Contact,
     Notice,
     Phase,
+    Report,
     Window,
+    Work,
+    WorkReport,
     active_slot,
     build_notice,
     find_contact,
     find_window,
     in_audience,
     load_inputs,
+    work_of,
 )
 
 
@@ -71,6 +79,11 @@ def preview(
     out: Annotated[Path | None, typer.Option(help="Write every message into this folder.")] = None,
     as_json: JsonOption = False,
     now: Annotated[str | None, typer.Option(help="The sending time (ISO-8601).")] = None,
+    text: Annotated[str | None, typer.Option(
+        help="update: the text of the update, as `dispatcher update` would send it.")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="extended: the new end (ISO-8601), as `dispatcher extend` would send it.")
+    ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Render a notice as each contact would receive it, without sending anything."""
@@ -78,12 +91,16 @@ def preview(
     cfg = inputs.config
     target = find_window(cfg.windows, window)
     url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
+    sent_at = parse_now(now, cfg.settings.timezone)
     if phase is Phase.POSTPONED and may_exist(url):  # of the slot the window left, if moved
         notice = run_async(_postponed_notice(url, target))
     else:
-        active = run_async(peek(url)).active_slots
-        notice = build_notice(target, active_slot(target, active), phase, lead=lead_of(lead))
-    sent_at = parse_now(now, cfg.settings.timezone)
+        seen = run_async(peek(url))
+        slot = active_slot(target, seen.active_slots)
+        work = work_of(target, slot, seen.work_reports)
+        tz = cfg.settings.timezone
+        notice = notice_to_preview(target, work, phase, lead_of(lead), sent_at, text,
+                                   parse_moment(until, tz, "--until") if until else None)
     channels = channels_to_preview(notice.channels, channel)
     if not target.broadcast:
         err.print(f"note: window {target.number} is not broadcast (notify = "
@@ -99,6 +116,31 @@ def preview(
     folder = out or Path(tempfile.mkdtemp(prefix="dispatcher-preview-"))
     previewer = Previewer(cfg, renderer, folder, sent_at, keys, fax_png=True)
     _preview_one(previewer, notice, recipient, channels, as_json)
+
+
+def notice_to_preview(window: Window, work: Work, phase: Phase, lead: timedelta | None,
+                      sent_at: datetime, text: str | None, until: datetime | None) -> Notice:
+    """The notice ``phase`` would be, sent at ``sent_at`` in the work as reported: an update
+    with ``text`` and an extension to ``until`` as the next of their kind, the end notice
+    after `done` naming when the work ended."""
+    slot = replace(work.slot, end=work.end)
+    if phase is Phase.UPDATE or phase is Phase.EXTENDED:
+        given = text if phase is Phase.UPDATE else until
+        if not given:
+            option = "--text" if phase is Phase.UPDATE else "--until"
+            raise single(ArgumentError, option, f"a preview of the {phase.value} notice "
+                         f"needs {option}, as `dispatcher {_COMMAND[phase]}` does")
+        kind = Report(phase.value)
+        report = WorkReport(window.id, slot.name, kind, work.next_number(kind), sent_at,
+                            until if phase is Phase.EXTENDED else None,
+                            (text or "").strip(), "preview")
+        return build_notice(window, replace(slot, end=until) if until else slot, phase,
+                            report=report)
+    return build_notice(window, slot, phase, lead=lead,
+                        report=work.done if phase is Phase.END else None)
+
+
+_COMMAND = {Phase.UPDATE: "update", Phase.EXTENDED: "extend"}
 
 
 def _preview_one(previewer: Previewer, notice: Notice, contact: Contact,
