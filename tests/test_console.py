@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from csv import reader as csv_rows
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from dispatcher.table import load_config
+from dispatcher.table import Report, WorkReport, load_config
 from dispatcher.web import Console, Users
 from tests.helpers import (
     CONSOLE_PASSWORD,
@@ -34,6 +34,7 @@ from tests.helpers import (
     console_server,
     project_ledger,
     real_channels,
+    timed_window,
     use_contacts,
 )
 
@@ -353,3 +354,29 @@ def test_the_console_pages_show_a_rejected_edit_above_the_last_good_table(
     project.write_text(text + "# 直した\n", encoding="utf-8")
     status, _, page = console.request("GET", "/")
     assert status == 200 and "編集は反映されていません" not in page
+
+
+def test_a_confirmed_end_passed_without_done_is_an_alert_on_every_page(project: Path) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    timed_window(project, start, start + timedelta(hours=1), None)
+    text = project.read_text(encoding="utf-8").replace(
+        'notify = "broadcast"', 'notify = "broadcast"\nend_notice = "confirmed"', 1)
+    project.write_text(text, encoding="utf-8")
+    with console_server(project) as port:
+        console = HttpClient(port)
+        assert console.login() == 303
+        for path in ("/", "/audit", "/windows/3/notices/start"):
+            status, _, page = console.request("GET", path)
+            assert status == 200 and "作業完了の報告がありません" in page, path
+            assert "dispatcher done 3" in page, path
+        assert "作業中（終了予定超過）" in console.request("GET", "/")[2]
+
+        async def report_done() -> None:
+            async with project_ledger(project) as ledger:
+                await ledger.record_report(WorkReport(
+                    WINDOW_3, "planned", Report.DONE, 1, datetime.now(UTC),
+                    start + timedelta(hours=1, minutes=20), "", "night-desk"))
+        asyncio.run(report_done())
+        status, _, page = console.request("GET", "/")
+        assert status == 200 and "作業完了の報告がありません" not in page
+        assert "終了" in page

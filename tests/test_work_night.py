@@ -5,11 +5,13 @@ sent once, `done` at AM2:20 sends the end notice, and AM2:30 sends no second one
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import icalendar
+import pytest
 
 from dispatcher.daemon import Daemon
 from dispatcher.publish import window_uid
@@ -59,7 +61,8 @@ def sent(project: Path) -> dict[str, int]:
     return found
 
 
-async def test_the_night_of_a_confirmed_end(project: Path) -> None:
+async def test_the_night_of_a_confirmed_end(project: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
     confirmed_end(project)
     now = [at(1, 0, 1)]
     daemon = Daemon(project, lambda: now[0])
@@ -83,8 +86,11 @@ async def test_the_night_of_a_confirmed_end(project: Path) -> None:
         assert await look(at(1, 0, 1)) == {"start": EMAILS + TEXTS}
         assert await look(at(2, 0, 30)) == {"start": EMAILS + TEXTS}  # no end at AM2:00
         assert daemon.scheduled() == {f"{WINDOW_3}/planned/overrun": at(2, 1)}
+        caplog.set_level(logging.WARNING)
         overrun = await look(at(2, 1))
         assert overrun["overrun"] == EMAILS + TEXTS
+        alerts = [r for r in caplog.records if "work overrunning" in r.getMessage()]
+        assert len(alerts) == 1 and alerts[0].levelno == logging.WARNING
         assert (await look(at(2, 3)))["overrun"] == EMAILS + TEXTS  # once
 
         def extend(view: WorkView) -> WorkAction:

@@ -17,7 +17,15 @@ from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState
 from dispatcher.logs import event, failure
 from dispatcher.schedule import Decision
 from dispatcher.send import Backend, Backends, SendResult, send_session
-from dispatcher.table import Channel, Config, Inputs, TableKeeper, build_notice, find_window
+from dispatcher.table import (
+    Channel,
+    Config,
+    Inputs,
+    Phase,
+    TableKeeper,
+    build_notice,
+    find_window,
+)
 
 log = logging.getLogger("dispatcher.daemon")
 BackendFactory = Callable[[Config, Iterable[Channel], Mapping[str, str]],
@@ -75,6 +83,9 @@ class NoticeSends:
         lateness = (self.clock() - decision.at).total_seconds()
         event(log, logging.INFO, "notice started", **notice_fields(decision),
               late_seconds=round(lateness, 3))
+        if decision.phase is Phase.OVERRUN:  # the operators are alerted at the same moment
+            event(log, logging.WARNING, "work overrunning: its end passed without done",
+                  window=window.number, end=decision.slot.end.isoformat())
         progress = asyncio.create_task(self._log_progress(decision))
         try:
             notice = build_notice(window, decision.slot, decision.phase,

@@ -31,6 +31,7 @@ from dispatcher.table import (
     TableKeeper,
     Window,
     WorkReports,
+    WorkState,
     active_slot,
     find_window,
     jp_datetime,
@@ -120,7 +121,7 @@ class Console:
         states = await self.ledger.notice_states()
         reports = await self.ledger.work_reports()
         rows = [_window_row(w, active, states, reports, now, config) for w in config.windows]
-        return html("table.html.j2", **self._page_context(session), rows=rows,
+        return html("table.html.j2", **await self._page_context(session, config), rows=rows,
                      now=jp_datetime(now.astimezone(config.settings.timezone)))
 
     async def audit(self, request: Request, session: Session) -> Response:
@@ -128,7 +129,8 @@ class Console:
         tz = config.settings.timezone
         entries = [{**e, "at": jp_datetime(e["at"].astimezone(tz))}
                    for e in reversed(await self.ledger.audit_entries())]
-        return html("audit.html.j2", **self._page_context(session), entries=entries)
+        return html("audit.html.j2", **await self._page_context(session, config),
+                    entries=entries)
 
     async def notice_page(self, request: Request, session: Session, error: str = "",
                           status: int = 200) -> Response:
@@ -137,7 +139,8 @@ class Console:
         notice = await desk.notice(inputs, request.path_params["number"],
                                    request.path_params["tag"])
         view = await desk.view(inputs, notice, request.query_params.get("contact"))
-        return html("notice.html.j2", status, **self._page_context(session), error=error,
+        return html("notice.html.j2", status,
+                    **await self._page_context(session, inputs.config), error=error,
                     **view)
 
     async def fax_image(self, request: Request, session: Session) -> Response:
@@ -220,11 +223,32 @@ class Console:
     def _desk(self) -> NoticeDesk:
         return self.desk
 
-    def _page_context(self, session: Session) -> dict[str, Any]:
-        """What every page shows: who is logged in, the CSRF token, and why the last edit
-        of the table was not taken in (the pages show the last good table meanwhile)."""
+    async def _page_context(self, session: Session, config: Config) -> dict[str, Any]:
+        """What every page shows: who is logged in, the CSRF token, why the last edit of
+        the table was not taken in (the pages show the last good table meanwhile), and the
+        works that overran a confirmed end without `done` (the overrun notice went)."""
+        overruns = overrunning(config, await self.ledger.active_slots(),
+                               await self.ledger.work_reports(), self.clock())
         return {"user": session.user, "csrf": session.csrf,
-                "rejected": [str(problem) for problem in self._desk.rejected]}
+                "rejected": [str(problem) for problem in self._desk.rejected],
+                "overrunning": overruns}
+
+
+def overrunning(config: Config, active: dict[str, str], reports: WorkReports,
+                now: datetime) -> list[str]:
+    """An alert for each window whose confirmed end passed ``overrun_after_minutes`` ago
+    without `done`: the moment its overrun notice goes out."""
+    tz = config.settings.timezone
+    after = timedelta(minutes=config.settings.overrun_after_minutes)
+    alerts = []
+    for window in config.windows:
+        work = work_of(window, active_slot(window, active), reports)
+        if work.state(now) is WorkState.OVERRUNNING and now >= work.due_end + after:
+            alerts.append(f"#{window.number} {window.title}: 終了予定 "
+                          f"{jp_datetime(work.due_end.astimezone(tz))} を過ぎても作業完了の"
+                          f"報告がありません。作業完了（dispatcher done {window.number}）"
+                          f"または延長を報告してください。")
+    return alerts
 
 def _window_row(window: Window, active: dict[str, str], states: dict[str, Any],
                 reports: WorkReports, now: datetime, config: Config) -> dict[str, Any]:
