@@ -27,6 +27,7 @@ from dispatcher.web import Console, Users
 from tests.helpers import (
     CONSOLE_PASSWORD,
     ROOT,
+    TOKYO,
     WINDOW_3,
     Cli,
     HttpClient,
@@ -36,6 +37,7 @@ from tests.helpers import (
     real_channels,
     timed_window,
     use_contacts,
+    wait_for,
 )
 
 NOTICE = "/windows/{number:int}/notices/{tag}"
@@ -44,6 +46,9 @@ PAGES = {"/": "/", "/audit": "/audit", NOTICE: "/windows/3/notices/start",
          f"{NOTICE}/unreached.csv": "/windows/3/notices/start/unreached.csv",
          f"{NOTICE}/progress": "/windows/3/notices/start/progress"}
 ACTIONS = {"/logout": "/logout", f"{NOTICE}/send": "/windows/3/notices/start/send",
+           "/windows/{number:int}/done": "/windows/3/done",
+           "/windows/{number:int}/extend": "/windows/3/extend",
+           "/windows/{number:int}/update": "/windows/3/update",
            f"{NOTICE}/retry": "/windows/3/notices/start/retry",
            "/windows/{number:int}/postpone": "/windows/3/postpone"}
 PUBLIC = {"/login": "/login", "/static/{name}": "/static/console.css",
@@ -380,3 +385,59 @@ def test_a_confirmed_end_passed_without_done_is_an_alert_on_every_page(project: 
         status, _, page = console.request("GET", "/")
         assert status == 200 and "作業完了の報告がありません" not in page
         assert "終了" in page
+
+
+def test_done_extend_and_update_from_the_console_carry_what_the_operator_saw(
+        project: Path, cli: Cli) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    end = start + timedelta(hours=1)
+    timed_window(project, start, end, None)
+    text = project.read_text(encoding="utf-8").replace(
+        'notify = "broadcast"', 'notify = "broadcast"\nend_notice = "confirmed"', 1)
+    project.write_text(text, encoding="utf-8")
+    assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
+    outbox = project.parent / "var" / "outbox"
+
+    def written(channel: str, tag: str) -> int:
+        return len(list((outbox / channel / f"{WINDOW_3}_planned_{tag}").glob("*")))
+
+    with console_server(project) as port:
+        console = HttpClient(port)
+        assert console.login() == 303
+        _, _, page = console.request("GET", "/windows/3/notices/start")
+        assert "作業の状況" in page and "作業中" in page
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf
+        seen_end = re.search(r'name="seen_end" value="([^"]+)"', page)
+        assert seen_end
+        base = {"csrf": csrf.group(1), "slot": "planned", "back": "/"}
+
+        update = {**base, "text": "作業は順調です。", "channel": "sms", "seen_updates": "0"}
+        assert console.request("POST", "/windows/3/update", update)[0] == 400  # no id typed
+        assert console.request("POST", "/windows/3/update",
+                               {**update, "confirm": WINDOW_3})[0] == 303
+        wait_for(lambda: written("sms", "update-1") == 26, 120, "the update's SMS")
+        again = console.request("POST", "/windows/3/update", {**update, "confirm": WINDOW_3})
+        assert again[0] == 409 and "1 update(s) now, not 0" in again[2]  # the same form, twice
+
+        until = (end + timedelta(minutes=30)).astimezone(TOKYO).strftime("%Y-%m-%dT%H:%M")
+        extend = {**base, "until": until, "confirm": WINDOW_3}
+        stale = console.request("POST", "/windows/3/extend",
+                                {**extend, "seen_end": (end - timedelta(minutes=1)).isoformat()})
+        assert stale[0] == 409
+        assert console.request("POST", "/windows/3/extend",
+                               {**extend, "seen_end": seen_end.group(1)})[0] == 303
+        wait_for(lambda: written("email", "extended-1") == 28, 120, "the extension's e-mail")
+
+        assert console.request("POST", "/windows/3/done", {**base, "confirm": WINDOW_3})[0] == 303
+        wait_for(lambda: written("email", "end") == 28, 120, "the end notice's e-mail")
+        _, _, page = console.request("GET", "/windows/3/notices/start")
+        assert "終了" in page and "作業完了（終了のご連絡を送信）" not in page
+    assert {e["action"] for e in audit_entries(project)} >= {"update", "extended", "done"}
+
+
+def audit_entries(project: Path) -> list[dict[str, Any]]:
+    async def read() -> list[dict[str, Any]]:
+        async with project_ledger(project) as ledger:
+            return await ledger.audit_entries(WINDOW_3)
+    return asyncio.run(read())

@@ -110,7 +110,7 @@ def plan_update(inputs: Inputs, view: WorkView, text: str, only: list[Channel] |
         raise single(ArgumentError, "--text", "an update needs its text")
     made = len(view.work.updates)
     if seen_updates is not None and seen_updates != made:
-        raise StaleError([Problem("WINDOW", f"window {view.window.number} has {made} updates "
+        raise StaleError([Problem("WINDOW", f"window {view.window.number} has {made} update(s) "
                                   f"now, not {seen_updates}: look again")])
     unknown = [c.value for c in only or () if c not in view.window.channels]
     if unknown:

@@ -44,6 +44,7 @@ from dispatcher.table import (
 from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users, secret_key
 from dispatcher.web.gate import STATIC, Gate, html, local
 from dispatcher.web.notices import NoticeDesk
+from dispatcher.web.reports import ReportDesk
 
 _FILES = {"console.css": "text/css", "progress.js": "text/javascript"}
 
@@ -70,6 +71,7 @@ class Console:
                          self.secure_cookies)
         self.desk = NoticeDesk(self.config_path, self.ledger, self.clock,
                                daemon_table=self.daemon_table)
+        self.reports = ReportDesk(self.desk, self.ledger, self.clock)
 
     @classmethod
     def of(cls, config: Config, ledger: Ledger, clock: Clock, secure_cookies: bool,
@@ -99,6 +101,7 @@ class Console:
             Route(f"{notice}/retry", self.gate.action(self.retry), methods=["POST"]),
             Route("/windows/{number:int}/postpone", self.gate.action(self.postpone),
                   methods=["POST"]),
+            *self.reports.routes(self.gate),
             Route("/logout", self.gate.action(self.gate.logout), methods=["POST"]),
             Route("/login", self.gate.login_form, methods=["GET"]),
             Route("/login", self.gate.login, methods=["POST"]),
@@ -141,7 +144,7 @@ class Console:
         view = await desk.view(inputs, notice, request.query_params.get("contact"))
         return html("notice.html.j2", status,
                     **await self._page_context(session, inputs.config), error=error,
-                    **view)
+                    **view, **await self.reports.context(inputs, notice.window))
 
     async def fax_image(self, request: Request, session: Session) -> Response:
         desk = self._desk

@@ -29,7 +29,9 @@ from dispatcher.render import Previewer, Renderer
 from dispatcher.schedule import notice_capacity, per_second
 from dispatcher.send import (
     Backends,
+    WorkAction,
     carry_out_postponement,
+    carry_out_report,
     check_credentials,
     current_notice,
     make_backends,
@@ -38,6 +40,7 @@ from dispatcher.send import (
     requeue_failed,
     retry_failed,
     send_now,
+    send_session,
 )
 from dispatcher.table import (
     Channel,
@@ -219,6 +222,17 @@ class NoticeDesk:
             self._background(plan.notice, inputs.config, plan.channels, lambda backends: (
                 send_now(inputs, self.ledger, backends, plan.notice, plan.channels, actor,
                          self.clock, checked=True, stopping=self.stopping)))
+
+    async def report(self, inputs: Inputs, action: WorkAction) -> None:
+        """Record an operator's report of the work, then send its notice in the
+        background (a credential it needs is checked before anything is recorded)."""
+        check_credentials(inputs.config, action.channels, self.env)
+        await carry_out_report(self.ledger, action, self.clock)
+        if action.channels:
+            self._background(action.notice, inputs.config, action.channels, lambda b: (
+                send_session(inputs, self.ledger, b, action.notice, action.channels,
+                             f"operator:{action.report.actor}", self.clock, checked=True,
+                             stopping=self.stopping)))
 
     def _background(self, notice: Notice, config: Config, channels: list[Channel],
                     send: Callable[[Backends], Awaitable[object]]) -> None:

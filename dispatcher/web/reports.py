@@ -1,0 +1,116 @@
+"""The operator's reports of the work from the console: 作業完了 (done), 延長 (extend) and
+経過報告 (update). Each form carries what the operator saw (the slot, the end in force,
+the number of updates) and the window's id typed again; a stale one is refused (409),
+never applied to something else, exactly as `dispatcher done|extend|update` would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from dispatcher.clock import Clock
+from dispatcher.errors import ArgumentError, InputError, Problem, StaleError, single
+from dispatcher.ledger import Ledger
+from dispatcher.publish import PROGRESS_LABELS, PublishedState
+from dispatcher.send import WorkAction, WorkView, plan_done, plan_extension, plan_update, work_view
+from dispatcher.table import Channel, Inputs, Window, find_window, jp_datetime
+from dispatcher.web.auth import Session
+from dispatcher.web.gate import Gate, local
+from dispatcher.web.notices import NoticeDesk
+
+Form = Any  # starlette's FormData: str values by name, getlist for checkboxes
+Plan = Callable[[Inputs, WorkView, Form, str], WorkAction]
+
+
+@dataclass
+class ReportDesk:
+    """The three report actions, and what the notice page shows of the work."""
+
+    desk: NoticeDesk
+    ledger: Ledger
+    clock: Clock
+
+    def routes(self, gate: Gate) -> list[Route]:
+        window = "/windows/{number:int}"
+        return [Route(f"{window}/{name}", gate.action(handler), methods=["POST"])
+                for name, handler in (("done", self.done), ("extend", self.extend),
+                                      ("update", self.update))]
+
+    async def context(self, inputs: Inputs, window: Window) -> dict[str, Any]:
+        """The work as the notice page shows it, and what its forms carry back."""
+        view = await work_view(self.ledger, window)
+        tz = inputs.config.settings.timezone
+        work = view.work
+        return {"work": {
+            "label": PROGRESS_LABELS[PublishedState(work.state(self.clock()).value)],
+            "end": jp_datetime(work.end.astimezone(tz)),
+            "seen_end": work.end.isoformat(), "updates": len(work.updates),
+            "slot": view.slot.name, "open": work.done is None,
+        }}
+
+    async def done(self, request: Request, session: Session) -> Response:
+        def plan(inputs: Inputs, view: WorkView, form: Form, actor: str) -> WorkAction:
+            ended = _moment(form, "at", inputs.config.settings.timezone)
+            return plan_done(inputs, view, ended, actor, self.clock)
+        return await self._report(request, session, plan)
+
+    async def extend(self, request: Request, session: Session) -> Response:
+        def plan(inputs: Inputs, view: WorkView, form: Form, actor: str) -> WorkAction:
+            tz = inputs.config.settings.timezone
+            until = _moment(form, "until", tz)
+            if until is None:
+                raise single(ArgumentError, "until", "give the new end (延長後の終了予定)")
+            return plan_extension(inputs, view, until, str(form.get("reason", "")), actor,
+                                  self.clock, _moment(form, "seen_end", tz))
+        return await self._report(request, session, plan)
+
+    async def update(self, request: Request, session: Session) -> Response:
+        def plan(inputs: Inputs, view: WorkView, form: Form, actor: str) -> WorkAction:
+            seen = str(form.get("seen_updates", "")).strip()
+            names = {c.value for c in Channel}
+            only = [Channel(c) for c in form.getlist("channel") if c in names] or None
+            return plan_update(inputs, view, str(form.get("text", "")), only, actor,
+                               self.clock, int(seen) if seen.isdigit() else None)
+        return await self._report(request, session, plan)
+
+    async def _report(self, request: Request, session: Session, plan: Plan) -> Response:
+        inputs = await self.desk.inputs()
+        window = find_window(inputs.config.windows, str(request.path_params["number"]))
+        form = await request.form()
+        back = local(str(form.get("back", "/")))
+        if str(form.get("confirm", "")).strip() != window.id:
+            return PlainTextResponse(f"確認のため、作業 ID（{window.id}）を入力してください。\n",
+                                     status_code=400)
+        try:
+            view = await work_view(self.ledger, window)
+            seen = str(form.get("slot", "")).strip()
+            if seen and seen != view.slot.name:
+                raise StaleError([Problem("WINDOW", f"window {window.number} is on "
+                                          f"{view.slot.name} now, not {seen}: look again")])
+            # every message rendered first, off the loop the daemon's notices share
+            action = await asyncio.to_thread(plan, inputs, view, form, session.user)
+            await self.desk.report(inputs, action)
+        except StaleError as exc:
+            return PlainTextResponse(f"not recorded: {exc}\n", status_code=409)
+        except InputError as exc:
+            return PlainTextResponse(f"not recorded: {exc}\n", status_code=400)
+        return RedirectResponse(back, status_code=303)
+
+
+def _moment(form: Form, name: str, tz: tzinfo) -> datetime | None:
+    """A time from a form (``2021-07-19T02:30`` from a time picker is in ``tz``)."""
+    value = str(form.get(name, "")).strip()
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise single(ArgumentError, name, f"{value!r} is not a date and time") from None
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
