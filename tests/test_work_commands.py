@@ -85,6 +85,12 @@ def test_update_extend_and_done_each_send_their_notice_once(
     phases = [n["phase"] for n in status["notices"]]
     assert phases == ["start", "update-1", "extended-1", "end"]
     assert all(n["state"] == "done" for n in status["notices"])
+    work = status["work"]
+    assert work["state"] == "completed" and work["ended_at"] is not None
+    assert [(r["phase"], r["text"]) for r in work["reports"]] == [
+        ("update-1", text), ("extended-1", "DB 移行"), ("done", "")]
+    shown = cli("status", "3", "-c", str(project)).out
+    assert "work (planned): completed, ended" in shown and "update-1 by" in shown
     sms = outbox(project, "sms", "extended-1")[0]
     assert new_end in sms and "延長" in sms
 

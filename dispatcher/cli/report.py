@@ -14,6 +14,7 @@ from dispatcher.table import (
     Config,
     Contact,
     NextNotice,
+    Report,
     Slot,
     Window,
     Work,
@@ -69,16 +70,42 @@ class WindowView:
     def _work_json(self) -> dict[str, Any] | None:
         if self.work is None or self.now is None:
             return None
-        work = self.work
-        return {"state": work.state(self.now).value, "end": work.end.isoformat(),
-                "extensions": len(work.extensions), "updates": len(work.updates),
-                "ended_at": work.ended_at.isoformat() if work.ended_at else None}
+        shown = work_json(self.work, self.now)
+        return {k: shown[k] for k in ("state", "end", "extensions", "updates", "ended_at")}
+
 
     def notices_text(self) -> str:
         """``start done, end -``: the ledger's state of the active slot's notices."""
         if not self.window.broadcast:
             return "-"
         return ", ".join(f"{p} {self.notices.get(p, '-')}" for p in ("start", "end"))
+
+
+def work_json(work: Work, now: datetime) -> dict[str, Any]:
+    """The work of a slot at ``now``: its state, its end in force, and every report."""
+    return {
+        "slot": work.slot.name, "state": work.state(now).value, "end": work.end.isoformat(),
+        "extensions": len(work.extensions), "updates": len(work.updates),
+        "ended_at": work.ended_at.isoformat() if work.ended_at else None,
+        "reports": [{"phase": f"{r.kind.value}-{r.number}" if r.kind is not Report.DONE
+                     else "done", "at": r.at.isoformat(),
+                     "until": r.until.isoformat() if r.until else None, "text": r.text,
+                     "actor": r.actor}
+                    for r in sorted((*work.extensions, *work.updates,
+                                     *((work.done,) if work.done else ())), key=lambda r: r.at)],
+    }
+
+
+def work_text(work: Mapping[str, Any], tz: tzinfo) -> str:
+    """``work (planned): extended, ends 2021年7月19日(月) AM2:30``, and each report."""
+    end = jp_datetime(datetime.fromisoformat(work["end"]).astimezone(tz))
+    lines = [f"work ({work['slot']}): {work['state']}, "
+             f"{'ended' if work['ended_at'] else 'ends'} {end}"]
+    for made in work["reports"]:
+        at = jp_datetime(datetime.fromisoformat(made["at"]).astimezone(tz))
+        lines.append(f"  {made['phase']} by {made['actor']} at {at}"
+                     + (f": {made['text']}" if made["text"] else ""))
+    return "\n".join(lines)
 
 
 def window_views(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,10 +33,12 @@ from dispatcher.schedule import capacities
 from dispatcher.table import (
     Config,
     Window,
+    active_slot,
     find_window,
     jp_datetime,
     load_config,
     load_inputs,
+    work_of,
 )
 
 
@@ -109,18 +111,25 @@ def status(
     """Deliveries of each notice of a window, by channel and state, and every failure."""
     cfg = load_config(config)
     target = find_window(cfg.windows, window)
-    notices = run_async(_window_status(cfg, target))
+    notices, work = run_async(_window_status(cfg, target))
     if as_json:
-        print_json({"window": target.id, "number": target.number, "notices": notices})
+        print_json({"window": target.id, "number": target.number, "notices": notices,
+                    "work": work})
         return
+    tz = cfg.settings.timezone
+    out.print(report.work_text(work, tz), markup=False)
     if not notices:
         out.print(f"window {target.number} ({target.id}): no notice sent yet", markup=False)
     for notice in notices:
-        _print_notice_status(notice, cfg.settings.timezone)
+        _print_notice_status(notice, tz)
 
 
-async def _window_status(cfg: Config, window: Window) -> list[dict[str, Any]]:
+async def _window_status(cfg: Config, window: Window
+                         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     async with opened_ledger(cfg) as ledger:
+        slot = active_slot(window, await ledger.active_slots())
+        work = report.work_json(work_of(window, slot, await ledger.work_reports()),
+                                datetime.now(UTC))
         notices = []
         for record in await ledger.notices_of(window.id):
             counts = await ledger.counts(record.id)
@@ -129,7 +138,7 @@ async def _window_status(cfg: Config, window: Window) -> list[dict[str, Any]]:
             outages = await ledger.outages_of(record.id)
             waiting = await ledger.waiting(record.id)
             notices.append(report.notice_status(record, counts, failures, outages, waiting))
-        return notices
+        return notices, work
 
 
 def _print_notice_status(notice: dict[str, Any], tz: tzinfo) -> None:
