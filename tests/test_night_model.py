@@ -50,13 +50,19 @@ from dispatcher.send import (
     Outgoing,
     Receipt,
     carry_out_postponement,
+    carry_out_report,
     current_notice,
+    plan_done,
+    plan_extension,
     plan_postponement,
+    plan_update,
     requeue_failed,
     retry_failed,
     send_now,
+    send_session,
+    work_view,
 )
-from dispatcher.table import Channel, Config, Phase, find_window, load_inputs
+from dispatcher.table import Channel, Config, Phase, Report, find_window, load_inputs
 from tests.helpers import CONTACTS_HEADER, ROOT
 from tests.servers import fresh_schema
 
@@ -78,7 +84,8 @@ SLOW_SECONDS = 40  # a provider taking longer over one message than a lease last
 SECONDS = (1, 20, 45, 300, 1800, 3600, 6 * 3600)
 
 
-def config_text(planned_shift: int, reserves: Iterable[str], ledger: str) -> str:
+def config_text(planned_shift: int, reserves: Iterable[str], ledger: str,
+                end_notice: str = "scheduled") -> str:
     start = datetime(2031, 7, 19, 1, 0) + timedelta(minutes=planned_shift)
     reserve_tables = "".join(
         f"  [[windows.reserve]]\n  start = {RESERVES[name]}\n"
@@ -87,6 +94,7 @@ def config_text(planned_shift: int, reserves: Iterable[str], ledger: str) -> str
 [dispatcher]
 timezone = "Asia/Tokyo"
 catch_up_minutes = 30
+overrun_after_minutes = 1
 lease_seconds = 30
 announce_days_before = 0
 ledger = "{ledger}"
@@ -119,6 +127,7 @@ start = {start.isoformat()}
 end = {(start + timedelta(hours=1)).isoformat()}
 impact = "約30分間のサービス停止"
 notify = "broadcast"
+end_notice = "{end_notice}"
 channels = ["email", "sms"]
 {reserve_tables}"""
 
@@ -195,8 +204,9 @@ class Night(RuleBasedStateMachine):
     tmp: ClassVar[pytest.TempPathFactory]
     ledger_url: ClassVar[str] = "sqlite:///var/ledger.sqlite3"
 
-    @initialize()
-    def open_the_night(self) -> None:
+    @initialize(end_notice=st.sampled_from(["scheduled", "confirmed"]))
+    def open_the_night(self, end_notice: str) -> None:
+        self.end_notice = end_notice
         self.folder = self.tmp.mktemp("night")
         shutil.copytree(ROOT / "templates", self.folder / "templates")
         (self.folder / "contacts").mkdir()
@@ -216,6 +226,7 @@ class Night(RuleBasedStateMachine):
         self.daemon = Daemon(self.config, self.world.clock, backends=self.world.backends,
                              sleep=self.world.sleep)
         self.run(self.daemon.open())
+        self.daemon_table = self._daemon_contacts()  # what the daemon's notices go to
         self.allowed: Counter[int] = Counter()  # extra hand-overs a death or --uncertain allows
         self.seen: dict[int, str] = {}
         self.retried: set[int] = set()
@@ -233,8 +244,8 @@ class Night(RuleBasedStateMachine):
     # --- the table -------------------------------------------------------------------
 
     def _write_table(self) -> None:
-        self.config.write_text(config_text(self.shift, self.reserves, self.ledger_url),
-                               encoding="utf-8")
+        self.config.write_text(config_text(self.shift, self.reserves, self.ledger_url,
+                                           self.end_notice), encoding="utf-8")
         rows = "".join(CONTACTS[n] for n in self.contacts)
         (self.folder / "contacts" / "night.csv").write_text(CONTACTS_HEADER + rows,
                                                             encoding="utf-8")
@@ -279,7 +290,11 @@ class Night(RuleBasedStateMachine):
     @rule()
     def daemon_ticks(self) -> None:
         self.run(self.daemon.tick())  # a tick must never raise
+        self.daemon_table = self._daemon_contacts()  # its sends took the table of the tick
         self.run(self.daemon.wait_for_sends())
+
+    def _daemon_contacts(self) -> set[str]:
+        return {contact.id for contact in self.daemon.inputs.contacts}
 
     # --- the operators -----------------------------------------------------------------
 
@@ -332,6 +347,32 @@ class Night(RuleBasedStateMachine):
                     inputs.config, plan.channels, {}), plan.notice, plan.channels, "model",
                     self.world.clock, checked=True, sleep=self.world.sleep)
         self._operator(postpone())
+
+    @rule(report=st.sampled_from(["done", "extend", "update"]), minutes=st.integers(1, 90),
+          stale=st.booleans())
+    def operator_reports_the_work(self, report: str, minutes: int, stale: bool) -> None:
+        """`done`, `extend --until` (``minutes`` past the end in force) or `update`, from a
+        view read now, or (stale) one that has not seen the reports made since."""
+        async def made() -> None:
+            inputs = load_inputs(self.config)
+            window = find_window(inputs.config.windows, "3")
+            view = await work_view(self.ledger, window)
+            clock = self.world.clock
+            if report == "done":
+                action = plan_done(inputs, view, None, "model", clock)
+            elif report == "extend":
+                seen = view.slot.end if stale else view.work.end
+                until = max(view.work.end, clock()) + timedelta(minutes=minutes)
+                action = plan_extension(inputs, view, until, "", "model", clock, seen)
+            else:
+                action = plan_update(inputs, view, f"経過報告 {minutes}", None, "model", clock,
+                                     0 if stale else len(view.work.updates))
+            await carry_out_report(self.ledger, action, clock)
+            if action.channels:
+                await send_session(inputs, self.ledger, self.world.backends(
+                    inputs.config, action.channels, {}), action.notice, action.channels,
+                    "operator:model", clock, checked=True, sleep=self.world.sleep)
+        self._operator(made())
 
     def _seen_slot(self, stale: bool) -> str | None:
         """The slot the operator looked at: the one in force, or (stale) the planned slot,
@@ -389,6 +430,30 @@ class Night(RuleBasedStateMachine):
         window = find_window(self.daemon.inputs.config.windows, WINDOW)
         assert active in {s.name for s in window.slots}
 
+    @invariant()
+    def the_end_waits_for_done_and_an_overrun_never_follows_it(self) -> None:
+        """With a confirmed end, no end notice goes out by the schedule before `done`, and
+        no overrun after it; every extended and update notice tells of a report made; no
+        report follows `done`."""
+        if not hasattr(self, "ledger"):
+            return
+        reports = self.run(self.ledger.work_reports())
+        for notice in self.run(self.ledger.notices_of(WINDOW)):
+            mine = reports.get((WINDOW, notice.slot), [])
+            done = next((r.at for r in mine if r.kind is Report.DONE), None)
+            by_schedule = notice.triggered_by == "schedule"
+            if notice.phase == "end" and by_schedule and self.end_notice == "confirmed":
+                assert done is not None and done <= notice.created_at, notice
+            if notice.phase == "overrun" and by_schedule:
+                assert self.end_notice == "confirmed", notice
+                assert done is None or done > notice.created_at, notice
+            kind, _, number = notice.phase.partition("-")
+            if kind in ("extended", "update"):
+                assert any(r.kind.value == kind and r.number == int(number) for r in mine)
+        for made in reports.values():
+            done = next((r.at for r in made if r.kind is Report.DONE), None)
+            assert done is None or all(r.at <= done for r in made), made
+
     async def _check_ledger(self) -> None:
         final = {s.value for s in FINAL_STATES}
         for notice in await self.ledger.notices_of(WINDOW):
@@ -399,10 +464,14 @@ class Night(RuleBasedStateMachine):
             if notice.state in (NoticeState.DONE, NoticeState.PARTIAL):
                 assert set(states) <= final, (notice, states)
             if notice.state == NoticeState.DONE and self.notices_seen.get(notice.id) != "done":
-                # it became done in this step: every contact of the table as it stands has a
-                # delivery on each of the notice's channels
+                # it became done in this step: every contact of the table it was sent from
+                # has a delivery on each of the notice's channels: the files as they stand
+                # for an operator, the daemon's table in force for the daemon (which keeps
+                # its last good table when an edit disagrees with the ledger)
                 planned = {(d.channel, d.contact_id) for d in deliveries}
-                wanted = {(c, f"M{n}") for c in ("email", "sms") for n in self.contacts}
+                audience = (self.daemon_table if notice.triggered_by == "schedule"
+                            else {f"M{n}" for n in self.contacts})
+                wanted = {(c, contact) for c in ("email", "sms") for contact in audience}
                 assert wanted <= planned, (notice, sorted(wanted - planned))
             self.notices_seen[notice.id] = notice.state
             if notice.state == NoticeState.SENDING:  # something left for a sender to resume

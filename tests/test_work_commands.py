@@ -94,6 +94,13 @@ def test_update_extend_and_done_each_send_their_notice_once(
     sms = outbox(project, "sms", "extended-1")[0]
     assert new_end in sms and "延長" in sms
 
+    unnamed = cli("retry", "3", "update", "-c", str(project))
+    assert unnamed.code == 2 and "--number" in unnamed.err and "it has 1" in unnamed.err
+    named = cli("retry", "3", "update", "--number", "1", "-c", str(project))
+    assert named.code == 0 and "0 deliveries to try again" in named.out
+    again = cli("send", "3", "end", "--yes", "-c", str(project))  # after done: its text
+    assert again.code == 0 and "nothing new to send" in again.out
+
 
 def test_an_update_is_previewed_with_its_text_as_data(cli: Cli, project: Path) -> None:
     missing = cli("preview", "3", "update", "--json", "-c", str(project))

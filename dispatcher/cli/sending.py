@@ -63,6 +63,8 @@ from dispatcher.table import (
     load_inputs,
 )
 
+NumberOption = Annotated[int | None, typer.Option(
+    "--number", help="Which extended or update notice (1 for extended-1, update-1).")]
 SlotOption = Annotated[str | None, typer.Option(
     "--slot", help="The slot you saw the window on (planned, or a reserve slot's id): refused "
                    "if the window has moved since.")]
@@ -72,6 +74,7 @@ def send(
     window: WindowArgument,
     phase: PhaseArgument,
     lead: LeadOption = None,
+    number: NumberOption = None,
     channel: ChannelsOption = None,
     slot: SlotOption = None,
     dry_run: Annotated[bool, typer.Option(help="Show what would be sent; send nothing.")] = False,
@@ -84,7 +87,8 @@ def send(
     if not target.broadcast:
         raise single(ArgumentError, "WINDOW", f"window {target.number} is not broadcast "
                      f"(notify = \"{target.notify.value}\"): it sends no notices")
-    code = run_async(_send(inputs, target, phase, lead_of(lead), channel, dry_run, yes, slot))
+    code = run_async(_send(inputs, target, (phase, lead_of(lead), number), channel, dry_run,
+                           yes, slot))
     raise typer.Exit(code)
 
 
@@ -92,6 +96,7 @@ def retry(
     window: WindowArgument,
     phase: PhaseArgument,
     lead: LeadOption = None,
+    number: NumberOption = None,
     uncertain: Annotated[bool, typer.Option(
         help="Also re-send deliveries whose outcome is uncertain (may duplicate).")] = False,
     slot: SlotOption = None,
@@ -100,7 +105,7 @@ def retry(
     """Re-attempt the failed deliveries of a notice."""
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
-    code = run_async(_retry(inputs, target, phase, lead_of(lead), uncertain, slot))
+    code = run_async(_retry(inputs, target, (phase, lead_of(lead), number), uncertain, slot))
     raise typer.Exit(code)
 
 
@@ -165,12 +170,17 @@ def _send_channels(notice: Notice, only: list[Channel] | None) -> list[Channel]:
     return list(dict.fromkeys(only))
 
 
-async def _send(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | None,
+# a notice as the command line names it: its phase, a reminder's lead, a report's number
+NoticeName = tuple[Phase, timedelta | None, int | None]
+
+
+async def _send(inputs: Inputs, window: Window, name: NoticeName,
                 only: list[Channel] | None, dry_run: bool, yes: bool, seen_slot: str | None
                 ) -> int:
     cfg = inputs.config
+    phase, lead, number = name
     async with opened_ledger(cfg) as ledger:
-        notice = await current_notice(ledger, window, phase, lead, seen_slot)
+        notice = await current_notice(ledger, window, phase, lead, seen_slot, number)
         slot = notice.slot
         channels = _send_channels(notice, only)
         audience = preflight(inputs, notice, channels, clock())
@@ -245,11 +255,12 @@ def operator() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-async def _retry(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | None,
-                 uncertain: bool, seen_slot: str | None) -> int:
+async def _retry(inputs: Inputs, window: Window, name: NoticeName, uncertain: bool,
+                 seen_slot: str | None) -> int:
     cfg = inputs.config
+    phase, lead, number = name
     async with opened_ledger(cfg) as ledger:
-        notice = await current_notice(ledger, window, phase, lead, seen_slot)
+        notice = await current_notice(ledger, window, phase, lead, seen_slot, number)
         requeued, channels = await requeue_failed(ledger, notice, uncertain, clock)
         out.print(f"{requeued} deliveries to try again", markup=False)
         result = await send_with_progress(inputs, ledger, notice, channels, retry=requeued)

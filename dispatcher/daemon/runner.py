@@ -46,9 +46,10 @@ TICK_SECONDS = 1.0
 MAX_TICK_PAUSE_SECONDS = 60.0
 # An edit is never held longer than this (see _holding_reload)
 RELOAD_HOLD_MAX_SECONDS = 60.0
-# How long the loop may wait for the one Python thread that runs at a time while a reload
-# or a preflight works in another (the default is 5 ms; a handover at each of a notice's
-# ledger queries added up to half a second of lateness)
+# How long a look waits for the reload it starts before deciding from the table in force
+RELOAD_WAIT_SECONDS = 1.0
+# How long the loop may wait for the Python thread running while a reload or a preflight
+# works in another (default 5 ms: a handover at each ledger query added up to 0.5 s late)
 SWITCH_INTERVAL_SECONDS = 0.001
 STOP_TIMEOUT_SECONDS = 30.0
 
@@ -221,18 +222,15 @@ class Daemon:
         await self.reconcile()
 
     @property
-    def inputs(self) -> Inputs:
-        """The table in force (its last good version), from ``open`` on."""
+    def inputs(self) -> Inputs:  # the table in force (its last good version), from open on
         return self.table.inputs
 
-    def _load(self) -> Inputs:
-        """The files, read and checked (blocking: in a worker thread)."""
+    def _load(self) -> Inputs:  # blocking: in a worker thread
         return self.table.read()
 
     async def reload_if_changed(self) -> None:
-        """Start reading an edit of the files, in a worker thread: loading and checking
-        100,000 contacts takes minutes, and the loop that sends the notices must not wait
-        for it. The last good table stays in force until the new one is whole and valid."""
+        """Start reading an edit in a worker thread (100,000 contacts take minutes: the
+        notices do not wait); the last good table stays in force until it is whole and valid."""
         reloading = self._reloading
         if reloading is not None:
             if not reloading.done():
@@ -242,6 +240,8 @@ class Daemon:
         files = self.table.edit_seen()
         if files is not None and not self._holding_reload():
             self._reloading = asyncio.create_task(self._reload(files), name="reload")
+            # a small table is read in milliseconds: in force for this very look
+            await asyncio.wait([self._reloading], timeout=RELOAD_WAIT_SECONDS)
 
     def _holding_reload(self) -> bool:
         """Whether an edit waits a few seconds: while a notice is planning its deliveries,
@@ -251,9 +251,11 @@ class Daemon:
         time. A small table reloads in milliseconds and is never held."""
         now = self.clock()
         soon = now + timedelta(seconds=2 * self.table.load_seconds)
-        # a job whose time has just passed has not fired yet: it is due all the same
-        busy = bool(self._sends.planning) or any(at <= soon
-                                                 for at in self._jobs.scheduled().values())
+        due = self._jobs.scheduled().values()
+        # a job whose time passed while the edit was held has not fired yet: still held (an
+        # edit first seen after a notice's time is read at once, as the notice starts)
+        busy = (bool(self._sends.planning) or any(now <= at <= soon for at in due)
+                or (self._reload_held_since is not None and any(at < now for at in due)))
         if not busy:
             self._reload_held_since = None
             return False

@@ -16,6 +16,7 @@ from dispatcher.send.channels import Backend
 from dispatcher.send.context import OnProgress
 from dispatcher.send.session import SendResult, preflight, send_session
 from dispatcher.table import (
+    NUMBERED_PHASES,
     PLANNED,
     Channel,
     Inputs,
@@ -25,7 +26,9 @@ from dispatcher.table import (
     Window,
     active_slot,
     build_notice,
+    notice_for_tag,
     postponement_target,
+    work_of,
 )
 
 Counted = Callable[[Mapping[tuple[str, str], int]], None]
@@ -44,10 +47,13 @@ class Postponement:
 
 
 async def current_notice(ledger: Ledger, window: Window, phase: Phase,
-                         lead: timedelta | None = None, seen_slot: str | None = None) -> Notice:
-    """The notice of ``phase`` for the window's active slot; ``seen_slot``, the slot the
-    operator saw, must still be active (StaleError). The postponed notice of a window that
-    was moved is the one of the slot it left, naming the slot it moved to."""
+                         lead: timedelta | None = None, seen_slot: str | None = None,
+                         number: int | None = None) -> Notice:
+    """The notice of ``phase`` for the window's active slot, in its work as reported (an
+    extension or an update by its ``number``; the end after `done` naming when the work
+    ended); ``seen_slot``, the slot the operator saw, must still be active (StaleError).
+    The postponed notice of a window that was moved is the one of the slot it left,
+    naming the slot it moved to."""
     slot = active_slot(window, await ledger.active_slots())
     if seen_slot is not None and seen_slot != slot.name:
         raise _stale(window, seen_slot, slot.name)
@@ -56,7 +62,16 @@ async def current_notice(ledger: Ledger, window: Window, phase: Phase,
         left = next((name for name, to in moves.items() if to == slot.name), None)
         if left is not None:
             return build_notice(window, window.slot(left), phase, slot)
-    return build_notice(window, slot, phase, lead=lead)
+    work = work_of(window, slot, await ledger.work_reports())
+    if phase in NUMBERED_PHASES:
+        made = len(work.extensions if phase is Phase.EXTENDED else work.updates)
+        if number is None or not 1 <= number <= made:
+            raise single(ArgumentError, "--number", f"which {phase.value} notice of window "
+                         f"{window.number}? Give --number (it has {made})")
+        return notice_for_tag(window, slot, f"{phase.value}-{number}", work)
+    if phase in (Phase.REMINDER, Phase.POSTPONED):
+        return build_notice(window, slot, phase, lead=lead)
+    return notice_for_tag(window, slot, phase.value, work)
 
 
 async def still_current(ledger: Ledger, notice: Notice) -> None:
