@@ -44,6 +44,7 @@ from dispatcher.render import (
 )
 from dispatcher.send import current_notice
 from dispatcher.table import (
+    REPORT_COMMAND,
     Channel,
     Contact,
     Notice,
@@ -129,7 +130,7 @@ def notice_to_preview(window: Window, work: Work, phase: Phase, lead: timedelta 
         if not given:
             option = "--text" if phase is Phase.UPDATE else "--until"
             raise single(ArgumentError, option, f"a preview of the {phase.value} notice "
-                         f"needs {option}, as `dispatcher {_COMMAND[phase]}` does")
+                         f"needs {option}, as `dispatcher {REPORT_COMMAND[phase]}` does")
         kind = Report(phase.value)
         report = WorkReport(window.id, slot.name, kind, work.next_number(kind), sent_at,
                             until if phase is Phase.EXTENDED else None,
@@ -138,9 +139,6 @@ def notice_to_preview(window: Window, work: Work, phase: Phase, lead: timedelta 
                             report=report)
     return build_notice(window, slot, phase, lead=lead,
                         report=work.done if phase is Phase.END else None)
-
-
-_COMMAND = {Phase.UPDATE: "update", Phase.EXTENDED: "extend"}
 
 
 def _preview_one(previewer: Previewer, notice: Notice, contact: Contact,

@@ -14,6 +14,7 @@ from dispatcher.ledger.records import (
     Report,
 )
 from dispatcher.ledger.states import (
+    BEGUN_STATES,
     FINAL_STATES,
     NOT_REACHED_STATES,
     REPORTED_STATES,
@@ -26,6 +27,7 @@ from dispatcher.ledger.store import Ledger, Peek, may_exist, peek
 from dispatcher.ledger.tables import metadata
 
 __all__ = [
+    "BEGUN_STATES",
     "FINAL_STATES",
     "NOT_REACHED_STATES",
     "REPORTED_STATES",

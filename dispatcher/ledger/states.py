@@ -15,6 +15,10 @@ class NoticeState(StrEnum):
     MISSED = "missed"    # its time passed before it (or the rest of it) could go out
 
 
+# A notice that went, or is going, out: of the start notice, the work has begun
+BEGUN_STATES = (NoticeState.SENDING, NoticeState.PARTIAL, NoticeState.DONE)
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"        # waiting for its first or next attempt
     SENDING = "sending"        # claimed by a worker under a lease

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from dispatcher.ledger import NoticeState
+from dispatcher.ledger import BEGUN_STATES, NoticeState
 from dispatcher.table import (
     NextNotice,
     Notice,
@@ -152,17 +152,17 @@ def end_notices(window: Window, slot: Slot, work: Work, catch_up: timedelta,
                       done.at + catch_up))
     elif not work.confirmed:
         items.append((build_notice(window, slot, Phase.END), work.end, work.end + catch_up))
-    overrun_at = work.due_end + overrun_after
+    overrun_at = work.overrun_at(overrun_after)
     if work.confirmed and (done is None or done.at >= overrun_at):
         # worth sending only before `done` (a sender cut off resumes it, as any other)
         items.append((build_notice(window, slot, Phase.OVERRUN), overrun_at,
                       done.at - JUST_BEFORE if done is not None else FOREVER))
-    over = done.at if done is not None else None if work.confirmed else work.end
     for report in work.extensions:
         items.append((build_notice(window, slot, Phase.EXTENDED, report=report), report.at,
                       report.until or report.at))
+    over = work.over_at
     for report in work.updates:
-        until = max(report.at, over or FOREVER - catch_up) + catch_up
+        until = max(report.at, over) + catch_up if over is not None else FOREVER
         items.append((build_notice(window, slot, Phase.UPDATE, report=report), report.at,
                       until))
     return items
@@ -200,4 +200,4 @@ def was_interrupted(notice_states: Mapping[str, NoticeState], window: Window,
     """Whether the work in ``slot`` had started (its start notice is done or going out): a
     postponement then interrupts it (中断), and its end notice is never sent."""
     state = notice_states.get(notice_key(window.id, slot.name, Phase.START))
-    return state in (NoticeState.DONE, NoticeState.SENDING, NoticeState.PARTIAL)
+    return state in BEGUN_STATES

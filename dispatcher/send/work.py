@@ -12,7 +12,7 @@ from datetime import datetime
 
 from dispatcher.clock import Clock
 from dispatcher.errors import ArgumentError, Problem, StaleError, single
-from dispatcher.ledger import Ledger, NoticeState
+from dispatcher.ledger import BEGUN_STATES, Ledger, NoticeState
 from dispatcher.send.session import preflight
 from dispatcher.table import (
     Channel,
@@ -30,8 +30,6 @@ from dispatcher.table import (
     notice_key,
     work_of,
 )
-
-STARTED = (NoticeState.SENDING, NoticeState.PARTIAL, NoticeState.DONE)
 
 
 @dataclass(frozen=True)
@@ -146,7 +144,7 @@ def _planned(inputs: Inputs, view: WorkView, report: WorkReport, phase: Phase,
 
 def _require_started(view: WorkView, what: str) -> None:
     window = view.window
-    if view.state_of(Phase.START.value) not in STARTED:
+    if view.state_of(Phase.START.value) not in BEGUN_STATES:
         raise single(ArgumentError, "WINDOW", f"window {window.number}'s work has not started "
                      f"in {view.slot.name} (its start notice was not sent): it cannot be {what}")
     _require_open(view, what)

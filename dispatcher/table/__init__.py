@@ -29,6 +29,7 @@ from dispatcher.table.contacts import (
 from dispatcher.table.inputs import Fingerprint, Inputs, TableKeeper, fingerprint, load_inputs
 from dispatcher.table.leads import jp_lead, lead_text, parse_lead
 from dispatcher.table.notice import (
+    REPORT_COMMAND,
     Notice,
     build_notice,
     notice_for_tag,
@@ -86,6 +87,7 @@ __all__ = [
     "NUMBERED_PHASES",
     "PLANNED",
     "PROBE_CEILING_SECONDS",
+    "REPORT_COMMAND",
     "BackendSettings",
     "Channel",
     "ChannelConfig",

@@ -115,7 +115,7 @@ def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None
     if phase in NUMBERED_PHASES or phase is Phase.END:
         if report is None and phase is not Phase.END:
             raise single(ArgumentError, "PHASE", f"a{'n' * (phase is Phase.EXTENDED)} "
-                         f"{phase.value} notice is sent by `dispatcher {_COMMAND[phase]}`")
+                         f"{phase.value} notice is sent by `dispatcher {REPORT_COMMAND[phase]}`")
         return Notice(window, slot, phase, report=report)
     if phase is not Phase.POSTPONED:
         return Notice(window, slot, phase)
@@ -159,7 +159,8 @@ def _report_notices(window: Window, slot: Slot) -> list[Notice]:
     return notices
 
 
-_COMMAND = {Phase.EXTENDED: "extend", Phase.UPDATE: "update"}
+# the command that makes each numbered notice's report
+REPORT_COMMAND = {Phase.EXTENDED: "extend", Phase.UPDATE: "update"}
 
 
 def _reminder_lead(window: Window, lead: timedelta | None) -> timedelta:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dispatcher.table.windows import Channel, EndNotice, Slot, Window
@@ -71,6 +71,19 @@ class Work:
     def ended_at(self) -> datetime | None:
         """When the work ended, as `done` reported it."""
         return self.done.until if self.done is not None else None
+
+    @property
+    def over_at(self) -> datetime | None:
+        """When the work is over, if known: when `done` was reported, or (a scheduled end)
+        the end in force; None while a confirmed end waits for `done`."""
+        if self.done is not None:
+            return self.done.at
+        return None if self.confirmed else self.end
+
+    def overrun_at(self, after: timedelta) -> datetime:
+        """When a confirmed end that passed without `done` is an overrun: ``after`` past the
+        end it was due at (the overrun notice, and the operators' alert)."""
+        return self.due_end + after
 
     def state(self, now: datetime) -> WorkState:
         if self.done is not None:

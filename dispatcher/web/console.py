@@ -246,7 +246,7 @@ def overrunning(config: Config, active: dict[str, str], reports: WorkReports,
     alerts = []
     for window in config.windows:
         work = work_of(window, active_slot(window, active), reports)
-        if work.state(now) is WorkState.OVERRUNNING and now >= work.due_end + after:
+        if work.state(now) is WorkState.OVERRUNNING and now >= work.overrun_at(after):
             alerts.append(f"#{window.number} {window.title}: 終了予定 "
                           f"{jp_datetime(work.due_end.astimezone(tz))} を過ぎても作業完了の"
                           f"報告がありません。作業完了（dispatcher done {window.number}）"
