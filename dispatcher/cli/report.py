@@ -14,7 +14,6 @@ from dispatcher.table import (
     Config,
     Contact,
     NextNotice,
-    Report,
     Slot,
     Window,
     Work,
@@ -87,8 +86,7 @@ def work_json(work: Work, now: datetime) -> dict[str, Any]:
         "slot": work.slot.name, "state": work.state(now).value, "end": work.end.isoformat(),
         "extensions": len(work.extensions), "updates": len(work.updates),
         "ended_at": work.ended_at.isoformat() if work.ended_at else None,
-        "reports": [{"phase": f"{r.kind.value}-{r.number}" if r.kind is not Report.DONE
-                     else "done", "at": r.at.isoformat(),
+        "reports": [{"phase": r.tag, "at": r.at.isoformat(),
                      "until": r.until.isoformat() if r.until else None, "text": r.text,
                      "actor": r.actor}
                     for r in sorted((*work.extensions, *work.updates,

@@ -40,7 +40,7 @@ class Notice:
         """The phase as the ledger names it: ``start``, ``reminder-1h`` for a reminder,
         ``extended-2`` for the second extension."""
         if self.phase in NUMBERED_PHASES and self.report is not None:
-            return f"{self.phase.value}-{self.report.number}"
+            return self.report.tag
         return phase_tag(self.phase, self.lead)
 
     @property
@@ -74,7 +74,7 @@ def notice_tags(window: Window, work: Work | None = None) -> list[str]:
     reported = sorted((*work.extensions, *work.updates), key=lambda r: r.at) if work else []
     overrun = [Phase.OVERRUN.value] if window.end_notice is EndNotice.CONFIRMED else []
     return [Phase.ANNOUNCE.value, *reminders, Phase.START.value,
-            *(f"{r.kind.value}-{r.number}" for r in reported), *overrun, Phase.END.value,
+            *(r.tag for r in reported), *overrun, Phase.END.value,
             Phase.POSTPONED.value]
 
 
@@ -112,10 +112,10 @@ def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None
     extended or update notice the ``report`` it tells of."""
     if phase is Phase.REMINDER:
         return Notice(window, slot, phase, lead=_reminder_lead(window, lead))
+    if phase in NUMBERED_PHASES and report is None:
+        raise single(ArgumentError, "PHASE", f"a{'n' * (phase is Phase.EXTENDED)} "
+                     f"{phase.value} notice is sent by `dispatcher {REPORT_COMMAND[phase]}`")
     if phase in NUMBERED_PHASES or phase is Phase.END:
-        if report is None and phase is not Phase.END:
-            raise single(ArgumentError, "PHASE", f"a{'n' * (phase is Phase.EXTENDED)} "
-                         f"{phase.value} notice is sent by `dispatcher {REPORT_COMMAND[phase]}`")
         return Notice(window, slot, phase, report=report)
     if phase is not Phase.POSTPONED:
         return Notice(window, slot, phase)

@@ -34,6 +34,12 @@ class WorkReport:
     actor: str
     channels: tuple[Channel, ...] = ()  # update: the channels it goes out on; (): all
 
+    @property
+    def tag(self) -> str:
+        """The report as the ledger names its notice: ``extended-2``, ``update-1``; ``done``
+        (whose notice is the end notice)."""
+        return self.kind.value if self.kind is Report.DONE else f"{self.kind.value}-{self.number}"
+
 
 class WorkState(StrEnum):
     UPCOMING = "upcoming"
