@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -326,6 +327,22 @@ class HttpClient:
                     self.cookies.pop(key, None)
         connection.close()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, text
+
+    def first_event(self, path: str) -> Any:
+        """The first server-sent event of the stream at ``path``, its data read as JSON."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
+                                                source_address=(self.source, 0))
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        assert response.status == 200, response.status
+        try:
+            while line := response.readline():
+                if line.startswith(b"data: "):
+                    return json.loads(line[len(b"data: "):])
+            raise AssertionError(f"{path} ended without an event")
+        finally:
+            connection.close()
 
     def login(self, user: str = "desk", password: str = CONSOLE_PASSWORD) -> int:
         _, _, page = self.request("GET", "/login")

@@ -5,6 +5,7 @@ too many wrong passwords, markup in the table)."""
 from __future__ import annotations
 
 import asyncio
+import html
 import http.client
 import json
 import os
@@ -41,7 +42,8 @@ from tests.helpers import (
 )
 
 NOTICE = "/windows/{number:int}/notices/{tag}"
-PAGES = {"/": "/", "/audit": "/audit", NOTICE: "/windows/3/notices/start",
+PAGES = {"/": "/", "/audit": "/audit", "/night": "/night", "/night/events": "/night/events",
+         NOTICE: "/windows/3/notices/start",
          f"{NOTICE}/fax.png": "/windows/3/notices/start/fax.png",
          f"{NOTICE}/unreached.csv": "/windows/3/notices/start/unreached.csv",
          f"{NOTICE}/progress": "/windows/3/notices/start/progress"}
@@ -434,6 +436,46 @@ def test_done_extend_and_update_from_the_console_carry_what_the_operator_saw(
         _, _, page = console.request("GET", "/windows/3/notices/start")
         assert "終了" in page and "作業完了（終了のご連絡を送信）" not in page
     assert {e["action"] for e in audit_entries(project)} >= {"update", "extended", "done"}
+
+
+def test_the_night_board_shows_tonights_works_live(project: Path, cli: Cli) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    timed_window(project, start, start + timedelta(hours=1), None)
+    text = project.read_text(encoding="utf-8").replace(
+        'notify = "broadcast"', 'notify = "broadcast"\nend_notice = "confirmed"', 1)
+    project.write_text(text, encoding="utf-8")
+    assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
+    with console_server(project) as port:
+        console = HttpClient(port)
+        assert console.login() == 303
+        status, headers, page = console.request("GET", "/night")
+        assert status == 200 and 'id="night-3"' in page
+        assert "作業中" in page and "経過報告を送信" in page
+        assert "延長（延長のご連絡を送信）" in page
+        assert 'id="night-1"' not in page  # the shipped windows of 2021 are not tonight's
+        room = re.search(r'data-sms-units="(\d+)" data-sms-max="2"', page)
+        assert room and 40 < int(room.group(1)) < 140  # the update SMS before its text
+        layout = re.search(r'data-layout="([^"]+)"', page)
+        assert layout and "script-src 'self'" in headers["content-security-policy"]
+
+        event = console.first_event("/night/events")
+        [panel] = event["panels"]
+        assert panel["number"] == 3 and panel["state"] == "in_progress"
+        assert panel["next"].startswith("overrun ")  # a confirmed end: the overrun comes next
+        notice = panel["notice"]
+        assert notice["tag"] == "start" and notice["percent"] == 100
+        assert {(c["channel"], c["done"], c["total"]) for c in notice["channels"]} == {
+            ("email", 28, 28), ("sms", 26, 26)}
+        unreached = cli("unreached", "3", "start", "--json", "-c", str(project))
+        assert notice["unreached"] == json.loads(unreached.out)["unreached"] > 0  # in grace
+        assert notice["delivered"] == 0  # the outbox: no receipts
+        assert html.unescape(layout.group(1)) == json.dumps(event["layout"])
+
+        assert cli("update", "3", "--text", "作業は順調です。", "--yes", "-c",
+                   str(project)).code == 0
+        event = console.first_event("/night/events")
+        assert event["panels"][0]["notice"]["tag"] == "update-1"
+        assert html.unescape(layout.group(1)) != json.dumps(event["layout"])  # the page is stale
 
 
 def audit_entries(project: Path) -> list[dict[str, Any]]:

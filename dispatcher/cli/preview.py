@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
-from dataclasses import replace
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +29,6 @@ from dispatcher.cli.app import (
     run_async,
     slot_text,
 )
-from dispatcher.errors import ArgumentError, single
 from dispatcher.keys import KeyFile
 from dispatcher.ledger import Ledger, engine_url, may_exist, peek
 from dispatcher.render import (
@@ -44,21 +41,17 @@ from dispatcher.render import (
 )
 from dispatcher.send import current_notice
 from dispatcher.table import (
-    REPORT_COMMAND,
     Channel,
     Contact,
     Notice,
     Phase,
-    Report,
     Window,
-    Work,
-    WorkReport,
     active_slot,
-    build_notice,
     find_contact,
     find_window,
     in_audience,
     load_inputs,
+    notice_in_work,
     work_of,
 )
 
@@ -100,7 +93,7 @@ def preview(
         slot = active_slot(target, seen.active_slots)
         work = work_of(target, slot, seen.work_reports)
         tz = cfg.settings.timezone
-        notice = notice_to_preview(target, work, phase, lead_of(lead), sent_at, text,
+        notice = notice_in_work(target, work, phase, lead_of(lead), sent_at, text,
                                    parse_moment(until, tz, "--until") if until else None)
     channels = channels_to_preview(notice.channels, channel)
     if not target.broadcast:
@@ -117,28 +110,6 @@ def preview(
     folder = out or Path(tempfile.mkdtemp(prefix="dispatcher-preview-"))
     previewer = Previewer(cfg, renderer, folder, sent_at, keys, fax_png=True)
     _preview_one(previewer, notice, recipient, channels, as_json)
-
-
-def notice_to_preview(window: Window, work: Work, phase: Phase, lead: timedelta | None,
-                      sent_at: datetime, text: str | None, until: datetime | None) -> Notice:
-    """The notice ``phase`` would be, sent at ``sent_at`` in the work as reported: an update
-    with ``text`` and an extension to ``until`` as the next of their kind, the end notice
-    after `done` naming when the work ended."""
-    slot = replace(work.slot, end=work.end)
-    if phase is Phase.UPDATE or phase is Phase.EXTENDED:
-        given = text if phase is Phase.UPDATE else until
-        if not given:
-            option = "--text" if phase is Phase.UPDATE else "--until"
-            raise single(ArgumentError, option, f"a preview of the {phase.value} notice "
-                         f"needs {option}, as `dispatcher {REPORT_COMMAND[phase]}` does")
-        kind = Report(phase.value)
-        report = WorkReport(window.id, slot.name, kind, work.next_number(kind), sent_at,
-                            until if phase is Phase.EXTENDED else None,
-                            (text or "").strip(), "preview")
-        return build_notice(window, replace(slot, end=until) if until else slot, phase,
-                            report=report)
-    return build_notice(window, slot, phase, lead=lead,
-                        report=work.done if phase is Phase.END else None)
 
 
 def _preview_one(previewer: Previewer, notice: Notice, contact: Contact,

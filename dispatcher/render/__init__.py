@@ -32,7 +32,7 @@ from dispatcher.render.mail import (
     readable,
 )
 from dispatcher.render.preview import ChannelTotals, Preview, Previewer, channels_to_preview
-from dispatcher.render.segments import Encoding, Segments, count_segments
+from dispatcher.render.segments import Encoding, Segments, count_segments, utf16_units
 from dispatcher.render.templates import (
     Message,
     Renderer,
@@ -78,5 +78,6 @@ __all__ = [
     "render_pdfs",
     "require_japanese_font",
     "template_name",
+    "utf16_units",
     "write_png",
 ]

@@ -33,6 +33,7 @@ from dispatcher.table.notice import (
     Notice,
     build_notice,
     notice_for_tag,
+    notice_in_work,
     notice_key,
     notice_tags,
     phase_tag,
@@ -79,6 +80,7 @@ from dispatcher.table.work import (
     WorkReport,
     WorkReports,
     WorkState,
+    on_tonight,
     work_of,
 )
 
@@ -144,9 +146,11 @@ __all__ = [
     "load_contacts",
     "load_inputs",
     "notice_for_tag",
+    "notice_in_work",
     "notice_key",
     "notice_tags",
     "notice_times",
+    "on_tonight",
     "parse_config",
     "parse_contacts_file",
     "parse_lead",

@@ -159,6 +159,28 @@ def _report_notices(window: Window, slot: Slot) -> list[Notice]:
     return notices
 
 
+def notice_in_work(window: Window, work: Work, phase: Phase, lead: timedelta | None,
+                      sent_at: datetime, text: str | None, until: datetime | None) -> Notice:
+    """The notice ``phase`` would be, sent at ``sent_at`` in the work as reported: an update
+    with ``text`` and an extension to ``until`` as the next of their kind, the end notice
+    after `done` naming when the work ended."""
+    slot = replace(work.slot, end=work.end)
+    if phase is Phase.UPDATE or phase is Phase.EXTENDED:
+        given = text if phase is Phase.UPDATE else until
+        if not given:
+            option = "--text" if phase is Phase.UPDATE else "--until"
+            raise single(ArgumentError, option, f"a preview of the {phase.value} notice "
+                         f"needs {option}, as `dispatcher {REPORT_COMMAND[phase]}` does")
+        kind = Report(phase.value)
+        report = WorkReport(window.id, slot.name, kind, work.next_number(kind), sent_at,
+                            until if phase is Phase.EXTENDED else None,
+                            (text or "").strip(), "preview")
+        return build_notice(window, replace(slot, end=until) if until else slot, phase,
+                            report=report)
+    return build_notice(window, slot, phase, lead=lead,
+                        report=work.done if phase is Phase.END else None)
+
+
 # the command that makes each numbered notice's report
 REPORT_COMMAND = {Phase.EXTENDED: "extend", Phase.UPDATE: "update"}
 

@@ -105,6 +105,22 @@ class Work:
         return len(self.extensions if kind is Report.EXTENDED else self.updates) + 1
 
 
+# The night board shows the works under way, those due to start within a day, and those
+# over within the last twelve hours.
+TONIGHT_AHEAD = timedelta(hours=24)
+TONIGHT_BEHIND = timedelta(hours=12)
+
+
+def on_tonight(work: Work, now: datetime) -> bool:
+    """Whether the night board at ``now`` shows ``work``."""
+    state = work.state(now)
+    if state is WorkState.UPCOMING:
+        return work.slot.start - now <= TONIGHT_AHEAD
+    if state is WorkState.COMPLETED:
+        return now - (work.over_at or work.end) <= TONIGHT_BEHIND
+    return True
+
+
 WorkKey = tuple[str, str]  # (window id, slot name): whose work the reports are
 WorkReports = Mapping[WorkKey, Sequence[WorkReport]]
 

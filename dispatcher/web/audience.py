@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from dispatcher.render import utf16_units
 from dispatcher.table import Channel, Contact, Inputs, in_audience
 
 MATCHES_SHOWN = 20
@@ -27,6 +28,13 @@ class Audience:
     @cached_property
     def by_id(self) -> dict[str, Contact]:
         return {c.id: c for c in self.contacts}
+
+    @cached_property
+    def longest_sms_contact(self) -> Contact | None:
+        """The contact with an SMS number and the longest merchant name: whose SMS is the
+        longest (the templates name the merchant)."""
+        with_sms = (c for c in self.contacts if c.address(Channel.SMS))
+        return max(with_sms, key=lambda c: utf16_units(c.merchant), default=None)
 
     @cached_property
     def _searched(self) -> list[str]:

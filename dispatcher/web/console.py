@@ -43,10 +43,12 @@ from dispatcher.table import (
 )
 from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users, secret_key
 from dispatcher.web.gate import STATIC, Gate, html, local
+from dispatcher.web.night import NightBoard
 from dispatcher.web.notices import NoticeDesk
 from dispatcher.web.reports import ReportDesk
 
-_FILES = {"console.css": "text/css", "progress.js": "text/javascript"}
+_FILES = {"console.css": "text/css", "progress.js": "text/javascript",
+          "night.js": "text/javascript", "sms-count.js": "text/javascript"}
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Console:
         self.desk = NoticeDesk(self.config_path, self.ledger, self.clock,
                                daemon_table=self.daemon_table)
         self.reports = ReportDesk(self.desk, self.ledger, self.clock)
+        self.board = NightBoard(self.desk, self.ledger, self.clock)
 
     @classmethod
     def of(cls, config: Config, ledger: Ledger, clock: Clock, secure_cookies: bool,
@@ -93,6 +96,8 @@ class Console:
         return [
             Route("/", self.gate.page(self.table)),
             Route("/audit", self.gate.page(self.audit)),
+            Route("/night", self.gate.page(self.night)),
+            Route("/night/events", self.gate.page(self.board.events)),
             Route(notice, self.gate.page(self.notice_page)),
             Route(f"{notice}/fax.png", self.gate.page(self.fax_image)),
             Route(f"{notice}/unreached.csv", self.gate.page(self.unreached_file)),
@@ -134,6 +139,10 @@ class Console:
                    for e in reversed(await self.ledger.audit_entries())]
         return html("audit.html.j2", **await self._page_context(session, config),
                     entries=entries)
+
+    async def night(self, request: Request, session: Session) -> Response:
+        config = (await self._desk.inputs()).config
+        return await self.board.page(await self._page_context(session, config))
 
     async def notice_page(self, request: Request, session: Session, error: str = "",
                           status: int = 200) -> Response:

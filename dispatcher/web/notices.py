@@ -20,13 +20,13 @@ from dispatcher.clock import Clock
 from dispatcher.errors import ArgumentError, InputError, Problem, single
 from dispatcher.keys import KeyFile
 from dispatcher.ledger import (
-    FINAL_STATES,
     NOT_REACHED_STATES,
     DeliveryState,
     Ledger,
+    NoticeRecord,
 )
 from dispatcher.render import Previewer, Renderer
-from dispatcher.schedule import notice_capacity, per_second
+from dispatcher.schedule import notice_capacity
 from dispatcher.send import (
     Backends,
     WorkAction,
@@ -55,10 +55,10 @@ from dispatcher.table import (
     find_window,
     jp_range,
     notice_for_tag,
-    spoken_duration,
     work_of,
 )
-from dispatcher.web.audience import Audiences
+from dispatcher.web.audience import Audience, Audiences
+from dispatcher.web.progress import count_table, notice_progress
 from dispatcher.web.unreached import UNREACHED_SHOWN, UnreachedReader
 
 log = logging.getLogger("dispatcher.console")
@@ -144,7 +144,7 @@ class NoticeDesk:
             "channels": list(notice.channels), "audience_size": len(audience.contacts),
             "contact": contact, "query": query, "matches": matches,
             "previews": self._previews(inputs, notice, contact) if contact else [],
-            "counts": _count_table(counts), "progress": notice_progress(counts, config),
+            "counts": count_table(counts), "progress": notice_progress(counts, config),
             "waiting": waiting,
             "estimates": [f"{c.channel.value}: {c.recipients:,} 件、"
                           f"{c.estimate(config.channels[c.channel])}"
@@ -179,6 +179,17 @@ class NoticeDesk:
         grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
         async for line in self._unreached.csv_lines(record, audience, grace, self.clock()):
             yield line
+
+    def audience(self, inputs: Inputs, window: Window) -> Audience:
+        return self._audiences.of(inputs, window.audience)
+
+    async def unreached_total(self, inputs: Inputs, window: Window, record: NoticeRecord,
+                              planned: int) -> int:
+        """How many contacts of ``window``'s audience ``record`` did not reach."""
+        grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
+        _, total = await self._unreached.page(record, self.audience(inputs, window), grace,
+                                              self.clock(), planned)
+        return total
 
     async def progress_events(self, notice: Notice) -> AsyncIterator[str]:
         """Server-sent events: the share of deliveries finished, every second, until the
@@ -271,27 +282,3 @@ class NoticeDesk:
             shown.append({"channel": channel.value, "missing": False, "message": message,
                           "segments": message.segments})
         return shown
-
-
-def _count_table(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:
-    table: dict[str, dict[str, int]] = {}
-    for (channel, state), number in sorted(counts.items()):
-        table.setdefault(channel, {})[state] = number
-    return table
-
-
-def notice_progress(counts: Mapping[tuple[str, str], int], config: Config) -> dict[str, Any]:
-    """Finished of all, and the time left as the channels' pace estimates it (they send
-    side by side: the slowest one's)."""
-    total = sum(counts.values())
-    done = sum(n for (_, s), n in counts.items() if DeliveryState(s) in FINAL_STATES)
-    left: dict[str, int] = {}
-    for (channel, state), number in counts.items():
-        if DeliveryState(state) not in FINAL_STATES:
-            left[channel] = left.get(channel, 0) + number
-    seconds = max((n / per_second(config.channels[Channel(c)]) for c, n in left.items()),
-                  default=0.0)
-    return {"done": done, "total": total, "percent": (100 * done // total) if total else 0,
-            "left": f"残り約 {spoken_duration(seconds)}" if left else ""}
-
-

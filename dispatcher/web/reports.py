@@ -19,8 +19,19 @@ from dispatcher.clock import Clock
 from dispatcher.errors import ArgumentError, InputError, Problem, StaleError, single
 from dispatcher.ledger import Ledger
 from dispatcher.publish import PROGRESS_LABELS, PublishedState
+from dispatcher.render import Encoding, Renderer
 from dispatcher.send import WorkAction, WorkView, plan_done, plan_extension, plan_update, work_view
-from dispatcher.table import Channel, Inputs, Window, find_window, jp_datetime
+from dispatcher.table import (
+    Channel,
+    Inputs,
+    Phase,
+    Window,
+    Work,
+    find_window,
+    jp_datetime,
+    notice_in_work,
+)
+from dispatcher.web.audience import Audience
 from dispatcher.web.auth import Session
 from dispatcher.web.gate import Gate, local
 from dispatcher.web.notices import NoticeDesk
@@ -48,7 +59,9 @@ class ReportDesk:
         view = await work_view(self.ledger, window)
         tz = inputs.config.settings.timezone
         work = view.work
-        return {"work": {
+        room = await asyncio.to_thread(update_sms_room, inputs, self.desk.audience(
+            inputs, window), window, work, self.clock()) if work.done is None else None
+        return {"sms_room": room, "work": {
             "label": PROGRESS_LABELS[PublishedState(work.state(self.clock()).value)],
             "end": jp_datetime(work.end.astimezone(tz)),
             "seen_end": work.end.isoformat(), "updates": len(work.updates),
@@ -114,3 +127,26 @@ def _moment(form: Form, name: str, tz: tzinfo) -> datetime | None:
     except ValueError:
         raise single(ArgumentError, name, f"{value!r} is not a date and time") from None
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+
+
+def update_sms_room(inputs: Inputs, audience: Audience, window: Window, work: Work,
+                    now: datetime) -> dict[str, Any] | None:
+    """What the 経過報告 box's live count needs: the units (UTF-16, or GSM-7 septets) the
+    update SMS takes before its text, for the audience's longest merchant name, and the
+    segments allowed. None if the window sends no SMS (or its template does not render:
+    `check` names why, and the box shows no count)."""
+    contact = audience.longest_sms_contact
+    if Channel.SMS not in window.channels or contact is None:
+        return None
+    config = inputs.config
+    notice = notice_in_work(window, work, Phase.UPDATE, None, now, "x", None)
+    try:
+        message = Renderer(config.settings.templates_dir, config).render(
+            notice, contact, Channel.SMS, now)
+    except InputError:
+        return None
+    if message.segments is None:
+        return None
+    return {"units": message.segments.units - 1,  # the placeholder "x" is one unit
+            "gsm7": message.segments.encoding is Encoding.GSM7,
+            "max": config.messages.sms_max_segments}
