@@ -356,19 +356,34 @@ class HttpClient:
 @contextlib.contextmanager
 def console_server(project: Path, env: dict[str, str] | None = None) -> Iterator[int]:
     """`dispatcher console` for ``project`` on a free port, with one user (desk)."""
+    with serving(project, "console", "console: http://", env) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def daemon_with_console(project: Path) -> Iterator[int]:
+    """`dispatcher run` for ``project``, its console on a free port, with one user (desk)."""
+    with serving(project, "run", "http listening") as port:
+        yield port
+
+
+@contextlib.contextmanager
+def serving(project: Path, command: str, ready: str, env: dict[str, str] | None = None
+            ) -> Iterator[int]:
+    """`dispatcher COMMAND` listening on a free port, until its log says ``ready``."""
     port = free_port()
     with project.open("a", encoding="utf-8") as config:
         config.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
     Users(project.parent / "var" / "console-users").add("desk", CONSOLE_PASSWORD)
-    log = project.parent / "console.log"
+    log = project.parent / f"{command}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dispatcher", "console", "-c", str(project)],
+            [sys.executable, "-m", "dispatcher", command, "-c", str(project)],
             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, stdin=subprocess.DEVNULL,
             stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: "console: http://" in log.read_text(encoding="utf-8")
-                 or process.poll() is not None, 120, "the console to listen")
+        wait_for(lambda: ready in log.read_text(encoding="utf-8")
+                 or process.poll() is not None, 120, f"`dispatcher {command}` to listen")
         assert process.poll() is None, log.read_text(encoding="utf-8")
         yield port
     finally:

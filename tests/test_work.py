@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatcher.ledger import NoticeState
-from dispatcher.schedule import Action, decide
+from dispatcher.schedule import Action, decide, next_notice
 from dispatcher.table import (
     EndNotice,
     Report,
@@ -86,6 +86,17 @@ def test_an_extension_moves_the_end_and_the_overrun_with_it(window: Window) -> N
     scheduled = replace(window, end_notice=EndNotice.SCHEDULED)
     assert work_decisions(scheduled, at(2, 10), [extended], ("start", "extended-1")) == [
         ("end", "schedule", at(2, 30))]
+
+
+def test_the_next_notice_shown_is_never_an_overrun_already_sent(window: Window) -> None:
+    extended = report(Report.EXTENDED, at(2, 5), at(2, 30))
+    work = work_of(window, window.planned, {(W3, "planned"): [extended]})
+    coming = next_notice(window, window.planned, at(2, 6), work, OVERRUN_AFTER)
+    assert coming is not None and (coming.phase.value, coming.at) == ("overrun", at(2, 31))
+    overrun_went = {notice_key(W3, "planned", tag): NoticeState.DONE
+                    for tag in ("start", "overrun", "extended-1")}
+    assert next_notice(window, window.planned, at(2, 6), work, OVERRUN_AFTER,
+                       overrun_went) is None  # the end waits for done; no second overrun
 
 
 def test_each_update_goes_once_with_its_number(window: Window) -> None:

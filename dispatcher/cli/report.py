@@ -120,7 +120,7 @@ def window_views(
         work = work_of(window, slot, reports)
         mine = {tag: states[key] for tag in notice_tags(window, work)
                 if (key := notice_key(window.id, slot.name, tag)) in states}
-        coming = next_notice(window, slot, now, work, overrun_after)
+        coming = next_notice(window, slot, now, work, overrun_after, states)
         views.append(WindowView(window, slot, coming, mine, work, now))
     return views
 

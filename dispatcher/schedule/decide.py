@@ -169,22 +169,30 @@ def end_notices(window: Window, slot: Slot, work: Work, catch_up: timedelta,
 
 
 def next_notice(window: Window, slot: Slot, now: datetime, work: Work | None = None,
-                overrun_after: timedelta = timedelta(minutes=10)) -> NextNotice | None:
+                overrun_after: timedelta = timedelta(minutes=10),
+                notice_states: Mapping[str, NoticeState] | None = None) -> NextNotice | None:
     """The next notice a broadcast window sends at or after ``now`` in ``slot``, as its
-    timeline has it (a confirmed end: the overrun notice, not the end), or None."""
+    timeline has it (a confirmed end: the overrun notice, not the end), or None. A notice
+    ``notice_states`` (by key) has done or missed is not sent again: the overrun notice
+    goes once, even if an extension's end passes too."""
     if not window.broadcast:
         return None
+    states = notice_states or {}
     upcoming = [(notice, at) for notice, at, _ in timeline(window, slot, timedelta(0), work,
-                                                           overrun_after) if now <= at]
+                                                           overrun_after)
+                if now <= at and states.get(notice.key) not in _SETTLED]
     if not upcoming:
         return None
     notice, at = min(upcoming, key=lambda item: item[1])
     return NextNotice(notice.phase, at, notice.lead)
 
 
+_SETTLED = (NoticeState.DONE, NoticeState.MISSED)
+
+
 def _action(state: NoticeState | None, at: datetime, meaningful_until: datetime, now: datetime
             ) -> Action | None:
-    if state in (NoticeState.DONE, NoticeState.MISSED):
+    if state in _SETTLED:
         return None
     if state == NoticeState.SENDING:
         return Action.SEND_NOW

@@ -268,7 +268,7 @@ def _window_row(window: Window, active: dict[str, str], states: dict[str, Any],
     slot = active_slot(window, active)
     work = work_of(window, slot, reports)
     coming = next_notice(window, slot, now, work,
-                         timedelta(minutes=config.settings.overrun_after_minutes))
+                         timedelta(minutes=config.settings.overrun_after_minutes), states)
     tags = notice_tags(window, work)
     return {
         "window": window, "slot": slot,

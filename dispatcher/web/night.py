@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dispatcher.clock import Clock
-from dispatcher.ledger import Ledger, NoticeRecord
+from dispatcher.ledger import Ledger, NoticeRecord, NoticeState
 from dispatcher.publish import PROGRESS_LABELS, PublishedState
 from dispatcher.schedule import next_notice
 from dispatcher.table import (
@@ -27,6 +27,7 @@ from dispatcher.table import (
     active_slot,
     jp_datetime,
     jp_range,
+    notice_key,
     on_tonight,
     phase_tag,
     work_of,
@@ -64,7 +65,7 @@ class NightBoard:
                  for window, work in tonight if work.done is None}
         windows = {window.number: window for window, _ in tonight}
         return html("night.html.j2", **context, panels=panels, rooms=rooms, windows=windows,
-                    grace=inputs.config.receipts.grace_minutes,
+                    grace=f"{inputs.config.receipts.grace_minutes:g}",
                     layout=json.dumps(_layout(panels)))
 
     async def events(self, request: Request, session: Session) -> Response:
@@ -95,9 +96,11 @@ class NightBoard:
         config = inputs.config
         tz = config.settings.timezone
         slot = work.slot
-        coming = next_notice(window, slot, now, work,
-                             timedelta(minutes=config.settings.overrun_after_minutes))
         records = [r for r in await self.ledger.notices_of(window.id) if r.slot == slot.name]
+        coming = next_notice(window, slot, now, work,
+                             timedelta(minutes=config.settings.overrun_after_minutes),
+                             {notice_key(window.id, r.slot, r.phase): NoticeState(r.state)
+                              for r in records})
         last = records[-1] if records else None
         counts = await self.ledger.counts(last.id) if last else {}
         state = work.state(now)
