@@ -172,6 +172,10 @@ BROKEN = [
            '\n[channels.fax]\nbackend = "email-gateway"\n'
            'gateway_address = "{number}@fax}.example.jp"\n',
            "channels.fax.gateway_address", "encountered in format string", "gateway_address"),
+    Broken("an alert to a fixed line", "", '\n[alerts]\nsms = ["03-1234-5678"]\n',
+           "alerts.sms", "not a mobile number", "sms ="),
+    Broken("an alert to a broken address", "", '\n[alerts]\nemail = ["night-desk@"]\n',
+           "alerts.email", "night-desk@", "email ="),
     Broken("negative rate", "", "\n[channels.email]\nrate_per_second = -1\n",
            "channels.email.rate_per_second", "more than 0", "rate_per_second"),
     Broken("port out of range", "", '\n[channels.email]\nbackend = "smtp"\nport = 70000\n',

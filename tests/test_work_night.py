@@ -20,13 +20,16 @@ from dispatcher.send import (
     WorkAction,
     WorkView,
     carry_out_report,
+    make_backends,
+    overrun_alert,
     plan_done,
     plan_extension,
     plan_update,
+    send_alert,
     work_view,
 )
-from dispatcher.table import find_window, load_inputs
-from tests.helpers import TOKYO, WINDOW_3, project_ledger
+from dispatcher.table import Channel, find_window, load_inputs
+from tests.helpers import TOKYO, WINDOW_3, project_ledger, run_daemon_at
 
 EMAILS, TEXTS = 28, 26
 
@@ -126,3 +129,34 @@ async def test_the_night_of_a_confirmed_end(project: Path,
     finally:
         await daemon.close()
 
+
+
+async def test_the_operators_are_alerted_of_an_overrun_once_even_after_a_restart(
+        project: Path) -> None:
+    confirmed_end(project)
+    with project.open("a", encoding="utf-8") as config:
+        config.write('\n[alerts]\nemail = ["night-desk@j-mups.example.jp"]\n'
+                     'sms = ["090-1234-0099"]\n')
+    for moment in (at(1, 0, 1), at(2, 1)):
+        await run_daemon_at(project, moment)
+    await run_daemon_at(project, at(2, 1, 30))  # a restart while the overrun is recent
+    outbox = project.parent / "var" / "outbox"
+    key = f"alert_{WINDOW_3}_planned_overrun"
+    [mail] = list((outbox / "email" / key).iterdir())
+    headers, body = readable(mail.read_bytes())
+    assert "To: 運用担当 <night-desk@j-mups.example.jp>" in headers
+    assert any(h.startswith("Subject: 【要対応】作業延長: #3 ") for h in headers)
+    assert "終了予定 2021年7月19日(月) AM2:00 を過ぎても作業完了の報告がありません" in body
+    assert "dispatcher done 3" in body
+    [sms] = list((outbox / "sms" / key).iterdir())
+    text = sms.read_text(encoding="utf-8")
+    assert text.startswith("To: +819012340099") and "AM2:00を過ぎても" in text
+    async with project_ledger(project) as ledger:
+        assert await ledger.alerts_sent(f"alert/{WINDOW_3}/planned/overrun") == [
+            ("email", "night-desk@j-mups.example.jp", None), ("sms", "+819012340099", None)]
+        config = load_inputs(project).config
+        alert = overrun_alert(config, find_window(config.windows, "3"), at(2, 0),
+                              f"{WINDOW_3}/planned/overrun")
+        async with make_backends(config, [Channel.EMAIL, Channel.SMS], {}) as backends:
+            assert await send_alert(config, ledger, backends, alert, at(2, 2)) == 0  # claimed
+    assert sent(project)["overrun"] == EMAILS + TEXTS  # the merchants' counts hold no alert

@@ -16,7 +16,14 @@ from dispatcher.errors import InputError
 from dispatcher.ledger import FINAL_STATES, DeliveryState, Ledger, NoticeState
 from dispatcher.logs import event, failure
 from dispatcher.schedule import Decision
-from dispatcher.send import Backend, Backends, SendResult, send_session
+from dispatcher.send import (
+    Backend,
+    Backends,
+    SendResult,
+    overrun_alert,
+    send_alert,
+    send_session,
+)
 from dispatcher.table import (
     Channel,
     Config,
@@ -83,9 +90,11 @@ class NoticeSends:
         lateness = (self.clock() - decision.at).total_seconds()
         event(log, logging.INFO, "notice started", **notice_fields(decision),
               late_seconds=round(lateness, 3))
+        alerting = None
         if decision.phase is Phase.OVERRUN:  # the operators are alerted at the same moment
             event(log, logging.WARNING, "work overrunning: its end passed without done",
                   window=window.number, end=decision.slot.end.isoformat())
+            alerting = asyncio.create_task(self._alert(decision, inputs))
         progress = asyncio.create_task(self._log_progress(decision))
         try:
             notice = build_notice(window, decision.slot, decision.phase,
@@ -113,11 +122,29 @@ class NoticeSends:
         finally:
             self.planning.discard(decision.key)
             progress.cancel()
+            if alerting is not None:
+                await alerting
         self._report(decision, result)
         if result.stopped:
             self._wait_for_a_fix(decision, result)
         else:
             self._failed.pop(decision.key, None)
+
+    async def _alert(self, decision: Decision, inputs: Inputs) -> None:
+        """Tell the ``[alerts]`` addresses of the overrun, each once (never raises)."""
+        assert self.ledger is not None
+        config = inputs.config
+        channels = sorted({channel for channel, _ in config.alerts.addresses()})
+        if not channels:
+            return
+        alert = overrun_alert(config, find_window(config.windows, decision.window.id),
+                              decision.slot.end, decision.key)
+        try:
+            async with Backends(self.backends(config, channels, self.env)) as backends:
+                await send_alert(config, self.ledger, backends, alert, self.clock())
+        except Exception as exc:  # a ledger away, a missing credential: logged, not retried
+            failure(log, "operator alert failed", exc, **notice_fields(decision),
+                    error=f"{type(exc).__name__}: {exc}")
 
     def _wait_for_a_fix(self, decision: Decision, result: SendResult) -> None:
         """A provider refused our login: the notice is started again only after a long

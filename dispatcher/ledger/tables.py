@@ -1,6 +1,6 @@
 """The ledger's tables: notices, deliveries, the providers' reports on them, provider
-outages, slot moves, the operators' reports of the work, what was published about each
-window, and the audit log of operator actions."""
+outages, slot moves, the operators' reports of the work and the alerts sent to them, what
+was published about each window, and the audit log of operator actions."""
 
 from __future__ import annotations
 
@@ -151,6 +151,19 @@ work_reports = Table(
     Column("channels", String(100), nullable=False, default=""),  # update: "sms,email"
     # two reports made on the same view (the same number) cannot both be recorded
     UniqueConstraint("window_id", "slot", "kind", "number", name="uq_work_report"),
+)
+
+# The operators' alerts ([alerts]): each address once per alert (an overrun: the notice's
+# key), claimed before it is sent; a sender that dies holding one leaves it unsent.
+operator_alerts = Table(
+    "operator_alerts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert", String(400), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("error", Text),  # why it could not be sent; None once sent
+    UniqueConstraint("alert", "channel", "address", name="uq_operator_alert"),
 )
 
 publications = Table(

@@ -1,14 +1,17 @@
 """The operators' reports of the work (extended, done, update), as the ledger records them:
-each once, numbered per kind in the order made."""
+each once, numbered per kind in the order made; and the alerts sent to the operators about
+the work, each once."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from dispatcher.errors import Problem, StaleError
 from dispatcher.ledger.engine import EngineUser
-from dispatcher.ledger.tables import work_reports
+from dispatcher.ledger.tables import operator_alerts, work_reports
 from dispatcher.table import Channel, Report, WorkKey, WorkReport
 
 
@@ -47,6 +50,36 @@ class WorkLog(EngineUser):
                     row.text, row.actor,
                     tuple(Channel(c) for c in row.channels.split(",") if c)))
         return found
+
+
+    async def claim_alert(self, alert: str, channel: Channel, address: str, now: datetime
+                          ) -> int | None:
+        """Claim the sending of ``alert`` to ``address``: its id, or None if it was claimed
+        before (by this process or another)."""
+        try:
+            async with self._begin() as conn:
+                result = await conn.execute(operator_alerts.insert().values(
+                    alert=alert, channel=channel.value, address=address, at=now,
+                    error="not sent yet"))
+                key = result.inserted_primary_key
+                assert key is not None
+                return int(key[0])
+        except IntegrityError:
+            return None
+
+    async def finish_alert(self, alert_id: int, error: str | None) -> None:
+        """The claimed alert was sent (``error`` None), or why it could not be."""
+        async with self._begin() as conn:
+            await conn.execute(update(operator_alerts).where(
+                operator_alerts.c.id == alert_id).values(error=error))
+
+    async def alerts_sent(self, alert: str) -> list[tuple[str, str, str | None]]:
+        """(channel, address, error) of each claim of ``alert``."""
+        c = operator_alerts.c
+        async with self._connect() as conn:
+            rows = await conn.execute(select(c.channel, c.address, c.error)
+                                      .where(c.alert == alert).order_by(c.id))
+            return [(channel, address, error) for channel, address, error in rows]
 
 
 def _conflict(report: WorkReport, made: list[tuple[Report, int]]) -> Problem | None:

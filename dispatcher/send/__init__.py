@@ -1,6 +1,7 @@
 """Sending a notice: plan its deliveries, claim them with a lease, deliver through the
 channels' backends, record the outcomes in the ledger."""
 
+from dispatcher.send.alerts import Alert, overrun_alert, send_alert
 from dispatcher.send.channels import (
     STATUS_PATH,
     Backend,
@@ -42,6 +43,7 @@ from dispatcher.send.work import (
 
 __all__ = [
     "STATUS_PATH",
+    "Alert",
     "Backend",
     "Backends",
     "DeliveryTokens",
@@ -65,6 +67,7 @@ __all__ = [
     "gateway_recipient",
     "make_backends",
     "outcome_of_error",
+    "overrun_alert",
     "plan_done",
     "plan_extension",
     "plan_postponement",
@@ -72,6 +75,7 @@ __all__ = [
     "preflight",
     "requeue_failed",
     "retry_failed",
+    "send_alert",
     "send_notice",
     "send_now",
     "send_session",

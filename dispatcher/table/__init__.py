@@ -4,6 +4,7 @@ contacts, and the config they come from. Pure apart from reading those files."""
 
 from dispatcher.table.config import (
     BACKENDS,
+    Alerts,
     BackendSettings,
     ChannelConfig,
     Config,
@@ -90,6 +91,7 @@ __all__ = [
     "PLANNED",
     "PROBE_CEILING_SECONDS",
     "REPORT_COMMAND",
+    "Alerts",
     "BackendSettings",
     "Channel",
     "ChannelConfig",

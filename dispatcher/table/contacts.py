@@ -249,16 +249,23 @@ def _phone(value: str, column: str, fail: _Fail) -> str | None:
     if not value:
         return None
     try:
+        return phone_number(value, mobile=column == "sms")
+    except ValueError as exc:
+        fail(column, str(exc))
+        return None
+
+
+def phone_number(value: str, mobile: bool) -> str:
+    """``value`` as E.164 (a Japanese number may be written nationally), or ValueError; a
+    number for SMS must be a mobile one."""
+    try:
         number = phonenumbers.parse(unicodedata.normalize("NFKC", value), DEFAULT_REGION)
     except phonenumbers.NumberParseException:
-        fail(column, f"{value!r} is not a phone number")
-        return None
+        raise ValueError(f"{value!r} is not a phone number") from None
     if not phonenumbers.is_valid_number(number):
-        fail(column, f"{value!r} is not a valid phone number")
-        return None
-    if column == "sms" and phonenumbers.number_type(number) not in _SMS_TYPES:
-        fail(column, f"{value!r} is not a mobile number, so it cannot receive SMS")
-        return None
+        raise ValueError(f"{value!r} is not a valid phone number")
+    if mobile and phonenumbers.number_type(number) not in _SMS_TYPES:
+        raise ValueError(f"{value!r} is not a mobile number, so it cannot receive SMS")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -8,6 +8,7 @@ from dispatcher.table.config.load import load_config, parse_config
 from dispatcher.table.config.model import (
     BACKENDS,
     AffectedService,
+    Alerts,
     BackendSettings,
     ChannelConfig,
     Config,
@@ -27,6 +28,7 @@ from dispatcher.table.config.model import (
 __all__ = [
     "BACKENDS",
     "AffectedService",
+    "Alerts",
     "BackendSettings",
     "ChannelConfig",
     "Config",

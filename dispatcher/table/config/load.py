@@ -14,6 +14,7 @@ from dispatcher.table.config.reader import Reader
 from dispatcher.table.config.receipt_sections import read_http, read_receipts
 from dispatcher.table.config.sections import (
     read_affected,
+    read_alerts,
     read_console,
     read_helpdesk,
     read_publish,
@@ -71,7 +72,7 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, path: Path) -> ConfigError:
 
 
 _TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",
-             "retry", "receipts", "http", "publish", "reminders", "console"}
+             "retry", "receipts", "http", "publish", "reminders", "console", "alerts"}
 
 
 def _build(r: Reader, data: dict[str, Any]) -> Config | None:
@@ -89,7 +90,8 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     http = read_http(r, r.table(data, (), "http"))
     publish = read_publish(r, r.table(data, (), "publish"))
     console = read_console(r, r.table(data, (), "console"))
+    alerts = read_alerts(r, r.table(data, (), "alerts"))
     if r.problems or sender is None or helpdesk is None:
         return None
     return Config(r.path, settings, sender, helpdesk, affected, windows, channels, messages,
-                  retry, receipts, http, publish, console)
+                  retry, receipts, http, publish, console, alerts)

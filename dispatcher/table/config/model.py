@@ -182,6 +182,18 @@ class Publish:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """``[alerts]``: the operators told when a work overruns its confirmed end, through the
+    e-mail and SMS channels' backends. Off while both are empty."""
+
+    email: tuple[str, ...] = ()
+    sms: tuple[str, ...] = ()
+
+    def addresses(self) -> list[tuple[Channel, str]]:
+        return [(Channel.EMAIL, a) for a in self.email] + [(Channel.SMS, n) for n in self.sms]
+
+
+@dataclass(frozen=True)
 class ConsoleSettings:
     """``[console]``: who may log in to the operator's console, and for how long."""
 
@@ -206,3 +218,4 @@ class Config:
     http: Http
     publish: Publish = field(default_factory=Publish)
     console: ConsoleSettings | None = None  # None: read from a config built by hand
+    alerts: Alerts = field(default_factory=Alerts)

@@ -14,6 +14,7 @@ from dispatcher.table.config.model import (
     DEFAULT_OVERRUN_MINUTES,
     DEFAULT_TIMEZONE,
     AffectedService,
+    Alerts,
     ConsoleSettings,
     Helpdesk,
     Publish,
@@ -24,8 +25,10 @@ from dispatcher.table.config.reader import Reader
 from dispatcher.table.config.values import (
     boolean,
     days_or_off,
+    email_addresses,
     http_url,
     mailbox,
+    mobile_numbers,
     optional_text,
     positive_number,
     text,
@@ -140,6 +143,13 @@ def read_publish(r: Reader, data: dict[str, Any]) -> Publish:
     return Publish(r.path.parent / path if path else None,
                    base_url if base_url is None or base_url.endswith("/") else base_url + "/",
                    timedelta(minutes=refresh))
+
+
+def read_alerts(r: Reader, data: dict[str, Any]) -> Alerts:
+    t: TablePath = ("alerts",)
+    r.unknown_keys(data, t, {"email", "sms"})
+    return Alerts(r.value(data, t, "email", email_addresses, ()) or (),
+                  r.value(data, t, "sms", mobile_numbers, ()) or ())
 
 
 def read_console(r: Reader, data: dict[str, Any]) -> ConsoleSettings:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
+from dispatcher.table.contacts import phone_number
 from dispatcher.table.windows import Channel
 
 
@@ -54,6 +55,23 @@ def text_list(value: Any) -> tuple[str, ...]:
     if duplicates:
         raise ValueError(f"lists {', '.join(duplicates)} more than once")
     return items
+
+
+def email_addresses(value: Any) -> tuple[str, ...]:
+    """Plain addresses such as ``desk@example.jp``, each checked."""
+    addresses = []
+    for item in text_list(value):
+        try:
+            addresses.append(validate_email(item, check_deliverability=False,
+                                            allow_smtputf8=False).normalized)
+        except EmailNotValidError as exc:
+            raise ValueError(f"{item!r}: {exc}") from None
+    return tuple(addresses)
+
+
+def mobile_numbers(value: Any) -> tuple[str, ...]:
+    """Mobile numbers for SMS, as E.164 (``090-1234-5678`` is read as a Japanese one)."""
+    return tuple(phone_number(item, mobile=True) for item in text_list(value))
 
 
 def one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
