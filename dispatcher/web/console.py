@@ -1,6 +1,6 @@
-"""The operator's console: the table and the audit log, behind a login. Server-rendered
-(Jinja2, autoescaped), no JavaScript; every state-changing request carries the session's
-CSRF token."""
+"""The operator's console: the table, the night board, the notices and the audit log,
+behind a login. Server-rendered (Jinja2, autoescaped); scripts of its own only for what
+moves live. Every state-changing request carries the session's CSRF token."""
 
 from __future__ import annotations
 
