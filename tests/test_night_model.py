@@ -108,6 +108,10 @@ name = "J-Mups ヘルプデスク"
 phone = "0120-220-766"
 hours = "365 日 24 時間"
 
+[alerts]
+email = ["night-desk@example.jp"]
+sms = ["090-1234-0099"]
+
 [channels.email]
 concurrency = 1  # so that claimed deliveries wait their turn behind a slow one
 
@@ -144,6 +148,7 @@ class World:
         self.sender: asyncio.Task[Any] | None = None
         self.ledger: Ledger | None = None
         self.off_slot: list[str] = []  # notices handed over for a slot not in force
+        self.alerts: Counter[tuple[str, str]] = Counter()  # (alert, address) handed over
 
     def clock(self) -> datetime:
         return self.now
@@ -157,6 +162,9 @@ class World:
         return {channel: Provider(self) for channel in channels}
 
     async def hand_over(self, outgoing: Outgoing) -> Receipt:
+        if outgoing.notice_key.startswith("alert/"):  # an operator's: not a delivery
+            self.alerts[(outgoing.notice_key, outgoing.message.address)] += 1
+            return Receipt(None)
         await self._check_slot(outgoing.notice_key)
         self.handed += 1
         if self.kill_after is not None and self.handed > self.kill_after and self.sender:
@@ -409,6 +417,16 @@ class Night(RuleBasedStateMachine):
             assert times <= 1 + self.allowed[delivery_id], (delivery_id, times)
 
     @invariant()
+    def each_operator_is_alerted_of_an_overrun_once_and_only_of_one_that_went(self) -> None:
+        assert all(times == 1 for times in self.world.alerts.values()), self.world.alerts
+        if not hasattr(self, "ledger"):
+            return
+        overruns = {f"alert/{WINDOW}/{n.slot}/{n.phase}"
+                    for n in self.run(self.ledger.notices_of(WINDOW))
+                    if n.phase == "overrun" and n.state != "missed"}
+        assert {alert for alert, _ in self.world.alerts} <= overruns
+
+    @invariant()
     def no_notice_goes_out_for_a_slot_not_in_force(self) -> None:
         assert self.world.off_slot == []
 
@@ -433,7 +451,8 @@ class Night(RuleBasedStateMachine):
     @invariant()
     def the_end_waits_for_done_and_an_overrun_never_follows_it(self) -> None:
         """With a confirmed end, no end notice goes out by the schedule before `done`, and
-        no overrun after it; every extended and update notice tells of a report made; no
+        no overrun after it (one whose time passed unsent is recorded missed: nothing went
+        out); every extended and update notice tells of a report made; no
         report follows `done`."""
         if not hasattr(self, "ledger"):
             return
@@ -444,7 +463,7 @@ class Night(RuleBasedStateMachine):
             by_schedule = notice.triggered_by == "schedule"
             if notice.phase == "end" and by_schedule and self.end_notice == "confirmed":
                 assert done is not None and done <= notice.created_at, notice
-            if notice.phase == "overrun" and by_schedule:
+            if notice.phase == "overrun" and by_schedule and notice.state != "missed":
                 assert self.end_notice == "confirmed", notice
                 assert done is None or done > notice.created_at, notice
             kind, _, number = notice.phase.partition("-")
