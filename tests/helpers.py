@@ -400,6 +400,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 
 
+def log_in(page: Page, base: str) -> None:
+    """Log in to the console at ``base`` as desk, in a real browser."""
+    page.goto(f"{base}/")
+    page.fill("input[name=user]", "desk")
+    page.fill("input[name=password]", CONSOLE_PASSWORD)
+    page.click("form.login button")
+    page.wait_for_url(f"{base}/")
+
+
 def keep_screenshot(page: Page, name: str, full_page: bool = True) -> Path:
     """A screenshot among the tests' artefacts (var/test-artifacts, not committed)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

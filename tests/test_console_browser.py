@@ -7,28 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 
 from tests.helpers import (
-    CONSOLE_PASSWORD,
     TWILIO_ENV,
     configure,
     console_server,
     keep_screenshot,
+    log_in,
     real_channels,
     wait_for,
 )
 from tests.servers import smtp_server, twilio_server
 
 SEND_SECONDS = 600  # a bound against a hang; a busy machine renders the fax pages slowly
-
-
-def log_in(page: Page, base: str) -> None:
-    page.goto(f"{base}/")
-    page.fill("input[name=user]", "desk")
-    page.fill("input[name=password]", CONSOLE_PASSWORD)
-    page.click("form.login button")
-    page.wait_for_url(f"{base}/")
 
 
 def test_the_desk_sends_watches_and_postpones(project: Path, browser: Browser) -> None:

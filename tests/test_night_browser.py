@@ -17,9 +17,9 @@ from tests.helpers import (
     WINDOW_3,
     daemon_with_console,
     keep_screenshot,
+    log_in,
     timed_window,
 )
-from tests.test_console_browser import log_in
 
 # bounds against a hang, never a measure of speed: the overrun comes a minute after the end
 OVERRUN_SECONDS = 600

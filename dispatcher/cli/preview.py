@@ -94,7 +94,7 @@ def preview(
         work = work_of(target, slot, seen.work_reports)
         tz = cfg.settings.timezone
         notice = notice_in_work(target, work, phase, lead_of(lead), sent_at, text,
-                                   parse_moment(until, tz, "--until") if until else None)
+                                parse_moment(until, tz, "--until") if until else None)
     channels = channels_to_preview(notice.channels, channel)
     if not target.broadcast:
         err.print(f"note: window {target.number} is not broadcast (notify = "

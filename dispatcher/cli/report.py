@@ -72,7 +72,6 @@ class WindowView:
         shown = work_json(self.work, self.now)
         return {k: shown[k] for k in ("state", "end", "extensions", "updates", "ended_at")}
 
-
     def notices_text(self) -> str:
         """``start done, end -``: the ledger's state of the active slot's notices."""
         if not self.window.broadcast:

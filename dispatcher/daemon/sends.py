@@ -30,6 +30,7 @@ from dispatcher.table import (
     Inputs,
     Phase,
     TableKeeper,
+    Window,
     build_notice,
     find_window,
 )
@@ -94,7 +95,7 @@ class NoticeSends:
         if decision.phase is Phase.OVERRUN:  # the operators are alerted at the same moment
             event(log, logging.WARNING, "work overrunning: its end passed without done",
                   window=window.number, end=decision.slot.end.isoformat())
-            alerting = asyncio.create_task(self._alert(decision, inputs))
+            alerting = asyncio.create_task(self._alert(decision, inputs.config, window))
         progress = asyncio.create_task(self._log_progress(decision))
         try:
             notice = build_notice(window, decision.slot, decision.phase,
@@ -130,15 +131,13 @@ class NoticeSends:
         else:
             self._failed.pop(decision.key, None)
 
-    async def _alert(self, decision: Decision, inputs: Inputs) -> None:
+    async def _alert(self, decision: Decision, config: Config, window: Window) -> None:
         """Tell the ``[alerts]`` addresses of the overrun, each once (never raises)."""
         assert self.ledger is not None
-        config = inputs.config
         channels = sorted({channel for channel, _ in config.alerts.addresses()})
         if not channels:
             return
-        alert = overrun_alert(config, find_window(config.windows, decision.window.id),
-                              decision.slot.end, decision.key)
+        alert = overrun_alert(config, window, decision.slot.end, decision.key)
         try:
             async with Backends(self.backends(config, channels, self.env)) as backends:
                 await send_alert(config, self.ledger, backends, alert, self.clock())

@@ -160,7 +160,7 @@ def _report_notices(window: Window, slot: Slot) -> list[Notice]:
 
 
 def notice_in_work(window: Window, work: Work, phase: Phase, lead: timedelta | None,
-                      sent_at: datetime, text: str | None, until: datetime | None) -> Notice:
+                   sent_at: datetime, text: str | None, until: datetime | None) -> Notice:
     """The notice ``phase`` would be, sent at ``sent_at`` in the work as reported: an update
     with ``text`` and an extension to ``until`` as the next of their kind, the end notice
     after `done` naming when the work ended."""

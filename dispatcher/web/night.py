@@ -59,9 +59,9 @@ class NightBoard:
         inputs = await self.desk.inputs()
         tonight = await self._tonight(inputs)
         panels = [await self._panel(inputs, window, work) for window, work in tonight]
-        rooms = {window.number: await asyncio.to_thread(
-            update_sms_room, inputs, self.desk.audience(inputs, window), window, work,
-            self.clock())
+        rooms = {window.number: await asyncio.to_thread(update_sms_room, inputs,
+                                                        self.desk.audience(inputs, window),
+                                                        window, work, self.clock())
                  for window, work in tonight if work.done is None}
         windows = {window.number: window for window, _ in tonight}
         return html("night.html.j2", **context, panels=panels, rooms=rooms, windows=windows,

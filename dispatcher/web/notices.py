@@ -187,9 +187,8 @@ class NoticeDesk:
                               planned: int) -> int:
         """How many contacts of ``window``'s audience ``record`` did not reach."""
         grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
-        _, total = await self._unreached.page(record, self.audience(inputs, window), grace,
-                                              self.clock(), planned)
-        return total
+        return await self._unreached.count(record, self.audience(inputs, window), grace,
+                                           self.clock(), planned)
 
     async def progress_events(self, notice: Notice) -> AsyncIterator[str]:
         """Server-sent events: the share of deliveries finished, every second, until the

@@ -43,6 +43,11 @@ class UnreachedReader:
         contacts = [audience.by_id[i] for i in shown if i in audience.by_id]
         return unreached(contacts, deliveries, grace, now), len(missing)
 
+    async def count(self, record: NoticeRecord, audience: Audience, grace: timedelta,
+                    now: datetime, planned: int) -> int:
+        """How many contacts no delivery reached (the page's total, without its rows)."""
+        return len(await self._missing(record, audience, now - grace, planned))
+
     async def csv_lines(self, record: NoticeRecord | None, audience: Audience,
                         grace: timedelta, now: datetime) -> AsyncIterator[str]:
         """The header, then every contact no delivery reached, the deliveries read for a
