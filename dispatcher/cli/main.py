@@ -16,6 +16,7 @@ for command in (views.windows, views.check, preview.preview, sending.send, views
                 running.run, running.demo):
     app.command()(command)
 app.command("unreached")(reach.unreached_contacts)
+app.command("confirm")(reach.confirm)
 app.command("publish")(publishing.publish_files)
 app.command("console")(console.console)
 app.add_typer(console.user_app, name="user")

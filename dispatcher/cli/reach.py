@@ -1,4 +1,5 @@
-"""`unreached WINDOW PHASE`: the contacts no channel reached, for the help desk to phone."""
+"""`unreached WINDOW PHASE`: the contacts no channel reached, for the help desk to phone;
+`confirm WINDOW PHASE CONTACT`: a merchant who phoned confirmed the notice."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dispatcher.cli.app import (
     LeadOption,
     PhaseArgument,
     WindowArgument,
+    clock,
     lead_of,
     opened_ledger,
     out,
@@ -23,8 +25,19 @@ from dispatcher.cli.app import (
     print_json,
     run_async,
 )
+from dispatcher.cli.sending import operator
+from dispatcher.errors import ArgumentError, single
 from dispatcher.ledger import Ledger
-from dispatcher.receipts import Unreached, gone_from, not_reached, unreached, unreached_csv
+from dispatcher.receipts import (
+    HandConfirmation,
+    Unreached,
+    confirm_by_hand,
+    gone_from,
+    not_reached,
+    unreached,
+    unreached_csv,
+)
+from dispatcher.render import ConfirmLinks
 from dispatcher.table import (
     Contact,
     Inputs,
@@ -34,6 +47,7 @@ from dispatcher.table import (
     build_notice,
     find_window,
     in_audience,
+    jp_datetime,
     load_inputs,
     phase_tag,
 )
@@ -135,3 +149,46 @@ def _outcome(outcome: dict[str, Any] | None) -> str:
         return "-"
     code = f" {outcome['error_code']}" if outcome["error_code"] else ""
     return f"{outcome['state']}{code}"
+
+
+ContactArgument = Annotated[str, typer.Argument(
+    metavar="CONTACT", help="The contact's id, or the code printed on its fax (3K7F-2M9Q-X1).")]
+
+
+def confirm(
+    window: WindowArgument,
+    phase: PhaseArgument,
+    contact: ContactArgument,
+    lead: LeadOption = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Record that a merchant confirmed a notice (they phoned the help desk); audited."""
+    inputs = load_inputs(config)
+    target = find_window(inputs.config.windows, window)
+    notice = build_notice(target, target.planned, phase, lead=lead_of(lead))
+    done = run_async(_confirm(inputs, target, phase_tag(phase, notice.lead), contact))
+    tz = inputs.config.settings.timezone
+    standing = done.standing
+    if as_json:
+        print_json({"notice": done.notice_key, "contact": done.contact_id, "new": done.new,
+                    "via": standing.via, "by": standing.actor,
+                    "at": standing.at.isoformat()})
+        return
+    when = jp_datetime(standing.at.astimezone(tz))
+    if done.new:
+        out.print(f"{done.contact_id}: confirmed {done.notice_key} ({when})", markup=False)
+    else:
+        out.print(f"{done.contact_id}: had already confirmed {done.notice_key} ({when}, by "
+                  f"{standing.via} {standing.actor}); nothing changed", markup=False)
+
+
+async def _confirm(inputs: Inputs, window: Window, tag: str, who: str) -> HandConfirmation:
+    async with opened_ledger(inputs.config) as ledger:
+        slot = active_slot(window, await ledger.active_slots())
+        record = await ledger.notice(window.id, slot.name, tag)
+        if record is None:
+            raise single(ArgumentError, "PHASE", f"window {window.number} has no {tag} notice "
+                         f"sent in its slot {slot.name}: there is nothing to confirm")
+        return await confirm_by_hand(ledger, ConfirmLinks.of(inputs.config), record, who,
+                                     operator(), clock())

@@ -206,10 +206,11 @@ def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
 
 def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
                   failures: Sequence[DeliveryRecord], outages: Sequence[OutageRecord] = (),
-                  waiting: Sequence[tuple[str, str, str, int]] = ()) -> dict[str, Any]:
+                  waiting: Sequence[tuple[str, str, str, int]] = (), confirmed: int = 0
+                  ) -> dict[str, Any]:
     """One notice as `status` shows it: deliveries by channel and state, each failure, each
-    provider outage it rode out, and what the pending deliveries wait after (a refused
-    login stops a channel until it is corrected)."""
+    provider outage it rode out, what the pending deliveries wait after (a refused login
+    stops a channel until it is corrected), and how many contacts confirmed it."""
     channels: dict[str, dict[str, int]] = {}
     for (channel, state), count in sorted(counts.items()):
         channels.setdefault(channel, {})[state] = count
@@ -222,6 +223,7 @@ def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
         "finished_at": record.finished_at.isoformat() if record.finished_at else None,
         "channels": channels,
         "total": sum(counts.values()),
+        "confirmed": confirmed,
         "failures": [
             {"contact": f.contact_id, "channel": f.channel, "address": f.address,
              "state": f.state, "error_code": f.error_code, "reason": f.last_error,

@@ -137,7 +137,8 @@ async def _window_status(cfg: Config, window: Window
                 record.id, [s.value for s in NOT_REACHED_STATES])
             outages = await ledger.outages_of(record.id)
             waiting = await ledger.waiting(record.id)
-            notices.append(report.notice_status(record, counts, failures, outages, waiting))
+            notices.append(report.notice_status(record, counts, failures, outages, waiting,
+                                                await ledger.confirmed_count(record.id)))
         return notices, work
 
 
@@ -148,6 +149,8 @@ def _print_notice_status(notice: dict[str, Any], tz: tzinfo) -> None:
     for channel, states in notice["channels"].items():
         summary = ", ".join(f"{state} {count}" for state, count in states.items())
         out.print(f"  {channel}: {summary}", markup=False)
+    if notice["confirmed"]:
+        out.print(f"  confirmed by {notice['confirmed']:,} contacts", markup=False)
     for line in report.outage_lines(notice["outages"], tz):
         out.print(f"  {line}", markup=False)
     for waiting in notice["waiting"]:

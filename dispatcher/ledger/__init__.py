@@ -3,6 +3,7 @@
 from dispatcher.ledger.engine import engine_url, is_unavailable
 from dispatcher.ledger.records import (
     Claimed,
+    Confirmation,
     DeliveryRecord,
     EventRecord,
     ForgedReport,
@@ -34,6 +35,7 @@ __all__ = [
     "UNSENT_STATES",
     "Applied",
     "Claimed",
+    "Confirmation",
     "DeliveryRecord",
     "DeliveryState",
     "EventRecord",

@@ -136,3 +136,16 @@ class EventRecord:
     code: str | None
     detail: str
     received_at: datetime
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A contact confirmed a notice: how (``link``, ``voice``, ``helpdesk``), through which
+    delivery (None: by hand), by whom, when."""
+
+    notice_id: int
+    contact_id: str
+    via: str
+    actor: str
+    at: datetime
+    delivery_id: int | None = None

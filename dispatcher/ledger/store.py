@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+from dispatcher.ledger.confirmations import ConfirmationLog
 from dispatcher.ledger.deliveries import DeliveryQueue
 from dispatcher.ledger.delivery_reads import DeliveryReads
 from dispatcher.ledger.engine import open_engine
@@ -24,7 +25,7 @@ from dispatcher.table import WorkKey, WorkReport
 
 
 class Ledger(NoticeQueries, DeliveryQueue, DeliveryReads, EventLog, PublicationLog,
-             WorkLog):
+             WorkLog, ConfirmationLog):
     """Async access to the ledger database; open with ``await Ledger.open(url)``."""
 
     @classmethod

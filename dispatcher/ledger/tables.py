@@ -1,6 +1,7 @@
 """The ledger's tables: notices, deliveries, the providers' reports on them, provider
-outages, slot moves, the operators' reports of the work and the alerts sent to them, what
-was published about each window, and the audit log of operator actions."""
+outages, slot moves, the operators' reports of the work and the alerts sent to them, the
+contacts' confirmations, what was published about each window, and the audit log of
+operator actions."""
 
 from __future__ import annotations
 
@@ -164,6 +165,20 @@ operator_alerts = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("error", Text),  # why it could not be sent; None once sent
     UniqueConstraint("alert", "channel", "address", name="uq_operator_alert"),
+)
+
+# A contact saying they read a notice: the first confirmation of (notice, contact) is the
+# one kept (confirming again changes nothing); ``via`` is link, voice or helpdesk.
+confirmations = Table(
+    "confirmations", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notice_id", Integer, ForeignKey("notices.id"), nullable=False),
+    Column("contact_id", String(200), nullable=False),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id")),  # the link's or call's
+    Column("via", String(20), nullable=False),
+    Column("actor", String(200), nullable=False),  # the help desk user, or the address
+    Column("at", UTCDateTime, nullable=False),
+    UniqueConstraint("notice_id", "contact_id", name="uq_confirmation"),
 )
 
 publications = Table(

@@ -3,6 +3,7 @@ gateway's result mails, Twilio's status reports (callbacks and polling), as ledg
 and who a notice reached."""
 
 from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, read_bounce
+from dispatcher.receipts.confirmations import HandConfirmation, confirm_by_hand
 from dispatcher.receipts.files import mails_in
 from dispatcher.receipts.imap import ImapAccount, ImapError, ImapIntake
 from dispatcher.receipts.mail import MailMatcher, MailResult, read_mails, report_of
@@ -18,6 +19,7 @@ from dispatcher.receipts.reach import (
 from dispatcher.receipts.twilio import TwilioPoller, TwilioReports, sms_report
 
 __all__ = [
+    "HandConfirmation",
     "ImapAccount",
     "ImapError",
     "ImapIntake",
@@ -29,6 +31,7 @@ __all__ = [
     "TwilioPoller",
     "TwilioReports",
     "Unreached",
+    "confirm_by_hand",
     "gone_from",
     "is_reached",
     "mails_in",

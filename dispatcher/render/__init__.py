@@ -19,6 +19,7 @@ from dispatcher.render.fax import (
     require_japanese_font,
     write_png,
 )
+from dispatcher.render.links import CONFIRM_PATH, ConfirmLink, ConfirmLinks, normalised
 from dispatcher.render.mail import (
     AUTO_SUBMITTED,
     MESSAGE_ID,
@@ -44,9 +45,12 @@ from dispatcher.render.templates import (
 
 __all__ = [
     "AUTO_SUBMITTED",
+    "CONFIRM_PATH",
     "MESSAGE_ID",
     "MESSAGE_ID_LENGTH",
     "ChannelTotals",
+    "ConfirmLink",
+    "ConfirmLinks",
     "Encoding",
     "FaxDocument",
     "FaxPages",
@@ -71,6 +75,7 @@ __all__ = [
     "message_id_domain",
     "message_id_text",
     "messages_for",
+    "normalised",
     "one_line",
     "page_key",
     "readable",

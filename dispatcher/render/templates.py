@@ -19,6 +19,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from dispatcher.errors import Problem, TemplateError
+from dispatcher.render.links import ConfirmLink, ConfirmLinks, qr_data_uri, sample_link
 from dispatcher.render.segments import Segments, count_segments
 from dispatcher.table import (
     Channel,
@@ -38,6 +39,8 @@ from dispatcher.table import (
 
 TEMPLATE_SUFFIX = {Channel.FAX: "html.j2", Channel.EMAIL: "txt.j2", Channel.SMS: "txt.j2"}
 SUBJECT_PREFIX = "Subject:"
+# where a preview's sample link points when [http] has no public_url
+EXAMPLE_PUBLIC_URL = "https://dispatcher.example.jp"
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
 
 
@@ -63,11 +66,14 @@ def one_line(text: str) -> str:
 
 
 class Renderer:
-    """Renders notices from one templates folder for one configuration."""
+    """Renders notices from one templates folder for one configuration. A notice that asks
+    to confirm carries each delivery's own link; rendered for no delivery (a preview, a
+    check), a sample link of the same length."""
 
     def __init__(self, templates_dir: Path, config: Config) -> None:
         self.templates_dir = templates_dir
         self.config = config
+        self._links = ConfirmLinks.of(config)
         self._tz = config.settings.timezone
         self._env = _environment(templates_dir, self._tz)
         self._shared = {
@@ -76,13 +82,15 @@ class Renderer:
             "affected_services": config.affected_services,
         }
 
-    def render(self, notice: Notice, contact: Contact, channel: Channel, sent_at: datetime
-               ) -> Message:
+    def render(self, notice: Notice, contact: Contact, channel: Channel, sent_at: datetime,
+               delivery_id: int | None = None, with_link: bool = True) -> Message:
         """The message ``contact`` receives on ``channel`` if sent at ``sent_at`` (its date
-        line); TemplateError names file and line."""
+        line) as delivery ``delivery_id`` (``with_link``: its confirmation link, if the
+        notice asks); TemplateError names file and line."""
         address = contact.address(channel) or ""
-        text = self.render_text(template_name(channel, notice.phase),
-                                self.context(notice, contact, sent_at))
+        link = self.confirm_link(notice, delivery_id) if with_link else None
+        context = {**self.context(notice, contact, sent_at), "confirm": link}
+        text = self.render_text(template_name(channel, notice.phase), context)
         if channel is Channel.EMAIL:
             subject, body = _split_subject(text, template_name(channel, notice.phase))
             return Message(contact, channel, address, subject, body)
@@ -90,6 +98,14 @@ class Renderer:
             body = text.strip()
             return Message(contact, channel, address, None, body, count_segments(body))
         return Message(contact, channel, address, None, text)
+
+    def confirm_link(self, notice: Notice, delivery_id: int | None) -> ConfirmLink | None:
+        """The link the delivery carries if its notice asks to confirm."""
+        if not notice.window.confirms(notice.phase):
+            return None
+        if self._links is not None and delivery_id is not None:
+            return self._links.link(delivery_id)
+        return sample_link(self.config.http.public_url or EXAMPLE_PUBLIC_URL)
 
     def context(self, notice: Notice, contact: Contact, sent_at: datetime) -> dict[str, Any]:
         context = {
@@ -153,6 +169,7 @@ def _environment(templates_dir: Path, tz: tzinfo) -> SandboxedEnvironment:
         auto_reload=False,
     )
     env.filters.update(filters(tz))
+    env.filters["qr"] = qr_data_uri
     return env
 
 

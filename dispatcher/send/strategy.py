@@ -74,7 +74,8 @@ class FaxStrategy(ChannelStrategy):
             contact = self._contacts.get(item.contact_id)
             if contact is not None:
                 try:
-                    pages.append(self._renderer.render(notice, contact, Channel.FAX, now).body)
+                    pages.append(self._renderer.render(notice, contact, Channel.FAX, now,
+                                                       item.id).body)
                 except InputError:  # reported when the delivery itself is rendered
                     continue
         self._press.prepare(pages)

@@ -84,6 +84,11 @@ class Window:
     # per channel, the lead times of its reminders (only channels the window sends on)
     reminders: tuple[tuple[Channel, tuple[timedelta, ...]], ...] = ()
     end_notice: EndNotice = EndNotice.SCHEDULED
+    # the phases whose notices ask each contact to confirm ([confirm] phases, or its own)
+    confirm: tuple[Phase, ...] = ()
+
+    def confirms(self, phase: Phase) -> bool:
+        return phase in self.confirm
 
     @property
     def planned(self) -> Slot:

@@ -1,6 +1,7 @@
 """The HTTP application the daemon (and `dispatcher console`) serves: Twilio's status
-callbacks (signed, checked before anything is read from them), a health check, and the
-operator's console behind its login. Every response carries the security headers."""
+callbacks (signed, checked before anything is read from them), a health check, the
+contacts' confirmation links (``/c/{code}``) and the operator's console behind its login.
+Every response carries the security headers."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dispatcher.errors import LedgerUnavailable
 from dispatcher.receipts import TwilioReports
 from dispatcher.send import STATUS_PATH
+from dispatcher.web.confirm import ConfirmDesk
 from dispatcher.web.console import Console
 from dispatcher.web.gate import SECURITY_HEADERS
 
@@ -70,8 +72,8 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
         Route("/maintenance/", published_file),
         Route("/maintenance/{name}", published_file),
     ]
-    if console is not None:
-        routes += console.routes()
+    if console is not None:  # the confirmation links' page reads the console's table
+        routes += console.routes() + ConfirmDesk(console.desk).routes()
     return SecurityHeaders(Starlette(routes=routes))
 
 

@@ -171,11 +171,36 @@ def secret_key(path: Path) -> bytes:
         return key
 
 
+class AddressLimiter:
+    """Failures per source address (an IPv6 address by its /64), in memory that stays
+    bounded whatever is tried: after ``limit`` failures in ``window`` the address is
+    refused without looking at what it sends."""
+
+    def __init__(self, limit: int, clock: Callable[[], datetime],
+                 window: timedelta = timedelta(minutes=15), capacity: int = 4096) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._window = window
+        self._failures = _Failures(capacity)
+
+    def blocked(self, address: str) -> bool:
+        return self._failures.count(_address_key(address), self._since()) >= self._limit
+
+    def failed(self, address: str) -> None:
+        self._failures.add(_address_key(address), self._clock(), self._since())
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def _since(self) -> datetime:
+        return self._clock() - self._window
+
+
 class LoginLimiter:
     """Wrong passwords, counted in memory that stays bounded whatever is tried.
 
-    - Per source address (an IPv6 address by its /64): after ``limit`` failures in
-      ``window``, logins from there are refused without looking at the password.
+    - Per source address (an ``AddressLimiter``): after ``limit`` failures in ``window``,
+      logins from there are refused without looking at the password.
     - Per user: after ``limit`` failures in ``window``, each further login for that user
       waits ``2 ** (failures - limit)`` seconds (at most ``MAX_DELAY``) before the password
       is checked: guessing slows down, but nobody can lock an operator out.
@@ -191,11 +216,11 @@ class LoginLimiter:
         self._limit = limit
         self._clock = clock
         self._window = window
-        self._by_address = _Failures(capacity)
+        self._by_address = AddressLimiter(limit, clock, window, capacity)
         self._by_user = _Failures(capacity)
 
     def blocked(self, address: str) -> bool:
-        return self._by_address.count(_address_key(address), self._since()) >= self._limit
+        return self._by_address.blocked(address)
 
     def delay(self, user: str) -> float:
         """How long a login for ``user`` waits before its password is checked."""
@@ -203,9 +228,8 @@ class LoginLimiter:
         return 0.0 if over < 0 else min(2.0 ** over, self.MAX_DELAY)
 
     def failed(self, user: str, address: str) -> None:
-        now, since = self._clock(), self._since()
-        self._by_address.add(_address_key(address), now, since)
-        self._by_user.add(user, now, since)
+        self._by_address.failed(address)
+        self._by_user.add(user, self._clock(), self._since())
 
     def succeeded(self, user: str) -> None:
         self._by_user.forget(user)

@@ -15,6 +15,7 @@ from dispatcher.table.config.receipt_sections import read_http, read_receipts
 from dispatcher.table.config.sections import (
     read_affected,
     read_alerts,
+    read_confirm,
     read_console,
     read_helpdesk,
     read_publish,
@@ -22,7 +23,7 @@ from dispatcher.table.config.sections import (
     read_sender,
     read_settings,
 )
-from dispatcher.table.config.window_rows import read_reminders, read_windows
+from dispatcher.table.config.window_rows import WindowDefaults, read_reminders, read_windows
 from dispatcher.table.tomlpos import LineIndex
 
 
@@ -72,7 +73,8 @@ def _syntax_error(exc: tomllib.TOMLDecodeError, path: Path) -> ConfigError:
 
 
 _TOP_KEYS = {"dispatcher", "sender", "helpdesk", "affected_services", "windows", "channels",
-             "retry", "receipts", "http", "publish", "reminders", "console", "alerts"}
+             "retry", "receipts", "http", "publish", "reminders", "console", "alerts",
+             "confirm"}
 
 
 def _build(r: Reader, data: dict[str, Any]) -> Config | None:
@@ -82,8 +84,10 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     helpdesk = read_helpdesk(r, r.table(data, (), "helpdesk"))
     affected = read_affected(r, r.tables(data, (), "affected_services"))
     reminders = read_reminders(r, r.table(data, (), "reminders"))
+    confirm = read_confirm(r, r.table(data, (), "confirm"))
     windows = read_windows(r, r.tables(data, (), "windows"), settings.timezone,
-                           settings.announce_days_before, reminders)
+                           WindowDefaults(settings.announce_days_before, reminders,
+                                          confirm.phases))
     channels, messages = read_channels(r, r.table(data, (), "channels"))
     retry = read_retry(r, r.table(data, (), "retry"))
     receipts = read_receipts(r, r.table(data, (), "receipts"))
@@ -91,7 +95,11 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     publish = read_publish(r, r.table(data, (), "publish"))
     console = read_console(r, r.table(data, (), "console"))
     alerts = read_alerts(r, r.table(data, (), "alerts"))
+    if any(w.confirm for w in windows) and not http.enabled:
+        r.problem(("confirm",), "phases", "a notice that asks to confirm carries a link to "
+                  "the daemon's HTTP server: set [http] listen (and public_url, how the "
+                  "contacts reach it)")
     if r.problems or sender is None or helpdesk is None:
         return None
     return Config(r.path, settings, sender, helpdesk, affected, windows, channels, messages,
-                  retry, receipts, http, publish, console, alerts)
+                  retry, receipts, http, publish, console, alerts, confirm)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from dispatcher.table.receipt_settings import Http, Receipts
 from dispatcher.table.retry import RetryPolicy
-from dispatcher.table.windows import Channel, Window
+from dispatcher.table.windows import Channel, Phase, Window
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 
@@ -194,6 +194,15 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class ConfirmSettings:
+    """``[confirm]``: the phases whose notices ask each contact to confirm they read it,
+    through a personal link (``{[http] public_url}/c/{code}``). A window's own ``confirm``
+    takes the place of ``phases``."""
+
+    phases: tuple[Phase, ...] = ()
+
+
+@dataclass(frozen=True)
 class ConsoleSettings:
     """``[console]``: who may log in to the operator's console, and for how long."""
 
@@ -219,3 +228,4 @@ class Config:
     publish: Publish = field(default_factory=Publish)
     console: ConsoleSettings | None = None  # None: read from a config built by hand
     alerts: Alerts = field(default_factory=Alerts)
+    confirm: ConfirmSettings = field(default_factory=ConfirmSettings)

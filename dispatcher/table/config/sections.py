@@ -1,5 +1,6 @@
 """The sections of `config.toml` other than the channels and the windows: [dispatcher],
-[sender], [helpdesk], [[affected_services]], [retry], [publish], [console]."""
+[sender], [helpdesk], [[affected_services]], [retry], [publish], [alerts], [confirm],
+[console]."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dispatcher.table.config.model import (
     DEFAULT_TIMEZONE,
     AffectedService,
     Alerts,
+    ConfirmSettings,
     ConsoleSettings,
     Helpdesk,
     Publish,
@@ -30,6 +32,7 @@ from dispatcher.table.config.values import (
     mailbox,
     mobile_numbers,
     optional_text,
+    phase_names,
     positive_number,
     text,
     whole_number,
@@ -150,6 +153,12 @@ def read_alerts(r: Reader, data: dict[str, Any]) -> Alerts:
     r.unknown_keys(data, t, {"email", "sms"})
     return Alerts(r.value(data, t, "email", email_addresses, ()) or (),
                   r.value(data, t, "sms", mobile_numbers, ()) or ())
+
+
+def read_confirm(r: Reader, data: dict[str, Any]) -> ConfirmSettings:
+    t: TablePath = ("confirm",)
+    r.unknown_keys(data, t, {"phases"})
+    return ConfirmSettings(r.value(data, t, "phases", phase_names, ()) or ())
 
 
 def read_console(r: Reader, data: dict[str, Any]) -> ConsoleSettings:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from dispatcher.table.contacts import phone_number
-from dispatcher.table.windows import Channel
+from dispatcher.table.windows import Channel, Phase
 
 
 def kind(value: object) -> str:
@@ -211,3 +211,13 @@ def channel_names(value: Any) -> tuple[Channel, ...]:
         raise ValueError(f"no channel named {', '.join(map(repr, unknown))} "
                          f"(channels are {', '.join(known)})")
     return tuple(Channel(n) for n in names)
+
+
+def phase_names(value: Any) -> tuple[Phase, ...]:
+    names = text_list(value)
+    known = [p.value for p in Phase]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"no phase named {', '.join(map(repr, unknown))} "
+                         f"(phases are {', '.join(known)})")
+    return tuple(Phase(n) for n in names)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
 
@@ -15,6 +16,7 @@ from dispatcher.table.config.values import (
     moment,
     one_of,
     optional_text,
+    phase_names,
     text,
     text_list,
     whole_number,
@@ -26,6 +28,7 @@ from dispatcher.table.windows import (
     Channel,
     EndNotice,
     Notify,
+    Phase,
     Slot,
     Window,
     reserve_id,
@@ -42,9 +45,18 @@ _WINDOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 _WINDOW_KEYS = {"number", "id", "title", "start", "end", "impact", "impact_detail", "notify",
                 "channels", "audience", "reserve", "announce_days_before", "reminders",
-                "end_notice"}
+                "end_notice", "confirm"}
 
 Reminders = dict[Channel, tuple[timedelta, ...]]
+
+
+@dataclass(frozen=True)
+class WindowDefaults:
+    """What a window takes from the rest of the config unless it says otherwise."""
+
+    announce_days: float = DEFAULT_ANNOUNCE_DAYS
+    reminders: Reminders = field(default_factory=dict)
+    confirm: tuple[Phase, ...] = ()  # [confirm] phases
 
 
 def read_reminders(r: Reader, data: dict[str, Any], t: TablePath = ("reminders",)
@@ -64,12 +76,11 @@ def _leads(value: Any) -> tuple[timedelta, ...]:
 
 
 def read_windows(r: Reader, items: list[dict[str, Any]], tz: tzinfo,
-                 announce_days: float = DEFAULT_ANNOUNCE_DAYS,
-                 reminders: Reminders | None = None) -> tuple[Window, ...]:
+                 defaults: WindowDefaults | None = None) -> tuple[Window, ...]:
     if not items:
         r.problem((), "windows", "the table has no windows: add at least one [[windows]]")
         return ()
-    defaults = (announce_days, reminders or {})
+    defaults = defaults or WindowDefaults()
     indexed = [(i, w) for i, data in enumerate(items)
                if (w := _window(r, data, i, tz, defaults))]
     for attribute in ("number", "id"):
@@ -78,7 +89,7 @@ def read_windows(r: Reader, items: list[dict[str, Any]], tz: tzinfo,
 
 
 def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
-            defaults: tuple[float, Reminders]) -> Window | None:
+            defaults: WindowDefaults) -> Window | None:
     t: TablePath = ("windows", index)
     r.unknown_keys(data, t, _WINDOW_KEYS)
     before = len(r.problems)
@@ -95,8 +106,10 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
     planned = _slot(r, data, t, PLANNED, tz)
     reserves = [_reserve(r, d, (*t, "reserve", i), tz)
                 for i, d in enumerate(r.tables(data, t, "reserve"))]
-    announce_days = r.value(data, t, "announce_days_before", days_or_off, defaults[0])
-    reminders = {**defaults[1], **read_reminders(r, r.table(data, t, "reminders"),
+    announce_days = r.value(data, t, "announce_days_before", days_or_off,
+                            defaults.announce_days)
+    confirm = r.value(data, t, "confirm", phase_names, defaults.confirm)
+    reminders = {**defaults.reminders, **read_reminders(r, r.table(data, t, "reminders"),
                                                  (*t, "reminders"))}
     if notify == Notify.BROADCAST and channels == ():
         r.problem(t, "channels", 'a broadcast window needs at least one channel, '
@@ -110,10 +123,12 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
     return Window(number, window_id, title, impact, detail or "", Notify(notify),
                   channels or (), audience or (),
                   (planned, *[s for s in reserves if s is not None]),
-                  timedelta(days=defaults[0] if announce_days is None else announce_days),
+                  timedelta(days=defaults.announce_days if announce_days is None
+                            else announce_days),
                   tuple((c, leads) for c, leads in reminders.items()
                         if c in (channels or ()) and leads),
-                  EndNotice(end_notice or EndNotice.SCHEDULED))
+                  EndNotice(end_notice or EndNotice.SCHEDULED),
+                  defaults.confirm if confirm is None else confirm)
 
 
 def _window_id(value: Any) -> str:

@@ -1,0 +1,142 @@
+"""The page a contact's confirmation link opens (``/c/{code}``), outside the console's
+login: the code is the proof.
+
+A GET shows the notice and a 確認しました button and changes nothing (mail scanners and
+link previews open links); the button's POST records the confirmation, and confirming
+again is harmless. A code that does not verify is a 404 and a log line; an address that
+keeps sending such codes is refused for a while before any is looked at.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from dispatcher.errors import InputError
+from dispatcher.ledger import Confirmation, DeliveryRecord, NoticeRecord
+from dispatcher.logs import event
+from dispatcher.render import CONFIRM_PATH, ConfirmLinks, Message, Renderer
+from dispatcher.table import (
+    Channel,
+    Inputs,
+    Notice,
+    WorkReports,
+    find_window,
+    jp_datetime,
+    notice_for_tag,
+    notice_key,
+    work_of,
+)
+from dispatcher.web.auth import AddressLimiter
+from dispatcher.web.gate import STATIC, html
+from dispatcher.web.notices import NoticeDesk
+
+log = logging.getLogger("dispatcher.web")
+
+BAD_CODES_PER_ADDRESS = 20  # in 15 minutes; then that address waits
+
+
+@dataclass
+class ConfirmDesk:
+    desk: NoticeDesk
+    limiter: AddressLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = AddressLimiter(BAD_CODES_PER_ADDRESS, self.desk.clock)
+
+    def routes(self) -> list[Route]:
+        return [Route(f"{CONFIRM_PATH}/confirm.css", self.style),
+                Route(f"{CONFIRM_PATH}/{{code}}", self.page, methods=["GET"]),
+                Route(f"{CONFIRM_PATH}/{{code}}", self.confirm, methods=["POST"])]
+
+    async def style(self, _: Request) -> Response:
+        return PlainTextResponse((STATIC / "confirm.css").read_text(encoding="utf-8"),
+                                 media_type="text/css")
+
+    async def page(self, request: Request) -> Response:
+        """What the link shows; nothing recorded."""
+        found = await self._verified(request)
+        if isinstance(found, Response):
+            return found
+        inputs, delivery, record = found
+        standing = await self.desk.ledger.confirmations_of(record.id, [delivery.contact_id])
+        return await self._page(inputs, delivery, record, standing.get(delivery.contact_id))
+
+    async def confirm(self, request: Request) -> Response:
+        found = await self._verified(request)
+        if isinstance(found, Response):
+            return found
+        inputs, delivery, record = found
+        entered = Confirmation(record.id, delivery.contact_id, "link", _address(request),
+                               self.desk.clock(), delivery.id)
+        standing = await self.desk.ledger.confirm(entered)
+        event(log, logging.INFO, "confirmed by link", notice=_key(record),
+              contact=delivery.contact_id, channel=delivery.channel, delivery=delivery.id,
+              first=standing == entered)
+        return await self._page(inputs, delivery, record, standing)
+
+    async def _verified(self, request: Request
+                        ) -> tuple[Inputs, DeliveryRecord, NoticeRecord] | Response:
+        """The delivery the request's code names, or the answer that it names none."""
+        address = _address(request)
+        if self.limiter.blocked(address):
+            return html("confirm_refused.html.j2", 429)
+        inputs = await self.desk.inputs()
+        code = request.path_params["code"]
+        links = ConfirmLinks.of(inputs.config)
+        delivery_id = links.delivery_of(code, self.desk.clock()) if links else None
+        found = (await self.desk.ledger.deliveries_by_id([delivery_id])).get(delivery_id) \
+            if delivery_id is not None else None
+        if found is None:
+            self.limiter.failed(address)
+            event(log, logging.WARNING, "confirmation link refused: the code does not verify",
+                  code=code[:40], address=address, delivery=delivery_id)
+            return html("confirm_refused.html.j2", 404, helpdesk=inputs.config.helpdesk)
+        return inputs, *found
+
+    async def _page(self, inputs: Inputs, delivery: DeliveryRecord, record: NoticeRecord,
+                    standing: Confirmation | None) -> Response:
+        tz = inputs.config.settings.timezone
+        notice = _notice(inputs, record, await self.desk.ledger.work_reports())
+        message = _message(inputs, delivery, record, notice)
+        return html("confirm.html.j2", helpdesk=inputs.config.helpdesk,
+                    sender=inputs.config.sender, message=message,
+                    confirmed_at=jp_datetime(standing.at.astimezone(tz)) if standing else None)
+
+
+
+def _message(inputs: Inputs, delivery: DeliveryRecord, record: NoticeRecord,
+             notice: Notice | None) -> Message | None:
+    """The notice as the contact's e-mail tells it (without the link), from the table in
+    force; None if the window or the contact has left it."""
+    contact = next((c for c in inputs.contacts if c.id == delivery.contact_id), None)
+    if contact is None or notice is None:
+        return None
+    sent_at = delivery.sent_at or record.created_at
+    try:
+        return Renderer(inputs.config.settings.templates_dir, inputs.config).render(
+            notice, contact, Channel.EMAIL, sent_at, with_link=False)
+    except InputError:
+        return None
+
+
+def _notice(inputs: Inputs, record: NoticeRecord, reports: WorkReports) -> Notice | None:
+    try:
+        window = find_window(inputs.config.windows, record.window_id)
+        slot = window.slot(record.slot)
+        return notice_for_tag(window, slot, record.phase, work_of(window, slot, reports))
+    except InputError:
+        return None
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _key(record: NoticeRecord) -> str:
+    return notice_key(record.window_id, record.slot, record.phase)
+
