@@ -65,7 +65,7 @@ def test_every_bad_row_is_reported_with_file_line_and_column() -> None:
     assert problems == [
         "c.csv:3: fax: '03-12' is not a valid phone number",
         "c.csv:4: email: 'not-an-address': An email address must have an @-sign.",
-        "c.csv:5: fax/email/sms: a contact needs at least one address",
+        "c.csv:5: fax/email/sms/phone: a contact needs at least one address",
         "c.csv:6: sms: '03-1234-5678' is not a mobile number, so it cannot receive SMS",
         "c.csv:7: id: missing",
     ]

@@ -113,8 +113,10 @@ async def test_many_openers_of_a_new_ledger_all_succeed(
         assert len(opened) == 16
         assert await opened[0].notice_states() == {}
         await asyncio.gather(*(ledger.close() for ledger in opened))
-        if backend == "sqlite":
-            Path(url.database or "").unlink()
+        if backend == "sqlite":  # the file and its WAL companions: a stale -wal or -shm
+            database = Path(url.database or "")  # beside a new file is a disk I/O error
+            for path in (database, *database.parent.glob(f"{database.name}-*")):
+                path.unlink()
         else:
             await fresh_schema(url)
 

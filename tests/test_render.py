@@ -70,6 +70,9 @@ def test_every_shipped_template_names_the_slot_and_the_helpdesk(
     text = f"{message.subject or ''}\n{message.body}"
     assert "0120-220-766" in text
     assert "さくら書店" in text
+    if channel is Channel.VOICE:  # said, not written: 7月19日、月曜日, 午前2時30分
+        _check_spoken(phase, text)
+        return
     if channel is not Channel.SMS:  # an extension names its new end (30 min later here)
         end = "AM2:30" if phase is Phase.EXTENDED else "AM2:00"
         assert f"2021年7月19日(月) AM1:00～{end}" in text
@@ -83,6 +86,15 @@ def test_every_shipped_template_names_the_slot_and_the_helpdesk(
         assert "作業は順調に進んでおります。" in text  # check's sample
     if phase is Phase.OVERRUN:
         assert "AM2:00" in text and "過ぎ" in text
+
+
+def _check_spoken(phase: Phase, text: str) -> None:
+    assert "7月19日、月曜日" in text and "AM" not in text and "～" not in text
+    expected = {Phase.START: "午前1時から午前2時まで", Phase.REMINDER: "1時間後",
+                Phase.POSTPONED: "8月23日、月曜日、午前1時から", Phase.EXTENDED: "午前2時30分に延長",
+                Phase.UPDATE: "作業は順調に進んでおります。", Phase.OVERRUN: "午前2時を過ぎ",
+                Phase.ANNOUNCE: "午前1時から午前2時まで", Phase.END: "終了しました"}
+    assert expected[phase] in text
 
 
 def test_email_subject_is_the_first_line(config: Config, renderer: Renderer) -> None:

@@ -141,6 +141,11 @@ def _print_preview(previewer: Previewer, notice: Notice, item: Preview) -> None:
     elif message.channel is Channel.SMS:
         out.rule(f"sms to {message.address}: {message.segments}", characters="─")
         out.print(message.body, markup=False, soft_wrap=True)
+    elif message.channel is Channel.VOICE:
+        out.rule(f"voice call to {message.address}", characters="─")
+        out.print(message.body, markup=False, soft_wrap=True)
+        for path in item.files:
+            out.print(f"  {path}", markup=False)
     else:
         out.rule(f"fax to {message.address}: {item.pages} page(s)", characters="─")
         for path in item.files:

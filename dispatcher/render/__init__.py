@@ -42,6 +42,7 @@ from dispatcher.render.templates import (
     one_line,
     template_name,
 )
+from dispatcher.render.twiml import Script, call_twiml, parse_script
 
 __all__ = [
     "AUTO_SUBMITTED",
@@ -59,10 +60,12 @@ __all__ = [
     "Previewer",
     "RecentPages",
     "Renderer",
+    "Script",
     "Segments",
     "Shapes",
     "build_email",
     "build_fax_email",
+    "call_twiml",
     "channels_to_preview",
     "check_inputs",
     "check_notice",
@@ -78,6 +81,7 @@ __all__ = [
     "normalised",
     "one_line",
     "page_key",
+    "parse_script",
     "readable",
     "render_pdf",
     "render_pdfs",

@@ -16,6 +16,7 @@ from dispatcher.keys import Keys
 from dispatcher.render.fax import FaxPages, write_png
 from dispatcher.render.mail import build_email, message_id
 from dispatcher.render.templates import Message, Renderer
+from dispatcher.render.twiml import call_twiml
 from dispatcher.table import Channel, Config, Contact, Notice
 
 
@@ -114,6 +115,9 @@ class Previewer:
         if message.channel is Channel.EMAIL:
             return _write(self._path(message, "email.eml"),
                           self.email_headers_and_body(notice, message))
+        if message.script is not None:  # what Twilio is given to say to a person
+            return _write(self._path(message, "voice.xml"), call_twiml(
+                message.script, self._config.messages.voice, None).encode("utf-8"))
         return _write(self._path(message, "sms.txt"), (message.body + "\n").encode("utf-8"))
 
     def _path(self, message: Message, suffix: str) -> Path:

@@ -21,6 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from dispatcher.errors import Problem, TemplateError
 from dispatcher.render.links import ConfirmLink, ConfirmLinks, qr_data_uri, sample_link
 from dispatcher.render.segments import Segments, count_segments
+from dispatcher.render.twiml import Script, parse_script, spoken_text
 from dispatcher.table import (
     Channel,
     Config,
@@ -35,9 +36,13 @@ from dispatcher.table import (
     jp_month_day,
     jp_range,
     jp_short_range,
+    jp_spoken_clock,
+    jp_spoken_date,
+    jp_spoken_range,
 )
 
-TEMPLATE_SUFFIX = {Channel.FAX: "html.j2", Channel.EMAIL: "txt.j2", Channel.SMS: "txt.j2"}
+TEMPLATE_SUFFIX = {Channel.FAX: "html.j2", Channel.EMAIL: "txt.j2", Channel.SMS: "txt.j2",
+                   Channel.VOICE: "txt.j2"}
 SUBJECT_PREFIX = "Subject:"
 # where a preview's sample link points when [http] has no public_url
 EXAMPLE_PUBLIC_URL = "https://dispatcher.example.jp"
@@ -54,6 +59,7 @@ class Message:
     subject: str | None
     body: str
     segments: Segments | None = None
+    script: Script | None = None  # a call's parts; its body is the words as read
 
 
 def template_name(channel: Channel, phase: Phase) -> str:
@@ -97,6 +103,9 @@ class Renderer:
         if channel is Channel.SMS:
             body = text.strip()
             return Message(contact, channel, address, None, body, count_segments(body))
+        if channel is Channel.VOICE:
+            script = parse_script(text, template_name(channel, notice.phase))
+            return Message(contact, channel, address, None, spoken_text(script), script=script)
         return Message(contact, channel, address, None, text)
 
     def confirm_link(self, notice: Notice, delivery_id: int | None) -> ConfirmLink | None:
@@ -189,6 +198,9 @@ def filters(tz: tzinfo) -> dict[str, Callable[..., str]]:
         "jp_date": lambda moment: jp_date(local(moment)),
         "jp_datetime": lambda moment: jp_datetime(local(moment)),
         "jp_clock": lambda moment: jp_clock(local(moment)),
+        "jp_spoken_clock": lambda moment: jp_spoken_clock(local(moment)),
+        "jp_spoken_date": lambda moment: jp_spoken_date(local(moment)),
+        "jp_spoken_range": lambda slot: jp_spoken_range(local(slot.start), local(slot.end)),
         "jp_lead": jp_lead,
         "jp_md": lambda moment: jp_month_day(local(moment)),
         "jp_range": slot_range,

@@ -33,6 +33,8 @@ _ADVICE = {
     Channel.FAX: "more lines, an e-mail-to-fax gateway, or a fax reminder days ahead",
     Channel.EMAIL: "a higher concurrency or rate_per_second",
     Channel.SMS: "a higher concurrency or rate_per_second (and Twilio's limits)",
+    Channel.VOICE: "a higher concurrency or rate_per_second (Twilio allows one call a second "
+                   "unless raised)",
 }
 
 

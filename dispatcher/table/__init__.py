@@ -4,6 +4,7 @@ contacts, and the config they come from. Pure apart from reading those files."""
 
 from dispatcher.table.config import (
     BACKENDS,
+    JAPANESE_VOICES,
     Alerts,
     BackendSettings,
     ChannelConfig,
@@ -56,6 +57,9 @@ from dispatcher.table.timefmt import (
     jp_month_day,
     jp_range,
     jp_short_range,
+    jp_spoken_clock,
+    jp_spoken_date,
+    jp_spoken_range,
     spoken_duration,
 )
 from dispatcher.table.windows import (
@@ -88,6 +92,7 @@ from dispatcher.table.work import (
 
 __all__ = [
     "BACKENDS",
+    "JAPANESE_VOICES",
     "NUMBERED_PHASES",
     "PLANNED",
     "PROBE_CEILING_SECONDS",
@@ -145,6 +150,9 @@ __all__ = [
     "jp_month_day",
     "jp_range",
     "jp_short_range",
+    "jp_spoken_clock",
+    "jp_spoken_date",
+    "jp_spoken_range",
     "lead_text",
     "load_config",
     "load_contacts",

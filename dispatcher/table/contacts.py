@@ -11,24 +11,17 @@ import dataclasses
 import functools
 import hashlib
 import io
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
 from dispatcher.errors import ArgumentError, ContactError, Problem, single
+from dispatcher.table.addresses import checked_email, checked_phone
 from dispatcher.table.windows import Channel
 
-COLUMNS = ("id", "merchant", "name", "fax", "email", "sms", "tags")
+COLUMNS = ("id", "merchant", "name", "fax", "email", "sms", "tags", "phone")
 REQUIRED_COLUMNS = ("id", "merchant", "fax", "email", "sms")
-ADDRESS_COLUMNS = ("fax", "email", "sms")
-DEFAULT_REGION = "JP"
-_Fail = Callable[[str, str], None]
-_SMS_TYPES = {phonenumbers.PhoneNumberType.MOBILE,
-              phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+ADDRESS_COLUMNS = ("fax", "email", "sms", "phone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +36,11 @@ class Contact:
     sms: str | None
     tags: frozenset[str]
     source: str
+    phone: str | None = None  # the number a voice call rings, if not the SMS one
 
     def address(self, channel: Channel) -> str | None:
+        if channel is Channel.VOICE:
+            return self.phone or self.sms
         value: str | None = getattr(self, channel.value)  # fax, email, sms: the fields
         return value
 
@@ -227,56 +223,23 @@ def _contact(
         fail("id", "missing")
     if not merchant:
         fail("merchant", "missing")
-    fax = _phone(values.get("fax", ""), "fax", fail)
-    sms = _phone(values.get("sms", ""), "sms", fail)
-    email = _email(values.get("email", ""), fail)
+    fax = checked_phone(values.get("fax", ""), "fax", fail)
+    sms = checked_phone(values.get("sms", ""), "sms", fail)
+    phone = checked_phone(values.get("phone", ""), "phone", fail)
+    email = checked_email(values.get("email", ""), fail)
     if not any(values.get(c) for c in ADDRESS_COLUMNS):
-        fail("fax/email/sms", "a contact needs at least one address")
+        fail("fax/email/sms/phone", "a contact needs at least one address")
     if problems:
         return None, problems
     tags = _shared_tags(values.get("tags", ""))
     return Contact(contact_id, merchant, values.get("name", ""), fax, email, sms, tags,
-                   where), []
+                   where, phone), []
 
 
 @functools.lru_cache(maxsize=4096)
 def _shared_tags(text: str) -> frozenset[str]:
     """One frozenset per distinct tags cell: 100,000 contacts share a handful of them."""
     return frozenset(text.split())
-
-
-def _phone(value: str, column: str, fail: _Fail) -> str | None:
-    if not value:
-        return None
-    try:
-        return phone_number(value, mobile=column == "sms")
-    except ValueError as exc:
-        fail(column, str(exc))
-        return None
-
-
-def phone_number(value: str, mobile: bool) -> str:
-    """``value`` as E.164 (a Japanese number may be written nationally), or ValueError; a
-    number for SMS must be a mobile one."""
-    try:
-        number = phonenumbers.parse(unicodedata.normalize("NFKC", value), DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
-        raise ValueError(f"{value!r} is not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"{value!r} is not a valid phone number")
-    if mobile and phonenumbers.number_type(number) not in _SMS_TYPES:
-        raise ValueError(f"{value!r} is not a mobile number, so it cannot receive SMS")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _email(value: str, fail: _Fail) -> str | None:
-    if not value:
-        return None
-    try:
-        return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
-    except EmailNotValidError as exc:
-        fail("email", f"{value!r}: {exc}")
-        return None
 
 
 def _duplicate_ids(contacts: list[Contact]) -> list[Problem]:

@@ -28,6 +28,24 @@ def jp_clock(moment: datetime) -> str:
     return f"{meridiem}{moment.hour % 12}:{moment.minute:02d}"
 
 
+def jp_spoken_clock(moment: datetime) -> str:
+    """``午前1時`` / ``午後10時30分``: a time as a voice call says it."""
+    meridiem = "午前" if moment.hour < 12 else "午後"
+    minutes = f"{moment.minute}分" if moment.minute else ""
+    return f"{meridiem}{moment.hour % 12}時{minutes}"
+
+
+def jp_spoken_date(moment: datetime) -> str:
+    """``7月19日、月曜日``: a date as a voice call says it."""
+    return f"{moment.month}月{moment.day}日、{WEEKDAYS[moment.weekday()]}曜日"
+
+
+def jp_spoken_range(start: datetime, end: datetime) -> str:
+    """``7月19日、月曜日、午前1時から午前2時まで``."""
+    return (f"{jp_spoken_date(start)}、{jp_spoken_clock(start)}から"
+            f"{'翌日の' if end.date() != start.date() else ''}{jp_spoken_clock(end)}まで")
+
+
 def jp_datetime(moment: datetime) -> str:
     """``2021年7月19日(月) AM1:00``."""
     return f"{jp_date(moment)} {jp_clock(moment)}"

@@ -47,6 +47,7 @@ class Channel(StrEnum):
     FAX = "fax"
     EMAIL = "email"
     SMS = "sms"
+    VOICE = "voice"  # a phone call that speaks the notice (the contact's phone, else sms)
 
 
 def reserve_id(local_start: datetime) -> str:

@@ -99,10 +99,10 @@ def _backend(config: Config, channel: Channel, env: Mapping[str, str],
     backend = settings.backend
     if isinstance(backend, OutboxSettings):
         return Outbox(settings.path, config.messages.mail_from, tokens,
-                      config.helpdesk.reply_to)
+                      config.helpdesk.reply_to, config.messages.voice)
     if channel is Channel.EMAIL:
         return _mail_transport(config, env, tokens)
-    if isinstance(backend, TwilioSettings):
+    if isinstance(backend, TwilioSettings) and channel is Channel.SMS:
         return TwilioSms(backend, env, _status_callback(config, tokens))
     if isinstance(backend, HylafaxSettings):
         return HylaFax(backend, env)

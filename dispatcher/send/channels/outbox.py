@@ -1,4 +1,5 @@
-"""The ``outbox`` backend: every message becomes a file under ``path``; no account needed.
+"""The ``outbox`` backend: every message becomes a file under ``path`` (a call, its TwiML);
+no account needed.
 
 Files are named after the notice and the contact, so sending the same delivery again
 rewrites the same file.
@@ -11,21 +12,22 @@ from typing import ClassVar
 
 from dispatcher.errors import TransientError
 from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file, safe_file_name
-from dispatcher.render import build_email
+from dispatcher.render import build_email, call_twiml
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt
 from dispatcher.send.channels.envelope import DeliveryTokens
-from dispatcher.table import Channel
+from dispatcher.table import JAPANESE_VOICES, Channel
 
 
 class Outbox(Backend):
     name: ClassVar[str] = "outbox"
 
     def __init__(self, folder: Path, from_mailbox: str, tokens: DeliveryTokens,
-                 reply_to: str | None = None) -> None:
+                 reply_to: str | None = None, voice: str = JAPANESE_VOICES[0]) -> None:
         self.folder = folder
         self._from = from_mailbox
         self._tokens = tokens
         self._reply_to = reply_to
+        self._voice = voice
 
     async def send(self, outgoing: Outgoing) -> Receipt:
         message = outgoing.message
@@ -40,6 +42,9 @@ class Outbox(Backend):
         elif message.channel is Channel.FAX:
             assert outgoing.document is not None, "a fax is sent with its rendered document"
             path, data = folder / f"{stem}.pdf", outgoing.document.pdf
+        elif message.script is not None:  # a call: the TwiML a person would hear
+            path = folder / f"{stem}.xml"
+            data = call_twiml(message.script, self._voice, None).encode()
         else:
             path = folder / f"{stem}.txt"
             data = f"To: {message.address}\n\n{message.body}\n".encode()

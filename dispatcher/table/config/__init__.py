@@ -7,6 +7,7 @@ it can be found and the key. Relative paths inside the file are relative to the 
 from dispatcher.table.config.load import load_config, parse_config
 from dispatcher.table.config.model import (
     BACKENDS,
+    JAPANESE_VOICES,
     AffectedService,
     Alerts,
     BackendSettings,
@@ -28,6 +29,7 @@ from dispatcher.table.config.model import (
 
 __all__ = [
     "BACKENDS",
+    "JAPANESE_VOICES",
     "AffectedService",
     "Alerts",
     "BackendSettings",

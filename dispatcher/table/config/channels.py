@@ -1,4 +1,5 @@
-"""`[channels.fax]`, `[channels.email]`, `[channels.sms]`: each channel's shared keys, what
+"""`[channels.fax]`, `[channels.email]`, `[channels.sms]`, `[channels.voice]`: each
+channel's shared keys, what
 its messages are, and its backend's own keys (a key of another backend is an error naming
 both)."""
 
@@ -11,6 +12,7 @@ from typing import Any
 from dispatcher.table.config.model import (
     BACKENDS,
     DEFAULT_FROM,
+    JAPANESE_VOICES,
     SECONDS_PER_MESSAGE,
     BackendSettings,
     ChannelConfig,
@@ -45,6 +47,7 @@ _MESSAGE_KEYS: Mapping[Channel, set[str]] = {
     Channel.FAX: {"seconds_per_fax"},
     Channel.EMAIL: {"from"},
     Channel.SMS: {"max_segments"},
+    Channel.VOICE: {"voice"},
 }
 
 
@@ -59,7 +62,7 @@ _BACKEND_KEYS: Mapping[str, set[str]] = {
 }
 
 
-_DEFAULT_CONCURRENCY = {Channel.FAX: 4, Channel.EMAIL: 8, Channel.SMS: 4}
+_DEFAULT_CONCURRENCY = {Channel.FAX: 4, Channel.EMAIL: 8, Channel.SMS: 4, Channel.VOICE: 1}
 
 
 _SECURITY_PORTS = {"none": 25, "starttls": 587, "tls": 465}
@@ -106,12 +109,14 @@ def _check_keys(r: Reader, t: TablePath, channel: Channel, backend: str,
 
 
 def _messages(r: Reader, tables: Mapping[Channel, dict[str, Any]]) -> Messages:
-    email, sms = tables[Channel.EMAIL], tables[Channel.SMS]
+    email, sms, voice = tables[Channel.EMAIL], tables[Channel.SMS], tables[Channel.VOICE]
     return Messages(
         mail_from=r.value(email, ("channels", "email"), "from", mailbox, DEFAULT_FROM)
         or DEFAULT_FROM,
         sms_max_segments=r.value(sms, ("channels", "sms"), "max_segments", whole_number(1), 2)
         or 2,
+        voice=r.value(voice, ("channels", "voice"), "voice", one_of(JAPANESE_VOICES),
+                      JAPANESE_VOICES[0]) or JAPANESE_VOICES[0],
     )
 
 
@@ -152,7 +157,13 @@ def _twilio(r: Reader, t: TablePath, data: dict[str, Any]) -> TwilioSettings:
         base_url=r.value(data, t, "base_url", http_url, "") or None,
         timeout_seconds=r.value(data, t, "timeout_seconds", positive_number, 30.0) or 30.0,
     )
-    if not {"from", "messaging_service_sid"} & data.keys():
+    if t[-1] == Channel.VOICE.value:  # a call comes from a number, never a service
+        if settings.messaging_service_sid:
+            r.problem(t, "messaging_service_sid", "SMS only: a call comes from a number")
+        if "from" not in data:
+            r.problem(t, "from", 'the twilio backend needs from = "+81…", the number calls '
+                                 "come from")
+    elif not {"from", "messaging_service_sid"} & data.keys():
         r.problem(t, "from", 'the twilio backend needs from = "+81…" or messaging_service_sid')
     return settings
 

@@ -34,14 +34,19 @@ HYLAFAX_PORT = 4559
 
 
 SECONDS_PER_MESSAGE: Mapping[Channel, float] = {Channel.FAX: 50.0, Channel.EMAIL: 0.1,
-                                                Channel.SMS: 0.25}
+                                                Channel.SMS: 0.25, Channel.VOICE: 1.0}
 
 
 BACKENDS: Mapping[Channel, tuple[str, ...]] = {
     Channel.FAX: ("hylafax", "email-gateway", "outbox"),
     Channel.EMAIL: ("smtp", "outbox"),
     Channel.SMS: ("twilio", "outbox"),
+    Channel.VOICE: ("twilio", "outbox"),
 }
+
+# Twilio's Japanese text-to-speech voices ([channels.voice] voice)
+JAPANESE_VOICES = ("Polly.Mizuki", "Polly.Takumi", "Polly.Kazuha-Neural", "Polly.Tomoko-Neural",
+                   "Polly.Takumi-Neural")
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,8 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class TwilioSettings:
-    """``backend = "twilio"``: SMS through Twilio, from a number or a messaging service."""
+    """``backend = "twilio"``: SMS through Twilio, from a number or a messaging service;
+    calls ([channels.voice]) from a number."""
 
     name: ClassVar[str] = "twilio"
     from_number: str | None = None  # ``from``: an E.164 number such as +815012345678
@@ -165,11 +171,13 @@ class ChannelConfig:
 @dataclass(frozen=True)
 class Messages:
     """What the messages are, whatever backend carries them: the mailbox every e-mail
-    (and e-mail to a fax gateway) comes from (``[channels.email] from``), and the most
-    segments an SMS may take (``[channels.sms] max_segments``)."""
+    (and e-mail to a fax gateway) comes from (``[channels.email] from``), the most
+    segments an SMS may take (``[channels.sms] max_segments``), and the voice a call
+    speaks in (``[channels.voice] voice``)."""
 
     mail_from: str = DEFAULT_FROM
     sms_max_segments: int = 2
+    voice: str = JAPANESE_VOICES[0]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
-from dispatcher.table.contacts import phone_number
+from dispatcher.table.addresses import phone_number
 from dispatcher.table.windows import Channel, Phase
 
 

@@ -1,0 +1,74 @@
+"""A voice call's words (``templates/voice/*.txt.j2``) and the TwiML that says them, built
+with the twilio SDK's own ``VoiceResponse``. Pure.
+
+To a person the message is said twice, inside a ``<Gather numDigits="1">`` that takes the
+1 a notice that asks to confirm requests, and then the closing; to an answering machine
+(``AnsweredBy`` ``machine_*``, from ``MachineDetection=DetectMessageEnd``) once, with the
+closing that gives the help desk's number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from dispatcher.errors import Problem, TemplateError
+
+LANGUAGE = "ja-JP"
+GATHER_SECONDS = 6  # how long after the words a key press is still taken
+_PART = re.compile(r"\[(message|confirm|machine)\]")
+
+
+@dataclass(frozen=True)
+class Script:
+    """What a call says: the message, the request to press 1 (None: the notice does not
+    ask to confirm), and the closing."""
+
+    message: str
+    confirm: str | None
+    closing: str
+
+
+def parse_script(text: str, name: str) -> Script:
+    """The parts of a rendered voice template, each after its marker; TemplateError
+    naming the template if [message] or [machine] is missing or empty."""
+    pieces = _PART.split(text)
+    parts = {pieces[i]: " ".join(pieces[i + 1].split()) for i in range(1, len(pieces) - 1, 2)}
+    missing = [p for p in ("message", "machine") if not parts.get(p)]
+    if missing:
+        raise TemplateError([Problem(name, "a voice template needs a [message] and a "
+                                           f"[machine] part, each with words; missing: "
+                                           f"{', '.join(missing)}")])
+    return Script(parts["message"], parts.get("confirm") or None, parts["machine"])
+
+
+def call_twiml(script: Script, voice: str, gather_url: str | None,
+               machine: bool = False) -> str:
+    """The TwiML of the call: for a person (``machine`` False) or an answering machine."""
+    response = VoiceResponse()
+    if machine:
+        _say(response, script.message, voice)
+        _say(response, script.closing, voice)
+        response.hangup()
+        return str(response.to_xml())
+    gather = Gather(num_digits=1, timeout=GATHER_SECONDS, method="POST",
+                    **({"action": gather_url} if gather_url else {}))
+    for repeat in (False, True):
+        _say(gather, f"{'繰り返します。' if repeat else ''}{script.message}", voice)
+        if script.confirm:
+            _say(gather, script.confirm, voice)
+    response.append(gather)
+    _say(response, script.closing, voice)
+    response.hangup()
+    return str(response.to_xml())
+
+
+def spoken_text(script: Script) -> str:
+    """The words as a person reads them in a preview: each part on its own line."""
+    return "\n".join(p for p in (script.message, script.confirm, script.closing) if p)
+
+
+def _say(into: VoiceResponse | Gather, words: str, voice: str) -> None:
+    into.say(words, language=LANGUAGE, voice=voice)
