@@ -91,9 +91,10 @@ def test_every_shipped_template_names_the_slot_and_the_helpdesk(
 def _check_spoken(phase: Phase, text: str) -> None:
     assert "7月19日、月曜日" in text and "AM" not in text and "～" not in text
     expected = {Phase.START: "午前1時から午前2時まで", Phase.REMINDER: "1時間後",
-                Phase.POSTPONED: "8月23日、月曜日、午前1時から", Phase.EXTENDED: "午前2時30分に延長",
-                Phase.UPDATE: "作業は順調に進んでおります。", Phase.OVERRUN: "午前2時を過ぎ",
-                Phase.ANNOUNCE: "午前1時から午前2時まで", Phase.END: "終了しました"}
+                Phase.POSTPONED: "8月23日、月曜日、午前1時から",
+                Phase.EXTENDED: "午前2時30分に延長", Phase.UPDATE: "作業は順調に進んでおります。",
+                Phase.OVERRUN: "午前2時を過ぎ", Phase.ANNOUNCE: "午前1時から午前2時まで",
+                Phase.END: "終了しました"}
     assert expected[phase] in text
 
 
