@@ -243,6 +243,7 @@ class FakeTwilio:
 
     def __init__(self, auth_token: str = "secret") -> None:
         import threading
+        self.calls = FakeCalls(auth_token)
         self.accepted: list[dict[str, str]] = []
         self.requests = 0
         self.fetches = 0
@@ -330,9 +331,78 @@ class FakeTwilio:
                      "account_sid": "ACtest", "date_created": None, "error_code": None}
 
 
+class FakeCalls:
+    """Twilio's Calls API: each call accepted gets a CallSid, then is played in a thread as
+    a real call would be, every request signed with the account's auth token: answered (a
+    POST to its Url with ``AnsweredBy``), a key pressed at its ``<Gather>``, and its end
+    posted to its StatusCallback. ``fates[number]`` says how: ``human`` (the default: the
+    words heard, no key), ``human-1`` (1 pressed), ``machine``, ``busy``, ``no-answer``,
+    ``failed``."""
+
+    def __init__(self, auth_token: str) -> None:
+        import threading
+        self.auth_token = auth_token
+        self.accepted: list[dict[str, str]] = []
+        self.fates: dict[str, str] = {}
+        self.heard: dict[str, str] = {}  # CallSid → the TwiML its answer fetched
+        self.ended: list[tuple[str, str, int]] = []  # (To, CallStatus, HTTP status answered)
+        self._lock = threading.Lock()
+
+    def answer(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
+        import threading
+        with self._lock:
+            self.accepted.append(form)
+            sid = f"CA{len(self.accepted):032d}"
+        threading.Thread(target=self._play, args=(sid, form), daemon=True).start()
+        return 201, {"sid": sid, "status": "queued", "to": form.get("To"),
+                     "from": form.get("From"), "account_sid": "ACtest", "direction":
+                     "outbound-api", "api_version": "2010-04-01"}
+
+    def _play(self, sid: str, form: dict[str, str]) -> None:
+        import xml.etree.ElementTree as ET
+        fate = self.fates.get(form.get("To", ""), "human")
+        base = {"CallSid": sid, "AccountSid": "ACtest", "To": form.get("To", ""),
+                "From": form.get("From", ""), "Direction": "outbound-api",
+                "ApiVersion": "2010-04-01"}
+        answered_by = {"machine": "machine_end_beep"}.get(fate, "human")
+        if fate in ("human", "human-1", "machine"):
+            twiml = form.get("Twiml") or self._post(form.get("Url"), {
+                **base, "CallStatus": "in-progress", "AnsweredBy": answered_by})[1]
+            self.heard[sid] = twiml
+            gather = ET.fromstring(twiml).find(".//Gather") if twiml else None
+            if fate == "human-1" and gather is not None and gather.get("action"):
+                self._post(gather.get("action"), {**base, "CallStatus": "in-progress",
+                                                  "Digits": "1"})
+            status, extra = "completed", {"CallDuration": "42", "AnsweredBy": answered_by}
+        else:
+            status, extra = fate, {"CallDuration": "0"}
+        code, _ = self._post(form.get("StatusCallback"), {**base, "CallStatus": status,
+                                                          **extra})
+        with self._lock:
+            self.ended.append((form.get("To", ""), status, code))
+
+    def _post(self, url: str | None, params: dict[str, str]) -> tuple[int, str]:
+        import urllib.error
+        import urllib.request
+        from urllib.parse import urlencode
+
+        from twilio.request_validator import RequestValidator
+        if not url:
+            return 0, ""
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        request = urllib.request.Request(url, urlencode(params).encode(), method="POST",
+                                         headers={"X-Twilio-Signature": signature})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return int(answer.status), answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+
+
 @contextlib.contextmanager
 def twilio_server() -> Iterator[tuple[FakeTwilio, str]]:
-    """A local HTTP server speaking Twilio's Messages API; yields it and its base URL."""
+    """A local HTTP server speaking Twilio's Messages and Calls APIs; yields it and its base
+    URL."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -363,7 +433,9 @@ def twilio_server() -> Iterator[tuple[FakeTwilio, str]]:
             length = int(self.headers.get("Content-Length", "0"))
             form = dict(parse_qsl(self.rfile.read(length).decode()))
             body: dict[str, object] | str
-            if not self.path.endswith("/Messages.json"):
+            if self.path.endswith("/Calls.json"):
+                status, body = fake.calls.answer(form)
+            elif not self.path.endswith("/Messages.json"):
                 status, body = 404, {"code": 20404, "message": "not found", "status": 404}
             else:
                 status, body = fake.answer(form)

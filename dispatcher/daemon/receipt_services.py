@@ -1,6 +1,6 @@
 """What the daemon runs beside its notices to learn what arrived: the HTTP server for
-Twilio's status callbacks ([http] listen), the poll of SMS statuses still unknown, and
-the bounce mailbox ([receipts.email] imap_url).
+Twilio's status callbacks and calls ([http] listen), the poll of SMS statuses still
+unknown, and the bounce mailbox ([receipts.email] imap_url).
 
 Both are set up from the config the daemon started with; a change to [http] or
 [receipts] takes effect at the next start.
@@ -18,13 +18,20 @@ from dispatcher.clock import Clock
 from dispatcher.ledger import Ledger
 from dispatcher.logs import Failures, event
 from dispatcher.receipts import (
+    CallReports,
     ImapAccount,
     ImapIntake,
     MailMatcher,
     TwilioPoller,
     TwilioReports,
 )
-from dispatcher.send import DeliveryTokens, TwilioSms, make_backends
+from dispatcher.send import (
+    DeliveryTokens,
+    TwilioSms,
+    call_urls,
+    make_backends,
+    twilio_account,
+)
 from dispatcher.table import Channel, Config, TableKeeper, TwilioSettings
 from dispatcher.web import Console, WebServer, make_app
 
@@ -52,7 +59,8 @@ class ReceiptServices:
             console = Console.of(self.config, self.ledger, self.clock,
                                  http.public_url.startswith("https://"), self.table)
             self._console = console
-            app = make_app(http.public_url, reports, console, self.config.publish.path)
+            app = make_app(http.public_url, reports, console, self.config.publish.path,
+                           self._call_reports(console))
             self._server = WebServer(app, http.host, http.port)
             await self._server.start()
             event(log, logging.INFO, "http listening", listen=f"{http.host}:{http.port}",
@@ -87,6 +95,18 @@ class ReceiptServices:
         self._twilio = backend
         return TwilioReports(self.ledger, self.config.receipts.sms, self.config.retry,
                              backend.auth_token, DeliveryTokens.of(self.config), self.clock)
+
+    def _call_reports(self, console: Console) -> CallReports | None:
+        """Calls' TwiML and callbacks, when calls go through Twilio; what a call says comes
+        from the table the console reads (the daemon's in force)."""
+        voice = self.config.channels[Channel.VOICE]
+        urls = call_urls(self.config, DeliveryTokens.of(self.config))
+        if not isinstance(voice.backend, TwilioSettings) or urls is None:
+            return None
+        auth_token = twilio_account(self.env, "[channels.voice] twilio")[1]
+        return CallReports(self.ledger, self.config.retry, auth_token,
+                           DeliveryTokens.of(self.config), urls, self.clock,
+                           console.desk.inputs)
 
     def _bounce_mailbox(self) -> ImapIntake | None:
         settings = self.config.receipts.email

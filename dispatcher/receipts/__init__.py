@@ -3,6 +3,7 @@ gateway's result mails, Twilio's status reports (callbacks and polling), as ledg
 and who a notice reached."""
 
 from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, read_bounce
+from dispatcher.receipts.calls import CallReports, call_report
 from dispatcher.receipts.confirmations import HandConfirmation, confirm_by_hand
 from dispatcher.receipts.files import mails_in
 from dispatcher.receipts.imap import ImapAccount, ImapError, ImapIntake
@@ -19,6 +20,7 @@ from dispatcher.receipts.reach import (
 from dispatcher.receipts.twilio import TwilioPoller, TwilioReports, sms_report
 
 __all__ = [
+    "CallReports",
     "HandConfirmation",
     "ImapAccount",
     "ImapError",
@@ -31,6 +33,7 @@ __all__ = [
     "TwilioPoller",
     "TwilioReports",
     "Unreached",
+    "call_report",
     "confirm_by_hand",
     "gone_from",
     "is_reached",

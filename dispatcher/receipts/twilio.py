@@ -77,6 +77,25 @@ def _meaning(code: str) -> str:
     return _MEANINGS.get(code, "see Twilio's error dictionary")
 
 
+async def signed_delivery(ledger: Ledger, auth_token: str, tokens: DeliveryTokens,
+                          now: datetime, url: str, params: Mapping[str, str], signature: str,
+                          token: str, said: str) -> int | None:
+    """The delivery a Twilio callback is about: None if Twilio did not sign it, or if its
+    URL's token (``{delivery id}-{signature}``) does not verify (kept as forged). ``said``
+    is what it reports, for the log and the record."""
+    if not RequestValidator(auth_token).validate(url, dict(params), signature):
+        event(log, logging.WARNING, "twilio callback with a bad signature refused", url=url,
+              said=said)
+        return None
+    delivery_id = tokens.callback_id(token)
+    if delivery_id is None:
+        event(log, logging.WARNING, "twilio callback with a forged token refused", url=url,
+              said=said)
+        digest = hashlib.sha256(f"{url}|{said}".encode()).hexdigest()
+        await ledger.record_forged([ForgedReport("twilio-callback", url, said, digest)], now)
+    return delivery_id
+
+
 @dataclass
 class TwilioReports:
     """Turns Twilio's statuses into ledger reports: from callbacks and from polling."""
@@ -93,18 +112,10 @@ class TwilioReports:
                        token: str) -> Applied | None:
         """A status callback as received; None if Twilio did not sign it, or if its URL's
         token (``{delivery id}-{signature}``) does not verify: then nothing changes."""
-        if not RequestValidator(self.auth_token).validate(url, dict(params), signature):
-            event(log, logging.WARNING, "status callback with a bad signature refused",
-                  url=url, sid=params.get("MessageSid"))
-            return None
-        delivery_id = self.tokens.callback_id(token)
+        said = f"{params.get('MessageSid', '')} {params.get('MessageStatus', '')}"
+        delivery_id = await signed_delivery(self.ledger, self.auth_token, self.tokens,
+                                            self.clock(), url, params, signature, token, said)
         if delivery_id is None:
-            event(log, logging.WARNING, "status callback with a forged token refused",
-                  url=url, sid=params.get("MessageSid"))
-            said = f"{params.get('MessageSid', '')} {params.get('MessageStatus', '')}"
-            digest = hashlib.sha256(f"{url}|{said}".encode()).hexdigest()
-            await self.ledger.record_forged(
-                [ForgedReport("twilio-callback", url, said, digest)], self.clock())
             return None
         found = await self.ledger.deliveries_by_id([delivery_id])
         if delivery_id not in found:

@@ -42,7 +42,13 @@ from dispatcher.render.templates import (
     one_line,
     template_name,
 )
-from dispatcher.render.twiml import Script, call_twiml, parse_script
+from dispatcher.render.twiml import (
+    Script,
+    after_key_twiml,
+    call_twiml,
+    hang_up_twiml,
+    parse_script,
+)
 
 __all__ = [
     "AUTO_SUBMITTED",
@@ -63,6 +69,7 @@ __all__ = [
     "Script",
     "Segments",
     "Shapes",
+    "after_key_twiml",
     "build_email",
     "build_fax_email",
     "call_twiml",
@@ -72,6 +79,7 @@ __all__ = [
     "check_rendering",
     "count_segments",
     "filters",
+    "hang_up_twiml",
     "local_slot",
     "mailbox_parts",
     "message_id",

@@ -18,17 +18,18 @@ from dispatcher.errors import Problem, TemplateError
 
 LANGUAGE = "ja-JP"
 GATHER_SECONDS = 6  # how long after the words a key press is still taken
-_PART = re.compile(r"\[(message|confirm|machine)\]")
+_PART = re.compile(r"\[(message|confirm|machine|thanks)\]")
 
 
 @dataclass(frozen=True)
 class Script:
     """What a call says: the message, the request to press 1 (None: the notice does not
-    ask to confirm), and the closing."""
+    ask to confirm), the closing, and what it says once 1 was pressed."""
 
     message: str
     confirm: str | None
     closing: str
+    thanks: str | None = None
 
 
 def parse_script(text: str, name: str) -> Script:
@@ -41,7 +42,8 @@ def parse_script(text: str, name: str) -> Script:
         raise TemplateError([Problem(name, "a voice template needs a [message] and a "
                                            f"[machine] part, each with words; missing: "
                                            f"{', '.join(missing)}")])
-    return Script(parts["message"], parts.get("confirm") or None, parts["machine"])
+    return Script(parts["message"], parts.get("confirm") or None, parts["machine"],
+                  parts.get("thanks") or None)
 
 
 def call_twiml(script: Script, voice: str, gather_url: str | None,
@@ -61,6 +63,22 @@ def call_twiml(script: Script, voice: str, gather_url: str | None,
             _say(gather, script.confirm, voice)
     response.append(gather)
     _say(response, script.closing, voice)
+    response.hangup()
+    return str(response.to_xml())
+
+
+def after_key_twiml(script: Script, voice: str, confirmed: bool) -> str:
+    """What the call says once the contact pressed a key: thanks if it confirmed."""
+    response = VoiceResponse()
+    if confirmed and script.thanks:
+        _say(response, script.thanks, voice)
+    response.hangup()
+    return str(response.to_xml())
+
+
+def hang_up_twiml() -> str:
+    """A call with nothing to say (its notice has left the table): it ends."""
+    response = VoiceResponse()
     response.hangup()
     return str(response.to_xml())
 

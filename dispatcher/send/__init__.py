@@ -3,19 +3,26 @@ channels' backends, record the outcomes in the ledger."""
 
 from dispatcher.send.alerts import Alert, overrun_alert, send_alert
 from dispatcher.send.channels import (
+    CALL_PATH,
+    CALL_STATUS_PATH,
+    GATHER_PATH,
     STATUS_PATH,
     Backend,
     Backends,
+    CallUrls,
     DeliveryTokens,
     MessageStatus,
     Outgoing,
     Receipt,
     TwilioSms,
+    TwilioVoice,
     Verified,
+    call_urls,
     check_credentials,
     gateway_recipient,
     make_backends,
     tag_id,
+    twilio_account,
 )
 from dispatcher.send.identity import delivery_tag
 from dispatcher.send.lanes import RateLimiter
@@ -42,10 +49,14 @@ from dispatcher.send.work import (
 )
 
 __all__ = [
+    "CALL_PATH",
+    "CALL_STATUS_PATH",
+    "GATHER_PATH",
     "STATUS_PATH",
     "Alert",
     "Backend",
     "Backends",
+    "CallUrls",
     "DeliveryTokens",
     "MessageStatus",
     "Outgoing",
@@ -56,9 +67,11 @@ __all__ = [
     "SendResult",
     "SendingRun",
     "TwilioSms",
+    "TwilioVoice",
     "Verified",
     "WorkAction",
     "WorkView",
+    "call_urls",
     "carry_out_postponement",
     "carry_out_report",
     "check_credentials",
@@ -80,5 +93,6 @@ __all__ = [
     "send_now",
     "send_session",
     "tag_id",
+    "twilio_account",
     "work_view",
 ]

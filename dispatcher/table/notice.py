@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from dispatcher.errors import ArgumentError, single
+from dispatcher.errors import ArgumentError, InputError, single
 from dispatcher.table.leads import lead_text, parse_lead
 from dispatcher.table.windows import (
     NUMBERED_PHASES,
@@ -14,10 +15,11 @@ from dispatcher.table.windows import (
     Phase,
     Slot,
     Window,
+    find_window,
     following_slot,
     notice_times,
 )
-from dispatcher.table.work import Report, Work, WorkReport
+from dispatcher.table.work import Report, Work, WorkReport, WorkReports, work_of
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,18 @@ def notice_for_tag(window: Window, slot: Slot, tag: str, work: Work | None = Non
                             report=work.done if work and phase is Phase.END else None)
     except ValueError:
         raise single(ArgumentError, "notice", f"no notice {tag!r}") from None
+
+
+def notice_named(windows: Sequence[Window], window_id: str, slot_name: str, tag: str,
+                 reports: WorkReports | None = None) -> Notice | None:
+    """The notice the ledger names (window id, slot, tag) in the table ``windows``, in its
+    work as ``reports`` tell it; None if the table no longer has it."""
+    try:
+        window = find_window(windows, window_id)
+        slot = window.slot(slot_name)
+        return notice_for_tag(window, slot, tag, work_of(window, slot, reports))
+    except InputError:
+        return None
 
 
 def _reported_notice(window: Window, slot: Slot, phase: Phase, number: int,

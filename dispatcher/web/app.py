@@ -17,8 +17,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatcher.errors import LedgerUnavailable
-from dispatcher.receipts import TwilioReports
-from dispatcher.send import STATUS_PATH
+from dispatcher.receipts import CallReports, TwilioReports
+from dispatcher.send import CALL_PATH, CALL_STATUS_PATH, GATHER_PATH, STATUS_PATH
 from dispatcher.web.confirm import ConfirmDesk
 from dispatcher.web.console import Console
 from dispatcher.web.gate import SECURITY_HEADERS
@@ -33,26 +33,47 @@ PUBLISHED_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 
 
 
 def make_app(public_url: str, twilio: TwilioReports | None, console: Console | None = None,
-             published: Path | None = None) -> ASGIApp:
+             published: Path | None = None, calls: CallReports | None = None) -> ASGIApp:
     """``public_url`` is how Twilio reaches this server: the URL it signs is built on it.
-    ``published``: the folder `publish` writes, served to anyone under /maintenance/."""
+    ``published``: the folder `publish` writes, served to anyone under /maintenance/.
+    ``calls``: the voice calls' TwiML and callbacks, when calls go through Twilio."""
+
+    def signed(request: Request, body: bytes) -> tuple[str, dict[str, str], str, str]:
+        """What a Twilio request is checked with: the URL it signed, its form, its
+        signature, and our token in its path."""
+        params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        query = f"?{request.url.query}" if request.url.query else ""
+        return (f"{public_url}{request.url.path}{query}", params,
+                request.headers.get("X-Twilio-Signature", ""), request.path_params["token"])
 
     async def twilio_status(request: Request) -> Response:
         if twilio is None:
             return PlainTextResponse("SMS does not go through Twilio here\n", status_code=404)
-        body = (await request.body()).decode("utf-8", "replace")
-        params = dict(parse_qsl(body, keep_blank_values=True))
-        query = f"?{request.url.query}" if request.url.query else ""
-        url = f"{public_url}{request.url.path}{query}"
-        signature = request.headers.get("X-Twilio-Signature", "")
         try:
-            applied = await twilio.callback(url, params, signature,
-                                            request.path_params["token"])
+            applied = await twilio.callback(*signed(request, await request.body()))
         except LedgerUnavailable:
             return PlainTextResponse("ledger unavailable, ask again later\n", status_code=503)
         if applied is None:
             return PlainTextResponse("bad signature\n", status_code=403)
         return PlainTextResponse(f"{applied.value}\n")
+
+    def call_route(path: str, kind: str) -> Route:
+        async def answer(request: Request) -> Response:
+            if calls is None:
+                return PlainTextResponse("calls do not go through Twilio here\n",
+                                         status_code=404)
+            handler = {"twiml": calls.twiml, "gather": calls.gather, "status": calls.status}
+            try:
+                said = await handler[kind](*signed(request, await request.body()))
+            except LedgerUnavailable:
+                return PlainTextResponse("ledger unavailable, ask again later\n",
+                                         status_code=503)
+            if said is None:
+                return PlainTextResponse("bad signature\n", status_code=403)
+            if isinstance(said, str):
+                return Response(said, media_type="application/xml")
+            return PlainTextResponse(f"{said.value}\n")
+        return Route(f"{path}/{{token}}", answer, methods=["POST"])
 
     async def health(_: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -68,6 +89,9 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
 
     routes: list[BaseRoute] = [
         Route(f"{STATUS_PATH}/{{token}}", twilio_status, methods=["POST"]),
+        call_route(CALL_PATH, "twiml"),
+        call_route(GATHER_PATH, "gather"),
+        call_route(CALL_STATUS_PATH, "status"),
         Route("/healthz", health),
         Route("/maintenance/", published_file),
         Route("/maintenance/{name}", published_file),

@@ -24,12 +24,9 @@ from dispatcher.table import (
     Channel,
     Inputs,
     Notice,
-    WorkReports,
-    find_window,
     jp_datetime,
-    notice_for_tag,
     notice_key,
-    work_of,
+    notice_named,
 )
 from dispatcher.web.auth import AddressLimiter
 from dispatcher.web.gate import STATIC, html
@@ -101,7 +98,8 @@ class ConfirmDesk:
     async def _page(self, inputs: Inputs, delivery: DeliveryRecord, record: NoticeRecord,
                     standing: Confirmation | None) -> Response:
         tz = inputs.config.settings.timezone
-        notice = _notice(inputs, record, await self.desk.ledger.work_reports())
+        notice = notice_named(inputs.config.windows, record.window_id, record.slot,
+                              record.phase, await self.desk.ledger.work_reports())
         message = _message(inputs, delivery, record, notice)
         return html("confirm.html.j2", helpdesk=inputs.config.helpdesk,
                     sender=inputs.config.sender, message=message,
@@ -120,15 +118,6 @@ def _message(inputs: Inputs, delivery: DeliveryRecord, record: NoticeRecord,
     try:
         return Renderer(inputs.config.settings.templates_dir, inputs.config).render(
             notice, contact, Channel.EMAIL, sent_at, with_link=False)
-    except InputError:
-        return None
-
-
-def _notice(inputs: Inputs, record: NoticeRecord, reports: WorkReports) -> Notice | None:
-    try:
-        window = find_window(inputs.config.windows, record.window_id)
-        slot = window.slot(record.slot)
-        return notice_for_tag(window, slot, record.phase, work_of(window, slot, reports))
     except InputError:
         return None
 

@@ -11,11 +11,14 @@ from dispatcher.send.channels.envelope import DeliveryTokens, Verified, tag_id
 from dispatcher.send.channels.hylafax import HylaFax, hylafax_password
 from dispatcher.send.channels.outbox import Outbox
 from dispatcher.send.channels.smtp import SmtpPool, smtp_login
-from dispatcher.send.channels.twilio_sms import (
-    STATUS_PATH,
-    MessageStatus,
-    TwilioSms,
-    twilio_account,
+from dispatcher.send.channels.twilio_api import twilio_account
+from dispatcher.send.channels.twilio_sms import STATUS_PATH, MessageStatus, TwilioSms
+from dispatcher.send.channels.twilio_voice import (
+    CALL_PATH,
+    CALL_STATUS_PATH,
+    GATHER_PATH,
+    CallUrls,
+    TwilioVoice,
 )
 from dispatcher.table import (
     Channel,
@@ -28,20 +31,27 @@ from dispatcher.table import (
 )
 
 __all__ = [
+    "CALL_PATH",
+    "CALL_STATUS_PATH",
+    "GATHER_PATH",
     "STATUS_PATH",
     "Backend",
     "Backends",
+    "CallUrls",
     "DeliveryTokens",
     "MailTransport",
     "MessageStatus",
     "Outgoing",
     "Receipt",
     "TwilioSms",
+    "TwilioVoice",
     "Verified",
+    "call_urls",
     "check_credentials",
     "gateway_recipient",
     "make_backends",
     "tag_id",
+    "twilio_account",
 ]
 
 
@@ -79,7 +89,7 @@ def check_credentials(config: Config, channels: Iterable[Channel], env: Mapping[
         if isinstance(settings, SmtpSettings):
             smtp_login(settings, env)
         elif isinstance(settings, TwilioSettings):
-            twilio_account(env)
+            twilio_account(env, f"[channels.{channel}] twilio")
         elif isinstance(settings, HylafaxSettings):
             hylafax_password(settings, env)
 
@@ -104,6 +114,8 @@ def _backend(config: Config, channel: Channel, env: Mapping[str, str],
         return _mail_transport(config, env, tokens)
     if isinstance(backend, TwilioSettings) and channel is Channel.SMS:
         return TwilioSms(backend, env, _status_callback(config, tokens))
+    if isinstance(backend, TwilioSettings):
+        return TwilioVoice(backend, env, config.messages.voice, call_urls(config, tokens))
     if isinstance(backend, HylafaxSettings):
         return HylaFax(backend, env)
     if isinstance(backend, GatewaySettings):
@@ -111,6 +123,13 @@ def _backend(config: Config, channel: Channel, env: Mapping[str, str],
                                _mail_transport(config, env, tokens), tokens)
     raise single(SetupError, f"[channels.{channel}] backend",
                  f"{backend.name!r} is not available yet")
+
+
+def call_urls(config: Config, tokens: DeliveryTokens) -> CallUrls | None:
+    """Where Twilio fetches a call's TwiML and reports on it; None without [http]."""
+    if not config.http.enabled or config.http.public_url is None:
+        return None
+    return CallUrls(config.http.public_url, tokens.callback)
 
 
 def _status_callback(config: Config, tokens: DeliveryTokens) -> Callable[[int], str] | None:
