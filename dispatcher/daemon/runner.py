@@ -29,10 +29,7 @@ from dispatcher.ledger import Ledger, engine_url
 from dispatcher.logs import Failures, event
 from dispatcher.publish import Publisher
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
-from dispatcher.send import (
-    SendResult,
-    make_backends,
-)
+from dispatcher.send import SendResult, make_backends
 from dispatcher.table import (
     Fingerprint,
     Inputs,
@@ -182,14 +179,15 @@ class Daemon:
 
     async def reconcile(self) -> list[Decision]:
         """Decide again from the table, the ledger and now; make jobs and sends match."""
-        assert self._ledger is not None
-        config = self.inputs.config
-        active = await self._ledger.active_slots()
+        ledger, settings = self._ledger, self.inputs.config.settings
+        assert ledger is not None
+        active = await ledger.active_slots()
         decisions = decide(self._windows_on_known_slots(active), active,
-                           await self._ledger.notice_states(), self.clock(),
-                           timedelta(minutes=config.settings.catch_up_minutes),
-                           await self._ledger.slot_moves(), await self._ledger.work_reports(),
-                           timedelta(minutes=config.settings.overrun_after_minutes))
+                           await ledger.notice_states(), self.clock(),
+                           timedelta(minutes=settings.catch_up_minutes),
+                           await ledger.slot_moves(), await ledger.work_reports(),
+                           timedelta(minutes=settings.overrun_after_minutes),
+                           await ledger.notice_starts())
         changed, removed = self._jobs.sync(d for d in decisions if d.key not in self._sends.running)
         for decision in changed:
             event(log, logging.INFO, "notice scheduled", **notice_fields(decision))

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from dispatcher.clock import Clock, Sleep
@@ -101,6 +101,8 @@ class NoticeSends:
             notice = build_notice(window, decision.slot, decision.phase,
                                   decision.notice.new_slot, decision.notice.lead,
                                   decision.notice.report)
+            if decision.notice.step is not None:  # an escalation, as the table says now
+                notice = replace(notice, step=window.step(decision.notice.step.channel))
             channels = list(notice.channels)
             self.planning.add(decision.key)
             async with Backends(self.backends(inputs.config, channels, self.env)) as backends:

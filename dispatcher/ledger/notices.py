@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dispatcher.errors import Problem, StaleError
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import NoticeRecord, OutageRecord
-from dispatcher.ledger.states import NoticeState
+from dispatcher.ledger.states import BEGUN_STATES, NoticeState
 from dispatcher.ledger.tables import audit_log, notices, outages, slot_changes
 from dispatcher.table import PLANNED, notice_key
 
@@ -63,6 +63,16 @@ class NoticeQueries(EngineUser):
         async with self._connect() as conn:
             rows = await conn.execute(select(n.window_id, n.slot, n.phase, n.state))
             return {notice_key(w, s, p): NoticeState(state) for w, s, p, state in rows}
+
+    async def notice_starts(self) -> dict[str, datetime]:
+        """When each notice that went or is going out began sending, by its key: what its
+        escalations are timed from."""
+        n = notices.c
+        begun = [state.value for state in BEGUN_STATES]
+        async with self._connect() as conn:
+            rows = await conn.execute(select(n.window_id, n.slot, n.phase, n.created_at)
+                                      .where(n.state.in_(begun)))
+            return {notice_key(w, s, p): at for w, s, p, at in rows}
 
     async def move_window(self, window_id: str, from_slot: str, to_slot: str, actor: str,
                           reason: str, now: datetime) -> None:

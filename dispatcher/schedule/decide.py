@@ -71,6 +71,7 @@ def decide(
     moves: Mapping[str, Mapping[str, str]] | None = None,
     reports: WorkReports | None = None,
     overrun_after: timedelta = timedelta(minutes=10),
+    started: Mapping[str, datetime] | None = None,
 ) -> list[Decision]:
     """The notices of each broadcast window's active slot that still need work: the
     advance notice (planned slot only), the reminders, the start and the end.
@@ -84,7 +85,9 @@ def decide(
     ``catch_up`` after the end; an advance notice or a reminder until half its lead time
     has passed (no "starts in 1 hour" 50 minutes late). ``reports`` (by window id and slot)
     are the operators' reports of the work: its end in force, whether it is done, the
-    extensions and updates to tell of (see ``timeline``).
+    extensions and updates to tell of (see ``timeline``). ``started`` (by notice key) is
+    when each notice that went out began sending: a notice that asks to confirm escalates
+    ``after`` each of its window's steps from then, while it is worth sending.
     """
     decisions = []
     for window in windows:
@@ -92,14 +95,43 @@ def decide(
             continue
         slot = active_slot(window, active_slots)
         work = work_of(window, slot, reports)
+        moved = (moves or {}).get(window.id, {})
         for notice, at, meaningful_until in timeline(window, slot, catch_up, work,
                                                      overrun_after):
             action = _action(notice_states.get(notice.key), at, meaningful_until, now)
             if action is not None:
                 decisions.append(Decision(notice, at, action))
-        decisions += _unfinished_postponements(window, (moves or {}).get(window.id, {}),
-                                               notice_states, now)
+            decisions += escalations(notice, meaningful_until, notice_states, started, now)
+        for notice in _postponements(window, moved):
+            decisions += escalations(notice, notice.window.slot(moved[notice.slot.name]).start,
+                                     notice_states, started, now)
+        decisions += _unfinished_postponements(window, moved, notice_states, now)
     return decisions
+
+
+def escalations(notice: Notice, meaningful_until: datetime,
+                notice_states: Mapping[str, NoticeState],
+                started: Mapping[str, datetime] | None, now: datetime) -> list[Decision]:
+    """The escalations of ``notice`` (one that asks to confirm and went out) that still
+    need work: each step ``after`` the notice began sending, while it is worth sending."""
+    began = (started or {}).get(notice.key)
+    if began is None or not notice.window.confirms(notice.phase):
+        return []
+    found = []
+    for step in notice.window.steps:
+        escalation = replace(notice, step=step)
+        action = _action(notice_states.get(escalation.key), began + step.after,
+                         meaningful_until, now)
+        if action is not None:
+            found.append(Decision(escalation, began + step.after, action))
+    return found
+
+
+def _postponements(window: Window, moves: Mapping[str, str]) -> list[Notice]:
+    """The postponed notice of each move the window made (from the slot it left)."""
+    names = {s.name for s in window.slots}
+    return [build_notice(window, window.slot(left), Phase.POSTPONED, window.slot(to))
+            for left, to in moves.items() if {left, to} <= names]
 
 
 def _unfinished_postponements(window: Window, moves: Mapping[str, str],

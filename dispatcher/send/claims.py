@@ -38,6 +38,7 @@ class ChannelRun:
     strategy: ChannelStrategy
     deadline: Deadline
     refused: ChannelError | None = None  # the provider refused the sender: stopped
+    escalating: int | None = None  # an escalation: the id of the notice it escalates
 
     @property
     def channel(self) -> Channel:

@@ -1,6 +1,7 @@
 """One claimed delivery handed to its provider, and what became of it.
 
-A delivery whose notice stopped mattering expires; one whose channel is paused (the
+A delivery whose notice stopped mattering expires, as does an escalation's to a contact
+who confirmed meanwhile; one whose channel is paused (the
 provider does not answer) or stopped (it refused our login) goes back to pending without
 counting an attempt; one whose lease was lost before the hand-over is given back, not sent.
 The provider's answers open and close the channel's breaker, and each outage is recorded.
@@ -67,6 +68,10 @@ class Deliverer:
         if clock() >= run.deadline.at:
             return Outcome(item.id, DeliveryState.EXPIRED, error_code="expired",
                            last_error=run.deadline.reason, counted=False)
+        if run.escalating is not None and await self._confirmed(run.escalating, item):
+            return Outcome(item.id, DeliveryState.EXPIRED, error_code="confirmed",
+                           last_error="the contact confirmed the notice meanwhile",
+                           counted=False)
         if run.breaker.is_open and not run.breaker.probing:
             return Outcome(item.id, DeliveryState.PENDING, next_attempt_at=clock(),
                            last_error=run.breaker.error, counted=False)
@@ -98,6 +103,11 @@ class Deliverer:
         await self._answered(run, sent_at)
         return Outcome(item.id, run.strategy.handed_over, provider_ref=receipt.provider_ref,
                        sent_at=sent_at)
+
+    async def _confirmed(self, notice_id: int, item: Claimed) -> bool:
+        c = self._context
+        return bool(await c.ask(lambda: c.ledger.confirmations_of(notice_id,
+                                                                  [item.contact_id])))
 
     async def _outgoing(self, run: ChannelRun, item: Claimed, contact: Contact,
                         sent_at: datetime) -> Outgoing:

@@ -70,6 +70,9 @@ class SendingRun:
         renderer = Renderer(config.settings.templates_dir, config)
         contacts = {c.id: c for c in self.inputs.contacts}
         self._claims = Claims(self._context)
+        # an escalation's audience (contact ids), and its notice's record id, by its key
+        self._escalated: dict[str, set[str]] = {}
+        self._bases: dict[str, int] = {}
         self._deliverer = Deliverer(self._context, self._claims, renderer, contacts,
                                     config.settings.timezone)
         self._strategies = {channel: strategy_for(channel, backend, config, renderer,
@@ -82,7 +85,26 @@ class SendingRun:
         return self._deliverer.stopped
 
     def audience(self, notice: Notice) -> list[Contact]:
-        return in_audience(self.inputs.contacts, notice.window.audience)
+        """Who the notice goes to: its window's audience; an escalation's, those of it its
+        notice went to who had not confirmed when it was planned."""
+        everyone = in_audience(self.inputs.contacts, notice.window.audience)
+        if notice.step is None:
+            return everyone
+        unconfirmed = self._escalated.get(notice.key, set())
+        return [c for c in everyone if c.id in unconfirmed]
+
+    async def _escalating(self, notice: Notice) -> None:
+        """For an escalation: its notice's record, and who of it has not confirmed."""
+        ask = self._context.ask
+        base = await ask(lambda: self.ledger.notice(notice.window.id, notice.slot.name,
+                                                     notice.base_tag))
+        if base is None:
+            self._escalated[notice.key] = set()
+            return
+        named = await ask(lambda: self.ledger.contacts_named(base.id))
+        confirmed = await ask(lambda: self.ledger.confirmations_of(base.id))
+        self._escalated[notice.key] = set(named) - set(confirmed)
+        self._bases[notice.key] = base.id
 
     async def plan(self, notice: Notice, channels: Iterable[Channel], triggered_by: str
                    ) -> Plan:
@@ -91,6 +113,8 @@ class SendingRun:
         only some of its own (the daemon sends the rest at the notice's time)."""
         ask, now = self._context.ask, self.clock()
         channels = list(channels)
+        if notice.step is not None:
+            await self._escalating(notice)
         record, created = await ask(lambda: self.ledger.open_notice(
             notice.window.id, notice.slot.name, notice.tag, triggered_by, now))
         wanted: list[NewDelivery] = []
@@ -153,7 +177,7 @@ class SendingRun:
                     self.inputs.config.settings.lease_seconds)
         run = ChannelRun(notice, record, lane,
                          Breaker(self.inputs.config.retry, self.clock, self.draw), strategy,
-                         deadline)
+                         deadline, escalating=self._bases.get(notice.key))
         workers = [asyncio.create_task(self._deliverer.work(run, committer))
                    for _ in range(settings.concurrency)]
         renewer = asyncio.create_task(self._claims.renew_leases(run))

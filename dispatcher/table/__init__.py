@@ -33,6 +33,7 @@ from dispatcher.table.inputs import Fingerprint, Inputs, TableKeeper, fingerprin
 from dispatcher.table.leads import jp_lead, lead_text, parse_lead
 from dispatcher.table.notice import (
     REPORT_COMMAND,
+    STEP_MARK,
     Notice,
     build_notice,
     notice_for_tag,
@@ -72,6 +73,7 @@ from dispatcher.table.windows import (
     Notify,
     Phase,
     Slot,
+    Step,
     Window,
     active_slot,
     find_window,
@@ -98,6 +100,7 @@ __all__ = [
     "PLANNED",
     "PROBE_CEILING_SECONDS",
     "REPORT_COMMAND",
+    "STEP_MARK",
     "Alerts",
     "BackendSettings",
     "Channel",
@@ -129,6 +132,7 @@ __all__ = [
     "Slot",
     "SmsReceipts",
     "SmtpSettings",
+    "Step",
     "TableKeeper",
     "TwilioSettings",
     "Window",

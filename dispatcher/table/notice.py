@@ -14,12 +14,15 @@ from dispatcher.table.windows import (
     EndNotice,
     Phase,
     Slot,
+    Step,
     Window,
     find_window,
     following_slot,
     notice_times,
 )
 from dispatcher.table.work import Report, Work, WorkReport, WorkReports, work_of
+
+STEP_MARK = "+"  # start+voice: the call-out of the start notice
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,20 @@ class Notice:
     new_slot: Slot | None = None
     lead: timedelta | None = None
     report: WorkReport | None = None
+    step: Step | None = None  # an escalation of the notice to those who did not confirm
 
     @property
     def tag(self) -> str:
         """The phase as the ledger names it: ``start``, ``reminder-1h`` for a reminder,
-        ``extended-2`` for the second extension."""
+        ``extended-2`` for the second extension, ``start+voice`` for the call-out of the
+        start notice."""
+        if self.step is not None:
+            return f"{self.base_tag}{STEP_MARK}{self.step.channel.value}"
+        return self.base_tag
+
+    @property
+    def base_tag(self) -> str:
+        """The tag of the notice itself, not of an escalation of it."""
         if self.phase in NUMBERED_PHASES and self.report is not None:
             return self.report.tag
         return phase_tag(self.phase, self.lead)
@@ -50,9 +62,16 @@ class Notice:
         return notice_key(self.window.id, self.slot.name, self.tag)
 
     @property
+    def base(self) -> Notice:
+        """The notice an escalation escalates (itself if it is not one)."""
+        return replace(self, step=None)
+
+    @property
     def channels(self) -> tuple[Channel, ...]:
         """The channels this notice goes out on: a reminder's are those with its lead, an
-        update's those it was given."""
+        update's those it was given, an escalation's its step's."""
+        if self.step is not None:
+            return (self.step.channel,)
         if self.phase is Phase.REMINDER and self.lead is not None:
             return self.window.reminder_channels(self.lead)
         if self.report is not None and self.report.channels:  # an update on some only
@@ -81,9 +100,16 @@ def notice_tags(window: Window, work: Work | None = None) -> list[str]:
 
 
 def notice_for_tag(window: Window, slot: Slot, tag: str, work: Work | None = None) -> Notice:
-    """The notice ``tag`` names (``start``, ``announce``, ``reminder-1h``, ``update-2``…)
-    in ``slot``, whose ``work`` holds the reports the numbered ones tell of; ArgumentError
-    if it names none."""
+    """The notice ``tag`` names (``start``, ``announce``, ``reminder-1h``, ``update-2``,
+    ``start+voice``…) in ``slot``, whose ``work`` holds the reports the numbered ones tell
+    of; ArgumentError if it names none."""
+    tag, escalated, channel = tag.partition(STEP_MARK)
+    if escalated:
+        try:
+            step = window.step(Channel(channel))
+        except ValueError:
+            raise single(ArgumentError, "notice", f"no channel {channel!r}") from None
+        return replace(notice_for_tag(window, slot, tag, work), step=step)
     phase_text, _, rest = tag.partition("-")
     try:
         phase = Phase(phase_text)

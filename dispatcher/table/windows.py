@@ -50,6 +50,16 @@ class Channel(StrEnum):
     VOICE = "voice"  # a phone call that speaks the notice (the contact's phone, else sms)
 
 
+@dataclass(frozen=True)
+class Step:
+    """An escalation of a notice that asks to confirm: ``after`` its sending began, it goes
+    again on ``channel`` to the contacts who have not confirmed ([confirm] steps; the
+    call-out, [confirm] callout_after, is the one on voice)."""
+
+    after: timedelta
+    channel: Channel
+
+
 def reserve_id(local_start: datetime) -> str:
     """The name of a reserve slot that has no ``id`` of its own: its local start,
     ``reserve-2021-08-23-0100``."""
@@ -85,11 +95,17 @@ class Window:
     # per channel, the lead times of its reminders (only channels the window sends on)
     reminders: tuple[tuple[Channel, tuple[timedelta, ...]], ...] = ()
     end_notice: EndNotice = EndNotice.SCHEDULED
-    # the phases whose notices ask each contact to confirm ([confirm] phases, or its own)
+    # the phases whose notices ask each contact to confirm ([confirm] phases, or its own),
+    # and how they escalate to those who have not ([confirm] steps and callout_after)
     confirm: tuple[Phase, ...] = ()
+    steps: tuple[Step, ...] = ()
 
     def confirms(self, phase: Phase) -> bool:
         return phase in self.confirm
+
+    def step(self, channel: Channel) -> Step:
+        """The escalation step on ``channel`` (one no longer configured: after 0)."""
+        return next((s for s in self.steps if s.channel is channel), Step(timedelta(0), channel))
 
     @property
     def planned(self) -> Slot:

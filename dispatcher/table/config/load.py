@@ -25,6 +25,7 @@ from dispatcher.table.config.sections import (
 )
 from dispatcher.table.config.window_rows import WindowDefaults, read_reminders, read_windows
 from dispatcher.table.tomlpos import LineIndex
+from dispatcher.table.windows import Channel
 
 
 def load_config(path: Path) -> Config:
@@ -87,7 +88,7 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     confirm = read_confirm(r, r.table(data, (), "confirm"))
     windows = read_windows(r, r.tables(data, (), "windows"), settings.timezone,
                            WindowDefaults(settings.announce_days_before, reminders,
-                                          confirm.phases))
+                                          confirm.phases, confirm.steps))
     channels, messages = read_channels(r, r.table(data, (), "channels"))
     retry = read_retry(r, r.table(data, (), "retry"))
     receipts = read_receipts(r, r.table(data, (), "receipts"))
@@ -99,6 +100,11 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
         r.problem(("confirm",), "phases", "a notice that asks to confirm carries a link to "
                   "the daemon's HTTP server: set [http] listen (and public_url, how the "
                   "contacts reach it)")
+    if confirm.steps and not any(w.confirm for w in windows):
+        only_a_call = [s.channel for s in confirm.steps] == [Channel.VOICE]
+        r.problem(("confirm",), "callout_after" if only_a_call else "steps",
+                  "escalates the notices that ask to confirm, and none does: set [confirm] "
+                  "phases (or a window's confirm)")
     if r.problems or sender is None or helpdesk is None:
         return None
     return Config(r.path, settings, sender, helpdesk, affected, windows, channels, messages,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from dispatcher.table.receipt_settings import Http, Receipts
 from dispatcher.table.retry import RetryPolicy
-from dispatcher.table.windows import Channel, Phase, Window
+from dispatcher.table.windows import Channel, Phase, Step, Window
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 
@@ -204,10 +204,13 @@ class Alerts:
 @dataclass(frozen=True)
 class ConfirmSettings:
     """``[confirm]``: the phases whose notices ask each contact to confirm they read it,
-    through a personal link (``{[http] public_url}/c/{code}``). A window's own ``confirm``
-    takes the place of ``phases``."""
+    through a personal link (``{[http] public_url}/c/{code}``), or by pressing 1 on a call;
+    a window's own ``confirm`` takes the place of ``phases``. The ``steps`` (``steps``,
+    then the call-out ``callout_after`` on voice), by the time after a notice's sending
+    began, send it again to those who have not confirmed."""
 
     phases: tuple[Phase, ...] = ()
+    steps: tuple[Step, ...] = ()
 
 
 @dataclass(frozen=True)

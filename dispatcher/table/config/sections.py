@@ -31,6 +31,7 @@ from dispatcher.table.config.values import (
     http_url,
     mailbox,
     mobile_numbers,
+    one_of,
     optional_text,
     phase_names,
     positive_number,
@@ -38,8 +39,10 @@ from dispatcher.table.config.values import (
     whole_number,
     zone,
 )
+from dispatcher.table.leads import parse_lead
 from dispatcher.table.retry import RetryPolicy
 from dispatcher.table.tomlpos import TablePath
+from dispatcher.table.windows import Channel, Step
 
 _SETTINGS_KEYS = {"timezone", "contacts", "templates", "ledger", "catch_up_minutes",
                   "lease_seconds", "announce_days_before", "overrun_after_minutes"}
@@ -157,8 +160,28 @@ def read_alerts(r: Reader, data: dict[str, Any]) -> Alerts:
 
 def read_confirm(r: Reader, data: dict[str, Any]) -> ConfirmSettings:
     t: TablePath = ("confirm",)
-    r.unknown_keys(data, t, {"phases"})
-    return ConfirmSettings(r.value(data, t, "phases", phase_names, ()) or ())
+    r.unknown_keys(data, t, {"phases", "callout_after", "steps"})
+    phases = r.optional(data, t, "phases", phase_names) or ()
+    steps = [_step(r, (*t, "steps", i), item)
+             for i, item in enumerate(r.tables(data, t, "steps"))]
+    callout = r.optional(data, t, "callout_after", parse_lead)
+    if callout is not None:
+        if any(s is not None and s.channel is Channel.VOICE for s in steps):
+            r.problem(t, "callout_after", "the steps already call (channel = \"voice\"): "
+                                          "one call-out per notice")
+        steps.append(Step(callout, Channel.VOICE))
+    kept = tuple(sorted((s for s in steps if s is not None), key=lambda s: s.after))
+    channels = [s.channel for s in kept]
+    if len(set(channels)) < len(channels):
+        r.problem(t, "steps", "each step goes on a channel of its own (one resend each)")
+    return ConfirmSettings(phases, kept)
+
+
+def _step(r: Reader, t: TablePath, data: dict[str, Any]) -> Step | None:
+    r.unknown_keys(data, t, {"after", "channel"})
+    after = r.value(data, t, "after", parse_lead)
+    channel = r.value(data, t, "channel", one_of(tuple(c.value for c in Channel)))
+    return Step(after, Channel(channel)) if after is not None and channel else None
 
 
 def read_console(r: Reader, data: dict[str, Any]) -> ConsoleSettings:

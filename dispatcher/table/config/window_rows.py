@@ -30,6 +30,7 @@ from dispatcher.table.windows import (
     Notify,
     Phase,
     Slot,
+    Step,
     Window,
     reserve_id,
 )
@@ -57,6 +58,7 @@ class WindowDefaults:
     announce_days: float = DEFAULT_ANNOUNCE_DAYS
     reminders: Reminders = field(default_factory=dict)
     confirm: tuple[Phase, ...] = ()  # [confirm] phases
+    steps: tuple[Step, ...] = ()  # [confirm] steps and callout_after
 
 
 def read_reminders(r: Reader, data: dict[str, Any], t: TablePath = ("reminders",)
@@ -128,7 +130,8 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
                   tuple((c, leads) for c, leads in reminders.items()
                         if c in (channels or ()) and leads),
                   EndNotice(end_notice or EndNotice.SCHEDULED),
-                  defaults.confirm if confirm is None else confirm)
+                  defaults.confirm if confirm is None else confirm,
+                  defaults.steps)
 
 
 def _window_id(value: Any) -> str:
