@@ -213,3 +213,36 @@ def test_the_help_desk_confirms_by_contact_or_by_the_code_on_the_fax(
 
     entries = asyncio.run(audited())
     assert len(entries) == 2 and all("start" in str(e) for e in entries)
+
+
+def test_the_console_confirms_for_a_merchant_who_phoned_and_lists_who_has_not(
+        project: Path, cli: Cli) -> None:
+    use_contacts(project, FIVE)
+    with console_server(project) as port:
+        with project.open("a", encoding="utf-8") as config:
+            config.write('\n[confirm]\nphases = ["start"]\n')
+        assert cli("send", "3", "start", "--yes", "--config", str(project)).code == 0
+        _, code = links_in(project.parent)["M3"]
+        action = "/windows/3/notices/start/confirm"
+        desk = HttpClient(port)
+        assert desk.request("POST", action, {"who": code, "csrf": "x"})[0] == 401
+        assert desk.login() == 303
+        _, _, page = desk.request("GET", "/windows/3/notices/start")
+        assert "確認を代行" in page and "受領確認 0 件" in page
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf
+        assert desk.request("POST", action, {"who": "nobody", "csrf": csrf.group(1)})[0] == 400
+        status, headers, _ = desk.request("POST", action, {"who": code.upper(),
+                                                           "csrf": csrf.group(1)})
+        assert status == 303 and "contact=M3" in headers["location"]
+        _, _, page = desk.request("GET", "/windows/3/notices/start")
+        assert "受領確認 1 件" in page
+        _, _, csv = desk.request("GET", "/windows/3/notices/start/unreached.csv")
+    assert confirmed(cli, project) == 1
+    listed = json.loads(cli("unreached", "3", "start", "--json", "--config", str(project)).out)
+    assert listed["asks_to_confirm"] and listed["confirmed"] == 1
+    assert [c["contact"] for c in listed["contacts"]] == ["M1", "M2", "M4", "M5"]
+    assert all(not c["confirmed"] and c["reached"] is False for c in listed["contacts"])
+    rows = csv.splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["M1", "M2", "M4", "M5"]
+    assert all(r.split(",")[-3:-1] == ["no", "no"] for r in rows)  # confirmed, reached

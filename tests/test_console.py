@@ -88,7 +88,8 @@ def test_a_login_shows_the_table_and_the_audit_log(console: HttpClient) -> None:
     status, headers, csv = console.request("GET", "/windows/3/notices/start/unreached.csv")
     assert status == 200 and headers["content-type"].startswith("text/csv")
     assert csv.splitlines() == ["\ufeffcontact,merchant,name,phones,waiting,fax state,"
-                                "fax reason,email state,email reason,sms state,sms reason"]
+                                "fax reason,email state,email reason,sms state,sms reason,"
+                                "voice state,voice reason,confirmed,reached,steps"]
 
 
 def test_the_session_cookie_is_http_only_and_strict(console: HttpClient) -> None:

@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,6 +143,15 @@ callout_after = "20s"
     assert all("/twilio/call/" in form["Url"] for form in fake.calls.accepted)
     assert all("<Gather" in twiml and 'language="ja-JP"' in twiml
                for twiml in fake.calls.heard.values())
+    wait_for(lambda: all(s["steps"] and s["steps"][0]["state"] == "delivered"
+                         for s in _unconfirmed(cli, project)), 120, "the calls settled")
+    assert [c["contact"] for c in _unconfirmed(cli, project)] == ["M1", "M3", "M4", "M5"]
+    assert {c["steps"][0]["notice"] for c in _unconfirmed(cli, project)} == {"start+voice"}
+
+
+def _unconfirmed(cli: Cli, project: Path) -> list[dict[str, Any]]:
+    result = cli("unreached", "3", "start", "--json", "--config", str(project))
+    return list(json.loads(result.out)["contacts"])
 
 
 def _confirmed(cli: Cli, project: Path) -> int:

@@ -27,23 +27,21 @@ from dispatcher.cli.app import (
 )
 from dispatcher.cli.sending import operator
 from dispatcher.errors import ArgumentError, single
-from dispatcher.ledger import Ledger
 from dispatcher.receipts import (
     HandConfirmation,
+    ReachReads,
     Unreached,
     confirm_by_hand,
     gone_from,
-    not_reached,
-    unreached,
     unreached_csv,
 )
 from dispatcher.render import ConfirmLinks
 from dispatcher.table import (
-    Contact,
     Inputs,
     Phase,
     Window,
     active_slot,
+    asks_to_confirm,
     build_notice,
     find_window,
     in_audience,
@@ -84,42 +82,40 @@ async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta 
                   now: datetime, everyone: bool) -> dict[str, Any]:
     """The report; with ``everyone`` false, its contacts are only the first ``SHOWN``
     (only theirs and the reached contacts are read: 100,000 contacts read 300,000
-    deliveries otherwise)."""
+    deliveries otherwise). Of a notice that asks to confirm, those who did not confirm."""
     config = inputs.config
     grace = timedelta(minutes=config.receipts.grace_minutes)
     audience = in_audience(inputs.contacts, window.audience)
+    tag = phase_tag(phase, lead)
+    asks = asks_to_confirm(window, tag)
     found: list[Unreached] = []
-    total = 0
+    total = confirmed = 0
     async with opened_ledger(config) as ledger:
         slot = active_slot(window, await ledger.active_slots())
-        record = await ledger.notice(window.id, slot.name, phase_tag(phase, lead))
+        record = await ledger.notice(window.id, slot.name, tag)
+        reads = ReachReads(ledger)
         if record is not None and everyone:
-            found = unreached(audience, await ledger.deliveries_of(record.id), grace, now)
+            found = await reads.rows(record, asks, audience, None, grace, now)
             total = len(found)
         elif record is not None:
-            missing = await _missing(ledger, record.id, audience, now - grace)
-            shown = missing[:SHOWN]
+            ids = [c.id for c in audience]
+            gone = gone_from(set(ids), await ledger.contacts_named(record.id))
+            shown = (await reads.missing(record, asks, ids, gone, now - grace))
+            total, shown = len(shown), shown[:SHOWN]
             by_id = {c.id: c for c in audience}
-            found = unreached([by_id[i] for i in shown if i in by_id],
-                              await ledger.deliveries_of_contacts(record.id, shown), grace, now)
-            total = len(missing)
-    return {"window": window.id, "number": window.number, "phase": phase_tag(phase, lead),
+            found = await reads.rows(record, asks, [by_id[i] for i in shown if i in by_id],
+                                     shown, grace, now)
+        if record is not None:
+            confirmed = await ledger.confirmed_count(record.id)
+    return {"window": window.id, "number": window.number, "phase": tag,
             "slot": slot.name, "sent": record is not None,
             "grace_minutes": config.receipts.grace_minutes, "as_of": now.isoformat(),
             "audience": len(audience), "unreached": total,
+            "asks_to_confirm": asks, "confirmed": confirmed,
             "contacts": [u.to_json() for u in found]}
 
 
-async def _missing(ledger: Ledger, notice_id: int, audience: list[Contact],
-                   sent_before: datetime) -> list[str]:
-    """The notice's contacts no delivery reached: the audience's, then any no longer in it."""
-    reached = await ledger.contacts_reached(notice_id, sent_before)
-    ids = [c.id for c in audience]
-    gone = gone_from(set(ids), await ledger.contacts_named(notice_id))
-    return not_reached(ids, gone, reached)
-
-
-_CHANNELS = ("fax", "email", "sms")
+_CHANNELS = ("fax", "email", "sms", "voice")
 SHOWN = 100  # rows in the terminal (a table of 100,000 took minutes to lay out)
 
 
@@ -128,16 +124,23 @@ def _print(report: dict[str, Any]) -> None:
     if not report["sent"]:
         out.print(f"{head}: not sent yet", markup=False)
         return
-    out.print(f"{head}: {report['unreached']:,} of {report['audience']:,} contacts "
-              f"unreached (grace {report['grace_minutes']:g} min)", markup=False)
+    if report["asks_to_confirm"]:
+        out.print(f"{head}: {report['unreached']:,} of {report['audience']:,} contacts "
+                  f"have not confirmed ({report['confirmed']:,} confirmed)", markup=False)
+    else:
+        out.print(f"{head}: {report['unreached']:,} of {report['audience']:,} contacts "
+                  f"unreached (grace {report['grace_minutes']:g} min)", markup=False)
     if not report["contacts"]:
         return
-    table = Table("contact", "merchant", "name", "phones", *_CHANNELS)
+    table = Table("contact", "merchant", "name", "phones", *_CHANNELS, "reached", "steps")
     for contact in report["contacts"][:SHOWN]:
         channels = contact["channels"]
         table.add_row(contact["contact"], contact["merchant"], contact["name"],
                       "\n".join(contact["phones"]) or "-",
-                      *(_outcome(channels.get(c)) for c in _CHANNELS))
+                      *(_outcome(channels.get(c)) for c in _CHANNELS),
+                      "yes" if contact["reached"] else "no",
+                      "\n".join(f"{s['notice']}: {_outcome(s)}" for s in contact["steps"])
+                      or "-")
     out.print(table)
     more = report["unreached"] - min(len(report["contacts"]), SHOWN)
     if more > 0:

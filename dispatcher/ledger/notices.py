@@ -16,7 +16,7 @@ from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import NoticeRecord, OutageRecord
 from dispatcher.ledger.states import BEGUN_STATES, NoticeState
 from dispatcher.ledger.tables import audit_log, notices, outages, slot_changes
-from dispatcher.table import PLANNED, notice_key
+from dispatcher.table import PLANNED, STEP_MARK, notice_key
 
 
 class NoticeQueries(EngineUser):
@@ -63,6 +63,14 @@ class NoticeQueries(EngineUser):
         async with self._connect() as conn:
             rows = await conn.execute(select(n.window_id, n.slot, n.phase, n.state))
             return {notice_key(w, s, p): NoticeState(state) for w, s, p, state in rows}
+
+    async def base_of(self, record: NoticeRecord) -> NoticeRecord:
+        """The notice an escalation (``start+voice``) escalates; any other, itself. A
+        contact confirms that one, whichever delivery's link or call they answered."""
+        base, escalated, _ = record.phase.partition(STEP_MARK)
+        if not escalated:
+            return record
+        return await self.notice(record.window_id, record.slot, base) or record
 
     async def notice_starts(self) -> dict[str, datetime]:
         """When each notice that went or is going out began sending, by its key: what its

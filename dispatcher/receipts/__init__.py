@@ -8,6 +8,7 @@ from dispatcher.receipts.confirmations import HandConfirmation, confirm_by_hand
 from dispatcher.receipts.files import mails_in
 from dispatcher.receipts.imap import ImapAccount, ImapError, ImapIntake
 from dispatcher.receipts.mail import MailMatcher, MailResult, read_mails, report_of
+from dispatcher.receipts.proof import ReachReads
 from dispatcher.receipts.reach import (
     Unreached,
     gone_from,
@@ -29,6 +30,7 @@ __all__ = [
     "MailMatcher",
     "MailReading",
     "MailResult",
+    "ReachReads",
     "RecipientResult",
     "TwilioPoller",
     "TwilioReports",

@@ -109,9 +109,10 @@ class CallReports:
             return None
         delivery, record = found
         confirmed = params.get("Digits", "").strip() == CONFIRM_KEY
-        if confirmed:
+        if confirmed:  # the notice itself, if the call is its call-out
+            base = await self.ledger.base_of(record)
             await self.ledger.confirm(Confirmation(
-                record.id, delivery.contact_id, "voice", f"call {params.get('CallSid', '')}",
+                base.id, delivery.contact_id, "voice", f"call {params.get('CallSid', '')}",
                 self.clock(), delivery.id))
             event(log, logging.INFO, "confirmed by call", delivery=delivery.id,
                   contact=delivery.contact_id)

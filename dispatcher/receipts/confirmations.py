@@ -44,8 +44,8 @@ async def _contact_named(ledger: Ledger, links: ConfirmLinks | None, record: Not
     delivery_id = links.delivery_of(who, now) if links is not None else None
     if delivery_id is not None:
         found = (await ledger.deliveries_by_id([delivery_id])).get(delivery_id)
-        if found is not None and found[0].notice_id == record.id:
-            return found[0].contact_id
+        if found is not None and (await ledger.base_of(found[1])).id == record.id:
+            return found[0].contact_id  # a code of the notice, or of one of its escalations
     key = notice_key(record.window_id, record.slot, record.phase)
     raise single(ArgumentError, "CONTACT", f"{who!r} is neither a contact that {key} was "
                  "sent to nor the code printed on one of its pages")

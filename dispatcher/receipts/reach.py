@@ -4,6 +4,8 @@ audience and ``now`` are passed in.
 A contact is reached when one of its deliveries is ``delivered``, or ``sent`` with no
 failure reported for ``grace`` after it was sent. Every other contact of the audience is
 unreached, including one with no delivery at all (no address on the notice's channels).
+Of a notice that asks to confirm, only a confirmation proves it: every contact who has not
+confirmed is listed, with whether a delivery reached them and what its escalations did.
 """
 
 from __future__ import annotations
@@ -30,15 +32,24 @@ class Unreached:
     phones: tuple[str, ...]
     deliveries: tuple[DeliveryRecord, ...]
     waiting: bool  # a message was sent within the grace period: it may still arrive
+    reached: bool = False  # a delivery reached them (listed: the notice asks to confirm)
+    # the escalations' deliveries to them (start+sms, start+voice: the call-out), in order
+    steps: tuple[tuple[str, DeliveryRecord], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "contact": self.contact_id, "merchant": self.merchant, "name": self.name,
             "phones": list(self.phones), "waiting": self.waiting,
-            "channels": {d.channel: {"state": d.state, "address": d.address,
-                                     "error_code": d.error_code, "reason": d.last_error}
-                         for d in self.deliveries},
+            "channels": {d.channel: _outcome(d) for d in self.deliveries},
+            "confirmed": False, "reached": self.reached,
+            "steps": [{"notice": tag, "channel": d.channel, **_outcome(d)}
+                      for tag, d in self.steps],
         }
+
+
+def _outcome(delivery: DeliveryRecord) -> dict[str, Any]:
+    return {"state": delivery.state, "address": delivery.address,
+            "error_code": delivery.error_code, "reason": delivery.last_error}
 
 
 def is_reached(delivery: DeliveryRecord, grace: timedelta, now: datetime) -> bool:
@@ -49,24 +60,33 @@ def is_reached(delivery: DeliveryRecord, grace: timedelta, now: datetime) -> boo
 
 
 def unreached(audience: Sequence[Contact], deliveries: Iterable[DeliveryRecord],
-              grace: timedelta, now: datetime) -> list[Unreached]:
+              grace: timedelta, now: datetime,
+              steps: Iterable[tuple[str, DeliveryRecord]] = (),
+              confirmed: Container[str] | None = None) -> list[Unreached]:
     """The contacts of ``audience`` (and any other contact a delivery names) that no
-    delivery reached, in the audience's order."""
+    delivery reached, in the audience's order; of a notice that asks to confirm (the
+    ``confirmed`` contacts given), those who have not confirmed."""
     by_contact: dict[str, list[DeliveryRecord]] = {}
     for delivery in deliveries:
         by_contact.setdefault(delivery.contact_id, []).append(delivery)
+    steps_of: dict[str, list[tuple[str, DeliveryRecord]]] = {}
+    for tag, delivery in steps:
+        steps_of.setdefault(delivery.contact_id, []).append((tag, delivery))
     known = {c.id: c for c in audience}
     order = [c.id for c in audience] + [i for i in by_contact if i not in known]
     found = []
     for contact_id in order:
         mine = by_contact.get(contact_id, [])
-        if any(is_reached(d, grace, now) for d in mine):
+        reached = any(is_reached(d, grace, now) for d in mine)
+        if (reached and confirmed is None) or (confirmed is not None
+                                                and contact_id in confirmed):
             continue
         contact = known.get(contact_id)
         waiting = any(d.state == DeliveryState.SENT.value for d in mine)
         found.append(Unreached(
             contact_id, contact.merchant if contact else "", contact.name if contact else "",
-            _phones(contact), tuple(sorted(mine, key=lambda d: d.channel)), waiting))
+            _phones(contact), tuple(sorted(mine, key=lambda d: d.channel)), waiting, reached,
+            tuple(steps_of.get(contact_id, ()))))
     return found
 
 
@@ -84,13 +104,13 @@ def not_reached(audience: Iterable[str], gone: Iterable[str], reached: Container
 
 
 def _phones(contact: Contact | None) -> tuple[str, ...]:
-    """Numbers to call: the mobile (SMS) number first, then the fax line."""
+    """Numbers to call: the phone, the mobile (SMS) number, then the fax line."""
     if contact is None:
         return ()
-    return tuple(dict.fromkeys(n for n in (contact.sms, contact.fax) if n))
+    return tuple(dict.fromkeys(n for n in (contact.phone, contact.sms, contact.fax) if n))
 
 
-_CSV_CHANNELS = ("fax", "email", "sms")
+_CSV_CHANNELS = ("fax", "email", "sms", "voice")
 
 
 def unreached_csv(contacts: Iterable[dict[str, Any]]) -> str:
@@ -114,7 +134,8 @@ def unreached_csv_lines(contacts: Iterable[dict[str, Any]], header: bool = True
 
     if header:
         yield line(["contact", "merchant", "name", "phones", "waiting",
-                    *(f"{c} {what}" for c in _CSV_CHANNELS for what in ("state", "reason"))])
+                    *(f"{c} {what}" for c in _CSV_CHANNELS for what in ("state", "reason")),
+                    "confirmed", "reached", "steps"])
     for contact in contacts:
         channels = contact["channels"]
         row = [contact["contact"], contact["merchant"], contact["name"],
@@ -122,4 +143,12 @@ def unreached_csv_lines(contacts: Iterable[dict[str, Any]], header: bool = True
         for channel in _CSV_CHANNELS:
             outcome = channels.get(channel, {})
             row += [outcome.get("state", "no address"), outcome.get("reason") or ""]
+        row += ["yes" if contact["confirmed"] else "no", "yes" if contact["reached"] else "no",
+                "; ".join(_step_text(step) for step in contact["steps"])]
         yield line(row)
+
+
+def _step_text(step: dict[str, Any]) -> str:
+    """``start+voice: undelivered (busy)``: what an escalation did."""
+    reason = f" ({step['reason']})" if step.get("reason") else ""
+    return f"{step['notice']}: {step['state']}{reason}"

@@ -35,6 +35,7 @@ from dispatcher.table.notice import (
     REPORT_COMMAND,
     STEP_MARK,
     Notice,
+    asks_to_confirm,
     build_notice,
     notice_for_tag,
     notice_in_work,
@@ -43,6 +44,7 @@ from dispatcher.table.notice import (
     notice_tags,
     phase_tag,
     possible_notices,
+    tag_phase,
 )
 from dispatcher.table.receipt_settings import (
     EmailReceipts,
@@ -142,6 +144,7 @@ __all__ = [
     "WorkReports",
     "WorkState",
     "active_slot",
+    "asks_to_confirm",
     "build_notice",
     "find_contact",
     "find_window",
@@ -177,5 +180,6 @@ __all__ = [
     "postponement_target",
     "reserve_id",
     "spoken_duration",
+    "tag_phase",
     "work_of",
 ]

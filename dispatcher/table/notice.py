@@ -83,6 +83,20 @@ def phase_tag(phase: Phase, lead: timedelta | None = None) -> str:
     return f"{phase.value}-{lead_text(lead)}" if lead is not None else phase.value
 
 
+def tag_phase(tag: str) -> Phase | None:
+    """The phase a ledger tag names (``reminder-1h`` a reminder, ``start+voice`` the start
+    notice's call-out); None if it names none."""
+    name = tag.partition(STEP_MARK)[0].partition("-")[0]
+    return Phase(name) if name in {p.value for p in Phase} else None
+
+
+def asks_to_confirm(window: Window, tag: str) -> bool:
+    """Whether the notice ``tag`` names asks its contacts to confirm (an escalation of one
+    is not asked again: it counts for the notice it escalates)."""
+    phase = tag_phase(tag)
+    return phase is not None and STEP_MARK not in tag and window.confirms(phase)
+
+
 def notice_key(window_id: str, slot: str, phase: str) -> str:
     """The ledger's unique name of a notice: ``2021-07-19-emoney/planned/start``."""
     return f"{window_id}/{slot}/{phase}"

@@ -97,7 +97,7 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
         Route("/maintenance/{name}", published_file),
     ]
     if console is not None:  # the confirmation links' page reads the console's table
-        routes += console.routes() + ConfirmDesk(console.desk).routes()
+        routes += console.routes() + ConfirmDesk(console.desk).routes(console.gate)
     return SecurityHeaders(Starlette(routes=routes))
 
 

@@ -1,5 +1,5 @@
 """The page a contact's confirmation link opens (``/c/{code}``), outside the console's
-login: the code is the proof.
+login: the code is the proof; and the help desk's 確認を代行 in the console.
 
 A GET shows the notice and a 確認しました button and changes nothing (mail scanners and
 link previews open links); the button's POST records the confirmation, and confirming
@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from dispatcher.errors import InputError
+from dispatcher.errors import ArgumentError, InputError, single
 from dispatcher.ledger import Confirmation, DeliveryRecord, NoticeRecord
 from dispatcher.logs import event
+from dispatcher.receipts import confirm_by_hand
 from dispatcher.render import CONFIRM_PATH, ConfirmLinks, Message, Renderer
 from dispatcher.table import (
     Channel,
@@ -28,8 +30,8 @@ from dispatcher.table import (
     notice_key,
     notice_named,
 )
-from dispatcher.web.auth import AddressLimiter
-from dispatcher.web.gate import STATIC, html
+from dispatcher.web.auth import AddressLimiter, Session
+from dispatcher.web.gate import STATIC, Gate, html
 from dispatcher.web.notices import NoticeDesk
 
 log = logging.getLogger("dispatcher.web")
@@ -45,10 +47,32 @@ class ConfirmDesk:
     def __post_init__(self) -> None:
         self.limiter = AddressLimiter(BAD_CODES_PER_ADDRESS, self.desk.clock)
 
-    def routes(self) -> list[Route]:
+    def routes(self, gate: Gate) -> list[Route]:
+        """The link pages (anyone with a code), and the help desk's 確認を代行 (logged in)."""
         return [Route(f"{CONFIRM_PATH}/confirm.css", self.style),
                 Route(f"{CONFIRM_PATH}/{{code}}", self.page, methods=["GET"]),
-                Route(f"{CONFIRM_PATH}/{{code}}", self.confirm, methods=["POST"])]
+                Route(f"{CONFIRM_PATH}/{{code}}", self.confirm, methods=["POST"]),
+                Route("/windows/{number:int}/notices/{tag}/confirm",
+                      gate.action(self.by_hand), methods=["POST"])]
+
+    async def by_hand(self, request: Request, session: Session) -> Response:
+        """The help desk confirms for a merchant who phoned (an id or the fax's code)."""
+        inputs = await self.desk.inputs()
+        number, tag = request.path_params["number"], request.path_params["tag"]
+        form = await request.form()
+        try:
+            notice = await self.desk.notice(inputs, number, tag)
+            record = await self.desk.ledger.notice(notice.window.id, notice.slot.name,
+                                                   notice.tag)
+            if record is None:
+                raise single(ArgumentError, "notice", f"{notice.key} has not been sent")
+            done = await confirm_by_hand(self.desk.ledger, ConfirmLinks.of(inputs.config),
+                                         record, str(form.get("who", "")), session.user,
+                                         self.desk.clock())
+        except InputError as exc:
+            return PlainTextResponse(f"{exc}\n", status_code=400)
+        target = f"/windows/{number}/notices/{tag}?contact={quote(done.contact_id)}#unreached"
+        return RedirectResponse(target, status_code=303)
 
     async def style(self, _: Request) -> Response:
         return PlainTextResponse((STATIC / "confirm.css").read_text(encoding="utf-8"),
@@ -93,7 +117,8 @@ class ConfirmDesk:
             event(log, logging.WARNING, "confirmation link refused: the code does not verify",
                   code=code[:40], address=address, delivery=delivery_id)
             return html("confirm_refused.html.j2", 404, helpdesk=inputs.config.helpdesk)
-        return inputs, *found
+        delivery, record = found
+        return inputs, delivery, await self.desk.ledger.base_of(record)
 
     async def _page(self, inputs: Inputs, delivery: DeliveryRecord, record: NoticeRecord,
                     standing: Confirmation | None) -> Response:

@@ -117,6 +117,8 @@ class NightBoard:
                 "channels": channel_progress(counts, config),
                 **notice_progress(counts, config),
                 "delivered": delivered(counts),
+                "confirmed": await self.ledger.confirmed_count(
+                    (await self.ledger.base_of(last)).id),
                 "unreached": await self._unreached_count(inputs, window, last,
                                                          sum(counts.values())),
             },

@@ -52,6 +52,7 @@ from dispatcher.table import (
     TableKeeper,
     Window,
     active_slot,
+    asks_to_confirm,
     find_window,
     jp_range,
     notice_for_tag,
@@ -132,8 +133,9 @@ class NoticeDesk:
         counts = await self.ledger.counts(record.id) if record else {}
         waiting = await self.ledger.waiting(record.id) if record else []
         grace = timedelta(minutes=config.receipts.grace_minutes)
-        shown, missing_total = await self._unreached.page(record, audience, grace, self.clock(),
-                                                          sum(counts.values()))
+        shown, missing_total = await self._unreached.page(
+            record, audience, grace, self.clock(), sum(counts.values()),
+            asks_to_confirm(notice.window, notice.tag))
         failures = (await self.ledger.deliveries_of(
             record.id, [s.value for s in NOT_REACHED_STATES], limit=UNREACHED_SHOWN)
             if record else [])
@@ -153,6 +155,8 @@ class NoticeDesk:
             "failures_total": sum(n for (_, state), n in counts.items()
                                   if DeliveryState(state) in NOT_REACHED_STATES),
             "unreached": shown, "unreached_total": missing_total,
+            "asks": asks_to_confirm(notice.window, notice.tag),
+            "confirmed": await self.ledger.confirmed_count(record.id) if record else 0,
             "sent": record is not None,
             "sending": notice.key in self.running,
             "active_slot": active_slot(notice.window, await self.ledger.active_slots()).name,
@@ -177,7 +181,8 @@ class NoticeDesk:
         record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
         audience = self._audiences.of(inputs, notice.window.audience)
         grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
-        async for line in self._unreached.csv_lines(record, audience, grace, self.clock()):
+        async for line in self._unreached.csv_lines(record, audience, grace, self.clock(),
+                                                    asks_to_confirm(notice.window, notice.tag)):
             yield line
 
     def audience(self, inputs: Inputs, window: Window) -> Audience:
@@ -188,7 +193,8 @@ class NoticeDesk:
         """How many contacts of ``window``'s audience ``record`` did not reach."""
         grace = timedelta(minutes=inputs.config.receipts.grace_minutes)
         return await self._unreached.count(record, self.audience(inputs, window), grace,
-                                           self.clock(), planned)
+                                           self.clock(), planned,
+                                           asks_to_confirm(window, record.phase))
 
     async def progress_events(self, notice: Notice) -> AsyncIterator[str]:
         """Server-sent events: the share of deliveries finished, every second, until the

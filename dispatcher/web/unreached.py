@@ -9,13 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from dispatcher.ledger import Ledger, NoticeRecord
-from dispatcher.receipts import (
-    Unreached,
-    gone_from,
-    not_reached,
-    unreached,
-    unreached_csv_lines,
-)
+from dispatcher.receipts import ReachReads, Unreached, gone_from, unreached_csv_lines
 from dispatcher.web.audience import Audience
 
 UNREACHED_SHOWN = 100  # on the page; the CSV has them all
@@ -27,48 +21,51 @@ class UnreachedReader:
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
+        self._reads = ReachReads(ledger)
         # the last _gone: for (notice id, deliveries planned) and that Audience (an object
         # compared by identity: an id() can be reused once the old table is freed)
         self._gone_found: tuple[object, Audience | None, list[str]] = (None, None, [])
 
     async def page(self, record: NoticeRecord | None, audience: Audience, grace: timedelta,
-                   now: datetime, planned: int) -> tuple[list[Unreached], int]:
-        """The first ``UNREACHED_SHOWN`` contacts no delivery reached, and how many there
-        are; ``planned``: how many deliveries the notice has (the caller has counted)."""
+                   now: datetime, planned: int, asks: bool = False
+                   ) -> tuple[list[Unreached], int]:
+        """The first ``UNREACHED_SHOWN`` contacts no delivery reached (``asks``: who did not
+        confirm), and how many there are; ``planned``: how many deliveries the notice has
+        (the caller has counted)."""
         if record is None:
             return [], 0
-        missing = await self._missing(record, audience, now - grace, planned)
+        missing = await self._missing(record, audience, now - grace, planned, asks)
         shown = missing[:UNREACHED_SHOWN]
-        deliveries = await self._ledger.deliveries_of_contacts(record.id, shown)
         contacts = [audience.by_id[i] for i in shown if i in audience.by_id]
-        return unreached(contacts, deliveries, grace, now), len(missing)
+        return (await self._reads.rows(record, asks, contacts, shown, grace, now),
+                len(missing))
 
     async def count(self, record: NoticeRecord, audience: Audience, grace: timedelta,
-                    now: datetime, planned: int) -> int:
+                    now: datetime, planned: int, asks: bool = False) -> int:
         """How many contacts no delivery reached (the page's total, without its rows)."""
-        return len(await self._missing(record, audience, now - grace, planned))
+        return len(await self._missing(record, audience, now - grace, planned, asks))
 
     async def csv_lines(self, record: NoticeRecord | None, audience: Audience,
-                        grace: timedelta, now: datetime) -> AsyncIterator[str]:
+                        grace: timedelta, now: datetime, asks: bool = False
+                        ) -> AsyncIterator[str]:
         """The header, then every contact no delivery reached, the deliveries read for a
         few hundred contacts at a time."""
         yield "".join(unreached_csv_lines([]))
         if record is None:
             return
         planned = sum((await self._ledger.counts(record.id)).values())
-        missing = await self._missing(record, audience, now - grace, planned)
+        missing = await self._missing(record, audience, now - grace, planned, asks)
         for start in range(0, len(missing), CSV_CONTACTS_AT_ONCE):
             chunk = missing[start:start + CSV_CONTACTS_AT_ONCE]
-            deliveries = await self._ledger.deliveries_of_contacts(record.id, chunk)
             contacts = [audience.by_id[i] for i in chunk if i in audience.by_id]
-            found = unreached(contacts, deliveries, grace, now)
+            found = await self._reads.rows(record, asks, contacts, chunk, grace, now)
             yield "".join(unreached_csv_lines((u.to_json() for u in found), header=False))
 
     async def _missing(self, record: NoticeRecord, audience: Audience, sent_before: datetime,
-                       planned: int) -> list[str]:
-        reached = await self._ledger.contacts_reached(record.id, sent_before)
+                       planned: int, asks: bool) -> list[str]:
         gone = await self._gone(record, audience, planned)
-        return not_reached((c.id for c in audience.contacts), gone, reached)
+        return await self._reads.missing(record, asks, (c.id for c in audience.contacts),
+                                         gone, sent_before)
 
     async def _gone(self, record: NoticeRecord, audience: Audience, planned: int
                     ) -> list[str]:

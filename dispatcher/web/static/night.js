@@ -56,6 +56,8 @@
     block.appendChild(table);
     var reach = element("p", "配達確認 ");
     reach.appendChild(element("span", notice.delivered, {"data-field": "delivered"}));
+    reach.appendChild(document.createTextNode(" 件 ／ 受領確認 "));
+    reach.appendChild(element("span", notice.confirmed, {"data-field": "confirmed"}));
     reach.appendChild(document.createTextNode(" 件 ／ 未達 "));
     reach.appendChild(element("span", notice.unreached, {"data-field": "unreached"}));
     reach.appendChild(document.createTextNode(" 件（送信から " + board.getAttribute("data-grace") +
