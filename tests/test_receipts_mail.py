@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,6 +28,7 @@ from dispatcher.receipts import (
 from dispatcher.send import DeliveryTokens
 from dispatcher.table import load_config
 from tests.helpers import (
+    ROOT,
     Cli,
     configure,
     dsn,
@@ -66,6 +69,17 @@ def test_the_real_bounce_corpus_reads_as_sisimai_reads_it_for_nine_in_ten() -> N
         addresses += sum(address in found for address in wanted)
     assert kinds / len(files) >= 0.9, f"kind right for {kinds} of {len(files)}"
     assert addresses / recipients >= 0.9, f"{addresses} of {recipients} recipients found"
+
+
+@pytest.mark.skipif(not BOUNCES.is_dir(), reason="the shared bounce corpus is not here")
+def test_the_addresses_it_calls_dead_are_the_ones_sisimai_does() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "receipts.py"), "--corpus",
+                           str(BOUNCES), "--json"], capture_output=True, text=True, cwd=ROOT,
+                          check=False, timeout=600)
+    assert done.returncode == 0, done.stderr
+    ours = json.loads(done.stdout)["dispatcher"]
+    assert ours["kind"] >= 0.9 and ours["hard_soft"] >= 0.8, ours
+    assert ours["soft_among_suppressed"] <= 0.02, ours  # a live merchant is not dropped
 
 
 @pytest.mark.skipif(not BOUNCES.is_dir(), reason="the shared bounce corpus is not here")

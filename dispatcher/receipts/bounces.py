@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from email.message import Message
@@ -17,6 +17,8 @@ from email.utils import getaddresses
 from enum import StrEnum
 
 import flufl.bounce
+
+from dispatcher.receipts.bounce_reasons import is_dead, reason_of
 
 # flufl.bounce logs a traceback when one of its detectors trips over a mail, then raises;
 # _heuristic takes that as "nothing found", so the traceback is only noise on the console.
@@ -37,10 +39,29 @@ class RecipientResult:
     action: str         # failed | delayed | delivered
     detail: str
 
+    context: str = ""   # the report's words around this recipient, for the reason
+    gateway: bool = False  # the report is a filtering appliance's: it proves no address dead
+    named: bool = True  # the report's own words name this recipient (else: the message)
+
     @property
     def hard(self) -> bool:
         """A permanent failure (5.x.x): the delivery counts as bounced."""
         return self.action == "failed" and (self.status or "").startswith("5")
+
+    @property
+    def reason(self) -> str:
+        """Why, in Sisimai's words (``userunknown``, ``mailboxfull``, ``filtered``…)."""
+        if not self.named:  # words about the whole message tell before a generic code
+            return reason_of(self.status, self.context, self.detail)
+        return reason_of(self.status, self.detail, self.context)
+
+    @property
+    def dead(self) -> bool:
+        """The address itself is dead (no such user, no such domain): not to be sent to
+        again. Narrower than ``hard``: a block or a full mailbox fails hard, and the
+        merchant is still there."""
+        return self.action == "failed" and not self.gateway and is_dead(
+            self.status, self.reason, self.detail, self.context, self.address)
 
 
 @dataclass(frozen=True)
@@ -72,11 +93,34 @@ def read_bounce(raw: bytes) -> MailReading:
     report = _delivery_status(mail)
     if report is not None:
         envid, recipients = report
+        recipients = _in_context(recipients, mail)
         return MailReading(_kind(recipients), recipients, envelope_to, envid, returned, text)
     if _is_feedback_or_auto_reply(mail):
         return MailReading(MailKind.NOT_A_BOUNCE, (), envelope_to, None, returned, text)
-    recipients = _heuristic(mail)
+    recipients = _in_context(_heuristic(mail), mail)
     return MailReading(_kind(recipients), recipients, envelope_to, None, returned, text)
+
+
+# headers of filtering appliances (ActiveHunter, SurfControl, MailFoundry, m-FILTER): what
+# they refuse, they refuse for the content, whatever their words say of the address
+_GATEWAYS = ("X-AHMAILID", "X-SurfControl", "X-MailFoundry", "X-MFILTER")
+
+
+def _in_context(recipients: tuple[RecipientResult, ...], mail: Message
+                ) -> tuple[RecipientResult, ...]:
+    """Each recipient with the report's own words around it (where the mail system says
+    at which step it refused: RCPT TO, or after DATA)."""
+    own = _own_part(_text_of(mail))
+    gateway = any(mail.get(name) for name in _GATEWAYS)
+    return tuple(replace(r, context=_around(own, r.address), gateway=gateway,
+                         named=r.address in own.lower())
+                 for r in recipients)
+
+
+def _around(text: str, address: str) -> str:
+    """The words near ``address``; the report's first words if it does not name it."""
+    at = text.lower().find(address)
+    return text[max(0, at - 200):at + 400] if at >= 0 else text[:600]
 
 
 def _subject(mail: Message) -> str:
