@@ -9,6 +9,7 @@ import sys
 from dispatcher.cli import console, preview, publishing, reach, running, sending, views, work
 from dispatcher.cli.app import app
 from dispatcher.cli.receipt_commands import receipts_app, secret_app
+from dispatcher.cli.suppress import suppress_app
 from dispatcher.errors import DispatcherError, InputError
 
 for command in (views.windows, views.check, preview.preview, sending.send, views.status,
@@ -22,6 +23,7 @@ app.command("console")(console.console)
 app.add_typer(console.user_app, name="user")
 app.add_typer(receipts_app, name="receipts")
 app.add_typer(secret_app, name="secret")
+app.add_typer(suppress_app, name="suppress")
 
 
 def main() -> None:

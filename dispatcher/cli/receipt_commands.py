@@ -120,6 +120,7 @@ async def _apply(ledger: Ledger, results: list[MailResult]) -> dict[int, Applied
     outcomes = await ledger.apply_reports([r.report for r in reported if r.report], clock())
     await ledger.record_forged([r.forged_report for r in results if r.forged_report],
                                clock())
+    await ledger.suppress([s for r in results if (s := r.suppression(clock())) is not None])
     return {id(r): applied for r, applied in zip(reported, outcomes, strict=True)}
 
 

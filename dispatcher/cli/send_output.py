@@ -57,6 +57,11 @@ def print_send_result(result: SendResult) -> None:
         if lacking:
             out.print(f"{channel.value}: {len(lacking)} contacts have no address: "
                       f"{', '.join(lacking)}", markup=False)
+    for channel, off in result.plan.suppressed.items():
+        if off:
+            out.print(f"{channel.value}: {len(off)} contacts not sent to, their address is "
+                      f"suppressed (`dispatcher suppress list`): {', '.join(off)}",
+                      markup=False)
     for failure in result.failures:
         out.print(f"{failure.state}: {failure.channel} {failure.contact_id} {failure.address}: "
                   f"{failure.last_error}", markup=False)

@@ -23,7 +23,8 @@ from dispatcher.cli.app import (
     print_json,
     run_async,
 )
-from dispatcher.errors import InputError
+from dispatcher.cli.suppress import suppressed_json
+from dispatcher.errors import DispatcherError, InputError
 from dispatcher.files import readable_by_others
 from dispatcher.ledger import NOT_REACHED_STATES, engine_url, peek
 from dispatcher.render import (
@@ -32,6 +33,7 @@ from dispatcher.render import (
 from dispatcher.schedule import capacities
 from dispatcher.table import (
     Config,
+    Inputs,
     Window,
     active_slot,
     find_window,
@@ -71,7 +73,8 @@ def check(as_json: JsonOption = False, config: ConfigOption = DEFAULT_CONFIG) ->
     estimates = capacities(cfg, inputs.contacts)
     summary = report.summarise(cfg, inputs.contacts)
     late = [w for c in estimates if (w := c.warning(cfg.channels[c.channel]))]
-    warnings = [*summary.warnings, *late, *_exposed_files(cfg)]
+    warnings = [*summary.warnings, *late, *_exposed_files(cfg),
+                *suppressed_warnings(inputs)]
     if as_json:
         print_json({"problems": [str(p) for p in problems], "warnings": warnings,
                     "capacity": [c.to_json() for c in estimates]})
@@ -85,6 +88,19 @@ def check(as_json: JsonOption = False, config: ConfigOption = DEFAULT_CONFIG) ->
         out.print(f"  {line}", markup=False)
     for warning in warnings:
         out.print(f"warning: {warning}", markup=False, style="yellow")
+
+
+def suppressed_warnings(inputs: Inputs) -> list[str]:
+    """A warning for each suppressed address a contact still has (it is not sent to)."""
+    cfg = inputs.config
+    try:
+        entries = run_async(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
+    except DispatcherError as exc:  # the ledger away: the rest of the check still counts
+        return [f"the ledger could not be read, suppressed addresses not checked: {exc}"]
+    return [f"{e['channel']} {e['address']} of {', '.join(e['contacts'])} is suppressed "
+            f"({e['reason']}, since {e['at'][:10]}): it is not sent to; correct the contact, "
+            f"or `dispatcher suppress remove {e['address']}`"
+            for e in suppressed_json(entries.suppressions, inputs.contacts) if e["contacts"]]
 
 
 def _exposed_files(cfg: Config) -> list[str]:
@@ -112,12 +128,17 @@ def status(
     cfg = load_config(config)
     target = find_window(cfg.windows, window)
     notices, work = run_async(_window_status(cfg, target))
+    suppressed = len(run_async(peek(engine_url(cfg.settings.ledger_url,
+                                               cfg.path.parent))).suppressions)
     if as_json:
         print_json({"window": target.id, "number": target.number, "notices": notices,
-                    "work": work})
+                    "work": work, "suppressed": suppressed})
         return
     tz = cfg.settings.timezone
     out.print(report.work_text(work, tz), markup=False)
+    if suppressed:
+        out.print(f"{suppressed:,} addresses suppressed, not sent to (`dispatcher suppress "
+                  "list`)", markup=False)
     if not notices:
         out.print(f"window {target.number} ({target.id}): no notice sent yet", markup=False)
     for notice in notices:

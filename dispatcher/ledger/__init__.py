@@ -13,6 +13,7 @@ from dispatcher.ledger.records import (
     Outcome,
     PublicationRecord,
     Report,
+    Suppression,
 )
 from dispatcher.ledger.states import (
     BEGUN_STATES,
@@ -49,6 +50,7 @@ __all__ = [
     "Peek",
     "PublicationRecord",
     "Report",
+    "Suppression",
     "engine_url",
     "is_unavailable",
     "may_exist",

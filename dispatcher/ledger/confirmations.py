@@ -1,13 +1,15 @@
-"""The contacts' confirmations of the notices they read: the first of each (notice,
-contact) kept, the rest harmless."""
+"""The contacts' confirmations of the notices they read (the first of each (notice,
+contact) kept, the rest harmless), and the addresses suppressed for what came back."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
 
 from dispatcher.ledger.engine import EngineUser
-from dispatcher.ledger.records import Confirmation
-from dispatcher.ledger.tables import confirmations
+from dispatcher.ledger.records import Confirmation, Suppression
+from dispatcher.ledger.tables import confirmations, suppressions
 
 
 class ConfirmationLog(EngineUser):
@@ -41,3 +43,40 @@ class ConfirmationLog(EngineUser):
             count = await conn.scalar(select(func.count()).where(c.notice_id == notice_id))
             return int(count or 0)
 
+
+
+class SuppressionList(EngineUser):
+    """The addresses not to be sent to again."""
+
+    async def suppress(self, entries: Sequence[Suppression]) -> int:
+        """Add each entry not there yet (the first reason stands); how many were new."""
+        if not entries:
+            return 0
+        async with self._begin() as conn:
+            result = await conn.execute(
+                self._insert_ignore(suppressions).returning(suppressions.c.id),
+                [{"channel": e.channel, "address": e.address, "reason": e.reason,
+                  "detail": e.detail, "source": e.source, "at": e.at} for e in entries])
+            return len(result.fetchall())
+
+    async def suppressions(self) -> list[Suppression]:
+        c = suppressions.c
+        async with self._connect() as conn:
+            rows = await conn.execute(select(c.channel, c.address, c.reason, c.detail,
+                                             c.source, c.at).order_by(c.at, c.id))
+            return [Suppression(*row) for row in rows]
+
+    async def suppressed(self) -> dict[str, set[str]]:
+        """The suppressed addresses by channel."""
+        found: dict[str, set[str]] = {}
+        for entry in await self.suppressions():
+            found.setdefault(entry.channel, set()).add(entry.address)
+        return found
+
+    async def unsuppress(self, channel: str, address: str) -> bool:
+        """Take the address off the list; False if it was not on it."""
+        c = suppressions.c
+        async with self._begin() as conn:
+            result = await conn.execute(delete(suppressions).where(
+                c.channel == channel, c.address == address))
+            return bool(result.rowcount)

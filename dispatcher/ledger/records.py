@@ -149,3 +149,15 @@ class Confirmation:
     actor: str
     at: datetime
     delivery_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """An address not to be sent to again on ``channel``, why, and since when."""
+
+    channel: str
+    address: str
+    reason: str
+    detail: str
+    source: str
+    at: datetime

@@ -12,20 +12,21 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from dispatcher.ledger.confirmations import ConfirmationLog
+from dispatcher.ledger.confirmations import ConfirmationLog, SuppressionList
 from dispatcher.ledger.deliveries import DeliveryQueue
 from dispatcher.ledger.delivery_reads import DeliveryReads
 from dispatcher.ledger.engine import open_engine
 from dispatcher.ledger.events import EventLog
 from dispatcher.ledger.notices import NoticeQueries
 from dispatcher.ledger.publications import PublicationLog
+from dispatcher.ledger.records import Suppression
 from dispatcher.ledger.states import NoticeState
 from dispatcher.ledger.work import WorkLog
 from dispatcher.table import WorkKey, WorkReport
 
 
 class Ledger(NoticeQueries, DeliveryQueue, DeliveryReads, EventLog, PublicationLog,
-             WorkLog, ConfirmationLog):
+             WorkLog, ConfirmationLog, SuppressionList):
     """Async access to the ledger database; open with ``await Ledger.open(url)``."""
 
     @classmethod
@@ -44,12 +45,14 @@ def may_exist(url: URL) -> bool:
 
 @dataclass(frozen=True)
 class Peek:
-    """What the views read of a ledger: the active slots, the notices' states and the
-    reports of the work (all empty for a ledger not made yet)."""
+    """What the views read of a ledger: the active slots, the notices' states, the
+    reports of the work and the suppressed addresses (all empty for a ledger not made
+    yet)."""
 
     active_slots: dict[str, str] = field(default_factory=dict)
     notice_states: dict[str, NoticeState] = field(default_factory=dict)
     work_reports: dict[WorkKey, list[WorkReport]] = field(default_factory=dict)
+    suppressions: list[Suppression] = field(default_factory=list)
 
 
 async def peek(url: URL) -> Peek:
@@ -59,6 +62,6 @@ async def peek(url: URL) -> Peek:
     ledger = await Ledger.open(url)
     try:
         return Peek(await ledger.active_slots(), await ledger.notice_states(),
-                    await ledger.work_reports())
+                    await ledger.work_reports(), await ledger.suppressions())
     finally:
         await ledger.close()

@@ -1,7 +1,7 @@
 """The ledger's tables: notices, deliveries, the providers' reports on them, provider
 outages, slot moves, the operators' reports of the work and the alerts sent to them, the
-contacts' confirmations, what was published about each window, and the audit log of
-operator actions."""
+contacts' confirmations, the suppressed addresses, what was published about each window,
+and the audit log of operator actions."""
 
 from __future__ import annotations
 
@@ -179,6 +179,20 @@ confirmations = Table(
     Column("actor", String(200), nullable=False),  # the help desk user, or the address
     Column("at", UTCDateTime, nullable=False),
     UniqueConstraint("notice_id", "contact_id", name="uq_confirmation"),
+)
+
+# Addresses not to be used again (a dead mailbox, an SMS number that replied STOP): one
+# row per (channel, address), with why and since when.
+suppressions = Table(
+    "suppressions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(20), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("reason", String(200), nullable=False),  # "bounce userunknown 5.1.1", "STOP"
+    Column("detail", Text, nullable=False),
+    Column("source", String(200), nullable=False),  # the mail, the reply, who entered it
+    Column("at", UTCDateTime, nullable=False),
+    UniqueConstraint("channel", "address", name="uq_suppression"),
 )
 
 publications = Table(

@@ -18,9 +18,11 @@ from dispatcher.receipts.reach import (
     unreached_csv,
     unreached_csv_lines,
 )
+from dispatcher.receipts.replies import INBOUND_PATH, SmsReplies, reply_word
 from dispatcher.receipts.twilio import TwilioPoller, TwilioReports, sms_report
 
 __all__ = [
+    "INBOUND_PATH",
     "CallReports",
     "HandConfirmation",
     "ImapAccount",
@@ -32,6 +34,7 @@ __all__ = [
     "MailResult",
     "ReachReads",
     "RecipientResult",
+    "SmsReplies",
     "TwilioPoller",
     "TwilioReports",
     "Unreached",
@@ -43,6 +46,7 @@ __all__ = [
     "not_reached",
     "read_bounce",
     "read_mails",
+    "reply_word",
     "report_of",
     "sms_report",
     "unreached",

@@ -112,6 +112,9 @@ class ImapIntake:
             self._left_alone.add(uid)
             return "left"
         await self.ledger.apply_reports([result.report], self.clock())
+        suppression = result.suppression(self.clock())
+        if suppression is not None:
+            await self.ledger.suppress([suppression])
         await self._move(client, uid)
         return "recorded"
 

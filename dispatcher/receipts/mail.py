@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from dispatcher.ledger import (
@@ -22,6 +23,7 @@ from dispatcher.ledger import (
     Ledger,
     NoticeRecord,
     Report,
+    Suppression,
 )
 from dispatcher.logs import event
 from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, read_bounce
@@ -48,11 +50,25 @@ class MailResult:
     def forged(self) -> bool:
         return self.forged_report is not None
 
+    def suppression(self, now: datetime) -> Suppression | None:
+        """The e-mail address to suppress: the matched delivery's, if the mail says it is
+        dead (Sisimai's sense). Only a mail matched to one of our deliveries counts: a
+        forged or stray bounce suppresses nothing."""
+        if self.delivery is None or self.delivery.channel != Channel.EMAIL.value:
+            return None
+        result = _result_for(self.reading, self.delivery.address)
+        if result is None or not result.dead:
+            return None
+        return Suppression(Channel.EMAIL.value, self.delivery.address,
+                           f"bounce {result.reason} {result.status or ''}".strip(),
+                           result.detail, self.name, now)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "file": self.name,
             "kind": self.reading.kind.value,
-            "recipients": [{"address": r.address, "status": r.status, "hard": r.hard}
+            "recipients": [{"address": r.address, "status": r.status, "hard": r.hard,
+                            "reason": r.reason, "dead": r.dead}
                            for r in self.reading.recipients],
             "delivery": self.delivery.id if self.delivery else None,
             "matched_by": self.matched_by,

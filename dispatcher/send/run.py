@@ -44,6 +44,8 @@ class Plan:
     created: bool
     added: int
     lacking: Mapping[Channel, tuple[str, ...]]
+    # contacts whose address on the channel is suppressed (dead, or it replied STOP)
+    suppressed: Mapping[Channel, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -119,22 +121,26 @@ class SendingRun:
             notice.window.id, notice.slot.name, notice.tag, triggered_by, now))
         wanted: list[NewDelivery] = []
         lacking: dict[Channel, tuple[str, ...]] = {}
+        kept_off: dict[Channel, tuple[str, ...]] = {}
+        suppressed = await ask(self.ledger.suppressed)
         for channel in channels:
-            missing = []
+            missing, off = [], []
             for contact in self.audience(notice):
                 address = contact.address(channel)
-                if address:
+                if address and address in suppressed.get(channel.value, ()):
+                    off.append(contact.id)
+                elif address:
                     wanted.append(NewDelivery(contact.id, channel.value, address))
                 else:
                     missing.append(contact.id)
-            lacking[channel] = tuple(missing)
+            lacking[channel], kept_off[channel] = tuple(missing), tuple(off)
         added = await ask(lambda: self.ledger.add_deliveries(record.id, wanted, now))
         state = (NoticeState.SENDING if set(notice.channels) <= set(channels)
                  else NoticeState.PARTIAL)
         if record.state != NoticeState.SENDING and (added or record.state != NoticeState.DONE):
             await ask(lambda: self.ledger.reopen_notice(record.id, state, now))
             record = replace(record, state=state.value)
-        return Plan(record, created, added, lacking)
+        return Plan(record, created, added, lacking, kept_off)
 
     async def run(self, notice: Notice, record: NoticeRecord, channels: Iterable[Channel]
                   ) -> None:
@@ -149,15 +155,18 @@ class SendingRun:
 
     async def settle(self, notice: Notice, record: NoticeRecord) -> NoticeState | None:
         """Finish the notice if nothing of it is left to send: ``done`` when every contact of
-        its audience has a final delivery on each of its channels, else ``partial``. None
+        its audience has a final delivery on each of its channels (where its address is not
+        suppressed), else ``partial``. None
         (it stays as it is) while some delivery is not final."""
         ask = self._context.ask
         planned, unfinished = await ask(lambda: self.ledger.planned(record.id))
         if unfinished:
             return None
+        suppressed = await ask(self.ledger.suppressed)
         complete = all(contact.id in planned.get(channel.value, ())
                        for channel in notice.channels for contact in self.audience(notice)
-                       if contact.address(channel))
+                       if (address := contact.address(channel))
+                       and address not in suppressed.get(channel.value, ()))
         state = NoticeState.DONE if complete else NoticeState.PARTIAL
         if record.state != state.value or record.finished_at is None:
             await ask(lambda: self.ledger.finish_notice(record.id, state, self.clock()))

@@ -2,6 +2,7 @@
 contacts, and the config they come from. Pure apart from reading those files."""
 
 
+from dispatcher.table.addresses import phone_number
 from dispatcher.table.config import (
     BACKENDS,
     JAPANESE_VOICES,
@@ -176,6 +177,7 @@ __all__ = [
     "parse_contacts_file",
     "parse_lead",
     "phase_tag",
+    "phone_number",
     "possible_notices",
     "postponement_target",
     "reserve_id",

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatcher.errors import LedgerUnavailable
-from dispatcher.receipts import CallReports, TwilioReports
+from dispatcher.receipts import INBOUND_PATH, CallReports, SmsReplies, TwilioReports
 from dispatcher.send import CALL_PATH, CALL_STATUS_PATH, GATHER_PATH, STATUS_PATH
 from dispatcher.web.confirm import ConfirmDesk
 from dispatcher.web.console import Console
@@ -44,7 +44,8 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
         params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         query = f"?{request.url.query}" if request.url.query else ""
         return (f"{public_url}{request.url.path}{query}", params,
-                request.headers.get("X-Twilio-Signature", ""), request.path_params["token"])
+                request.headers.get("X-Twilio-Signature", ""),
+                request.path_params.get("token", ""))
 
     async def twilio_status(request: Request) -> Response:
         if twilio is None:
@@ -56,6 +57,19 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
         if applied is None:
             return PlainTextResponse("bad signature\n", status_code=403)
         return PlainTextResponse(f"{applied.value}\n")
+
+    async def sms_reply(request: Request) -> Response:
+        if twilio is None:
+            return PlainTextResponse("SMS does not go through Twilio here\n", status_code=404)
+        url, params, signature, _ = signed(request, await request.body())
+        replies = SmsReplies(twilio.ledger, twilio.auth_token, twilio.clock)
+        try:
+            answer = await replies.inbound(url, params, signature)
+        except LedgerUnavailable:
+            return PlainTextResponse("ledger unavailable, ask again later\n", status_code=503)
+        if answer is None:
+            return PlainTextResponse("bad signature\n", status_code=403)
+        return Response(answer, media_type="application/xml")
 
     def call_route(path: str, kind: str) -> Route:
         async def answer(request: Request) -> Response:
@@ -89,6 +103,7 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
 
     routes: list[BaseRoute] = [
         Route(f"{STATUS_PATH}/{{token}}", twilio_status, methods=["POST"]),
+        Route(INBOUND_PATH, sms_reply, methods=["POST"]),
         call_route(CALL_PATH, "twiml"),
         call_route(GATHER_PATH, "gather"),
         call_route(CALL_STATUS_PATH, "status"),

@@ -30,6 +30,12 @@ class Audience:
         return {c.id: c for c in self.contacts}
 
     @cached_property
+    def addresses(self) -> dict[str, set[str]]:
+        """Every address of the audience, by channel (which suppressed ones concern it)."""
+        return {channel.value: {a for c in self.contacts if (a := c.address(channel))}
+                for channel in Channel}
+
+    @cached_property
     def longest_sms_contact(self) -> Contact | None:
         """The contact with an SMS number and the longest merchant name: whose SMS is the
         longest (the templates name the merchant)."""

@@ -11,7 +11,7 @@ import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,9 @@ class NoticeDesk:
                                   if DeliveryState(state) in NOT_REACHED_STATES),
             "unreached": shown, "unreached_total": missing_total,
             "asks": asks_to_confirm(notice.window, notice.tag),
+            "suppressed": [replace(e, at=e.at.astimezone(tz))  # the time as read locally
+                           for e in await self.ledger.suppressions()
+                           if e.address in audience.addresses.get(e.channel, ())],
             "confirmed": await self.ledger.confirmed_count(record.id) if record else 0,
             "sent": record is not None,
             "sending": notice.key in self.running,
