@@ -19,6 +19,14 @@ from enum import StrEnum
 import flufl.bounce
 
 from dispatcher.receipts.bounce_reasons import is_dead, reason_of
+from dispatcher.receipts.mail_text import (
+    addresses_in,
+    looks_returned,
+    own_part,
+    status_in,
+    status_near,
+    text_of,
+)
 
 # flufl.bounce logs a traceback when one of its detectors trips over a mail, then raises;
 # _heuristic takes that as "nothing found", so the traceback is only noise on the console.
@@ -74,8 +82,6 @@ class MailReading:
     text: str                # the subject and the report's own text
 
 
-_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_REPLY = re.compile(r"(?<![\d.])([45])\d\d(?![\d.])")
 _ADDRESS_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To",
                     "Return-Path", "X-Failed-Recipients")
 _AUTO_REPLY = re.compile(r"auto[- ]?repl|out of (the )?office|vacation|autoresponder|"
@@ -89,7 +95,7 @@ def read_bounce(raw: bytes) -> MailReading:
     mail = message_from_bytes(raw)
     envelope_to = " ".join(str(v) for name in _ADDRESS_HEADERS for v in mail.get_all(name, []))
     returned = tuple(_returned_ids(mail))
-    text = f"{_subject(mail)}\n{_text_of(mail)}"
+    text = f"{_subject(mail)}\n{text_of(mail)}"
     report = _delivery_status(mail)
     if report is not None:
         envid, recipients = report
@@ -110,7 +116,7 @@ def _in_context(recipients: tuple[RecipientResult, ...], mail: Message
                 ) -> tuple[RecipientResult, ...]:
     """Each recipient with the report's own words around it (where the mail system says
     at which step it refused: RCPT TO, or after DATA)."""
-    own = _own_part(_text_of(mail))
+    own = own_part(text_of(mail))
     gateway = any(mail.get(name) for name in _GATEWAYS)
     return tuple(replace(r, context=_around(own, r.address), gateway=gateway,
                          named=r.address in own.lower())
@@ -174,21 +180,16 @@ def _dsn_recipient(block: Message) -> RecipientResult | None:
         return None
     address = _address(str(named).partition(";")[2] or str(named))
     action = str(block.get("Action", "")).strip().lower()
-    status = _status(str(block.get("Status", "")))
+    status = status_in(str(block.get("Status", "")))
     detail = " ".join(str(block.get("Diagnostic-Code", "")).split())
     if action not in ("failed", "delayed", "delivered", "relayed", "expanded"):
         action = "failed" if (status or "").startswith(("4", "5")) else "delayed"
     if action in ("relayed", "expanded"):
         action = "delivered"
-    status = status or _status(detail)
+    status = status or status_in(detail)
     if status and status.startswith("2"):
         action = "delivered"
     return RecipientResult(address, status, action, detail)
-
-
-def _status(text: str) -> str | None:
-    match = _STATUS.search(text)
-    return ".".join(match.groups()) if match else None
 
 
 def _address(text: str) -> str:
@@ -201,7 +202,7 @@ def _is_feedback_or_auto_reply(mail: Message) -> bool:
     if mail.get_content_type() == "multipart/report" and \
             mail.get_param("report-type") == "feedback-report":
         return True
-    if _looks_returned(mail):  # Exim marks its bounces auto-replied too
+    if looks_returned(mail):  # Exim marks its bounces auto-replied too
         return False
     auto = str(mail.get("Auto-Submitted", "")).lower()
     if auto.startswith("auto-replied") or mail.get("X-Autoreply") or mail.get("X-Autorespond"):
@@ -216,93 +217,22 @@ def _heuristic(mail: Message) -> tuple[RecipientResult, ...]:
         temporary, permanent = flufl.bounce.all_failures(mail)
     except Exception:  # a detector that trips over a malformed mail: nothing found
         temporary = permanent = frozenset()
-    text = _text_of(mail)
-    if not temporary and not permanent and _looks_returned(mail):
+    text = text_of(mail)
+    if not temporary and not permanent and looks_returned(mail):
         failed = [a for _, a in getaddresses(mail.get_all("X-Failed-Recipients", []))]
-        failed += _addresses_in(_own_part(text), mail)
+        failed += addresses_in(own_part(text), mail)
         permanent = frozenset(a.lower().encode() for a in dict.fromkeys(failed) if a)
     delayed = bool(_DELAY_TEXT.search(text + " " + str(mail.get("Subject", ""))))
     results = []
     for raw_address in sorted(permanent | temporary):
         address = raw_address.decode("utf-8", "replace").strip().strip("<>").lower()
-        status, detail = _status_near(text, address)
+        status, detail = status_near(text, address)
         hard_reported = raw_address in permanent
         action = "delayed" if delayed and not hard_reported else "failed"
         if status is None and action == "failed":
             status = "5.0.0" if hard_reported else "4.0.0"
         results.append(RecipientResult(address, status, action, detail))
     return tuple(results)
-
-
-_RETURNED_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator",
-                            re.IGNORECASE)
-_RETURNED_SUBJECT = re.compile(
-    r"undeliver|returned mail|delivery (status|fail|notification|problem)|failure notice|"
-    r"not delivered|could not be delivered|mail delivery|delivery report|nondeliver|"
-    r"rejected|bounce|配信|不達|エラー", re.IGNORECASE)
-_ORIGINAL_STARTS = re.compile(r"(?im)^(received|return-path|dkim-signature|message-id):")
-_ADDRESS = re.compile(r"[\w.+=-]+@[\w-]+(?:\.[\w-]+)+")
-
-
-def _looks_returned(mail: Message) -> bool:
-    """A mail system's report about a mail it could not deliver, by who sent it or its
-    subject (for formats flufl.bounce does not know)."""
-    return bool(_RETURNED_FROM.search(str(mail.get("From", ""))) or
-                _RETURNED_SUBJECT.search(str(mail.get("Subject", ""))))
-
-
-def _own_part(text: str) -> str:
-    """The report's own words, before the copy of the original mail's headers."""
-    original = _ORIGINAL_STARTS.search(text)
-    return text[:original.start()] if original else text
-
-
-def _addresses_in(text: str, mail: Message) -> list[str]:
-    """Addresses the report's text names next to a status or reply code, other than the
-    report's own sender and recipient."""
-    own = {a.lower() for _, a in getaddresses([str(mail.get(h, "")) for h in ("From", "To")])}
-    found = []
-    for address in dict.fromkeys(a.lower().strip(".") for a in _ADDRESS.findall(text)):
-        if address in own or "mailer-daemon" in address or "postmaster" in address:
-            continue
-        at = text.lower().find(address)
-        if _STATUS.search(text[at:at + 600]) or _REPLY.search(text[at:at + 600]) or \
-                _STATUS.search(text[max(0, at - 300):at]):
-            found.append(address)
-    return found
-
-
-def _status_near(text: str, address: str) -> tuple[str | None, str]:
-    """The status code written nearest after the address (or anywhere), and that line."""
-    at = text.lower().find(address)
-    window = text[at:at + 600] if at >= 0 else text
-    for candidate in (window, text):
-        match = _STATUS.search(candidate)
-        if match:
-            return ".".join(match.groups()), _line_at(candidate, match.start())
-        reply = _REPLY.search(candidate)
-        if reply:
-            return f"{reply.group(1)}.0.0", _line_at(candidate, reply.start())
-    return None, ""
-
-
-def _line_at(text: str, index: int) -> str:
-    start = text.rfind("\n", 0, index) + 1
-    end = text.find("\n", index)
-    return " ".join(text[start:end if end >= 0 else None].split())[:300]
-
-
-def _text_of(mail: Message) -> str:
-    """The mail's own text parts, not the returned original."""
-    texts = []
-    for part in mail.walk():
-        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
-            break
-        if part.get_content_maintype() == "text":
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                texts.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
-    return "\n".join(texts)
 
 
 def _returned_ids(mail: Message) -> list[str]:
@@ -320,6 +250,6 @@ def _returned_ids(mail: Message) -> list[str]:
                 found += re.findall(r"(?im)^message-id:\s*(<[^>\s]+>)", payload.decode(
                     "utf-8", "replace"))
     if not found:
-        text = _text_of(mail)
+        text = text_of(mail)
         found += re.findall(r"(?im)^\s*message-id:\s*(<[^>\s]+>)", text)
     return found
