@@ -15,7 +15,7 @@ import pytest
 
 from dispatcher.demo import free_port
 from dispatcher.errors import ChannelError, PermanentError, TransientError
-from dispatcher.send import Backend
+from dispatcher.send import Backend, fax_result
 from dispatcher.send.channels.hylafax import job_failure, submit_error
 from dispatcher.table import Channel
 from tests.helpers import Cli, backend_from, configure, deliveries, outgoing, use_contacts
@@ -161,25 +161,40 @@ async def test_asking_an_unreachable_server_about_jobs_is_transient(project: Pat
         await backend.poll(["1", "2"])
 
 
-@pytest.mark.parametrize(("status", "again"), [
+@pytest.mark.parametrize(("status", "code"), [
     # Statuses as HylaFAX 6 writes them (faxsend, faxq).
-    ("No answer from remote; too many attempts to dial", True),
-    ("Busy signal detected", True),
-    ("No carrier detected", True),
-    ("No local dialtone", True),
-    ("REJECT: Too many attempts to dial: 3, max 3", True),
-    ("REJECT: Too many attempts to transmit: 3, max 3", True),
-    ("Kill time expired", False),
-    ("Job aborted by request", False),
-    ("REJECT: Too many pages in submission: 20, max 10", False),
-    ("", False),
+    ("No answer from remote; too many attempts to dial", "fax-no-answer"),
+    ("Busy signal detected", "fax-busy"),
+    ("No local dialtone", "fax-no-answer"),
+    ("REJECT: Too many attempts to dial: 3, max 3", "fax-no-answer"),
+    ("REJECT: Too many attempts to transmit: 3, max 3", "fax-no-answer"),
+    # a person (or a recorded guidance) answered: faxing again would ring them again
+    ("No carrier detected", "fax-voice"),
+    ("Ringback detected, no answer without CED", "fax-voice"),
+    ("Invalid dialing command", "fax-number"),
+    ("Kill time expired", "fax"),
+    ("Job aborted by request", "fax"),
+    ("REJECT: Too many pages in submission: 20, max 10", "fax"),
+    ("", "fax"),
 ])
-def test_what_hylafax_failed_is_tried_again_only_for_the_lines_trouble(
-        status: str, again: bool) -> None:
+def test_what_hylafax_failed_is_tried_again_only_for_a_busy_or_unanswered_line(
+        status: str, code: str) -> None:
     failure = job_failure(status)
+    again = code in ("fax-busy", "fax-no-answer")
     assert isinstance(failure, TransientError if again else PermanentError)
-    assert (str(failure), failure.code) == (status or "failed", "fax")
+    assert (str(failure), failure.code) == (status or "failed", code)
 
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("送信結果：話中のため送信できませんでした", "busy"),
+    ("送信結果：応答なし（3回発信）", "no-answer"),
+    ("送信結果：電話の可能性あり", "voice"),
+    ("ガイダンスが流れたため送信を中止しました", "voice"),
+    ("この電話番号は現在使われておりません", "not-in-service"),
+    ("送信完了", "other"),
+])
+def test_a_fax_gateways_japanese_result_is_read_for_what_happened(text: str, kind: str) -> None:
+    assert fax_result(text).kind == kind
 
 
 def test_hfaxd_busy_with_its_job_counter_is_tried_again_a_refusal_is_not() -> None:

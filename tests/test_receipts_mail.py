@@ -291,15 +291,14 @@ async def imap_login(port: int) -> aioimaplib.IMAP4:
     return client
 
 
-def test_a_fax_gateways_result_mails_settle_the_faxes(
+def test_a_fax_gateways_result_mails_settle_the_faxes_by_what_happened_on_the_line(
         cli: Cli, project: Path, tmp_path: Path, twilio: tuple[object, str]) -> None:
-    use_contacts(project, "M1,加盟店1,担当1,03-1234-5601,,,emoney\n"
-                          "M2,加盟店2,担当2,03-1234-5602,,,emoney\n"
-                          "M3,加盟店3,担当3,03-1234-5603,,,emoney\n")
+    use_contacts(project, "".join(f"M{n},加盟店{n},担当{n},03-1234-560{n},,,emoney\n"
+                                  for n in range(1, 6)))
     gateway = RECEIPTS + """
 [receipts.fax_gateway]
 delivered_pattern = "送信完了|Status: *OK"
-failed_pattern = "送信失敗|話し中|Status: *FAILED"
+failed_pattern = "送信失敗|Status: *FAILED"
 """
     with dsn_smtp_server() as (sink, port):
         configure(project, real_channels(port, twilio[1]) + gateway)
@@ -307,7 +306,7 @@ failed_pattern = "送信失敗|話し中|Status: *FAILED"
                    str(project)).code == 0
     arrivals = sorted(sink.arrivals(), key=lambda a: a.recipients[0])
     assert [a.recipients[0] for a in arrivals] == [f"031234560{n}@fax.example.jp"
-                                                   for n in (1, 2, 3)]
+                                                   for n in range(1, 6)]
 
     def result_mail(return_path: str, subject: str, body: str) -> bytes:
         mail = EmailMessage()
@@ -319,14 +318,24 @@ failed_pattern = "送信失敗|話し中|Status: *FAILED"
 
     folder = maildir(tmp_path / "results", [
         result_mail(arrivals[0].sender, "FAX送信結果 0312345601", "送信完了 1/1 ページ\n"),
-        result_mail(arrivals[1].sender, "FAX送信結果 0312345602", "送信失敗: 話し中 (3 回)\n"),
+        result_mail(arrivals[1].sender, "FAX送信結果 0312345602", "送信失敗: 話中 (3 回)\n"),
         result_mail(arrivals[2].sender, "FAX送信結果 0312345603", "受付しました\n"),
+        result_mail(arrivals[3].sender, "FAX送信結果 0312345604",
+                    "送信失敗: 電話の可能性あり\n"),
+        result_mail(arrivals[4].sender, "FAX送信結果 0312345605",
+                    "送信失敗: この番号は現在使われておりません\n"),
     ])
     result = cli("receipts", "read-mail", str(folder), "--apply", "--json", "-c", str(project))
     assert result.code == 0, result.err
     states = [json.loads(line)["state"] for line in result.out.splitlines()]
-    assert states == ["delivered", "undelivered", None]
-    assert notice_channels(cli, project) == {"fax": {"delivered": 1, "sent": 1, "undelivered": 1}}
+    # busy: faxed again after the backoff; a voice answered: not faxed again (the help
+    # desk's list and the escalation take it up); not in service: to be corrected
+    assert states == ["delivered", "pending", None, "undelivered", "undelivered"]
+    assert notice_channels(cli, project) == {
+        "fax": {"delivered": 1, "pending": 1, "sent": 1, "undelivered": 2}}
+    listed = json.loads(cli("suppress", "list", "--json", "-c", str(project)).out)
+    assert [(e["channel"], e["address"], e["contacts"]) for e in listed] == [
+        ("fax", "+81312345605", ["M5"])]
 
 
 def test_the_daemon_reads_the_bounce_mailbox(

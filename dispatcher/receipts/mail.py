@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dispatcher.ledger import (
@@ -27,8 +28,8 @@ from dispatcher.ledger import (
 )
 from dispatcher.logs import event
 from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, read_bounce
-from dispatcher.send import DeliveryTokens, delivery_tag, tag_id
-from dispatcher.table import Channel, Config, FaxGatewayReceipts, notice_key
+from dispatcher.send import WRONG_NUMBER, DeliveryTokens, delivery_tag, fax_result, tag_id
+from dispatcher.table import Channel, Config, FaxGatewayReceipts, RetryPolicy, notice_key
 
 log = logging.getLogger("dispatcher.receipts")
 
@@ -51,10 +52,18 @@ class MailResult:
         return self.forged_report is not None
 
     def suppression(self, now: datetime) -> Suppression | None:
-        """The e-mail address to suppress: the matched delivery's, if the mail says it is
-        dead (Sisimai's sense). Only a mail matched to one of our deliveries counts: a
-        forged or stray bounce suppresses nothing."""
-        if self.delivery is None or self.delivery.channel != Channel.EMAIL.value:
+        """The address to suppress: the matched delivery's, if the mail says it is dead
+        (Sisimai's sense), or that the fax number is not in service. Only a mail matched to
+        one of our deliveries counts: a forged or stray bounce suppresses nothing."""
+        if self.delivery is None:
+            return None
+        if self.delivery.channel == Channel.FAX.value:
+            if self.report is None or self.report.code != WRONG_NUMBER:
+                return None
+            return Suppression(Channel.FAX.value, self.delivery.address,
+                               "fax number not in service", self.report.detail, self.name,
+                               now)
+        if self.delivery.channel != Channel.EMAIL.value:
             return None
         result = _result_for(self.reading, self.delivery.address)
         if result is None or not result.dead:
@@ -151,11 +160,14 @@ class MailMatcher:
 
 
 def report_of(reading: MailReading, raw: bytes, delivery: DeliveryRecord, source: str,
-              gateway: FaxGatewayReceipts) -> Report:
-    """What a returned mail tells the ledger about ``delivery``. Pure."""
+              gateway: FaxGatewayReceipts, retry: RetryPolicy | None = None,
+              now: datetime | None = None, draw: float = 0.5) -> Report:
+    """What a returned mail tells the ledger about ``delivery`` (with ``retry``, a fax
+    gateway's busy line is faxed again, ``now`` and ``draw`` timing it). Pure."""
     digest = hashlib.sha256(raw).hexdigest()[:48] + f":{delivery.id}"
     if delivery.channel == Channel.FAX.value:
-        result_mail = _gateway_report(delivery, source, digest, gateway, reading.text)
+        result_mail = _gateway_report(delivery, source, digest, gateway, reading.text, retry,
+                                      now or datetime.now(UTC), draw)
         if result_mail is not None:
             return result_mail
     result = _result_for(reading, delivery.address)
@@ -180,12 +192,20 @@ def _result_for(reading: MailReading, address: str) -> RecipientResult | None:
 
 
 def _gateway_report(delivery: DeliveryRecord, source: str, digest: str,
-                    gateway: FaxGatewayReceipts, text: str) -> Report | None:
+                    gateway: FaxGatewayReceipts, text: str, retry: RetryPolicy | None,
+                    now: datetime, draw: float) -> Report | None:
     """A fax gateway's result mail, recognised by the configured patterns; None if
-    neither pattern matches (then it is read as any returned mail)."""
+    neither pattern matches (then it is read as any returned mail). A failure says what
+    happened on the line (``fax_results``): busy or no answer is faxed again."""
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if gateway.failed_pattern is not None and gateway.failed_pattern.search(text):
-        return Report(delivery.id, source, "fax-failed", None, first_line, digest,
+        result = fax_result(text)
+        if result.retried and retry is not None and retry.may_retry(delivery.attempts):
+            # busy or no answer: faxed again after the [retry] backoff
+            return Report(delivery.id, source, "fax-failed", result.code, first_line, digest,
+                          DeliveryState.PENDING,
+                          now + timedelta(seconds=retry.delay(delivery.attempts, draw)))
+        return Report(delivery.id, source, "fax-failed", result.code, first_line, digest,
                       DeliveryState.UNDELIVERED)
     if gateway.delivered_pattern is not None and gateway.delivered_pattern.search(text):
         return Report(delivery.id, source, "fax-delivered", None, first_line, digest,
@@ -207,7 +227,8 @@ async def read_mails(mails: Iterable[tuple[str, bytes]], matcher: MailMatcher, s
         report = None
         if found is not None:
             report = report_of(reading, raw, found[0], source,
-                               matcher.config.receipts.fax_gateway)
+                               matcher.config.receipts.fax_gateway, matcher.config.retry,
+                               datetime.now(UTC), random.random())
         results.append(MailResult(name, reading, found[0] if found else None, matched_by,
                                   report, _forged(reading, raw, source) if forged else None))
     return results

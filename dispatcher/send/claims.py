@@ -6,15 +6,16 @@ polling of submitted deliveries."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
 from dispatcher.errors import ChannelError, TransientError
-from dispatcher.ledger import Claimed, DeliveryState, NoticeRecord, Outcome
+from dispatcher.ledger import Claimed, DeliveryState, NoticeRecord, Outcome, Suppression
 from dispatcher.logs import event
 from dispatcher.send.breaker import Breaker
-from dispatcher.send.channels import Backend
+from dispatcher.send.channels import WRONG_NUMBER, Backend
 from dispatcher.send.context import SendingContext
 from dispatcher.send.lanes import Lane
 from dispatcher.send.outcome import outcome_of_error
@@ -125,6 +126,7 @@ class Claims:
                         else self._after_poll_error(by_ref[ref], error)
                         for ref, error in ended.items()]
             await c.ask(partial(c.ledger.settle, outcomes, c.clock()))
+            await self._suppress_wrong_numbers(outcomes, by_ref.values())
             for outcome in outcomes:
                 c.progressed(channel, outcome.state)
             if any(outcome.state is DeliveryState.PENDING for outcome in outcomes):
@@ -132,6 +134,17 @@ class Claims:
             if len(outcomes) < len(submitted):
                 await c.sleep(poll_seconds)
         return False
+
+    async def _suppress_wrong_numbers(self, outcomes: Iterable[Outcome],
+                                      items: Iterable[Claimed]) -> None:
+        """A fax number not in service goes on the suppression list, to be corrected."""
+        c = self._context
+        wrong = {o.delivery_id: o for o in outcomes if o.error_code == WRONG_NUMBER}
+        entries = [Suppression(Channel.FAX.value, item.address, "fax number not in service",
+                               wrong[item.id].last_error or "", f"delivery {item.id}",
+                               c.clock()) for item in items if item.id in wrong]
+        if entries:
+            await c.ask(lambda: c.ledger.suppress(entries))
 
     async def _hold_pending(self, run: ChannelRun, refused: ChannelError) -> None:
         """The channel stops: each of its pending deliveries says why it waits."""

@@ -8,6 +8,7 @@ from dispatcher.errors import SetupError, single
 from dispatcher.send.channels.base import Backend, MailTransport, Outgoing, Receipt
 from dispatcher.send.channels.email_gateway import EmailGatewayFax, gateway_recipient
 from dispatcher.send.channels.envelope import DeliveryTokens, Verified, tag_id
+from dispatcher.send.channels.fax_results import WRONG_NUMBER, FaxResult, fax_result
 from dispatcher.send.channels.hylafax import HylaFax, hylafax_password
 from dispatcher.send.channels.outbox import Outbox
 from dispatcher.send.channels.smtp import SmtpPool, smtp_login
@@ -35,10 +36,12 @@ __all__ = [
     "CALL_STATUS_PATH",
     "GATHER_PATH",
     "STATUS_PATH",
+    "WRONG_NUMBER",
     "Backend",
     "Backends",
     "CallUrls",
     "DeliveryTokens",
+    "FaxResult",
     "MailTransport",
     "MessageStatus",
     "Outgoing",
@@ -48,6 +51,7 @@ __all__ = [
     "Verified",
     "call_urls",
     "check_credentials",
+    "fax_result",
     "gateway_recipient",
     "make_backends",
     "tag_id",

@@ -20,15 +20,13 @@ from typing import ClassVar
 
 from dispatcher.errors import ChannelError, PermanentError, TransientError, UnavailableError
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
+from dispatcher.send.channels.fax_results import fax_result
 from dispatcher.table import HylafaxSettings
 
 _FILE = re.compile(r"FILE: (\S+?)\)?\.?$")
 _JOB = re.compile(r"[Jj]ob (\d+)")
 _TIMEOUT_SECONDS = 30.0  # for each answer of the server
 _SEP = "|"  # between the fields of a queue listing (JOBFMT)
-_LINE_TROUBLE = re.compile(
-    r"busy|no answer|no carrier|no (local )?dial ?tone|too many attempts to (dial|transmit)",
-    re.IGNORECASE)
 
 
 def hylafax_password(config: HylafaxSettings, env: Mapping[str, str]) -> str:
@@ -128,13 +126,15 @@ class HylaFax(Backend):
 
 
 def job_failure(status: str) -> ChannelError:
-    """Why HylaFAX failed a job. The line's trouble (busy, no answer, no carrier: HylaFAX
-    gave up after ``max_dials``) may clear, so another attempt follows ``[retry]``; a kill
-    time that expired, a job removed by hand or a rejected number do not."""
+    """Why HylaFAX failed a job, as ``fax_results`` reads it. Busy or no answer (HylaFAX
+    gave up after ``max_dials``) may clear, so another attempt follows ``[retry]``; a voice
+    that answered, a number not in service, a kill time that expired, a job removed by
+    hand do not. The error's code says which (``fax-busy``, ``fax-voice``, ``fax-number``…)."""
     reason = status or "failed"
-    if _LINE_TROUBLE.search(reason):
-        return TransientError(reason, "fax")
-    return PermanentError(reason, "fax")
+    result = fax_result(reason)
+    if result.retried:
+        return TransientError(reason, result.code)
+    return PermanentError(reason, result.code)
 
 
 def _tagged_job(ftp: ftplib.FTP, tag: str) -> str | None:
