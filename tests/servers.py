@@ -459,6 +459,33 @@ def twilio_server() -> Iterator[tuple[FakeTwilio, str]]:
         server.server_close()
 
 
+PRISM = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "prism"
+TWILIO_OAI = (Path(__file__).resolve().parents[2] / "shared" / "data" / "twilio-oai"
+              / "twilio_api_v2010.yaml")
+
+
+@contextlib.contextmanager
+def prism_server(log: Path) -> Iterator[str]:
+    """Stoplight Prism serving Twilio's own OpenAPI description as a mock on 127.0.0.1: a
+    request that does not match it is answered 422 and logged as a violation. Yields its
+    base URL once it says it listens; its log is ``log``."""
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(PRISM), "mock", "--host", "127.0.0.1", "--port", str(port), str(TWILIO_OAI)],
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300  # a bound against a hang, not a timing
+        while "Prism is listening" not in log.read_text(encoding="utf-8", errors="replace"):
+            assert process.poll() is None, log.read_text(encoding="utf-8", errors="replace")
+            assert time.monotonic() < deadline, "Prism did not start"
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait()
+
+
 async def fresh_schema(url: object) -> None:
     """Drop the ledger's tables in a shared test database, so each test starts empty."""
     from sqlalchemy.ext.asyncio import create_async_engine

@@ -13,6 +13,8 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from dispatcher.ledger import DeliveryRecord
 from tests.helpers import (
     TOKYO,
@@ -24,7 +26,7 @@ from tests.helpers import (
     use_contacts,
     wait_for,
 )
-from tests.servers import FakeTwilio
+from tests.servers import FakeTwilio, prism_server
 
 ROWS = "".join(f"M{i},加盟店{i},担当{i},,,090-1000-{1000 + i},emoney,\n" for i in range(1, 6))
 FATES = {"+819010001001": "human-1", "+819010001002": "machine", "+819010001003": "busy",
@@ -89,6 +91,30 @@ def test_each_call_says_the_notice_in_japanese_and_1_confirms(
     assert start["confirmed"] == 1  # M1 pressed 1; the others heard it, or not
 
 
+def test_every_call_request_matches_twilios_own_description(
+        project: Path, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    account = "AC" + "0123456789abcdef" * 2  # the shape Twilio's description asks for
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", account)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "secret")
+    log = tmp_path / "prism.log"
+    with prism_server(log) as url:
+        calling(project, url)
+        with project.open("a", encoding="utf-8") as config:  # calls with Url and callbacks
+            config.write('\n[http]\nlisten = "127.0.0.1:8025"\n'
+                         'public_url = "https://dispatcher.example.jp"\n')
+        sent = cli("send", "3", "start", "--yes", "--config", str(project))
+        assert sent.code == 0, sent.err + sent.out
+        malformed = _post(f"{url}/2010-04-01/Accounts/{account}/Calls.json",
+                          {"From": "+815012345678"}, authorised=account)
+    assert malformed == 422  # Prism does check: a call without To is refused
+    calls = [d for d in asyncio.run(deliveries(project, WINDOW_3)) if d.channel == "voice"]
+    assert len(calls) == 5 and {d.state for d in calls} == {"sent"}
+    assert all((d.provider_ref or "").startswith("CA") for d in calls)
+    said = log.read_text(encoding="utf-8")
+    assert said.count("The request passed the validation rules") == 5  # each call
+    assert said.count("Request did not pass the validation rules") == 1  # the malformed
+
+
 def _final(project: Path) -> list[DeliveryRecord]:
     found = asyncio.run(deliveries(project, WINDOW_3))
     return [d for d in found if d.state in ("delivered", "undelivered")]
@@ -98,10 +124,15 @@ def _sids(fake: FakeTwilio) -> list[tuple[str, dict[str, str]]]:
     return [(f"CA{i:032d}", form) for i, form in enumerate(fake.calls.accepted, 1)]
 
 
-def _post(url: str, params: dict[str, str]) -> int:
+def _post(url: str, params: dict[str, str], authorised: str | None = None) -> int:
+    import base64
     from urllib.parse import urlencode
+    headers = {"X-Twilio-Signature": "forged"}
+    if authorised:
+        login = base64.b64encode(f"{authorised}:secret".encode()).decode()
+        headers = {"Authorization": f"Basic {login}"}
     request = urllib.request.Request(url, urlencode(params).encode(), method="POST",
-                                     headers={"X-Twilio-Signature": "forged"})
+                                     headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return int(answer.status)
