@@ -91,6 +91,28 @@ def test_each_call_says_the_notice_in_japanese_and_1_confirms(
     assert start["confirmed"] == 1  # M1 pressed 1; the others heard it, or not
 
 
+def test_a_busy_line_is_called_again_per_retry_and_then_given_up(
+        project: Path, cli: Cli, twilio: tuple[FakeTwilio, str]) -> None:
+    fake, url = twilio
+    fake.calls.fates.update({"+819010001001": "busy", "+819010001002": "no-answer"})
+    calling(project, url)
+    text = project.read_text(encoding="utf-8")
+    project.write_text(text.replace("[retry]\nmax_attempts = 1", "[retry]\nmax_attempts = 2\n"
+                                    "initial_delay_seconds = 1\nmax_delay_seconds = 1"),
+                       encoding="utf-8")
+    with daemon_with_console(project):
+        assert cli("send", "3", "start", "--yes", "--config", str(project)).code == 0
+        # the daemon takes up the notice the busy line reopened, and calls again
+        wait_for(lambda: len(fake.calls.ended) == 7, 180, "five calls and two again")
+        wait_for(lambda: len(_final(project)) == 5, 120, "every call settled")
+    called = [form["To"] for form in fake.calls.accepted]
+    assert called.count("+819010001001") == 2 and called.count("+819010001002") == 2
+    assert all(called.count(f"+81901000100{n}") == 1 for n in (3, 4, 5))
+    states = {d.contact_id: (d.state, d.attempts) for d in _final(project)}
+    assert states["M1"] == ("undelivered", 2) and states["M2"] == ("undelivered", 2)
+    assert states["M3"] == ("delivered", 1)
+
+
 @pytest.mark.skipif(not TWILIO_OAI.is_file(), reason="Twilio's description is not here")
 def test_every_call_request_matches_twilios_own_description(
         project: Path, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ undelivered.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import random
@@ -46,6 +47,8 @@ log = logging.getLogger("dispatcher.receipts")
 RETRIED = frozenset({"busy", "no-answer"})
 UNDELIVERED = frozenset({"failed", "canceled"})
 CONFIRM_KEY = "1"
+EARLY_POLL_SECONDS = 0.2
+EARLY_WAIT_SECONDS = 10.0  # Twilio waits 15 s for a callback's answer
 
 
 def call_report(delivery: DeliveryRecord, params: Mapping[str, str], source: str,
@@ -83,6 +86,7 @@ class CallReports:
     clock: Clock
     inputs: Callable[[], Awaitable[Inputs]]  # the table in force: what the call says
     draw: Callable[[], float] = random.random
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def twiml(self, url: str, params: Mapping[str, str], signature: str, token: str
                     ) -> str | None:
@@ -127,7 +131,7 @@ class CallReports:
         found = await self._verified(url, params, signature, token)
         if found is None:
             return None
-        delivery, _ = found
+        delivery = await self._placed(found[0])
         now = self.clock()
         report = call_report(delivery, params, "twilio-call", self.retry, now, self.draw())
         [applied] = await self.ledger.apply_reports([report], now)
@@ -136,6 +140,18 @@ class CallReports:
                   to=delivery.address, status=report.status,
                   retry=report.state is DeliveryState.PENDING)
         return applied
+
+    async def _placed(self, delivery: DeliveryRecord) -> DeliveryRecord:
+        """The delivery once the sender has recorded the call as placed (its CallSid): a
+        busy line answers within a second, maybe before that record. Twilio waits for
+        this answer, so the report waits for the record (at most ``EARLY_WAIT_SECONDS``)."""
+        waited = 0.0
+        while delivery.state == DeliveryState.SENDING.value and waited < EARLY_WAIT_SECONDS:
+            await self.sleep(EARLY_POLL_SECONDS)
+            waited += EARLY_POLL_SECONDS
+            found = (await self.ledger.deliveries_by_id([delivery.id])).get(delivery.id)
+            delivery = found[0] if found else delivery
+        return delivery
 
     async def _verified(self, url: str, params: Mapping[str, str], signature: str,
                         token: str) -> tuple[DeliveryRecord, NoticeRecord] | None:

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatcher.errors import LedgerUnavailable
+from dispatcher.ledger import Applied
 from dispatcher.receipts import INBOUND_PATH, CallReports, SmsReplies, TwilioReports
 from dispatcher.send import CALL_PATH, CALL_STATUS_PATH, GATHER_PATH, STATUS_PATH
 from dispatcher.web.confirm import ConfirmDesk
@@ -86,6 +87,8 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
                 return PlainTextResponse("bad signature\n", status_code=403)
             if isinstance(said, str):
                 return Response(said, media_type="application/xml")
+            if said is Applied.EARLY:  # the call is not recorded as placed yet: again later
+                return PlainTextResponse("early\n", status_code=503)
             return PlainTextResponse(f"{said.value}\n")
         return Route(f"{path}/{{token}}", answer, methods=["POST"])
 
