@@ -59,6 +59,16 @@ class StaleError(ArgumentError):
     postponed since): refused, never applied to something else."""
 
 
+class Interrupted(DispatcherError):
+    """The operator pressed Ctrl-C: what was being handed over finished and is recorded,
+    what was queued went back to pending (exit code 130, as a shell reports SIGINT)."""
+
+    def __init__(self) -> None:
+        super().__init__("interrupted: what was already handed over is recorded, the rest "
+                         "is pending; run the same command again (or let the daemon) to "
+                         "send it, nobody twice")
+
+
 class LedgerError(DispatcherError):
     """The ledger database cannot be opened or written."""
 

@@ -3,7 +3,8 @@ daemon's tick on an injected clock through random sequences of what happens on a
 maintenance night (operators sending some channels, retrying, postponing from a view that
 may be stale; edits of the contacts, the reserve slots and the times; providers accepting,
 refusing, timing out or away; a sender killed mid-notice; the clock moved past leases,
-starts and ends), and checks the night's invariants after every step.
+starts and ends; contacts confirming a start notice that asks them to, which the daemon
+escalates by SMS and a call), and checks the night's invariants after every step.
 
 Providers are the one thing stood in for, at the plugin boundary (a Backend that answers
 as told and counts what it was handed). `HYPOTHESIS_PROFILE=night` runs 20 times more.
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -31,6 +32,7 @@ from hypothesis.stateful import (
 )
 
 from dispatcher.daemon import Daemon
+from dispatcher.demo import free_port
 from dispatcher.errors import (
     InputError,
     PermanentError,
@@ -41,10 +43,13 @@ from dispatcher.errors import (
 from dispatcher.ledger import (
     FINAL_STATES,
     UNSENT_STATES,
+    DeliveryRecord,
     Ledger,
+    NoticeRecord,
     NoticeState,
     engine_url,
 )
+from dispatcher.receipts.confirmations import confirm_by_hand
 from dispatcher.send import (
     Backend,
     Outgoing,
@@ -62,7 +67,15 @@ from dispatcher.send import (
     send_session,
     work_view,
 )
-from dispatcher.table import Channel, Config, Phase, Report, find_window, load_inputs
+from dispatcher.table import (
+    STEP_MARK,
+    Channel,
+    Config,
+    Phase,
+    Report,
+    find_window,
+    load_inputs,
+)
 from tests.helpers import CONTACTS_HEADER, ROOT
 from tests.servers import fresh_schema
 
@@ -81,11 +94,26 @@ CONTACTS = [f"M{n},店{n},,,m{n}@example.jp,090-1000-{n:04d},emoney\n" for n in 
 RESERVES = {"first": "2031-08-23T01:00:00", "second": "2031-09-20T01:00:00"}
 ANSWERS = ("accepted", "slow", "4xx", "5xx", "timeout", "down")
 SLOW_SECONDS = 40  # a provider taking longer over one message than a lease lasts
-SECONDS = (1, 20, 45, 300, 1800, 3600, 6 * 3600)
+SECONDS = (1, 20, 45, 300, 600, 1800, 3600, 6 * 3600)
+
+
+ASKING = """
+[http]
+listen = "127.0.0.1:{port}"
+public_url = "https://dispatcher.example.jp"
+
+[confirm]
+phases = ["start"]
+steps = [{{after = "10m", channel = "sms"}}]
+callout_after = "20m"
+
+[channels.voice]
+backend = "outbox"
+"""
 
 
 def config_text(planned_shift: int, reserves: Iterable[str], ledger: str,
-                end_notice: str = "scheduled") -> str:
+                end_notice: str = "scheduled", asking_port: int | None = None) -> str:
     start = datetime(2031, 7, 19, 1, 0) + timedelta(minutes=planned_shift)
     reserve_tables = "".join(
         f"  [[windows.reserve]]\n  start = {RESERVES[name]}\n"
@@ -133,14 +161,14 @@ impact = "約30分間のサービス停止"
 notify = "broadcast"
 end_notice = "{end_notice}"
 channels = ["email", "sms"]
-{reserve_tables}"""
+{reserve_tables}{ASKING.format(port=asking_port) if asking_port else ""}"""
 
 
 class World:
     """The providers and the clock as the model drives them."""
 
-    def __init__(self) -> None:
-        self.now = START - timedelta(hours=2)
+    def __init__(self, now: datetime) -> None:
+        self.now = now
         self.answers: list[str] = []
         self.accepted: Counter[int] = Counter()  # deliveries a provider took, by id
         self.kill_after: int | None = None  # hand-overs before the sender dies
@@ -149,12 +177,23 @@ class World:
         self.ledger: Ledger | None = None
         self.off_slot: list[str] = []  # notices handed over for a slot not in force
         self.alerts: Counter[tuple[str, str]] = Counter()  # (alert, address) handed over
+        self.to_confirmed: list[tuple[str, str]] = []  # escalations to the confirmed
 
     def clock(self) -> datetime:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        self.now += timedelta(seconds=max(seconds, 0.001))
+        """A wait of the sending (a retry's, a rate's, a slow provider's) moves the clock
+        on; the lease renewer's, which runs beside it, lasts until the others have moved
+        the clock that far. Were the renewer's to move it too, the clock would race ahead
+        for as long as the ledger's real I/O keeps the sending busy, and a notice sent at
+        its time would expire before any provider saw it."""
+        until = self.now + timedelta(seconds=max(seconds, 0.001))
+        if _renewing_leases():
+            while self.now < until:
+                await asyncio.sleep(0.001)
+            return
+        self.now = max(self.now, until)
         await asyncio.sleep(0)
 
     def backends(self, config: Config, channels: Iterable[Channel],
@@ -166,6 +205,7 @@ class World:
             self.alerts[(outgoing.notice_key, outgoing.message.address)] += 1
             return Receipt(None)
         await self._check_slot(outgoing.notice_key)
+        await self._check_unconfirmed(outgoing)
         self.handed += 1
         if self.kill_after is not None and self.handed > self.kill_after and self.sender:
             self.kill_after = None
@@ -195,6 +235,22 @@ class World:
             self.off_slot.append(key)
 
 
+    async def _check_unconfirmed(self, outgoing: Outgoing) -> None:
+        """An escalation goes only to a contact who has not confirmed the notice."""
+        assert self.ledger is not None
+        window, slot, tag = outgoing.notice_key.split("/")
+        base, escalated, _ = tag.partition(STEP_MARK)
+        record = await self.ledger.notice(window, slot, base) if escalated else None
+        contact = outgoing.message.contact.id
+        if record is not None and await self.ledger.confirmations_of(record.id, [contact]):
+            self.to_confirmed.append((outgoing.notice_key, contact))
+
+
+def _renewing_leases() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.get_coro().__qualname__.endswith(".renew_leases")
+
+
 class Provider(Backend):
     name: ClassVar[str] = "model"
 
@@ -212,9 +268,12 @@ class Night(RuleBasedStateMachine):
     tmp: ClassVar[pytest.TempPathFactory]
     ledger_url: ClassVar[str] = "sqlite:///var/ledger.sqlite3"
 
-    @initialize(end_notice=st.sampled_from(["scheduled", "confirmed"]))
-    def open_the_night(self, end_notice: str) -> None:
+    @initialize(end_notice=st.sampled_from(["scheduled", "confirmed"]), asking=st.booleans())
+    def open_the_night(self, end_notice: str, asking: bool) -> None:
+        """``asking``: the start notice asks to confirm (the daemon then listens, for the
+        links, and escalates)."""
         self.end_notice = end_notice
+        self.asking_port = free_port() if asking else None
         self.folder = self.tmp.mktemp("night")
         shutil.copytree(ROOT / "templates", self.folder / "templates")
         (self.folder / "contacts").mkdir()
@@ -224,7 +283,9 @@ class Night(RuleBasedStateMachine):
         self.edits = 0
         self.config = self.folder / "config.toml"
         self._write_table()
-        self.world = World()
+        # a night that asks begins a minute before the work, so that its examples reach
+        # the escalations (10 and 20 minutes after the start notice, within the hour)
+        self.world = World(START - (timedelta(minutes=1) if asking else timedelta(hours=2)))
         self.loop = asyncio.new_event_loop()
         url = engine_url(self.ledger_url, self.folder)
         if url.get_backend_name() == "postgresql":
@@ -239,6 +300,7 @@ class Night(RuleBasedStateMachine):
         self.seen: dict[int, str] = {}
         self.retried: set[int] = set()
         self.notices_seen: dict[int, str] = {}
+        self.orphaned: set[int] = set()  # notices a sender died at, not yet resumed
 
     def run(self, step: Any) -> Any:
         return self.loop.run_until_complete(step)
@@ -253,7 +315,7 @@ class Night(RuleBasedStateMachine):
 
     def _write_table(self) -> None:
         self.config.write_text(config_text(self.shift, self.reserves, self.ledger_url,
-                                           self.end_notice), encoding="utf-8")
+                                           self.end_notice, self.asking_port), encoding="utf-8")
         rows = "".join(CONTACTS[n] for n in self.contacts)
         (self.folder / "contacts" / "night.csv").write_text(CONTACTS_HEADER + rows,
                                                             encoding="utf-8")
@@ -300,6 +362,14 @@ class Night(RuleBasedStateMachine):
         self.run(self.daemon.tick())  # a tick must never raise
         self.daemon_table = self._daemon_contacts()  # its sends took the table of the tick
         self.run(self.daemon.wait_for_sends())
+        self.orphaned.clear()  # it resumes at once what a dead sender left
+
+    @rule(minutes=st.sampled_from([1, 10, 20]))
+    def the_night_goes_on(self, minutes: int) -> None:
+        """Time passes and the daemon ticks, as it does every few seconds: the way a night
+        reaches its escalations and overruns in a few steps."""
+        self.time_passes(60 * minutes)
+        self.daemon_ticks()
 
     def _daemon_contacts(self) -> set[str]:
         return {contact.id for contact in self.daemon.inputs.contacts}
@@ -382,6 +452,19 @@ class Night(RuleBasedStateMachine):
                     "operator:model", clock, checked=True, sleep=self.world.sleep)
         self._operator(made())
 
+    @rule(contact=st.integers(0, 5))
+    def a_contact_confirms(self, contact: int) -> None:
+        """Through the help desk (the link and the call record the same confirmation); a
+        contact the start notice was not sent to is refused (exit 2)."""
+        async def confirm() -> None:
+            window = find_window(load_inputs(self.config).config.windows, "3")
+            notice = await current_notice(self.ledger, window, Phase.START)
+            record = await self.ledger.notice(WINDOW, notice.slot.name, notice.tag)
+            if record is not None:
+                await confirm_by_hand(self.ledger, None, record, f"M{contact}", "model",
+                                      self.world.now)
+        self._operator(confirm())
+
     def _seen_slot(self, stale: bool) -> str | None:
         """The slot the operator looked at: the one in force, or (stale) the planned slot,
         which is stale once the window has moved."""
@@ -405,7 +488,11 @@ class Night(RuleBasedStateMachine):
         self.run(run())
 
     async def _allow_what_the_dead_held(self) -> None:
+        """A dead sender's claims may go out twice; a notice it was at may stay ``sending``
+        with every delivery final (it died before finishing it) until a sender resumes it."""
         for notice in await self.ledger.notices_of(WINDOW):
+            if notice.state == NoticeState.SENDING:
+                self.orphaned.add(notice.id)
             for delivery in await self.ledger.deliveries_of(notice.id, ["sending"]):
                 self.allowed[delivery.id] += 1
 
@@ -425,6 +512,23 @@ class Night(RuleBasedStateMachine):
                     for n in self.run(self.ledger.notices_of(WINDOW))
                     if n.phase == "overrun" and n.state != "missed"}
         assert {alert for alert, _ in self.world.alerts} <= overruns
+
+    @invariant()
+    def an_escalation_goes_once_to_each_unconfirmed_contact_of_a_notice_that_asks(
+            self) -> None:
+        assert self.world.to_confirmed == []
+        if not hasattr(self, "ledger"):
+            return
+        for notice in self.run(self.ledger.notices_of(WINDOW)):
+            base, escalated, channel = notice.phase.partition(STEP_MARK)
+            if not escalated:
+                continue
+            assert self.asking_port and base == "start", notice
+            assert channel in ("sms", "voice"), notice
+            contacts = Counter(d.contact_id for d in self.run(
+                self.ledger.deliveries_of(notice.id)))
+            assert all(times == 1 for times in contacts.values()), (notice, contacts)
+            event(f"escalation by {channel}")
 
     @invariant()
     def no_notice_goes_out_for_a_slot_not_in_force(self) -> None:
@@ -482,7 +586,9 @@ class Night(RuleBasedStateMachine):
                 self._moved_forward(delivery.id, delivery.state)
             if notice.state in (NoticeState.DONE, NoticeState.PARTIAL):
                 assert set(states) <= final, (notice, states)
-            if notice.state == NoticeState.DONE and self.notices_seen.get(notice.id) != "done":
+            escalation = STEP_MARK in notice.phase  # to those who had not confirmed
+            if (notice.state == NoticeState.DONE and not escalation
+                    and self.notices_seen.get(notice.id) != "done"):
                 # it became done in this step: every contact of the table it was sent from
                 # has a delivery on each of the notice's channels: the files as they stand
                 # for an operator, the daemon's table in force for the daemon (which keeps
@@ -492,9 +598,30 @@ class Night(RuleBasedStateMachine):
                             else {f"M{n}" for n in self.contacts})
                 wanted = {(c, contact) for c in ("email", "sms") for contact in audience}
                 assert wanted <= planned, (notice, sorted(wanted - planned))
+            if (notice.state == NoticeState.DONE and escalation
+                    and self.notices_seen.get(notice.id) != "done"):
+                await self._check_escalated_to_every_unconfirmed(notice, deliveries)
             self.notices_seen[notice.id] = notice.state
-            if notice.state == NoticeState.SENDING:  # something left for a sender to resume
+            if notice.state != NoticeState.SENDING:
+                self.orphaned.discard(notice.id)
+            elif notice.id not in self.orphaned:  # something left for a sender to resume
                 assert not set(states) <= final, (notice, states)
+
+    async def _check_escalated_to_every_unconfirmed(
+            self, notice: NoticeRecord, deliveries: list[DeliveryRecord]) -> None:
+        """A done escalation reached every contact of the daemon's table whom its notice
+        went to and who has not confirmed (but an address on the suppression list)."""
+        base_tag, _, channel = notice.phase.partition(STEP_MARK)
+        base = await self.ledger.notice(WINDOW, notice.slot, base_tag)
+        assert base is not None, notice
+        named = set(await self.ledger.contacts_named(base.id))
+        confirmed = set(await self.ledger.confirmations_of(base.id))
+        suppressed = (await self.ledger.suppressed()).get(channel, set())
+        table = {contact.id: contact for contact in self.daemon.inputs.contacts}
+        wanted = {contact for contact in (named & self.daemon_table) - confirmed
+                  if table[contact].address(Channel(channel)) not in suppressed}
+        reached = {delivery.contact_id for delivery in deliveries}
+        assert wanted <= reached, (notice, sorted(wanted - reached))
 
     def _moved_forward(self, delivery_id: int, state: str) -> None:
         before = self.seen.get(delivery_id)

@@ -126,3 +126,40 @@ async def test_a_stop_as_the_last_outcome_is_written_still_finishes_the_notice(
     assert stopping.is_set()
     assert result.counts == {("email", "sent"): 1}
     assert result.notice.state == NoticeState.DONE
+
+
+class _LooksAtTheNotice(Backend):
+    """Reads the notice's state in the ledger as each message is handed over: what a
+    daemon would find there if this sender died now."""
+
+    name: ClassVar[str] = "looks-at-the-notice"
+
+    def __init__(self, project: Path) -> None:
+        self._project = project
+        self.seen: list[str | None] = []
+
+    async def send(self, outgoing: Outgoing) -> Receipt:
+        phase = outgoing.notice_key.split("/")[-1]
+        self.seen.append(await notice_state(self._project, phase))
+        return Receipt(f"ok-{outgoing.delivery_id}")
+
+
+async def test_a_notice_sent_by_hand_on_some_of_its_channels_is_partial_while_it_goes(
+        project: Path) -> None:
+    """Not `sending`, which a daemon would resume at once on every channel after a crash,
+    sending those the operator left out before the notice's time; on all its channels
+    it is `sending` while it goes."""
+    use_contacts(project, "M1,店,,0312345678,m1@example.jp,09011112222,emoney\n")
+    inputs = load_inputs(project)
+    window = find_window(inputs.config.windows, "3")
+    looking = _LooksAtTheNotice(project)
+    async with project_ledger(project) as ledger:
+        for phase, channels in ((Phase.START, [Channel.EMAIL]),
+                                (Phase.END, list(window.channels))):
+            sending = SendingRun(inputs, ledger, dict.fromkeys(channels, looking),
+                                 lambda: datetime.now(UTC))
+            await send_notice(sending, build_notice(window, window.planned, phase),
+                              channels, "operator:test")
+    assert looking.seen[0] == NoticeState.PARTIAL
+    assert set(looking.seen[1:]) == {NoticeState.SENDING}
+    assert len(looking.seen) == 1 + len(window.channels)

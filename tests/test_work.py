@@ -73,6 +73,23 @@ def test_done_sends_the_end_notice_at_once_and_no_overrun_after_it(window: Windo
     assert work_decisions(window, at(2, 30), [early], ("start", "end")) == []
 
 
+def test_an_end_an_operator_sent_before_done_and_died_at_is_resumed_at_once(
+        window: Window) -> None:
+    """The confirmed end is in no timeline before `done`, but one an operator sent by hand
+    and whose sender died (left ``sending``) goes on at once, as the operator meant; one
+    the table no longer names (an update never reported) is left alone."""
+    left = {notice_key(W3, "planned", "start"): NoticeState.DONE,
+            notice_key(W3, "planned", "end"): NoticeState.SENDING,
+            notice_key(W3, "planned", "update-3"): NoticeState.SENDING}
+    decisions = decide([window], {}, left, at(1, 30), CATCH_UP, {}, {(W3, "planned"): []},
+                       OVERRUN_AFTER)
+    assert [(d.notice.tag, d.action.value, d.at) for d in decisions
+            if d.phase.value in WORK] == [("overrun", "schedule", at(2, 1)),
+                                          ("end", "send-now", at(1, 30))]
+    [end] = [d.notice for d in decisions if d.notice.tag == "end"]
+    assert end.report is None and end.slot.end == at(2)  # the end as the operator sent it
+
+
 def test_an_overrun_not_sent_before_done_is_recorded_missed(window: Window) -> None:
     done = report(Report.DONE, at(2, 20), at(2, 18))
     assert work_decisions(window, at(2, 21), [done]) == [("end", "send-now", at(2, 20)),

@@ -17,7 +17,7 @@ import uvloop
 from rich.console import Console
 
 from dispatcher.cli import report
-from dispatcher.errors import ArgumentError, single
+from dispatcher.errors import ArgumentError, Interrupted, single
 from dispatcher.ledger import Ledger, engine_url, may_exist
 from dispatcher.table import (
     Channel,
@@ -59,7 +59,10 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     """``main`` on uvloop's event loop: the asyncio API on libuv, about a fifth faster
     over a broadcast's many small SMTP round trips (bench/send.py)."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
+        try:
+            return runner.run(main)
+        except KeyboardInterrupt:  # the main task was cancelled: the sending stopped
+            raise Interrupted() from None
 
 
 def clock() -> datetime:

@@ -10,7 +10,7 @@ from dispatcher.cli import console, preview, publishing, reach, running, sending
 from dispatcher.cli.app import app
 from dispatcher.cli.receipt_commands import receipts_app, secret_app
 from dispatcher.cli.suppress import suppress_app
-from dispatcher.errors import DispatcherError, InputError
+from dispatcher.errors import DispatcherError, InputError, Interrupted
 
 for command in (views.windows, views.check, preview.preview, sending.send, views.status,
                 sending.retry, sending.postpone, work.done, work.extend, work.update,
@@ -35,6 +35,9 @@ def main() -> None:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(130)
     except DispatcherError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from dispatcher.errors import ArgumentError
 from dispatcher.ledger import BEGUN_STATES, NoticeState
 from dispatcher.table import (
     NextNotice,
@@ -22,6 +23,7 @@ from dispatcher.table import (
     WorkReports,
     active_slot,
     build_notice,
+    notice_for_tag,
     notice_key,
     notice_times,
     work_of,
@@ -96,12 +98,16 @@ def decide(
         slot = active_slot(window, active_slots)
         work = work_of(window, slot, reports)
         moved = (moves or {}).get(window.id, {})
+        listed = set()
         for notice, at, meaningful_until in timeline(window, slot, catch_up, work,
                                                      overrun_after):
             action = _action(notice_states.get(notice.key), at, meaningful_until, now)
             if action is not None:
                 decisions.append(Decision(notice, at, action))
-            decisions += escalations(notice, meaningful_until, notice_states, started, now)
+            found = escalations(notice, meaningful_until, notice_states, started, now)
+            listed |= {notice.key, *(decision.key for decision in found)}
+            decisions += found
+        decisions += _left_sending(window, slot, work, notice_states, listed, now)
         for notice in _postponements(window, moved):
             decisions += escalations(notice, notice.window.slot(moved[notice.slot.name]).start,
                                      notice_states, started, now)
@@ -124,6 +130,25 @@ def escalations(notice: Notice, meaningful_until: datetime,
                          meaningful_until, now)
         if action is not None:
             found.append(Decision(escalation, began + step.after, action))
+    return found
+
+
+def _left_sending(window: Window, slot: Slot, work: Work,
+                  notice_states: Mapping[str, NoticeState], listed: set[str], now: datetime
+                  ) -> list[Decision]:
+    """The notices of ``slot`` a sender died at that its timeline does not hold (the end
+    an operator sent by hand before `done` under ``end_notice = "confirmed"``): resumed at
+    once all the same, as the operator meant them to go."""
+    prefix = notice_key(window.id, slot.name, "")
+    found = []
+    for key, state in notice_states.items():
+        if state != NoticeState.SENDING or key in listed or not key.startswith(prefix):
+            continue
+        try:
+            notice = notice_for_tag(window, slot, key.removeprefix(prefix), work)
+        except ArgumentError:  # the table no longer names it
+            continue
+        found.append(Decision(notice, now, Action.SEND_NOW))
     return found
 
 

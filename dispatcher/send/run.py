@@ -137,7 +137,12 @@ class SendingRun:
         added = await ask(lambda: self.ledger.add_deliveries(record.id, wanted, now))
         state = (NoticeState.SENDING if set(notice.channels) <= set(channels)
                  else NoticeState.PARTIAL)
-        if record.state != NoticeState.SENDING and (added or record.state != NoticeState.DONE):
+        # A new notice is created ``sending``; one an operator sends only some channels of
+        # is ``partial`` from the start, so that a daemon resuming it after a crash does
+        # not send the channels the operator left out before the notice's time.
+        reopened = record.state != NoticeState.SENDING and (
+            added or record.state != NoticeState.DONE)
+        if reopened or (created and state is NoticeState.PARTIAL):
             await ask(lambda: self.ledger.reopen_notice(record.id, state, now))
             record = replace(record, state=state.value)
         return Plan(record, created, added, lacking, kept_off)
@@ -190,14 +195,19 @@ class SendingRun:
         workers = [asyncio.create_task(self._deliverer.work(run, committer))
                    for _ in range(settings.concurrency)]
         renewer = asyncio.create_task(self._claims.renew_leases(run))
+        cancelled = False
         try:
             # A provider that confirms later may hand deliveries back for another attempt;
             # then they are claimed again.
             await self._claims.claim_loop(run)
             while strategy.confirms_later and await self._claims.confirm_loop(run):
                 await self._claims.claim_loop(run)
+        except asyncio.CancelledError:  # Ctrl-C: stop as a stop does, not after the queue
+            cancelled = True
+            raise
         finally:
-            unstarted = lane.take_unstarted() if self.stopping.is_set() else []
+            stopped = cancelled or self.stopping.is_set()
+            unstarted = lane.take_unstarted() if stopped else []
             for _ in workers:
                 lane.queue.put_nowait(None)
             await asyncio.gather(*workers)
