@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -216,11 +216,13 @@ def sms_count(project: Path) -> int:
     return len(list((project.parent / "var" / "outbox" / "sms").rglob("*.txt")))
 
 
-def start_daemon(project: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_daemon(project: Path, log: Path, env: Mapping[str, str] | None = None
+                 ) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "dispatcher", "run", "-c", str(project)],
-            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            stdin=subprocess.DEVNULL,
             stdout=output, stderr=subprocess.STDOUT)
 
 

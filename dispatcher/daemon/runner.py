@@ -22,16 +22,17 @@ from pathlib import Path
 
 from dispatcher.clock import Clock, Sleep
 from dispatcher.daemon.receipt_services import ReceiptServices
+from dispatcher.daemon.reloads import Reloads
 from dispatcher.daemon.sends import BackendFactory, NoticeSends, notice_fields
+from dispatcher.daemon.systemd import Notifier, status_line
 from dispatcher.daemon.tables import agrees_with_ledger, off_their_slot, ready_to_send
-from dispatcher.errors import InputError, LedgerUnavailable
+from dispatcher.errors import LedgerUnavailable
 from dispatcher.ledger import Ledger, engine_url
 from dispatcher.logs import Failures, event
 from dispatcher.publish import Publisher
 from dispatcher.schedule import Action, Decision, NoticeJobs, decide
 from dispatcher.send import SendResult, make_backends
 from dispatcher.table import (
-    Fingerprint,
     Inputs,
     TableKeeper,
     Window,
@@ -41,10 +42,6 @@ from dispatcher.table import (
 log = logging.getLogger("dispatcher.daemon")
 TICK_SECONDS = 1.0
 MAX_TICK_PAUSE_SECONDS = 60.0
-# An edit is never held longer than this (see _holding_reload)
-RELOAD_HOLD_MAX_SECONDS = 60.0
-# How long a look waits for the reload it starts before deciding from the table in force
-RELOAD_WAIT_SECONDS = 1.0
 # How long the loop may wait for the Python thread running while a reload or a preflight
 # works in another (default 5 ms: a handover at each ledger query added up to 0.5 s late)
 SWITCH_INTERVAL_SECONDS = 0.001
@@ -73,11 +70,13 @@ class Daemon:
         self._receipts: ReceiptServices | None = None
         self._ledger_down_since: datetime | None = None
         self._publisher = Publisher()
+        self._systemd = Notifier(self.env, os.getpid())
         self._publish_failing = False
         self._tick_failures = Failures(log, "tick")
         self._unknown_slots: set[tuple[str, str]] = set()  # (window, slot) logged
-        self._reloading: asyncio.Task[None] | None = None
-        self._reload_held_since: datetime | None = None
+        self._reloads = Reloads(self.table, self.clock, lambda: self._load(),
+                                lambda: self._jobs.scheduled().values(),
+                                lambda: bool(self._sends.planning))
 
     async def run(self) -> None:
         """Until a stop is requested (a signal, or ``stopping`` set by the caller)."""
@@ -89,10 +88,14 @@ class Daemon:
         try:
             while not self.stopping.is_set():
                 pause = await self.guarded_tick()
+                self._systemd.after_tick(status_line(
+                    self.scheduled(), len(self._sends.running),
+                    self.inputs.config.settings.timezone))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), pause)
+                    await asyncio.wait_for(self.stopping.wait(), self._systemd.pause(pause))
         finally:
             await self.close()
+            self._systemd.close()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
 
@@ -175,6 +178,7 @@ class Daemon:
         if not self.stopping.is_set():
             event(log, logging.INFO, "daemon stopping", signal=signum,
                   in_flight=sorted(self._sends.running))
+            self._systemd.stopping()
         self.stopping.set()
 
     async def reconcile(self) -> list[Decision]:
@@ -227,68 +231,16 @@ class Daemon:
         return self.table.read()
 
     async def reload_if_changed(self) -> None:
-        """Start reading an edit in a worker thread (100,000 contacts take minutes: the
-        notices do not wait); the last good table stays in force until it is whole and valid."""
-        reloading = self._reloading
-        if reloading is not None:
-            if not reloading.done():
-                return
-            self._reloading = None
-            reloading.result()  # what went wrong (the ledger away, say) is the tick's
-        files = self.table.edit_seen()
-        if files is not None and not self._holding_reload():
-            self._reloading = asyncio.create_task(self._reload(files), name="reload")
-            # a small table is read in milliseconds: in force for this very look
-            await asyncio.wait([self._reloading], timeout=RELOAD_WAIT_SECONDS)
-
-    def _holding_reload(self) -> bool:
-        """Whether an edit waits a few seconds: while a notice is planning its deliveries,
-        or is due before a reload (twice as long as the last load) could end. Reading
-        100,000 contacts would compete with that notice for the interpreter and would not
-        be in force in time anyway: the notice goes out from the table in force at its
-        time. A small table reloads in milliseconds and is never held."""
-        now = self.clock()
-        soon = now + timedelta(seconds=2 * self.table.load_seconds)
-        due = self._jobs.scheduled().values()
-        # a job whose time passed while the edit was held has not fired yet: still held (an
-        # edit first seen after a notice's time is read at once, as the notice starts)
-        busy = (bool(self._sends.planning) or any(now <= at <= soon for at in due)
-                or (self._reload_held_since is not None and any(at < now for at in due)))
-        if not busy:
-            self._reload_held_since = None
-            return False
-        if self._reload_held_since is None:
-            self._reload_held_since = now
-        return (now - self._reload_held_since).total_seconds() < RELOAD_HOLD_MAX_SECONDS
+        assert self._ledger is not None
+        await self._reloads.if_changed(self._ledger)
 
     async def wait_for_reload(self) -> None:
         """Until the reload under way, if any, has ended (for tests and the demo)."""
-        if self._reloading is not None:
-            await asyncio.wait([self._reloading])
-
-    async def _reload(self, files: Fingerprint) -> None:
-        """Take in the edit once it is valid and agrees with the ledger (the slots windows
-        were moved to are still in the table); else log why and keep the last good table.
-        ``files`` is what was seen before reading, so an edit made meanwhile is read next."""
-        assert self._ledger is not None
-        try:
-            inputs = await asyncio.to_thread(self._load)
-            agrees_with_ledger(inputs, await self._ledger.active_slots())
-        except InputError as exc:
-            self.table.refuse(exc.problems, files)
-            for problem in exc.problems:
-                event(log, logging.ERROR, "edit rejected, the last good table stays in force",
-                      problem=str(problem))
-            return
-        self.table.take(inputs, files)
-        event(log, logging.INFO, "table reloaded", windows=len(inputs.config.windows),
-              contacts=len(inputs.contacts))
+        await self._reloads.wait()
 
     async def close(self) -> None:
         self._jobs.shutdown()
-        if self._reloading is not None:  # its thread ends by itself; the table is not taken
-            self._reloading.cancel()
-            await asyncio.gather(self._reloading, return_exceptions=True)
+        await self._reloads.cancel()
         await self._sends.stop(STOP_TIMEOUT_SECONDS)  # before the ledger goes
         if self._receipts is not None:
             await self._receipts.stop(STOP_TIMEOUT_SECONDS)
