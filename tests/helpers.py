@@ -370,12 +370,13 @@ def daemon_with_console(project: Path) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def serving(project: Path, command: str, ready: str, env: dict[str, str] | None = None
-            ) -> Iterator[int]:
-    """`dispatcher COMMAND` listening on a free port, until its log says ``ready``."""
+def serving(project: Path, command: str, ready: str, env: dict[str, str] | None = None,
+            http: str = "") -> Iterator[int]:
+    """`dispatcher COMMAND` listening on a free port, until its log says ``ready``;
+    ``http``: more keys of its [http] table."""
     port = free_port()
     with project.open("a", encoding="utf-8") as config:
-        config.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+        config.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n{http}')
     Users(project.parent / "var" / "console-users").add("desk", CONSOLE_PASSWORD)
     log = project.parent / f"{command}.log"
     with log.open("wb") as output:

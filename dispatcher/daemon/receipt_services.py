@@ -33,7 +33,7 @@ from dispatcher.send import (
     twilio_account,
 )
 from dispatcher.table import Channel, Config, TableKeeper, TwilioSettings
-from dispatcher.web import Console, WebServer, make_app
+from dispatcher.web import Console, Metrics, WebServer, make_app
 
 log = logging.getLogger("dispatcher.daemon")
 
@@ -45,6 +45,7 @@ class ReceiptServices:
     env: Mapping[str, str]
     clock: Clock
     table: TableKeeper | None = None  # the daemon's, which its console shares
+    metrics: Metrics | None = None  # served at /metrics when [http] metrics is on
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _server: WebServer | None = field(default=None, init=False)
     _console: Console | None = field(default=None, init=False)
@@ -59,8 +60,10 @@ class ReceiptServices:
             console = Console.of(self.config, self.ledger, self.clock,
                                  http.public_url.startswith("https://"), self.table)
             self._console = console
+            endpoint = (self.metrics.endpoint(self.ledger, console.desk.inputs, self.clock)
+                        if self.metrics is not None and http.metrics else None)
             app = make_app(http.public_url, reports, console, self.config.publish.path,
-                           self._call_reports(console))
+                           self._call_reports(console), endpoint)
             self._server = WebServer(app, http.host, http.port)
             await self._server.start()
             event(log, logging.INFO, "http listening", listen=f"{http.host}:{http.port}",

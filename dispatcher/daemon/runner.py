@@ -38,6 +38,7 @@ from dispatcher.table import (
     Window,
     spoken_duration,
 )
+from dispatcher.web import Metrics
 
 log = logging.getLogger("dispatcher.daemon")
 TICK_SECONDS = 1.0
@@ -63,8 +64,10 @@ class Daemon:
     def __post_init__(self) -> None:
         # the table in force, which its console shares
         self.table = TableKeeper(self.config_path, ready_to_send(self.clock, self.env))
+        self.metrics = Metrics()
         self._sends = NoticeSends(self.table, self.clock, self.env, self.backends, self.sleep,
-                                  self.stopping, self.on_result, self.on_missed)
+                                  self.stopping, self.on_result, self.on_missed,
+                                  self._started)
         self._jobs = NoticeJobs(self._fire)
         self._ledger: Ledger | None = None
         self._receipts: ReceiptServices | None = None
@@ -76,7 +79,7 @@ class Daemon:
         self._unknown_slots: set[tuple[str, str]] = set()  # (window, slot) logged
         self._reloads = Reloads(self.table, self.clock, lambda: self._load(),
                                 lambda: self._jobs.scheduled().values(),
-                                lambda: bool(self._sends.planning))
+                                lambda: bool(self._sends.planning), self.metrics.reloaded)
 
     async def run(self) -> None:
         """Until a stop is requested (a signal, or ``stopping`` set by the caller)."""
@@ -109,7 +112,7 @@ class Daemon:
                                                     self.inputs.config.path.parent))
         self._sends.ledger = self._ledger
         self._receipts = ReceiptServices(self.inputs.config, self._ledger, self.env, self.clock,
-                                         self.table)
+                                         self.table, self.metrics)
         try:
             agrees_with_ledger(self.inputs, await self._ledger.active_slots())
             await self._receipts.start()
@@ -139,6 +142,7 @@ class Daemon:
             decisions = await self.reconcile()
             await self.republish()
         except LedgerUnavailable as exc:
+            self.metrics.ledger_errors.inc()
             if self._ledger_down_since is None:
                 self._ledger_down_since = self.clock()
                 event(log, logging.WARNING, "ledger unreachable, retrying every tick",
@@ -165,6 +169,9 @@ class Daemon:
         self._publish_failing = False
         if written:
             event(log, logging.INFO, "published", folder=str(written[0].parent))
+
+    def _started(self, decision: Decision, lateness: float) -> None:
+        self.metrics.lateness.labels(decision.phase.value).observe(max(lateness, 0.0))
 
     def scheduled(self) -> dict[str, datetime]:
         """The jobs waiting, by notice key, with their times."""

@@ -52,6 +52,7 @@ class NoticeSends:
     stopping: asyncio.Event
     on_result: Callable[[Decision, SendResult], None] | None = None
     on_missed: Callable[[Decision], None] | None = None
+    on_started: Callable[[Decision, float], None] | None = None  # and its lateness, seconds
     ledger: Ledger | None = None  # from the daemon's open
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     planning: set[str] = field(default_factory=set)  # started, deliveries not yet planned
@@ -91,6 +92,8 @@ class NoticeSends:
         lateness = (self.clock() - decision.at).total_seconds()
         event(log, logging.INFO, "notice started", **notice_fields(decision),
               late_seconds=round(lateness, 3))
+        if self.on_started is not None:
+            self.on_started(decision, lateness)
         alerting = None
         if decision.phase is Phase.OVERRUN:  # the operators are alerted at the same moment
             event(log, logging.WARNING, "work overrunning: its end passed without done",

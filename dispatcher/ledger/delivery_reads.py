@@ -18,13 +18,14 @@ from dispatcher.ledger.tables import deliveries
 class DeliveryReads(EngineUser):
     """The read-only queries about deliveries; mixed into ``Ledger`` like the others."""
 
-    async def counts(self, notice_id: int) -> dict[tuple[str, str], int]:
-        """Deliveries by (channel, state)."""
+    async def counts(self, notice_id: int | None) -> dict[tuple[str, str], int]:
+        """Deliveries by (channel, state): of one notice, or (None) of them all."""
         d = deliveries.c
+        query = select(d.channel, d.state, func.count())
+        if notice_id is not None:
+            query = query.where(d.notice_id == notice_id)
         async with self._connect() as conn:
-            rows = await conn.execute(
-                select(d.channel, d.state, func.count()).where(d.notice_id == notice_id)
-                .group_by(d.channel, d.state))
+            rows = await conn.execute(query.group_by(d.channel, d.state))
             return {(channel, state): count for channel, state, count in rows}
 
     async def waiting(self, notice_id: int) -> list[tuple[str, str, str, int]]:

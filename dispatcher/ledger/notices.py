@@ -146,6 +146,14 @@ class NoticeQueries(EngineUser):
         async with self._begin() as conn:
             await conn.execute(outages.insert().values(**vars(outage)))
 
+    async def outage_totals(self) -> dict[str, tuple[int, int]]:
+        """The provider outages ridden out, by channel: how many, and their probes."""
+        c = outages.c
+        async with self._connect() as conn:
+            rows = await conn.execute(select(c.channel, func.count(), func.sum(c.probes))
+                                      .group_by(c.channel))
+            return {channel: (count, int(probes or 0)) for channel, count, probes in rows}
+
     async def outages_of(self, notice_id: int) -> list[OutageRecord]:
         """The provider outages a notice rode out, in order."""
         c = outages.c

@@ -56,6 +56,7 @@ class Http:
     host: str | None = None
     port: int = 8025
     public_url: str | None = None  # how Twilio reaches it, e.g. https://dispatcher.example.jp
+    metrics: bool = True  # GET /metrics, for Prometheus
 
     @property
     def enabled(self) -> bool:

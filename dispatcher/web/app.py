@@ -6,6 +6,7 @@ Every response carries the security headers."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -25,6 +26,7 @@ from dispatcher.web.console import Console
 from dispatcher.web.gate import SECURITY_HEADERS
 
 log = logging.getLogger("dispatcher.web")
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 PUBLISHED = {"index.html": "text/html; charset=utf-8", "maintenance.ics": "text/calendar",
@@ -34,10 +36,12 @@ PUBLISHED_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 
 
 
 def make_app(public_url: str, twilio: TwilioReports | None, console: Console | None = None,
-             published: Path | None = None, calls: CallReports | None = None) -> ASGIApp:
+             published: Path | None = None, calls: CallReports | None = None,
+             metrics: Endpoint | None = None) -> ASGIApp:
     """``public_url`` is how Twilio reaches this server: the URL it signs is built on it.
     ``published``: the folder `publish` writes, served to anyone under /maintenance/.
-    ``calls``: the voice calls' TwiML and callbacks, when calls go through Twilio."""
+    ``calls``: the voice calls' TwiML and callbacks, when calls go through Twilio.
+    ``metrics``: the Prometheus metrics' handler, served without a login."""
 
     def signed(request: Request, body: bytes) -> tuple[str, dict[str, str], str, str]:
         """What a Twilio request is checked with: the URL it signed, its form, its
@@ -114,6 +118,8 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
         Route("/maintenance/", published_file),
         Route("/maintenance/{name}", published_file),
     ]
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics))
     if console is not None:  # the confirmation links' page reads the console's table
         routes += console.routes() + ConfirmDesk(console.desk).routes(console.gate)
     return SecurityHeaders(Starlette(routes=routes))

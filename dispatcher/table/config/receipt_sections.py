@@ -95,16 +95,17 @@ def _fax_gateway(r: Reader, data: dict[str, Any]) -> FaxGatewayReceipts:
 
 def read_http(r: Reader, data: dict[str, Any]) -> Http:
     t: TablePath = ("http",)
-    r.unknown_keys(data, t, {"listen", "public_url"})
+    r.unknown_keys(data, t, {"listen", "public_url", "metrics"})
     listen = r.optional(data, t, "listen", _host_port)
     public_url = r.optional(data, t, "public_url", http_url)
+    metrics = bool(r.value(data, t, "metrics", boolean, True))
     if listen is None:
         if public_url is not None:
             r.problem(t, "public_url", 'needs listen as well, the address the daemon '
                                        'listens on, e.g. listen = "127.0.0.1:8025"')
-        return Http(public_url=public_url)
+        return Http(public_url=public_url, metrics=metrics)
     host, port = listen
-    return Http(host, port, public_url or f"http://{host}:{port}")
+    return Http(host, port, public_url or f"http://{host}:{port}", metrics)
 
 
 def _codes(value: Any) -> tuple[str, ...]:

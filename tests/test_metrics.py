@@ -1,0 +1,102 @@
+"""Prometheus metrics: `GET /metrics` on the daemon's [http] server parses, counts the
+deliveries by channel and state after a send, and gives every metric a help text; the
+daemon's own events (lateness, reloads, ledger errors) are counted as they happen."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import (
+    TOKYO,
+    Cli,
+    deliveries,
+    serving,
+    still_daemon,
+    tick_after_edit,
+    timed_window,
+    use_contacts,
+)
+
+SEED_START = datetime(2021, 7, 19, 1, 0, tzinfo=TOKYO)
+METRICS = {"dispatcher_deliveries", "dispatcher_notices", "dispatcher_queue_depth",
+           "dispatcher_notice_lateness_seconds", "dispatcher_provider_outages",
+           "dispatcher_provider_probes", "dispatcher_reload_duration_seconds",
+           "dispatcher_reload_success", "dispatcher_ledger_errors",
+           "dispatcher_notice_contacts", "dispatcher_notice_unreached",
+           "dispatcher_notice_confirmed"}
+
+
+def scrape(port: int) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Each family's samples by their sorted labels; the families' help texts checked."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as reply:
+        assert reply.headers["Content-Type"].startswith("text/plain; version=")
+        text = reply.read().decode()
+    families = {}
+    for family in text_string_to_metric_families(text):
+        assert family.documentation.strip(), family.name  # every metric says what it is
+        for sample in family.samples:
+            families.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = (
+                sample.value)
+        families.setdefault(family.name, {})
+    return families
+
+
+def test_metrics_count_the_deliveries_of_a_send_by_channel_and_state(
+        cli: Cli, project: Path) -> None:
+    soon = datetime.now(TOKYO).replace(tzinfo=None, microsecond=0) + timedelta(hours=1)
+    timed_window(project, soon, soon + timedelta(hours=1), None)
+    assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
+    made = asyncio.run(deliveries(project))
+    sent = Counter((d.channel, d.state) for d in made)
+    with serving(project, "run", "http listening") as port:
+        found = scrape(port)
+    assert {name.removesuffix("_total") for name in found} >= METRICS
+    assert {(dict(labels)["channel"], dict(labels)["state"]): value for labels, value
+            in found["dispatcher_deliveries"].items()} == sent
+    notice = (("notice", "start"), ("window", "2021-07-19-emoney"))
+    contacts = len({d.contact_id for d in made})
+    assert found["dispatcher_notice_contacts"][notice] == contacts
+    # sent a moment ago: not yet past the grace period that makes "sent" reached
+    assert found["dispatcher_notice_unreached"][notice] == contacts
+    assert found["dispatcher_notice_confirmed"][notice] == 0
+    assert found["dispatcher_notices"][(("state", "done"),)] == 1
+    assert found["dispatcher_queue_depth"] == {}  # nothing waits
+
+
+def test_metrics_can_be_turned_off(project: Path) -> None:
+    with serving(project, "run", "http listening", http="metrics = false\n") as port:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=60) as up:
+            assert up.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60)
+    assert refused.value.code == 404
+
+
+async def test_the_daemon_counts_a_notice_s_lateness_and_each_reload(project: Path) -> None:
+    use_contacts(project, "M1,店,,,m1@example.jp,,emoney\n")
+    async with still_daemon(project, SEED_START + timedelta(seconds=30)) as daemon:
+        samples = daemon.metrics.registry.get_sample_value
+        await daemon.tick()
+        await daemon.wait_for_sends()
+        assert samples("dispatcher_notice_lateness_seconds_count", {"phase": "start"}) == 1
+        assert samples("dispatcher_notice_lateness_seconds_sum", {"phase": "start"}) == 30
+        contacts = project.parent / "contacts" / "test.csv"
+        contacts.write_text(contacts.read_text(encoding="utf-8") + "M2,店2,,,not-mail,,\n",
+                            encoding="utf-8")
+        await tick_after_edit(daemon)
+        assert samples("dispatcher_reload_success", {}) == 0
+        contacts.write_text(contacts.read_text(encoding="utf-8").replace("not-mail",
+                            "m2@example.jp"), encoding="utf-8")
+        await tick_after_edit(daemon)
+        assert samples("dispatcher_reload_success", {}) == 1
+        reload_seconds = samples("dispatcher_reload_duration_seconds", {})
+        assert reload_seconds is not None and reload_seconds > 0
+    assert [d.state for d in await deliveries(project)] == ["sent"]
