@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -36,14 +37,19 @@ class Site:
     base_url: str | None
     refresh: timedelta
     generated_at: datetime
+    # ORGANIZER (RFC 5546 §3.2.1): the help desk's address (its e-mail, else the address
+    # the notices are mailed from), with the help desk as CN
+    organizer: str
+    organizer_name: str
 
     @classmethod
     def of(cls, config: Config, base_url: str | None, refresh: timedelta, now: datetime
            ) -> Site:
         desk = config.helpdesk
+        address = desk.email or parseaddr(config.messages.mail_from)[1]
         return cls(config.sender.service, config.sender.organisation, config.sender.website,
                    f"{desk.name} {desk.phone}（{desk.hours}）", config.settings.timezone,
-                   base_url, refresh, now)
+                   base_url, refresh, now, f"mailto:{address}", desk.name)
 
     @property
     def title(self) -> str:
@@ -119,6 +125,7 @@ def _event(item: Published, site: Site) -> icalendar.Event:
     event.add("description", description(entry, site))
     event.add("status", "CANCELLED" if entry.progress is PublishedState.CANCELLED else "CONFIRMED")
     event.add("transp", "TRANSPARENT")
+    event.add("organizer", site.organizer, parameters={"CN": site.organizer_name})
     if link := site.link(f"#{entry.window_id}"):
         event.add("url", link)
     return event
