@@ -251,3 +251,22 @@ async def test_the_daemon_republishes_on_each_change_and_only_then(project: Path
         await daemon.close()
     assert started["sequence"] > moved["sequence"]
     assert re.search(r"作業中のメンテナンス.*2021-07-19-emoney", page, re.DOTALL)
+
+
+def test_check_warns_when_publishing_without_base_url(cli: Cli, project: Path) -> None:
+    """Without base_url the feed cannot say where it lives (feedvalidator: MissingSelf)."""
+    text = project.read_text(encoding="utf-8")
+    project.write_text(text + '\n[publish]\npath = "var/public"\n', encoding="utf-8")
+    warned = json.loads(cli("check", "--json", "-c", str(project)).out)["warnings"]
+    assert [w for w in warned if "base_url" in w] == [
+        '[publish] path is set without base_url: the feed has no rel="self" link (feed '
+        "readers and validators want one) and the calendar's events no URL; set base_url "
+        "to where the files are served"]
+    project.write_text(text + '\n[publish]\npath = "var/public"\n'
+                       'base_url = "https://www.j-mups.example.jp/maintenance/"\n',
+                       encoding="utf-8")
+    served = json.loads(cli("check", "--json", "-c", str(project)).out)
+    assert not [w for w in served["warnings"] if "base_url" in w]
+    feed = feedparser.parse((publish(cli, project) / "feed.atom").read_bytes())
+    assert {(link.rel, link.href) for link in feed.feed.links} >= {
+        ("self", "https://www.j-mups.example.jp/maintenance/feed.atom")}

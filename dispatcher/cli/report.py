@@ -201,6 +201,10 @@ def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
             for channel in window.channels
         )
         broadcasts.append(BroadcastReach(window, len(audience), reach))
+    if config.publish.path is not None and config.publish.base_url is None:
+        warnings.append("[publish] path is set without base_url: the feed has no "
+                        "rel=\"self\" link (feed readers and validators want one) and the "
+                        "calendar's events no URL; set base_url to where the files are served")
     return CheckSummary(config, contacts, tuple(broadcasts), tuple(warnings))
 
 
