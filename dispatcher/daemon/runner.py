@@ -77,7 +77,7 @@ class Daemon:
         self._publish_failing = False
         self._tick_failures = Failures(log, "tick")
         self._unknown_slots: set[tuple[str, str]] = set()  # (window, slot) logged
-        self._reloads = Reloads(self.table, self.clock, lambda: self._load(),
+        self._reloads = Reloads(self.table, self.clock, self._load,
                                 lambda: self._jobs.scheduled().values(),
                                 lambda: bool(self._sends.planning), self.metrics.reloaded)
 

@@ -98,16 +98,15 @@ def decide(
         slot = active_slot(window, active_slots)
         work = work_of(window, slot, reports)
         moved = (moves or {}).get(window.id, {})
-        listed = set()
         for notice, at, meaningful_until in timeline(window, slot, catch_up, work,
                                                      overrun_after):
             action = _action(notice_states.get(notice.key), at, meaningful_until, now)
             if action is not None:
                 decisions.append(Decision(notice, at, action))
-            found = escalations(notice, meaningful_until, notice_states, started, now)
-            listed |= {notice.key, *(decision.key for decision in found)}
-            decisions += found
-        decisions += _left_sending(window, slot, work, notice_states, listed, now)
+            decisions += escalations(notice, meaningful_until, notice_states, started, now)
+        # a notice left sending that its timeline holds was decided above (send now)
+        decided = {decision.key for decision in decisions}
+        decisions += _left_sending(window, slot, work, notice_states, decided, now)
         for notice in _postponements(window, moved):
             decisions += escalations(notice, notice.window.slot(moved[notice.slot.name]).start,
                                      notice_states, started, now)
@@ -134,7 +133,7 @@ def escalations(notice: Notice, meaningful_until: datetime,
 
 
 def _left_sending(window: Window, slot: Slot, work: Work,
-                  notice_states: Mapping[str, NoticeState], listed: set[str], now: datetime
+                  notice_states: Mapping[str, NoticeState], decided: set[str], now: datetime
                   ) -> list[Decision]:
     """The notices of ``slot`` a sender died at that its timeline does not hold (the end
     an operator sent by hand before `done` under ``end_notice = "confirmed"``): resumed at
@@ -142,7 +141,7 @@ def _left_sending(window: Window, slot: Slot, work: Work,
     prefix = notice_key(window.id, slot.name, "")
     found = []
     for key, state in notice_states.items():
-        if state != NoticeState.SENDING or key in listed or not key.startswith(prefix):
+        if state != NoticeState.SENDING or key in decided or not key.startswith(prefix):
             continue
         try:
             notice = notice_for_tag(window, slot, key.removeprefix(prefix), work)
