@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dispatcher.render import FaxDocument, Renderer, render_pdf, render_pdfs
 from dispatcher.table import Channel, Contact, Phase, build_notice, find_window, load_config
+from tests.faxpage import embedded_weights
 from tests.helpers import TOKYO
 
 
@@ -45,11 +46,16 @@ def test_a_batch_gives_each_contact_the_page_it_would_get_alone(project: Path,
     alone = [render_pdf(page, base) for page in pages]
     assert [d.pages for d in together] == [d.pages for d in alone]
     assert alone[-1].pages == 2  # the long merchant name pushes the page over
+    # Each page says its number of its own document's count, batched or not.
+    assert [pdf_text(d, tmp_path, "pdftotext").count("1/1") for d in together] == [1, 1, 1, 0]
+    assert all(n in pdf_text(together[-1], tmp_path, "pdftotext") for n in ("1/2", "2/2"))
     for batched, single in zip(together, alone, strict=True):
         assert pdf_text(batched, tmp_path, "pdftotext") == pdf_text(single, tmp_path,
                                                                    "pdftotext")
-        assert fonts(batched, tmp_path) == fonts(single, tmp_path) == {
-            ("IPAexGothic", "yes"), ("IPAexGothic-Bold", "yes")}
+        assert fonts(batched, tmp_path) == fonts(single, tmp_path)
+        assert {embedded for _, embedded in fonts(single, tmp_path)} == {"yes"}
+        assert embedded_weights(batched.pdf) == embedded_weights(single.pdf)
+        assert max(embedded_weights(single.pdf).values()) >= 600  # the title is bold
         assert "(A4)" in pdf_text(batched, tmp_path, "pdfinfo")
 
 

@@ -18,7 +18,7 @@ from dispatcher.errors import ChannelError, PermanentError, TransientError
 from dispatcher.send import Backend, fax_result
 from dispatcher.send.channels.hylafax import job_failure, submit_error
 from dispatcher.table import Channel
-from tests.helpers import Cli, backend_from, configure, deliveries, outgoing, use_contacts
+from tests.helpers import TOKYO, Cli, backend_from, configure, deliveries, outgoing, use_contacts
 from tests.servers import fax_line, hylafax_server, lab_logs, queued_jobs
 
 
@@ -61,6 +61,24 @@ def test_a_job_per_contact_then_failed_when_it_cannot_complete(
     assert {r.last_error for r in records} == {"Kill time expired"}
     status = json.loads(cli("status", "3", "--json", "-c", str(project)).out)
     assert status["notices"][0]["channels"] == {"fax": {"failed": 27}}
+
+
+async def test_a_job_carries_the_page_header_as_its_tag_line(
+        hylafax: tuple[Path, int], project: Path) -> None:
+    spool, port = hylafax
+    text = project.read_text(encoding="utf-8")
+    project.write_text(text.replace('website = "https://j-mups.com"',
+                                    'website = "https://j-mups.com"\nfax = "03-5555-0100"'),
+                       encoding="utf-8")
+    backend = backend_from(project, Channel.FAX, fax_channels(port))
+    fax = await outgoing(project, Channel.FAX, "+81355511037")
+    await backend.send(fax)
+    (job,) = queued_jobs(spool)
+    # The same date, sender and number as the page's own header, in the configured zone;
+    # the sender by its ASCII name (HylaFAX images the line in a Latin font).
+    stamp = f"{fax.sent_at.astimezone(TOKYO):%Y/%m/%d %H:%M}"
+    assert job["tagline"] == f"{stamp}|FROM J-Mups FAX 03-5555-0100|P.%%P/%%T"
+    assert job["desiredtl"] == "1"  # the job's own tag line, not the server's
 
 
 async def test_a_re_attempt_takes_over_the_job_a_crash_left_unrecorded(

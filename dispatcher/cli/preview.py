@@ -29,6 +29,7 @@ from dispatcher.cli.app import (
     run_async,
     slot_text,
 )
+from dispatcher.errors import InputError, single
 from dispatcher.keys import KeyFile
 from dispatcher.ledger import Ledger, engine_url, may_exist, peek
 from dispatcher.render import (
@@ -38,6 +39,8 @@ from dispatcher.render import (
     Renderer,
     channels_to_preview,
     readable,
+    write_fax_png,
+    write_png,
 )
 from dispatcher.send import current_notice
 from dispatcher.table import (
@@ -78,9 +81,16 @@ def preview(
     until: Annotated[str | None, typer.Option(
         help="extended: the new end (ISO-8601), as `dispatcher extend` would send it.")
     ] = None,
+    fax_resolution: Annotated[bool, typer.Option(
+        "--fax-resolution",
+        help="Write each fax page's image as a fax machine prints it (1 bit, 204×196 dpi).")
+    ] = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Render a notice as each contact would receive it, without sending anything."""
+    if fax_resolution and contact is None and out is None:
+        raise single(InputError, "--fax-resolution",
+                     "writes an image of each fax page: give --contact or --out")
     inputs = load_inputs(config)
     cfg = inputs.config
     target = find_window(cfg.windows, window)
@@ -103,12 +113,14 @@ def preview(
     keys = KeyFile(cfg.receipts.secret_file).keys()
     if contact is None:
         audience = in_audience(inputs.contacts, target.audience)
-        _preview_all(Previewer(cfg, renderer, out, sent_at, keys), notice, audience, channels,
-                     as_json)
+        everyone = Previewer(cfg, renderer, out, sent_at, keys,
+                             write_fax_png if fax_resolution else None)
+        _preview_all(everyone, notice, audience, channels, as_json)
         return
     recipient = find_contact(inputs.contacts, contact)
     folder = out or Path(tempfile.mkdtemp(prefix="dispatcher-preview-"))
-    previewer = Previewer(cfg, renderer, folder, sent_at, keys, fax_png=True)
+    previewer = Previewer(cfg, renderer, folder, sent_at, keys,
+                          write_fax_png if fax_resolution else write_png)
     _preview_one(previewer, notice, recipient, channels, as_json)
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from dispatcher.ledger import DeliveryRecord, NoticeRecord, NoticeState, OutageRecord
+from dispatcher.render import missing_bold_face
 from dispatcher.schedule import next_notice
 from dispatcher.table import (
     Channel,
@@ -201,6 +202,9 @@ def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
             for channel in window.channels
         )
         broadcasts.append(BroadcastReach(window, len(audience), reach))
+    if any(Channel.FAX in w.channels for w in config.windows if w.broadcast) and (
+            font := missing_bold_face()):
+        warnings.append(font)
     if config.publish.path is not None and config.publish.base_url is None:
         warnings.append("[publish] path is set without base_url: the feed has no "
                         "rel=\"self\" link (feed readers and validators want one) and the "

@@ -13,10 +13,13 @@ from dispatcher.render.fax import (
     FaxDocument,
     FaxPages,
     RecentPages,
+    missing_bold_face,
     page_key,
     render_pdf,
     render_pdfs,
     require_japanese_font,
+    tag_line,
+    write_fax_png,
     write_png,
 )
 from dispatcher.render.links import CONFIRM_PATH, ConfirmLink, ConfirmLinks, normalised
@@ -86,6 +89,7 @@ __all__ = [
     "message_id_domain",
     "message_id_text",
     "messages_for",
+    "missing_bold_face",
     "normalised",
     "one_line",
     "page_key",
@@ -94,7 +98,9 @@ __all__ = [
     "render_pdf",
     "render_pdfs",
     "require_japanese_font",
+    "tag_line",
     "template_name",
     "utf16_units",
+    "write_fax_png",
     "write_png",
 ]

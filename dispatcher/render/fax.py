@@ -18,14 +18,21 @@ import subprocess
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from dispatcher.errors import SetupError, single
+from dispatcher.table import Sender, jp_stamp
 
 RECENT_PAGES = 8  # kept rendered: a page shared by every contact, and a few more
-FONT_HINT = ("install one with `bash scripts/install` (Debian packages fonts-ipaexfont-gothic "
-             "or fonts-noto-cjk)")
+FONT_HINT = ("install one with `bash scripts/install` (Debian packages fonts-mplus and "
+             "fonts-ipaexfont-gothic, or fonts-noto-cjk)")
+# Characters every fax page has (kana, and kanji of the greeting and the addressee): a
+# font that draws them is a Japanese font, whatever languages fontconfig credits it with
+# (M+ covers 5,287 kanji, fewer than fontconfig's "ja" asks for).
+_JAPANESE_SAMPLE = "あア御中様平素利用誠記以上"
+BOLD_WEIGHT = 180  # fontconfig's DemiBold, CSS 600: a face drawn heavier than the text
 
 
 @dataclass(frozen=True)
@@ -83,9 +90,16 @@ class FaxPages:
         return document
 
 
+# Every page carries its number and the document's count ("1/1") in the top right margin
+# box. Pages laid out together (``render_pdfs``) cannot count per document, so there each
+# document is one page; one that is longer is laid out again alone.
+PAGE_NUMBER = 'counter(page) "/" counter(pages)'
+ONE_PAGE = '"1/1"'
+
+
 def render_pdf(html: str, base_url: str) -> FaxDocument:
     """One HTML page → PDF bytes and its page count; needs a Japanese font."""
-    document = _weasyprint_document(html, base_url)
+    document = _weasyprint_document(html, base_url, PAGE_NUMBER)
     return FaxDocument(document.write_pdf(), len(document.pages))
 
 
@@ -103,7 +117,8 @@ def render_pdfs(htmls: Sequence[str], base_url: str) -> list[FaxDocument]:
     documents: dict[int, FaxDocument] = {}
     if head is not None and len(batch) > 1:
         bodies = [part[1] for i in batch if (part := parts[i]) is not None]
-        documents.update(zip(batch, _render_together(head, bodies, base_url), strict=True))
+        together = zip(batch, _render_together(head, bodies, base_url), strict=True)
+        documents.update((i, document) for i, document in together if document.pages == 1)
     return [documents.get(i) or render_pdf(html, base_url) for i, html in enumerate(htmls)]
 
 
@@ -123,7 +138,7 @@ def _render_together(head: str, bodies: list[str], base_url: str) -> list[FaxDoc
     sections = "".join(
         f'<section id="{_ANCHOR}{i}" style="{"break-before: page" if i else ""}">{body}</section>'
         for i, body in enumerate(bodies))
-    document = _weasyprint_document(f"{head}{sections}</body></html>", base_url)
+    document = _weasyprint_document(f"{head}{sections}</body></html>", base_url, ONE_PAGE)
     starts: dict[int, int] = {}
     for number, page in enumerate(document.pages):
         for anchor in page.anchors:
@@ -142,29 +157,107 @@ def _render_together(head: str, bodies: list[str], base_url: str) -> list[FaxDoc
     return split
 
 
-def _weasyprint_document(html: str, base_url: str) -> Any:
+def _weasyprint_document(html: str, base_url: str, page_number: str) -> Any:
     require_japanese_font()
     import weasyprint
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    return weasyprint.HTML(string=html, base_url=base_url).render()
+    numbering = _numbering(page_number)
+    return weasyprint.HTML(string=html, base_url=base_url).render(stylesheets=[numbering])
 
 
 @functools.cache
-def japanese_fonts() -> tuple[str, ...]:
-    """Families of the installed fonts that cover Japanese, as fontconfig sees them."""
+def _numbering(page_number: str) -> Any:
+    import weasyprint
+
+    return weasyprint.CSS(string=f"@page {{ @top-right {{ content: {page_number}; }} }}")
+
+
+@dataclass(frozen=True, order=True)
+class Face:
+    family: str
+    weight: int  # fontconfig's scale: 80 regular, 200 bold
+
+
+@functools.cache
+def japanese_faces() -> tuple[Face, ...]:
+    """The installed faces that draw Japanese text, as fontconfig sees them."""
     if shutil.which("fc-list") is None:
         return ()
-    listing = subprocess.run(["fc-list", ":lang=ja", "family"], capture_output=True,
-                             text=True, check=False).stdout
-    return tuple(sorted({line.split(",")[0].strip() for line in listing.splitlines() if line}))
+    charset = " ".join(f"{ord(c):x}" for c in _JAPANESE_SAMPLE)
+    listing = subprocess.run(["fc-list", f":charset={charset}", "family", "weight"],
+                             capture_output=True, text=True, check=False).stdout
+    return tuple(sorted({_face(line) for line in listing.splitlines() if ":weight=" in line}))
+
+
+def _face(line: str) -> Face:
+    families, _, weight = line.rpartition(":weight=")
+    return Face(families.split(",")[0].strip(), int(float(weight)))
+
+
+def japanese_fonts() -> tuple[str, ...]:
+    """Families of the installed fonts that draw Japanese text."""
+    return tuple(sorted({face.family for face in japanese_faces()}))
+
+
+def missing_bold_face() -> str | None:
+    """Why the fax page's bold text (its title, the help desk's number) would come out in
+    the regular weight, or None: no Japanese face heavier than the text is installed, and
+    the PDF would carry the regular outlines under a bold name."""
+    faces = japanese_faces()
+    if not faces or any(face.weight >= BOLD_WEIGHT for face in faces):
+        return None
+    return (f"no Japanese font with a bold face is installed ({', '.join(japanese_fonts())} "
+            "has none): the fax page's bold title and help desk number come out in the "
+            "regular weight; install fonts-mplus with `bash scripts/install`")
 
 
 def require_japanese_font() -> None:
     """SetupError unless a Japanese font is installed: without one the page is empty boxes."""
     if not japanese_fonts():
         raise single(SetupError, "fax", f"no Japanese font is installed; {FONT_HINT}")
+
+
+_TAG_LINE_TEXT = re.compile(r"[ -~]+")  # printable ASCII
+_TAG_LINE_CODES = re.compile(r"[%|]")  # HylaFAX's escapes and field separator
+
+
+def tag_line(sender: Sender, sent_at: datetime, tz: tzinfo) -> str:
+    """The page's header line as HylaFAX's TagLineFormat, imaged above each page it sends:
+    the same date and time (``sent_at`` in the configured zone ``tz``) and sender, then
+    HylaFAX's own page count. HylaFAX draws it in a Latin font, so the sender is named by
+    the first of its organisation and service written in ASCII, and without ``[sender] fax``
+    by the server's own number (``%%l``)."""
+    name = next((n for n in (sender.organisation, sender.service)
+                 if _TAG_LINE_TEXT.fullmatch(n) and not _TAG_LINE_CODES.search(n)), "")
+    number = f"FAX {sender.fax}" if sender.fax else "FAX %%l"
+    origin = " ".join(part for part in ("FROM", name, number) if part)
+    return f"{jp_stamp(sent_at.astimezone(tz))}|{origin}|P.%%P/%%T"
+
+
+FAX_RESOLUTION = (204, 196)  # dots per inch across and down: G3 fine mode, as HylaFAX sends
+
+
+def write_fax_png(pdf: Path, png: Path) -> None:
+    """The first page of ``pdf`` as a fax machine receives it: Ghostscript's ``tiffg3`` at
+    204×196 dpi, 1 bit a dot, as HylaFAX converts a PDF before it dials; saved as a PNG of
+    those dots for a person to look at."""
+    if shutil.which("gs") is None:
+        raise single(SetupError, str(png), "Ghostscript (gs) is missing; install it with "
+                                           "`bash scripts/install` (Debian ghostscript)")
+    from PIL import Image
+
+    tiff = png.with_suffix(".tif")
+    across, down = FAX_RESOLUTION
+    try:
+        subprocess.run(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-dFirstPage=1",
+                        "-dLastPage=1", "-sDEVICE=tiffg3", f"-r{across}x{down}",
+                        f"-sOutputFile={tiff}", str(pdf)], check=True, capture_output=True)
+        with Image.open(tiff) as page:
+            page.save(png, dpi=FAX_RESOLUTION)
+    finally:
+        tiff.unlink(missing_ok=True)
 
 
 def write_png(pdf: Path, png: Path, dpi: int = 100) -> None:

@@ -5,7 +5,7 @@ Used by `dispatcher preview`; it writes files only under the folder it is given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import Any
 
 from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file, safe_file_name
 from dispatcher.keys import Keys
-from dispatcher.render.fax import FaxPages, write_png
+from dispatcher.render.fax import FaxPages
 from dispatcher.render.mail import build_email, message_id
 from dispatcher.render.templates import Message, Renderer
 from dispatcher.render.twiml import call_twiml
@@ -68,14 +68,15 @@ class Previewer:
     each message there."""
 
     def __init__(self, config: Config, renderer: Renderer, out_dir: Path | None,
-                 sent_at: datetime, keys: Keys, fax_png: bool = False) -> None:
+                 sent_at: datetime, keys: Keys,
+                 fax_png: Callable[[Path, Path], None] | None = None) -> None:
         self._config = config
         self._keys = keys  # the e-mail's Message-ID is the one that would be sent
         self.sent_at = sent_at
         self._renderer = renderer
         self._fax_pages = FaxPages(config.settings.templates_dir)
         self.out_dir = out_dir
-        self._fax_png = fax_png
+        self._fax_png = fax_png  # writes a fax PDF's first page as a PNG, if given
 
     @property
     def distinct_fax_pages(self) -> int:
@@ -104,9 +105,9 @@ class Previewer:
             return Preview(message, (), document.pages)
         pdf = _write(self._path(message, "fax.pdf"), document.pdf)
         files = [pdf]
-        if self._fax_png:
+        if self._fax_png is not None:
             png = pdf.with_suffix(".png")
-            write_png(pdf, png)
+            self._fax_png(pdf, png)
             png.chmod(PRIVATE_FILE)
             files.append(png)
         return Preview(message, tuple(files), document.pages)

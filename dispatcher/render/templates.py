@@ -39,6 +39,7 @@ from dispatcher.table import (
     jp_spoken_clock,
     jp_spoken_date,
     jp_spoken_range,
+    jp_stamp,
 )
 
 TEMPLATE_SUFFIX = {Channel.FAX: "html.j2", Channel.EMAIL: "txt.j2", Channel.SMS: "txt.j2",
@@ -204,6 +205,7 @@ def filters(tz: tzinfo) -> dict[str, Callable[..., str]]:
         "jp_lead": jp_lead,
         "jp_md": lambda moment: jp_month_day(local(moment)),
         "jp_range": slot_range,
+        "jp_stamp": lambda moment: jp_stamp(local(moment)),
         "jp_short_range": short_slot_range,
     }
 

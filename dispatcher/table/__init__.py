@@ -17,6 +17,7 @@ from dispatcher.table.config import (
     Messages,
     OutboxSettings,
     Publish,
+    Sender,
     SmtpSettings,
     TwilioSettings,
     load_config,
@@ -65,6 +66,7 @@ from dispatcher.table.timefmt import (
     jp_spoken_clock,
     jp_spoken_date,
     jp_spoken_range,
+    jp_stamp,
     spoken_duration,
 )
 from dispatcher.table.windows import (
@@ -132,6 +134,7 @@ __all__ = [
     "Receipts",
     "Report",
     "RetryPolicy",
+    "Sender",
     "Slot",
     "SmsReceipts",
     "SmtpSettings",
@@ -162,6 +165,7 @@ __all__ = [
     "jp_spoken_clock",
     "jp_spoken_date",
     "jp_spoken_range",
+    "jp_stamp",
     "lead_text",
     "load_config",
     "load_contacts",

@@ -51,6 +51,11 @@ def jp_datetime(moment: datetime) -> str:
     return f"{jp_date(moment)} {jp_clock(moment)}"
 
 
+def jp_stamp(moment: datetime) -> str:
+    """``2021/07/19 01:00``: the date and time as a fax machine prints them on its header."""
+    return f"{moment:%Y/%m/%d %H:%M}"
+
+
 def jp_range(start: datetime, end: datetime,
              date: Callable[[datetime], str] = jp_date) -> str:
     """A slot as the seed writes it; the end drops its date on the same day, says 翌 on the next."""

@@ -25,7 +25,7 @@ from dispatcher.ledger import (
     Ledger,
     NoticeRecord,
 )
-from dispatcher.render import Previewer, Renderer
+from dispatcher.render import Previewer, Renderer, write_png
 from dispatcher.schedule import notice_capacity
 from dispatcher.send import (
     Backends,
@@ -171,7 +171,7 @@ class NoticeDesk:
         with tempfile.TemporaryDirectory(prefix="dispatcher-console-") as folder:
             previewer = Previewer(config, Renderer(config.settings.templates_dir, config),
                                   Path(folder), self.clock(),
-                                  KeyFile(config.receipts.secret_file).keys(), fax_png=True)
+                                  KeyFile(config.receipts.secret_file).keys(), fax_png=write_png)
             preview = previewer.preview(notice, contact, Channel.FAX)
             if preview is None:
                 raise single(ArgumentError, "contact", f"{contact_id} has no fax number")

@@ -121,7 +121,7 @@ def _backend(config: Config, channel: Channel, env: Mapping[str, str],
     if isinstance(backend, TwilioSettings):
         return TwilioVoice(backend, env, config.messages.voice, call_urls(config, tokens))
     if isinstance(backend, HylafaxSettings):
-        return HylaFax(backend, env)
+        return HylaFax(backend, env, config.sender, config.settings.timezone)
     if isinstance(backend, GatewaySettings):
         return EmailGatewayFax(backend.gateway_address, config.messages.mail_from,
                                _mail_transport(config, env, tokens), tokens)

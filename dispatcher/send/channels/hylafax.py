@@ -16,12 +16,14 @@ import re
 import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import tzinfo
 from typing import ClassVar
 
 from dispatcher.errors import ChannelError, PermanentError, TransientError, UnavailableError
+from dispatcher.render import tag_line
 from dispatcher.send.channels.base import Backend, Outgoing, Receipt, secret
 from dispatcher.send.channels.fax_results import fax_result
-from dispatcher.table import HylafaxSettings
+from dispatcher.table import HylafaxSettings, Sender
 
 _FILE = re.compile(r"FILE: (\S+?)\)?\.?$")
 _JOB = re.compile(r"[Jj]ob (\d+)")
@@ -41,8 +43,11 @@ class HylaFax(Backend):
     name: ClassVar[str] = "hylafax"
     confirms_later: ClassVar[bool] = True
 
-    def __init__(self, config: HylafaxSettings, env: Mapping[str, str]) -> None:
+    def __init__(self, config: HylafaxSettings, env: Mapping[str, str], sender: Sender,
+                 tz: tzinfo) -> None:
         self._config = config
+        self._sender = sender
+        self._timezone = tz
         self.poll_seconds = config.poll_seconds
         self._password = hylafax_password(config, env)
 
@@ -89,6 +94,9 @@ class HylaFax(Backend):
                 ("PAGEWIDTH", "209"),   # ISO A4, in millimetres
                 ("PAGELENGTH", "296"),
                 ("VRES", "196"),        # fine mode: small kanji stay legible
+                ("USETAGLINE", "YES"),  # the page's header line, as a fax machine prints it
+                ("TAGLINE", _quoted(tag_line(self._sender, outgoing.sent_at,
+                                                       self._timezone))),
                 ("DOCUMENT", _quoted(match.group(1))),
             ):
                 ftp.sendcmd(f"JPARM {name} {value}")

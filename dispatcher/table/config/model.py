@@ -68,6 +68,7 @@ class Sender:
     organisation: str
     service: str
     website: str
+    fax: str = ""  # the number the fax pages are sent from, printed on their header line
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from dispatcher.table.config.values import (
     optional_text,
     phase_names,
     positive_number,
+    printed_number,
     text,
     whole_number,
     zone,
@@ -82,13 +83,14 @@ def read_sender(r: Reader, data: dict[str, Any]) -> Sender | None:
     if not data:
         r.problem((), "sender", "missing table [sender] (organisation, service, website)")
         return None
-    r.unknown_keys(data, t, {"organisation", "service", "website"})
+    r.unknown_keys(data, t, {"organisation", "service", "website", "fax"})
     organisation = r.value(data, t, "organisation", text)
     service = r.value(data, t, "service", text)
     website = r.value(data, t, "website", optional_text, "")
+    fax = r.value(data, t, "fax", printed_number, "")
     if organisation is None or service is None:
         return None
-    return Sender(organisation, service, website or "")
+    return Sender(organisation, service, website or "", fax or "")
 
 
 def read_helpdesk(r: Reader, data: dict[str, Any]) -> Helpdesk | None:

@@ -37,6 +37,19 @@ def optional_text(value: Any) -> str:
     return value.strip()
 
 
+_PRINTED_NUMBER = re.compile(r"\+?[0-9][0-9 ()-]*[0-9]")
+
+
+def printed_number(value: Any) -> str:
+    """A telephone number as a fax header prints it (``03-5555-0100``): ASCII digits, since
+    HylaFAX images its tag line in a Latin font."""
+    number = optional_text(value)
+    if number and not _PRINTED_NUMBER.fullmatch(number):
+        raise ValueError(f"{number!r} must be a telephone number such as \"03-5555-0100\" "
+                         "(ASCII digits, -, spaces, parentheses, a leading +)")
+    return number
+
+
 def whole_number(minimum: int) -> Callable[[Any], int]:
     def convert(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
