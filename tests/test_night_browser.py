@@ -12,6 +12,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page
 
 from dispatcher.table import jp_clock
+from tests.axe import blocking
 from tests.helpers import (
     TOKYO,
     WINDOW_3,
@@ -76,7 +77,8 @@ def test_the_night_board_follows_an_overrun_an_extension_an_update_and_done(
     end = overrunning_soon(project)
     with daemon_with_console(project) as port:
         base = f"http://127.0.0.1:{port}"
-        page = browser.new_page(viewport={"width": 1200, "height": 1100})
+        # bypass_csp: axe-core is injected into the board (its policy forbids scripts)
+        page = browser.new_page(viewport={"width": 1200, "height": 1100}, bypass_csp=True)
         log_in(page, base)
         page.goto(f"{base}/night")
         wait_for_notice(page, "start", "作業中")
@@ -93,6 +95,7 @@ def test_the_night_board_follows_an_overrun_an_extension_an_update_and_done(
         assert page.is_hidden("#board-stale")
         assert written(project, "email", "end") == 0
         keep_screenshot(page, "night-board-overrun.png")
+        assert blocking(page) == []  # the red overrun panel keeps its text readable
 
         until = (end + timedelta(hours=1)).astimezone(TOKYO)
         report(page, "extend", until=until.strftime("%Y-%m-%dT%H:%M"), reason="機器交換")
@@ -115,6 +118,7 @@ def test_the_night_board_follows_an_overrun_an_extension_an_update_and_done(
         wait_for_notice(page, "end", "終了")
         assert page.is_hidden(f"{PANEL} form[action$='/done']")  # the work is over
         keep_screenshot(page, "night-board-done.png")
+        assert blocking(page) == []
         page.close()
 
     for tag in ("start", "overrun", "extended-1", "update-1", "end"):
