@@ -187,6 +187,30 @@ def test_the_start_and_the_end_of_the_work_move_the_window(cli: Cli, project: Pa
     assert re.search(r"終了したメンテナンス.*2021-07-19-emoney", page, re.DOTALL)
 
 
+def feed_updated(out: Path) -> dict[str, datetime]:
+    feed = (out / "feed.atom").read_text(encoding="utf-8")
+    return {entry_id: datetime.fromisoformat(stamp) for entry_id, stamp in re.findall(
+        r"<id>([^<]+)</id>.*?<updated>([^<]+)</updated>", feed.split("<entry>", 1)[1],
+        re.DOTALL)}
+
+
+def test_each_entry_is_updated_when_its_content_changed(cli: Cli, project: Path) -> None:
+    # First published on 1 July: windows 1 and 2 are over, 3 and 4 to come.
+    first = feed_updated(publish(cli, project, "2021-07-01T09:00:00+09:00"))
+    assert len(set(first.values())) == len(first) == 4  # no two entries share one
+    assert {offset.utcoffset() for offset in first.values()} == {timedelta(hours=9)}
+    assert first[window_uid("2021-05-30-emoney")] == datetime(2021, 5, 31, 3, tzinfo=TOKYO)
+    assert first[window_uid("2021-06-27-emoney")] == datetime(2021, 6, 28, 1, tzinfo=TOKYO)
+    seen = datetime(2021, 7, 1, 9, tzinfo=TOKYO)  # 3 and 4 changed when first seen
+    coming = sorted(first[window_uid(w)] for w in ("2021-07-19-emoney", "2021-07-19-emoney-am4"))
+    assert coming[0] == seen and coming[1] - seen < timedelta(milliseconds=1)
+    # Republished during window 3: it alone changed, when its work started.
+    during = feed_updated(publish(cli, project, "2021-07-19T01:30:00+09:00"))
+    assert during[window_uid("2021-07-19-emoney")] == datetime(2021, 7, 19, 1, tzinfo=TOKYO)
+    unchanged = set(first) - {window_uid("2021-07-19-emoney")}
+    assert all(during[uid] == first[uid] for uid in unchanged)
+
+
 def caldav(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers={
         "Authorization": "Basic " + base64.b64encode(b"desk:x").decode(),

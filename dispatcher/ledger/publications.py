@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,25 +17,31 @@ from dispatcher.ledger.records import PublicationRecord
 from dispatcher.ledger.tables import publications
 
 Snapshot = Mapping[str, Any]
+_TICK = timedelta(microseconds=1)  # what keeps two windows' moments apart
 
 
 class PublicationLog(EngineUser):
     """One row per window ever published: its last content, its digest and its sequence."""
 
     async def stamp_publications(self, current: Mapping[str, Snapshot],
-                                 gone: Callable[[Snapshot], Snapshot], now: datetime
+                                 gone: Callable[[Snapshot], Snapshot], now: datetime,
+                                 since: Callable[[Snapshot], datetime] | None = None
                                  ) -> list[PublicationRecord]:
         """Record ``current`` (by window id): a window whose content changed gets the next
-        sequence and ``now``; a window published before but no longer in ``current`` gets
-        ``gone(its last content)`` the same way. Returns every window's record."""
+        sequence and the moment it changed; a window published before but no longer in
+        ``current`` gets ``gone(its last content)`` the same way. Returns every window's
+        record. The moment is ``since(content)`` (when what it shows began, e.g. the end
+        of a work first published once over) if that is later than its last change and
+        not after ``now``, else ``now``; two windows never share one (the feed's entries
+        each have their own ``updated``): a later one is a microsecond on."""
         try:
-            return await self._stamp(current, gone, now)
+            return await self._stamp(current, gone, now, since or (lambda _: now))
         except IntegrityError:  # another process inserted the same window first
-            return await self._stamp(current, gone, now)
+            return await self._stamp(current, gone, now, since or (lambda _: now))
 
     async def _stamp(self, current: Mapping[str, Snapshot],
-                     gone: Callable[[Snapshot], Snapshot], now: datetime
-                     ) -> list[PublicationRecord]:
+                     gone: Callable[[Snapshot], Snapshot], now: datetime,
+                     since: Callable[[Snapshot], datetime]) -> list[PublicationRecord]:
         p = publications.c
         async with self._begin() as conn:
             rows = {row.window_id: row for row in await conn.execute(select(publications))}
@@ -43,23 +49,33 @@ class PublicationLog(EngineUser):
             for window_id, known in rows.items():
                 if window_id not in wanted:
                     wanted[window_id] = gone(json.loads(known.content))
+            taken = {row.updated_at for row in rows.values()
+                     if _digest(wanted[row.window_id]) == row.digest}
             records = []
             for window_id, content in wanted.items():
                 digest = _digest(content)
                 row = rows.get(window_id)
+                if row is not None and row.digest == digest:
+                    records.append(PublicationRecord(window_id, row.sequence, row.updated_at,
+                                                     content))
+                    continue
+                moment = since(content)
+                if not (row is None or moment > row.updated_at) or moment > now:
+                    moment = now
+                while moment in taken:
+                    moment += _TICK
+                taken.add(moment)
                 if row is None:
                     await conn.execute(publications.insert(), {
                         "window_id": window_id, "sequence": 0, "digest": digest,
-                        "content": _json(content), "updated_at": now})
-                    records.append(PublicationRecord(window_id, 0, now, content))
-                elif row.digest != digest:
+                        "content": _json(content), "updated_at": moment})
+                    records.append(PublicationRecord(window_id, 0, moment, content))
+                else:
                     await conn.execute(
                         update(publications).where(p.window_id == window_id).values(
                             sequence=row.sequence + 1, digest=digest, content=_json(content),
-                            updated_at=now))
-                    records.append(PublicationRecord(window_id, row.sequence + 1, now, content))
-                else:
-                    records.append(PublicationRecord(window_id, row.sequence, row.updated_at,
+                            updated_at=moment))
+                    records.append(PublicationRecord(window_id, row.sequence + 1, moment,
                                                      content))
             return records
 

@@ -76,6 +76,18 @@ class Entry:
             **({"ended_at": self.ended_at.isoformat()} if self.ended_at else {}),
         }
 
+    def shown_since(self) -> datetime | None:
+        """When what the entry shows began, where the time says it: the work's start for
+        one under way, its end (or when `done` said it ended) for one over; None where
+        only the moment it was seen can say (an edit, a postponement, an extension)."""
+        if self.progress is PublishedState.COMPLETED:
+            return self.ended_at or self.slot.end
+        if self.progress is PublishedState.IN_PROGRESS:
+            return self.slot.start
+        if self.progress is PublishedState.OVERRUNNING:
+            return self.slot.end
+        return None
+
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> Entry:
         moved = data["moved_from"]

@@ -49,7 +49,9 @@ async def stamped(config: Config, ledger: Ledger, now: datetime,
     """Every window ever published, as of ``now``, with its version from the ledger."""
     if current is None:
         current = await _current(config, ledger, now)
-    records = await ledger.stamp_publications(current, lambda s: cancelled(s).snapshot(), now)
+    records = await ledger.stamp_publications(
+        current, lambda s: cancelled(s).snapshot(), now,
+        lambda s: Entry.from_snapshot(s).shown_since() or now)
     return by_start([Published(Entry.from_snapshot(r.content), Version(r.sequence, r.updated_at))
                      for r in records])
 
