@@ -8,15 +8,19 @@ import asyncio
 import urllib.error
 import urllib.request
 from collections import Counter
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from dispatcher.daemon import Daemon
+from dispatcher.demo import free_port
 from tests.helpers import (
     TOKYO,
     Cli,
+    configure,
     deliveries,
     serving,
     still_daemon,
@@ -24,6 +28,7 @@ from tests.helpers import (
     timed_window,
     use_contacts,
 )
+from tests.servers import smtp_server
 
 SEED_START = datetime(2021, 7, 19, 1, 0, tzinfo=TOKYO)
 METRICS = {"dispatcher_deliveries", "dispatcher_notices", "dispatcher_queue_depth",
@@ -31,7 +36,7 @@ METRICS = {"dispatcher_deliveries", "dispatcher_notices", "dispatcher_queue_dept
            "dispatcher_provider_probes", "dispatcher_reload_duration_seconds",
            "dispatcher_reload_success", "dispatcher_ledger_errors",
            "dispatcher_notice_contacts", "dispatcher_notice_unreached",
-           "dispatcher_notice_confirmed"}
+           "dispatcher_notice_confirmed", "dispatcher_channel_down"}
 
 
 def scrape(port: int) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -69,6 +74,7 @@ def test_metrics_count_the_deliveries_of_a_send_by_channel_and_state(
     assert found["dispatcher_notice_confirmed"][notice] == 0
     assert found["dispatcher_notices"][(("state", "done"),)] == 1
     assert found["dispatcher_queue_depth"] == {}  # nothing waits
+    assert set(found["dispatcher_channel_down"].values()) == {0}  # every provider answered
 
 
 def test_metrics_can_be_turned_off(project: Path) -> None:
@@ -100,3 +106,44 @@ async def test_the_daemon_counts_a_notice_s_lateness_and_each_reload(project: Pa
         reload_seconds = samples("dispatcher_reload_duration_seconds", {})
         assert reload_seconds is not None and reload_seconds > 0
     assert [d.state for d in await deliveries(project)] == ["sent"]
+
+
+async def test_a_channel_is_down_while_its_provider_does_not_answer(project: Path) -> None:
+    """Live, not once the outage is over: the SMTP server is not there when the start
+    notice goes, then it comes up, and the e-mail is sent."""
+    port = free_port()
+    soon = datetime.now(TOKYO).replace(tzinfo=None, microsecond=0)
+    configure(project, f"""
+[channels.email]
+backend = "smtp"
+host = "127.0.0.1"
+port = {port}
+security = "none"
+""", "\n[retry]\ninitial_delay_seconds = 0.05\nmax_delay_seconds = 0.5\n")
+    timed_window(project, soon, soon + timedelta(hours=1), None)
+    use_contacts(project, "M1,店,,,m1@example.jp,,emoney\n")
+    daemon = Daemon(project, lambda: datetime.now(UTC))
+    await daemon.open()
+    try:
+        samples = daemon.metrics.registry.get_sample_value
+        assert samples("dispatcher_channel_down", {"channel": "email"}) == 0
+        await daemon.tick()
+        await wait_until(lambda: samples("dispatcher_channel_down", {"channel": "email"}) == 1,
+                         "the channel seen down")
+        assert samples("dispatcher_channel_down", {"channel": "sms"}) == 0
+        with smtp_server(port=port) as (sink, _, _):
+            await wait_until(lambda: len(sink) == 1, "the e-mail once the server is up")
+            await daemon.wait_for_sends()
+        assert samples("dispatcher_channel_down", {"channel": "email"}) == 0
+    finally:
+        await daemon.close()
+    assert {d.state for d in await deliveries(project)} == {"sent"}
+
+
+async def wait_until(condition: Callable[[], bool], what: str, seconds: float = 300) -> None:
+    """Polls ``condition`` without holding the event loop the daemon sends on; the bound is
+    against a hang, never a measure of speed."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"waited {seconds} s for {what}"
+        await asyncio.sleep(0.05)

@@ -67,7 +67,7 @@ class Daemon:
         self.metrics = Metrics()
         self._sends = NoticeSends(self.table, self.clock, self.env, self.backends, self.sleep,
                                   self.stopping, self.on_result, self.on_missed,
-                                  self._started)
+                                  self._started, self.metrics.provider_down)
         self._jobs = NoticeJobs(self._fire)
         self._ledger: Ledger | None = None
         self._receipts: ReceiptServices | None = None

@@ -53,6 +53,7 @@ class NoticeSends:
     on_result: Callable[[Decision, SendResult], None] | None = None
     on_missed: Callable[[Decision], None] | None = None
     on_started: Callable[[Decision, float], None] | None = None  # and its lateness, seconds
+    on_outage: Callable[[Channel, bool], None] | None = None  # a provider down (True) or back
     ledger: Ledger | None = None  # from the daemon's open
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     planning: set[str] = field(default_factory=set)  # started, deliveries not yet planned
@@ -111,7 +112,7 @@ class NoticeSends:
             async with Backends(self.backends(inputs.config, channels, self.env)) as backends:
                 result = await send_session(
                     inputs, self.ledger, backends, notice, channels, "schedule", self.clock,
-                    stopping=self.stopping, sleep=self.sleep,
+                    stopping=self.stopping, sleep=self.sleep, on_outage=self.on_outage,
                     on_counted=lambda _: self.planning.discard(decision.key))
         except InputError as exc:  # e.g. a template an edit broke: logged once, tried later
             if self._back_off(decision)[0] == 1:

@@ -33,10 +33,12 @@ class Breaker:
     """Closed while the provider answers; open from its first unanswered attempt until an
     attempt started after that (a probe) is answered."""
 
-    def __init__(self, policy: RetryPolicy, clock: Clock, draw: Callable[[], float]) -> None:
+    def __init__(self, policy: RetryPolicy, clock: Clock, draw: Callable[[], float],
+                 on_change: Callable[[bool], None] | None = None) -> None:
         self._policy = policy
         self._clock = clock
         self._draw = draw
+        self._on_change = on_change  # told True when it opens, False when it closes
         self.opened_at: datetime | None = None
         self.next_probe_at: datetime | None = None
         self.probes = 0  # unanswered attempts in this outage, the first failure included
@@ -60,6 +62,7 @@ class Breaker:
         if self.opened_at is None:
             self.opened_at, self.probes, self.error = self._clock(), 1, error
             self._schedule_probe()
+            self._changed(True)
             return True
         if started_at >= self.opened_at:
             self.probes += 1
@@ -76,7 +79,19 @@ class Breaker:
         outage = Outage(self.opened_at, self._clock(), self.probes, self.error)
         self.opened_at = self.next_probe_at = None
         self.probes, self.probing = 0, False
+        self._changed(False)
         return outage
+
+    def leave(self) -> None:
+        """The send is over: an open breaker stops saying the provider is down (nobody
+        asks it any more), and what it knew of the outage is dropped."""
+        if self.opened_at is not None:
+            self.opened_at = self.next_probe_at = None
+            self._changed(False)
+
+    def _changed(self, is_open: bool) -> None:
+        if self._on_change is not None:
+            self._on_change(is_open)
 
     def _schedule_probe(self) -> None:
         wait = self._policy.probe_delay(self.probes, self._draw())

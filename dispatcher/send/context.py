@@ -14,6 +14,7 @@ from dispatcher.send.patience import Patience
 from dispatcher.table import Channel, RetryPolicy
 
 OnProgress = Callable[[Channel, DeliveryState], None]
+OnOutage = Callable[[Channel, bool], None]  # a channel's provider stopped (True) or answers
 T = TypeVar("T")
 
 
@@ -28,6 +29,13 @@ class SendingContext:
     patience: Patience
     stopping: asyncio.Event
     on_progress: OnProgress | None = None
+    on_outage: OnOutage | None = None
+
+    def outage_hook(self, channel: Channel) -> Callable[[bool], None] | None:
+        on_outage = self.on_outage
+        if on_outage is None:
+            return None
+        return lambda down: on_outage(channel, down)
 
     async def ask(self, call: Callable[[], Awaitable[T]]) -> T:
         """A ledger call, waited out while the ledger does not answer (``Patience``)."""

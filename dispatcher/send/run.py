@@ -27,7 +27,7 @@ from dispatcher.render import Renderer
 from dispatcher.send.breaker import Breaker
 from dispatcher.send.channels import Backend
 from dispatcher.send.claims import ChannelRun, Claims
-from dispatcher.send.context import OnProgress, SendingContext
+from dispatcher.send.context import OnOutage, OnProgress, SendingContext
 from dispatcher.send.deliver import Deliverer
 from dispatcher.send.identity import worker_id
 from dispatcher.send.lanes import GroupCommit, Lane, RateLimiter
@@ -62,13 +62,14 @@ class SendingRun:
     owner: str = field(default_factory=worker_id)
     on_progress: OnProgress | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    on_outage: OnOutage | None = None
 
     def __post_init__(self) -> None:
         config = self.inputs.config
         self.patience = Patience(config.retry, self.clock, self.sleep, self.draw)
         self._context = SendingContext(self.ledger, self.owner, self.clock, self.sleep,
                                        self.draw, config.retry, self.patience, self.stopping,
-                                       self.on_progress)
+                                       self.on_progress, self.on_outage)
         renderer = Renderer(config.settings.templates_dir, config)
         contacts = {c.id: c for c in self.inputs.contacts}
         self._claims = Claims(self._context)
@@ -189,9 +190,10 @@ class SendingRun:
         await strategy.backend.start()
         lane = Lane(settings, RateLimiter(settings.rate_per_second, self.clock, self.sleep),
                     self.inputs.config.settings.lease_seconds)
-        run = ChannelRun(notice, record, lane,
-                         Breaker(self.inputs.config.retry, self.clock, self.draw), strategy,
-                         deadline, escalating=self._bases.get(notice.key))
+        breaker = Breaker(self.inputs.config.retry, self.clock, self.draw,
+                          self._context.outage_hook(channel))
+        run = ChannelRun(notice, record, lane, breaker, strategy, deadline,
+                         escalating=self._bases.get(notice.key))
         workers = [asyncio.create_task(self._deliverer.work(run, committer))
                    for _ in range(settings.concurrency)]
         renewer = asyncio.create_task(self._claims.renew_leases(run))
@@ -214,3 +216,4 @@ class SendingRun:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
             await self._claims.release(run, unstarted)
+            breaker.leave()

@@ -20,7 +20,7 @@ from dispatcher.ledger import (
 )
 from dispatcher.render import Renderer, Shapes, check_notice
 from dispatcher.send.channels import Backend
-from dispatcher.send.context import OnProgress
+from dispatcher.send.context import OnOutage, OnProgress
 from dispatcher.send.run import Plan, SendingRun
 from dispatcher.table import (
     Channel,
@@ -101,13 +101,14 @@ async def send_session(
     on_progress: OnProgress | None = None,
     checked: bool = False,
     sleep: Sleep = asyncio.sleep,
+    on_outage: OnOutage | None = None,
 ) -> SendResult:
     """Send ``notice`` on ``channels`` through ``backends`` (the caller made them, and
     closes them: ``async with make_backends(...)``).
     ``checked``: the caller has just run ``preflight`` on this notice and these channels (to
     fail before asking the operator), so every message is not rendered a second time."""
     sending = SendingRun(inputs, ledger, backends, clock, sleep, on_progress=on_progress,
-                         stopping=stopping or asyncio.Event())
+                         stopping=stopping or asyncio.Event(), on_outage=on_outage)
     try:
         if not checked:  # every message rendered once: minutes at 100,000, off the loop
             await asyncio.to_thread(preflight, inputs, notice, channels, clock())

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from dispatcher.clock import Clock
 from dispatcher.ledger import Ledger, NoticeRecord
-from dispatcher.table import Inputs, active_slot
+from dispatcher.table import Channel, Inputs, active_slot
 
 # How long after its slot's end a window's notices still count as active
 ACTIVE_AFTER_END = timedelta(days=1)
@@ -60,6 +60,13 @@ class Metrics:
         self.probes = Gauge(
             "dispatcher_provider_probes",
             "Probes of providers that were down, by channel.", ["channel"], registry=r)
+        self.down = Gauge(
+            "dispatcher_channel_down",
+            "1 while this daemon's sends find the channel's provider not answering "
+            "(probing it until it answers), 0 otherwise, by channel.", ["channel"], registry=r)
+        self._down: Counter[str] = Counter()  # the sends that find each channel down
+        for channel in Channel:
+            self.down.labels(channel.value).set(0)
         active = ["window", "notice"]
         self.contacts = Gauge(
             "dispatcher_notice_contacts",
@@ -71,6 +78,12 @@ class Metrics:
         self.confirmed = Gauge(
             "dispatcher_notice_confirmed",
             "Contacts that confirmed each active notice.", active, registry=r)
+
+    def provider_down(self, channel: Channel, down: bool) -> None:
+        """A send found ``channel``'s provider not answering (True), or answering again or
+        no longer asked (False); the channel is down while any send finds it so."""
+        self._down[channel.value] += 1 if down else -1
+        self.down.labels(channel.value).set(1 if self._down[channel.value] > 0 else 0)
 
     def reloaded(self, seconds: float, taken: bool) -> None:
         self.reload_seconds.set(seconds)
