@@ -73,15 +73,20 @@ def configure(project: Path, channels: str, retry: str = "") -> None:
     project.write_text(text + channels + retry, encoding="utf-8")
 
 
-def real_channels(smtp_port: int, twilio_url: str, extra_email: str = "") -> str:
-    """E-mail to a local SMTP server, SMS to a local Twilio-speaking one, fax by e-mail."""
+def smtp_channel(port: int) -> str:
+    """The [channels.email] table of e-mail to a local SMTP server without TLS."""
     return f"""
 [channels.email]
 backend = "smtp"
 host = "127.0.0.1"
-port = {smtp_port}
+port = {port}
 security = "none"
-from = "J-Mups センター <maintenance@j-mups.example.jp>"
+"""
+
+
+def real_channels(smtp_port: int, twilio_url: str, extra_email: str = "") -> str:
+    """E-mail to a local SMTP server, SMS to a local Twilio-speaking one, fax by e-mail."""
+    return smtp_channel(smtp_port) + f"""from = "J-Mups センター <maintenance@j-mups.example.jp>"
 concurrency = 4
 {extra_email}
 [channels.sms]
@@ -95,6 +100,16 @@ backend = "email-gateway"
 gateway_address = "{{national}}@fax.example.jp"
 concurrency = 2
 """
+
+
+def dispatcher(project: Path, *args: str) -> str:
+    """`dispatcher ARGS... --config PROJECT` in its own process (a browser test's sync
+    Playwright holds this thread's event loop); its output, once it succeeded."""
+    done = subprocess.run([sys.executable, "-m", "dispatcher", *args, "--config", str(project)],
+                          capture_output=True, text=True, check=False, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def use_contacts(project: Path, rows: str) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page
 
 from tests.axe import blocking
-from tests.helpers import console_server, log_in
-from tests.test_confirm_browser import dispatcher
+from tests.helpers import console_server, dispatcher, log_in
 
 
 def checked_page(browser: Browser) -> Page:

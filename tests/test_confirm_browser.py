@@ -5,25 +5,14 @@ it, as a mail scanner or a link preview would, confirms nothing; the merchant's 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from playwright.sync_api import Browser
 
-from tests.helpers import ROOT, console_server, keep_screenshot, use_contacts
+from tests.helpers import console_server, dispatcher, keep_screenshot, use_contacts
 
 FIVE = "".join(f"M{i},加盟店{i},担当{i},,m{i}@example.jp,090-1000-{1000 + i},emoney\n"
                for i in range(1, 6))
-
-
-def dispatcher(project: Path, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "dispatcher", *args, "--config", str(project)],
-                          capture_output=True, text=True, check=False, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def confirmed(project: Path) -> int:

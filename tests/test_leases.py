@@ -9,7 +9,15 @@ from datetime import timedelta
 from pathlib import Path
 
 from dispatcher.ledger import DeliveryState, Ledger, Outcome
-from tests.helpers import FAST_RETRY, LEDGER_T0, Cli, configure, new_deliveries, use_contacts
+from tests.helpers import (
+    FAST_RETRY,
+    LEDGER_T0,
+    Cli,
+    configure,
+    new_deliveries,
+    smtp_channel,
+    use_contacts,
+)
 from tests.servers import SmtpSink, smtp_server
 
 T0 = LEDGER_T0
@@ -94,16 +102,10 @@ def test_a_slow_fax_gateway_under_a_short_lease_gets_each_fax_once(
                                     "catch_up_minutes = 30\nlease_seconds = 4"),
                        encoding="utf-8")
     with smtp_server(sink=_SlowGateway()) as (gateway, port, _):
-        configure(project, f"""
-[channels.email]
-backend = "smtp"
-host = "127.0.0.1"
-port = {port}
-security = "none"
-
+        configure(project, smtp_channel(port) + """
 [channels.fax]
 backend = "email-gateway"
-gateway_address = "{{national}}@fax.example.jp"
+gateway_address = "{national}@fax.example.jp"
 concurrency = 2
 """, FAST_RETRY)
         sent = cli("send", "3", "start", "--channel", "fax", "--yes", "-c", str(project))

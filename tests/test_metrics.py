@@ -23,6 +23,7 @@ from tests.helpers import (
     configure,
     deliveries,
     serving,
+    smtp_channel,
     still_daemon,
     tick_after_edit,
     timed_window,
@@ -113,13 +114,8 @@ async def test_a_channel_is_down_while_its_provider_does_not_answer(project: Pat
     notice goes, then it comes up, and the e-mail is sent."""
     port = free_port()
     soon = datetime.now(TOKYO).replace(tzinfo=None, microsecond=0)
-    configure(project, f"""
-[channels.email]
-backend = "smtp"
-host = "127.0.0.1"
-port = {port}
-security = "none"
-""", "\n[retry]\ninitial_delay_seconds = 0.05\nmax_delay_seconds = 0.5\n")
+    configure(project, smtp_channel(port),
+              "\n[retry]\ninitial_delay_seconds = 0.05\nmax_delay_seconds = 0.5\n")
     timed_window(project, soon, soon + timedelta(hours=1), None)
     use_contacts(project, "M1,店,,,m1@example.jp,,emoney\n")
     daemon = Daemon(project, lambda: datetime.now(UTC))

@@ -25,23 +25,24 @@ class PublicationLog(EngineUser):
 
     async def stamp_publications(self, current: Mapping[str, Snapshot],
                                  gone: Callable[[Snapshot], Snapshot], now: datetime,
-                                 since: Callable[[Snapshot], datetime] | None = None
+                                 since: Callable[[Snapshot], datetime | None] = lambda _: None
                                  ) -> list[PublicationRecord]:
         """Record ``current`` (by window id): a window whose content changed gets the next
         sequence and the moment it changed; a window published before but no longer in
         ``current`` gets ``gone(its last content)`` the same way. Returns every window's
         record. The moment is ``since(content)`` (when what it shows began, e.g. the end
-        of a work first published once over) if that is later than its last change and
-        not after ``now``, else ``now``; two windows never share one (the feed's entries
+        of a work first published once over, or None) if that is later than its last
+        change and not after ``now``, else ``now``; two windows never share one (the feed's entries
         each have their own ``updated``): a later one is a microsecond on."""
         try:
-            return await self._stamp(current, gone, now, since or (lambda _: now))
+            return await self._stamp(current, gone, now, since)
         except IntegrityError:  # another process inserted the same window first
-            return await self._stamp(current, gone, now, since or (lambda _: now))
+            return await self._stamp(current, gone, now, since)
 
     async def _stamp(self, current: Mapping[str, Snapshot],
                      gone: Callable[[Snapshot], Snapshot], now: datetime,
-                     since: Callable[[Snapshot], datetime]) -> list[PublicationRecord]:
+                     since: Callable[[Snapshot], datetime | None]
+                     ) -> list[PublicationRecord]:
         p = publications.c
         async with self._begin() as conn:
             rows = {row.window_id: row for row in await conn.execute(select(publications))}
@@ -49,17 +50,18 @@ class PublicationLog(EngineUser):
             for window_id, known in rows.items():
                 if window_id not in wanted:
                     wanted[window_id] = gone(json.loads(known.content))
+            digests = {window_id: _digest(content) for window_id, content in wanted.items()}
             taken = {row.updated_at for row in rows.values()
-                     if _digest(wanted[row.window_id]) == row.digest}
+                     if digests[row.window_id] == row.digest}
             records = []
             for window_id, content in wanted.items():
-                digest = _digest(content)
+                digest = digests[window_id]
                 row = rows.get(window_id)
                 if row is not None and row.digest == digest:
                     records.append(PublicationRecord(window_id, row.sequence, row.updated_at,
                                                      content))
                     continue
-                moment = since(content)
+                moment = since(content) or now
                 if not (row is None or moment > row.updated_at) or moment > now:
                     moment = now
                 while moment in taken:

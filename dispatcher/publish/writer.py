@@ -51,7 +51,7 @@ async def stamped(config: Config, ledger: Ledger, now: datetime,
         current = await _current(config, ledger, now)
     records = await ledger.stamp_publications(
         current, lambda s: cancelled(s).snapshot(), now,
-        lambda s: Entry.from_snapshot(s).shown_since() or now)
+        lambda s: Entry.from_snapshot(s).shown_since())
     return by_start([Published(Entry.from_snapshot(r.content), Version(r.sequence, r.updated_at))
                      for r in records])
 
