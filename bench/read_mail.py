@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dispatcher.ledger import DeliveryState, Ledger, NewDelivery, Outcome, engine_url
+from dispatcher.ledger import DeliveryState, Ledger, NewDelivery, Opening, Outcome, engine_url
 from dispatcher.send import DeliveryTokens, delivery_tag
 from dispatcher.table import load_config
 
@@ -50,10 +50,9 @@ async def sent_deliveries(folder: Path, count: int) -> list[tuple[str, str]]:
     now = datetime.now(UTC)
     ledger = await Ledger.open(engine_url("sqlite:///var/ledger.sqlite3", folder))
     try:
-        record, _ = await ledger.open_notice("2021-07-19-emoney", "planned", "start", "bench",
-                                             now)
-        await ledger.add_deliveries(record.id, [
-            NewDelivery(f"B{n:06d}", "email", f"b{n:06d}@example.jp") for n in range(count)],
+        record, _, _ = await ledger.open_notice(
+            Opening("2021-07-19-emoney", "planned", "start", "bench", {"email": now}),
+            [NewDelivery(f"B{n:06d}", "email", f"b{n:06d}@example.jp") for n in range(count)],
             now)
         claimed = await ledger.claim(record.id, "email", "bench", now,
                                      now + timedelta(hours=1), count)

@@ -31,7 +31,14 @@ from playwright.sync_api import Page
 
 from dispatcher.daemon import Daemon
 from dispatcher.demo import Arrival, MailSink, free_port
-from dispatcher.ledger import DeliveryRecord, Ledger, NewDelivery, engine_url
+from dispatcher.ledger import (
+    DeliveryRecord,
+    Ledger,
+    NewDelivery,
+    NoticeRecord,
+    Opening,
+    engine_url,
+)
 from dispatcher.render import FaxPages, Renderer
 from dispatcher.schedule import Decision
 from dispatcher.send import Backend, Outgoing, make_backends
@@ -301,6 +308,16 @@ def maildir(folder: Path, mails: list[bytes]) -> Path:
 def new_deliveries(count: int, channel: str = "email") -> list[NewDelivery]:
     """``count`` deliveries to plan, one per contact ``C0000``…"""
     return [NewDelivery(f"C{n:04d}", channel, f"c{n}@example.jp") for n in range(count)]
+
+
+async def planned_notice(ledger: Ledger, phase: str, new: list[NewDelivery], at: datetime,
+                         triggered_by: str = "t", window: str = "w3",
+                         slot: str = "planned") -> NoticeRecord:
+    """A notice opened with ``new`` deliveries, each of their channels released at ``at``."""
+    releases: dict[str, datetime | None] = {d.channel: at for d in new} or {"email": at}
+    record, _, _ = await ledger.open_notice(
+        Opening(window, slot, phase, triggered_by, releases), new, at)
+    return record
 
 
 def notice_channels(cli: Cli, project: Path) -> dict[str, dict[str, int]]:

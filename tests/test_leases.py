@@ -15,6 +15,7 @@ from tests.helpers import (
     Cli,
     configure,
     new_deliveries,
+    planned_notice,
     smtp_channel,
     use_contacts,
 )
@@ -25,9 +26,7 @@ LEASE = timedelta(seconds=60)
 
 
 async def _notice_with(ledger: Ledger, count: int) -> int:
-    notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
-    await ledger.add_deliveries(notice.id, new_deliveries(count), T0)
-    return notice.id
+    return (await planned_notice(ledger, "start", new_deliveries(count), T0)).id
 
 
 async def test_an_owner_never_reclaims_its_own_claims_another_sender_takes_them_over(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from dispatcher.errors import ConfigError, StaleError
-from dispatcher.ledger import DeliveryState, Ledger, Outcome, engine_url
+from dispatcher.ledger import Cause, DeliveryState, Ledger, Opening, Outcome, engine_url
 from dispatcher.table import Report, WorkReport
-from tests.helpers import LEDGER_T0, new_deliveries
+from tests.helpers import LEDGER_T0, new_deliveries, planned_notice
 from tests.servers import fresh_schema
 
 T0 = LEDGER_T0
@@ -27,23 +27,26 @@ def test_relative_sqlite_path_is_relative_to_the_config(tmp_path: Path) -> None:
 
 
 async def test_notice_is_created_once(ledger: Ledger) -> None:
-    first, created = await ledger.open_notice("w3", "planned", "start", "operator:a", T0)
-    again, created_again = await ledger.open_notice("w3", "planned", "start", "operator:b", T0)
+    def opening(actor: str) -> Opening:
+        return Opening("w3", "planned", "start", actor, {"email": T0}, Cause.OPERATOR)
+
+    first, created, _ = await ledger.open_notice(opening("operator:a"), [], T0)
+    again, created_again, _ = await ledger.open_notice(opening("operator:b"), [], T0)
     assert (created, created_again) == (True, False)
     assert again.id == first.id and again.triggered_by == "operator:a"
     assert again.created_at == T0
 
 
 async def test_planning_twice_adds_only_new_deliveries(ledger: Ledger) -> None:
-    notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
-    assert await ledger.add_deliveries(notice.id, new_deliveries(30), T0) == 30
-    assert await ledger.add_deliveries(notice.id, new_deliveries(32), T0) == 2
+    opening = Opening("w3", "planned", "start", "t", {"email": T0})
+    notice, _, added = await ledger.open_notice(opening, new_deliveries(30), T0)
+    assert added == 30
+    assert (await ledger.open_notice(opening, new_deliveries(32), T0))[2] == 2
     assert await ledger.counts(notice.id) == {("email", "pending"): 32}
 
 
 async def test_claims_never_overlap_and_expired_leases_are_reclaimed(ledger: Ledger) -> None:
-    notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
-    await ledger.add_deliveries(notice.id, new_deliveries(10), T0)
+    notice = await planned_notice(ledger, "start", new_deliveries(10), T0)
     lease = T0 + timedelta(seconds=60)
     a, b = await asyncio.gather(
         ledger.claim(notice.id, "email", "a", T0, lease, 6),
@@ -57,8 +60,7 @@ async def test_claims_never_overlap_and_expired_leases_are_reclaimed(ledger: Led
 
 
 async def test_outcomes_are_recorded_only_by_the_lease_holder(ledger: Ledger) -> None:
-    notice, _ = await ledger.open_notice("w3", "planned", "end", "t", T0)
-    await ledger.add_deliveries(notice.id, new_deliveries(3), T0)
+    notice = await planned_notice(ledger, "end", new_deliveries(3), T0)
     claimed = await ledger.claim(notice.id, "email", "a", T0, T0 + timedelta(seconds=60), 3)
     retry_at = T0 + timedelta(seconds=5)
     await ledger.record("a", [
@@ -82,8 +84,7 @@ async def test_outcomes_are_recorded_only_by_the_lease_holder(ledger: Ledger) ->
 
 
 async def test_requeue_makes_failed_deliveries_due_again(ledger: Ledger) -> None:
-    notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
-    await ledger.add_deliveries(notice.id, new_deliveries(2), T0)
+    notice = await planned_notice(ledger, "start", new_deliveries(2), T0)
     claimed = await ledger.claim(notice.id, "email", "a", T0, T0 + timedelta(seconds=9), 2)
     await ledger.record("a", [Outcome(c.id, DeliveryState.FAILED, error_code="550",
                                       epoch=c.epoch) for c in claimed], T0)

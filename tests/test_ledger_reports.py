@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from dispatcher.ledger import Applied, DeliveryState, Ledger, NoticeState, Outcome, Report
 from tests.helpers import LEDGER_T0 as T0
-from tests.helpers import new_deliveries
+from tests.helpers import new_deliveries, planned_notice
 
 LATER = T0 + timedelta(minutes=3)
 
@@ -20,12 +20,11 @@ def report(delivery_id: int, status: str, state: DeliveryState | None, digest: s
 
 async def sent(ledger: Ledger, count: int) -> list[int]:
     """``count`` deliveries of a new notice, recorded as sent."""
-    notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
-    await ledger.add_deliveries(notice.id, new_deliveries(count, "sms"), T0)
+    notice = await planned_notice(ledger, "start", new_deliveries(count, "sms"), T0)
     claimed = await ledger.claim(notice.id, "sms", "a", T0, T0 + timedelta(seconds=60), count)
     await ledger.record("a", [Outcome(c.id, DeliveryState.SENT, provider_ref=f"SM{c.id}",
                                       sent_at=T0, epoch=c.epoch) for c in claimed], T0)
-    await ledger.finish_notice(notice.id, NoticeState.DONE, T0)
+    assert await ledger.settle_notice(notice.id, NoticeState.DONE, T0)
     return [c.id for c in claimed]
 
 
@@ -65,8 +64,7 @@ async def test_a_report_on_no_known_delivery_changes_nothing(ledger: Ledger) -> 
 
 
 async def test_a_report_before_the_attempt_is_recorded_wins_over_it(ledger: Ledger) -> None:
-    notice, _ = await ledger.open_notice("w3", "planned", "start", "t", T0)
-    await ledger.add_deliveries(notice.id, new_deliveries(2, "sms"), T0)
+    notice = await planned_notice(ledger, "start", new_deliveries(2, "sms"), T0)
     first, second = await ledger.claim(notice.id, "sms", "a", T0, T0 + timedelta(seconds=60), 2)
     early = await ledger.apply_reports([
         report(first.id, "delivered", DeliveryState.DELIVERED),

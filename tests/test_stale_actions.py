@@ -20,6 +20,7 @@ from tests.helpers import (
     HttpClient,
     console_server,
     deliveries,
+    planned_notice,
     project_ledger,
     run_daemon_at,
 )
@@ -85,8 +86,8 @@ async def test_a_postponed_notice_left_sending_is_resumed_naming_the_new_slot(
                                     str(project))
     assert moved.code == 0, moved.err
     async with project_ledger(project) as ledger:  # as a sender that died left it
-        await ledger.open_notice(WINDOW_3, "planned", "postponed", "operator:a",
-                                 BEFORE_THE_NIGHT)
+        await planned_notice(ledger, "postponed", [], BEFORE_THE_NIGHT, "operator:a",
+                             WINDOW_3)
     await run_daemon_at(project, BEFORE_THE_NIGHT)
     async with project_ledger(project) as ledger:
         record = await ledger.notice(WINDOW_3, "planned", "postponed")

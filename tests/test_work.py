@@ -76,7 +76,8 @@ def test_done_sends_the_end_notice_at_once_and_no_overrun_after_it(window: Windo
 def test_an_end_an_operator_sent_before_done_and_died_at_is_resumed_at_once(
         window: Window) -> None:
     """The confirmed end is in no timeline before `done`, but one an operator sent by hand
-    and whose sender died (left ``sending``) goes on at once, as the operator meant; one
+    and whose sender died (left ``sending``) goes on at once on the channels the operator
+    released (resumed: nothing more is released before `done`), as they meant; one
     the table no longer names (an update never reported) is left alone."""
     left = {notice_key(W3, "planned", "start"): NoticeState.DONE,
             notice_key(W3, "planned", "end"): NoticeState.SENDING,
@@ -85,7 +86,7 @@ def test_an_end_an_operator_sent_before_done_and_died_at_is_resumed_at_once(
                        OVERRUN_AFTER)
     assert [(d.notice.tag, d.action.value, d.at) for d in decisions
             if d.phase.value in WORK] == [("overrun", "schedule", at(2, 1)),
-                                          ("end", "send-now", at(1, 30))]
+                                          ("end", "resume", at(1, 30))]
     [end] = [d.notice for d in decisions if d.notice.tag == "end"]
     assert end.report is None and end.slot.end == at(2)  # the end as the operator sent it
 

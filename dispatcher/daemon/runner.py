@@ -205,7 +205,7 @@ class Daemon:
         for key in removed:
             event(log, logging.INFO, "notice unscheduled", notice=key)
         for decision in decisions:
-            if decision.action is Action.SEND_NOW:
+            if decision.action in (Action.SEND_NOW, Action.RESUME):
                 self._sends.start(decision)
             elif decision.action is Action.MISSED:
                 await self._sends.record_missed(decision)

@@ -1,6 +1,7 @@
 """The ledger: notices, deliveries and the audit log (SQLAlchemy 2, async drivers)."""
 
 from dispatcher.ledger.engine import engine_url, is_unavailable
+from dispatcher.ledger.lifecycle import fully_released, released_at
 from dispatcher.ledger.records import (
     Claimed,
     Confirmation,
@@ -9,6 +10,7 @@ from dispatcher.ledger.records import (
     ForgedReport,
     NewDelivery,
     NoticeRecord,
+    Opening,
     OutageRecord,
     Outcome,
     PublicationRecord,
@@ -18,11 +20,14 @@ from dispatcher.ledger.records import (
 from dispatcher.ledger.states import (
     BEGUN_STATES,
     FINAL_STATES,
+    LIFECYCLE,
     NOT_REACHED_STATES,
     REPORTED_STATES,
     UNSENT_STATES,
     Applied,
+    Cause,
     DeliveryState,
+    LifecycleError,
     NoticeState,
 )
 from dispatcher.ledger.store import Ledger, Peek, may_exist, peek
@@ -31,10 +36,12 @@ from dispatcher.ledger.tables import metadata
 __all__ = [
     "BEGUN_STATES",
     "FINAL_STATES",
+    "LIFECYCLE",
     "NOT_REACHED_STATES",
     "REPORTED_STATES",
     "UNSENT_STATES",
     "Applied",
+    "Cause",
     "Claimed",
     "Confirmation",
     "DeliveryRecord",
@@ -42,9 +49,11 @@ __all__ = [
     "EventRecord",
     "ForgedReport",
     "Ledger",
+    "LifecycleError",
     "NewDelivery",
     "NoticeRecord",
     "NoticeState",
+    "Opening",
     "OutageRecord",
     "Outcome",
     "Peek",
@@ -52,8 +61,10 @@ __all__ = [
     "Report",
     "Suppression",
     "engine_url",
+    "fully_released",
     "is_unavailable",
     "may_exist",
     "metadata",
     "peek",
+    "released_at",
 ]

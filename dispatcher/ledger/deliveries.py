@@ -3,30 +3,25 @@ recorded in groups, requeued for a retry."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
-    String,
     bindparam,
     case,
     func,
-    literal,
     or_,
     select,
-    true,
     tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.ledger.engine import EngineUser
-from dispatcher.ledger.records import Claimed, NewDelivery, Outcome
-from dispatcher.ledger.states import REPORTED_STATES, DeliveryState, NoticeState
-from dispatcher.ledger.tables import deliveries, notices
+from dispatcher.ledger.records import Claimed, Outcome
+from dispatcher.ledger.states import REPORTED_STATES, DeliveryState
+from dispatcher.ledger.tables import deliveries, notice_releases
 
 _INSERT_CHUNK = 50_000
 
@@ -62,60 +57,15 @@ def _record_statement() -> Any:
 _RECORD = _record_statement()
 
 
-_PLANNED = ("contact_id", "channel", "address")
-_PLANNED_COLUMNS = ("notice_id", *_PLANNED, "state", "attempts", "next_attempt_at",
-                    "updated_at")
-
-
-def _planned_values(notice_id: int, picked: list[Any], now: datetime) -> list[Any]:
-    """A new delivery's values in ``_PLANNED_COLUMNS``' order, ``picked`` from the rows."""
-    at = deliveries.c.next_attempt_at.type
-    return [literal(notice_id), *picked, literal(DeliveryState.PENDING.value), literal(0),
-            literal(now, at), literal(now, at)]
-
-
 class DeliveryQueue(EngineUser):
     """Deliveries: planned, claimed with a lease, recorded, released, settled, counted."""
-
-    async def add_deliveries(self, notice_id: int, new: Iterable[NewDelivery], now: datetime
-                             ) -> int:
-        """Add the deliveries not yet in the ledger; returns how many were new."""
-        new = list(new)
-        if not new:
-            return 0
-        planned = select(func.count()).where(deliveries.c.notice_id == notice_id)
-        async with self._begin() as conn:
-            before = (await conn.execute(planned)).scalar_one()
-            for start in range(0, len(new), _INSERT_CHUNK):
-                await conn.execute(self._planning(notice_id, new[start:start + _INSERT_CHUNK],
-                                                  now))
-            return int((await conn.execute(planned)).scalar_one()) - int(before)
-
-    def _planning(self, notice_id: int, new: list[NewDelivery], now: datetime) -> Any:
-        """One INSERT … SELECT of these deliveries (ignoring those already planned), the
-        rows passed as one value: a JSON array read by ``json_each`` (SQLite), or three
-        arrays ``unnest`` (PostgreSQL). The database does the rest without the event loop's
-        thread: 300,000 rows bound one by one held it for 14 s (SQLAlchemy's conversions)
-        or 5 s (the driver's)."""
-        if self._postgres:
-            rows = func.unnest(*(literal([getattr(p, name) for p in new], ARRAY(String))
-                                 for name in _PLANNED)).table_valued(*_PLANNED).render_derived()
-            picked: list[Any] = [rows.c[name] for name in _PLANNED]
-            source = select(*_planned_values(notice_id, picked, now)).select_from(rows)
-        else:
-            each = func.json_each(literal(json.dumps(
-                [[p.contact_id, p.channel, p.address] for p in new], ensure_ascii=False))
-            ).table_valued("value")
-            picked = [func.json_extract(each.c.value, f"$[{i}]") for i in range(3)]
-            # "WHERE true": SQLite's grammar needs it before ON CONFLICT
-            source = (select(*_planned_values(notice_id, picked, now)).select_from(each)
-                      .where(true()))
-        return self._insert_ignore(deliveries).from_select(_PLANNED_COLUMNS, source)
 
     async def claim(self, notice_id: int, channel: str, owner: str, now: datetime,
                     lease_until: datetime, limit: int) -> list[Claimed]:
         """Take up to ``limit`` deliveries that are due, or whose holder's lease has expired
-        (never one's own: an owner renews what it holds, and gives back what it lost)."""
+        (never one's own: an owner renews what it holds, and gives back what it lost).
+        Nothing before the channel's release time (``notice_releases``), whoever asks and
+        whatever state the notice is in."""
         d = deliveries.c
         expired = (d.state == DeliveryState.SENDING.value,
                    (d.lease_expires_at < now) & (d.lease_owner != owner), d.lease_expires_at)
@@ -123,6 +73,9 @@ class DeliveryQueue(EngineUser):
                d.next_attempt_at)
         claimed: list[Claimed] = []
         async with self._begin() as conn:
+            release = await conn.scalar(_release_of(notice_id, channel))
+            if release is None or release > now:  # not the channel's time yet
+                return claimed
             for state_is, time_reached, order in (expired, due):
                 if len(claimed) >= limit:
                     break
@@ -261,7 +214,8 @@ class DeliveryQueue(EngineUser):
 
     async def next_wakeup(self, notice_id: int, channel: str, owner: str) -> datetime | None:
         """When the next not-yet-final delivery of the channel becomes claimable by
-        ``owner``, if any."""
+        ``owner`` (not before the channel's release), if any; None too while the channel
+        has no release time."""
         d = deliveries.c
         pending = select(func.min(d.next_attempt_at)).where(
             d.notice_id == notice_id, d.channel == channel,
@@ -270,21 +224,16 @@ class DeliveryQueue(EngineUser):
             d.notice_id == notice_id, d.channel == channel, d.lease_owner != owner,
             d.state == DeliveryState.SENDING.value)
         async with self._connect() as conn:
-            times = [await conn.scalar(pending), await conn.scalar(leased)]
+            release = await conn.scalar(_release_of(notice_id, channel))
+            times: list[datetime | None] = [await conn.scalar(pending),
+                                            await conn.scalar(leased)]
         found = [t for t in times if t is not None]
-        return min(found) if found else None
+        if not found or release is None:  # nothing left, or the channel is not released
+            return None
+        released: datetime = release
+        return max(min(found), released)
 
-    async def requeue(self, notice_id: int, states: Iterable[str], now: datetime) -> int:
-        """Make deliveries in ``states`` due again, with a fresh count of attempts."""
-        d = deliveries.c
-        async with self._begin() as conn:
-            result = await conn.execute(
-                update(deliveries)
-                .where(d.notice_id == notice_id, d.state.in_(list(states)))
-                .values(state=DeliveryState.PENDING.value, attempts=0, next_attempt_at=now,
-                        updated_at=now))
-            if result.rowcount:
-                await conn.execute(update(notices).where(notices.c.id == notice_id)
-                                   .values(state=NoticeState.SENDING.value, finished_at=None,
-                                           sending_since=now))
-        return result.rowcount
+
+def _release_of(notice_id: int, channel: str) -> Any:
+    r = notice_releases.c
+    return select(r.release_at).where(r.notice_id == notice_id, r.channel == channel)

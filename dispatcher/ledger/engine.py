@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy import Connection, event, func, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError as UrlError
@@ -19,7 +20,7 @@ from sqlalchemy.schema import CreateColumn
 
 from dispatcher.errors import ConfigError, LedgerError, LedgerUnavailable, single
 from dispatcher.files import create_private
-from dispatcher.ledger.tables import metadata
+from dispatcher.ledger.tables import deliveries, metadata, notice_releases, notices
 
 
 async def open_engine(url: URL) -> AsyncEngine:
@@ -75,6 +76,19 @@ class EngineUser:
         """A transaction; LedgerUnavailable if the database does not answer."""
         return _answering(self._engine.begin())
 
+    @asynccontextmanager
+    async def _begin_serial(self, key: str) -> AsyncIterator[AsyncConnection]:
+        """A transaction that reads, then writes on what it read, serialised with every
+        other one on ``key`` (a window's id): SQLite takes its write lock at the start
+        (``BEGIN IMMEDIATE``), PostgreSQL an advisory lock on the key until the end."""
+        async with self._begin() as conn:
+            if self._postgres:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": lock_key(key)})
+            else:
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+
     def _connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection for reading; LedgerUnavailable if the database does not answer."""
         return _answering(self._engine.connect())
@@ -124,8 +138,21 @@ async def _create_schema(engine: AsyncEngine) -> None:
             await conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        had_releases = await conn.run_sync(
+            lambda sync: inspect(sync).has_table(notice_releases.name))
         await conn.run_sync(metadata.create_all)
         await conn.run_sync(_add_missing_columns)
+        if not had_releases:
+            await conn.execute(_released_as_planned())
+
+
+def _released_as_planned() -> Any:
+    """A ledger made before release times: each channel a notice has deliveries on was
+    released when the notice was created (the claim hands out nothing unreleased)."""
+    d, n = deliveries.c, notices.c
+    planned = (select(d.notice_id, d.channel, func.min(n.created_at))
+               .join(notices, n.id == d.notice_id).group_by(d.notice_id, d.channel))
+    return notice_releases.insert().from_select(["notice_id", "channel", "release_at"], planned)
 
 
 def _add_missing_columns(conn: Connection) -> None:
@@ -145,6 +172,12 @@ def _add_missing_columns(conn: Connection) -> None:
 
 
 _SCHEMA_LOCK = 0x64697370  # "disp": any constant shared by every dispatcher process
+
+
+def lock_key(name: str) -> int:
+    """PostgreSQL's advisory lock number for ``name``: a signed 64-bit digest of it."""
+    return int.from_bytes(hashlib.sha256(f"dispatcher:{name}".encode()).digest()[:8], "big",
+                          signed=True)
 
 
 async def _use_wal(engine: AsyncEngine) -> None:

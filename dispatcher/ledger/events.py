@@ -19,7 +19,14 @@ from dispatcher.ledger.records import (
     NoticeRecord,
     Report,
 )
-from dispatcher.ledger.states import Applied, DeliveryState, NoticeState, reported_move
+from dispatcher.ledger.states import (
+    Applied,
+    Cause,
+    DeliveryState,
+    NoticeState,
+    allowed_from,
+    reported_move,
+)
 from dispatcher.ledger.tables import deliveries, delivery_events, forged_reports, notices
 
 _CHUNK = 500
@@ -123,15 +130,24 @@ class EventLog(EngineUser):
                                .values(updated_at=now))
 
     @staticmethod
-    async def _states(conn: AsyncConnection, ids: set[int]) -> dict[int, DeliveryState]:
-        d = deliveries.c
-        rows = await conn.execute(select(d.id, d.state).where(d.id.in_(sorted(ids))))
-        return {delivery_id: DeliveryState(state) for delivery_id, state in rows}
+    async def _states(conn: AsyncConnection, ids: set[int]
+                      ) -> tuple[dict[int, DeliveryState], set[int]]:
+        """The deliveries' states, and which of them belong to a missed notice."""
+        d, n = deliveries.c, notices.c
+        rows = await conn.execute(select(d.id, d.state, n.state)
+                                  .join(notices, n.id == d.notice_id)
+                                  .where(d.id.in_(sorted(ids))))
+        states, of_missed = {}, set()
+        for delivery_id, state, notice_state in rows:
+            states[delivery_id] = DeliveryState(state)
+            if notice_state == NoticeState.MISSED:
+                of_missed.add(delivery_id)
+        return states, of_missed
 
     async def _apply_chunk(self, conn: AsyncConnection, chunk: Sequence[Report],
                            now: datetime) -> list[Applied]:
         """Events in one insert, state moves in one update: a chunk costs a few statements."""
-        states = await self._states(conn, {r.delivery_id for r in chunk})
+        states, of_missed = await self._states(conn, {r.delivery_id for r in chunk})
         applied: list[Applied | None] = [_before_recording(r, states) for r in chunk]
         fresh = {r.digest: r for r, a in zip(chunk, applied, strict=True) if a is None}
         recorded = await self._record_events(conn, list(fresh.values()), now)
@@ -144,6 +160,8 @@ class EventLog(EngineUser):
                 continue
             current = states[report.delivery_id]
             moved = reported_move(current, report.state)
+            if moved is DeliveryState.PENDING and report.delivery_id in of_missed:
+                moved = None  # its notice's time passed: nothing of it is sent again
             if moved is None:
                 applied[index] = Applied.RECORDED
                 continue
@@ -190,9 +208,13 @@ class EventLog(EngineUser):
 
     @staticmethod
     async def _reopen_notices(conn: AsyncConnection, delivery_ids: list[int]) -> None:
-        """A delivery due again makes its notice one that is still sending."""
+        """A delivery due again makes its notice one that a sender should be at now (the
+        claim still holds back what is not released). Compare and set: a notice missed
+        meanwhile stays missed."""
+        n = notices.c
         of_them = select(deliveries.c.notice_id).where(deliveries.c.id.in_(delivery_ids))
-        await conn.execute(update(notices).where(notices.c.id.in_(of_them))
+        allowed = [s.value for s in allowed_from(Cause.REPORT, NoticeState.SENDING)]
+        await conn.execute(update(notices).where(n.id.in_(of_them), n.state.in_(allowed))
                            .values(state=NoticeState.SENDING.value, finished_at=None))
 
 

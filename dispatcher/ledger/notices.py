@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,47 +15,18 @@ from dispatcher.errors import Problem, StaleError
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import NoticeRecord, OutageRecord
 from dispatcher.ledger.states import BEGUN_STATES, NoticeState
-from dispatcher.ledger.tables import audit_log, notices, outages, slot_changes
+from dispatcher.ledger.tables import (
+    audit_log,
+    notice_releases,
+    notices,
+    outages,
+    slot_changes,
+)
 from dispatcher.table import PLANNED, STEP_MARK, notice_key
 
 
 class NoticeQueries(EngineUser):
     """Notices: opened once per key, finished or missed; slot moves; the audit log."""
-
-    async def open_notice(self, window_id: str, slot: str, phase: str, triggered_by: str,
-                          now: datetime) -> tuple[NoticeRecord, bool]:
-        """The notice for (window, slot, phase), created if new; True if this call created it."""
-        async with self._begin() as conn:
-            inserted = await conn.execute(
-                self._insert_ignore(notices).returning(notices.c.id), {
-                    "window_id": window_id, "slot": slot, "phase": phase,
-                    "state": NoticeState.SENDING.value, "triggered_by": triggered_by,
-                    "created_at": now, "sending_since": now,
-                })
-            created = inserted.first() is not None
-            record = await self._notice(conn, window_id, slot, phase)
-        assert record is not None
-        return record, created
-
-    async def record_missed(self, window_id: str, slot: str, phase: str, now: datetime
-                            ) -> bool:
-        """Record that a notice (or the rest of a partly sent one) was too late to send;
-        False if there was nothing to record."""
-        n = notices.c
-        async with self._begin() as conn:
-            inserted = await conn.execute(
-                self._insert_ignore(notices).returning(n.id), {
-                    "window_id": window_id, "slot": slot, "phase": phase,
-                    "state": NoticeState.MISSED.value, "triggered_by": "schedule",
-                    "created_at": now, "finished_at": now,
-                })
-            if inserted.first() is not None:
-                return True
-            moved = await conn.execute(
-                update(notices).where(n.window_id == window_id, n.slot == slot,
-                                      n.phase == phase, n.state == NoticeState.PARTIAL.value)
-                .values(state=NoticeState.MISSED.value, finished_at=now))
-            return bool(moved.rowcount)
 
     async def notice_states(self) -> dict[str, NoticeState]:
         """Every notice's state, by its key (``window/slot/phase``)."""
@@ -73,13 +44,17 @@ class NoticeQueries(EngineUser):
         return await self.notice(record.window_id, record.slot, base) or record
 
     async def notice_starts(self) -> dict[str, datetime]:
-        """When each notice that went or is going out began sending, by its key: what its
-        escalations are timed from."""
-        n = notices.c
+        """When each notice that went or is going out was released on every one of its
+        channels, by its key: what its escalations are timed from (a notice sent by hand
+        on some channels has not started for them)."""
+        n, r = notices.c, notice_releases.c
         begun = [state.value for state in BEGUN_STATES]
         async with self._connect() as conn:
-            rows = await conn.execute(select(n.window_id, n.slot, n.phase, n.created_at)
-                                      .where(n.state.in_(begun)))
+            rows = await conn.execute(
+                select(n.window_id, n.slot, n.phase, func.max(r.release_at))
+                .join(notice_releases, r.notice_id == n.id).where(n.state.in_(begun))
+                .group_by(n.id, n.window_id, n.slot, n.phase)
+                .having(func.count(r.release_at) == func.count()))
             return {notice_key(w, s, p): at for w, s, p, at in rows}
 
     async def move_window(self, window_id: str, from_slot: str, to_slot: str, actor: str,
@@ -88,7 +63,7 @@ class NoticeQueries(EngineUser):
         ``from_slot`` still is: compare and set. StaleError if the window moved since."""
         c = slot_changes.c
         try:
-            async with self._begin() as conn:
+            async with self._begin_serial(window_id) as conn:
                 current = await conn.scalar(select(c.to_slot).where(c.window_id == window_id)
                                             .order_by(c.id.desc()).limit(1))
                 if (current or PLANNED) != from_slot:
@@ -127,20 +102,6 @@ class NoticeQueries(EngineUser):
             rows = await conn.execute(
                 select(notices).where(notices.c.window_id == window_id).order_by(notices.c.id))
             return [NoticeRecord(**row._mapping) for row in rows]
-
-    async def finish_notice(self, notice_id: int, state: NoticeState, now: datetime) -> None:
-        """Record the notice ``done`` (or ``partial``: its other channels are still to go)."""
-        async with self._begin() as conn:
-            await conn.execute(update(notices).where(notices.c.id == notice_id)
-                               .values(state=state.value, finished_at=now))
-
-    async def reopen_notice(self, notice_id: int, state: NoticeState, now: datetime) -> None:
-        """A notice that has deliveries to send again: ``sending`` (or ``partial``, when only
-        some of its channels are being sent)."""
-        async with self._begin() as conn:
-            await conn.execute(update(notices).where(notices.c.id == notice_id)
-                               .values(state=state.value, finished_at=None,
-                                       sending_since=now))
 
     async def record_outage(self, outage: OutageRecord) -> None:
         async with self._begin() as conn:

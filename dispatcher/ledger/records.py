@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dispatcher.ledger.states import DeliveryState
+from dispatcher.ledger.states import Cause, DeliveryState
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,21 @@ class NoticeRecord:
     @property
     def retrying_since(self) -> datetime:
         return self.sending_since or self.created_at
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A notice being planned by ``triggered_by``: when each of its channels may go
+    (``releases``: every channel of the notice, None for one not released yet; a
+    release only ever moves earlier) and why (``cause``: the daemon's schedule or an
+    operator)."""
+
+    window_id: str
+    slot: str
+    phase: str
+    triggered_by: str
+    releases: Mapping[str, datetime | None]
+    cause: Cause = Cause.SCHEDULE
 
 
 @dataclass(frozen=True, slots=True)

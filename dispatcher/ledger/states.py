@@ -19,6 +19,67 @@ class NoticeState(StrEnum):
 BEGUN_STATES = (NoticeState.SENDING, NoticeState.PARTIAL, NoticeState.DONE)
 
 
+class Cause(StrEnum):
+    """Why a notice's state is written: each cause may make only the moves ``LIFECYCLE``
+    lists for it."""
+
+    SCHEDULE = "schedule"   # the daemon plans it at its time (or resumes what is released)
+    OPERATOR = "operator"   # an operator sends some of its channels by hand, or retries it
+    SETTLED = "settled"     # a sending run found nothing of it left to send
+    REPORT = "report"       # a provider asked for another attempt of one of its deliveries
+    MISSED = "missed"       # its time passed before it (or the rest of it) could go out
+
+
+_S, _P, _D, _M = (NoticeState.SENDING, NoticeState.PARTIAL, NoticeState.DONE,
+                  NoticeState.MISSED)
+# (state before, state after) by cause; None before: the notice is created. ``sending``
+# means a sender is (or should be) at it now; ``partial`` that some channels are released
+# and the rest wait for the notice's time. Only an operator reopens a missed notice; a
+# provider's report never does (its delivery stays as it was).
+LIFECYCLE: dict[Cause, frozenset[tuple[NoticeState | None, NoticeState]]] = {
+    # a second daemon may plan what the first has just finished: it stays as it is
+    Cause.SCHEDULE: frozenset({(None, _S), (_S, _S), (_P, _S), (_P, _P), (_D, _D), (_M, _M)}),
+    Cause.OPERATOR: frozenset({(None, _S), (None, _P), (_S, _S), (_P, _S), (_P, _P),
+                               (_D, _S), (_D, _P), (_D, _D), (_M, _S), (_M, _P)}),
+    Cause.SETTLED: frozenset({(_S, _D), (_S, _P), (_P, _D), (_P, _P), (_D, _D)}),
+    Cause.REPORT: frozenset({(_S, _S), (_P, _S), (_D, _S)}),
+    Cause.MISSED: frozenset({(None, _M), (_P, _M)}),
+}
+
+
+class LifecycleError(RuntimeError):
+    """A write of a notice's state that ``LIFECYCLE`` forbids: a bug, never bad input."""
+
+
+def allowed_from(cause: Cause, to: NoticeState) -> list[NoticeState]:
+    """The states a notice may be in for ``cause`` to move it to ``to``."""
+    return [before for before, after in LIFECYCLE[cause] if after is to and before]
+
+
+def check_move(cause: Cause, before: NoticeState | None, after: NoticeState) -> None:
+    """LifecycleError unless ``cause`` may move a notice from ``before`` to ``after``."""
+    if (before, after) not in LIFECYCLE[cause]:
+        raise LifecycleError(f"a notice may not go from {before or 'nothing'} to {after} "
+                             f"by {cause}")
+
+
+def opened_state(before: NoticeState | None, released: bool, cause: Cause, added: int
+                 ) -> NoticeState:
+    """The state of a notice just planned: ``sending`` once every channel of it is released
+    (``released``), else ``partial``. A notice a sender is at stays ``sending``; a done
+    notice is reopened only for new deliveries (``added``), a missed one only by an
+    operator."""
+    target = NoticeState.SENDING if released else NoticeState.PARTIAL
+    if before is NoticeState.SENDING:
+        target = NoticeState.SENDING
+    elif before is NoticeState.DONE and not added:
+        target = NoticeState.DONE
+    elif before is NoticeState.MISSED and cause is not Cause.OPERATOR:
+        target = NoticeState.MISSED
+    check_move(cause, before, target)
+    return target
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"        # waiting for its first or next attempt
     SENDING = "sending"        # claimed by a worker under a lease

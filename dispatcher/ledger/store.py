@@ -17,6 +17,7 @@ from dispatcher.ledger.deliveries import DeliveryQueue
 from dispatcher.ledger.delivery_reads import DeliveryReads
 from dispatcher.ledger.engine import open_engine
 from dispatcher.ledger.events import EventLog
+from dispatcher.ledger.lifecycle import NoticeLifecycle
 from dispatcher.ledger.notices import NoticeQueries
 from dispatcher.ledger.publications import PublicationLog
 from dispatcher.ledger.records import Suppression
@@ -25,7 +26,7 @@ from dispatcher.ledger.work import WorkLog
 from dispatcher.table import WorkKey, WorkReport
 
 
-class Ledger(NoticeQueries, DeliveryQueue, DeliveryReads, EventLog, PublicationLog,
+class Ledger(NoticeQueries, NoticeLifecycle, DeliveryQueue, DeliveryReads, EventLog, PublicationLog,
              WorkLog, ConfirmationLog, SuppressionList):
     """Async access to the ledger database; open with ``await Ledger.open(url)``."""
 

@@ -60,6 +60,16 @@ notices = Table(
     UniqueConstraint("window_id", "slot", "phase", name="uq_notice"),
 )
 
+# When each channel of a notice may go (its release time): at once for a channel an
+# operator sent by hand, at the notice's own time for the others; NULL until then. The
+# claim hands out no delivery before its channel's release, whatever the notice's state.
+notice_releases = Table(
+    "notice_releases", metadata,
+    Column("notice_id", Integer, ForeignKey("notices.id"), primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("release_at", UTCDateTime),
+)
+
 deliveries = Table(
     "deliveries", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

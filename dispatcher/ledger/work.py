@@ -24,7 +24,7 @@ class WorkLog(EngineUser):
         another report got there first."""
         c = work_reports.c
         try:
-            async with self._begin() as conn:
+            async with self._begin_serial(report.window_id) as conn:
                 rows = await conn.execute(select(c.kind, c.number).where(
                     c.window_id == report.window_id, c.slot == report.slot))
                 made = [(Report(kind), number) for kind, number in rows]

@@ -35,7 +35,8 @@ JUST_BEFORE = timedelta(microseconds=1)
 
 class Action(StrEnum):
     SCHEDULE = "schedule"    # a job at ``at``
-    SEND_NOW = "send-now"    # late but still meaningful, or left unfinished: send at once
+    SEND_NOW = "send-now"    # due (late but still meaningful): release every channel at ``at``
+    RESUME = "resume"        # left sending before its time: send what is released, no more
     MISSED = "missed"        # too late to be meaningful: record it, send nothing
 
 
@@ -103,25 +104,30 @@ def decide(
             action = _action(notice_states.get(notice.key), at, meaningful_until, now)
             if action is not None:
                 decisions.append(Decision(notice, at, action))
-            decisions += escalations(notice, meaningful_until, notice_states, started, now)
+            decisions += escalations(notice, meaningful_until, notice_states, started, now, at)
         # a notice left sending that its timeline holds was decided above (send now)
         decided = {decision.key for decision in decisions}
         decisions += _left_sending(window, slot, work, notice_states, decided, now)
         for notice in _postponements(window, moved):
-            decisions += escalations(notice, notice.window.slot(moved[notice.slot.name]).start,
-                                     notice_states, started, now)
-        decisions += _unfinished_postponements(window, moved, notice_states, now)
+            if notice.new_slot is not None and notice.new_slot.name == slot.name:
+                decisions += escalations(notice, notice.new_slot.start, notice_states,
+                                         started, now)
+        decisions += _unfinished_postponements(window, slot, moved, notice_states, now)
     return decisions
 
 
 def escalations(notice: Notice, meaningful_until: datetime,
                 notice_states: Mapping[str, NoticeState],
-                started: Mapping[str, datetime] | None, now: datetime) -> list[Decision]:
+                started: Mapping[str, datetime] | None, now: datetime,
+                due: datetime | None = None) -> list[Decision]:
     """The escalations of ``notice`` (one that asks to confirm and went out) that still
-    need work: each step ``after`` the notice began sending, while it is worth sending."""
-    began = (started or {}).get(notice.key)
-    if began is None or not notice.window.confirms(notice.phase):
+    need work: each step ``after`` the notice was released on all its channels (and not
+    before its own time, ``due``: a start notice sent by hand early calls nobody before
+    the work starts), while it is worth sending."""
+    released = (started or {}).get(notice.key)
+    if released is None or not notice.window.confirms(notice.phase):
         return []
+    began = max(released, due) if due is not None else released
     found = []
     for step in notice.window.steps:
         escalation = replace(notice, step=step)
@@ -147,7 +153,7 @@ def _left_sending(window: Window, slot: Slot, work: Work,
             notice = notice_for_tag(window, slot, key.removeprefix(prefix), work)
         except ArgumentError:  # the table no longer names it
             continue
-        found.append(Decision(notice, now, Action.SEND_NOW))
+        found.append(Decision(notice, now, Action.RESUME))
     return found
 
 
@@ -158,14 +164,17 @@ def _postponements(window: Window, moves: Mapping[str, str]) -> list[Notice]:
             for left, to in moves.items() if {left, to} <= names]
 
 
-def _unfinished_postponements(window: Window, moves: Mapping[str, str],
+def _unfinished_postponements(window: Window, active: Slot, moves: Mapping[str, str],
                               notice_states: Mapping[str, NoticeState], now: datetime
                               ) -> list[Decision]:
-    """The postponed notices a sender left unfinished (a crash, a stop): resumed at once,
-    each naming the slot its move went to, while that slot has not begun."""
+    """The postponed notice a sender left unfinished (a crash, a stop): resumed at once,
+    naming the slot its move went to, while that slot has not begun. Only the move into
+    the active slot: an earlier one names a date a later postponement superseded."""
     names = {s.name for s in window.slots}
     found = []
     for left, to in moves.items():
+        if to != active.name:
+            continue
         state = notice_states.get(notice_key(window.id, left, Phase.POSTPONED.value))
         if state not in (NoticeState.SENDING, NoticeState.PARTIAL) or not {left, to} <= names:
             continue
@@ -250,8 +259,8 @@ def _action(state: NoticeState | None, at: datetime, meaningful_until: datetime,
             ) -> Action | None:
     if state in _SETTLED:
         return None
-    if state == NoticeState.SENDING:
-        return Action.SEND_NOW
+    if state == NoticeState.SENDING:  # before its time, only what is released goes
+        return Action.SEND_NOW if at <= now else Action.RESUME
     if now < at:
         return Action.SCHEDULE
     if now <= meaningful_until:

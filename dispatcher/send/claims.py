@@ -6,7 +6,7 @@ polling of submitted deliveries."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -25,6 +25,7 @@ from dispatcher.table import Channel, Deadline, Notice
 log = logging.getLogger("dispatcher.dispatch")
 
 IDLE_POLL_SECONDS = 1.0
+DEADLINE_LOOK_SECONDS = 1.0
 
 
 @dataclass
@@ -40,6 +41,9 @@ class ChannelRun:
     deadline: Deadline
     refused: ChannelError | None = None  # the provider refused the sender: stopped
     escalating: int | None = None  # an escalation: the id of the notice it escalates
+    # reads the deadline as the night has it now (`done`, a postponement): see look_again
+    live_deadline: Callable[[], Awaitable[Deadline]] | None = None
+    deadline_read_at: datetime | None = None
 
     @property
     def channel(self) -> Channel:
@@ -62,6 +66,7 @@ class Claims:
     async def claim_loop(self, run: ChannelRun) -> None:
         c, lane, breaker = self._context, run.lane, run.breaker
         while not c.stopping.is_set():
+            await self._look_at_the_deadline(run)
             if run.refused is not None:  # nothing more is claimed; what is queued goes back
                 await self.release(run, lane.take_unstarted())
                 if not lane.in_flight:
@@ -87,6 +92,19 @@ class Claims:
             if wake is None:
                 return
             await c.sleep(self._pause(run, wake))
+
+    async def _look_at_the_deadline(self, run: ChannelRun) -> None:
+        """Read the notice's deadline again, at most every ``DEADLINE_LOOK_SECONDS``: a
+        `done`, an extension or a postponement made while it is sending changes it at
+        once, and what is left expires with the reason."""
+        c = self._context
+        now = c.clock()
+        if run.live_deadline is None or (
+                run.deadline_read_at is not None
+                and (now - run.deadline_read_at).total_seconds() < DEADLINE_LOOK_SECONDS):
+            return
+        run.deadline = await c.ask(run.live_deadline)
+        run.deadline_read_at = now
 
     async def release(self, run: ChannelRun, unstarted: list[Claimed]) -> None:
         c = self._context

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 
 from dispatcher.clock import Clock, Sleep
-from dispatcher.ledger import Ledger, NewDelivery, NoticeRecord, NoticeState
+from dispatcher.ledger import Cause, Ledger, NewDelivery, NoticeRecord, NoticeState, Opening
 from dispatcher.render import Renderer
 from dispatcher.send.breaker import Breaker
 from dispatcher.send.channels import Backend
@@ -33,7 +35,17 @@ from dispatcher.send.identity import worker_id
 from dispatcher.send.lanes import GroupCommit, Lane, RateLimiter
 from dispatcher.send.patience import Patience
 from dispatcher.send.strategy import strategy_for
-from dispatcher.table import Channel, Contact, Deadline, Inputs, Notice, in_audience
+from dispatcher.table import (
+    PLANNED,
+    Channel,
+    Contact,
+    Deadline,
+    Inputs,
+    Notice,
+    in_audience,
+    live_deadline,
+    work_of,
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +100,9 @@ class SendingRun:
         return self._deliverer.stopped
 
     def audience(self, notice: Notice) -> list[Contact]:
-        """Who the notice goes to: its window's audience; an escalation's, those of it its
-        notice went to who had not confirmed when it was planned."""
+        """Who the notice goes to: its window's audience; an escalation's, those of it who
+        had not confirmed its notice when it was planned (on whichever channels that
+        notice reached them, or did not)."""
         everyone = in_audience(self.inputs.contacts, notice.window.audience)
         if notice.step is None:
             return everyone
@@ -97,29 +110,30 @@ class SendingRun:
         return [c for c in everyone if c.id in unconfirmed]
 
     async def _escalating(self, notice: Notice) -> None:
-        """For an escalation: its notice's record, and who of it has not confirmed."""
+        """For an escalation: its notice's record, and who of the audience has not
+        confirmed it."""
         ask = self._context.ask
         base = await ask(lambda: self.ledger.notice(notice.window.id, notice.slot.name,
                                                      notice.base_tag))
         if base is None:
             self._escalated[notice.key] = set()
             return
-        named = await ask(lambda: self.ledger.contacts_named(base.id))
         confirmed = await ask(lambda: self.ledger.confirmations_of(base.id))
-        self._escalated[notice.key] = set(named) - set(confirmed)
+        everyone = in_audience(self.inputs.contacts, notice.window.audience)
+        self._escalated[notice.key] = {c.id for c in everyone} - set(confirmed)
         self._bases[notice.key] = base.id
 
-    async def plan(self, notice: Notice, channels: Iterable[Channel], triggered_by: str
-                   ) -> Plan:
-        """Record the notice and its deliveries (audience x channels with an address). A
-        notice with something to send is ``sending``, or ``partial`` when ``channels`` are
-        only some of its own (the daemon sends the rest at the notice's time)."""
+    async def plan(self, notice: Notice, channels: Iterable[Channel], triggered_by: str,
+                   release_at: datetime | None = None) -> Plan:
+        """Record the notice, its channels' release times and its deliveries (audience x
+        ``channels`` with an address), in one transaction. ``channels`` are released at
+        ``release_at`` (the notice's own time, when the daemon sends it; by default now:
+        an operator's send), the notice's other channels wait for its time. The notice is
+        ``sending`` once all are released, else ``partial``."""
         ask, now = self._context.ask, self.clock()
         channels = list(channels)
         if notice.step is not None:
             await self._escalating(notice)
-        record, created = await ask(lambda: self.ledger.open_notice(
-            notice.window.id, notice.slot.name, notice.tag, triggered_by, now))
         wanted: list[NewDelivery] = []
         lacking: dict[Channel, tuple[str, ...]] = {}
         kept_off: dict[Channel, tuple[str, ...]] = {}
@@ -135,17 +149,13 @@ class SendingRun:
                 else:
                     missing.append(contact.id)
             lacking[channel], kept_off[channel] = tuple(missing), tuple(off)
-        added = await ask(lambda: self.ledger.add_deliveries(record.id, wanted, now))
-        state = (NoticeState.SENDING if set(notice.channels) <= set(channels)
-                 else NoticeState.PARTIAL)
-        # A new notice is created ``sending``; one an operator sends only some channels of
-        # is ``partial`` from the start, so that a daemon resuming it after a crash does
-        # not send the channels the operator left out before the notice's time.
-        reopened = record.state != NoticeState.SENDING and (
-            added or record.state != NoticeState.DONE)
-        if reopened or (created and state is NoticeState.PARTIAL):
-            await ask(lambda: self.ledger.reopen_notice(record.id, state, now))
-            record = replace(record, state=state.value)
+        released = release_at or now
+        opening = Opening(notice.window.id, notice.slot.name, notice.tag, triggered_by,
+                          {c.value: released if c in channels else None
+                           for c in (*notice.channels, *channels)},
+                          Cause.SCHEDULE if triggered_by == "schedule" else Cause.OPERATOR)
+        record, created, added = await ask(lambda: self.ledger.open_notice(opening, wanted,
+                                                                           now))
         return Plan(record, created, added, lacking, kept_off)
 
     async def run(self, notice: Notice, record: NoticeRecord, channels: Iterable[Channel]
@@ -153,10 +163,11 @@ class SendingRun:
         """Send until every delivery of these channels is final (or a stop is requested)."""
         committer = GroupCommit(self.ledger, self.owner, self.clock, self.patience)
         deadline = self.inputs.config.retry.deadline(notice, record.retrying_since)
+        live = partial(self._live_deadline, notice, deadline)
         async with asyncio.TaskGroup() as group:
             for channel in channels:
                 group.create_task(self._run_channel(notice, record, channel, deadline,
-                                                    committer))
+                                                    committer, live))
         await self.settle(notice, record)
 
     async def settle(self, notice: Notice, record: NoticeRecord) -> NoticeState | None:
@@ -174,9 +185,19 @@ class SendingRun:
                        if (address := contact.address(channel))
                        and address not in suppressed.get(channel.value, ()))
         state = NoticeState.DONE if complete else NoticeState.PARTIAL
-        if record.state != state.value or record.finished_at is None:
-            await ask(lambda: self.ledger.finish_notice(record.id, state, self.clock()))
+        stale = record.state != state.value or record.finished_at is None
+        if stale and not await ask(lambda: self.ledger.settle_notice(record.id, state,
+                                                                     self.clock())):
+            return None  # a report asked for another attempt meanwhile
         return state
+
+    async def _live_deadline(self, notice: Notice, natural: Deadline) -> Deadline:
+        """The notice's deadline as the ledger has the night now: sooner than ``natural``
+        once the window left its slot or the work it tells of was reported done."""
+        window = notice.window
+        active = (await self.ledger.active_slots()).get(window.id, PLANNED)
+        work = work_of(window, notice.slot, await self.ledger.work_reports())
+        return live_deadline(natural, notice, active, work, self.clock())
 
     async def close(self) -> None:
         """Stop what the strategies started (the fax renderer's worker processes)."""
@@ -184,7 +205,8 @@ class SendingRun:
             await strategy.close()
 
     async def _run_channel(self, notice: Notice, record: NoticeRecord, channel: Channel,
-                           deadline: Deadline, committer: GroupCommit) -> None:
+                           deadline: Deadline, committer: GroupCommit,
+                           live: Callable[[], Awaitable[Deadline]]) -> None:
         settings = self.inputs.config.channels[channel]
         strategy = self._strategies[channel]
         await strategy.backend.start()
@@ -193,7 +215,7 @@ class SendingRun:
         breaker = Breaker(self.inputs.config.retry, self.clock, self.draw,
                           self._context.outage_hook(channel))
         run = ChannelRun(notice, record, lane, breaker, strategy, deadline,
-                         escalating=self._bases.get(notice.key))
+                         escalating=self._bases.get(notice.key), live_deadline=live)
         workers = [asyncio.create_task(self._deliverer.work(run, committer))
                    for _ in range(settings.concurrency)]
         renewer = asyncio.create_task(self._claims.renew_leases(run))

@@ -51,12 +51,14 @@ class SendResult:
 async def send_notice(
     sending: SendingRun, notice: Notice, channels: list[Channel], triggered_by: str,
     on_counted: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
+    release_at: datetime | None = None,
 ) -> SendResult:
     """Plan, then send every delivery of ``notice`` not yet final, and report.
 
-    ``on_counted`` sees the deliveries by (channel, state) before sending starts.
+    ``on_counted`` sees the deliveries by (channel, state) before sending starts;
+    ``release_at``: when ``channels`` may go (by default now).
     """
-    plan = await sending.plan(notice, channels, triggered_by)
+    plan = await sending.plan(notice, channels, triggered_by, release_at)
     ledger, patiently = sending.ledger, sending.patience
     record = plan.record
     before = await patiently(lambda: ledger.counts(record.id))
@@ -102,6 +104,7 @@ async def send_session(
     checked: bool = False,
     sleep: Sleep = asyncio.sleep,
     on_outage: OnOutage | None = None,
+    release_at: datetime | None = None,
 ) -> SendResult:
     """Send ``notice`` on ``channels`` through ``backends`` (the caller made them, and
     closes them: ``async with make_backends(...)``).
@@ -112,6 +115,7 @@ async def send_session(
     try:
         if not checked:  # every message rendered once: minutes at 100,000, off the loop
             await asyncio.to_thread(preflight, inputs, notice, channels, clock())
-        return await send_notice(sending, notice, channels, triggered_by, on_counted)
+        return await send_notice(sending, notice, channels, triggered_by, on_counted,
+                                 release_at)
     finally:
         await sending.close()

@@ -55,7 +55,7 @@ from dispatcher.table.receipt_settings import (
     Receipts,
     SmsReceipts,
 )
-from dispatcher.table.retry import PROBE_CEILING_SECONDS, Deadline, RetryPolicy
+from dispatcher.table.retry import PROBE_CEILING_SECONDS, Deadline, RetryPolicy, live_deadline
 from dispatcher.table.timefmt import (
     jp_clock,
     jp_date,
@@ -167,6 +167,7 @@ __all__ = [
     "jp_spoken_range",
     "jp_stamp",
     "lead_text",
+    "live_deadline",
     "load_config",
     "load_contacts",
     "load_inputs",

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from dispatcher.table.notice import Notice
 from dispatcher.table.windows import Phase
+from dispatcher.table.work import Work
 
 DEFAULT_END_NOTICE_HOURS = 12.0
 # The channel's probes back off like deliveries do, but never wait longer than this: a
@@ -74,6 +75,25 @@ class RetryPolicy:
             return Deadline(given_up, f"gave up after {_amount(minutes, 'minute')} "
                                       "([retry] give_up_after_minutes)")
         return natural
+
+
+# The phases that tell of the work in progress: moot once the work is reported done.
+_WHILE_THE_WORK_LASTS = (Phase.START, Phase.OVERRUN, Phase.EXTENDED)
+
+
+def live_deadline(natural: Deadline, notice: Notice, active_slot: str, work: Work,
+                  now: datetime) -> Deadline:
+    """``natural`` (``RetryPolicy.deadline``), or sooner when the night has made the
+    notice moot since it began sending: the window left its slot (for a postponed notice:
+    left the slot it names), or the work it tells of was reported done."""
+    slot = notice.new_slot if notice.phase is Phase.POSTPONED else notice.slot
+    if slot is not None and slot.name != active_slot:
+        moot = Deadline(now, f"the window moved on from {slot.name} to {active_slot}")
+    elif work.done is not None and notice.phase in _WHILE_THE_WORK_LASTS:
+        moot = Deadline(work.done.at, "the work was reported done")
+    else:
+        return natural
+    return moot if moot.at < natural.at else natural
 
 
 def _natural_deadline(notice: Notice, end_notice_hours: float) -> Deadline:
