@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
+from sqlalchemy.engine import URL
 
 from dispatcher.cli import main
 from dispatcher.ledger import Ledger, engine_url
@@ -33,15 +34,19 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
-    """An empty ledger, on SQLite and on a real PostgreSQL: the ledger's contract suite."""
+async def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> URL:
+    """The URL of an empty ledger, on SQLite and on a real PostgreSQL."""
     if request.param == "sqlite":
-        url = engine_url("sqlite:///var/ledger.sqlite3", tmp_path)
-    else:
-        base = request.getfixturevalue("postgres_url")
-        url = engine_url(base, tmp_path)
-        await fresh_schema(url)
-    opened = await Ledger.open(url)
+        return engine_url("sqlite:///var/ledger.sqlite3", tmp_path)
+    url = engine_url(request.getfixturevalue("postgres_url"), tmp_path)
+    await fresh_schema(url)
+    return url
+
+
+@pytest.fixture
+async def ledger(ledger_url: URL) -> AsyncIterator[Ledger]:
+    """An empty ledger, on SQLite and on a real PostgreSQL: the ledger's contract suite."""
+    opened = await Ledger.open(ledger_url)
     yield opened
     await opened.close()
 

@@ -85,6 +85,8 @@ class WorkLog(EngineUser):
 def _conflict(report: WorkReport, made: list[tuple[Report, int]]) -> Problem | None:
     if any(kind is Report.DONE for kind, _ in made):
         return _stale(report, "the work was reported done")
+    if report.seen is not None and report.seen != len(made):
+        return _stale(report, f"{len(made) - report.seen} other report(s) were made since")
     count = sum(1 for kind, _ in made if kind is report.kind)
     if report.number != count + 1:
         return _stale(report, f"it has {count} {report.kind.value} report(s) now, not "

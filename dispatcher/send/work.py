@@ -52,6 +52,12 @@ class WorkView:
     work: Work
     states: Mapping[str, NoticeState]
 
+    @property
+    def reports_seen(self) -> int:
+        """How many reports of the slot the operator saw."""
+        work = self.work
+        return len(work.extensions) + len(work.updates) + (work.done is not None)
+
     def state_of(self, tag: str) -> NoticeState | None:
         return self.states.get(notice_key(self.window.id, self.slot.name, tag))
 
@@ -72,7 +78,8 @@ def plan_done(inputs: Inputs, view: WorkView, ended: datetime | None, actor: str
     if not view.slot.start <= ended <= now:
         raise single(ArgumentError, "--at", f"the work of window {view.window.number} can "
                      f"only have ended between its start and now, not at {_local(inputs, ended)}")
-    report = WorkReport(view.window.id, view.slot.name, Report.DONE, 1, now, ended, "", actor)
+    report = WorkReport(view.window.id, view.slot.name, Report.DONE, 1, now, ended, "", actor,
+                        seen=view.reports_seen)
     return _planned(inputs, view, report, Phase.END, ended, now)
 
 
@@ -92,7 +99,8 @@ def plan_extension(inputs: Inputs, view: WorkView, until: datetime, reason: str,
                      f"ends after {_local(inputs, max(view.work.end, now))} (its end in "
                      f"force, or now), not at {_local(inputs, until)}")
     report = WorkReport(view.window.id, view.slot.name, Report.EXTENDED,
-                        view.work.next_number(Report.EXTENDED), now, until, reason, actor)
+                        view.work.next_number(Report.EXTENDED), now, until, reason, actor,
+                        seen=view.reports_seen)
     return _planned(inputs, view, report, Phase.EXTENDED, until, now)
 
 
@@ -116,7 +124,7 @@ def plan_update(inputs: Inputs, view: WorkView, text: str, only: list[Channel] |
                      f"send on {', '.join(unknown)} (its channels: "
                      f"{', '.join(view.window.channels)})")
     report = WorkReport(view.window.id, view.slot.name, Report.UPDATE, made + 1, now, None,
-                        text, actor, tuple(dict.fromkeys(only or ())))
+                        text, actor, tuple(dict.fromkeys(only or ())), view.reports_seen)
     return _planned(inputs, view, report, Phase.UPDATE, view.work.end, now)
 
 

@@ -33,6 +33,9 @@ class WorkReport:
     text: str                # update: its text; extended: the reason (for the audit)
     actor: str
     channels: tuple[Channel, ...] = ()  # update: the channels it goes out on; (): all
+    # how many reports of the slot the operator saw (None: not checked): one made since
+    # (a `done` and an `extend` at once) makes this one stale
+    seen: int | None = None
 
     @property
     def tag(self) -> str:
