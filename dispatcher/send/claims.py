@@ -66,7 +66,7 @@ class Claims:
     async def claim_loop(self, run: ChannelRun) -> None:
         c, lane, breaker = self._context, run.lane, run.breaker
         while not c.stopping.is_set():
-            await self._look_at_the_deadline(run)
+            await self.look_at_the_deadline(run)
             if run.refused is not None:  # nothing more is claimed; what is queued goes back
                 await self.release(run, lane.take_unstarted())
                 if not lane.in_flight:
@@ -93,7 +93,7 @@ class Claims:
                 return
             await c.sleep(self._pause(run, wake))
 
-    async def _look_at_the_deadline(self, run: ChannelRun) -> None:
+    async def look_at_the_deadline(self, run: ChannelRun) -> None:
         """Read the notice's deadline again, at most every ``DEADLINE_LOOK_SECONDS``: a
         `done`, an extension or a postponement made while it is sending changes it at
         once, and what is left expires with the reason."""

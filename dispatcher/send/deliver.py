@@ -65,7 +65,7 @@ class Deliverer:
         if contact is None:
             return Outcome(item.id, DeliveryState.FAILED, error_code="contact-removed",
                            last_error="the contact is no longer in contacts/")
-        if clock() >= run.deadline.at:
+        if await self._moot(run):
             return Outcome(item.id, DeliveryState.EXPIRED, error_code="expired",
                            last_error=run.deadline.reason, counted=False)
         if run.escalating is not None and await self._confirmed(run.escalating, item):
@@ -80,6 +80,9 @@ class Deliverer:
                            error_code=run.refused.code, last_error=str(run.refused),
                            counted=False)
         await run.lane.limiter.wait()
+        if await self._moot(run):  # it stopped mattering while waiting for its turn
+            return Outcome(item.id, DeliveryState.EXPIRED, error_code="expired",
+                           last_error=run.deadline.reason, counted=False)
         sent_at = clock()
         try:
             outgoing = await self._outgoing(run, item, contact, sent_at)
@@ -103,6 +106,12 @@ class Deliverer:
         await self._answered(run, sent_at)
         return Outcome(item.id, run.strategy.handed_over, provider_ref=receipt.provider_ref,
                        sent_at=sent_at)
+
+    async def _moot(self, run: ChannelRun) -> bool:
+        """Whether the notice has stopped mattering (its deadline read as the night has
+        it now: `done`, a postponement)."""
+        await self._claims.look_at_the_deadline(run)
+        return self._context.clock() >= run.deadline.at
 
     async def _confirmed(self, notice_id: int, item: Claimed) -> bool:
         c = self._context
