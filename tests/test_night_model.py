@@ -17,7 +17,7 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,19 +36,24 @@ from dispatcher.demo import free_port
 from dispatcher.errors import (
     InputError,
     PermanentError,
+    StaleError,
     TransientError,
     UnavailableError,
     UncertainError,
 )
 from dispatcher.ledger import (
     FINAL_STATES,
+    REPORTABLE_STATES,
+    REPORTED_STATES,
     UNSENT_STATES,
     DeliveryRecord,
+    DeliveryState,
     Ledger,
     NoticeRecord,
     NoticeState,
     engine_url,
 )
+from dispatcher.ledger import Report as StatusReport
 from dispatcher.receipts.confirmations import confirm_by_hand
 from dispatcher.send import (
     Backend,
@@ -95,6 +100,8 @@ RESERVES = {"first": "2031-08-23T01:00:00", "second": "2031-09-20T01:00:00"}
 ANSWERS = ("accepted", "slow", "4xx", "5xx", "timeout", "down")
 SLOW_SECONDS = 40  # a provider taking longer over one message than a lease lasts
 SECONDS = (1, 20, 45, 300, 600, 1800, 3600, 6 * 3600)
+JST = timezone(timedelta(hours=9))
+STEP_AFTER = {"sms": timedelta(minutes=10), "voice": timedelta(minutes=20)}  # ASKING's
 
 
 ASKING = """
@@ -178,6 +185,10 @@ class World:
         self.off_slot: list[str] = []  # notices handed over for a slot not in force
         self.alerts: Counter[tuple[str, str]] = Counter()  # (alert, address) handed over
         self.to_confirmed: list[tuple[str, str]] = []  # escalations to the confirmed
+        self.by_operator = False  # an operator's command is running (not the daemon)
+        # (notice key, channel, when) of each hand-over by the daemon
+        self.by_daemon: list[tuple[str, str, datetime]] = []
+        self.handed_at: list[tuple[str, datetime]] = []  # (notice key, when), by anyone
 
     def clock(self) -> datetime:
         return self.now
@@ -206,6 +217,10 @@ class World:
             return Receipt(None)
         await self._check_slot(outgoing.notice_key)
         await self._check_unconfirmed(outgoing)
+        self.handed_at.append((outgoing.notice_key, self.now))
+        if not self.by_operator:
+            self.by_daemon.append((outgoing.notice_key, outgoing.message.channel.value,
+                                   self.now))
         self.handed += 1
         if self.kill_after is not None and self.handed > self.kill_after and self.sender:
             self.kill_after = None
@@ -280,6 +295,7 @@ class Night(RuleBasedStateMachine):
         self.contacts = [0, 1, 2]
         self.reserves = ["first"]
         self.shift = 0
+        self.earliest_shift = 0  # the planned start was never earlier than START + this
         self.edits = 0
         self.config = self.folder / "config.toml"
         self._write_table()
@@ -301,6 +317,11 @@ class Night(RuleBasedStateMachine):
         self.retried: set[int] = set()
         self.notices_seen: dict[int, str] = {}
         self.orphaned: set[int] = set()  # notices a sender died at, not yet resumed
+        self.other_ledger = self.run(Ledger.open(url))  # a second operator's process
+        # (notice key, channel) → when an operator first sent that channel by hand
+        self.released_by_hand: dict[tuple[str, str], datetime] = {}
+        self.asked_again: set[int] = set()  # sent deliveries a report made due again
+        self.operator_acted = False  # in this step: what may reopen a missed notice
 
     def run(self, step: Any) -> Any:
         return self.loop.run_until_complete(step)
@@ -309,6 +330,7 @@ class Night(RuleBasedStateMachine):
         if hasattr(self, "loop"):
             self.run(self.daemon.close())
             self.run(self.ledger.close())
+            self.run(self.other_ledger.close())
             self.loop.close()
 
     # --- the table -------------------------------------------------------------------
@@ -341,6 +363,7 @@ class Night(RuleBasedStateMachine):
     @rule(minutes=st.sampled_from([-30, 10, 45]))
     def move_the_planned_times(self, minutes: int) -> None:
         self.shift += minutes
+        self.earliest_shift = min(self.earliest_shift, self.shift)
         self._write_table()
 
     # --- the providers, the clock, a death ---------------------------------------------
@@ -385,14 +408,28 @@ class Night(RuleBasedStateMachine):
             window = find_window(inputs.config.windows, "3")
             seen = self._seen_slot(stale)
             notice = await current_notice(self.ledger, window, phase, seen_slot=seen)
-            await send_now(inputs, self.ledger, self.world.backends(inputs.config, channels, {}),
-                           notice, sorted(channels), "model", self.world.clock,
-                           sleep=self.world.sleep)
+            released = [(notice.key, channel.value) for channel in channels]
+            try:
+                await send_now(inputs, self.ledger, self.world.backends(inputs.config,
+                                                                        channels, {}),
+                               notice, sorted(channels), "model", self.world.clock,
+                               sleep=self.world.sleep)
+            except InputError:  # refused before anything was planned
+                raise
+            except BaseException:  # killed while sending: what it planned is released
+                self._released_by_hand(released)
+                raise
+            self._released_by_hand(released)
         self._operator(send())
 
+    def _released_by_hand(self, released: list[tuple[str, str]]) -> None:
+        for key in released:
+            self.released_by_hand.setdefault(key, self.world.now)
+
     @rule(phase=st.sampled_from([Phase.START, Phase.END, Phase.POSTPONED]),
-          uncertain=st.booleans())
-    def operator_retries(self, phase: Phase, uncertain: bool) -> None:
+          uncertain=st.booleans(), tick_between=st.booleans())
+    def operator_retries(self, phase: Phase, uncertain: bool, tick_between: bool) -> None:
+        """``tick_between``: the daemon looks between the requeue and the send."""
         async def retry() -> None:
             inputs = load_inputs(self.config)
             window = find_window(inputs.config.windows, "3")
@@ -407,10 +444,46 @@ class Night(RuleBasedStateMachine):
             self.retried |= again
             requeued, channels = await requeue_failed(self.ledger, notice, uncertain,
                                                       self.world.clock)
+            if tick_between:
+                await self._daemon_looks_meanwhile()
             await retry_failed(inputs, self.ledger, self.world.backends(inputs.config,
                                channels, {}), notice, channels, requeued, "model",
                                self.world.clock, sleep=self.world.sleep)
         self._operator(retry())
+
+    async def _daemon_looks_meanwhile(self) -> None:
+        """A daemon tick in the middle of an operator's command (its sends are the
+        daemon's, and no sender dies in them)."""
+        sender, kill_after = self.world.sender, self.world.kill_after
+        self.world.by_operator, self.world.sender, self.world.kill_after = False, None, None
+        try:
+            await self.daemon.tick()
+            await self.daemon.wait_for_sends()
+        finally:
+            self.world.by_operator, self.world.sender = True, sender
+            self.world.kill_after = kill_after
+
+    @rule(answer=st.sampled_from(["again", "delivered", "undelivered"]),
+          pick=st.integers(0, 50))
+    def a_provider_reports(self, answer: str, pick: int) -> None:
+        """A status report on a delivery a provider took: delivered, undelivered, or asking
+        for another attempt (Twilio 30003, a busy line), on whatever notice it is of."""
+        async def report() -> None:
+            taken = [d for n in await self.ledger.notices_of(WINDOW)
+                     for d in await self.ledger.deliveries_of(n.id, ["sent"])]
+            if not taken:
+                return
+            delivery = taken[pick % len(taken)]
+            if answer == "again":  # a second message, as the provider asked
+                self.allowed[delivery.id] += 1
+                self.asked_again.add(delivery.id)
+            state = {"again": DeliveryState.PENDING, "delivered": DeliveryState.DELIVERED,
+                     "undelivered": DeliveryState.UNDELIVERED}[answer]
+            await self.ledger.apply_reports([StatusReport(
+                delivery.id, "model", answer, "30003", answer,
+                f"{delivery.id}:{answer}:{self.world.now.isoformat()}", state,
+                self.world.now)], self.world.now)
+        self.run(report())
 
     @rule(stale=st.booleans(), with_notice=st.booleans())
     def operator_postpones(self, stale: bool, with_notice: bool) -> None:
@@ -452,6 +525,26 @@ class Night(RuleBasedStateMachine):
                     "operator:model", clock, checked=True, sleep=self.world.sleep)
         self._operator(made())
 
+    @rule(minutes=st.integers(1, 90))
+    def two_operators_report_at_once(self, minutes: int) -> None:
+        """`done` and `extend` made on one view by two operators, at once, through two
+        ledgers (two processes): at most one is recorded."""
+        async def both() -> None:
+            inputs = load_inputs(self.config)
+            window = find_window(inputs.config.windows, "3")
+            view = await work_view(self.ledger, window)
+            clock = self.world.clock
+            done = plan_done(inputs, view, None, "model-a", clock)
+            until = max(view.work.end, clock()) + timedelta(minutes=minutes)
+            extend = plan_extension(inputs, view, until, "", "model-b", clock, view.work.end)
+            results = await asyncio.gather(carry_out_report(self.ledger, done, clock),
+                                           carry_out_report(self.other_ledger, extend, clock),
+                                           return_exceptions=True)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            assert all(isinstance(e, StaleError) for e in errors), errors
+            assert len(errors) >= 1, "both reports of one view were recorded"
+        self._operator(both())
+
     @rule(contact=st.integers(0, 5))
     def a_contact_confirms(self, contact: int) -> None:
         """Through the help desk (the link and the call record the same confirmation); a
@@ -476,6 +569,7 @@ class Night(RuleBasedStateMachine):
         async def run() -> None:
             self.world.handed = 0
             self.world.sender = asyncio.current_task()
+            self.world.by_operator = self.operator_acted = True
             try:
                 await action
             except InputError:
@@ -485,6 +579,7 @@ class Night(RuleBasedStateMachine):
             finally:
                 self.world.sender = None
                 self.world.kill_after = None
+                self.world.by_operator = False
         self.run(run())
 
     async def _allow_what_the_dead_held(self) -> None:
@@ -531,6 +626,44 @@ class Night(RuleBasedStateMachine):
             event(f"escalation by {channel}")
 
     @invariant()
+    def nothing_is_handed_over_before_its_channel_is_released(self) -> None:
+        """The daemon hands a start notice's channel over only at the work's start (as
+        early as the table ever had it) or once an operator sent that channel by hand; an
+        escalation only its step's wait after the work's start."""
+        for key, channel, when in self.world.by_daemon:
+            _, slot, tag = key.split("/")
+            base, escalated, step = tag.partition(STEP_MARK)
+            if base != Phase.START.value:
+                continue
+            due = self._earliest_start(slot) + (STEP_AFTER[step] if escalated else timedelta())
+            by_hand = self.released_by_hand.get((key, channel))
+            assert when >= due or (by_hand is not None and by_hand <= when), (
+                key, channel, when, due)
+        self.world.by_daemon.clear()
+
+    def _earliest_start(self, slot: str) -> datetime:
+        if slot == "planned":
+            return START + timedelta(minutes=self.earliest_shift)
+        return datetime.strptime(slot, "reserve-%Y-%m-%d-%H%M").replace(tzinfo=JST)
+
+    @invariant()
+    def nothing_is_handed_over_after_the_work_it_tells_of_was_reported_done(self) -> None:
+        """A start notice, its escalations, the overrun and extension notices: none goes
+        to a provider after `done` (what was in flight was handed over before it)."""
+        if not hasattr(self, "ledger"):
+            return
+        reports = self.run(self.ledger.work_reports())
+        for key, when in self.world.handed_at:
+            _, slot, tag = key.split("/")
+            kind = tag.partition(STEP_MARK)[0].partition("-")[0]
+            if kind not in ("start", "overrun", "extended"):
+                continue
+            done = next((r.at for r in reports.get((WINDOW, slot), [])
+                         if r.kind is Report.DONE), None)
+            assert done is None or when <= done, (key, when, done)
+        self.world.handed_at.clear()
+
+    @invariant()
     def no_notice_goes_out_for_a_slot_not_in_force(self) -> None:
         assert self.world.off_slot == []
 
@@ -573,11 +706,17 @@ class Night(RuleBasedStateMachine):
             kind, _, number = notice.phase.partition("-")
             if kind in ("extended", "update"):
                 assert any(r.kind.value == kind and r.number == int(number) for r in mine)
-        for made in reports.values():
-            done = next((r.at for r in made if r.kind is Report.DONE), None)
-            assert done is None or all(r.at <= done for r in made), made
+        for made in reports.values():  # in the order recorded
+            kinds = [r.kind for r in made]
+            assert Report.DONE not in kinds or kinds[-1] is Report.DONE, made
 
     async def _check_ledger(self) -> None:
+        try:
+            await self._check_notices()
+        finally:
+            self.operator_acted = False
+
+    async def _check_notices(self) -> None:
         final = {s.value for s in FINAL_STATES}
         for notice in await self.ledger.notices_of(WINDOW):
             deliveries = await self.ledger.deliveries_of(notice.id)
@@ -601,6 +740,8 @@ class Night(RuleBasedStateMachine):
             if (notice.state == NoticeState.DONE and escalation
                     and self.notices_seen.get(notice.id) != "done"):
                 await self._check_escalated_to_every_unconfirmed(notice, deliveries)
+            if self.notices_seen.get(notice.id) == NoticeState.MISSED:  # only an operator
+                assert notice.state == NoticeState.MISSED or self.operator_acted, notice
             self.notices_seen[notice.id] = notice.state
             if notice.state != NoticeState.SENDING:
                 self.orphaned.discard(notice.id)
@@ -609,16 +750,16 @@ class Night(RuleBasedStateMachine):
 
     async def _check_escalated_to_every_unconfirmed(
             self, notice: NoticeRecord, deliveries: list[DeliveryRecord]) -> None:
-        """A done escalation reached every contact of the daemon's table whom its notice
-        went to and who has not confirmed (but an address on the suppression list)."""
+        """A done escalation reached every contact of the daemon's table who has not
+        confirmed its notice, whether or not that notice reached them (but an address on
+        the suppression list)."""
         base_tag, _, channel = notice.phase.partition(STEP_MARK)
         base = await self.ledger.notice(WINDOW, notice.slot, base_tag)
         assert base is not None, notice
-        named = set(await self.ledger.contacts_named(base.id))
         confirmed = set(await self.ledger.confirmations_of(base.id))
         suppressed = (await self.ledger.suppressed()).get(channel, set())
         table = {contact.id: contact for contact in self.daemon.inputs.contacts}
-        wanted = {contact for contact in (named & self.daemon_table) - confirmed
+        wanted = {contact for contact in self.daemon_table - confirmed
                   if table[contact].address(Channel(channel)) not in suppressed}
         reached = {delivery.contact_id for delivery in deliveries}
         assert wanted <= reached, (notice, sorted(wanted - reached))
@@ -627,6 +768,12 @@ class Night(RuleBasedStateMachine):
         before = self.seen.get(delivery_id)
         self.seen[delivery_id] = state
         if before is None or before == state or before not in {s.value for s in FINAL_STATES}:
+            return
+        if delivery_id in self.asked_again:  # sent, then reported: try again
+            self.asked_again.discard(delivery_id)
+            return
+        if before in {s.value for s in REPORTABLE_STATES} and state in {
+                s.value for s in REPORTED_STATES}:  # a provider's report: forward
             return
         # a final state changes only when an operator retried it
         assert before in {s.value for s in UNSENT_STATES}, (delivery_id, before, state)
