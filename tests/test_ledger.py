@@ -78,7 +78,7 @@ async def test_outcomes_are_recorded_only_by_the_lease_holder(ledger: Ledger) ->
     assert records[claimed[0].id].provider_ref == "<id@x>"
     assert (records[claimed[1].id].state, records[claimed[1].id].error_code) == ("failed", "550")
     assert await ledger.claim(notice.id, "email", "b", T0, T0, 3) == []
-    assert await ledger.next_wakeup(notice.id, "email", "b") == retry_at
+    assert await ledger.next_wakeup(notice.id, "email", "b", T0) == retry_at
     later = await ledger.claim(notice.id, "email", "b", retry_at, retry_at, 3)
     assert [c.id for c in later] == [claimed[2].id]
 

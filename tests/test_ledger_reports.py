@@ -88,7 +88,7 @@ async def test_a_retried_code_makes_the_delivery_and_its_notice_due_again(ledger
     assert (delivery.state, delivery.error_code) == ("pending", "30003")
     [record] = await ledger.notices_of("w3")
     assert record.state == "sending"
-    assert await ledger.next_wakeup(notice.id, "sms", "a") == retry_at
+    assert await ledger.next_wakeup(notice.id, "sms", "a", T0) == retry_at
     assert await state_of(ledger, other) == "sent"
 
 

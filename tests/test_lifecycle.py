@@ -62,7 +62,9 @@ async def test_nothing_is_claimed_before_its_channels_release(ledger: Ledger) ->
     handed out before, even once the notice is made 'sending' (by a report)."""
     record, _, _ = await ledger.open_notice(by_hand({"email": ONE_AM}), new_deliveries(2), T0)
     assert await ledger.claim(record.id, "email", "a", T0, T0 + LEASE, 10) == []
-    assert await ledger.next_wakeup(record.id, "email", "a") == ONE_AM
+    assert await ledger.next_wakeup(record.id, "email", "a", T0) is None  # partial till then
+    assert await ledger.planned(record.id, T0) == ({"email": {"C0000", "C0001"}}, 0, 2)
+    assert await ledger.next_wakeup(record.id, "email", "a", ONE_AM) == T0
     just_before = ONE_AM - timedelta(microseconds=1)
     assert await ledger.claim(record.id, "email", "a", just_before, ONE_AM + LEASE, 10) == []
     assert len(await ledger.claim(record.id, "email", "a", ONE_AM, ONE_AM + LEASE, 10)) == 2

@@ -723,8 +723,13 @@ class Night(RuleBasedStateMachine):
             states = [d.state for d in deliveries]
             for delivery in deliveries:
                 self._moved_forward(delivery.id, delivery.state)
-            if notice.state in (NoticeState.DONE, NoticeState.PARTIAL):
+            if notice.state == NoticeState.DONE:
                 assert set(states) <= final, (notice, states)
+            if notice.state == NoticeState.PARTIAL:  # what waits for its time aside
+                releases = await self.ledger.releases_of(notice.id)
+                released = {d.state for d in deliveries
+                            if (at := releases.get(d.channel)) and at <= self.world.now}
+                assert released <= final, (notice, states)
             escalation = STEP_MARK in notice.phase  # to those who had not confirmed
             if (notice.state == NoticeState.DONE and not escalation
                     and self.notices_seen.get(notice.id) != "done"):

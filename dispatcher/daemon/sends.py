@@ -28,7 +28,6 @@ from dispatcher.table import (
     Channel,
     Config,
     Inputs,
-    Notice,
     Phase,
     TableKeeper,
     Window,
@@ -109,16 +108,15 @@ class NoticeSends:
             if decision.notice.step is not None:  # an escalation, as the table says now
                 notice = replace(notice, step=window.step(decision.notice.step.channel))
             channels = list(notice.channels)
-            release_at: datetime | None = decision.at
-            if decision.action is Action.RESUME:  # before its time: only what is released
-                channels, release_at = await self._released(notice, channels), None
+            # resumed before its time: what was released goes; the claim holds the rest
+            resuming = decision.action is Action.RESUME
             self.planning.add(decision.key)
             async with Backends(self.backends(inputs.config, channels, self.env)) as backends:
                 result = await send_session(
                     inputs, self.ledger, backends, notice, channels, "schedule", self.clock,
                     stopping=self.stopping, sleep=self.sleep, on_outage=self.on_outage,
                     on_counted=lambda _: self.planning.discard(decision.key),
-                    release_at=release_at)
+                    release_at=decision.at, release=not resuming)
         except InputError as exc:  # e.g. a template an edit broke: logged once, tried later
             if self._back_off(decision)[0] == 1:
                 for problem in exc.problems:
@@ -141,15 +139,6 @@ class NoticeSends:
             self._wait_for_a_fix(decision, result)
         else:
             self._failed.pop(decision.key, None)
-
-    async def _released(self, notice: Notice, channels: list[Channel]) -> list[Channel]:
-        """Those of ``channels`` the notice's release times let go now."""
-        assert self.ledger is not None
-        record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
-        releases = await self.ledger.releases_of(record.id) if record is not None else {}
-        now = self.clock()
-        return [c for c in channels
-                if (at := releases.get(c.value)) is not None and at <= now]
 
     async def _alert(self, decision: Decision, config: Config, window: Window) -> None:
         """Tell the ``[alerts]`` addresses of the overrun, each once (never raises)."""

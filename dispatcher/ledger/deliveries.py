@@ -212,10 +212,11 @@ class DeliveryQueue(EngineUser):
                            d.state == DeliveryState.SUBMITTED.value)
                     .values(values))
 
-    async def next_wakeup(self, notice_id: int, channel: str, owner: str) -> datetime | None:
+    async def next_wakeup(self, notice_id: int, channel: str, owner: str, now: datetime
+                          ) -> datetime | None:
         """When the next not-yet-final delivery of the channel becomes claimable by
-        ``owner`` (not before the channel's release), if any; None too while the channel
-        has no release time."""
+        ``owner``, if any; None too while the channel is not released at ``now`` (its
+        deliveries wait for the notice's time: the notice is partial until then)."""
         d = deliveries.c
         pending = select(func.min(d.next_attempt_at)).where(
             d.notice_id == notice_id, d.channel == channel,
@@ -228,10 +229,9 @@ class DeliveryQueue(EngineUser):
             times: list[datetime | None] = [await conn.scalar(pending),
                                             await conn.scalar(leased)]
         found = [t for t in times if t is not None]
-        if not found or release is None:  # nothing left, or the channel is not released
+        if not found or release is None or release > now:  # nothing to do before then
             return None
-        released: datetime = release
-        return max(min(found), released)
+        return min(found)
 
 
 def _release_of(notice_id: int, channel: str) -> Any:

@@ -12,7 +12,7 @@ from dispatcher.ledger.deliveries import DELIVERY_COLUMNS
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import DeliveryRecord
 from dispatcher.ledger.states import FINAL_STATES, DeliveryState
-from dispatcher.ledger.tables import deliveries
+from dispatcher.ledger.tables import deliveries, notice_releases
 
 
 class DeliveryReads(EngineUser):
@@ -86,17 +86,23 @@ class DeliveryReads(EngineUser):
                 found += [DeliveryRecord(*row) for row in rows]
         return found
 
-    async def planned(self, notice_id: int) -> tuple[dict[str, set[str]], int]:
-        """The contacts that have a delivery, by channel, and how many deliveries are not
-        yet final: what tells whether the notice is done."""
-        d = deliveries.c
+    async def planned(self, notice_id: int, now: datetime
+                      ) -> tuple[dict[str, set[str]], int, int]:
+        """The contacts that have a delivery, by channel; how many deliveries of channels
+        released by ``now`` are not yet final; and how many wait for their channel's
+        release: what tells whether the notice is done, or partial."""
+        d, r = deliveries.c, notice_releases.c
         final = [s.value for s in FINAL_STATES]
+        released = (select(r.channel).where(r.notice_id == notice_id, r.release_at <= now)
+                    .scalar_subquery())
         async with self._connect() as conn:
             rows = await conn.execute(select(d.channel, d.contact_id)
                                       .where(d.notice_id == notice_id))
             contacts: dict[str, set[str]] = {}
             for channel, contact_id in rows:
                 contacts.setdefault(channel, set()).add(contact_id)
-            unfinished = await conn.scalar(
-                select(func.count()).where(d.notice_id == notice_id, d.state.not_in(final)))
-        return contacts, int(unfinished or 0)
+            unfinished = await conn.scalar(select(func.count()).where(
+                d.notice_id == notice_id, d.state.not_in(final), d.channel.in_(released)))
+            waiting = await conn.scalar(select(func.count()).where(
+                d.notice_id == notice_id, d.state.not_in(final), d.channel.not_in(released)))
+        return contacts, int(unfinished or 0), int(waiting or 0)

@@ -79,11 +79,15 @@ class NoticeLifecycle(EngineUser):
 
     async def settle_notice(self, notice_id: int, state: NoticeState, now: datetime) -> bool:
         """Record the notice ``done`` (or ``partial``: some channels wait for its time),
-        provided none of its deliveries is unfinished (a report may have asked for another
-        attempt since it was looked at). False if one is, or it was missed meanwhile."""
-        n, d = notices.c, deliveries.c
+        provided none of its deliveries of a released channel is unfinished (a report may
+        have asked for another attempt since it was looked at). False if one is, or it
+        was missed meanwhile."""
+        n, d, r = notices.c, deliveries.c, notice_releases.c
+        released = (select(r.channel).where(r.notice_id == notice_id, r.release_at <= now)
+                    .scalar_subquery())
         unfinished = exists().where(
-            d.notice_id == notice_id, d.state.not_in([s.value for s in FINAL_STATES]))
+            d.notice_id == notice_id, d.state.not_in([s.value for s in FINAL_STATES]),
+            d.channel.in_(released))
         allowed = [s.value for s in allowed_from(Cause.SETTLED, state)]
         async with self._begin() as conn:
             moved = await conn.execute(

@@ -88,7 +88,7 @@ class Claims:
                 await lane.wait_for_a_finish(IDLE_POLL_SECONDS)
                 continue
             wake = await c.ask(lambda: c.ledger.next_wakeup(
-                run.record.id, run.channel.value, c.owner))
+                run.record.id, run.channel.value, c.owner, c.clock()))
             if wake is None:
                 return
             await c.sleep(self._pause(run, wake))

@@ -111,8 +111,9 @@ async def send_now(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Ba
 async def requeue_failed(ledger: Ledger, notice: Notice, uncertain: bool, clock: Clock
                          ) -> tuple[int, list[Channel]]:
     """Put the notice's failed (and expired; with ``uncertain``, uncertain) deliveries back
-    in the queue; the count, and the channels that have deliveries. StaleError if the
-    window moved since the notice was built."""
+    in the queue; the count, and the channels that have deliveries and are released (the
+    others wait for the notice's time). StaleError if the window moved since the notice
+    was built."""
     await still_current(ledger, notice)
     record = await ledger.notice(notice.window.id, notice.slot.name, notice.tag)
     if record is None:
@@ -120,9 +121,13 @@ async def requeue_failed(ledger: Ledger, notice: Notice, uncertain: bool, clock:
                      f"{notice.tag} notice for {notice.slot.name} yet: use send")
     states = [DeliveryState.FAILED.value, DeliveryState.EXPIRED.value,
               *([DeliveryState.UNCERTAIN.value] * uncertain)]
-    requeued = await ledger.requeue(record.id, states, clock())
+    now = clock()
+    requeued = await ledger.requeue(record.id, states, now)
     present = {channel for channel, _ in await ledger.counts(record.id)}
-    return requeued, [c for c in notice.channels if c.value in present]
+    releases = await ledger.releases_of(record.id)
+    # a retry sends again what went; a channel waiting for the notice's time still waits
+    return requeued, [c for c in notice.channels if c.value in present
+                      and (at := releases.get(c.value)) is not None and at <= now]
 
 
 async def retry_failed(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend],

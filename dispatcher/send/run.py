@@ -124,12 +124,14 @@ class SendingRun:
         self._bases[notice.key] = base.id
 
     async def plan(self, notice: Notice, channels: Iterable[Channel], triggered_by: str,
-                   release_at: datetime | None = None) -> Plan:
+                   release_at: datetime | None = None, release: bool = True) -> Plan:
         """Record the notice, its channels' release times and its deliveries (audience x
         ``channels`` with an address), in one transaction. ``channels`` are released at
         ``release_at`` (the notice's own time, when the daemon sends it; by default now:
-        an operator's send), the notice's other channels wait for its time. The notice is
-        ``sending`` once all are released, else ``partial``."""
+        an operator's send), the notice's other channels wait for its time; with
+        ``release`` False none is released that was not before (the daemon resuming a
+        notice left sending before its time). The notice is ``sending`` once all are
+        released, else ``partial``."""
         ask, now = self._context.ask, self.clock()
         channels = list(channels)
         if notice.step is not None:
@@ -151,7 +153,7 @@ class SendingRun:
             lacking[channel], kept_off[channel] = tuple(missing), tuple(off)
         released = release_at or now
         opening = Opening(notice.window.id, notice.slot.name, notice.tag, triggered_by,
-                          {c.value: released if c in channels else None
+                          {c.value: released if release and c in channels else None
                            for c in (*notice.channels, *channels)},
                           Cause.SCHEDULE if triggered_by == "schedule" else Cause.OPERATOR)
         record, created, added = await ask(lambda: self.ledger.open_notice(opening, wanted,
@@ -176,7 +178,8 @@ class SendingRun:
         suppressed), else ``partial``. None
         (it stays as it is) while some delivery is not final."""
         ask = self._context.ask
-        planned, unfinished = await ask(lambda: self.ledger.planned(record.id))
+        planned, unfinished, waiting = await ask(lambda: self.ledger.planned(record.id,
+                                                                             self.clock()))
         if unfinished:
             return None
         suppressed = await ask(self.ledger.suppressed)
@@ -184,7 +187,7 @@ class SendingRun:
                        for channel in notice.channels for contact in self.audience(notice)
                        if (address := contact.address(channel))
                        and address not in suppressed.get(channel.value, ()))
-        state = NoticeState.DONE if complete else NoticeState.PARTIAL
+        state = NoticeState.DONE if complete and not waiting else NoticeState.PARTIAL
         stale = record.state != state.value or record.finished_at is None
         if stale and not await ask(lambda: self.ledger.settle_notice(record.id, state,
                                                                      self.clock())):

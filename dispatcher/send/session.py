@@ -52,13 +52,15 @@ async def send_notice(
     sending: SendingRun, notice: Notice, channels: list[Channel], triggered_by: str,
     on_counted: Callable[[Mapping[tuple[str, str], int]], None] | None = None,
     release_at: datetime | None = None,
+    release: bool = True,
 ) -> SendResult:
     """Plan, then send every delivery of ``notice`` not yet final, and report.
 
     ``on_counted`` sees the deliveries by (channel, state) before sending starts;
-    ``release_at``: when ``channels`` may go (by default now).
+    ``release_at``: when ``channels`` may go (by default now); ``release`` False: none
+    that was not released before (see ``SendingRun.plan``).
     """
-    plan = await sending.plan(notice, channels, triggered_by, release_at)
+    plan = await sending.plan(notice, channels, triggered_by, release_at, release)
     ledger, patiently = sending.ledger, sending.patience
     record = plan.record
     before = await patiently(lambda: ledger.counts(record.id))
@@ -105,6 +107,7 @@ async def send_session(
     sleep: Sleep = asyncio.sleep,
     on_outage: OnOutage | None = None,
     release_at: datetime | None = None,
+    release: bool = True,
 ) -> SendResult:
     """Send ``notice`` on ``channels`` through ``backends`` (the caller made them, and
     closes them: ``async with make_backends(...)``).
@@ -116,6 +119,6 @@ async def send_session(
         if not checked:  # every message rendered once: minutes at 100,000, off the loop
             await asyncio.to_thread(preflight, inputs, notice, channels, clock())
         return await send_notice(sending, notice, channels, triggered_by, on_counted,
-                                 release_at)
+                                 release_at, release)
     finally:
         await sending.close()
