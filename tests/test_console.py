@@ -484,3 +484,20 @@ def audit_entries(project: Path) -> list[dict[str, Any]]:
         async with project_ledger(project) as ledger:
             return await ledger.audit_entries(WINDOW_3)
     return asyncio.run(read())
+
+
+def test_a_voice_window_s_notice_page_answers_and_an_unknown_fax_contact_is_refused(
+        project: Path) -> None:
+    """A call has no SMS segments to count (its page answered 500); the fax image of a
+    contact that is not in the table is a 400 naming it (it never answered)."""
+    text = project.read_text(encoding="utf-8").replace(
+        'channels = ["fax", "email", "sms"]', 'channels = ["fax", "email", "sms", "voice"]', 1)
+    project.write_text(text + '\n[channels.voice]\nbackend = "outbox"\n', encoding="utf-8")
+    with console_server(project) as port:
+        console = HttpClient(port)
+        assert console.login() == 303
+        status, _, page = console.request("GET", "/windows/3/notices/start?contact=M0001")
+        assert status == 200 and "<h3>voice</h3>" in page
+        status, _, body = console.request("GET",
+                                          "/windows/3/notices/start/fax.png?contact=UNKNOWN")
+        assert status == 400 and "UNKNOWN" in body

@@ -166,7 +166,11 @@ class NoticeDesk:
         }
 
     def fax_png(self, inputs: Inputs, notice: Notice, contact_id: str) -> bytes:
-        contact = next(c for c in inputs.contacts if c.id == contact_id)
+        # not next() with no default: a StopIteration raised in a worker thread never
+        # reaches the awaiting request (it answered nothing, for ever)
+        contact = next((c for c in inputs.contacts if c.id == contact_id), None)
+        if contact is None:
+            raise single(ArgumentError, "contact", f"no contact {contact_id!r} in contacts/")
         config = inputs.config
         with tempfile.TemporaryDirectory(prefix="dispatcher-console-") as folder:
             previewer = Previewer(config, Renderer(config.settings.templates_dir, config),
