@@ -251,3 +251,37 @@ def test_the_daemons_console_shows_the_table_in_force_after_a_broken_edit(
         assert "編集は反映されていません" in page and "windows[3].end" in page
     finally:
         stop(daemon, log)
+
+
+async def test_a_rejected_template_edit_never_reaches_a_send(
+        project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """At 00:59 the SMS start template is edited to name a variable that does not exist:
+    the edit is rejected, and at AM1:00 the start notice goes on every channel with the
+    last good templates (it failed on every channel, for one SMS template)."""
+    text = project.read_text(encoding="utf-8").replace('channels = ["fax", "email", "sms"]',
+                                                       'channels = ["email", "sms"]', 1)
+    project.write_text(text, encoding="utf-8")
+    now = [datetime(2021, 7, 18, 15, 59, tzinfo=UTC)]  # 00:59 in Tokyo
+    daemon = Daemon(project, lambda: now[0])
+    await daemon.open()
+    try:
+        await daemon.tick()
+        caplog.set_level(logging.INFO)
+        template = project.parent / "templates" / "sms" / "start.txt.j2"
+        template.write_text(template.read_text(encoding="utf-8").replace(
+            "を開始しました", "を開始しました{{ no_such_thing }}"), encoding="utf-8")
+        await tick_after_edit(daemon)
+        now[0] = datetime(2021, 7, 18, 16, 0, tzinfo=UTC)
+        await daemon.tick()
+        await daemon.wait_for_sends()
+    finally:
+        await daemon.close()
+    rejected = [fields["problem"] for message, fields in messages(caplog)
+                if message == "edit rejected, the last good table stays in force"]
+    assert rejected and "no_such_thing" in str(rejected[0])
+    outbox = project.parent / "var" / "outbox"
+    texts = list((outbox / "sms" / f"{WINDOW_3}_planned_start").glob("*.txt"))
+    mails = list((outbox / "email" / f"{WINDOW_3}_planned_start").glob("*.eml"))
+    assert texts and mails
+    assert all("を開始しました" in t.read_text(encoding="utf-8") for t in texts)
+    assert not [m for m, _ in messages(caplog) if m == "notice not sent"]

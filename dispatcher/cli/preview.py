@@ -109,7 +109,7 @@ def preview(
     if not target.broadcast:
         err.print(f"note: window {target.number} is not broadcast (notify = "
                   f"\"{target.notify.value}\"): this is only a preview", markup=False)
-    renderer = Renderer(cfg.settings.templates_dir, cfg)
+    renderer = Renderer.of(inputs)
     keys = KeyFile(cfg.receipts.secret_file).keys()
     if contact is None:
         audience = in_audience(inputs.contacts, target.audience)

@@ -170,7 +170,7 @@ class CallReports:
         if notice is None or contact is None:
             return None
         try:
-            message = Renderer(inputs.config.settings.templates_dir, inputs.config).render(
+            message = Renderer.of(inputs).render(
                 notice, contact, Channel.VOICE, delivery.sent_at or record.created_at,
                 delivery.id)
         except InputError:

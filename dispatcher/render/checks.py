@@ -36,7 +36,7 @@ def check_inputs(inputs: Inputs, now: datetime) -> list[Problem]:
     config = inputs.config
     broadcasts = [w for w in config.windows if w.broadcast]
     audiences = {w.id: in_audience(inputs.contacts, w.audience) for w in broadcasts}
-    renderer = Renderer(config.settings.templates_dir, config)
+    renderer = Renderer.of(inputs)
     problems = check_rendering(renderer, broadcasts, audiences,
                                config.messages.sms_max_segments, now)
     if any(Channel.FAX in w.channels for w in broadcasts):

@@ -26,6 +26,7 @@ from dispatcher.table import (
     Channel,
     Config,
     Contact,
+    Inputs,
     Notice,
     Phase,
     Slot,
@@ -77,17 +78,24 @@ class Renderer:
     to confirm carries each delivery's own link; rendered for no delivery (a preview, a
     check), a sample link of the same length."""
 
-    def __init__(self, templates_dir: Path, config: Config) -> None:
+    def __init__(self, templates_dir: Path, config: Config,
+                 sources: Mapping[str, str] | None = None) -> None:
         self.templates_dir = templates_dir
         self.config = config
         self._links = ConfirmLinks.of(config)
         self._tz = config.settings.timezone
-        self._env = _environment(templates_dir, self._tz)
+        self._env = _environment(templates_dir, self._tz, sources)
         self._shared = {
             "sender": config.sender,
             "helpdesk": config.helpdesk,
             "affected_services": config.affected_services,
         }
+
+    @classmethod
+    def of(cls, inputs: Inputs) -> Renderer:
+        """The renderer of the table ``inputs`` (its templates as read with it)."""
+        config = inputs.config
+        return cls(config.settings.templates_dir, config, inputs.templates or None)
 
     def render(self, notice: Notice, contact: Contact, channel: Channel, sent_at: datetime,
                delivery_id: int | None = None, with_link: bool = True) -> Message:
@@ -167,9 +175,10 @@ def local_slot(slot: Slot, tz: tzinfo) -> Slot:
     return replace(slot, start=slot.start.astimezone(tz), end=slot.end.astimezone(tz))
 
 
-def _environment(templates_dir: Path, tz: tzinfo) -> SandboxedEnvironment:
+def _environment(templates_dir: Path, tz: tzinfo, sources: Mapping[str, str] | None
+                 ) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(templates_dir, encoding="utf-8"),
+        loader=_loader(templates_dir, sources),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
                                             default_for_string=False),
@@ -181,6 +190,18 @@ def _environment(templates_dir: Path, tz: tzinfo) -> SandboxedEnvironment:
     env.filters.update(filters(tz))
     env.filters["qr"] = qr_data_uri
     return env
+
+
+def _loader(templates_dir: Path, sources: Mapping[str, str] | None) -> jinja2.BaseLoader:
+    """The files of ``templates_dir``, or ``sources`` (their text as read with the table),
+    named by their path so that errors name file and line either way."""
+    if sources is None:
+        return jinja2.FileSystemLoader(templates_dir, encoding="utf-8")
+
+    def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+        source = sources.get(name)
+        return None if source is None else (source, str(templates_dir / name), lambda: True)
+    return jinja2.FunctionLoader(load)
 
 
 def filters(tz: tzinfo) -> dict[str, Callable[..., str]]:

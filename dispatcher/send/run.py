@@ -82,7 +82,7 @@ class SendingRun:
         self._context = SendingContext(self.ledger, self.owner, self.clock, self.sleep,
                                        self.draw, config.retry, self.patience, self.stopping,
                                        self.on_progress, self.on_outage)
-        renderer = Renderer(config.settings.templates_dir, config)
+        renderer = Renderer.of(self.inputs)
         contacts = {c.id: c for c in self.inputs.contacts}
         self._claims = Claims(self._context)
         # an escalation's audience (contact ids), and its notice's record id, by its key

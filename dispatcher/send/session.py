@@ -85,7 +85,7 @@ def preflight(inputs: Inputs, notice: Notice, channels: Iterable[Channel], now: 
     """Render every message of the notice once, as if sent ``now``; TemplateError if any
     fails, so nothing is sent. Returns the notice's audience."""
     config = inputs.config
-    renderer = Renderer(config.settings.templates_dir, config)
+    renderer = Renderer.of(inputs)
     audience = in_audience(inputs.contacts, notice.window.audience)
     shapes = Shapes(audience)
     max_segments = config.messages.sms_max_segments

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dispatcher.errors import InputError, Problem
@@ -20,6 +20,10 @@ from dispatcher.table.contacts import Contact, KnownContacts, load_contacts
 class Inputs:
     config: Config
     contacts: tuple[Contact, ...]
+    # the templates folder as read with the rest (name relative to it → text): what is
+    # rendered is the table in force, never a file edited since (an edit that fails its
+    # check never reaches a send)
+    templates: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_inputs(config_path: Path, known: KnownContacts | None = None) -> Inputs:
@@ -32,10 +36,11 @@ def load_inputs(config_path: Path, known: KnownContacts | None = None) -> Inputs
         contacts = load_contacts(config.settings.contacts_dir, known)
     except InputError as exc:
         problems.extend(exc.problems)
-    problems.extend(_template_problems(config.settings.templates_dir))
+    templates, template_problems = read_templates(config.settings.templates_dir)
+    problems.extend(template_problems)
     if problems:
         raise InputError(problems)
-    return Inputs(config, contacts)
+    return Inputs(config, contacts, templates)
 
 
 # A cheap mark of every file the inputs come from (names, sizes, change times): an edit
@@ -135,7 +140,16 @@ def _folders(inputs: Inputs) -> tuple[Path, Path]:
     return settings.contacts_dir, settings.templates_dir
 
 
-def _template_problems(folder: Path) -> list[Problem]:
+def read_templates(folder: Path) -> tuple[dict[str, str], list[Problem]]:
+    """Every file of the templates folder by its name relative to it, and the problems
+    of those that cannot be read as UTF-8."""
     if not folder.is_dir():
-        return [Problem(str(folder), "no such folder (set by [dispatcher].templates)")]
-    return []
+        return {}, [Problem(str(folder), "no such folder (set by [dispatcher].templates)")]
+    found: dict[str, str] = {}
+    problems: list[Problem] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            found[path.relative_to(folder).as_posix()] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(str(path), f"cannot be read as UTF-8 text: {exc}"))
+    return found, problems

@@ -141,7 +141,7 @@ def _message(inputs: Inputs, delivery: DeliveryRecord, record: NoticeRecord,
         return None
     sent_at = delivery.sent_at or record.created_at
     try:
-        return Renderer(inputs.config.settings.templates_dir, inputs.config).render(
+        return Renderer.of(inputs).render(
             notice, contact, Channel.EMAIL, sent_at, with_link=False)
     except InputError:
         return None

@@ -173,7 +173,7 @@ class NoticeDesk:
             raise single(ArgumentError, "contact", f"no contact {contact_id!r} in contacts/")
         config = inputs.config
         with tempfile.TemporaryDirectory(prefix="dispatcher-console-") as folder:
-            previewer = Previewer(config, Renderer(config.settings.templates_dir, config),
+            previewer = Previewer(config, Renderer.of(inputs),
                                   Path(folder), self.clock(),
                                   KeyFile(config.receipts.secret_file).keys(), fax_png=write_png)
             preview = previewer.preview(notice, contact, Channel.FAX)
@@ -283,8 +283,7 @@ class NoticeDesk:
 
     def _previews(self, inputs: Inputs, notice: Notice, contact: Contact
                   ) -> list[dict[str, Any]]:
-        config = inputs.config
-        renderer = Renderer(config.settings.templates_dir, config)
+        renderer = Renderer.of(inputs)
         shown: list[dict[str, Any]] = []
         for channel in notice.channels:
             if not contact.address(channel):

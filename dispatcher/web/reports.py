@@ -141,7 +141,7 @@ def update_sms_room(inputs: Inputs, audience: Audience, window: Window, work: Wo
     config = inputs.config
     notice = notice_in_work(window, work, Phase.UPDATE, None, now, "x", None)
     try:
-        message = Renderer(config.settings.templates_dir, config).render(
+        message = Renderer.of(inputs).render(
             notice, contact, Channel.SMS, now)
     except InputError:
         return None
