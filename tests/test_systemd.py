@@ -3,6 +3,8 @@ and the shipped unit file as `systemd-analyze verify` reads it."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dispatcher.daemon import Notifier
 from tests.helpers import ROOT, start_daemon, stop, timed_window
 
 HANG_GUARD_SECONDS = 120  # against a hang, not a measure of speed
@@ -76,6 +79,30 @@ def test_a_watchdog_meant_for_another_process_is_not_petted(
     finally:
         stop(daemon, log)
     assert "WATCHDOG=1" not in seen, seen
+
+
+async def test_each_look_pings_the_watchdog_as_it_starts_and_while_it_waits(
+        notify_socket: tuple[socket.socket, str]) -> None:
+    """A look that waits (on a busy ledger) keeps the watchdog fed (it was pinged only
+    after a look, once half the timeout had passed: one look of 16 s of a 30 s watchdog
+    got the daemon killed mid-send); a new look pings at once, however recent the last."""
+    listener, path = notify_socket
+    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}, os.getpid())
+    notifier.after_tick("idle")
+    assert messages_until(listener, "WATCHDOG=1")[0] == "READY=1"
+    released = asyncio.Event()
+
+    async def a_slow_look() -> None:
+        async with notifier.watching():
+            await released.wait()
+
+    look = asyncio.create_task(a_slow_look())
+    pings = [await asyncio.to_thread(messages_until, listener, "WATCHDOG=1")
+             for _ in range(3)]
+    released.set()
+    await look
+    notifier.close()
+    assert pings == [["WATCHDOG=1"]] * 3
 
 
 def test_the_shipped_unit_file_verifies(tmp_path: Path) -> None:

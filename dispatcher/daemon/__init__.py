@@ -2,7 +2,9 @@
 
 
 from dispatcher.daemon.runner import Daemon
+from dispatcher.daemon.systemd import Notifier
 
 __all__ = [
     "Daemon",
+    "Notifier",
 ]

@@ -90,7 +90,8 @@ class Daemon:
             loop.add_signal_handler(signum, self.request_stop, signum)
         try:
             while not self.stopping.is_set():
-                pause = await self.guarded_tick()
+                async with self._systemd.watching():
+                    pause = await self.guarded_tick()
                 self._systemd.after_tick(status_line(
                     self.scheduled(), len(self._sends.running),
                     self.inputs.config.settings.timezone))

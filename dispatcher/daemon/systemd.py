@@ -4,16 +4,19 @@ Not under systemd (no ``NOTIFY_SOCKET``), every call does nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from dispatcher.logs import event
 
 log = logging.getLogger("dispatcher.daemon")
+LONGEST_LOOK_SECONDS = 300.0  # a look of the tick loop taking longer has hung
 
 
 class Notifier:
@@ -46,6 +49,36 @@ class Notifier:
             self._pinged_at = now
             lines.append("WATCHDOG=1")
         self._send(lines)
+
+    def ping(self) -> None:
+        """WATCHDOG=1 now (at the start of each look, whatever the last one's time), once
+        READY=1 was said (start-up has its own timeout)."""
+        if self.watchdog_interval is not None and self._ready:
+            self._pinged_at = time.monotonic()
+            self._send(["WATCHDOG=1"])
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        """Around one look of the tick loop: a ping as it starts, and every half interval
+        while it waits (on a ledger that is busy, say), for at most
+        ``LONGEST_LOOK_SECONDS``: a look stuck longer than that is a hang, and systemd
+        restarts the daemon."""
+        self.ping()
+        if self.watchdog_interval is None:
+            yield
+            return
+        pinger = asyncio.create_task(self._ping_while_looking(self.watchdog_interval / 2))
+        try:
+            yield
+        finally:
+            pinger.cancel()
+            await asyncio.gather(pinger, return_exceptions=True)
+
+    async def _ping_while_looking(self, every: float) -> None:
+        deadline = time.monotonic() + LONGEST_LOOK_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(every)
+            self.ping()
 
     def pause(self, seconds: float) -> float:
         """How long the loop may wait before its next look: never past the watchdog's due."""
