@@ -194,6 +194,15 @@ def feed_updated(out: Path) -> dict[str, datetime]:
         re.DOTALL)}
 
 
+def test_every_time_in_the_feed_is_in_the_configured_zone(cli: Cli, project: Path) -> None:
+    """Read back from the ledger, times are UTC: the feed mixed +00:00 and +09:00."""
+    publish(cli, project, "2021-07-01T09:00:00+09:00")
+    out = publish(cli, project, "2021-07-19T01:30:00+09:00")  # entries read back
+    stamps = re.findall(r"<updated>([^<]+)</updated>",
+                        (out / "feed.atom").read_text(encoding="utf-8"))
+    assert len(stamps) == 5 and all(s.endswith("+09:00") for s in stamps), stamps
+
+
 def test_each_entry_is_updated_when_its_content_changed(cli: Cli, project: Path) -> None:
     # First published on 1 July: windows 1 and 2 are over, 3 and 4 to come.
     first = feed_updated(publish(cli, project, "2021-07-01T09:00:00+09:00"))

@@ -142,14 +142,15 @@ def feed(published: Sequence[Published], site: Site) -> bytes:
         generator.link(href=site.link(), rel="alternate", type="text/html")
     elif site.website:
         generator.link(href=site.website, rel="alternate")
+    # every time in the site's zone (the ledger gives UTC back): one offset in the feed
     generator.updated(max((p.version.updated_at for p in published),
-                          default=site.generated_at))
+                          default=site.generated_at).astimezone(site.timezone))
     for item in published:
         entry = generator.add_entry(order="append")
         entry.id(window_uid(item.entry.window_id))
         entry.title(f"【{PROGRESS_LABELS[item.entry.progress]}】{item.entry.title} "
                     f"{item.entry.slot.text}")
-        entry.updated(item.version.updated_at)
+        entry.updated(item.version.updated_at.astimezone(site.timezone))
         entry.content(description(item.entry, site), type="text")
         if link := site.link(f"#{item.entry.window_id}"):
             entry.link(href=link, rel="alternate")
