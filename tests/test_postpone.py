@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.helpers import Cli, project_ledger
+from dispatcher.ledger import NoticeState
+from dispatcher.send import carry_out_postponement, plan_postponement
+from dispatcher.table import find_window, load_inputs
+from tests.helpers import WINDOW_3, Cli, project_ledger, run_daemon_at
+
+BEFORE_THE_NIGHT = datetime(2021, 7, 18, 12, 0, tzinfo=UTC)
 
 
 def active_slot(cli: Cli, project: Path, number: int) -> str:
@@ -70,3 +76,23 @@ def test_postpone_without_a_terminal_needs_yes(cli: Cli, project: Path) -> None:
     result = cli("postpone", "3", "-c", str(project))
     assert result.code == 2 and "add --yes" in result.err
     assert active_slot(cli, project, 3) == "planned"
+
+
+async def test_a_sender_killed_between_the_move_and_its_notice_loses_nothing(
+        project: Path) -> None:
+    """The move and its postponed notice are one transaction: killed right after it (no
+    delivery planned yet), the daemon's next look sends the postponed notice, naming the
+    reserve date (it used to be lost: the window moved, nobody was told)."""
+    clock = lambda: BEFORE_THE_NIGHT  # noqa: E731
+    inputs = load_inputs(project)
+    window = find_window(inputs.config.windows, "3")
+    async with project_ledger(project) as ledger:
+        plan = plan_postponement(inputs, window, await ledger.active_slots(), None, True,
+                                 clock)
+        await carry_out_postponement(ledger, plan, "a", "前提作業の遅延のため", clock)
+        record = await ledger.notice(window.id, "planned", "postponed")
+        assert record is not None and record.state == NoticeState.SENDING
+    await run_daemon_at(project, BEFORE_THE_NIGHT)
+    texts = list((project.parent / "var" / "outbox" / "sms" /
+                  f"{WINDOW_3}_planned_postponed").glob("*.txt"))
+    assert texts and all("8/23" in t.read_text(encoding="utf-8") for t in texts)

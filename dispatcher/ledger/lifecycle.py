@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ARRAY, String, exists, func, literal, select, true, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.errors import LedgerError
+from dispatcher.errors import LedgerError, Problem, StaleError
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import NewDelivery, NoticeRecord, Opening
 from dispatcher.ledger.states import (
@@ -26,7 +27,8 @@ from dispatcher.ledger.states import (
     check_move,
     opened_state,
 )
-from dispatcher.ledger.tables import deliveries, notice_releases, notices
+from dispatcher.ledger.tables import deliveries, notice_releases, notices, slot_changes
+from dispatcher.table import PLANNED
 
 _INSERT_CHUNK = 50_000
 _PLANNED = ("contact_id", "channel", "address")
@@ -58,6 +60,29 @@ class NoticeLifecycle(EngineUser):
                 record = await self._reopen(conn, before, fully_released(releases, now),
                                             opening.cause, added, now)
         return record, before is None, added
+
+    async def move_window(self, window_id: str, from_slot: str, to_slot: str, actor: str,
+                          reason: str, now: datetime, notice: Opening | None = None) -> None:
+        """Make ``to_slot`` the window's active slot (a postponement to a reserve date), if
+        ``from_slot`` still is: compare and set. StaleError if the window moved since.
+        ``notice``: its postponed notice, created in the same transaction (a sender that
+        dies before sending it leaves it for the daemon to resume, never lost)."""
+        c = slot_changes.c
+        try:
+            async with self._begin_serial(window_id) as conn:
+                current = await conn.scalar(select(c.to_slot).where(c.window_id == window_id)
+                                            .order_by(c.id.desc()).limit(1))
+                if (current or PLANNED) != from_slot:
+                    raise _moved_since(window_id, from_slot, current or PLANNED)
+                await conn.execute(slot_changes.insert().values(
+                    window_id=window_id, from_slot=from_slot, to_slot=to_slot, at=now,
+                    actor=actor, reason=reason))
+                if notice is not None and await notice_row(
+                        conn, notice.window_id, notice.slot, notice.phase) is None:
+                    record = await self._create(conn, notice, now)
+                    await self._release(conn, record.id, notice.releases)
+        except IntegrityError:  # another postponement of the same view got there first
+            raise _moved_since(window_id, from_slot, None) from None
 
     async def releases_of(self, notice_id: int) -> Releases:
         """When each channel of the notice may go (None: not released yet)."""
@@ -264,3 +289,9 @@ async def notice_row(conn: AsyncConnection, window_id: str, slot: str, phase: st
         notices.c.window_id == window_id, notices.c.slot == slot,
         notices.c.phase == phase))).first()
     return NoticeRecord(**row._mapping) if row else None
+
+
+def _moved_since(window_id: str, seen: str, current: str | None) -> StaleError:
+    now_on = f"it is on {current} now" if current else "another postponement got there first"
+    return StaleError([Problem("WINDOW", f"window {window_id} is no longer on {seen}: "
+                                         f"{now_on}; look again")])

@@ -8,10 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dispatcher.errors import Problem, StaleError
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import NoticeRecord, OutageRecord
 from dispatcher.ledger.states import BEGUN_STATES, NoticeState
@@ -22,7 +20,7 @@ from dispatcher.ledger.tables import (
     outages,
     slot_changes,
 )
-from dispatcher.table import PLANNED, STEP_MARK, notice_key
+from dispatcher.table import STEP_MARK, notice_key
 
 
 class NoticeQueries(EngineUser):
@@ -56,23 +54,6 @@ class NoticeQueries(EngineUser):
                 .group_by(n.id, n.window_id, n.slot, n.phase)
                 .having(func.count(r.release_at) == func.count()))
             return {notice_key(w, s, p): at for w, s, p, at in rows}
-
-    async def move_window(self, window_id: str, from_slot: str, to_slot: str, actor: str,
-                          reason: str, now: datetime) -> None:
-        """Make ``to_slot`` the window's active slot (a postponement to a reserve date), if
-        ``from_slot`` still is: compare and set. StaleError if the window moved since."""
-        c = slot_changes.c
-        try:
-            async with self._begin_serial(window_id) as conn:
-                current = await conn.scalar(select(c.to_slot).where(c.window_id == window_id)
-                                            .order_by(c.id.desc()).limit(1))
-                if (current or PLANNED) != from_slot:
-                    raise _moved_since(window_id, from_slot, current or PLANNED)
-                await conn.execute(slot_changes.insert().values(
-                    window_id=window_id, from_slot=from_slot, to_slot=to_slot, at=now,
-                    actor=actor, reason=reason))
-        except IntegrityError:  # another postponement of the same view got there first
-            raise _moved_since(window_id, from_slot, None) from None
 
     async def slot_moves(self) -> dict[str, dict[str, str]]:
         """Every postponement, by window id: the slot it left, and the one it moved to."""
@@ -154,9 +135,3 @@ class NoticeQueries(EngineUser):
             notices.c.window_id == window_id, notices.c.slot == slot,
             notices.c.phase == phase))).first()
         return NoticeRecord(**row._mapping) if row else None
-
-
-def _moved_since(window_id: str, seen: str, current: str | None) -> StaleError:
-    now_on = f"it is on {current} now" if current else "another postponement got there first"
-    return StaleError([Problem("WINDOW", f"window {window_id} is no longer on {seen}: "
-                                         f"{now_on}; look again")])

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from dispatcher.clock import Clock, Sleep
 from dispatcher.errors import ArgumentError, Problem, StaleError, single
-from dispatcher.ledger import DeliveryState, Ledger, NoticeState
+from dispatcher.ledger import Cause, DeliveryState, Ledger, NoticeState, Opening
 from dispatcher.send.channels import Backend
 from dispatcher.send.context import OnProgress
 from dispatcher.send.session import SendResult, preflight, send_session
@@ -168,8 +168,12 @@ async def carry_out_postponement(ledger: Ledger, plan: Postponement, actor: str,
     was interrupted)."""
     before = await ledger.notice_states()
     window = plan.window
+    now = clock()
+    notice = plan.notice
+    opening = Opening(window.id, notice.slot.name, notice.tag, f"operator:{actor}",
+                      {c.value: now for c in plan.channels}, Cause.OPERATOR)
     await ledger.move_window(window.id, plan.current.name, plan.new.name, actor, reason,
-                             clock())
+                             now, opening if plan.channels else None)
     await ledger.audit(actor, "postpone", window.id,
                        {"from": plan.current.name, "to": plan.new.name, "reason": reason,
                         "notice": bool(plan.channels)}, clock())
