@@ -262,3 +262,38 @@ def test_json_log_lines_carry_the_event_and_its_fields() -> None:
     text = TextFormatter().format(records[0])
     assert text.endswith('notice started window=3 at="2021-07-19T01:00:00+00:00" '
                          "late_seconds=0.004")
+
+
+async def test_a_job_that_fires_a_little_ahead_of_the_clock_sends_its_notice_then(
+        project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The daemon's clock stands half a second before AM1:00 and moves on; the scheduler
+    fires the start job at once. The notice goes when its time comes, through that job
+    (no tick loop runs here), and no job is skipped as still running (one was, and the
+    notice waited for the next tick)."""
+    text = project.read_text(encoding="utf-8").replace('channels = ["fax", "email", "sms"]',
+                                                       'channels = ["email"]', 1)
+    project.write_text(text, encoding="utf-8")
+    start = datetime(2021, 7, 18, 16, 0, tzinfo=UTC)  # AM1:00 in Tokyo
+    behind = datetime.now(UTC) - (start - timedelta(seconds=0.5))
+    daemon = Daemon(project, lambda: datetime.now(UTC) - behind)
+    caplog.set_level(logging.WARNING, logger="apscheduler")
+    await daemon.open()
+    try:
+        await daemon.tick()
+
+        async def started() -> None:
+            async with project_ledger(project) as ledger:
+                while await ledger.notice(WINDOW_3, "planned", "start") is None:
+                    await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(started(), 120)  # against a hang, not a measure of speed
+        await daemon.wait_for_sends()
+    finally:
+        await daemon.close()
+    # (the later jobs, an hour ahead of this clock, fire at once on the real one: those
+    # are this test's, not the start's)
+    assert not [r for r in caplog.records if "maximum number of running" in r.getMessage()
+                and "2021-07-19 01:00:00" in r.getMessage()]
+    async with project_ledger(project) as ledger:
+        record = await ledger.notice(WINDOW_3, "planned", "start")
+    assert record is not None and record.created_at >= start

@@ -47,6 +47,7 @@ MAX_TICK_PAUSE_SECONDS = 60.0
 # works in another (default 5 ms: a handover at each ledger query added up to 0.5 s late)
 SWITCH_INTERVAL_SECONDS = 0.001
 STOP_TIMEOUT_SECONDS = 30.0
+EARLY_FIRE_SECONDS = 1.0  # how far ahead of the daemon's clock a job may fire
 
 
 @dataclass
@@ -228,7 +229,15 @@ class Daemon:
         return [w for w in windows if w.id not in waiting]
 
     async def _fire(self, key: str) -> None:
-        self._jobs.fired(key)
+        at = self._jobs.firing(key)
+        try:
+            early = (at - self.clock()).total_seconds() if at is not None else 0.0
+            if 0 < early <= EARLY_FIRE_SECONDS:
+                # the scheduler's timer ran a little ahead of the daemon's clock: decided
+                # now, the job would be scheduled again and skipped as still running
+                await asyncio.sleep(early)
+        finally:
+            self._jobs.fired(key)
         await self.reconcile()
 
     @property

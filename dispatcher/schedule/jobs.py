@@ -23,6 +23,7 @@ class NoticeJobs:
         self._fire = fire
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._times: dict[str, datetime] = {}
+        self._firing: set[str] = set()  # jobs running: left alone until they have decided
 
     def start(self) -> None:
         self._scheduler.start()
@@ -36,10 +37,11 @@ class NoticeJobs:
 
     def sync(self, decisions: Iterable[Decision]) -> tuple[list[Decision], list[str]]:
         """Make the jobs match the decisions; returns the jobs added or moved, and removed."""
-        wanted = {d.key: d for d in decisions if d.action is Action.SCHEDULE}
+        wanted = {d.key: d for d in decisions
+                  if d.action is Action.SCHEDULE and d.key not in self._firing}
         changed = []
         for key, decision in wanted.items():
-            if self._times.get(key) == decision.at:
+            if self._times.get(key) == decision.at and self._scheduler.get_job(key):
                 continue
             # A late job still runs (no grace limit): the daemon decides if it is meaningful.
             self._scheduler.add_job(self._fire, DateTrigger(run_date=decision.at), args=[key],
@@ -47,13 +49,20 @@ class NoticeJobs:
                                     coalesce=True)
             self._times[key] = decision.at
             changed.append(decision)
-        removed = [key for key in self._times if key not in wanted]
+        removed = [key for key in self._times if key not in wanted and key not in self._firing]
         for key in removed:
             del self._times[key]
             if self._scheduler.get_job(key) is not None:
                 self._scheduler.remove_job(key)
         return changed, removed
 
+    def firing(self, key: str) -> datetime | None:
+        """A job has started: the time it was set for. Until ``fired``, no decision
+        schedules it again (the scheduler would skip it as still running)."""
+        self._firing.add(key)
+        return self._times.get(key)
+
     def fired(self, key: str) -> None:
         """Forget a job that has run."""
+        self._firing.discard(key)
         self._times.pop(key, None)
