@@ -3,14 +3,24 @@ same embedded Japanese font, A4, the same page count, even for a page that runs 
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from dispatcher.render import FaxDocument, Renderer, render_pdf, render_pdfs
-from dispatcher.table import Channel, Contact, Phase, build_notice, find_window, load_config
+from dispatcher.send import Backends, make_backends, send_session
+from dispatcher.table import (
+    Channel,
+    Contact,
+    Phase,
+    build_notice,
+    find_window,
+    load_config,
+    load_inputs,
+)
 from tests.faxpage import embedded_weights
-from tests.helpers import TOKYO
+from tests.helpers import TOKYO, project_ledger, use_contacts
 
 
 def bodies(project: Path) -> list[str]:
@@ -76,3 +86,48 @@ def test_bad_input_keeps_its_problems_across_a_process() -> None:
     error = SetupError([Problem("fax", "no Japanese font is installed")])
     again = pickle.loads(pickle.dumps(error))
     assert type(again) is SetupError and again.problems == error.problems
+
+
+class PacedClock:
+    """A send's clock: each wait (the fax line's rate) moves it on."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def clock(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_coro().__qualname__.endswith(".renew_leases"):
+            until = self.now + timedelta(seconds=seconds)
+            while self.now < until:  # the lease renewer's waits do not move it
+                await asyncio.sleep(0.001)
+            return
+        self.now += timedelta(seconds=max(seconds, 0.001))
+        await asyncio.sleep(0)
+
+
+async def test_the_page_laid_out_at_the_claim_is_the_page_sent(project: Path) -> None:
+    """One fax line, a fax every 100 s: the pages are laid out when the batch is claimed,
+    at AM1:00, and those very pages go out, minutes later (laid out again at the send,
+    each had a new minute on its header line and was laid out twice)."""
+    text = project.read_text(encoding="utf-8").replace('channels = ["fax", "email", "sms"]',
+                                                       'channels = ["fax"]', 1)
+    project.write_text(text.replace("[channels.fax]\n", "[channels.fax]\nconcurrency = 1\n"
+                                    "rate_per_second = 0.01\n", 1), encoding="utf-8")
+    use_contacts(project, "".join(f"F{n},店{n},担当,03-5555-{1000 + n},,,emoney\n"
+                                  for n in range(3)))
+    inputs = load_inputs(project)
+    window = find_window(inputs.config.windows, "3")
+    paced = PacedClock(datetime(2021, 7, 19, 1, 0, tzinfo=TOKYO))
+    notice = build_notice(window, window.planned, Phase.START)
+    async with (project_ledger(project) as ledger,
+                Backends(make_backends(inputs.config, [Channel.FAX], {})) as backends):
+        await send_session(inputs, ledger, backends, notice, [Channel.FAX], "schedule",
+                           paced.clock, sleep=paced.sleep)
+    assert paced.now >= datetime(2021, 7, 19, 1, 3, tzinfo=TOKYO)  # the last went later
+    pdfs = sorted((project.parent / "var" / "outbox" / "fax").glob("*/*.pdf"))
+    headers = [subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout for pdf in pdfs]
+    assert len(headers) == 3 and all("2021/07/19 01:00" in h for h in headers)

@@ -121,7 +121,8 @@ class Deliverer:
     async def _outgoing(self, run: ChannelRun, item: Claimed, contact: Contact,
                         sent_at: datetime) -> Outgoing:
         notice = run.notice
-        message = self._renderer.render(notice, contact, run.channel, sent_at, item.id)
+        stamp = run.strategy.stamped(item) or sent_at
+        message = self._renderer.render(notice, contact, run.channel, stamp, item.id)
         if message.address != item.address:  # the contact's address changed since planning
             message = replace(message, address=item.address)
         document = await run.strategy.document(message)

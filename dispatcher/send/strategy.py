@@ -9,6 +9,7 @@ polled until its job ends. A new channel adds its strategy here when it differs.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from dispatcher.clock import Clock
 from dispatcher.errors import InputError
@@ -44,6 +45,11 @@ class ChannelStrategy:
     def claimed(self, notice: Notice, items: list[Claimed]) -> None:
         """Called with each batch claimed, before its items are sent: work ahead."""
 
+    def stamped(self, item: Claimed) -> datetime | None:
+        """The moment the delivery's message was rendered ahead for (its claim), to be
+        rendered as then; None: as it is sent."""
+        return None
+
     async def document(self, message: Message) -> FaxDocument | None:
         """What goes with the rendered message (a fax's page)."""
         return None
@@ -62,6 +68,7 @@ class FaxStrategy(ChannelStrategy):
         self._renderer = renderer
         self._contacts = contacts
         self._clock = clock
+        self._stamps: dict[tuple[int, int], datetime] = {}  # by claim: when rendered ahead
 
     def claim_batch(self, concurrency: int) -> int:
         # the pages kept rendered ahead of the lines (see pace_for)
@@ -73,12 +80,18 @@ class FaxStrategy(ChannelStrategy):
         for item in items:
             contact = self._contacts.get(item.contact_id)
             if contact is not None:
+                self._stamps[(item.id, item.epoch)] = now
                 try:
                     pages.append(self._renderer.render(notice, contact, Channel.FAX, now,
                                                        item.id).body)
                 except InputError:  # reported when the delivery itself is rendered
                     continue
         self._press.prepare(pages)
+
+    def stamped(self, item: Claimed) -> datetime | None:
+        # the page laid out at the claim is the one sent (its header line names that
+        # minute): rendered again at the send, a new minute laid it out twice
+        return self._stamps.pop((item.id, item.epoch), None)
 
     async def document(self, message: Message) -> FaxDocument | None:
         return await self._press.document(message.body)
