@@ -42,19 +42,28 @@ def test_only_an_operator_reopens_a_missed_notice_and_a_report_never_does() -> N
         assert reopens == (cause is Cause.OPERATOR), cause
     with pytest.raises(LifecycleError):
         check_move(Cause.REPORT, NoticeState.MISSED, NoticeState.SENDING)
-    with pytest.raises(LifecycleError):  # the daemon never writes partial over a new notice
-        opened_state(None, False, Cause.SCHEDULE, 0)
-    assert opened_state(NoticeState.MISSED, True, Cause.SCHEDULE, 3) is NoticeState.MISSED
-    assert opened_state(NoticeState.PARTIAL, True, Cause.SCHEDULE, 3) is NoticeState.SENDING
+    with pytest.raises(LifecycleError):  # a sending run never settles a missed notice
+        check_move(Cause.SETTLED, NoticeState.MISSED, NoticeState.DONE)
+    assert opened_state(NoticeState.MISSED, Cause.SCHEDULE, 3) is NoticeState.MISSED
+    assert opened_state(NoticeState.MISSED, Cause.OPERATOR, 0) is NoticeState.SENDING
+    assert opened_state(NoticeState.PARTIAL, Cause.SCHEDULE, 3) is NoticeState.SENDING
+    assert opened_state(NoticeState.DONE, Cause.SCHEDULE, 0) is NoticeState.DONE
 
 
-async def test_a_partial_send_by_hand_is_created_partial_and_holds_the_rest(
+async def test_a_partial_send_by_hand_holds_the_rest_and_settles_partial(
         ledger: Ledger) -> None:
+    """Created in one transaction with its deliveries and release times, ``sending`` while
+    its sender is at the SMS; ``partial`` once they are done (the e-mail waits)."""
     record, created, added = await ledger.open_notice(
         by_hand({"sms": T0, "email": None}), new_deliveries(3, "sms"), T0)
-    assert (created, added, record.state) == (True, 3, NoticeState.PARTIAL)
+    assert (created, added, record.state) == (True, 3, NoticeState.SENDING)
     assert await ledger.releases_of(record.id) == {"sms": T0, "email": None}
-    assert len(await ledger.claim(record.id, "sms", "a", T0, T0 + LEASE, 10)) == 3
+    claims = await ledger.claim(record.id, "sms", "a", T0, T0 + LEASE, 10)
+    assert len(claims) == 3
+    assert not await ledger.settle_notice(record.id, NoticeState.PARTIAL, T0)  # not yet
+    await ledger.record("a", [Outcome(c.id, DeliveryState.SENT, sent_at=T0, epoch=c.epoch)
+                              for c in claims], T0)
+    assert await ledger.settle_notice(record.id, NoticeState.PARTIAL, T0)
 
 
 async def test_nothing_is_claimed_before_its_channels_release(ledger: Ledger) -> None:
@@ -96,6 +105,7 @@ async def test_a_report_never_reopens_a_missed_notice(ledger: Ledger) -> None:
     [claim] = await ledger.claim(record.id, "sms", "a", T0, T0 + LEASE, 1)
     await ledger.record("a", [Outcome(claim.id, DeliveryState.SENT, provider_ref="SM1",
                                       sent_at=T0, epoch=claim.epoch)], T0)
+    assert await ledger.settle_notice(record.id, NoticeState.PARTIAL, T0)
     assert await ledger.record_missed("w3", "planned", "start", ONE_AM)
     await ledger.apply_reports([Report(claim.id, "test", "undelivered", "30003", "away", "r1",
                                        DeliveryState.PENDING, ONE_AM)], ONE_AM)
@@ -113,7 +123,8 @@ async def test_a_retry_of_a_partial_notice_keeps_the_rest_waiting(ledger: Ledger
     assert await ledger.settle_notice(record.id, NoticeState.PARTIAL, T0)
     assert await ledger.requeue(record.id, ["failed"], T0) == 2
     after = await ledger.notice("w3", "planned", "start")
-    assert after is not None and after.state == NoticeState.PARTIAL
+    assert after is not None and after.state == NoticeState.SENDING  # at the SMS again
+    assert await ledger.releases_of(record.id) == {"sms": T0, "email": None}
 
 
 async def test_done_and_extend_made_at_once_are_never_both_recorded(ledger_url: URL) -> None:

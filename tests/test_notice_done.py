@@ -144,11 +144,13 @@ class _LooksAtTheNotice(Backend):
         return Receipt(f"ok-{outgoing.delivery_id}")
 
 
-async def test_a_notice_sent_by_hand_on_some_of_its_channels_is_partial_while_it_goes(
+async def test_a_notice_sent_by_hand_on_some_of_its_channels_holds_back_the_others(
         project: Path) -> None:
-    """Not `sending`, which a daemon would resume at once on every channel after a crash,
-    sending those the operator left out before the notice's time; on all its channels
-    it is `sending` while it goes."""
+    """While the e-mail sent by hand goes, the notice is `sending` (its sender is at it),
+    but its other channels are not released: a daemon resuming it after a crash sends the
+    e-mail only, never the fax and SMS before the notice's time (the claim holds them
+    back). Once the e-mail is done it is `partial`; on all its channels, `sending` while it
+    goes and `done` after."""
     use_contacts(project, "M1,店,,0312345678,m1@example.jp,09011112222,emoney\n")
     inputs = load_inputs(project)
     window = find_window(inputs.config.windows, "3")
@@ -160,6 +162,9 @@ async def test_a_notice_sent_by_hand_on_some_of_its_channels_is_partial_while_it
                                  lambda: datetime.now(UTC))
             await send_notice(sending, build_notice(window, window.planned, phase),
                               channels, "operator:test")
-    assert looking.seen[0] == NoticeState.PARTIAL
-    assert set(looking.seen[1:]) == {NoticeState.SENDING}
+        start = await ledger.notice(window.id, "planned", "start")
+        assert start is not None and start.state == NoticeState.PARTIAL
+        releases = await ledger.releases_of(start.id)
+    assert set(looking.seen) == {NoticeState.SENDING}
     assert len(looking.seen) == 1 + len(window.channels)
+    assert releases["fax"] is None and releases["sms"] is None and releases["email"]

@@ -28,6 +28,7 @@ from dispatcher.table import (
     Channel,
     Config,
     Inputs,
+    Notice,
     Phase,
     TableKeeper,
     Window,
@@ -40,6 +41,7 @@ BackendFactory = Callable[[Config, Iterable[Channel], Mapping[str, str]],
                           Mapping[Channel, Backend]]
 PROGRESS_SECONDS = 10.0
 REFUSED_RETRY_SECONDS = 600.0  # a notice whose provider refused our login waits this long
+RESUMED = "#resumed"  # marks the task of a notice resumed before its time
 
 
 @dataclass
@@ -76,16 +78,21 @@ class NoticeSends:
 
     def start(self, decision: Decision) -> None:
         """Start sending the decided notice, unless it is being sent, the daemon is
-        stopping, or it failed and waits out its backoff."""
-        if decision.key in self.running or self.stopping.is_set():
+        stopping, or it failed and waits out its backoff. A notice resumed before its time
+        runs beside the send that releases it at its time (a retry of its SMS due at 01:03
+        does not hold back the e-mail due at 01:00; the claims keep them apart)."""
+        resuming = decision.action is Action.RESUME
+        task_key = decision.key + RESUMED if resuming else decision.key
+        if task_key in self.running or self.stopping.is_set() or (
+                resuming and decision.key in self.running):
             return
         failed = self._failed.get(decision.key)
         if failed is not None and self.clock() < failed[1]:
             return
         # the table in force now, not when the task first runs: a reload may end between
-        task = asyncio.create_task(self._send(decision, self.table.inputs), name=decision.key)
-        self.running[decision.key] = task
-        task.add_done_callback(lambda _: self.running.pop(decision.key, None))
+        task = asyncio.create_task(self._send(decision, self.table.inputs), name=task_key)
+        self.running[task_key] = task
+        task.add_done_callback(lambda _: self.running.pop(task_key, None))
 
     async def _send(self, decision: Decision, inputs: Inputs) -> None:
         assert self.ledger is not None
@@ -108,8 +115,9 @@ class NoticeSends:
             if decision.notice.step is not None:  # an escalation, as the table says now
                 notice = replace(notice, step=window.step(decision.notice.step.channel))
             channels = list(notice.channels)
-            # resumed before its time: what was released goes; the claim holds the rest
             resuming = decision.action is Action.RESUME
+            if resuming:  # before its time: only what was released goes, planned as it was
+                channels = await self._released(notice, channels)
             self.planning.add(decision.key)
             async with Backends(self.backends(inputs.config, channels, self.env)) as backends:
                 result = await send_session(
@@ -139,6 +147,16 @@ class NoticeSends:
             self._wait_for_a_fix(decision, result)
         else:
             self._failed.pop(decision.key, None)
+
+    async def _released(self, notice: Notice, channels: list[Channel]) -> list[Channel]:
+        """Those of ``channels`` the notice's release times let go now (the others are
+        planned at the notice's time: addresses and suppressions as they are then)."""
+        assert self.ledger is not None
+        record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
+        releases = await self.ledger.releases_of(record.id) if record is not None else {}
+        now = self.clock()
+        return [c for c in channels
+                if (at := releases.get(c.value)) is not None and at <= now]
 
     async def _alert(self, decision: Decision, config: Config, window: Window) -> None:
         """Tell the ``[alerts]`` addresses of the overrun, each once (never raises)."""

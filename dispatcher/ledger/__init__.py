@@ -1,7 +1,7 @@
 """The ledger: notices, deliveries and the audit log (SQLAlchemy 2, async drivers)."""
 
 from dispatcher.ledger.engine import engine_url, is_unavailable
-from dispatcher.ledger.lifecycle import fully_released, released_at
+from dispatcher.ledger.lifecycle import released_at
 from dispatcher.ledger.records import (
     Claimed,
     Confirmation,
@@ -63,7 +63,6 @@ __all__ = [
     "Report",
     "Suppression",
     "engine_url",
-    "fully_released",
     "is_unavailable",
     "may_exist",
     "metadata",

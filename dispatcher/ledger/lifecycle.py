@@ -49,16 +49,19 @@ class NoticeLifecycle(EngineUser):
         many deliveries were new."""
         new = list(new)
         async with self._begin_serial(opening.window_id) as conn:
-            before = await notice_row(conn, opening.window_id, opening.slot, opening.phase)
+            before = await notice_row(conn, opening.window_id, opening.slot, opening.phase,
+                                      lock=True)
             if before is None:
                 record = await self._create(conn, opening, now)
+            elif before.state == NoticeState.MISSED and opening.cause is not Cause.OPERATOR:
+                return before, False, 0  # too late: nothing of it is released or planned
             else:
                 record = before
-            releases = await self._release(conn, record.id, opening.releases)
+            await self._release(conn, record.id, opening.releases,
+                                opening.cause is Cause.SCHEDULE)
             added = await self._plan(conn, record.id, new, now)
             if before is not None:
-                record = await self._reopen(conn, before, fully_released(releases, now),
-                                            opening.cause, added, now)
+                record = await self._reopen(conn, before, opening.cause, added, now)
         return record, before is None, added
 
     async def move_window(self, window_id: str, from_slot: str, to_slot: str, actor: str,
@@ -115,16 +118,19 @@ class NoticeLifecycle(EngineUser):
             d.channel.in_(released))
         allowed = [s.value for s in allowed_from(Cause.SETTLED, state)]
         async with self._begin() as conn:
+            # the row first (PostgreSQL: locked, so a report's reopening waits or is seen
+            # by the next statement, which reads afresh)
+            current = await conn.scalar(select(n.state).where(n.id == notice_id)
+                                        .with_for_update())
+            if current is None:
+                return False
+            if current not in allowed and current in (NoticeState.MISSED, NoticeState.DONE):
+                return False  # missed meanwhile, or another sender found it done
+            check_move(Cause.SETTLED, NoticeState(current), state)  # raises: a bug
             moved = await conn.execute(
-                update(notices).where(n.id == notice_id, n.state.in_(allowed), ~unfinished)
+                update(notices).where(n.id == notice_id, n.state == current, ~unfinished)
                 .values(state=state.value, finished_at=now))
-            if moved.rowcount:
-                return True
-            current = await conn.scalar(select(n.state).where(n.id == notice_id))
-        if current is None or current in allowed or current == NoticeState.MISSED:
-            return False
-        check_move(Cause.SETTLED, NoticeState(current), state)  # raises: a bug
-        return False
+            return bool(moved.rowcount)
 
     async def record_missed(self, window_id: str, slot: str, phase: str, now: datetime
                             ) -> bool:
@@ -132,7 +138,7 @@ class NoticeLifecycle(EngineUser):
         False if there was nothing to record."""
         n = notices.c
         async with self._begin_serial(window_id) as conn:
-            before = await notice_row(conn, window_id, slot, phase)
+            before = await notice_row(conn, window_id, slot, phase, lock=True)
             if before is None:
                 await conn.execute(notices.insert().values(
                     window_id=window_id, slot=slot, phase=phase,
@@ -142,10 +148,10 @@ class NoticeLifecycle(EngineUser):
             if before.state != NoticeState.PARTIAL:
                 return False
             check_move(Cause.MISSED, NoticeState.PARTIAL, NoticeState.MISSED)
-            await conn.execute(update(notices).where(n.id == before.id,
-                                                     n.state == NoticeState.PARTIAL.value)
-                               .values(state=NoticeState.MISSED.value, finished_at=now))
-            return True
+            moved = await conn.execute(update(notices).where(
+                n.id == before.id, n.state == NoticeState.PARTIAL.value)
+                .values(state=NoticeState.MISSED.value, finished_at=now))
+            return bool(moved.rowcount)
 
     async def requeue(self, notice_id: int, states: Iterable[str], now: datetime) -> int:
         """An operator's retry: make deliveries in ``states`` due again with a fresh count
@@ -154,6 +160,8 @@ class NoticeLifecycle(EngineUser):
         d = deliveries.c
         window_id = await self._window_of(notice_id)
         async with self._begin_serial(window_id) as conn:
+            await conn.execute(select(notices.c.id).where(notices.c.id == notice_id)
+                               .with_for_update())  # what a report would reopen waits
             result = await conn.execute(
                 update(deliveries)
                 .where(d.notice_id == notice_id, d.state.in_(list(states)))
@@ -162,9 +170,7 @@ class NoticeLifecycle(EngineUser):
             if result.rowcount:
                 before = await conn.execute(select(notices).where(notices.c.id == notice_id))
                 record = NoticeRecord(**before.one()._mapping)
-                releases = await _releases(conn, notice_id)
-                await self._reopen(conn, record, fully_released(releases, now),
-                                   Cause.OPERATOR, result.rowcount, now)
+                await self._reopen(conn, record, Cause.OPERATOR, result.rowcount, now)
         return result.rowcount
 
     async def _window_of(self, notice_id: int) -> str:
@@ -177,7 +183,7 @@ class NoticeLifecycle(EngineUser):
 
     async def _create(self, conn: AsyncConnection, opening: Opening, now: datetime
                       ) -> NoticeRecord:
-        state = opened_state(None, fully_released(opening.releases, now), opening.cause, 0)
+        state = opened_state(None, opening.cause, 0)
         await conn.execute(notices.insert().values(
             window_id=opening.window_id, slot=opening.slot, phase=opening.phase,
             state=state.value, triggered_by=opening.triggered_by, created_at=now,
@@ -188,11 +194,20 @@ class NoticeLifecycle(EngineUser):
 
     @staticmethod
     async def _release(conn: AsyncConnection, notice_id: int,
-                       wanted: Mapping[str, datetime | None]) -> Releases:
+                       wanted: Mapping[str, datetime | None], scheduled: bool = False
+                       ) -> Releases:
         """Write the release times ``wanted`` where they are earlier than (or missing from)
-        the ledger's; returns the notice's release times after it."""
+        the ledger's; returns the notice's release times after it. The schedule releasing
+        every channel of the notice (``scheduled``) releases too those the table no longer
+        gives it (they would hold its escalations back for ever)."""
         r = notice_releases.c
         current = await _releases(conn, notice_id)
+        times = [at for at in wanted.values() if at is not None]
+        if scheduled and times and len(times) == len(wanted):
+            for channel in [c for c, at in current.items() if at is None and c not in wanted]:
+                await conn.execute(update(notice_releases).where(
+                    r.notice_id == notice_id, r.channel == channel).values(release_at=min(times)))
+                current[channel] = min(times)
         for channel, at in wanted.items():
             if channel not in current:
                 await conn.execute(notice_releases.insert().values(
@@ -207,11 +222,11 @@ class NoticeLifecycle(EngineUser):
             current[channel] = at
         return current
 
-    async def _reopen(self, conn: AsyncConnection, before: NoticeRecord, released: bool,
-                      cause: Cause, added: int, now: datetime) -> NoticeRecord:
+    async def _reopen(self, conn: AsyncConnection, before: NoticeRecord, cause: Cause,
+                      added: int, now: datetime) -> NoticeRecord:
         """Move a notice planned again to its state by ``LIFECYCLE`` (compare and set)."""
         was = NoticeState(before.state)
-        state = opened_state(was, released, cause, added)
+        state = opened_state(was, cause, added)
         if state is was and was is not NoticeState.PARTIAL:  # nothing to write
             return before
         n = notices.c
@@ -258,11 +273,6 @@ class NoticeLifecycle(EngineUser):
         return self._insert_ignore(deliveries).from_select(_PLANNED_COLUMNS, source)
 
 
-def fully_released(releases: Mapping[str, datetime | None], now: datetime) -> bool:
-    """Whether every channel of a notice may go at ``now``."""
-    return all(at is not None and at <= now for at in releases.values())
-
-
 def released_at(releases: Mapping[str, datetime | None]) -> datetime | None:
     """When the last channel of a notice was released, once all are."""
     if not releases or any(at is None for at in releases.values()):
@@ -283,11 +293,13 @@ async def _releases(conn: AsyncConnection, notice_id: int) -> Releases:
     return {channel: at for channel, at in rows}
 
 
-async def notice_row(conn: AsyncConnection, window_id: str, slot: str, phase: str
-                     ) -> NoticeRecord | None:
-    row = (await conn.execute(select(notices).where(
-        notices.c.window_id == window_id, notices.c.slot == slot,
-        notices.c.phase == phase))).first()
+async def notice_row(conn: AsyncConnection, window_id: str, slot: str, phase: str,
+                     lock: bool = False) -> NoticeRecord | None:
+    """The notice's row; ``lock``: held until the transaction ends (PostgreSQL), so that a
+    provider's report or a settling sender does not write its state under us."""
+    query = select(notices).where(notices.c.window_id == window_id, notices.c.slot == slot,
+                                  notices.c.phase == phase)
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
     return NoticeRecord(**row._mapping) if row else None
 
 

@@ -33,12 +33,14 @@ class Cause(StrEnum):
 _S, _P, _D, _M = (NoticeState.SENDING, NoticeState.PARTIAL, NoticeState.DONE,
                   NoticeState.MISSED)
 # (state before, state after) by cause; None before: the notice is created. ``sending``
-# means a sender is (or should be) at it now; ``partial`` that some channels are released
-# and the rest wait for the notice's time. Only an operator reopens a missed notice; a
+# means a sender is (or should be) at it now; ``partial`` that what is released is done
+# and the rest waits for the notice's time. Only an operator reopens a missed notice; a
 # provider's report never does (its delivery stays as it was).
 LIFECYCLE: dict[Cause, frozenset[tuple[NoticeState | None, NoticeState]]] = {
-    # a second daemon may plan what the first has just finished: it stays as it is
-    Cause.SCHEDULE: frozenset({(None, _S), (_S, _S), (_P, _S), (_P, _P), (_D, _D), (_M, _M)}),
+    # a second daemon may plan what the first has just finished: it stays as it is, or
+    # (its table has contacts the other's had not yet) is reopened for them
+    Cause.SCHEDULE: frozenset({(None, _S), (_S, _S), (_P, _S), (_P, _P), (_D, _D), (_D, _S),
+                               (_D, _P), (_M, _M)}),
     Cause.OPERATOR: frozenset({(None, _S), (None, _P), (_S, _S), (_P, _S), (_P, _P),
                                (_D, _S), (_D, _P), (_D, _D), (_M, _S), (_M, _P)}),
     Cause.SETTLED: frozenset({(_S, _D), (_S, _P), (_P, _D), (_P, _P), (_D, _D)}),
@@ -63,16 +65,13 @@ def check_move(cause: Cause, before: NoticeState | None, after: NoticeState) -> 
                              f"by {cause}")
 
 
-def opened_state(before: NoticeState | None, released: bool, cause: Cause, added: int
-                 ) -> NoticeState:
-    """The state of a notice just planned: ``sending`` once every channel of it is released
-    (``released``), else ``partial``. A notice a sender is at stays ``sending``; a done
-    notice is reopened only for new deliveries (``added``), a missed one only by an
-    operator."""
-    target = NoticeState.SENDING if released else NoticeState.PARTIAL
-    if before is NoticeState.SENDING:
-        target = NoticeState.SENDING
-    elif before is NoticeState.DONE and not added:
+def opened_state(before: NoticeState | None, cause: Cause, added: int) -> NoticeState:
+    """The state of a notice just planned by a sender: ``sending``, the sender being at it
+    (what of it is not released waits at the claim; once the released channels are done
+    it settles ``partial``). A done notice is reopened only for new deliveries
+    (``added``), a missed one only by an operator."""
+    target = NoticeState.SENDING
+    if before is NoticeState.DONE and not added:
         target = NoticeState.DONE
     elif before is NoticeState.MISSED and cause is not Cause.OPERATOR:
         target = NoticeState.MISSED

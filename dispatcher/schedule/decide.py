@@ -112,7 +112,7 @@ def decide(
             if notice.new_slot is not None and notice.new_slot.name == slot.name:
                 decisions += escalations(notice, notice.new_slot.start, notice_states,
                                          started, now)
-        decisions += _unfinished_postponements(window, slot, moved, notice_states, now)
+        decisions += _unfinished_postponements(window, moved, notice_states, now)
     return decisions
 
 
@@ -164,17 +164,16 @@ def _postponements(window: Window, moves: Mapping[str, str]) -> list[Notice]:
             for left, to in moves.items() if {left, to} <= names]
 
 
-def _unfinished_postponements(window: Window, active: Slot, moves: Mapping[str, str],
+def _unfinished_postponements(window: Window, moves: Mapping[str, str],
                               notice_states: Mapping[str, NoticeState], now: datetime
                               ) -> list[Decision]:
-    """The postponed notice a sender left unfinished (a crash, a stop): resumed at once,
-    naming the slot its move went to, while that slot has not begun. Only the move into
-    the active slot: an earlier one names a date a later postponement superseded."""
+    """The postponed notices a sender left unfinished (a crash, a stop): resumed at once,
+    each naming the slot its move went to, while that slot has not begun. One a later
+    postponement superseded is resumed too, and sends nothing: its deadline is read as
+    the window moved on, and what is left of it expires."""
     names = {s.name for s in window.slots}
     found = []
     for left, to in moves.items():
-        if to != active.name:
-            continue
         state = notice_states.get(notice_key(window.id, left, Phase.POSTPONED.value))
         if state not in (NoticeState.SENDING, NoticeState.PARTIAL) or not {left, to} <= names:
             continue

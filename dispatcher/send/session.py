@@ -17,6 +17,7 @@ from dispatcher.ledger import (
     DeliveryState,
     Ledger,
     NoticeRecord,
+    NoticeState,
 )
 from dispatcher.render import Renderer, Shapes, check_notice
 from dispatcher.send.channels import Backend
@@ -67,9 +68,10 @@ async def send_notice(
     if on_counted is not None:
         on_counted(before)
     already_done = all(DeliveryState(state) in FINAL_STATES for _, state in before)
-    if already_done:
+    missed = record.state == NoticeState.MISSED  # its time passed meanwhile: none goes
+    if already_done and not missed:
         await sending.settle(notice, record)
-    else:
+    elif not missed:
         await sending.run(notice, record, channels)
     counts = await patiently(lambda: ledger.counts(record.id))
     failures = await patiently(lambda: ledger.deliveries_of(

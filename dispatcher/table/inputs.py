@@ -141,13 +141,14 @@ def _folders(inputs: Inputs) -> tuple[Path, Path]:
 
 
 def read_templates(folder: Path) -> tuple[dict[str, str], list[Problem]]:
-    """Every file of the templates folder by its name relative to it, and the problems
-    of those that cannot be read as UTF-8."""
+    """Every template (``*.j2``) of the templates folder by its name relative to it, and
+    the problems of those that cannot be read as UTF-8. Other files there (a logo the fax
+    page shows, an editor's swap file) are not the table's."""
     if not folder.is_dir():
         return {}, [Problem(str(folder), "no such folder (set by [dispatcher].templates)")]
     found: dict[str, str] = {}
     problems: list[Problem] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*.j2") if p.is_file()):
         try:
             found[path.relative_to(folder).as_posix()] = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
