@@ -41,7 +41,7 @@ class NoticeJobs:
                   if d.action is Action.SCHEDULE and d.key not in self._firing}
         changed = []
         for key, decision in wanted.items():
-            if self._times.get(key) == decision.at and self._scheduler.get_job(key):
+            if self._times.get(key) == decision.at:
                 continue
             # A late job still runs (no grace limit): the daemon decides if it is meaningful.
             self._scheduler.add_job(self._fire, DateTrigger(run_date=decision.at), args=[key],

@@ -5,6 +5,7 @@ is lost and no delivery is sent again because of the outage."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -36,6 +37,11 @@ class Patience:
             try:
                 result = await call()
             except LedgerUnavailable as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # a stop (Ctrl-C) landed in the ledger call and surfaced as the
+                    # ledger going away: stop, do not wait for it to come back
+                    raise asyncio.CancelledError from exc
                 tries += 1
                 self._went_away(exc)
                 await self._sleep(self._policy.probe_delay(tries, self._draw()))
