@@ -174,3 +174,17 @@ def test_no_end_before_done_when_confirmed_and_no_overrun_after_done(
             assert reported_done or when == work.end
         if tag == "overrun" and any(r.kind is Report.DONE for r in reports):
             assert action == Action.MISSED.value
+
+
+def test_a_notice_left_sending_in_a_slot_the_window_left_is_resumed_to_end_it(
+        window: Window) -> None:
+    """A late report reopened the planned slot's start notice after the window moved to its
+    reserve: it is resumed (its run reads that the window moved on, expires what is left
+    and settles it) instead of staying `sending` for ever."""
+    reserve = window.slots[1].name
+    left = {notice_key(W3, "planned", "start"): NoticeState.SENDING,
+            notice_key(W3, "planned", "postponed"): NoticeState.DONE}
+    decisions = decide([window], {W3: reserve}, left, at(1, 30), CATCH_UP,
+                       {W3: {"planned": reserve}}, {}, OVERRUN_AFTER)
+    resumed = [(d.slot.name, d.notice.tag) for d in decisions if d.action is Action.RESUME]
+    assert resumed == [("planned", "start")]

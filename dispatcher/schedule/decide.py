@@ -107,7 +107,7 @@ def decide(
             decisions += escalations(notice, meaningful_until, notice_states, started, now, at)
         # a notice left sending that its timeline holds was decided above (send now)
         decided = {decision.key for decision in decisions}
-        decisions += _left_sending(window, slot, work, notice_states, decided, now)
+        decisions += _left_sending(window, reports, notice_states, decided, now)
         for notice in _postponements(window, moved):
             if notice.new_slot is not None and notice.new_slot.name == slot.name:
                 decisions += escalations(notice, notice.new_slot.start, notice_states,
@@ -138,22 +138,29 @@ def escalations(notice: Notice, meaningful_until: datetime,
     return found
 
 
-def _left_sending(window: Window, slot: Slot, work: Work,
+def _left_sending(window: Window, reports: WorkReports | None,
                   notice_states: Mapping[str, NoticeState], decided: set[str], now: datetime
                   ) -> list[Decision]:
-    """The notices of ``slot`` a sender died at that its timeline does not hold (the end
-    an operator sent by hand before `done` under ``end_notice = "confirmed"``): resumed at
-    once all the same, as the operator meant them to go."""
-    prefix = notice_key(window.id, slot.name, "")
+    """The notices of the window left ``sending`` that no timeline holds: the end an
+    operator sent by hand before `done` under ``end_notice = "confirmed"``, or a notice of
+    a slot the window has left that a late report reopened. Each is resumed at once on its
+    released channels; what no longer matters expires as its run reads the night, and it
+    settles (it stayed `sending` for ever). Postponed notices are resumed on their own."""
     found = []
-    for key, state in notice_states.items():
-        if state != NoticeState.SENDING or key in decided or not key.startswith(prefix):
-            continue
-        try:
-            notice = notice_for_tag(window, slot, key.removeprefix(prefix), work)
-        except ArgumentError:  # the table no longer names it
-            continue
-        found.append(Decision(notice, now, Action.RESUME))
+    for slot in window.slots:
+        prefix = notice_key(window.id, slot.name, "")
+        work = work_of(window, slot, reports)
+        for key, state in notice_states.items():
+            if state != NoticeState.SENDING or key in decided or not key.startswith(prefix):
+                continue
+            tag = key.removeprefix(prefix)
+            if tag == Phase.POSTPONED.value:
+                continue
+            try:
+                notice = notice_for_tag(window, slot, tag, work)
+            except ArgumentError:  # the table no longer names it
+                continue
+            found.append(Decision(notice, now, Action.RESUME))
     return found
 
 
