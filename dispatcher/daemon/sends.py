@@ -153,10 +153,10 @@ class NoticeSends:
         planned at the notice's time: addresses and suppressions as they are then)."""
         assert self.ledger is not None
         record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
-        releases = await self.ledger.releases_of(record.id) if record is not None else {}
-        now = self.clock()
-        return [c for c in channels
-                if (at := releases.get(c.value)) is not None and at <= now]
+        if record is None:
+            return []
+        released = await self.ledger.released_channels(record.id, self.clock())
+        return [c for c in channels if c.value in released]
 
     async def _alert(self, decision: Decision, config: Config, window: Window) -> None:
         """Tell the ``[alerts]`` addresses of the overrun, each once (never raises)."""

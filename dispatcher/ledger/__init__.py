@@ -1,7 +1,6 @@
 """The ledger: notices, deliveries and the audit log (SQLAlchemy 2, async drivers)."""
 
 from dispatcher.ledger.engine import engine_url, is_unavailable
-from dispatcher.ledger.lifecycle import released_at
 from dispatcher.ledger.records import (
     Claimed,
     Confirmation,
@@ -67,5 +66,4 @@ __all__ = [
     "may_exist",
     "metadata",
     "peek",
-    "released_at",
 ]

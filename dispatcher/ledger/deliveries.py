@@ -23,8 +23,6 @@ from dispatcher.ledger.records import Claimed, Outcome
 from dispatcher.ledger.states import REPORTED_STATES, DeliveryState
 from dispatcher.ledger.tables import deliveries, notice_releases
 
-_INSERT_CHUNK = 50_000
-
 # A DeliveryRecord's columns, in its order.
 DELIVERY_COLUMNS = tuple(deliveries.c[name] for name in (
     "id", "notice_id", "contact_id", "channel", "address", "state", "attempts", "error_code",
@@ -212,6 +210,13 @@ class DeliveryQueue(EngineUser):
                            d.state == DeliveryState.SUBMITTED.value)
                     .values(values))
 
+    async def released_channels(self, notice_id: int, now: datetime) -> set[str]:
+        """The notice's channels that may go at ``now`` (a retry or a resumed send sends
+        only these; the others wait for the notice's time)."""
+        async with self._connect() as conn:
+            return set((await conn.execute(select(released_channels(notice_id, now))))
+                       .scalars())
+
     async def next_wakeup(self, notice_id: int, channel: str, owner: str, now: datetime
                           ) -> datetime | None:
         """When the next not-yet-final delivery of the channel becomes claimable by
@@ -237,3 +242,10 @@ class DeliveryQueue(EngineUser):
 def _release_of(notice_id: int, channel: str) -> Any:
     r = notice_releases.c
     return select(r.release_at).where(r.notice_id == notice_id, r.channel == channel)
+
+
+def released_channels(notice_id: int, now: datetime) -> Any:
+    """The notice's channels released by ``now``, as a subquery."""
+    r = notice_releases.c
+    return (select(r.channel).where(r.notice_id == notice_id, r.release_at <= now)
+            .scalar_subquery())

@@ -8,11 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
-from dispatcher.ledger.deliveries import DELIVERY_COLUMNS
+from dispatcher.ledger.deliveries import DELIVERY_COLUMNS, released_channels
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import DeliveryRecord
 from dispatcher.ledger.states import FINAL_STATES, DeliveryState
-from dispatcher.ledger.tables import deliveries, notice_releases
+from dispatcher.ledger.tables import deliveries
 
 
 class DeliveryReads(EngineUser):
@@ -91,10 +91,9 @@ class DeliveryReads(EngineUser):
         """The contacts that have a delivery, by channel; how many deliveries of channels
         released by ``now`` are not yet final; and how many wait for their channel's
         release: what tells whether the notice is done, or partial."""
-        d, r = deliveries.c, notice_releases.c
+        d = deliveries.c
         final = [s.value for s in FINAL_STATES]
-        released = (select(r.channel).where(r.notice_id == notice_id, r.release_at <= now)
-                    .scalar_subquery())
+        released = released_channels(notice_id, now)
         async with self._connect() as conn:
             rows = await conn.execute(select(d.channel, d.contact_id)
                                       .where(d.notice_id == notice_id))

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.errors import LedgerError, Problem, StaleError
+from dispatcher.ledger.deliveries import released_channels
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import NewDelivery, NoticeRecord, Opening
 from dispatcher.ledger.states import (
@@ -89,33 +90,18 @@ class NoticeLifecycle(EngineUser):
 
     async def releases_of(self, notice_id: int) -> Releases:
         """When each channel of the notice may go (None: not released yet)."""
-        r = notice_releases.c
         async with self._connect() as conn:
-            rows = await conn.execute(select(r.channel, r.release_at)
-                                      .where(r.notice_id == notice_id))
-            return {channel: at for channel, at in rows}
-
-    async def release_times(self) -> dict[int, Releases]:
-        """Every notice's release times, by notice id."""
-        r = notice_releases.c
-        found: dict[int, Releases] = {}
-        async with self._connect() as conn:
-            for notice_id, channel, at in await conn.execute(
-                    select(r.notice_id, r.channel, r.release_at)):
-                found.setdefault(notice_id, {})[channel] = at
-        return found
+            return await _releases(conn, notice_id)
 
     async def settle_notice(self, notice_id: int, state: NoticeState, now: datetime) -> bool:
         """Record the notice ``done`` (or ``partial``: some channels wait for its time),
         provided none of its deliveries of a released channel is unfinished (a report may
         have asked for another attempt since it was looked at). False if one is, or it
         was missed meanwhile."""
-        n, d, r = notices.c, deliveries.c, notice_releases.c
-        released = (select(r.channel).where(r.notice_id == notice_id, r.release_at <= now)
-                    .scalar_subquery())
+        n, d = notices.c, deliveries.c
         unfinished = exists().where(
             d.notice_id == notice_id, d.state.not_in([s.value for s in FINAL_STATES]),
-            d.channel.in_(released))
+            d.channel.in_(released_channels(notice_id, now)))
         allowed = [s.value for s in allowed_from(Cause.SETTLED, state)]
         async with self._begin() as conn:
             # the row first (PostgreSQL: locked, so a report's reopening waits or is seen
@@ -155,8 +141,8 @@ class NoticeLifecycle(EngineUser):
 
     async def requeue(self, notice_id: int, states: Iterable[str], now: datetime) -> int:
         """An operator's retry: make deliveries in ``states`` due again with a fresh count
-        of attempts, and the notice ``sending`` (``partial`` while some of its channels
-        are not released: they still wait for its time)."""
+        of attempts, and the notice ``sending`` (its channels not released still wait for
+        its time: the claim holds them back)."""
         d = deliveries.c
         window_id = await self._window_of(notice_id)
         async with self._begin_serial(window_id) as conn:
@@ -195,9 +181,9 @@ class NoticeLifecycle(EngineUser):
     @staticmethod
     async def _release(conn: AsyncConnection, notice_id: int,
                        wanted: Mapping[str, datetime | None], scheduled: bool = False
-                       ) -> Releases:
+                       ) -> None:
         """Write the release times ``wanted`` where they are earlier than (or missing from)
-        the ledger's; returns the notice's release times after it. The schedule releasing
+        the ledger's. The schedule releasing
         every channel of the notice (``scheduled``) releases too those the table no longer
         gives it (they would hold its escalations back for ever)."""
         r = notice_releases.c
@@ -207,7 +193,6 @@ class NoticeLifecycle(EngineUser):
             for channel in [c for c, at in current.items() if at is None and c not in wanted]:
                 await conn.execute(update(notice_releases).where(
                     r.notice_id == notice_id, r.channel == channel).values(release_at=min(times)))
-                current[channel] = min(times)
         for channel, at in wanted.items():
             if channel not in current:
                 await conn.execute(notice_releases.insert().values(
@@ -219,15 +204,13 @@ class NoticeLifecycle(EngineUser):
                     continue
                 await conn.execute(update(notice_releases).where(
                     r.notice_id == notice_id, r.channel == channel).values(release_at=at))
-            current[channel] = at
-        return current
 
     async def _reopen(self, conn: AsyncConnection, before: NoticeRecord, cause: Cause,
                       added: int, now: datetime) -> NoticeRecord:
         """Move a notice planned again to its state by ``LIFECYCLE`` (compare and set)."""
         was = NoticeState(before.state)
         state = opened_state(was, cause, added)
-        if state is was and was is not NoticeState.PARTIAL:  # nothing to write
+        if state is was:  # nothing to write
             return before
         n = notices.c
         moved = await conn.execute(update(notices).where(n.id == before.id,
@@ -271,13 +254,6 @@ class NoticeLifecycle(EngineUser):
             source = (select(*_planned_values(notice_id, picked, now)).select_from(each)
                       .where(true()))
         return self._insert_ignore(deliveries).from_select(_PLANNED_COLUMNS, source)
-
-
-def released_at(releases: Mapping[str, datetime | None]) -> datetime | None:
-    """When the last channel of a notice was released, once all are."""
-    if not releases or any(at is None for at in releases.values()):
-        return None
-    return max(at for at in releases.values() if at is not None)
 
 
 def _planned_values(notice_id: int, picked: list[Any], now: datetime) -> list[Any]:

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatcher.ledger.engine import EngineUser
+from dispatcher.ledger.lifecycle import notice_row
 from dispatcher.ledger.records import NoticeRecord, OutageRecord
 from dispatcher.ledger.states import BEGUN_STATES, NoticeState
 from dispatcher.ledger.tables import (
@@ -76,7 +76,7 @@ class NoticeQueries(EngineUser):
 
     async def notice(self, window_id: str, slot: str, phase: str) -> NoticeRecord | None:
         async with self._connect() as conn:
-            return await self._notice(conn, window_id, slot, phase)
+            return await notice_row(conn, window_id, slot, phase)
 
     async def notices_of(self, window_id: str) -> list[NoticeRecord]:
         async with self._connect() as conn:
@@ -127,11 +127,3 @@ class NoticeQueries(EngineUser):
             rows = await conn.execute(select(a.actor, func.max(a.at))
                                       .where(a.action == "login").group_by(a.actor))
             return {actor: at for actor, at in rows}
-
-    @staticmethod
-    async def _notice(conn: AsyncConnection, window_id: str, slot: str, phase: str
-                      ) -> NoticeRecord | None:
-        row = (await conn.execute(select(notices).where(
-            notices.c.window_id == window_id, notices.c.slot == slot,
-            notices.c.phase == phase))).first()
-        return NoticeRecord(**row._mapping) if row else None

@@ -39,10 +39,8 @@ _S, _P, _D, _M = (NoticeState.SENDING, NoticeState.PARTIAL, NoticeState.DONE,
 LIFECYCLE: dict[Cause, frozenset[tuple[NoticeState | None, NoticeState]]] = {
     # a second daemon may plan what the first has just finished: it stays as it is, or
     # (its table has contacts the other's had not yet) is reopened for them
-    Cause.SCHEDULE: frozenset({(None, _S), (_S, _S), (_P, _S), (_P, _P), (_D, _D), (_D, _S),
-                               (_D, _P), (_M, _M)}),
-    Cause.OPERATOR: frozenset({(None, _S), (None, _P), (_S, _S), (_P, _S), (_P, _P),
-                               (_D, _S), (_D, _P), (_D, _D), (_M, _S), (_M, _P)}),
+    Cause.SCHEDULE: frozenset({(None, _S), (_S, _S), (_P, _S), (_D, _D), (_D, _S), (_M, _M)}),
+    Cause.OPERATOR: frozenset({(None, _S), (_S, _S), (_P, _S), (_D, _S), (_D, _D), (_M, _S)}),
     Cause.SETTLED: frozenset({(_S, _D), (_S, _P), (_P, _D), (_P, _P), (_D, _D)}),
     Cause.REPORT: frozenset({(_S, _S), (_P, _S), (_D, _S)}),
     Cause.MISSED: frozenset({(None, _M), (_P, _M)}),

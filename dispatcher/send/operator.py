@@ -124,10 +124,9 @@ async def requeue_failed(ledger: Ledger, notice: Notice, uncertain: bool, clock:
     now = clock()
     requeued = await ledger.requeue(record.id, states, now)
     present = {channel for channel, _ in await ledger.counts(record.id)}
-    releases = await ledger.releases_of(record.id)
     # a retry sends again what went; a channel waiting for the notice's time still waits
-    return requeued, [c for c in notice.channels if c.value in present
-                      and (at := releases.get(c.value)) is not None and at <= now]
+    released = await ledger.released_channels(record.id, now)
+    return requeued, [c for c in notice.channels if c.value in present & released]
 
 
 async def retry_failed(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel, Backend],
