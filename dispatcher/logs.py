@@ -5,10 +5,24 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 _FIELDS = "fields"
+_zone: list[tzinfo | None] = [None]  # the configured zone, once the table is read
+
+
+def use_zone(zone: tzinfo | None) -> None:
+    """Write every time in the log (the line's own, and each field's) with ``zone``'s
+    offset: the configured zone, as the notices and the console show them (None: each
+    field as it is, the line's own in the machine's zone, or UTC in JSON)."""
+    _zone[0] = zone
+
+
+def _now_of(record: logging.LogRecord, unset: tzinfo | None) -> datetime:
+    """The line's time, in the configured zone (before the table is read: ``unset``'s,
+    None for the machine's)."""
+    return datetime.fromtimestamp(record.created, UTC).astimezone(_zone[0] or unset)
 
 
 def event(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
@@ -58,8 +72,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, _FIELDS, {})
         pairs = " ".join(f"{key}={_text(value)}" for key, value in fields.items())
-        moment = datetime.fromtimestamp(record.created, UTC).astimezone().isoformat(
-            timespec="seconds")
+        moment = _now_of(record, None).isoformat(timespec="seconds")
         line = f"{moment} {record.levelname:<7} {record.getMessage()}"
         line = f"{line} {pairs}" if pairs else line
         return f"{line}\n{self.formatException(record.exc_info)}" if record.exc_info else line
@@ -68,7 +81,7 @@ class TextFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, _FIELDS, {})
-        data = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+        data = {"time": _now_of(record, UTC).isoformat(),
                 "level": record.levelname.lower(), "event": record.getMessage(),
                 **{key: _plain(value) for key, value in fields.items()}}
         if record.exc_info:
@@ -88,7 +101,7 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return (value.astimezone(_zone[0]) if value.tzinfo is not None else value).isoformat()
     if isinstance(value, dict | list | str | int | float | bool) or value is None:
         return value
     return str(value)

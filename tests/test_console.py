@@ -22,9 +22,10 @@ from urllib.parse import urlencode
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from prometheus_client import generate_latest
 
-from dispatcher.table import Report, WorkReport, load_config
-from dispatcher.web import Console, Users
+from dispatcher.table import Channel, Report, WorkReport, load_config, load_inputs
+from dispatcher.web import Console, Metrics, Users
 from tests.helpers import (
     CONSOLE_PASSWORD,
     ROOT,
@@ -377,7 +378,10 @@ def test_a_confirmed_end_passed_without_done_is_an_alert_on_every_page(project: 
             status, _, page = console.request("GET", path)
             assert status == 200 and "作業完了の報告がありません" in page, path
             assert "dispatcher done 3" in page, path
-        assert "作業中（終了予定超過）" in console.request("GET", "/")[2]
+        page = console.request("GET", "/")[2]
+        assert "作業中（終了予定超過）" in page
+        # no daemon ran: the banner no longer says the merchants were told
+        assert "加盟店様への作業延長のお知らせ: 未送信" in page and "送信しました" not in page
 
         async def report_done() -> None:
             async with project_ledger(project) as ledger:
@@ -501,3 +505,54 @@ def test_a_voice_window_s_notice_page_answers_and_an_unknown_fax_contact_is_refu
         status, _, body = console.request("GET",
                                           "/windows/3/notices/start/fax.png?contact=UNKNOWN")
         assert status == 400 and "UNKNOWN" in body
+
+
+def test_a_notice_not_sent_and_an_alert_that_did_not_go_are_on_every_page(
+        project: Path, cli: Cli) -> None:
+    """What the daemon writes when it cannot send a notice, and the alerts that failed or
+    were claimed by a sender that stopped: banners on every page, `status` and metrics."""
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    async def troubles() -> None:
+        async with project_ledger(project) as ledger:
+            await ledger.record_failure(WINDOW_3, "planned", "start", "email: login refused: "
+                                        "535 5.7.8 <b>bad</b>", "login", now)
+            claim = await ledger.claim_alert(f"alert/{WINDOW_3}/planned/overrun",
+                                             Channel.EMAIL, "desk@example.jp", now)
+            assert claim is not None
+            await ledger.finish_alert(claim, "550 mailbox unavailable")
+            await ledger.claim_alert(f"alert/{WINDOW_3}/planned/overrun", Channel.SMS,
+                                     "+819012340099", now - timedelta(minutes=10))
+            await ledger.claim_alert(f"alert/{WINDOW_3}/planned/overrun", Channel.SMS,
+                                     "+819012340098", now)  # being sent: no trouble yet
+
+    asyncio.run(troubles())
+    with console_server(project) as port:
+        console = HttpClient(port)
+        assert console.login() == 303
+        for path in ("/", "/audit", "/night"):
+            status, _, page = console.request("GET", path)
+            assert status == 200 and "送信できていないお知らせがあります" in page, path
+            assert "「start」（planned）を送信できていません" in page
+            assert "535 5.7.8 &lt;b&gt;bad&lt;/b&gt;" in page and "ログイン情報を直し" in page
+            assert "運用担当へのアラートが届いていません" in page
+            assert "desk@example.jp: 550 mailbox unavailable" in page
+            assert "+819012340099: 送信されないままです" in page
+            assert "+819012340098" not in page
+    status = cli("status", "3", "-c", str(project)).out
+    assert "operators' alert not sent" in status and "claimed, never sent" in status
+    shown = json.loads(cli("status", "3", "--json", "-c", str(project)).out)
+    assert [a["address"] for a in shown["alerts_not_sent"]] == ["desk@example.jp",
+                                                                "+819012340099"]
+
+
+    async def scraped() -> str:
+        metrics = Metrics()
+        async with project_ledger(project) as ledger:
+            await metrics.read_ledger(ledger, load_inputs(project), datetime.now(UTC))
+        return generate_latest(metrics.registry).decode()
+
+    text = asyncio.run(scraped())
+    for state, count in (("sent", 0), ("sending", 1), ("failed", 1), ("unsent", 1)):
+        assert f'dispatcher_operator_alerts{{state="{state}"}} {count}.0' in text
+    assert "dispatcher_notices_failing 1.0" in text

@@ -17,6 +17,7 @@ import pytest
 from dispatcher.daemon import Daemon
 from tests.helpers import (
     ROOT,
+    TOKYO,
     WINDOW_3,
     Cli,
     all_sent,
@@ -243,7 +244,7 @@ def test_sigterm_mid_broadcast_stops_cleanly_and_a_restart_finishes_without_dupl
 
 
 def test_json_log_lines_carry_the_event_and_its_fields() -> None:
-    from dispatcher.logs import JsonFormatter, TextFormatter, event
+    from dispatcher.logs import JsonFormatter, TextFormatter, event, use_zone
     records: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
@@ -255,13 +256,23 @@ def test_json_log_lines_carry_the_event_and_its_fields() -> None:
     logger.setLevel(logging.INFO)
     moment = datetime(2021, 7, 19, 1, tzinfo=UTC)
     event(logger, logging.INFO, "notice started", window=3, at=moment, late_seconds=0.004)
-    line = json.loads(JsonFormatter().format(records[0]))
-    assert {k: line[k] for k in ("level", "event", "window", "at", "late_seconds")} == {
-        "level": "info", "event": "notice started", "window": 3,
-        "at": "2021-07-19T01:00:00+00:00", "late_seconds": 0.004}
-    text = TextFormatter().format(records[0])
-    assert text.endswith('notice started window=3 at="2021-07-19T01:00:00+00:00" '
-                         "late_seconds=0.004")
+    use_zone(None)
+    try:
+        line = json.loads(JsonFormatter().format(records[0]))
+        assert {k: line[k] for k in ("level", "event", "window", "at", "late_seconds")} == {
+            "level": "info", "event": "notice started", "window": 3,
+            "at": "2021-07-19T01:00:00+00:00", "late_seconds": 0.004}
+        text = TextFormatter().format(records[0])
+        assert text.endswith('notice started window=3 at="2021-07-19T01:00:00+00:00" '
+                             "late_seconds=0.004")
+        use_zone(TOKYO)  # the daemon's, once it read the table: every time at +09:00
+        line = json.loads(JsonFormatter().format(records[0]))
+        assert line["at"] == "2021-07-19T10:00:00+09:00" and line["time"].endswith("+09:00")
+        text = TextFormatter().format(records[0])
+        assert text.endswith('at="2021-07-19T10:00:00+09:00" late_seconds=0.004')
+        assert text[:25].endswith("+09:00")
+    finally:
+        use_zone(None)
 
 
 async def test_a_job_that_fires_a_little_ahead_of_the_clock_sends_its_notice_then(

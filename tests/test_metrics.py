@@ -37,7 +37,9 @@ METRICS = {"dispatcher_deliveries", "dispatcher_notices", "dispatcher_queue_dept
            "dispatcher_provider_probes", "dispatcher_reload_duration_seconds",
            "dispatcher_reload_success", "dispatcher_ledger_errors",
            "dispatcher_notice_contacts", "dispatcher_notice_unreached",
-           "dispatcher_notice_confirmed", "dispatcher_channel_down"}
+           "dispatcher_notice_confirmed", "dispatcher_channel_down",
+           "dispatcher_notice_failures", "dispatcher_notices_failing",
+           "dispatcher_operator_alerts"}
 
 
 def scrape(port: int) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -76,6 +78,8 @@ def test_metrics_count_the_deliveries_of_a_send_by_channel_and_state(
     assert found["dispatcher_notices"][(("state", "done"),)] == 1
     assert found["dispatcher_queue_depth"] == {}  # nothing waits
     assert set(found["dispatcher_channel_down"].values()) == {0}  # every provider answered
+    assert found["dispatcher_notices_failing"] == {(): 0}
+    assert set(found["dispatcher_operator_alerts"].values()) == {0}  # none was due
 
 
 def test_metrics_can_be_turned_off(project: Path) -> None:

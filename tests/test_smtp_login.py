@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from prometheus_client import generate_latest
 
 from dispatcher.demo import mail_server
 from tests.helpers import (
@@ -25,6 +26,7 @@ from tests.helpers import (
     console_server,
     deliveries,
     notice_channels,
+    project_ledger,
     real_channels,
     still_daemon,
     use_contacts,
@@ -146,3 +148,45 @@ async def test_the_daemon_does_not_try_a_refused_login_again_and_again(
     paused = [r for r in caplog.records if r.getMessage().startswith("notice paused")]
     assert len(paused) == 1 and accounts.tries.count("PLAIN") == 1
     assert getattr(paused[0], "fields", {})["retry_in_seconds"] == 600
+
+
+async def _looks(project: Path, moment: datetime, looks: int) -> str:
+    """``looks`` looks by a daemon standing at ``moment``; its /metrics text after them."""
+    async with still_daemon(project, moment) as daemon:
+        for _ in range(looks):
+            await daemon.tick()
+            await daemon.wait_for_sends()
+        async with project_ledger(project) as ledger:
+            await daemon.metrics.read_ledger(ledger, daemon.inputs, moment)
+        return generate_latest(daemon.metrics.registry).decode()
+
+
+def test_a_notice_the_daemon_cannot_send_says_so_where_operators_look(
+        project: Path, twilio: tuple[FakeTwilio, str], monkeypatch: pytest.MonkeyPatch,
+        cli: Cli) -> None:
+    """A refused login: `status`, `windows` and /metrics say the start notice is not sent,
+    why, and what to do; once the login is corrected and it goes, they stop saying so."""
+    use_contacts(project, "M1,加盟店1,担当1,,user1@shop.example.jp,,emoney\n")
+    monkeypatch.setenv("SMTP_USER", "desk")
+    monkeypatch.setenv("SMTP_PASSWORD", "a wrong password")
+    during_the_work = datetime(2021, 7, 18, 16, 0, 30, tzinfo=UTC)  # 01:00:30 in Tokyo
+    with auth_smtp(Accounts("the right password")) as (sink, port):
+        configure(project, real_channels(port, twilio[1], LOGIN))
+        metrics = asyncio.run(_looks(project, during_the_work, 1))
+        assert 'dispatcher_notice_failures_total{phase="start"} 1.0' in metrics
+        assert "dispatcher_notices_failing 1.0" in metrics
+        status = cli("status", "3", "-c", str(project))
+        assert "start (planned): NOT SENT, failing since 2021年7月19日(月) AM1:00" in status.out
+        assert "login refused" in status.out and "correct the login" in status.out
+        shown = json.loads(cli("status", "3", "--json", "-c", str(project)).out)
+        [failure] = shown["failing"]
+        assert failure["phase"] == "start" and failure["since"] == "2021-07-19T01:00:30+09:00"
+        windows = json.loads(cli("windows", "--json", "-c", str(project)).out)
+        assert next(w for w in windows if w["number"] == 3)["failing"] == ["start"]
+        assert "start NOT SENT" in cli("windows", "-c", str(project)).out
+
+        monkeypatch.setenv("SMTP_PASSWORD", "the right password")
+        metrics = asyncio.run(_looks(project, during_the_work, 1))
+        assert "dispatcher_notices_failing 0.0" in metrics and len(sink) == 1
+        assert "NOT SENT" not in cli("status", "3", "-c", str(project)).out
+        assert json.loads(cli("status", "3", "--json", "-c", str(project)).out)["failing"] == []

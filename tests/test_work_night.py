@@ -28,7 +28,7 @@ from dispatcher.send import (
     send_alert,
     work_view,
 )
-from dispatcher.table import Channel, find_window, load_inputs
+from dispatcher.table import Channel, Overrun, find_window, load_inputs
 from tests.helpers import TOKYO, WINDOW_3, project_ledger, run_daemon_at
 
 EMAILS, TEXTS = 28, 26
@@ -155,8 +155,43 @@ async def test_the_operators_are_alerted_of_an_overrun_once_even_after_a_restart
         assert await ledger.alerts_sent(f"alert/{WINDOW_3}/planned/overrun") == [
             ("email", "night-desk@j-mups.example.jp", None), ("sms", "+819012340099", None)]
         config = load_inputs(project).config
-        alert = overrun_alert(config, find_window(config.windows, "3"), at(2, 0),
-                              f"{WINDOW_3}/planned/overrun")
+        window = find_window(config.windows, "3")
+        alert = overrun_alert(config, Overrun(window, window.planned, at(2, 0), 0))
+        assert alert.key == f"alert/{WINDOW_3}/planned/overrun"
         async with make_backends(config, [Channel.EMAIL, Channel.SMS], {}) as backends:
             assert await send_alert(config, ledger, backends, alert, at(2, 2)) == 0  # claimed
     assert sent(project)["overrun"] == EMAILS + TEXTS  # the merchants' counts hold no alert
+
+
+async def test_each_overrun_of_an_end_in_force_is_logged_and_alerted_once(
+        project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The table's end passes (AM2:00), then the extension's (AM2:30): each gets its log
+    line and its alert once, over three looks and a restart; the merchants' overrun
+    notice goes once, at the first."""
+    confirmed_end(project)
+    with project.open("a", encoding="utf-8") as config:
+        config.write('\n[alerts]\nemail = ["night-desk@j-mups.example.jp"]\n')
+    caplog.set_level(logging.WARNING)
+    for moment in (at(1, 0, 1), at(2, 1), at(2, 2)):
+        await run_daemon_at(project, moment)
+    inputs = load_inputs(project)
+    async with project_ledger(project) as ledger:
+        window = find_window(inputs.config.windows, "3")
+        await carry_out_report(ledger, plan_extension(
+            inputs, await work_view(ledger, window), at(2, 30), "DB 移行", "night-desk",
+            lambda: at(2, 5)), lambda: at(2, 5))
+    for moment in (at(2, 5), at(2, 31), at(2, 32), at(2, 33)):
+        await run_daemon_at(project, moment)
+    logged = [getattr(r, "fields", {}) for r in caplog.records
+              if r.getMessage() == "work overrunning: its end passed without done"]
+    # one line per daemon that saw each overrun (each look here is a daemon of its own)
+    assert [(f["end"], f["extensions"]) for f in logged] == [
+        (at(2, 0), 0), (at(2, 0), 0), (at(2, 30), 1), (at(2, 30), 1), (at(2, 30), 1)]
+    outbox = project.parent / "var" / "outbox" / "email"
+    assert len(list((outbox / f"alert_{WINDOW_3}_planned_overrun").iterdir())) == 1
+    [second] = list((outbox / f"alert_{WINDOW_3}_planned_overrun_extended-1").iterdir())
+    headers, body = readable(second.read_bytes())
+    assert any(h.startswith("Subject: 【要対応】延長後も作業延長: #3 ") for h in headers)
+    assert "延長後の終了予定 2021年7月19日(月) AM2:30 を過ぎても作業完了の報告がありません" in body
+    assert "再送はしません" in body
+    assert sent(project)["overrun"] == EMAILS + TEXTS

@@ -116,5 +116,11 @@ def parse_moment(value: str, tz: tzinfo, option: str) -> datetime:
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
-def print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+def print_json(data: object, zone: tzinfo | None = None) -> None:
+    """``data`` as JSON on stdout; its moments (datetimes) with ``zone``'s offset, the
+    configured zone's (the ledger keeps UTC)."""
+    def moment(value: object) -> str:
+        if isinstance(value, datetime):
+            return (value.astimezone(zone) if zone is not None else value).isoformat()
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=moment) + "\n")

@@ -73,7 +73,7 @@ def unreached_contacts(
     if csv_file is not None:
         csv_file.write_text(unreached_csv(report["contacts"]), encoding="utf-8-sig", newline="")
     if as_json:
-        print_json(report)
+        print_json(report, inputs.config.settings.timezone)
     else:
         _print(report)
 
@@ -109,7 +109,7 @@ async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta 
             confirmed = await ledger.confirmed_count(record.id)
     return {"window": window.id, "number": window.number, "phase": tag,
             "slot": slot.name, "sent": record is not None,
-            "grace_minutes": config.receipts.grace_minutes, "as_of": now.isoformat(),
+            "grace_minutes": config.receipts.grace_minutes, "as_of": now,
             "audience": len(audience), "unreached": total,
             "asks_to_confirm": asks, "confirmed": confirmed,
             "contacts": [u.to_json() for u in found]}
@@ -176,7 +176,7 @@ def confirm(
     if as_json:
         print_json({"notice": done.notice_key, "contact": done.contact_id, "new": done.new,
                     "via": standing.via, "by": standing.actor,
-                    "at": standing.at.isoformat()})
+                    "at": standing.at}, tz)
         return
     when = jp_datetime(standing.at.astimezone(tz))
     if done.new:

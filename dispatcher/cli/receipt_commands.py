@@ -78,8 +78,7 @@ def forged_reports(as_json: JsonOption = False, config: ConfigOption = DEFAULT_C
     tz = cfg.settings.timezone
     if as_json:
         print_json([{"source": f.source, "claimed": f.claimed, "detail": f.detail,
-                     "received_at": f.received_at.isoformat() if f.received_at else None}
-                    for f in kept])
+                     "received_at": f.received_at} for f in kept], tz)
         return
     for report in kept:
         at = jp_datetime(report.received_at.astimezone(tz)) if report.received_at else "-"

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from dispatcher.ledger import DeliveryRecord, NoticeRecord, NoticeState, OutageRecord
+from dispatcher.ledger import (
+    DeliveryRecord,
+    NoticeFailure,
+    NoticeRecord,
+    NoticeState,
+    OutageRecord,
+    failing,
+)
 from dispatcher.render import missing_bold_face
 from dispatcher.schedule import next_notice
 from dispatcher.table import (
@@ -42,6 +49,7 @@ class WindowView:
     notices: Mapping[str, str] = field(default_factory=dict)
     work: Work | None = None  # the active slot's, as reported
     now: datetime | None = None
+    failing: tuple[str, ...] = ()  # the active slot's notices the daemon could not send
 
     def to_json(self) -> dict[str, Any]:
         w = self.window
@@ -55,12 +63,13 @@ class WindowView:
             "active_slot": self.active.name,
             "end_notice": w.end_notice.value,
             "slots": [
-                {"name": s.name, "start": s.start.isoformat(), "end": self._end(s).isoformat()}
+                {"name": s.name, "start": s.start, "end": self._end(s)}
                 for s in w.slots
             ],
             "work": self._work_json(),
             "next_notice": _next_json(self.next),
             "notices": dict(self.notices),
+            "failing": list(self.failing),
         }
 
     def _end(self, slot: Slot) -> datetime:
@@ -74,20 +83,22 @@ class WindowView:
         return {k: shown[k] for k in ("state", "end", "extensions", "updates", "ended_at")}
 
     def notices_text(self) -> str:
-        """``start done, end -``: the ledger's state of the active slot's notices."""
+        """``start done, end -``: the ledger's state of the active slot's notices, and
+        each the daemon could not send (``start NOT SENT``, `status` says why)."""
         if not self.window.broadcast:
             return "-"
-        return ", ".join(f"{p} {self.notices.get(p, '-')}" for p in ("start", "end"))
+        shown = [f"{p} {self.notices.get(p, '-')}" for p in ("start", "end")
+                 if p not in self.failing]
+        return ", ".join([*(f"{tag} NOT SENT" for tag in self.failing), *shown])
 
 
 def work_json(work: Work, now: datetime) -> dict[str, Any]:
     """The work of a slot at ``now``: its state, its end in force, and every report."""
     return {
-        "slot": work.slot.name, "state": work.state(now).value, "end": work.end.isoformat(),
+        "slot": work.slot.name, "state": work.state(now).value, "end": work.end,
         "extensions": len(work.extensions), "updates": len(work.updates),
-        "ended_at": work.ended_at.isoformat() if work.ended_at else None,
-        "reports": [{"phase": r.tag, "at": r.at.isoformat(),
-                     "until": r.until.isoformat() if r.until else None, "text": r.text,
+        "ended_at": work.ended_at,
+        "reports": [{"phase": r.tag, "at": r.at, "until": r.until, "text": r.text,
                      "actor": r.actor}
                     for r in sorted((*work.extensions, *work.updates,
                                      *((work.done,) if work.done else ())), key=lambda r: r.at)],
@@ -96,11 +107,11 @@ def work_json(work: Work, now: datetime) -> dict[str, Any]:
 
 def work_text(work: Mapping[str, Any], tz: tzinfo) -> str:
     """``work (planned): extended, ends 2021年7月19日(月) AM2:30``, and each report."""
-    end = jp_datetime(datetime.fromisoformat(work["end"]).astimezone(tz))
+    end = jp_datetime(work["end"].astimezone(tz))
     lines = [f"work ({work['slot']}): {work['state']}, "
              f"{'ended' if work['ended_at'] else 'ends'} {end}"]
     for made in work["reports"]:
-        at = jp_datetime(datetime.fromisoformat(made["at"]).astimezone(tz))
+        at = jp_datetime(made["at"].astimezone(tz))
         lines.append(f"  {made['phase']} by {made['actor']} at {at}"
                      + (f": {made['text']}" if made["text"] else ""))
     return "\n".join(lines)
@@ -110,9 +121,10 @@ def window_views(
     windows: Sequence[Window], active_slots: Mapping[str, str], now: datetime,
     notice_states: Mapping[str, NoticeState] | None = None,
     reports: WorkReports | None = None, overrun_after: timedelta = timedelta(minutes=10),
+    failures: Mapping[str, NoticeFailure] | None = None,
 ) -> list[WindowView]:
     """Each window's active slot, its work, its next notice and (from the ledger) its
-    notices' states."""
+    notices' states, and those the daemon could not send."""
     views = []
     states = notice_states or {}
     for window in windows:
@@ -121,7 +133,9 @@ def window_views(
         mine = {tag: states[key] for tag in notice_tags(window, work)
                 if (key := notice_key(window.id, slot.name, tag)) in states}
         coming = next_notice(window, slot, now, work, overrun_after, states)
-        views.append(WindowView(window, slot, coming, mine, work, now))
+        stuck = tuple(f.phase for f in failing(failures or {}, states).values()
+                      if (f.window_id, f.slot) == (window.id, slot.name))
+        views.append(WindowView(window, slot, coming, mine, work, now, stuck))
     return views
 
 
@@ -136,10 +150,10 @@ def next_notice_text(notice: NextNotice | None, tz: tzinfo) -> str:
     return f"{phase_tag(notice.phase, notice.lead)} {jp_datetime(notice.at.astimezone(tz))}"
 
 
-def _next_json(notice: NextNotice | None) -> dict[str, str] | None:
+def _next_json(notice: NextNotice | None) -> dict[str, Any] | None:
     if notice is None:
         return None
-    shown = {"phase": notice.phase.value, "at": notice.at.isoformat()}
+    shown: dict[str, Any] = {"phase": notice.phase.value, "at": notice.at}
     if notice.lead is not None:
         shown["lead"] = lead_text(notice.lead)
     return shown
@@ -227,8 +241,8 @@ def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
         "slot": record.slot,
         "state": record.state,
         "triggered_by": record.triggered_by,
-        "created_at": record.created_at.isoformat(),
-        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "created_at": record.created_at,
+        "finished_at": record.finished_at,
         "channels": channels,
         "total": sum(counts.values()),
         "confirmed": confirmed,
@@ -239,8 +253,7 @@ def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
             for f in failures
         ],
         "outages": [
-            {"channel": o.channel, "began_at": o.began_at.isoformat(),
-             "ended_at": o.ended_at.isoformat(),
+            {"channel": o.channel, "began_at": o.began_at, "ended_at": o.ended_at,
              "seconds": round((o.ended_at - o.began_at).total_seconds(), 1),
              "deliveries_waiting": o.waiting, "probes": o.probes, "error": o.error}
             for o in outages
@@ -250,13 +263,30 @@ def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],
     }
 
 
+def trouble_lines(troubles: Mapping[str, Sequence[Mapping[str, Any]]], tz: tzinfo
+                  ) -> list[str]:
+    """``start (planned) NOT SENT since …: why; what to do``, and each operators' alert that
+    did not reach its address."""
+    lines = []
+    for f in troubles["failing"]:
+        since = jp_datetime(f["since"].astimezone(tz))
+        tries = f"{f['failures']} tries" if f["failures"] > 1 else "1 try"
+        lines += [f"{f['phase']} ({f['slot']}): NOT SENT, failing since {since} ({tries}): "
+                  f"{f['reason']}", f"  what to do: {f['fix']}"]
+    for a in troubles["alerts_not_sent"]:
+        at = jp_datetime(a["at"].astimezone(tz))
+        lines.append(f"operators' alert not sent: {a['alert']} to {a['channel']} "
+                     f"{a['address']} ({at}): {a['error']}")
+    return lines
+
+
 def outage_lines(outages: Sequence[Mapping[str, Any]], tz: tzinfo) -> list[str]:
     """``email: provider unreachable 01:00:03–01:04:13 (4 min 10 s); 1,200 deliveries
     waited; back after 9 probes``."""
     lines = []
     for o in outages:
-        began = datetime.fromisoformat(o["began_at"]).astimezone(tz)
-        ended = datetime.fromisoformat(o["ended_at"]).astimezone(tz)
+        began = o["began_at"].astimezone(tz)
+        ended = o["ended_at"].astimezone(tz)
         lines.append(f"{o['channel']}: provider unreachable {began:%H:%M:%S}–{ended:%H:%M:%S} "
                      f"({spoken_duration(o['seconds'])}); {o['deliveries_waiting']:,} "
                      f"deliveries waited; back after {o['probes']} probes ({o['error']})")

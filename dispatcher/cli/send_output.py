@@ -11,7 +11,7 @@ from dispatcher.cli.app import clock, err, out, slot_text
 from dispatcher.ledger import DeliveryState, NoticeRecord
 from dispatcher.schedule import notice_capacity, recipients_of
 from dispatcher.send import SendResult
-from dispatcher.table import Channel, Config, Contact, Notice
+from dispatcher.table import Channel, Config, Contact, Notice, jp_datetime
 
 
 class RateColumn(ProgressColumn):
@@ -33,7 +33,8 @@ def print_send_plan(notice: Notice, audience: list[Contact], channels: list[Chan
         out.print(f"  {estimate.channel.value}: {estimate.recipients} recipients{note}; "
                   f"{estimate.estimate(cfg.channels[estimate.channel])}", markup=False)
     if existing is not None:
-        out.print(f"  this notice was started on {existing.created_at.isoformat()} by "
+        started = jp_datetime(existing.created_at.astimezone(cfg.settings.timezone))
+        out.print(f"  this notice was started on {started} by "
                   f"{existing.triggered_by}: only what is not yet sent will go out", markup=False)
 
 

@@ -4,7 +4,6 @@ replied STOP), which contacts still use them, and taking one off the list (audit
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -40,7 +39,7 @@ def suppressed_json(entries: list[Suppression], contacts: tuple[Contact, ...]
             if address:
                 users.setdefault((channel.value, address), []).append(contact.id)
     return [{"channel": e.channel, "address": e.address, "reason": e.reason,
-             "detail": e.detail, "source": e.source, "at": e.at.isoformat(),
+             "detail": e.detail, "source": e.source, "at": e.at,
              "contacts": users.get((e.channel, e.address), [])} for e in entries]
 
 
@@ -50,7 +49,7 @@ def list_suppressed(as_json: JsonOption = False, config: ConfigOption = DEFAULT_
     inputs = load_inputs(config)
     entries = suppressed_json(run_async(_entries(inputs.config)), inputs.contacts)
     if as_json:
-        print_json(entries)
+        print_json(entries, inputs.config.settings.timezone)
         return
     if not entries:
         out.print("no address is suppressed", markup=False)
@@ -58,7 +57,7 @@ def list_suppressed(as_json: JsonOption = False, config: ConfigOption = DEFAULT_
     tz = inputs.config.settings.timezone
     table = Table("channel", "address", "reason", "since", "contacts")
     for entry in entries:
-        since = jp_datetime(datetime.fromisoformat(entry["at"]).astimezone(tz))
+        since = jp_datetime(entry["at"].astimezone(tz))
         table.add_row(entry["channel"], entry["address"], entry["reason"], since,
                       ", ".join(entry["contacts"]) or "-")
     out.print(table)

@@ -26,11 +26,18 @@ from dispatcher.cli.app import (
 from dispatcher.cli.suppress import suppressed_json
 from dispatcher.errors import DispatcherError, InputError
 from dispatcher.files import readable_by_others
-from dispatcher.ledger import NOT_REACHED_STATES, engine_url, peek
+from dispatcher.ledger import (
+    ALERT_SEND_SECONDS,
+    NOT_REACHED_STATES,
+    engine_url,
+    failing,
+    peek,
+)
 from dispatcher.render import (
     check_inputs,
 )
 from dispatcher.schedule import capacities
+from dispatcher.send import fix_of
 from dispatcher.table import (
     Config,
     Inputs,
@@ -57,9 +64,10 @@ def windows(
     views = report.window_views(cfg.windows, seen.active_slots,
                                 parse_now(now, cfg.settings.timezone), seen.notice_states,
                                 seen.work_reports,
-                                timedelta(minutes=cfg.settings.overrun_after_minutes))
+                                timedelta(minutes=cfg.settings.overrun_after_minutes),
+                                seen.notice_failures)
     if as_json:
-        print_json([view.to_json() for view in views])
+        print_json([view.to_json() for view in views], cfg.settings.timezone)
     else:
         _print_windows(views, cfg)
 
@@ -127,15 +135,18 @@ def status(
     """Deliveries of each notice of a window, by channel and state, and every failure."""
     cfg = load_config(config)
     target = find_window(cfg.windows, window)
-    notices, work = run_async(_window_status(cfg, target))
+    notices, work, troubles = run_async(_window_status(cfg, target))
     suppressed = len(run_async(peek(engine_url(cfg.settings.ledger_url,
                                                cfg.path.parent))).suppressions)
     if as_json:
         print_json({"window": target.id, "number": target.number, "notices": notices,
-                    "work": work, "suppressed": suppressed})
+                    "work": work, "suppressed": suppressed, **troubles},
+                   cfg.settings.timezone)
         return
     tz = cfg.settings.timezone
     out.print(report.work_text(work, tz), markup=False)
+    for line in report.trouble_lines(troubles, tz):
+        out.print(line, markup=False, style="red")
     if suppressed:
         out.print(f"{suppressed:,} addresses suppressed, not sent to (`dispatcher suppress "
                   "list`)", markup=False)
@@ -146,11 +157,16 @@ def status(
 
 
 async def _window_status(cfg: Config, window: Window
-                         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                         ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     async with opened_ledger(cfg) as ledger:
+        now = datetime.now(UTC)
         slot = active_slot(window, await ledger.active_slots())
-        work = report.work_json(work_of(window, slot, await ledger.work_reports()),
-                                datetime.now(UTC))
+        work = report.work_json(work_of(window, slot, await ledger.work_reports()), now)
+        troubles = {
+            "failing": [{**f.to_json(), "fix": _fix_text(f.fix)} for f in failing(
+                await ledger.notice_failures(window.id), await ledger.notice_states()).values()],
+            "alerts_not_sent": [a.to_json() for a in await ledger.alert_troubles(
+                now - ALERT_SEND_SECONDS) if a.alert.startswith(f"alert/{window.id}/")]}
         notices = []
         for record in await ledger.notices_of(window.id):
             counts = await ledger.counts(record.id)
@@ -160,11 +176,16 @@ async def _window_status(cfg: Config, window: Window
             waiting = await ledger.waiting(record.id)
             notices.append(report.notice_status(record, counts, failures, outages, waiting,
                                                 await ledger.confirmed_count(record.id)))
-        return notices, work
+        return notices, work, troubles
+
+
+def _fix_text(code: str) -> str:
+    fix = fix_of(code)
+    return fix.text if fix is not None else code
 
 
 def _print_notice_status(notice: dict[str, Any], tz: tzinfo) -> None:
-    created = jp_datetime(datetime.fromisoformat(notice["created_at"]).astimezone(tz))
+    created = jp_datetime(notice["created_at"].astimezone(tz))
     out.print(f"{notice['phase']} ({notice['slot']}): {notice['state']}, triggered by "
               f"{notice['triggered_by']} at {created}", markup=False)
     for channel, states in notice["channels"].items():

@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from dispatcher import logs
 from dispatcher.clock import Clock
 from dispatcher.daemon.tables import agrees_with_ledger
 from dispatcher.errors import InputError
@@ -103,6 +104,7 @@ class Reloads:
                       problem=str(problem))
             return
         self.table.take(inputs, files)
+        logs.use_zone(inputs.config.settings.timezone)
         self.on_reloaded(asyncio.get_running_loop().time() - began, True)
         event(log, logging.INFO, "table reloaded", windows=len(inputs.config.windows),
               contacts=len(inputs.contacts))

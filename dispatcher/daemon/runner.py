@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from dispatcher import logs
 from dispatcher.clock import Clock, Sleep
+from dispatcher.daemon.overruns import OverrunWatch
 from dispatcher.daemon.receipt_services import ReceiptServices
 from dispatcher.daemon.reloads import Reloads
 from dispatcher.daemon.sends import BackendFactory, NoticeSends, notice_fields
@@ -68,8 +70,10 @@ class Daemon:
         self.metrics = Metrics()
         self._sends = NoticeSends(self.table, self.clock, self.env, self.backends, self.sleep,
                                   self.stopping, self.on_result, self.on_missed,
-                                  self._started, self.metrics.provider_down)
+                                  self._started, self.metrics.provider_down,
+                                  self.metrics.notice_failed)
         self._jobs = NoticeJobs(self._fire)
+        self._overruns = OverrunWatch(self.backends, self.env)
         self._ledger: Ledger | None = None
         self._receipts: ReceiptServices | None = None
         self._ledger_down_since: datetime | None = None
@@ -109,6 +113,7 @@ class Daemon:
         the scheduler (inside a running event loop)."""
         files = self.table.edit_seen() or ()
         self.table.take(await asyncio.to_thread(self._load), files)
+        logs.use_zone(self.inputs.config.settings.timezone)
         settings = self.inputs.config.settings
         self._ledger = await Ledger.open(engine_url(settings.ledger_url,
                                                     self.inputs.config.path.parent))
@@ -180,8 +185,9 @@ class Daemon:
         return self._jobs.scheduled()
 
     async def wait_for_sends(self) -> None:
-        """Until every send started so far has finished."""
+        """Until every send started so far has finished (the operators' alerts too)."""
         await self._sends.wait()
+        await self._overruns.wait()
 
     def request_stop(self, signum: int | None = None) -> None:
         if not self.stopping.is_set():
@@ -195,12 +201,15 @@ class Daemon:
         ledger, settings = self._ledger, self.inputs.config.settings
         assert ledger is not None
         active = await ledger.active_slots()
-        decisions = decide(self._windows_on_known_slots(active), active,
-                           await ledger.notice_states(), self.clock(),
+        windows, reports = self._windows_on_known_slots(active), await ledger.work_reports()
+        decisions = decide(windows, active, await ledger.notice_states(), self.clock(),
                            timedelta(minutes=settings.catch_up_minutes),
-                           await ledger.slot_moves(), await ledger.work_reports(),
+                           await ledger.slot_moves(), reports,
                            timedelta(minutes=settings.overrun_after_minutes),
                            await ledger.notice_starts())
+        if not self.stopping.is_set():
+            self._overruns.look(self.inputs.config, windows, active, reports, ledger,
+                                self.clock())
         changed, removed = self._jobs.sync(d for d in decisions if d.key not in self._sends.running)
         for decision in changed:
             event(log, logging.INFO, "notice scheduled", **notice_fields(decision))
@@ -259,6 +268,8 @@ class Daemon:
         self._jobs.shutdown()
         await self._reloads.cancel()
         await self._sends.stop(STOP_TIMEOUT_SECONDS)  # before the ledger goes
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._overruns.wait(), STOP_TIMEOUT_SECONDS)
         if self._receipts is not None:
             await self._receipts.stop(STOP_TIMEOUT_SECONDS)
         if self._ledger is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -19,9 +19,8 @@ from dispatcher.schedule import Action, Decision
 from dispatcher.send import (
     Backend,
     Backends,
+    Fix,
     SendResult,
-    overrun_alert,
-    send_alert,
     send_session,
 )
 from dispatcher.table import (
@@ -29,9 +28,7 @@ from dispatcher.table import (
     Config,
     Inputs,
     Notice,
-    Phase,
     TableKeeper,
-    Window,
     build_notice,
     find_window,
 )
@@ -56,6 +53,7 @@ class NoticeSends:
     on_missed: Callable[[Decision], None] | None = None
     on_started: Callable[[Decision, float], None] | None = None  # and its lateness, seconds
     on_outage: Callable[[Channel, bool], None] | None = None  # a provider down (True) or back
+    on_failed: Callable[[Decision], None] | None = None  # a notice that could not be sent
     ledger: Ledger | None = None  # from the daemon's open
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     planning: set[str] = field(default_factory=set)  # started, deliveries not yet planned
@@ -102,11 +100,6 @@ class NoticeSends:
               late_seconds=round(lateness, 3))
         if self.on_started is not None:
             self.on_started(decision, lateness)
-        alerting = None
-        if decision.phase is Phase.OVERRUN:  # the operators are alerted at the same moment
-            event(log, logging.WARNING, "work overrunning: its end passed without done",
-                  window=window.number, end=decision.slot.end.isoformat())
-            alerting = asyncio.create_task(self._alert(decision, inputs.config, window))
         progress = asyncio.create_task(self._log_progress(decision))
         try:
             notice = build_notice(window, decision.slot, decision.phase,
@@ -125,28 +118,51 @@ class NoticeSends:
                     stopping=self.stopping, sleep=self.sleep, on_outage=self.on_outage,
                     on_counted=lambda _: self.planning.discard(decision.key),
                     release_at=decision.at, release=not resuming)
-        except InputError as exc:  # e.g. a template an edit broke: logged once, tried later
-            if self._back_off(decision)[0] == 1:
+        except InputError as exc:  # a message that cannot be rendered: logged once
+            failures, wait = self._back_off(decision)
+            if failures == 1:
                 for problem in exc.problems:
                     event(log, logging.ERROR, "notice not sent", **notice_fields(decision),
-                          problem=str(problem))
+                          problem=str(problem), fix=Fix.TABLE.text)
+            await self._failed_now(decision, "; ".join(str(p) for p in exc.problems),
+                                   Fix.TABLE)
             return
         except Exception as exc:  # any failure but bad input: logged, tried again later
             failures, wait = self._back_off(decision)
+            error = f"{type(exc).__name__}: {exc}"
             failure(log, "notice failed, starting it again later", exc, **notice_fields(decision),
-                    error=f"{type(exc).__name__}: {exc}", retry_in_seconds=round(wait, 1),
-                    failures=failures)
+                    error=error, retry_in_seconds=round(wait, 1), failures=failures)
+            await self._failed_now(decision, error, Fix.RETRY)
             return
         finally:
             self.planning.discard(decision.key)
             progress.cancel()
-            if alerting is not None:
-                await alerting
         self._report(decision, result)
         if result.stopped:
-            self._wait_for_a_fix(decision, result)
+            await self._wait_for_a_fix(decision, result)
         else:
             self._failed.pop(decision.key, None)
+            await self._patiently(self.ledger.clear_failure(
+                decision.window.id, decision.slot.name, decision.notice.tag))
+
+    async def _failed_now(self, decision: Decision, reason: str, fix: Fix) -> None:
+        """Say where operators look that the notice could not be sent: the ledger (for
+        `status`, `windows` and the console) and the failed-notice counter."""
+        if self.on_failed is not None:
+            self.on_failed(decision)
+        assert self.ledger is not None
+        await self._patiently(self.ledger.record_failure(
+            decision.window.id, decision.slot.name, decision.notice.tag, reason, fix.value,
+            self.clock()))
+
+    async def _patiently(self, writing: Awaitable[object]) -> None:
+        """A write of a notice's failure or recovery; a ledger that cannot take it is
+        logged (the next send's outcome writes it again)."""
+        try:
+            await writing
+        except Exception as exc:
+            event(log, logging.WARNING, "notice failure not recorded in the ledger",
+                  error=f"{type(exc).__name__}: {exc}")
 
     async def _released(self, notice: Notice, channels: list[Channel]) -> list[Channel]:
         """Those of ``channels`` the notice's release times let go now (the others are
@@ -158,29 +174,17 @@ class NoticeSends:
         released = await self.ledger.released_channels(record.id, self.clock())
         return [c for c in channels if c.value in released]
 
-    async def _alert(self, decision: Decision, config: Config, window: Window) -> None:
-        """Tell the ``[alerts]`` addresses of the overrun, each once (never raises)."""
-        assert self.ledger is not None
-        channels = sorted({channel for channel, _ in config.alerts.addresses()})
-        if not channels:
-            return
-        alert = overrun_alert(config, window, decision.slot.end, decision.key)
-        try:
-            async with Backends(self.backends(config, channels, self.env)) as backends:
-                await send_alert(config, self.ledger, backends, alert, self.clock())
-        except Exception as exc:  # a ledger away, a missing credential: logged, not retried
-            failure(log, "operator alert failed", exc, **notice_fields(decision),
-                    error=f"{type(exc).__name__}: {exc}")
-
-    def _wait_for_a_fix(self, decision: Decision, result: SendResult) -> None:
+    async def _wait_for_a_fix(self, decision: Decision, result: SendResult) -> None:
         """A provider refused our login: the notice is started again only after a long
         wait (trying a wrong password again and again can lock the account), or at once
         when the daemon is restarted with the corrected login."""
         self._back_off(decision, REFUSED_RETRY_SECONDS)
+        channels = ",".join(c.value for c in result.stopped)
+        error = "; ".join(result.stopped.values())
         event(log, logging.ERROR, "notice paused: a provider refused our login",
-              **notice_fields(decision), channels=",".join(c.value for c in result.stopped),
-              error="; ".join(result.stopped.values()), retry_in_seconds=REFUSED_RETRY_SECONDS,
-              fix="correct the login, then restart the daemon or run `dispatcher send`")
+              **notice_fields(decision), channels=channels, error=error,
+              retry_in_seconds=REFUSED_RETRY_SECONDS, fix=Fix.LOGIN.text)
+        await self._failed_now(decision, f"{channels}: login refused: {error}", Fix.LOGIN)
 
     def _back_off(self, decision: Decision, wait: float | None = None) -> tuple[int, float]:
         """A notice's send failed: start it again after a backoff (``[retry]``'s probe

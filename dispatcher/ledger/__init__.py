@@ -1,13 +1,16 @@
 """The ledger: notices, deliveries and the audit log (SQLAlchemy 2, async drivers)."""
 
 from dispatcher.ledger.engine import engine_url, is_unavailable
+from dispatcher.ledger.notices import failing
 from dispatcher.ledger.records import (
+    AlertTrouble,
     Claimed,
     Confirmation,
     DeliveryRecord,
     EventRecord,
     ForgedReport,
     NewDelivery,
+    NoticeFailure,
     NoticeRecord,
     Opening,
     OutageRecord,
@@ -32,8 +35,10 @@ from dispatcher.ledger.states import (
 )
 from dispatcher.ledger.store import Ledger, Peek, may_exist, peek
 from dispatcher.ledger.tables import metadata
+from dispatcher.ledger.work import ALERT_SEND_SECONDS
 
 __all__ = [
+    "ALERT_SEND_SECONDS",
     "BEGUN_STATES",
     "FINAL_STATES",
     "LIFECYCLE",
@@ -41,6 +46,7 @@ __all__ = [
     "REPORTABLE_STATES",
     "REPORTED_STATES",
     "UNSENT_STATES",
+    "AlertTrouble",
     "Applied",
     "Cause",
     "Claimed",
@@ -52,6 +58,7 @@ __all__ = [
     "Ledger",
     "LifecycleError",
     "NewDelivery",
+    "NoticeFailure",
     "NoticeRecord",
     "NoticeState",
     "Opening",
@@ -62,6 +69,7 @@ __all__ = [
     "Report",
     "Suppression",
     "engine_url",
+    "failing",
     "is_unavailable",
     "may_exist",
     "metadata",

@@ -4,17 +4,20 @@ ledger records them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.lifecycle import notice_row
-from dispatcher.ledger.records import NoticeRecord, OutageRecord
+from dispatcher.ledger.records import NoticeFailure, NoticeRecord, OutageRecord
 from dispatcher.ledger.states import BEGUN_STATES, NoticeState
 from dispatcher.ledger.tables import (
     audit_log,
+    notice_failures,
     notice_releases,
     notices,
     outages,
@@ -105,6 +108,40 @@ class NoticeQueries(EngineUser):
                        c.error).where(c.notice_id == notice_id).order_by(c.id))
             return [OutageRecord(*row) for row in rows]
 
+    async def record_failure(self, window_id: str, slot: str, phase: str, reason: str,
+                             fix: str, now: datetime) -> int:
+        """The daemon could not start or send a notice: one more failure in a row, with its
+        reason and what to do. Returns the failures in a row."""
+        f = notice_failures.c
+        dialect = postgresql if self._postgres else sqlite
+        upsert = dialect.insert(notice_failures).values(
+            window_id=window_id, slot=slot, phase=phase, since=now, at=now, failures=1,
+            reason=reason, fix=fix)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[f.window_id, f.slot, f.phase],
+            set_={"at": now, "failures": f.failures + 1, "reason": reason, "fix": fix})
+        async with self._begin() as conn:
+            await conn.execute(upsert)
+            return int(await conn.scalar(select(f.failures).where(
+                f.window_id == window_id, f.slot == slot, f.phase == phase)) or 0)
+
+    async def clear_failure(self, window_id: str, slot: str, phase: str) -> None:
+        """The daemon's send of the notice went through: it is failing no more."""
+        f = notice_failures.c
+        async with self._begin() as conn:
+            await conn.execute(delete(notice_failures).where(
+                f.window_id == window_id, f.slot == slot, f.phase == phase))
+
+    async def notice_failures(self, window_id: str | None = None) -> dict[str, NoticeFailure]:
+        """The notices the daemon could not start or send, by key (of every window, or of
+        ``window_id``), whatever became of them since (a view leaves out those done)."""
+        query = select(notice_failures)
+        if window_id is not None:
+            query = query.where(notice_failures.c.window_id == window_id)
+        async with self._connect() as conn:
+            failures = [NoticeFailure(**row._mapping) for row in await conn.execute(query)]
+        return {notice_key(f.window_id, f.slot, f.phase): f for f in failures}
+
     async def audit(self, actor: str, action: str, window_id: str, detail: dict[str, Any],
                     now: datetime) -> None:
         async with self._begin() as conn:
@@ -127,3 +164,9 @@ class NoticeQueries(EngineUser):
             rows = await conn.execute(select(a.actor, func.max(a.at))
                                       .where(a.action == "login").group_by(a.actor))
             return {actor: at for actor, at in rows}
+
+
+def failing(failures: Mapping[str, NoticeFailure], states: Mapping[str, NoticeState]
+            ) -> dict[str, NoticeFailure]:
+    """Of the notices whose last send by a daemon failed (by key), those not done."""
+    return {key: f for key, f in failures.items() if states.get(key) != NoticeState.DONE}

@@ -28,6 +28,42 @@ class NoticeRecord:
 
 
 @dataclass(frozen=True)
+class NoticeFailure:
+    """A notice the daemon could not start or send: since when, how many tries in a row,
+    the last reason, and what the operator can do about it (``fix``: a code the send path
+    explains)."""
+
+    window_id: str
+    slot: str
+    phase: str
+    since: datetime
+    at: datetime
+    failures: int
+    reason: str
+    fix: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"phase": self.phase, "slot": self.slot, "since": self.since,
+                "at": self.at, "failures": self.failures, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class AlertTrouble:
+    """An operators' alert that did not reach an address: ``error`` says why; None when it
+    was claimed and never sent (its sender stopped holding it)."""
+
+    alert: str
+    channel: str
+    address: str
+    at: datetime
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"alert": self.alert, "channel": self.channel, "address": self.address,
+                "at": self.at, "error": self.error or "claimed, never sent"}
+
+
+@dataclass(frozen=True)
 class Opening:
     """A notice being planned by ``triggered_by``: when each of its channels may go
     (``releases``: every channel of the notice, None for one not released yet; a

@@ -20,7 +20,7 @@ from dispatcher.ledger.events import EventLog
 from dispatcher.ledger.lifecycle import NoticeLifecycle
 from dispatcher.ledger.notices import NoticeQueries
 from dispatcher.ledger.publications import PublicationLog
-from dispatcher.ledger.records import Suppression
+from dispatcher.ledger.records import NoticeFailure, Suppression
 from dispatcher.ledger.states import NoticeState
 from dispatcher.ledger.work import WorkLog
 from dispatcher.table import WorkKey, WorkReport
@@ -47,13 +47,14 @@ def may_exist(url: URL) -> bool:
 @dataclass(frozen=True)
 class Peek:
     """What the views read of a ledger: the active slots, the notices' states, the
-    reports of the work and the suppressed addresses (all empty for a ledger not made
-    yet)."""
+    reports of the work, the suppressed addresses and the notices the daemon could not
+    send (all empty for a ledger not made yet)."""
 
     active_slots: dict[str, str] = field(default_factory=dict)
     notice_states: dict[str, NoticeState] = field(default_factory=dict)
     work_reports: dict[WorkKey, list[WorkReport]] = field(default_factory=dict)
     suppressions: list[Suppression] = field(default_factory=list)
+    notice_failures: dict[str, NoticeFailure] = field(default_factory=dict)  # by key
 
 
 async def peek(url: URL) -> Peek:
@@ -63,6 +64,7 @@ async def peek(url: URL) -> Peek:
     ledger = await Ledger.open(url)
     try:
         return Peek(await ledger.active_slots(), await ledger.notice_states(),
-                    await ledger.work_reports(), await ledger.suppressions())
+                    await ledger.work_reports(), await ledger.suppressions(),
+                    await ledger.notice_failures())
     finally:
         await ledger.close()

@@ -177,6 +177,22 @@ operator_alerts = Table(
     UniqueConstraint("alert", "channel", "address", name="uq_operator_alert"),
 )
 
+# A notice the daemon could not start or send (a template it cannot render, a login a
+# provider refused, a ledger error): since when, how many tries in a row, the last reason
+# and what to do; removed when the daemon's send of it goes through. `status`, `windows`,
+# the console and /metrics show those of notices not done.
+notice_failures = Table(
+    "notice_failures", metadata,
+    Column("window_id", String(200), primary_key=True),
+    Column("slot", String(50), primary_key=True),
+    Column("phase", String(20), primary_key=True),
+    Column("since", UTCDateTime, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("fix", Text, nullable=False),
+)
+
 # A contact saying they read a notice: the first confirmation of (notice, contact) is the
 # one kept (confirming again changes nothing); ``via`` is link, voice or helpdesk.
 confirmations = Table(

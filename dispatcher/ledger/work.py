@@ -4,13 +4,15 @@ the work, each once."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from dispatcher.errors import Problem, StaleError
 from dispatcher.ledger.engine import EngineUser
+from dispatcher.ledger.records import AlertTrouble
 from dispatcher.ledger.tables import operator_alerts, work_reports
 from dispatcher.table import Channel, Report, WorkKey, WorkReport
 
@@ -60,7 +62,7 @@ class WorkLog(EngineUser):
             async with self._begin() as conn:
                 result = await conn.execute(operator_alerts.insert().values(
                     alert=alert, channel=channel.value, address=address, at=now,
-                    error="not sent yet"))
+                    error=UNSENT_ALERT))
                 key = result.inserted_primary_key
                 assert key is not None
                 return int(key[0])
@@ -80,6 +82,44 @@ class WorkLog(EngineUser):
             rows = await conn.execute(select(c.channel, c.address, c.error)
                                       .where(c.alert == alert).order_by(c.id))
             return [(channel, address, error) for channel, address, error in rows]
+
+
+    async def alert_troubles(self, claimed_before: datetime) -> list[AlertTrouble]:
+        """Each alert to an address that did not go: failed (with why), or claimed before
+        ``claimed_before`` and still not sent (its sender stopped holding it), oldest
+        first."""
+        c = operator_alerts.c
+        async with self._connect() as conn:
+            rows = await conn.execute(
+                select(c.alert, c.channel, c.address, c.at, c.error)
+                .where(c.error.is_not(None)).order_by(c.id))
+            return [AlertTrouble(alert, channel, address, at,
+                                 None if error == UNSENT_ALERT else error)
+                    for alert, channel, address, at, error in rows
+                    if error != UNSENT_ALERT or at < claimed_before]
+
+    async def alert_counts(self, claimed_before: datetime) -> Counter[str]:
+        """The alerts to an address by outcome: sent, failed, unsent (claimed before
+        ``claimed_before``, never sent) or sending."""
+        c = operator_alerts.c
+        counts: Counter[str] = Counter()
+        async with self._connect() as conn:
+            for error, at in await conn.execute(select(c.error, c.at)):
+                counts[_alert_outcome(error, at, claimed_before)] += 1
+        return counts
+
+
+UNSENT_ALERT = "not sent yet"  # a claimed alert's error until its sender says otherwise
+# A claimed alert not sent after this long was left by a sender that stopped
+ALERT_SEND_SECONDS = timedelta(minutes=2)
+
+
+def _alert_outcome(error: str | None, at: datetime, claimed_before: datetime) -> str:
+    if error is None:
+        return "sent"
+    if error != UNSENT_ALERT:
+        return "failed"
+    return "unsent" if at < claimed_before else "sending"
 
 
 def _conflict(report: WorkReport, made: list[tuple[Report, int]]) -> Problem | None:

@@ -40,7 +40,14 @@ from dispatcher.send.operator import (
 )
 from dispatcher.send.outcome import outcome_of_error
 from dispatcher.send.run import Plan, SendingRun
-from dispatcher.send.session import SendResult, preflight, send_notice, send_session
+from dispatcher.send.session import (
+    Fix,
+    SendResult,
+    fix_of,
+    preflight,
+    send_notice,
+    send_session,
+)
 from dispatcher.send.work import (
     WorkAction,
     WorkView,
@@ -63,6 +70,7 @@ __all__ = [
     "CallUrls",
     "DeliveryTokens",
     "FaxResult",
+    "Fix",
     "MessageStatus",
     "Outgoing",
     "Plan",
@@ -83,6 +91,7 @@ __all__ = [
     "current_notice",
     "delivery_tag",
     "fax_result",
+    "fix_of",
     "gateway_recipient",
     "make_backends",
     "outcome_of_error",

@@ -1,7 +1,8 @@
-"""The operators' alerts (``[alerts]``): when a work overruns its confirmed end, each address
-is told once, through the e-mail and SMS channels' own backends. At most once: an address
-is claimed in the ledger before its message goes, and a failure is logged and recorded,
-not retried (the console's banner and the log say the same)."""
+"""The operators' alerts (``[alerts]``): when a work overruns its confirmed end (the
+table's, then each extension's), each address is told once, through the e-mail and SMS
+channels' own backends. At most once: an address is claimed in the ledger before its
+message goes, and a failure is logged and recorded, not retried (`status`, the console's
+banner and /metrics show it)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dispatcher.ledger import Ledger
 from dispatcher.logs import event
 from dispatcher.render import Message, count_segments
 from dispatcher.send.channels import Backend, Outgoing
-from dispatcher.table import Channel, Config, Contact, Window, jp_clock, jp_datetime
+from dispatcher.table import Channel, Config, Contact, Overrun, jp_clock, jp_datetime
 
 log = logging.getLogger("dispatcher.alerts")
 ALERT_CHANNELS = (Channel.EMAIL, Channel.SMS)
@@ -33,20 +34,32 @@ class Alert:
     short: str  # the SMS's
 
 
-def overrun_alert(config: Config, window: Window, due_end: datetime, notice_key: str) -> Alert:
-    """The alert of an overrun: the end it was due at, and what to do."""
-    due = due_end.astimezone(config.settings.timezone)
-    n = window.number
+def overrun_alert(config: Config, overrun: Overrun) -> Alert:
+    """The alert of an overrun: the end it was due at, what the merchants are told, and
+    what to do."""
+    window, n = overrun.window, overrun.window.number
+    due = overrun.due_end.astimezone(config.settings.timezone)
+    extended = overrun.extensions > 0
+    end = f"延長後の終了予定 {jp_datetime(due)}" if extended else f"終了予定 {jp_datetime(due)}"
+    merchants, told = "", ""
+    if window.broadcast and not extended:
+        merchants = ("加盟店様には作業延長のお知らせを送信します"
+                     f"（送信状況: dispatcher status {n}）。\n")
+        told = "加盟店様へ延長のお知らせ送信。"
+    elif window.broadcast:
+        merchants = ("加盟店様への作業延長のお知らせは最初の超過時に送信済みで、再送はしません。"
+                     "新しい終了予定を延長で報告すると、加盟店様に延長のお知らせが届きます。\n")
+        told = "加盟店様へ再送なし。"
     return Alert(
-        f"alert/{notice_key}",
-        f"【要対応】作業延長: #{n} {window.title}",
-        f"作業 #{n} {window.title}（{window.id}）は、終了予定 {jp_datetime(due)} を過ぎても"
-        f"作業完了の報告がありません。\n加盟店様には作業延長のお知らせを送信しました。\n\n"
+        f"alert/{overrun.key}",
+        f"【要対応】{'延長後も' if extended else ''}作業延長: #{n} {window.title}",
+        f"作業 #{n} {window.title}（{window.id}）は、{end} を過ぎても作業完了の報告が"
+        f"ありません。\n{merchants}\n"
         f"作業が終わったら: dispatcher done {n}\n"
         f"延長するなら: dispatcher extend {n} --until 新しい終了予定\n"
         f"（コンソールの「今夜の作業」からも報告できます）\n",
-        f"【dispatcher】#{n} 終了予定{jp_clock(due)}を過ぎても作業完了の報告なし。"
-        f"加盟店様へ延長のお知らせ送信済。dispatcher done {n} または extend {n}")
+        f"【dispatcher】#{n} {'延長後の' if extended else ''}終了予定{jp_clock(due)}を過ぎても"
+        f"作業完了の報告なし。{told}dispatcher done {n} または extend {n}")
 
 
 async def send_alert(config: Config, ledger: Ledger, backends: Mapping[Channel, Backend],

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from dispatcher.clock import Clock, Sleep
 from dispatcher.errors import Problem, TemplateError
@@ -30,6 +31,43 @@ from dispatcher.table import (
     Notice,
     in_audience,
 )
+
+
+class Fix(StrEnum):
+    """What an operator can do about a notice the daemon could not send."""
+
+    TABLE = "table"  # a message that cannot be rendered
+    RETRY = "retry"  # any other failure: the daemon tries again
+    LOGIN = "login"  # a provider refused our login
+
+    @property
+    def text(self) -> str:
+        return _FIX_TEXT[self][0]
+
+    @property
+    def japanese(self) -> str:
+        return _FIX_TEXT[self][1]
+
+
+_FIX_TEXT = {
+    Fix.TABLE: ("correct the template or the table (`dispatcher check` names it); the daemon "
+                "tries again by itself, or `dispatcher send` sends it now",
+                "テンプレートか設定を直してください（dispatcher check が箇所を示します）。"
+                "直ればデーモンが自動で送信します。今すぐ送るには dispatcher send。"),
+    Fix.RETRY: ("the daemon tries again by itself; the daemon's log has the whole error",
+                "デーモンが自動で再試行します。詳しい原因はデーモンのログにあります。"),
+    Fix.LOGIN: ("correct the login, then restart the daemon or run `dispatcher send`",
+                "送信サービスのログイン情報を直し、デーモンを再起動するか dispatcher send "
+                "を実行してください。"),
+}
+
+
+def fix_of(code: str) -> Fix | None:
+    """The fix a ledger's failure names (None for one an unknown version wrote)."""
+    try:
+        return Fix(code)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -16,11 +16,12 @@ from dispatcher.table.windows import (
     Slot,
     Step,
     Window,
+    active_slot,
     find_window,
     following_slot,
     notice_times,
 )
-from dispatcher.table.work import Report, Work, WorkReport, WorkReports, work_of
+from dispatcher.table.work import Report, Work, WorkReport, WorkReports, WorkState, work_of
 
 STEP_MARK = "+"  # start+voice: the call-out of the start notice
 
@@ -249,3 +250,34 @@ def _reminder_lead(window: Window, lead: timedelta | None) -> timedelta:
         raise single(ArgumentError, "--lead", f"window {window.number} has no {lead_text(lead)}"
                                               f" reminder (it has {known})")
     return lead
+
+
+@dataclass(frozen=True)
+class Overrun:
+    """The work of ``window`` in ``slot`` went past an end in force without `done`: the
+    table's end (``extensions`` 0), or the end of its last extension."""
+
+    window: Window
+    slot: Slot
+    due_end: datetime
+    extensions: int
+
+    @property
+    def key(self) -> str:
+        """Names this overrun once (an alert, a log line): ``w/planned/overrun``, then
+        ``w/planned/overrun/extended-1`` for the end the first extension gave."""
+        base = notice_key(self.window.id, self.slot.name, Phase.OVERRUN)
+        return f"{base}/extended-{self.extensions}" if self.extensions else base
+
+
+def overruns(windows: Iterable[Window], active: Mapping[str, str], reports: WorkReports,
+             after: timedelta, now: datetime) -> list[Overrun]:
+    """Each work (of a window whose end waits for `done`) whose end in force passed
+    ``after`` ago without `done`, as of ``now``."""
+    found = []
+    for window in windows:
+        slot = active_slot(window, active)
+        work = work_of(window, slot, reports)
+        if work.state(now) is WorkState.OVERRUNNING and now >= work.overrun_at(after):
+            found.append(Overrun(window, slot, work.due_end, len(work.extensions)))
+    return found

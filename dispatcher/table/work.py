@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from dispatcher.table.windows import Channel, EndNotice, Slot, Window
+from dispatcher.table.windows import (
+    Channel,
+    EndNotice,
+    Slot,
+    Window,
+)
 
 
 class Report(StrEnum):

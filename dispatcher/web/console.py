@@ -31,7 +31,6 @@ from dispatcher.table import (
     TableKeeper,
     Window,
     WorkReports,
-    WorkState,
     active_slot,
     find_window,
     jp_datetime,
@@ -42,6 +41,7 @@ from dispatcher.table import (
     work_of,
 )
 from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users, secret_key
+from dispatcher.web.banners import banners
 from dispatcher.web.gate import STATIC, Gate, html, local
 from dispatcher.web.night import NightBoard
 from dispatcher.web.notices import NoticeDesk
@@ -237,30 +237,13 @@ class Console:
 
     async def _page_context(self, session: Session, config: Config) -> dict[str, Any]:
         """What every page shows: who is logged in, the CSRF token, why the last edit of
-        the table was not taken in (the pages show the last good table meanwhile), and the
-        works that overran a confirmed end without `done` (the overrun notice went)."""
-        overruns = overrunning(config, await self.ledger.active_slots(),
-                               await self.ledger.work_reports(), self.clock())
+        the table was not taken in (the pages show the last good table meanwhile), the
+        works that overran an end in force without `done`, the notices the daemon could not
+        send and the operators' alerts that did not go."""
         return {"user": session.user, "csrf": session.csrf,
                 "rejected": [str(problem) for problem in self._desk.rejected],
-                "overrunning": overruns}
+                **await banners(config, self.ledger, self.clock())}
 
-
-def overrunning(config: Config, active: dict[str, str], reports: WorkReports,
-                now: datetime) -> list[str]:
-    """An alert for each window whose confirmed end passed ``overrun_after_minutes`` ago
-    without `done`: the moment its overrun notice goes out."""
-    tz = config.settings.timezone
-    after = timedelta(minutes=config.settings.overrun_after_minutes)
-    alerts = []
-    for window in config.windows:
-        work = work_of(window, active_slot(window, active), reports)
-        if work.state(now) is WorkState.OVERRUNNING and now >= work.overrun_at(after):
-            alerts.append(f"#{window.number} {window.title}: 終了予定 "
-                          f"{jp_datetime(work.due_end.astimezone(tz))} を過ぎても作業完了の"
-                          f"報告がありません。作業完了（dispatcher done {window.number}）"
-                          f"または延長を報告してください。")
-    return alerts
 
 def _window_row(window: Window, active: dict[str, str], states: dict[str, Any],
                 reports: WorkReports, now: datetime, config: Config) -> dict[str, Any]:

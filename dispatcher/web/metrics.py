@@ -17,13 +17,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dispatcher.clock import Clock
-from dispatcher.ledger import Ledger, NoticeRecord
+from dispatcher.ledger import ALERT_SEND_SECONDS, Ledger, NoticeRecord, failing
+from dispatcher.schedule import Decision
 from dispatcher.table import Channel, Inputs, active_slot
 
 # How long after its slot's end a window's notices still count as active
 ACTIVE_AFTER_END = timedelta(days=1)
 LATENESS_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 UNFINISHED = ("pending", "sending")
+ALERT_OUTCOMES = ("sent", "sending", "failed", "unsent")
 
 
 class Metrics:
@@ -42,6 +44,19 @@ class Metrics:
         self.reload_ok = Gauge(
             "dispatcher_reload_success",
             "1 if the last edit of the table was taken in, 0 if it was rejected.", registry=r)
+        self.failures = CounterMetric(
+            "dispatcher_notice_failures",
+            "Sends of a notice by this daemon that failed before its deliveries could go "
+            "(a message that cannot be rendered, a login refused, a ledger error), by phase.",
+            ["phase"], registry=r)
+        self.failing = Gauge(
+            "dispatcher_notices_failing",
+            "Notices not done whose last send by a daemon failed (`dispatcher status` says "
+            "why and what to do).", registry=r)
+        self.alerts = Gauge(
+            "dispatcher_operator_alerts",
+            "The operators' alerts to each address, by outcome: sent, sending, failed, "
+            "unsent (claimed, its sender stopped).", ["state"], registry=r)
         self.ledger_errors = CounterMetric(
             "dispatcher_ledger_errors",
             "Looks at the ledger that failed because it did not answer.", registry=r)
@@ -85,6 +100,9 @@ class Metrics:
         self._down[channel.value] += 1 if down else -1
         self.down.labels(channel.value).set(1 if self._down[channel.value] > 0 else 0)
 
+    def notice_failed(self, decision: Decision) -> None:
+        self.failures.labels(decision.phase.value).inc()
+
     def reloaded(self, seconds: float, taken: bool) -> None:
         self.reload_seconds.set(seconds)
         self.reload_ok.set(1 if taken else 0)
@@ -105,8 +123,12 @@ class Metrics:
             if state in UNFINISHED:
                 queued[(channel,)] += n
         _set_all(self.queue, queued.items())
-        states = Counter((state.value,) for state in (await ledger.notice_states()).values())
+        states_by_key = await ledger.notice_states()
+        states = Counter((state.value,) for state in states_by_key.values())
         _set_all(self.notices, states.items())
+        self.failing.set(len(failing(await ledger.notice_failures(), states_by_key)))
+        alerts = await ledger.alert_counts(now - ALERT_SEND_SECONDS)
+        _set_all(self.alerts, [((state,), alerts[state]) for state in ALERT_OUTCOMES])
         outages = await ledger.outage_totals()
         _set_all(self.outages, [((c,), n) for c, (n, _) in outages.items()])
         _set_all(self.probes, [((c,), p) for c, (_, p) in outages.items()])

@@ -1,0 +1,80 @@
+"""What every console page shows at its top, read from the ledger: the works that overran
+an end in force without `done` (and what the merchants were told), the notices the daemon
+could not send (why, and what to do), and the operators' alerts that did not go."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, tzinfo
+
+from dispatcher.ledger import (
+    ALERT_SEND_SECONDS,
+    AlertTrouble,
+    Ledger,
+    NoticeFailure,
+    NoticeState,
+    failing,
+)
+from dispatcher.send import fix_of
+from dispatcher.table import (
+    Config,
+    Overrun,
+    Phase,
+    jp_datetime,
+    notice_key,
+    overruns,
+)
+
+_TOLD = {NoticeState.DONE: "送信済み", NoticeState.SENDING: "送信中",
+         NoticeState.PARTIAL: "送信中", NoticeState.MISSED: "時間切れで送れませんでした"}
+
+
+async def banners(config: Config, ledger: Ledger, now: datetime) -> dict[str, list[str]]:
+    """The banners' lines, by banner: overrunning, failing, alerts_not_sent."""
+    states = await ledger.notice_states()
+    tz = config.settings.timezone
+    found = overruns(config.windows, await ledger.active_slots(), await ledger.work_reports(),
+                     timedelta(minutes=config.settings.overrun_after_minutes), now)
+    return {
+        "overrunning": [overrun_line(o, states, tz) for o in found],
+        "failing": failing_lines(config, failing(await ledger.notice_failures(), states), tz),
+        "alerts_not_sent": alert_lines(await ledger.alert_troubles(now - ALERT_SEND_SECONDS),
+                                       tz),
+    }
+
+
+def overrun_line(overrun: Overrun, states: Mapping[str, NoticeState], tz: tzinfo) -> str:
+    """``#3 …: 終了予定 … を過ぎても…`` with what became of the merchants' overrun notice."""
+    window = overrun.window
+    due = jp_datetime(overrun.due_end.astimezone(tz))
+    end = f"延長後の終了予定 {due}" if overrun.extensions else f"終了予定 {due}"
+    told = ""
+    if window.broadcast:
+        state = states.get(notice_key(window.id, overrun.slot.name, Phase.OVERRUN))
+        told = f"（加盟店様への作業延長のお知らせ: {_told(state)}"
+        told += "。超過時に一度だけ送ります）" if overrun.extensions else "）"
+    return (f"#{window.number} {window.title}: {end} を過ぎても作業完了の報告がありません"
+            f"{told}。作業完了（dispatcher done {window.number}）または延長を報告してください。")
+
+
+def _told(state: NoticeState | None) -> str:
+    return _TOLD.get(state, "未送信") if state is not None else "未送信"
+
+
+def failing_lines(config: Config, failures: Mapping[str, NoticeFailure], tz: tzinfo
+                  ) -> list[str]:
+    """``#3 …「start」(planned) を送信できていません…`` with why and what to do."""
+    numbers = {w.id: f"#{w.number} {w.title}" for w in config.windows}
+    lines = []
+    for f in failures.values():
+        fix = fix_of(f.fix)
+        since = jp_datetime(f.since.astimezone(tz))
+        lines.append(f"{numbers.get(f.window_id, f.window_id)} のお知らせ「{f.phase}」"
+                     f"（{f.slot}）を送信できていません（{since} から {f.failures} 回）: "
+                     f"{f.reason} {fix.japanese if fix else ''}".rstrip())
+    return lines
+
+
+def alert_lines(troubles: Iterable[AlertTrouble], tz: tzinfo) -> list[str]:
+    return [f"{jp_datetime(t.at.astimezone(tz))} {t.alert} → {t.channel} {t.address}: "
+            f"{t.error or '送信されないままです（送信中に止まりました）'}" for t in troubles]
