@@ -102,6 +102,7 @@ SLOW_SECONDS = 40  # a provider taking longer over one message than a lease last
 SECONDS = (1, 20, 45, 300, 600, 1800, 3600, 6 * 3600)
 JST = timezone(timedelta(hours=9))
 STEP_AFTER = {"sms": timedelta(minutes=10), "voice": timedelta(minutes=20)}  # ASKING's
+BROKEN = "★{{ no_such_thing }}"  # a template edit the daemon rejects
 
 
 ASKING = """
@@ -189,6 +190,7 @@ class World:
         # (notice key, channel, when) of each hand-over by the daemon
         self.by_daemon: list[tuple[str, str, datetime]] = []
         self.handed_at: list[tuple[str, datetime]] = []  # (notice key, when), by anyone
+        self.from_a_rejected_edit: list[str] = []  # messages a rejected template wrote
 
     def clock(self) -> datetime:
         return self.now
@@ -218,6 +220,8 @@ class World:
         await self._check_slot(outgoing.notice_key)
         await self._check_unconfirmed(outgoing)
         self.handed_at.append((outgoing.notice_key, self.now))
+        if "★" in outgoing.message.body:
+            self.from_a_rejected_edit.append(outgoing.notice_key)
         if not self.by_operator:
             self.by_daemon.append((outgoing.notice_key, outgoing.message.channel.value,
                                    self.now))
@@ -297,6 +301,7 @@ class Night(RuleBasedStateMachine):
         self.shift = 0
         self.earliest_shift = 0  # the planned start was never earlier than START + this
         self.edits = 0
+        self.template_broken = False
         self.config = self.folder / "config.toml"
         self._write_table()
         # a night that asks begins a minute before the work, so that its examples reach
@@ -345,6 +350,19 @@ class Night(RuleBasedStateMachine):
         stamp = (1_900_000_000 + self.edits) * 10**9
         for path in (self.config, self.folder / "contacts" / "night.csv"):
             os.utime(path, ns=(stamp, stamp))
+
+    @rule()
+    def break_or_mend_the_sms_start_template(self) -> None:
+        """An edit that names a variable no notice has (the daemon rejects it and keeps
+        the last good templates), or the template put back as it was."""
+        template = self.folder / "templates" / "sms" / "start.txt.j2"
+        good = (ROOT / "templates" / "sms" / "start.txt.j2").read_text(encoding="utf-8")
+        self.template_broken = not self.template_broken
+        template.write_text(good.replace("を開始しました", f"を開始しました{BROKEN}")
+                            if self.template_broken else good, encoding="utf-8")
+        self.edits += 1
+        stamp = (1_900_000_000 + self.edits) * 10**9
+        os.utime(template, ns=(stamp, stamp))
 
     @rule(contact=st.integers(0, 5))
     def add_or_remove_a_contact(self, contact: int) -> None:
@@ -606,7 +624,19 @@ class Night(RuleBasedStateMachine):
         overruns = {f"alert/{WINDOW}/{n.slot}/{n.phase}"
                     for n in self.run(self.ledger.notices_of(WINDOW))
                     if n.phase == "overrun" and n.state != "missed"}
-        assert {alert for alert, _ in self.world.alerts} <= overruns
+        reports = self.run(self.ledger.work_reports())
+        for alert, _ in self.world.alerts:
+            _, _, slot, _, *extended = alert.split("/")
+            if not extended:  # the table's end passed: as its overrun notice went
+                assert alert in overruns, alert
+                continue
+            # an extension's end passed (a minute ago, overrun_after_minutes) before done
+            mine = reports.get((WINDOW, slot), [])
+            extension = next(r for r in mine if r.tag == extended[0])
+            done = next((r.at for r in mine if r.kind is Report.DONE), None)
+            assert extension.until is not None, extension
+            assert done is None or done >= extension.until + timedelta(minutes=1), alert
+            event("an extension's end overrun")
 
     @invariant()
     def an_escalation_goes_once_to_each_unconfirmed_contact_of_a_notice_that_asks(
@@ -662,6 +692,17 @@ class Night(RuleBasedStateMachine):
                          if r.kind is Report.DONE), None)
             assert done is None or when <= done, (key, when, done)
         self.world.handed_at.clear()
+
+    @invariant()
+    def a_rejected_template_edit_never_changes_or_stops_what_is_sent(self) -> None:
+        """The daemon sends with the last good templates: nothing a rejected one would
+        write goes out, and no notice of the daemon's fails for it."""
+        assert self.world.from_a_rejected_edit == []
+        if not hasattr(self, "ledger"):
+            return
+        assert self.run(self.ledger.notice_failures()) == {}
+        if self.template_broken:
+            event("a template edit rejected")
 
     @invariant()
     def no_notice_goes_out_for_a_slot_not_in_force(self) -> None:
