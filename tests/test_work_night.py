@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import icalendar
@@ -137,14 +137,15 @@ async def test_the_operators_are_alerted_of_an_overrun_once_even_after_a_restart
     with project.open("a", encoding="utf-8") as config:
         config.write('\n[alerts]\nemail = ["night-desk@j-mups.example.jp"]\n'
                      'sms = ["090-1234-0099"]\n')
-    for moment in (at(1, 0, 1), at(2, 1)):
-        await run_daemon_at(project, moment)
+    for moment in (at(1, 0, 1), at(2, 1)):  # a clock in UTC, as the daemon's real one
+        await run_daemon_at(project, moment.astimezone(UTC))
     await run_daemon_at(project, at(2, 1, 30))  # a restart while the overrun is recent
     outbox = project.parent / "var" / "outbox"
     key = f"alert_{WINDOW_3}_planned_overrun"
     [mail] = list((outbox / "email" / key).iterdir())
     headers, body = readable(mail.read_bytes())
     assert "To: 運用担当 <night-desk@j-mups.example.jp>" in headers
+    assert "Date: Mon, 19 Jul 2021 02:01:00 +0900" in headers  # the zone's, as the notices'
     assert any(h.startswith("Subject: 【要対応】作業延長: #3 ") for h in headers)
     assert "終了予定 2021年7月19日(月) AM2:00 を過ぎても作業完了の報告がありません" in body
     assert "dispatcher done 3" in body

@@ -65,6 +65,7 @@ def overrun_alert(config: Config, overrun: Overrun) -> Alert:
 async def send_alert(config: Config, ledger: Ledger, backends: Mapping[Channel, Backend],
                      alert: Alert, now: datetime) -> int:
     """Send ``alert`` to each address not claimed before; returns how many went."""
+    now = now.astimezone(config.settings.timezone)  # the e-mail's Date, as the notices'
     sent = 0
     started: dict[Channel, str | None] = {}
     for channel, address in config.alerts.addresses():
