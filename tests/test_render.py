@@ -98,6 +98,32 @@ def _check_spoken(phase: Phase, text: str) -> None:
     assert expected[phase] in text
 
 
+@pytest.mark.parametrize(("service", "centre", "named"), [
+    ("J-Mups", None, "J-Mups センター"),  # the shipped table: as the seed names it
+    ("サンプルPay センター", None, "サンプルPay センター"),  # no word added to a value
+    ("サンプルPay", "サンプル決済システム", "サンプル決済システム")])
+@pytest.mark.parametrize("channel", list(Channel))
+def test_the_notices_name_the_centre_as_configured_and_add_no_word_to_it(
+        config: Config, service: str, centre: str | None, named: str, channel: Channel
+        ) -> None:
+    text = config.path.read_text(encoding="utf-8").replace(
+        'service = "J-Mups"', f'service = "{service}"' + (
+            f'\ncentre = "{centre}"' if centre else ""), 1)
+    config.path.write_text(text, encoding="utf-8")
+    mine = load_config(config.path)
+    assert mine.sender.centre == named
+    window = window3(mine)
+    for phase in (Phase.START, Phase.POSTPONED, Phase.ANNOUNCE):
+        notice = build_notice(window, window.planned, phase,
+                              window.reserves[0] if phase is Phase.POSTPONED else None)
+        message = Renderer(mine.settings.templates_dir, mine).render(
+            notice, contact(), channel, SENT_AT)
+        written = f"{message.subject or ''}\n{message.body}"
+        assert "センター センター" not in written and "センターセンター" not in written
+        if channel is not Channel.SMS:
+            assert named in written, (phase, channel)
+
+
 def test_email_subject_is_the_first_line(config: Config, renderer: Renderer) -> None:
     window = window3(config)
     message = renderer.render(build_notice(window, window.planned, Phase.END),

@@ -69,6 +69,7 @@ class Sender:
     service: str
     website: str
     fax: str = ""  # the number the fax pages are sent from, printed on their header line
+    centre: str = ""  # what the maintenance is of, as the notices name it: "J-Mups センター"
 
 
 @dataclass(frozen=True)

@@ -83,14 +83,23 @@ def read_sender(r: Reader, data: dict[str, Any]) -> Sender | None:
     if not data:
         r.problem((), "sender", "missing table [sender] (organisation, service, website)")
         return None
-    r.unknown_keys(data, t, {"organisation", "service", "website", "fax"})
+    r.unknown_keys(data, t, {"organisation", "service", "website", "fax", "centre"})
     organisation = r.value(data, t, "organisation", text)
     service = r.value(data, t, "service", text)
     website = r.value(data, t, "website", optional_text, "")
     fax = r.value(data, t, "fax", printed_number, "")
+    centre = r.value(data, t, "centre", optional_text, "")
     if organisation is None or service is None:
         return None
-    return Sender(organisation, service, website or "", fax or "")
+    return Sender(organisation, service, website or "", fax or "",
+                  centre or default_centre(service))
+
+
+def default_centre(service: str) -> str:
+    """What the notices call the system maintained when ``[sender] centre`` is not set: the
+    service's centre (``J-Mups センター``), or the service itself when its name says it is
+    one already (``サンプルPay センター``: never ``… センター センター``)."""
+    return service if service.rstrip().endswith("センター") else f"{service} センター"
 
 
 def read_helpdesk(r: Reader, data: dict[str, Any]) -> Helpdesk | None:
