@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatcher.errors import ArgumentError, TemplateError
+from dispatcher.errors import ArgumentError, ConfigError, TemplateError
 from dispatcher.render import (
     Message,
     Renderer,
@@ -122,6 +122,35 @@ def test_the_notices_name_the_centre_as_configured_and_add_no_word_to_it(
         assert "センター センター" not in written and "センターセンター" not in written
         if channel is not Channel.SMS:
             assert named in written, (phase, channel)
+
+
+def test_each_window_names_only_the_services_its_own_work_stops(config: Config) -> None:
+    """Window 3 names one of the table's services and one of its own; window 1 stops
+    none: its notices leave the heading out. Without its own list, the table's."""
+    text = config.path.read_text(encoding="utf-8")
+    text = text.replace('audience = ["emoney"]', 'audience = ["emoney"]\naffected_services = '
+                        '["各種電子マネーの開局処理", {name = "全取引", note = "深夜のみ"}]', 1)
+    text = text.replace('notify = "none"', 'notify = "none"\naffected_services = []', 1)
+    config.path.write_text(text, encoding="utf-8")
+    mine = load_config(config.path)
+    renderer = Renderer(mine.settings.templates_dir, mine)
+    three, one = find_window(mine.windows, "3"), find_window(mine.windows, "1")
+    assert [s.name for s in mine.services_of(three)] == ["各種電子マネーの開局処理", "全取引"]
+    for channel in (Channel.EMAIL, Channel.FAX):
+        own = renderer.render(build_notice(three, three.planned, Phase.START), contact(),
+                              channel, SENT_AT).body
+        assert "各種電子マネーの開局処理" in own and "全取引" in own and "深夜のみ" in own
+        assert "各種電子マネー決済取引" not in own  # the table's, not named by window 3
+        assert "クレジットカード" not in own
+        none = renderer.render(build_notice(one, one.planned, Phase.START), contact(),
+                               channel, SENT_AT).body
+        assert "ご利用いただけないサービス" not in none and "開局処理" not in none
+    two = find_window(mine.windows, "2")
+    assert mine.services_of(two) == mine.affected_services and two.services is None
+    with pytest.raises(ConfigError, match=r"windows\[3\]\.affected_services: .*each is"):
+        config.path.write_text(text.replace('note = "深夜のみ"', 'memo = "x"'),
+                               encoding="utf-8")
+        load_config(config.path)
 
 
 def test_email_subject_is_the_first_line(config: Config, renderer: Renderer) -> None:

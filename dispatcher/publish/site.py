@@ -119,8 +119,8 @@ def entries(config: Config, active_slots: Mapping[str, str], now: datetime,
     """Every window of the table, in its active slot, as of ``now``, with its work as the
     operators reported it (``reports`` by window id and slot)."""
     tz = config.settings.timezone
-    services = tuple(s.name for s in config.affected_services)
-    return [_entry(w, active_slots, now, services, tz, reports) for w in config.windows]
+    return [_entry(w, active_slots, now, tuple(s.name for s in config.services_of(w)), tz,
+                   reports) for w in config.windows]
 
 
 def cancelled(snapshot: Mapping[str, Any]) -> Entry:

@@ -88,7 +88,6 @@ class Renderer:
         self._shared = {
             "sender": config.sender,
             "helpdesk": config.helpdesk,
-            "affected_services": config.affected_services,
         }
 
     @classmethod
@@ -129,6 +128,7 @@ class Renderer:
         context = {
             **self._shared,
             "window": notice.window,
+            "affected_services": self.config.services_of(notice.window),
             "slot": local_slot(notice.slot, self._tz),
             "phase": notice.phase.value,
             "sent_at": sent_at.astimezone(self._tz),

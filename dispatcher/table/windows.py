@@ -79,6 +79,15 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class AffectedService:
+    """A service that cannot be used while the work is in progress (影響内容), and a note
+    on it (what still works)."""
+
+    name: str
+    note: str
+
+
+@dataclass(frozen=True)
 class Window:
     """One row of the maintenance table."""
 
@@ -99,6 +108,9 @@ class Window:
     # and how they escalate to those who have not ([confirm] steps and callout_after)
     confirm: tuple[Phase, ...] = ()
     steps: tuple[Step, ...] = ()
+    # the services its work stops, as its notices list them; None: the table's
+    # [[affected_services]]
+    services: tuple[AffectedService, ...] | None = None
 
     def confirms(self, phase: Phase) -> bool:
         return phase in self.confirm

@@ -8,7 +8,6 @@ from dispatcher.table.config.load import load_config, parse_config
 from dispatcher.table.config.model import (
     BACKENDS,
     JAPANESE_VOICES,
-    AffectedService,
     Alerts,
     BackendSettings,
     ChannelConfig,
@@ -26,6 +25,7 @@ from dispatcher.table.config.model import (
     SmtpSettings,
     TwilioSettings,
 )
+from dispatcher.table.windows import AffectedService
 
 __all__ = [
     "BACKENDS",

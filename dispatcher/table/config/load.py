@@ -88,7 +88,7 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     confirm = read_confirm(r, r.table(data, (), "confirm"))
     windows = read_windows(r, r.tables(data, (), "windows"), settings.timezone,
                            WindowDefaults(settings.announce_days_before, reminders,
-                                          confirm.phases, confirm.steps))
+                                          confirm.phases, confirm.steps, affected))
     channels, messages = read_channels(r, r.table(data, (), "channels"))
     retry = read_retry(r, r.table(data, (), "retry"))
     receipts = read_receipts(r, r.table(data, (), "receipts"))

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from dispatcher.table.receipt_settings import Http, Receipts
 from dispatcher.table.retry import RetryPolicy
-from dispatcher.table.windows import Channel, Phase, Step, Window
+from dispatcher.table.windows import AffectedService, Channel, Phase, Step, Window
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 
@@ -86,12 +86,6 @@ class Helpdesk:
             return None
         name, address = parseaddr(self.email)
         return formataddr((name or self.name, address))
-
-
-@dataclass(frozen=True)
-class AffectedService:
-    name: str
-    note: str
 
 
 @dataclass(frozen=True)
@@ -242,3 +236,7 @@ class Config:
     console: ConsoleSettings | None = None  # None: read from a config built by hand
     alerts: Alerts = field(default_factory=Alerts)
     confirm: ConfirmSettings = field(default_factory=ConfirmSettings)
+
+    def services_of(self, window: Window) -> tuple[AffectedService, ...]:
+        """The services ``window``'s work stops: its own list, else the table's."""
+        return window.services if window.services is not None else self.affected_services

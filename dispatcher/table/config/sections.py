@@ -14,7 +14,6 @@ from dispatcher.table.config.model import (
     DEFAULT_LEDGER,
     DEFAULT_OVERRUN_MINUTES,
     DEFAULT_TIMEZONE,
-    AffectedService,
     Alerts,
     ConfirmSettings,
     ConsoleSettings,
@@ -43,7 +42,7 @@ from dispatcher.table.config.values import (
 from dispatcher.table.leads import parse_lead
 from dispatcher.table.retry import RetryPolicy
 from dispatcher.table.tomlpos import TablePath
-from dispatcher.table.windows import Channel, Step
+from dispatcher.table.windows import AffectedService, Channel, Step
 
 _SETTINGS_KEYS = {"timezone", "contacts", "templates", "ledger", "catch_up_minutes",
                   "lease_seconds", "announce_days_before", "overrun_after_minutes"}

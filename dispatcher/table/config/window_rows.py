@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
@@ -25,6 +26,7 @@ from dispatcher.table.leads import parse_lead
 from dispatcher.table.tomlpos import TablePath
 from dispatcher.table.windows import (
     PLANNED,
+    AffectedService,
     Channel,
     EndNotice,
     Notify,
@@ -46,7 +48,7 @@ _WINDOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 _WINDOW_KEYS = {"number", "id", "title", "start", "end", "impact", "impact_detail", "notify",
                 "channels", "audience", "reserve", "announce_days_before", "reminders",
-                "end_notice", "confirm"}
+                "end_notice", "confirm", "affected_services"}
 
 Reminders = dict[Channel, tuple[timedelta, ...]]
 
@@ -59,6 +61,7 @@ class WindowDefaults:
     reminders: Reminders = field(default_factory=dict)
     confirm: tuple[Phase, ...] = ()  # [confirm] phases
     steps: tuple[Step, ...] = ()  # [confirm] steps and callout_after
+    services: tuple[AffectedService, ...] = ()  # [[affected_services]]
 
 
 def read_reminders(r: Reader, data: dict[str, Any], t: TablePath = ("reminders",)
@@ -111,6 +114,7 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
     announce_days = r.value(data, t, "announce_days_before", days_or_off,
                             defaults.announce_days)
     confirm = r.value(data, t, "confirm", phase_names, defaults.confirm)
+    services = r.optional(data, t, "affected_services", _services(defaults.services))
     reminders = {**defaults.reminders, **read_reminders(r, r.table(data, t, "reminders"),
                                                  (*t, "reminders"))}
     if notify == Notify.BROADCAST and channels == ():
@@ -131,7 +135,31 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
                         if c in (channels or ()) and leads),
                   EndNotice(end_notice or EndNotice.SCHEDULED),
                   defaults.confirm if confirm is None else confirm,
-                  defaults.steps)
+                  defaults.steps, services)
+
+
+def _services(table: tuple[AffectedService, ...]) -> Callable[[Any], tuple[AffectedService, ...]]:
+    """A window's ``affected_services``: each the name of one of the table's
+    ``[[affected_services]]`` (with its note), or a service of its own (a name, or
+    ``{name = "…", note = "…"}``); ``[]``: its work stops none of them."""
+    known = {service.name: service for service in table}
+
+    def services(value: Any) -> tuple[AffectedService, ...]:
+        if not isinstance(value, list):
+            raise ValueError('must be a list, e.g. ["各種電子マネー決済取引", '
+                             '{name = "ポイント照会", note = "…"}]')
+        found = []
+        for item in value:
+            if isinstance(item, str):
+                found.append(known.get(text(item), AffectedService(text(item), "")))
+                continue
+            if not isinstance(item, dict) or set(item) - {"name", "note"} or "name" not in item:
+                raise ValueError(f"{item!r}: each is a service's name, or "
+                                 '{name = "…", note = "…"}')
+            found.append(AffectedService(text(item["name"]), optional_text(item.get("note"))
+                                         or ""))
+        return tuple(found)
+    return services
 
 
 def _window_id(value: Any) -> str:
