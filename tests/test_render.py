@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatcher.errors import ArgumentError, ConfigError, TemplateError
+from dispatcher.publish import entries
 from dispatcher.render import (
     Message,
     Renderer,
@@ -147,6 +148,9 @@ def test_each_window_names_only_the_services_its_own_work_stops(config: Config) 
         assert "ご利用いただけないサービス" not in none and "開局処理" not in none
     two = find_window(mine.windows, "2")
     assert mine.services_of(two) == mine.affected_services and two.services is None
+    published = {e.number: e.services for e in entries(mine, {}, SENT_AT)}
+    assert published[3] == ("各種電子マネーの開局処理", "全取引") and published[1] == ()
+    assert published[2] == tuple(s.name for s in mine.affected_services)
     with pytest.raises(ConfigError, match=r"windows\[3\]\.affected_services: .*each is"):
         config.path.write_text(text.replace('note = "深夜のみ"', 'memo = "x"'),
                                encoding="utf-8")
