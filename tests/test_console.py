@@ -35,6 +35,7 @@ from tests.helpers import (
     HttpClient,
     configure,
     console_server,
+    planned_notice,
     project_ledger,
     real_channels,
     timed_window,
@@ -556,3 +557,21 @@ def test_a_notice_not_sent_and_an_alert_that_did_not_go_are_on_every_page(
     for state, count in (("sent", 0), ("sending", 1), ("failed", 1), ("unsent", 1)):
         assert f'dispatcher_operator_alerts{{state="{state}"}} {count}.0' in text
     assert "dispatcher_notices_failing 1.0" in text
+
+
+def test_the_postpone_form_says_which_notice_will_go(project: Path) -> None:
+    """Before the start: the postponed notice; once the start notice went: a postponement
+    interrupts the work, and the form says the interrupted notice goes (中断)."""
+    with console_server(project) as port:
+        console = HttpClient(port)
+        assert console.login() == 303
+        page = console.request("GET", "/windows/3/notices/start")[2]
+        assert "実施日変更のご連絡を送信" in page and "作業を中断して" not in page
+
+        async def started() -> None:
+            async with project_ledger(project) as ledger:
+                await planned_notice(ledger, "start", [], datetime.now(UTC), "schedule",
+                                     WINDOW_3)
+        asyncio.run(started())
+        page = console.request("GET", "/windows/3/notices/start")[2]
+        assert "作業を中断して予備日に延期（作業中断のご連絡を送信）" in page

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dispatcher.ledger import NoticeState
+from dispatcher.render import readable
 from dispatcher.send import carry_out_postponement, plan_postponement
 from dispatcher.table import find_window, load_inputs
-from tests.helpers import WINDOW_3, Cli, project_ledger, run_daemon_at
+from tests.helpers import WINDOW_3, Cli, planned_notice, project_ledger, run_daemon_at
 
 BEFORE_THE_NIGHT = datetime(2021, 7, 18, 12, 0, tzinfo=UTC)
 
@@ -55,6 +56,45 @@ def test_postpone_after_the_start_notice_is_an_interruption(cli: Cli, project: P
                 "2021-07-19-emoney_planned_postponed").exists()
 
 
+def test_postpone_during_the_work_sends_the_interrupted_notice_with_the_reason(
+        cli: Cli, project: Path) -> None:
+    """中断: after the start notice, the merchants hear on every channel that the work was
+    stopped, why (the operator's reason), that service is back now, and the reserve date;
+    not the text of a postponement before the start."""
+    assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
+    result = cli("postpone", "3", "--reason", "前提作業の遅延のため", "--yes", "-c",
+                 str(project))
+    assert result.code == 0, result.err
+    assert "interrupted (中断)" in result.out
+    outbox = project.parent / "var" / "outbox"
+    folder = f"{WINDOW_3}_planned_postponed"
+    texts = [p.read_text(encoding="utf-8") for p in (outbox / "sms" / folder).glob("*.txt")]
+    assert len(texts) == 26 and all("作業を中断しました。現在は通常通りご利用いただけます。"
+                                    "予備日 8/23(月) AM1:00～AM2:00 に再実施します" in t
+                                    for t in texts)
+    mails = [readable(p.read_bytes()) for p in (outbox / "email" / folder).glob("*.eml")]
+    assert len(mails) == 28
+    for headers, body in mails:
+        assert any(h.startswith("Subject: 【J-Mups】メンテナンス作業中断のご連絡"
+                                "（2021年8月23日(月)に再実施）") for h in headers)
+        assert "前提作業の遅延のため、作業を中断いたしました。" in body
+        assert "現在はサービスを通常通りご利用いただけます" in body
+        assert "再実施日: 2021年8月23日(月) AM1:00～AM2:00（予備日）" in body
+        assert "予定しておりました" not in body  # not the text of a postponement
+    faxes = list((outbox / "fax" / folder).glob("*.pdf"))
+    assert len(faxes) == 27
+
+
+def test_a_postponement_before_the_start_names_the_operators_reason(
+        cli: Cli, project: Path) -> None:
+    assert cli("postpone", "3", "--reason", "前提作業の遅延のため", "--yes", "-c",
+               str(project)).code == 0
+    folder = project.parent / "var" / "outbox" / "email" / f"{WINDOW_3}_planned_postponed"
+    bodies = [readable(p.read_bytes())[1] for p in folder.glob("*.eml")]
+    assert bodies and all("前提作業の遅延のため、下記の予備日に改めて実施" in b and
+                          "中断" not in b for b in bodies)
+
+
 def test_postpone_past_the_last_reserve_slot_is_an_error(cli: Cli, project: Path) -> None:
     assert cli("postpone", "1", "--yes", "-c", str(project)).code == 0
     result = cli("postpone", "1", "--yes", "-c", str(project))
@@ -96,3 +136,24 @@ async def test_a_sender_killed_between_the_move_and_its_notice_loses_nothing(
     texts = list((project.parent / "var" / "outbox" / "sms" /
                   f"{WINDOW_3}_planned_postponed").glob("*.txt"))
     assert texts and all("8/23" in t.read_text(encoding="utf-8") for t in texts)
+
+
+async def test_an_interrupted_notice_resumed_by_the_daemon_is_still_the_interrupted_one(
+        project: Path) -> None:
+    """The move is made during the work (its start notice went) and its sender dies before
+    planning: the daemon resumes it with the interrupted templates and the reason."""
+    during = datetime(2021, 7, 18, 16, 20, tzinfo=UTC)  # AM1:20 in Tokyo
+    clock = lambda: during  # noqa: E731
+    inputs = load_inputs(project)
+    window = find_window(inputs.config.windows, "3")
+    async with project_ledger(project) as ledger:
+        await planned_notice(ledger, "start", [], during, "schedule", WINDOW_3)
+        plan = plan_postponement(inputs, window, await ledger.active_slots(), None, True,
+                                 clock, None, True, "機器の不具合のため")
+        await carry_out_postponement(ledger, plan, "a", "機器の不具合のため", clock)
+    await run_daemon_at(project, during)
+    mails = list((project.parent / "var" / "outbox" / "email" /
+                  f"{WINDOW_3}_planned_postponed").glob("*.eml"))
+    assert len(mails) == 28
+    assert all("機器の不具合のため、作業を中断いたしました。" in readable(m.read_bytes())[1]
+               for m in mails)

@@ -157,6 +157,30 @@ def test_each_window_names_only_the_services_its_own_work_stops(config: Config) 
         load_config(config.path)
 
 
+@pytest.mark.parametrize("channel", list(Channel))
+def test_the_interrupted_notice_says_stopped_back_now_why_and_when_again(
+        config: Config, renderer: Renderer, channel: Channel) -> None:
+    window = window3(config)
+    notice = replace(build_notice(window, window.planned, Phase.POSTPONED),
+                     interrupted=True, reason="前提作業の遅延のため")
+    message = renderer.render(notice, contact(), channel, SENT_AT)
+    text = f"{message.subject or ''}\n{message.body}"
+    assert "中断" in text and "通常通りご利用いただけます" in text
+    assert "予定しておりました" not in text and "予定していた" not in text
+    if channel is Channel.VOICE:
+        assert "8月23日、月曜日、午前1時から" in text
+    elif channel is Channel.SMS:  # two segments: no room for the operator's words
+        assert "8/23(月) AM1:00～AM2:00" in text
+        assert message.segments is not None and message.segments.count <= 2
+    else:
+        assert "2021年8月23日(月) AM1:00～AM2:00" in text
+    if channel is not Channel.SMS:
+        assert "前提作業の遅延のため、作業を中断" in text
+        plain = replace(notice, reason="")
+        assert "作業中に問題が発生したため" in renderer.render(plain, contact(), channel,
+                                                             SENT_AT).body
+
+
 def test_email_subject_is_the_first_line(config: Config, renderer: Renderer) -> None:
     window = window3(config)
     message = renderer.render(build_notice(window, window.planned, Phase.END),
@@ -294,8 +318,8 @@ def test_shipped_templates_pass_the_check(config: Config, renderer: Renderer,
     problems = check_rendering(fresh, [window], audiences, 2, SENT_AT)
     assert {p.where for p in problems} == {
         f"{project.parent}/templates/sms/{phase}.txt.j2"
-        for phase in ("announce", "reminder", "start", "end", "postponed", "extended",
-                      "update")}  # window 3's end is scheduled: it sends no overrun
+        for phase in ("announce", "reminder", "start", "end", "postponed", "interrupted",
+                      "extended", "update")}  # window 3's end is scheduled: no overrun
 
 
 @pytest.mark.parametrize("name", ["さくら書店", "Sakura Books", 'Books, "Sakura" & Co.',

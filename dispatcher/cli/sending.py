@@ -52,6 +52,7 @@ from dispatcher.send import (
     retry_failed,
     send_now,
     send_session,
+    work_begun,
 )
 from dispatcher.table import (
     Channel,
@@ -59,6 +60,7 @@ from dispatcher.table import (
     Notice,
     Phase,
     Window,
+    active_slot,
     find_window,
     load_inputs,
 )
@@ -135,16 +137,19 @@ async def _postpone(inputs: Inputs, window: Window, to: str | None, reason: str,
     cfg = inputs.config
     tz = cfg.settings.timezone
     async with opened_ledger(cfg) as ledger:
-        plan = plan_postponement(inputs, window, await ledger.active_slots(), to,
-                                 not no_notice, clock, from_slot)
+        active = await ledger.active_slots()
+        begun = await work_begun(ledger, window, active_slot(window, active))
+        plan = plan_postponement(inputs, window, active, to, not no_notice, clock, from_slot,
+                                 begun, reason)
         current, new = plan.current, plan.new
         check_credentials(cfg, plan.channels, os.environ)
         out.print(f"window {window.number} ({window.id}): {current.name} "
                   f"{report.slot_range(current, tz)} → {new.name} {report.slot_range(new, tz)}",
                   markup=False)
+        told = ("the interrupted notice (中断: stopped, why, service back now, the reserve "
+                "date)" if plan.notice.interrupted else "the postponed notice")
         if not yes and not confirmed_action(f"Move window {window.number} to {new.name}"
-                                             + (" and send the postponed notice"
-                                                * bool(plan.channels))):
+                                             + (f" and send {told}" * bool(plan.channels))):
             err.print("cancelled: nothing was changed", markup=False)
             return 1
         before = await carry_out_postponement(ledger, plan, operator(), reason, clock)

@@ -21,6 +21,7 @@ from dispatcher.send import (
     Backends,
     Fix,
     SendResult,
+    as_moved,
     send_session,
 )
 from dispatcher.table import (
@@ -107,6 +108,7 @@ class NoticeSends:
                                   decision.notice.report)
             if decision.notice.step is not None:  # an escalation, as the table says now
                 notice = replace(notice, step=window.step(decision.notice.step.channel))
+            notice = await as_moved(self.ledger, notice)  # a postponement: as it was made
             channels = list(notice.channels)
             resuming = decision.action is Action.RESUME
             if resuming:  # before its time: only what was released goes, planned as it was

@@ -68,6 +68,13 @@ class NoticeQueries(EngineUser):
                 moves.setdefault(window_id, {})[left] = to
         return moves
 
+    async def move_reason(self, window_id: str, left: str) -> str | None:
+        """Why the window left slot ``left``, as the operator said it; None if it did not."""
+        c = slot_changes.c
+        async with self._connect() as conn:
+            return await conn.scalar(select(c.reason).where(c.window_id == window_id,
+                                                            c.from_slot == left))
+
     async def active_slots(self) -> dict[str, str]:
         """The active slot of every window that was moved, by window id."""
         c = slot_changes.c

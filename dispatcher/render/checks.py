@@ -19,7 +19,7 @@ from dispatcher.render.segments import (
     ucs2_segments,
     utf16_units,
 )
-from dispatcher.render.templates import Message, Renderer, template_name
+from dispatcher.render.templates import Message, Renderer, template_of
 from dispatcher.table import (
     Channel,
     Contact,
@@ -75,7 +75,7 @@ def check_notice(renderer: Renderer, notice: Notice, contacts: Iterable[Contact]
     """Problems rendering ``notice`` on ``channel`` for ``contacts`` (those with an address),
     as if sent at ``sent_at``: a template error once, with the contact it failed for; an
     SMS too long, or a header too long, for each contact."""
-    name = str(renderer.templates_dir / template_name(channel, notice.phase))
+    name = str(renderer.templates_dir / template_of(channel, notice))
     try:
         for group in _shapes(contacts).on(channel):
             first, filler = _shape_template(renderer, notice, group, channel, sent_at)

@@ -68,6 +68,17 @@ def template_name(channel: Channel, phase: Phase) -> str:
     return f"{channel.value}/{phase.value}.{TEMPLATE_SUFFIX[channel]}"
 
 
+INTERRUPTED = "interrupted"  # the templates of a postponed notice after the work began
+
+
+def template_of(channel: Channel, notice: Notice) -> str:
+    """The template ``notice`` is written with on ``channel``: its phase's, or for a
+    postponement of work that had begun (中断), ``interrupted``'s."""
+    if notice.phase is Phase.POSTPONED and notice.interrupted:
+        return f"{channel.value}/{INTERRUPTED}.{TEMPLATE_SUFFIX[channel]}"
+    return template_name(channel, notice.phase)
+
+
 def one_line(text: str) -> str:
     """``text`` with every line break folded to a space: safe for a mail header."""
     return _LINE_BREAKS.sub(" ", text).strip()
@@ -104,15 +115,16 @@ class Renderer:
         address = contact.address(channel) or ""
         link = self.confirm_link(notice, delivery_id) if with_link else None
         context = {**self.context(notice, contact, sent_at), "confirm": link}
-        text = self.render_text(template_name(channel, notice.phase), context)
+        name = template_of(channel, notice)
+        text = self.render_text(name, context)
         if channel is Channel.EMAIL:
-            subject, body = _split_subject(text, template_name(channel, notice.phase))
+            subject, body = _split_subject(text, name)
             return Message(contact, channel, address, subject, body)
         if channel is Channel.SMS:
             body = text.strip()
             return Message(contact, channel, address, None, body, count_segments(body))
         if channel is Channel.VOICE:
-            script = parse_script(text, template_name(channel, notice.phase))
+            script = parse_script(text, name)
             return Message(contact, channel, address, None, spoken_text(script), script=script)
         return Message(contact, channel, address, None, text)
 
@@ -129,6 +141,7 @@ class Renderer:
             **self._shared,
             "window": notice.window,
             "affected_services": self.config.services_of(notice.window),
+            "reason": notice.reason,
             "slot": local_slot(notice.slot, self._tz),
             "phase": notice.phase.value,
             "sent_at": sent_at.astimezone(self._tz),

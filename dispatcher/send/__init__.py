@@ -31,12 +31,14 @@ from dispatcher.send.identity import delivery_tag
 from dispatcher.send.lanes import RateLimiter
 from dispatcher.send.operator import (
     Postponement,
+    as_moved,
     carry_out_postponement,
     current_notice,
     plan_postponement,
     requeue_failed,
     retry_failed,
     send_now,
+    work_begun,
 )
 from dispatcher.send.outcome import outcome_of_error
 from dispatcher.send.run import Plan, SendingRun
@@ -84,6 +86,7 @@ __all__ = [
     "Verified",
     "WorkAction",
     "WorkView",
+    "as_moved",
     "call_urls",
     "carry_out_postponement",
     "carry_out_report",
@@ -109,5 +112,6 @@ __all__ = [
     "send_session",
     "tag_id",
     "twilio_account",
+    "work_begun",
     "work_view",
 ]

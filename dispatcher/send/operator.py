@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from dispatcher.clock import Clock, Sleep
 from dispatcher.errors import ArgumentError, Problem, StaleError, single
-from dispatcher.ledger import Cause, DeliveryState, Ledger, NoticeState, Opening
+from dispatcher.ledger import (
+    BEGUN_STATES,
+    Cause,
+    DeliveryState,
+    Ledger,
+    NoticeState,
+    Opening,
+)
 from dispatcher.send.channels import Backend
 from dispatcher.send.context import OnProgress
 from dispatcher.send.session import SendResult, preflight, send_session
@@ -61,7 +68,7 @@ async def current_notice(ledger: Ledger, window: Window, phase: Phase,
         moves = (await ledger.slot_moves()).get(window.id, {})
         left = next((name for name, to in moves.items() if to == slot.name), None)
         if left is not None:
-            return build_notice(window, window.slot(left), phase, slot)
+            return await as_moved(ledger, build_notice(window, window.slot(left), phase, slot))
     work = work_of(window, slot, await ledger.work_reports())
     if phase in NUMBERED_PHASES:
         made = len(work.extensions if phase is Phase.EXTENDED else work.updates)
@@ -72,6 +79,25 @@ async def current_notice(ledger: Ledger, window: Window, phase: Phase,
     if phase in (Phase.REMINDER, Phase.POSTPONED):
         return build_notice(window, slot, phase, lead=lead)
     return notice_for_tag(window, slot, phase.value, work)
+
+
+async def as_moved(ledger: Ledger, notice: Notice) -> Notice:
+    """A postponed notice as its move made it: interrupted (中断) if the work in the slot
+    it left had begun (its start notice went or was going out), with the operator's
+    reason. Any other notice as it is."""
+    if notice.phase is not Phase.POSTPONED:
+        return notice
+    window, slot = notice.window, notice.slot
+    reason = await ledger.move_reason(window.id, slot.name)
+    return replace(notice, interrupted=await work_begun(ledger, window, slot),
+                   reason=reason or notice.reason)
+
+
+async def work_begun(ledger: Ledger, window: Window, slot: Slot) -> bool:
+    """Whether the work in ``slot`` had begun: its start notice went or is going out (a
+    postponement then interrupts it, 中断)."""
+    start = await ledger.notice(window.id, slot.name, Phase.START.value)
+    return start is not None and start.state in BEGUN_STATES
 
 
 async def still_current(ledger: Ledger, notice: Notice) -> None:
@@ -146,15 +172,18 @@ async def retry_failed(inputs: Inputs, ledger: Ledger, backends: Mapping[Channel
 
 def plan_postponement(inputs: Inputs, window: Window, active_slots: Mapping[str, str],
                       to: str | None, with_notice: bool, clock: Clock,
-                      seen_slot: str | None = None) -> Postponement:
+                      seen_slot: str | None = None, interrupted: bool = False,
+                      reason: str = "") -> Postponement:
     """Where ``window`` would move (``to``, or its next reserve slot), with its postponed
-    notice rendered for every contact first (TemplateError: nothing is changed).
+    notice rendered for every contact first (TemplateError: nothing is changed): the
+    interrupted notice (中断) if the work had begun, naming the operator's ``reason``.
     ``seen_slot``: the slot the operator saw, which must still be active (StaleError)."""
     current = active_slot(window, active_slots)
     if seen_slot is not None and seen_slot != current.name:
         raise _stale(window, seen_slot, current.name)
     new = postponement_target(window, current, to)
-    notice = build_notice(window, current, Phase.POSTPONED, new)
+    notice = replace(build_notice(window, current, Phase.POSTPONED, new),
+                     interrupted=interrupted, reason=reason)
     channels = list(window.channels) if window.broadcast and with_notice else []
     preflight(inputs, notice, channels, clock())
     return Postponement(window, current, new, notice, channels)

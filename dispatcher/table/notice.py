@@ -41,6 +41,10 @@ class Notice:
     lead: timedelta | None = None
     report: WorkReport | None = None
     step: Step | None = None  # an escalation of the notice to those who did not confirm
+    # a postponed notice: the work had started (中断: the interrupted notice's templates),
+    # and why, as the operator said it ("" : the templates' own words)
+    interrupted: bool = False
+    reason: str = ""
 
     @property
     def tag(self) -> str:
@@ -190,11 +194,15 @@ def possible_notices(window: Window) -> list[Notice]:
     slot = window.planned
     notices = [build_notice(window, slot, due.phase, lead=due.lead)
                for due in notice_times(window, slot)]
-    postponed = [build_notice(window, slot, Phase.POSTPONED)] if window.reserves else []
-    return notices + postponed + _report_notices(window, slot)
+    postponed = build_notice(window, slot, Phase.POSTPONED) if window.reserves else None
+    moved = [] if postponed is None else [
+        replace(postponed, reason=SAMPLE_REASON),
+        replace(postponed, interrupted=True, reason=SAMPLE_REASON)]
+    return notices + moved + _report_notices(window, slot)
 
 
 SAMPLE_UPDATE = "作業は順調に進んでおります。"
+SAMPLE_REASON = "前提作業の遅延のため"  # what `check` renders a postponement's reason with
 
 
 def _report_notices(window: Window, slot: Slot) -> list[Notice]:

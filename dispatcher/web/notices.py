@@ -41,6 +41,7 @@ from dispatcher.send import (
     retry_failed,
     send_now,
     send_session,
+    work_begun,
 )
 from dispatcher.table import (
     Channel,
@@ -162,7 +163,10 @@ class NoticeDesk:
             "confirmed": await self.ledger.confirmed_count(record.id) if record else 0,
             "sent": record is not None,
             "sending": notice.key in self.running,
-            "active_slot": active_slot(notice.window, await self.ledger.active_slots()).name,
+            "active_slot": (active := active_slot(notice.window,
+                                                  await self.ledger.active_slots())).name,
+            # a postponement now interrupts the work (中断) if it has begun
+            "interrupts": await work_begun(self.ledger, notice.window, active),
         }
 
     def fax_png(self, inputs: Inputs, notice: Notice, contact_id: str) -> bytes:
@@ -236,9 +240,10 @@ class NoticeDesk:
 
     async def postpone(self, inputs: Inputs, window: Window, actor: str, reason: str,
                        seen_slot: str | None) -> None:
-        plan = await asyncio.to_thread(plan_postponement, inputs, window,
-                                       await self.ledger.active_slots(), None, True, self.clock,
-                                       seen_slot)
+        active = await self.ledger.active_slots()
+        begun = await work_begun(self.ledger, window, active_slot(window, active))
+        plan = await asyncio.to_thread(plan_postponement, inputs, window, active, None, True,
+                                       self.clock, seen_slot, begun, reason)
         check_credentials(inputs.config, plan.channels, self.env)  # before the move
         await carry_out_postponement(self.ledger, plan, actor, reason, self.clock)
         if plan.channels:
