@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from dispatcher.cli.app import parse_later_moment
+from dispatcher.errors import ArgumentError
 from dispatcher.table import jp_clock
 from tests.helpers import TOKYO, WINDOW_3, Cli, timed_window
 
@@ -112,3 +114,28 @@ def test_an_update_is_previewed_with_its_text_as_data(cli: Cli, project: Path) -
     by_channel = {item["channel"]: item for item in json.loads(shown.out)}
     assert "&lt;b&gt;{{ sender.service }}&lt;/b&gt; 作業中" in by_channel["fax"]["body"]
     assert text in by_channel["sms"]["body"]  # never template code: the braces stay
+
+
+def test_until_takes_a_time_of_day_as_the_next_one_after_the_end_in_force() -> None:
+    end = datetime(2021, 7, 19, 2, 0, tzinfo=TOKYO)
+    assert parse_later_moment("02:30", end, TOKYO, "--until") == end + timedelta(minutes=30)
+    assert parse_later_moment("2:30", end.astimezone(UTC), TOKYO, "--until") == (
+        end + timedelta(minutes=30))
+    # 01:00 is past at AM2:00: the next one, tomorrow's (an end after midnight: 翌AM1:00)
+    assert parse_later_moment("01:00", end, TOKYO, "--until") == datetime(
+        2021, 7, 20, 1, 0, tzinfo=TOKYO)
+    assert parse_later_moment("2021-07-19T03:00", end, TOKYO, "--until") == datetime(
+        2021, 7, 19, 3, 0, tzinfo=TOKYO)
+    with pytest.raises(ArgumentError, match="--until: '25:00' is not an ISO-8601"):
+        parse_later_moment("25:00", end, TOKYO, "--until")
+
+
+def test_extend_until_a_time_of_day(cli: Cli, under_way: tuple[Path, datetime]) -> None:
+    project, end = under_way
+    assert cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project)).code == 0
+    later = (end + timedelta(minutes=30)).astimezone(TOKYO)
+    extended = cli("extend", "3", "--until", f"{later:%H:%M}", "--yes", "-c", str(project))
+    assert extended.code == 0, extended.err
+    window3 = json.loads(cli("windows", "--json", "-c", str(project)).out)[2]
+    assert datetime.fromisoformat(window3["work"]["end"]) == later.replace(second=0,
+                                                                           microsecond=0)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -114,6 +115,23 @@ def parse_moment(value: str, tz: tzinfo, option: str) -> datetime:
                      f"{value!r} is not an ISO-8601 date-time, e.g. 2021-07-19T00:30:00+09:00"
                      ) from None
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+
+
+_CLOCK_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_later_moment(value: str, after: datetime, tz: tzinfo, option: str) -> datetime:
+    """``value`` as an operator types it at night: a time of day (``01:00``) is the next
+    such moment after ``after`` in ``tz`` (``--until 01:00`` at AM0:30 is tonight's
+    AM1:00, and after AM1:00 tomorrow's); anything else, an ISO-8601 date-time."""
+    clock_time = _CLOCK_TIME.match(value.strip())
+    if clock_time is None:
+        return parse_moment(value, tz, option)
+    local = after.astimezone(tz)
+    moment = datetime.combine(local.date(), time(int(clock_time[1]), int(clock_time[2])),
+                              tzinfo=tz)
+    return moment if moment > local else datetime.combine(
+        local.date() + timedelta(days=1), moment.timetz())
 
 
 def print_json(data: object, zone: tzinfo | None = None) -> None:

@@ -21,6 +21,7 @@ from dispatcher.cli.app import (
     err,
     opened_ledger,
     out,
+    parse_later_moment,
     parse_moment,
     run_async,
 )
@@ -65,7 +66,8 @@ def done(
 def extend(
     window: WindowArgument,
     until: Annotated[str, typer.Option(
-        help="The new end (ISO-8601; without an offset, in [dispatcher] timezone).")],
+        help="The new end: a time of day (02:30: the next one after the end in force) or "
+             "an ISO-8601 date-time (without an offset, in [dispatcher] timezone).")],
     reason: Annotated[str, typer.Option(help="Why, for the record.")] = "",
     yes: YesOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -73,9 +75,10 @@ def extend(
     """Move the end of the work (延長): send the extended notice, naming the new end."""
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
-    new_end = parse_moment(until, inputs.config.settings.timezone, "--until")
+    tz = inputs.config.settings.timezone
 
     def plan(view: WorkView) -> WorkAction:
+        new_end = parse_later_moment(until, view.work.end, tz, "--until")
         return plan_extension(inputs, view, new_end, reason, operator(), clock)
 
     raise typer.Exit(run_async(_report(inputs, target, plan, yes)))
