@@ -139,3 +139,17 @@ def test_extend_until_a_time_of_day(cli: Cli, under_way: tuple[Path, datetime]) 
     window3 = json.loads(cli("windows", "--json", "-c", str(project)).out)[2]
     assert datetime.fromisoformat(window3["work"]["end"]) == later.replace(second=0,
                                                                            microsecond=0)
+
+
+def test_a_too_long_update_is_one_error_saying_how_much_to_cut(
+        cli: Cli, under_way: tuple[Path, datetime]) -> None:
+    project, _ = under_way
+    assert cli("send", "3", "start", "--channel", "sms", "--yes", "-c", str(project)).code == 0
+    refused = cli("update", "3", "--text", "データ移行の最終確認を行っております。" * 6,
+                  "--yes", "-c", str(project))
+    assert refused.code == 2 and "Traceback" not in refused.err
+    lines = [line for line in refused.err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, refused.err  # one per contact before: 26 lines here
+    assert "--text: too long for an SMS of 2 segments" in lines[0]
+    assert f"for {TEXTS} contact(s)" in lines[0] and "the limit 134: shorten it by" in lines[0]
+    assert outbox(project, "sms", "update-1") == []

@@ -8,6 +8,7 @@ from dispatcher.render.checks import (
     check_notice,
     check_rendering,
     messages_for,
+    summarise_too_long,
 )
 from dispatcher.render.fax import (
     FaxDocument,
@@ -98,6 +99,7 @@ __all__ = [
     "render_pdf",
     "render_pdfs",
     "require_japanese_font",
+    "summarise_too_long",
     "tag_line",
     "template_name",
     "utf16_units",

@@ -13,7 +13,9 @@ from dispatcher.errors import InputError, Problem, TemplateError
 from dispatcher.render.fax import require_japanese_font
 from dispatcher.render.mail import HARD_LINE_LIMIT, email_head, longest_line
 from dispatcher.render.segments import (
+    Encoding,
     Segments,
+    capacity,
     count_segments,
     is_gsm7,
     ucs2_segments,
@@ -232,11 +234,38 @@ def _contact_problems(renderer: Renderer, message: Message, name: str, max_segme
         yield from _sms_problems(message.contact, message.segments, name, max_segments)
 
 
+@dataclass(frozen=True)
+class SmsTooLong(Problem):
+    """An SMS longer than ``max_segments`` allow: how long, to say how much to cut."""
+
+    segments: Segments | None = None
+    max_segments: int = 0
+
+
 def _sms_problems(contact: Contact, segments: Segments, name: str, max_segments: int
                   ) -> Iterable[Problem]:
     if segments.count > max_segments:
-        yield Problem(f"{name}: contact {contact.id} ({contact.merchant})",
-                      f"the SMS takes {segments}, more than max_segments = {max_segments}")
+        yield SmsTooLong(f"{name}: contact {contact.id} ({contact.merchant})",
+                         f"the SMS takes {segments}, more than max_segments = "
+                         f"{max_segments}", segments, max_segments)
+
+
+def summarise_too_long(problems: Iterable[Problem], where: str) -> list[Problem]:
+    """``problems`` with every SMS too long folded into one, naming ``where`` (the text
+    an operator typed): how many contacts, the longest, the limit and what to cut."""
+    too_long = [p for p in problems if isinstance(p, SmsTooLong) and p.segments]
+    others = [p for p in problems if p not in too_long]
+    if not too_long:
+        return others
+    worst = max(too_long, key=lambda p: p.segments.units if p.segments else 0)
+    assert worst.segments is not None
+    limit = capacity(worst.segments.encoding, worst.max_segments)
+    unit = "characters" if worst.segments.encoding is Encoding.UCS2 else "GSM-7 septets"
+    return [Problem(where, f"too long for an SMS of {worst.max_segments} segments "
+                           f"([channels.sms] max_segments) for {len(too_long):,} contact(s): "
+                           f"the longest ({worst.where.rpartition(': ')[2]}) is "
+                           f"{worst.segments.units} {unit}, the limit {limit}: shorten it "
+                           f"by {worst.segments.units - limit} {unit}"), *others]
 
 
 def _address_worth_a_look(contact: Contact) -> bool:

@@ -39,6 +39,12 @@ class Segments:
 _LIMITS = {Encoding.GSM7: (160, 153), Encoding.UCS2: (70, 67)}
 
 
+def capacity(encoding: Encoding, segments: int) -> int:
+    """How many units ``segments`` segments hold in ``encoding``."""
+    single, part = _LIMITS[encoding]
+    return single if segments <= 1 else part * segments
+
+
 def count_segments(text: str) -> Segments:
     """Encoding, length in that encoding's units, and the number of segments of ``text``."""
     septets = _gsm7_septets(text)

@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from dispatcher.clock import Clock
-from dispatcher.errors import ArgumentError, Problem, StaleError, single
+from dispatcher.errors import ArgumentError, Problem, StaleError, TemplateError, single
 from dispatcher.ledger import BEGUN_STATES, Ledger, NoticeState
+from dispatcher.render import summarise_too_long
 from dispatcher.send.session import preflight
 from dispatcher.table import (
     Channel,
@@ -125,7 +126,10 @@ def plan_update(inputs: Inputs, view: WorkView, text: str, only: list[Channel] |
                      f"{', '.join(view.window.channels)})")
     report = WorkReport(view.window.id, view.slot.name, Report.UPDATE, made + 1, now, None,
                         text, actor, tuple(dict.fromkeys(only or ())), view.reports_seen)
-    return _planned(inputs, view, report, Phase.UPDATE, view.work.end, now)
+    try:
+        return _planned(inputs, view, report, Phase.UPDATE, view.work.end, now)
+    except TemplateError as exc:  # one line for the operator, not one per contact
+        raise TemplateError(summarise_too_long(exc.problems, "--text")) from None
 
 
 async def carry_out_report(ledger: Ledger, action: WorkAction, clock: Clock) -> None:
