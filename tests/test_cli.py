@@ -45,7 +45,7 @@ def test_windows_json_has_the_contract_keys(cli: Cli, project: Path) -> None:
     rows = json.loads(result.out)
     assert [r["number"] for r in rows] == [1, 2, 3, 4]
     keys = {"number", "id", "title", "notify", "channels", "audience", "active_slot", "slots",
-            "next_notice", "notices", "end_notice", "work"}
+            "next_notice", "notices", "end_notice", "work", "failing"}  # keys only added
     assert all(set(r) == keys for r in rows)
     window3 = rows[2]
     assert window3["slots"] == [
@@ -163,3 +163,10 @@ def test_check_reports_template_errors_with_file_and_line(cli: Cli, project: Pat
     assert any(line.startswith(f"error: {templates}/email/start.txt.j2:1: syntax:")
                for line in lines), lines
     assert "Traceback" not in result.err
+
+
+def test_help_texts_keep_the_words_in_brackets(cli: Cli) -> None:
+    """`[http] listen` names a key: Rich markup used to eat it (`console on  listen`)."""
+    assert "[http] listen" in " ".join(cli("console", "--help").out.split())
+    assert "[console] users_file" in cli("user", "--help").out
+    assert "[receipts] secret_file" in " ".join(cli("secret", "--help").out.split())

@@ -31,6 +31,7 @@ from dispatcher.table import (
 app = typer.Typer(
     help="Sends maintenance-window notices by fax, e-mail and SMS, exactly once.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # '[http] listen' in a help text is words, not markup
     add_completion=False,
     pretty_exceptions_enable=False,
 )

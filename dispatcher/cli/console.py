@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_LISTEN = ("127.0.0.1", 8025)
 STOP_TIMEOUT_SECONDS = 30.0  # the background sends' time to finish what is in flight
 user_app = typer.Typer(help="The console's users (argon2id hashes in [console] users_file).",
-                       no_args_is_help=True)
+                       no_args_is_help=True, rich_markup_mode=None)
 
 
 @user_app.command("add")

@@ -32,10 +32,11 @@ from dispatcher.send import DeliveryTokens
 from dispatcher.table import Config, jp_datetime, load_config
 
 receipts_app = typer.Typer(help="What came back after the providers took the messages.",
-                           no_args_is_help=True)
+                           no_args_is_help=True, rich_markup_mode=None)
 
 secret_app = typer.Typer(help="The key that signs every token linking a report to a "
-                              "delivery ([receipts] secret_file).", no_args_is_help=True)
+                              "delivery ([receipts] secret_file).", no_args_is_help=True,
+                         rich_markup_mode=None)
 
 _BATCH = 500
 

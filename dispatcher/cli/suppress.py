@@ -26,7 +26,7 @@ from dispatcher.table import Channel, Config, Contact, jp_datetime, load_inputs,
 
 suppress_app = typer.Typer(help="Addresses not sent to again: dead mailboxes (hard "
                                 "bounces) and numbers that replied STOP or 停止.",
-                           no_args_is_help=True)
+                           no_args_is_help=True, rich_markup_mode=None)
 
 
 def suppressed_json(entries: list[Suppression], contacts: tuple[Contact, ...]
