@@ -308,3 +308,16 @@ async def test_a_job_that_fires_a_little_ahead_of_the_clock_sends_its_notice_the
     async with project_ledger(project) as ledger:
         record = await ledger.notice(WINDOW_3, "planned", "start")
     assert record is not None and record.created_at >= start
+
+
+async def test_the_daemon_logs_the_ledger_it_opened_with_its_absolute_path(
+        project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`sqlite:///var/ledger.sqlite3` read like /var; the log names the file opened."""
+    caplog.set_level(logging.INFO, logger="dispatcher.daemon")
+    async with still_daemon(project, datetime(2021, 7, 18, 12, tzinfo=UTC)):
+        pass
+    [started] = [getattr(r, "fields", {}) for r in caplog.records
+                 if r.getMessage() == "daemon started"]
+    ledger = project.parent.resolve() / "var" / "ledger.sqlite3"
+    assert started["ledger"] == f"sqlite+aiosqlite:///{ledger}"
+    assert started["config"] == str(project.resolve())

@@ -115,8 +115,8 @@ class Daemon:
         self.table.take(await asyncio.to_thread(self._load), files)
         logs.use_zone(self.inputs.config.settings.timezone)
         settings = self.inputs.config.settings
-        self._ledger = await Ledger.open(engine_url(settings.ledger_url,
-                                                    self.inputs.config.path.parent))
+        url = engine_url(settings.ledger_url, self.inputs.config.path.parent)
+        self._ledger = await Ledger.open(url)
         self._sends.ledger = self._ledger
         self._receipts = ReceiptServices(self.inputs.config, self._ledger, self.env, self.clock,
                                          self.table, self.metrics)
@@ -127,8 +127,9 @@ class Daemon:
             await self._ledger.close()
             raise
         self._jobs.start()
-        event(log, logging.INFO, "daemon started", config=str(self.config_path),
-              ledger=settings.ledger_url, pid=os.getpid())
+        # the ledger as opened: a SQLite file's absolute path, a password hidden
+        event(log, logging.INFO, "daemon started", config=str(self.config_path.resolve()),
+              ledger=url.render_as_string(hide_password=True), pid=os.getpid())
 
     async def guarded_tick(self) -> float:
         """A tick that never raises: an exception is logged (its traceback once, then a
