@@ -190,7 +190,7 @@ def test_dry_run_sends_nothing(cli: Cli, project: Path) -> None:
     assert result.code == 0
     assert "email: 28 recipients, 1 without an address" in result.out
     assert "dry run: nothing was sent" in result.out
-    assert not (project.parent / "var" / "outbox").exists()
+    assert not (project.parent / "var").exists()  # nor a ledger made to be read
 
 
 def test_missing_twilio_credentials_stop_before_anything_is_sent(

@@ -72,8 +72,13 @@ def clock() -> datetime:
 
 
 @contextlib.asynccontextmanager
-async def opened_ledger(cfg: Config) -> AsyncIterator[Ledger]:
-    ledger = await Ledger.open(engine_url(cfg.settings.ledger_url, cfg.path.parent))
+async def opened_ledger(cfg: Config, create: bool = True) -> AsyncIterator[Ledger]:
+    """The table's ledger; not ``create``: a SQLite ledger not made yet is not made (an
+    empty one in memory stands for it: a dry run writes nothing)."""
+    url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
+    if not create and not may_exist(url):
+        url = url.set(database=":memory:")
+    ledger = await Ledger.open(url)
     try:
         yield ledger
     finally:

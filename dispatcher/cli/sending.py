@@ -184,7 +184,7 @@ async def _send(inputs: Inputs, window: Window, name: NoticeName,
                 ) -> int:
     cfg = inputs.config
     phase, lead, number = name
-    async with opened_ledger(cfg) as ledger:
+    async with opened_ledger(cfg, create=not dry_run) as ledger:
         notice = await current_notice(ledger, window, phase, lead, seen_slot, number)
         slot = notice.slot
         channels = _send_channels(notice, only)
