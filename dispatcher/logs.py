@@ -101,7 +101,8 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return (value.astimezone(_zone[0]) if value.tzinfo is not None else value).isoformat()
+        zone = _zone[0]
+        return (value.astimezone(zone) if zone and value.tzinfo else value).isoformat()
     if isinstance(value, dict | list | str | int | float | bool) or value is None:
         return value
     return str(value)

@@ -20,6 +20,7 @@ from dispatcher.render import (
     check_notice,
     check_rendering,
     count_segments,
+    interrupted_warnings,
     messages_for,
     readable,
 )
@@ -33,6 +34,7 @@ from dispatcher.table import (
     build_notice,
     find_window,
     load_config,
+    load_inputs,
     possible_notices,
 )
 from tests.helpers import TOKYO
@@ -146,6 +148,11 @@ def test_each_window_names_only_the_services_its_own_work_stops(config: Config) 
         none = renderer.render(build_notice(one, one.planned, Phase.START), contact(),
                                channel, SENT_AT).body
         assert "ご利用いただけないサービス" not in none and "開局処理" not in none
+        assert "下記のサービス" not in none  # no sentence pointing at a list not there
+    for channel in (Channel.SMS, Channel.VOICE):
+        spoken = renderer.render(build_notice(one, one.planned, Phase.START), contact(),
+                                 channel, SENT_AT).body
+        assert "一部" not in spoken and "開始しました" in spoken
     two = find_window(mine.windows, "2")
     assert mine.services_of(two) == mine.affected_services and two.services is None
     published = {e.number: e.services for e in entries(mine, {}, SENT_AT)}
@@ -179,6 +186,23 @@ def test_the_interrupted_notice_says_stopped_back_now_why_and_when_again(
         plain = replace(notice, reason="")
         assert "作業中に問題が発生したため" in renderer.render(plain, contact(), channel,
                                                              SENT_AT).body
+
+
+def test_templates_that_predate_the_interrupted_notice_still_send_and_check_warns(
+        config: Config, project: Path) -> None:
+    """An upgrade that kept its own templates folder: the daemon must still start and
+    postpone; the interruption is written with the postponed text, and `check` says so."""
+    (project.parent / "templates" / "email" / "interrupted.txt.j2").unlink()
+    inputs = load_inputs(project)
+    renderer = Renderer.of(inputs)
+    window = window3(inputs.config)
+    notice = replace(build_notice(window, window.planned, Phase.POSTPONED), interrupted=True)
+    body = renderer.render(notice, contact(), Channel.EMAIL, SENT_AT).body
+    assert "下記の予備日に改めて実施" in body
+    audiences = {window.id: [contact()]}
+    assert check_rendering(renderer, [window], audiences, 2, SENT_AT) == []
+    [warning] = interrupted_warnings(inputs)
+    assert "templates/email/interrupted.txt.j2 is missing" in warning
 
 
 def test_email_subject_is_the_first_line(config: Config, renderer: Renderer) -> None:
@@ -318,8 +342,8 @@ def test_shipped_templates_pass_the_check(config: Config, renderer: Renderer,
     problems = check_rendering(fresh, [window], audiences, 2, SENT_AT)
     assert {p.where for p in problems} == {
         f"{project.parent}/templates/sms/{phase}.txt.j2"
-        for phase in ("announce", "reminder", "start", "end", "postponed", "interrupted",
-                      "extended", "update")}  # window 3's end is scheduled: no overrun
+        for phase in ("announce", "reminder", "start", "end", "postponed", "extended",
+                      "update")}  # no overrun (a scheduled end); interrupted: postponed's
 
 
 @pytest.mark.parametrize("name", ["さくら書店", "Sakura Books", 'Books, "Sakura" & Co.',

@@ -190,3 +190,8 @@ def test_a_notice_the_daemon_cannot_send_says_so_where_operators_look(
         assert "dispatcher_notices_failing 0.0" in metrics and len(sink) == 1
         assert "NOT SENT" not in cli("status", "3", "-c", str(project)).out
         assert json.loads(cli("status", "3", "--json", "-c", str(project)).out)["failing"] == []
+
+        async def recorded() -> dict[str, object]:
+            async with project_ledger(project) as ledger:
+                return dict(await ledger.notice_failures())
+        assert asyncio.run(recorded()) == {}  # cleared when the send went through

@@ -196,3 +196,27 @@ async def test_each_overrun_of_an_end_in_force_is_logged_and_alerted_once(
     assert "延長後の終了予定 2021年7月19日(月) AM2:30 を過ぎても作業完了の報告がありません" in body
     assert "再送はしません" in body
     assert sent(project)["overrun"] == EMAILS + TEXTS
+
+
+async def test_an_extension_made_before_the_end_passed_alerts_that_the_merchants_are_told(
+        project: Path) -> None:
+    """Extended at AM1:50, before the table's end: the first overrun is the extension's
+    end, and the alert says the merchants' overrun notice goes (not that it went before)."""
+    confirmed_end(project)
+    with project.open("a", encoding="utf-8") as config:
+        config.write('\n[alerts]\nemail = ["night-desk@j-mups.example.jp"]\n')
+    await run_daemon_at(project, at(1, 0, 1).astimezone(UTC))
+    inputs = load_inputs(project)
+    async with project_ledger(project) as ledger:
+        window = find_window(inputs.config.windows, "3")
+        await carry_out_report(ledger, plan_extension(
+            inputs, await work_view(ledger, window), at(2, 30), "DB 移行", "night-desk",
+            lambda: at(1, 50)), lambda: at(1, 50))
+    for moment in (at(1, 50), at(2, 1), at(2, 31)):
+        await run_daemon_at(project, moment.astimezone(UTC))
+    outbox = project.parent / "var" / "outbox" / "email"
+    assert not (outbox / f"alert_{WINDOW_3}_planned_overrun").exists()  # AM2:00 was moved
+    [alert] = list((outbox / f"alert_{WINDOW_3}_planned_overrun_extended-1").iterdir())
+    _, body = readable(alert.read_bytes())
+    assert "加盟店様には作業延長のお知らせを送信します" in body and "再送" not in body
+    assert sent(project)["overrun"] == EMAILS + TEXTS

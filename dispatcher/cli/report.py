@@ -133,7 +133,7 @@ def window_views(
         mine = {tag: states[key] for tag in notice_tags(window, work)
                 if (key := notice_key(window.id, slot.name, tag)) in states}
         coming = next_notice(window, slot, now, work, overrun_after, states)
-        stuck = tuple(f.phase for f in failing(failures or {}, states).values()
+        stuck = tuple(f.phase for f in failing(failures or {}, states, active_slots).values()
                       if (f.window_id, f.slot) == (window.id, slot.name))
         views.append(WindowView(window, slot, coming, mine, work, now, stuck))
     return views

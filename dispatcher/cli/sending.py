@@ -116,7 +116,9 @@ def postpone(
     to: Annotated[str | None, typer.Option(
         help="The slot to move to (a reserve slot's id, e.g. reserve-2021-08-23-0100); "
              "default: the next one.")] = None,
-    reason: Annotated[str, typer.Option(help="Why, for the record.")] = "",
+    reason: Annotated[str, typer.Option(
+        help="Why, in words the merchants read: printed in the postponed or interrupted "
+             "notice (「前提作業の遅延のため、…」) and kept in the audit log.")] = "",
     no_notice: Annotated[bool, typer.Option(
         "--no-notice", help="Do not send the postponed notice.")] = False,
     from_slot: Annotated[str | None, typer.Option(

@@ -28,6 +28,7 @@ from dispatcher.errors import DispatcherError, InputError
 from dispatcher.files import readable_by_others
 from dispatcher.ledger import (
     ALERT_SEND_SECONDS,
+    ALERT_SHOWN,
     NOT_REACHED_STATES,
     engine_url,
     failing,
@@ -35,6 +36,7 @@ from dispatcher.ledger import (
 )
 from dispatcher.render import (
     check_inputs,
+    interrupted_warnings,
 )
 from dispatcher.schedule import capacities
 from dispatcher.send import fix_of
@@ -44,6 +46,7 @@ from dispatcher.table import (
     Window,
     active_slot,
     find_window,
+    jp_date,
     jp_datetime,
     load_config,
     load_inputs,
@@ -82,7 +85,7 @@ def check(as_json: JsonOption = False, config: ConfigOption = DEFAULT_CONFIG) ->
     summary = report.summarise(cfg, inputs.contacts)
     late = [w for c in estimates if (w := c.warning(cfg.channels[c.channel]))]
     warnings = [*summary.warnings, *late, *_exposed_files(cfg),
-                *suppressed_warnings(inputs)]
+                *suppressed_warnings(inputs), *interrupted_warnings(inputs)]
     if as_json:
         print_json({"problems": [str(p) for p in problems], "warnings": warnings,
                     "capacity": [c.to_json() for c in estimates]})
@@ -106,7 +109,8 @@ def suppressed_warnings(inputs: Inputs) -> list[str]:
     except DispatcherError as exc:  # the ledger away: the rest of the check still counts
         return [f"the ledger could not be read, suppressed addresses not checked: {exc}"]
     return [f"{e['channel']} {e['address']} of {', '.join(e['contacts'])} is suppressed "
-            f"({e['reason']}, since {e['at'][:10]}): it is not sent to; correct the contact, "
+            f"({e['reason']}, since {jp_date(e['at'].astimezone(cfg.settings.timezone))}): "
+            f"it is not sent to; correct the contact, "
             f"or `dispatcher suppress remove {e['address']}`"
             for e in suppressed_json(entries.suppressions, inputs.contacts) if e["contacts"]]
 
@@ -164,9 +168,11 @@ async def _window_status(cfg: Config, window: Window
         work = report.work_json(work_of(window, slot, await ledger.work_reports()), now)
         troubles = {
             "failing": [{**f.to_json(), "fix": _fix_text(f.fix)} for f in failing(
-                await ledger.notice_failures(window.id), await ledger.notice_states()).values()],
+                await ledger.notice_failures(window.id), await ledger.notice_states(),
+                await ledger.active_slots()).values()],
             "alerts_not_sent": [a.to_json() for a in await ledger.alert_troubles(
-                now - ALERT_SEND_SECONDS) if a.alert.startswith(f"alert/{window.id}/")]}
+                now - ALERT_SEND_SECONDS, now - ALERT_SHOWN)
+                if a.alert.startswith(f"alert/{window.id}/")]}
         notices = []
         for record in await ledger.notices_of(window.id):
             counts = await ledger.counts(record.id)

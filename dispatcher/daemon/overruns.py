@@ -16,7 +16,7 @@ from dispatcher.daemon.sends import BackendFactory
 from dispatcher.ledger import Ledger
 from dispatcher.logs import event, failure
 from dispatcher.send import Backends, overrun_alert, send_alert
-from dispatcher.table import Config, Overrun, Window, WorkReports, overruns
+from dispatcher.table import Config, Overrun, Phase, Window, WorkReports, overruns
 
 log = logging.getLogger("dispatcher.daemon")
 
@@ -56,10 +56,14 @@ class OverrunWatch:
         channels = sorted({channel for channel, _ in config.alerts.addresses()})
         if not channels:
             return
-        alert = overrun_alert(config, overrun)
         try:
+            record = await ledger.notice(overrun.window.id, overrun.slot.name,
+                                         Phase.OVERRUN.value)
+            # the merchants' overrun notice goes once: made before this end passed, it went
+            told_before = record is not None and record.created_at < overrun.due_end
             async with Backends(self.backends(config, channels, self.env)) as backends:
-                await send_alert(config, ledger, backends, alert, now)
+                await send_alert(config, ledger, backends,
+                                 overrun_alert(config, overrun, told_before), now)
         except Exception as exc:  # a ledger away, a missing credential: logged, not retried
-            failure(log, "operator alert failed", exc, alert=alert.key,
+            failure(log, "operator alert failed", exc, overrun=overrun.key,
                     error=f"{type(exc).__name__}: {exc}")

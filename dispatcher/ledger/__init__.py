@@ -35,10 +35,11 @@ from dispatcher.ledger.states import (
 )
 from dispatcher.ledger.store import Ledger, Peek, may_exist, peek
 from dispatcher.ledger.tables import metadata
-from dispatcher.ledger.work import ALERT_SEND_SECONDS
+from dispatcher.ledger.work import ALERT_SEND_SECONDS, ALERT_SHOWN
 
 __all__ = [
     "ALERT_SEND_SECONDS",
+    "ALERT_SHOWN",
     "BEGUN_STATES",
     "FINAL_STATES",
     "LIFECYCLE",

@@ -23,7 +23,7 @@ from dispatcher.ledger.tables import (
     outages,
     slot_changes,
 )
-from dispatcher.table import STEP_MARK, notice_key
+from dispatcher.table import PLANNED, STEP_MARK, notice_key
 
 
 class NoticeQueries(EngineUser):
@@ -173,7 +173,10 @@ class NoticeQueries(EngineUser):
             return {actor: at for actor, at in rows}
 
 
-def failing(failures: Mapping[str, NoticeFailure], states: Mapping[str, NoticeState]
-            ) -> dict[str, NoticeFailure]:
-    """Of the notices whose last send by a daemon failed (by key), those not done."""
-    return {key: f for key, f in failures.items() if states.get(key) != NoticeState.DONE}
+def failing(failures: Mapping[str, NoticeFailure], states: Mapping[str, NoticeState],
+            active_slots: Mapping[str, str]) -> dict[str, NoticeFailure]:
+    """Of the notices whose last send by a daemon failed (by key), those that may still go:
+    not done, not missed (their time passed), of their window's active slot."""
+    return {key: f for key, f in failures.items()
+            if states.get(key) not in (NoticeState.DONE, NoticeState.MISSED)
+            and f.slot == active_slots.get(f.window_id, PLANNED)}

@@ -84,15 +84,16 @@ class WorkLog(EngineUser):
             return [(channel, address, error) for channel, address, error in rows]
 
 
-    async def alert_troubles(self, claimed_before: datetime) -> list[AlertTrouble]:
-        """Each alert to an address that did not go: failed (with why), or claimed before
-        ``claimed_before`` and still not sent (its sender stopped holding it), oldest
-        first."""
+    async def alert_troubles(self, claimed_before: datetime, since: datetime
+                             ) -> list[AlertTrouble]:
+        """Each alert to an address claimed ``since`` that did not go: failed (with why),
+        or claimed before ``claimed_before`` and still not sent (its sender stopped holding
+        it), oldest first."""
         c = operator_alerts.c
         async with self._connect() as conn:
             rows = await conn.execute(
                 select(c.alert, c.channel, c.address, c.at, c.error)
-                .where(c.error.is_not(None)).order_by(c.id))
+                .where(c.error.is_not(None), c.at >= since).order_by(c.id))
             return [AlertTrouble(alert, channel, address, at,
                                  None if error == UNSENT_ALERT else error)
                     for alert, channel, address, at, error in rows
@@ -112,6 +113,8 @@ class WorkLog(EngineUser):
 UNSENT_ALERT = "not sent yet"  # a claimed alert's error until its sender says otherwise
 # A claimed alert not sent after this long was left by a sender that stopped
 ALERT_SEND_SECONDS = timedelta(minutes=2)
+# How long an alert that did not go is shown (the night it was about)
+ALERT_SHOWN = timedelta(days=1)
 
 
 def _alert_outcome(error: str | None, at: datetime, claimed_before: datetime) -> str:

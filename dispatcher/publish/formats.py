@@ -41,6 +41,7 @@ class Site:
     # the notices are mailed from), with the help desk as CN
     organizer: str
     organizer_name: str
+    centre: str = ""  # [sender] centre: what the maintenance is of
 
     @classmethod
     def of(cls, config: Config, base_url: str | None, refresh: timedelta, now: datetime
@@ -49,7 +50,8 @@ class Site:
         address = desk.email or parseaddr(config.messages.mail_from)[1]
         return cls(config.sender.service, config.sender.organisation, config.sender.website,
                    f"{desk.name} {desk.phone}（{desk.hours}）", config.settings.timezone,
-                   base_url, refresh, now, f"mailto:{address}", desk.name)
+                   base_url, refresh, now, f"mailto:{address}", desk.name,
+                   config.sender.centre)
 
     @property
     def title(self) -> str:

@@ -39,7 +39,7 @@ from dispatcher.render import (
     call_twiml,
     hang_up_twiml,
 )
-from dispatcher.send import GATHER_PATH, CallUrls, DeliveryTokens
+from dispatcher.send import GATHER_PATH, CallUrls, DeliveryTokens, as_moved
 from dispatcher.table import Channel, Inputs, RetryPolicy, notice_named
 
 log = logging.getLogger("dispatcher.receipts")
@@ -166,6 +166,8 @@ class CallReports:
                       ) -> Script | None:
         notice = notice_named(inputs.config.windows, record.window_id, record.slot,
                               record.phase, await self.ledger.work_reports())
+        if notice is not None:  # a postponement: interrupted or not, as it was made
+            notice = await as_moved(self.ledger, notice)
         contact = next((c for c in inputs.contacts if c.id == delivery.contact_id), None)
         if notice is None or contact is None:
             return None

@@ -7,6 +7,7 @@ from dispatcher.render.checks import (
     check_inputs,
     check_notice,
     check_rendering,
+    interrupted_warnings,
     messages_for,
     summarise_too_long,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "count_segments",
     "filters",
     "hang_up_twiml",
+    "interrupted_warnings",
     "local_slot",
     "mailbox_parts",
     "message_id",

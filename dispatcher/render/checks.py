@@ -21,7 +21,13 @@ from dispatcher.render.segments import (
     ucs2_segments,
     utf16_units,
 )
-from dispatcher.render.templates import Message, Renderer, template_of
+from dispatcher.render.templates import (
+    INTERRUPTED,
+    TEMPLATE_SUFFIX,
+    Message,
+    Renderer,
+    template_of,
+)
 from dispatcher.table import (
     Channel,
     Contact,
@@ -47,6 +53,19 @@ def check_inputs(inputs: Inputs, now: datetime) -> list[Problem]:
         except InputError as exc:
             problems.extend(exc.problems)
     return problems
+
+
+def interrupted_warnings(inputs: Inputs) -> list[str]:
+    """A warning for each channel whose interrupted notice's template is missing (a table
+    whose templates predate it): a postponement during the work is then written with the
+    postponed notice's text, which says nothing of the interruption."""
+    renderer = Renderer.of(inputs)
+    channels = {c for w in inputs.config.windows if w.broadcast and w.reserves
+                for c in w.channels}
+    names = [f"{c.value}/{INTERRUPTED}.{TEMPLATE_SUFFIX[c]}" for c in sorted(channels)]
+    return [f"{renderer.templates_dir / name} is missing: a postponement after the work "
+            f"began (中断) would be written with the postponed notice's text; copy the "
+            f"shipped one" for name in names if not renderer.has(name)]
 
 
 def check_rendering(
@@ -78,6 +97,8 @@ def check_notice(renderer: Renderer, notice: Notice, contacts: Iterable[Contact]
     as if sent at ``sent_at``: a template error once, with the contact it failed for; an
     SMS too long, or a header too long, for each contact."""
     name = str(renderer.templates_dir / template_of(channel, notice))
+    if notice.interrupted and not renderer.has(template_of(channel, notice)):
+        return  # written with the postponed notice's template (checked as that one)
     try:
         for group in _shapes(contacts).on(channel):
             first, filler = _shape_template(renderer, notice, group, channel, sent_at)

@@ -34,15 +34,15 @@ class Alert:
     short: str  # the SMS's
 
 
-def overrun_alert(config: Config, overrun: Overrun) -> Alert:
-    """The alert of an overrun: the end it was due at, what the merchants are told, and
-    what to do."""
+def overrun_alert(config: Config, overrun: Overrun, told_before: bool = False) -> Alert:
+    """The alert of an overrun: the end it was due at, what the merchants are told (their
+    overrun notice goes once: ``told_before``, at an earlier overrun), and what to do."""
     window, n = overrun.window, overrun.window.number
     due = overrun.due_end.astimezone(config.settings.timezone)
     extended = overrun.extensions > 0
     end = f"延長後の終了予定 {jp_datetime(due)}" if extended else f"終了予定 {jp_datetime(due)}"
     merchants, told = "", ""
-    if window.broadcast and not extended:
+    if window.broadcast and not told_before:
         merchants = ("加盟店様には作業延長のお知らせを送信します"
                      f"（送信状況: dispatcher status {n}）。\n")
         told = "加盟店様へ延長のお知らせ送信。"

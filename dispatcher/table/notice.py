@@ -195,9 +195,9 @@ def possible_notices(window: Window) -> list[Notice]:
     notices = [build_notice(window, slot, due.phase, lead=due.lead)
                for due in notice_times(window, slot)]
     postponed = build_notice(window, slot, Phase.POSTPONED) if window.reserves else None
-    moved = [] if postponed is None else [
-        replace(postponed, reason=SAMPLE_REASON),
-        replace(postponed, interrupted=True, reason=SAMPLE_REASON)]
+    moved = [] if postponed is None else [  # with and without the operator's reason
+        replace(postponed, interrupted=interrupted, reason=reason)
+        for interrupted in (False, True) for reason in ("", SAMPLE_REASON)]
     return notices + moved + _report_notices(window, slot)
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from dispatcher.ledger import (
     ALERT_SEND_SECONDS,
+    ALERT_SHOWN,
     AlertTrouble,
     Ledger,
     NoticeFailure,
@@ -31,15 +32,18 @@ _TOLD = {NoticeState.DONE: "送信済み", NoticeState.SENDING: "送信中",
 
 async def banners(config: Config, ledger: Ledger, now: datetime) -> dict[str, list[str]]:
     """The banners' lines, by banner: overrunning, failing, alerts_not_sent."""
-    states = await ledger.notice_states()
+    states, active = await ledger.notice_states(), await ledger.active_slots()
     tz = config.settings.timezone
-    found = overruns(config.windows, await ledger.active_slots(), await ledger.work_reports(),
+    found = overruns(config.windows, active, await ledger.work_reports(),
                      timedelta(minutes=config.settings.overrun_after_minutes), now)
+    known = {w.id for w in config.windows}
+    stuck = failing(await ledger.notice_failures(), states, active)
     return {
         "overrunning": [overrun_line(o, states, tz) for o in found],
-        "failing": failing_lines(config, failing(await ledger.notice_failures(), states), tz),
-        "alerts_not_sent": alert_lines(await ledger.alert_troubles(now - ALERT_SEND_SECONDS),
-                                       tz),
+        "failing": failing_lines(config, {k: f for k, f in stuck.items()
+                                          if f.window_id in known}, tz),
+        "alerts_not_sent": alert_lines(await ledger.alert_troubles(
+            now - ALERT_SEND_SECONDS, now - ALERT_SHOWN), tz),
     }
 
 

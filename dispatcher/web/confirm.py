@@ -22,6 +22,7 @@ from dispatcher.ledger import Confirmation, DeliveryRecord, NoticeRecord
 from dispatcher.logs import event
 from dispatcher.receipts import confirm_by_hand
 from dispatcher.render import CONFIRM_PATH, ConfirmLinks, Message, Renderer
+from dispatcher.send import as_moved
 from dispatcher.table import (
     Channel,
     Inputs,
@@ -125,6 +126,8 @@ class ConfirmDesk:
         tz = inputs.config.settings.timezone
         notice = notice_named(inputs.config.windows, record.window_id, record.slot,
                               record.phase, await self.desk.ledger.work_reports())
+        if notice is not None:  # a postponement: interrupted or not, as it was made
+            notice = await as_moved(self.desk.ledger, notice)
         message = _message(inputs, delivery, record, notice)
         return html("confirm.html.j2", helpdesk=inputs.config.helpdesk,
                     sender=inputs.config.sender, message=message,

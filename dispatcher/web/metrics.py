@@ -126,7 +126,8 @@ class Metrics:
         states_by_key = await ledger.notice_states()
         states = Counter((state.value,) for state in states_by_key.values())
         _set_all(self.notices, states.items())
-        self.failing.set(len(failing(await ledger.notice_failures(), states_by_key)))
+        self.failing.set(len(failing(await ledger.notice_failures(), states_by_key,
+                                     await ledger.active_slots())))
         alerts = await ledger.alert_counts(now - ALERT_SEND_SECONDS)
         _set_all(self.alerts, [((state,), alerts[state]) for state in ALERT_OUTCOMES])
         outages = await ledger.outage_totals()
