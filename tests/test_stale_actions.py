@@ -114,6 +114,9 @@ def test_the_console_refuses_a_send_or_postpone_made_on_a_view_that_moved(
         postpone = {"csrf": csrf.group(1), "confirm": WINDOW_3, "from": "planned"}
         status, _, body = desk.request("POST", "/windows/3/postpone", postpone)
         assert status == 409 and "not planned" in body
+        # a page of the console, in Japanese, with the way back
+        assert "延期は反映されていません" in body and "何も変更していません" in body
+        assert 'href="/"' in body and "ログアウト" in body
     assert asyncio.run(deliveries(project)) == []
 
 

@@ -25,6 +25,7 @@ from dispatcher.table import (
     Window,
     build_notice,
     in_audience,
+    jp_duration,
     notice_times,
     spoken_duration,
 )
@@ -72,6 +73,15 @@ class Capacity:
                 f"for {spoken_duration(self.relevant_seconds)}")
         return text + (f"; about {self.would_expire:,} would expire" if self.would_expire
                        else "")
+
+    def japanese(self, settings: ChannelConfig) -> str:
+        """``約5分37秒（4回線）。お知らせの有効時間 1時間0分`` (the console's)."""
+        how = (f"{settings.concurrency}回線" if self.channel is Channel.FAX
+               else f"毎秒約{self.per_second:,.0f}件")
+        text = (f"約{jp_duration(self.estimated_seconds)}（{how}）。お知らせの有効時間 "
+                f"{jp_duration(self.relevant_seconds)}")
+        return text + (f"。約{self.would_expire:,}件は時間切れになる見込み"
+                       if self.would_expire else "")
 
     def warning(self, settings: ChannelConfig) -> str | None:
         """What `check` says when the notice cannot reach its audience in time."""

@@ -74,6 +74,18 @@ def jp_short_range(start: datetime, end: datetime) -> str:
     return jp_range(start, end, jp_month_day)
 
 
+def jp_duration(seconds: float) -> str:
+    """``4分10秒``, ``2時間5分``, ``0.4秒``: a length of time on a console page."""
+    if seconds < 10:
+        return f"{seconds:.1f}秒"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}時間{minutes}分"
+    return f"{minutes}分{secs}秒" if minutes else f"{secs}秒"
+
+
 def spoken_duration(seconds: float) -> str:
     """``4 min 10 s``, ``2 h 5 min``, ``0.4 s``: a length of time in an operator's log line."""
     if seconds < 10:

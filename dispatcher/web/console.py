@@ -192,18 +192,25 @@ class Console:
         inputs = await desk.inputs()
         window = find_window(inputs.config.windows, str(request.path_params["number"]))
         form = await request.form()
-        back = str(form.get("back", "/"))
+        back = local(str(form.get("back", "/")))
+
+        async def refused(explanation: str, detail: str, status: int) -> Response:
+            return html("refused.html.j2", status,
+                        **await self._page_context(session, inputs.config), action="延期",
+                        explanation=explanation, detail=detail, back=back)
+
         if str(form.get("confirm", "")).strip() != window.id:
-            return PlainTextResponse(f"type the window's id ({window.id}) to confirm\n",
-                                     status_code=400)
+            return await refused(f"確認のため、作業 ID（{window.id}）を入力してください。",
+                                 "作業 ID が入力されていないか、違います。", 400)
         try:
             await desk.postpone(inputs, window, session.user, str(form.get("reason", "")),
                                 _seen_slot(form))
         except StaleError as exc:
-            return PlainTextResponse(f"not postponed: {exc}\n", status_code=409)
+            return await refused("画面を表示した後に、作業の状態が変わりました（ほかの操作者の"
+                                 "延期・報告など）。何も変更していません。", str(exc), 409)
         except InputError as exc:
-            return PlainTextResponse(f"not postponed: {exc}\n", status_code=400)
-        return RedirectResponse(local(back), status_code=303)
+            return await refused("延期できませんでした。何も変更していません。", str(exc), 400)
+        return RedirectResponse(back, status_code=303)
 
     async def _notice_action(self, request: Request, session: Session, action: str
                              ) -> Response:

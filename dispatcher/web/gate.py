@@ -20,6 +20,7 @@ from dispatcher.errors import InputError
 from dispatcher.ledger import Ledger
 from dispatcher.table import jp_datetime
 from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users
+from dispatcher.web.progress import CHANNEL_LABELS, STATE_LABELS
 
 COOKIE = "dispatcher_session"
 LOGIN_COOKIE = "dispatcher_login"
@@ -29,6 +30,9 @@ _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("dispatcher.web", "templates"),
     autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 _TEMPLATES.filters["jp_datetime"] = jp_datetime
+_TEMPLATES.filters["state_label"] = lambda state: STATE_LABELS.get(str(state), str(state))
+_TEMPLATES.filters["channel_label"] = lambda channel: CHANNEL_LABELS.get(str(channel),
+                                                                          str(channel))
 STATIC = Path(__file__).parent / "static"
 
 # On every response: nothing but this server's own files, no framing, no sniffing.

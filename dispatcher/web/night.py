@@ -35,7 +35,7 @@ from dispatcher.table import (
 from dispatcher.web.auth import Session
 from dispatcher.web.gate import html
 from dispatcher.web.notices import NoticeDesk
-from dispatcher.web.progress import channel_progress, delivered, notice_progress
+from dispatcher.web.progress import STATE_LABELS, channel_progress, delivered, notice_progress
 from dispatcher.web.reports import update_sms_room
 
 BOARD_SECONDS = 1.0
@@ -113,7 +113,7 @@ class NightBoard:
             "next": (f"{phase_tag(coming.phase, coming.lead)} "
                      f"{jp_datetime(coming.at.astimezone(tz))}") if coming else "",
             "notice": None if last is None else {
-                "tag": last.phase, "state": last.state,
+                "tag": last.phase, "state": STATE_LABELS.get(last.state, last.state),
                 "channels": channel_progress(counts, config),
                 **notice_progress(counts, config),
                 "delivered": delivered(counts),

@@ -60,7 +60,7 @@ from dispatcher.table import (
     work_of,
 )
 from dispatcher.web.audience import Audience, Audiences
-from dispatcher.web.progress import count_table, notice_progress
+from dispatcher.web.progress import CHANNEL_LABELS, count_table, notice_progress
 from dispatcher.web.unreached import UNREACHED_SHOWN, UnreachedReader
 
 log = logging.getLogger("dispatcher.console")
@@ -149,8 +149,8 @@ class NoticeDesk:
             "previews": self._previews(inputs, notice, contact) if contact else [],
             "counts": count_table(counts), "progress": notice_progress(counts, config),
             "waiting": waiting,
-            "estimates": [f"{c.channel.value}: {c.recipients:,} 件、"
-                          f"{c.estimate(config.channels[c.channel])}"
+            "estimates": [f"{CHANNEL_LABELS[c.channel.value]}: {c.recipients:,} 件、"
+                          f"{c.japanese(config.channels[c.channel])}"
                           for c in notice_capacity(config, notice, recipients, self.clock())],
             "failures": failures,
             "failures_total": sum(n for (_, state), n in counts.items()

@@ -8,9 +8,17 @@ from typing import Any
 
 from dispatcher.ledger import FINAL_STATES, DeliveryState
 from dispatcher.schedule import per_second
-from dispatcher.table import Channel, Config, spoken_duration
+from dispatcher.table import Channel, Config, jp_duration
 
 Counts = Mapping[tuple[str, str], int]  # deliveries by (channel, state)
+
+
+# What the console calls the channels and the states, for the operators
+CHANNEL_LABELS = {"fax": "FAX", "email": "メール", "sms": "SMS", "voice": "電話"}
+STATE_LABELS = {"pending": "送信待ち", "sending": "送信中", "sent": "送信済み",
+                "delivered": "配達済み", "failed": "失敗", "uncertain": "不明",
+                "expired": "時間切れ", "undelivered": "不達", "bounced": "不達（返送）",
+                "done": "完了", "partial": "一部送信", "missed": "時間切れで未送信"}
 
 
 def count_table(counts: Counts) -> dict[str, dict[str, int]]:
@@ -33,7 +41,7 @@ def notice_progress(counts: Counts, config: Config) -> dict[str, Any]:
     seconds = max((n / per_second(config.channels[Channel(c)]) for c, n in left.items()),
                   default=0.0)
     return {"done": done, "total": total, "percent": (100 * done // total) if total else 0,
-            "left": f"残り約 {spoken_duration(seconds)}" if left else ""}
+            "left": f"残り約 {jp_duration(seconds)}" if left else ""}
 
 
 def channel_progress(counts: Counts, config: Config) -> list[dict[str, Any]]:
