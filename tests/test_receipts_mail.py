@@ -137,6 +137,12 @@ def test_bounces_of_a_real_send_mark_exactly_their_deliveries(
     bounced = [a.recipients[0] for a in arrivals[:2]]
     within_grace = unreached(cli, project)
     assert within_grace["unreached"] == 5 and within_grace["audience"] == 6
+    assert within_grace["waiting"] == 3  # sent, within the grace period: may still arrive
+    shown = cli("unreached", "3", "start", "-c", str(project)).out
+    assert "3 of them waiting: sent within the grace period" in shown
+    header = next(line for line in shown.splitlines() if "contact" in line and "phones" in line)
+    assert "waiting" in header and "email" in header
+    assert "reached" not in header and "steps" not in header and "voice" not in header
     after_grace = unreached(cli, project, "--now", "2099-01-01T00:00:00+09:00", "--csv",
                             str(tmp_path / "call.csv"))
     assert [c["channels"]["email"]["address"] for c in after_grace["contacts"]] == bounced

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from dispatcher.cli.app import (
     DEFAULT_CONFIG,
@@ -27,6 +27,7 @@ from dispatcher.cli.app import (
 )
 from dispatcher.cli.sending import operator
 from dispatcher.errors import ArgumentError, single
+from dispatcher.ledger import DeliveryState, Ledger
 from dispatcher.receipts import (
     HandConfirmation,
     ReachReads,
@@ -89,18 +90,19 @@ async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta 
     tag = phase_tag(phase, lead)
     asks = asks_to_confirm(window, tag)
     found: list[Unreached] = []
-    total = confirmed = 0
+    total = confirmed = waiting = 0
     async with opened_ledger(config) as ledger:
         slot = active_slot(window, await ledger.active_slots())
         record = await ledger.notice(window.id, slot.name, tag)
         reads = ReachReads(ledger)
         if record is not None and everyone:
             found = await reads.rows(record, asks, audience, None, grace, now)
-            total = len(found)
+            total, waiting = len(found), sum(u.waiting for u in found)
         elif record is not None:
             ids = [c.id for c in audience]
             gone = gone_from(set(ids), await ledger.contacts_named(record.id))
             shown = (await reads.missing(record, asks, ids, gone, now - grace))
+            waiting = len(set(shown) & await _sent_within(ledger, record.id, now - grace))
             total, shown = len(shown), shown[:SHOWN]
             by_id = {c.id: c for c in audience}
             found = await reads.rows(record, asks, [by_id[i] for i in shown if i in by_id],
@@ -110,13 +112,21 @@ async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta 
     return {"window": window.id, "number": window.number, "phase": tag,
             "slot": slot.name, "sent": record is not None,
             "grace_minutes": config.receipts.grace_minutes, "as_of": now,
-            "audience": len(audience), "unreached": total,
+            "audience": len(audience), "unreached": total, "waiting": waiting,
+            "channels": [c.value for c in window.channels],
             "asks_to_confirm": asks, "confirmed": confirmed,
             "contacts": [u.to_json() for u in found]}
 
 
 _CHANNELS = ("fax", "email", "sms", "voice")
 SHOWN = 100  # rows in the terminal (a table of 100,000 took minutes to lay out)
+
+
+async def _sent_within(ledger: Ledger, notice_id: int, since: datetime) -> set[str]:
+    """The contacts a message of the notice was sent to after ``since`` and not yet
+    reported: within the grace period, it may still arrive (waiting)."""
+    sent = await ledger.deliveries_of(notice_id, [DeliveryState.SENT.value])
+    return {d.contact_id for d in sent if d.sent_at is not None and d.sent_at > since}
 
 
 def _print(report: dict[str, Any]) -> None:
@@ -130,21 +140,36 @@ def _print(report: dict[str, Any]) -> None:
     else:
         out.print(f"{head}: {report['unreached']:,} of {report['audience']:,} contacts "
                   f"unreached (grace {report['grace_minutes']:g} min)", markup=False)
+    if report["waiting"]:
+        out.print(f"  {report['waiting']:,} of them waiting: sent within the grace period, "
+                  "the message may still arrive; phone them once it has passed", markup=False)
     if not report["contacts"]:
         return
-    table = Table("contact", "merchant", "name", "phones", *_CHANNELS, "reached", "steps")
-    for contact in report["contacts"][:SHOWN]:
-        channels = contact["channels"]
-        table.add_row(contact["contact"], contact["merchant"], contact["name"],
-                      "\n".join(contact["phones"]) or "-",
-                      *(_outcome(channels.get(c)) for c in _CHANNELS),
-                      "yes" if contact["reached"] else "no",
-                      "\n".join(f"{s['notice']}: {_outcome(s)}" for s in contact["steps"])
-                      or "-")
-    out.print(table)
+    out.print(_table(report), markup=False)
     more = report["unreached"] - min(len(report["contacts"]), SHOWN)
     if more > 0:
         out.print(f"… and {more:,} more: --csv FILE or --json lists them all", markup=False)
+
+
+def _table(report: dict[str, Any]) -> Table:
+    """The first rows, with only the columns that apply to the notice: its channels (and
+    the call-out's), whether each was reached and its escalations only where it asks to
+    confirm; numbers never cut short (they wrap)."""
+    asks = report["asks_to_confirm"]
+    used = {c for contact in report["contacts"][:SHOWN] for c in contact["channels"]}
+    channels = [c for c in _CHANNELS if c in report["channels"] or c in used]
+    table = Table("contact", "merchant", "name", Column("phones", overflow="fold"), "waiting",
+                  *channels, *(("reached", "steps") if asks else ()))
+    for contact in report["contacts"][:SHOWN]:
+        outcomes = contact["channels"]
+        row = [contact["contact"], contact["merchant"], contact["name"],
+               "\n".join(contact["phones"]) or "-", "yes" if contact["waiting"] else "",
+               *(_outcome(outcomes.get(c)) for c in channels)]
+        if asks:
+            row += ["yes" if contact["reached"] else "no",
+                    "\n".join(f"{s['notice']}: {_outcome(s)}" for s in contact["steps"]) or "-"]
+        table.add_row(*row)
+    return table
 
 
 def _outcome(outcome: dict[str, Any] | None) -> str:
