@@ -146,3 +146,18 @@ def test_without_a_japanese_font_check_and_preview_refuse(project: Path, tmp_pat
         assert done.returncode == 2, done.stderr
         assert "error: fax: no Japanese font is installed" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_a_preview_is_dated_at_the_notices_own_time_unless_now_says_otherwise(
+        cli: Cli, project: Path) -> None:
+    """The start notice goes at AM1:00: its fax's header line and date say so, whatever
+    day the preview is made; --now dates it otherwise; a report's notice, now."""
+    def fax_body(*args: str) -> str:
+        result = cli("preview", "3", "start", "--channel", "fax", "--contact", "M0001",
+                     "--json", "-c", str(project), *args)
+        assert result.code == 0, result.err
+        body: str = json.loads(result.out)[0]["body"]
+        return body
+
+    assert "2021/07/19 01:00" in fax_body() and "2021年7月19日(月)</div>" in fax_body()
+    assert "2021/07/18 22:15" in fax_body("--now", "2021-07-18T22:15:00")

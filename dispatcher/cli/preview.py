@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +43,7 @@ from dispatcher.render import (
     write_fax_png,
     write_png,
 )
+from dispatcher.schedule import timeline
 from dispatcher.send import current_notice
 from dispatcher.table import (
     Channel,
@@ -105,6 +107,8 @@ def preview(
         tz = cfg.settings.timezone
         notice = notice_in_work(target, work, phase, lead_of(lead), sent_at, text,
                                 parse_moment(until, tz, "--until") if until else None)
+    if now is None:  # dated as it will be sent: a notice of the timeline at its own time
+        sent_at = _scheduled_at(notice) or sent_at
     channels = channels_to_preview(notice.channels, channel)
     if not target.broadcast:
         err.print(f"note: window {target.number} is not broadcast (notify = "
@@ -122,6 +126,13 @@ def preview(
     previewer = Previewer(cfg, renderer, folder, sent_at, keys,
                           write_fax_png if fax_resolution else write_png)
     _preview_one(previewer, notice, recipient, channels, as_json)
+
+
+def _scheduled_at(notice: Notice) -> datetime | None:
+    """When the daemon sends ``notice`` (an advance notice, a reminder, the start, a
+    scheduled end), or None for one an operator's report or action sends."""
+    return next((at for scheduled, at, _ in timeline(notice.window, notice.slot, timedelta(0))
+                 if scheduled.key == notice.key), None)
 
 
 def _preview_one(previewer: Previewer, notice: Notice, contact: Contact,

@@ -9,7 +9,14 @@ from dispatcher.schedule.capacity import (
     per_second,
     recipients_of,
 )
-from dispatcher.schedule.decide import Action, Decision, decide, next_notice, was_interrupted
+from dispatcher.schedule.decide import (
+    Action,
+    Decision,
+    decide,
+    next_notice,
+    timeline,
+    was_interrupted,
+)
 from dispatcher.schedule.jobs import NoticeJobs
 
 __all__ = [
@@ -23,5 +30,6 @@ __all__ = [
     "notice_capacity",
     "per_second",
     "recipients_of",
+    "timeline",
     "was_interrupted",
 ]
