@@ -104,5 +104,5 @@ def test_a_notice_under_way_shows_the_time_left_of_its_slowest_channel(project: 
     under_way = {("fax", "pending"): 40, ("email", "pending"): 80, ("email", "sent"): 20}
     progress = notice_progress(under_way, config)
     assert progress == {"done": 20, "total": 140, "percent": 14,
-                        "left": "残り約 8 min 20 s"}  # 40 faxes on 4 lines at 50 s
+                        "left": "残り約 8分20秒"}  # 40 faxes on 4 lines at 50 s
     assert notice_progress({("fax", "sent"): 40}, config)["left"] == ""

@@ -21,7 +21,7 @@ def test_windows_table_shows_the_seed(cli: Cli, project: Path) -> None:
                  "reserve-2021-06-13-2230: 2021年6月13日(日) PM10:30～翌AM3:00",
                  "reserve-2021-07-04-2230: 2021年7月4日(日) PM10:30～翌AM1:00",
                  "reserve-2021-08-23-0100: 2021年8月23日(月) AM1:00～AM2:00",
-                 "announce 2021年7月5日(月) AM1:00", "broadcast", "fax, email, sms"):
+                 "announce 2021年7月5日(月) AM10:00", "broadcast", "fax, email, sms"):
         assert text in result.out, text
 
 
@@ -62,7 +62,7 @@ def test_windows_json_has_the_contract_keys(cli: Cli, project: Path) -> None:
 
 
 @pytest.mark.parametrize(("now", "expected"), [
-    ("2021-07-01T00:00:00", {"phase": "announce", "at": "2021-07-05T01:00:00+09:00"}),
+    ("2021-07-01T00:00:00", {"phase": "announce", "at": "2021-07-05T10:00:00+09:00"}),
     ("2021-07-18T12:00:00", {"phase": "reminder", "lead": "1h",
                              "at": "2021-07-19T00:00:00+09:00"}),
     ("2021-07-19T00:00:01", {"phase": "start", "at": "2021-07-19T01:00:00+09:00"}),

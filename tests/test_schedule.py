@@ -124,7 +124,7 @@ def test_a_postponement_moves_forward_to_the_next_or_the_named_reserve(
 def test_the_advance_notice_and_the_reminders_come_before_the_start(
         windows: tuple[Window, ...]) -> None:
     assert summary(windows, at(0, day=1), phases=BEFORE) == [
-        ("planned", "announce", "schedule", at(1, day=5)),
+        ("planned", "announce", "schedule", at(10, day=5)),  # business hours
         ("planned", "reminder-72h", "schedule", at(1, day=16)),
         ("planned", "reminder-24h", "schedule", at(1, day=18)),
         ("planned", "reminder-1h", "schedule", at(0))]

@@ -56,7 +56,7 @@ def test_the_daemon_says_ready_pets_the_watchdog_tells_its_next_notice_and_stopp
         first = messages_until(listener, "READY=1")
         assert first[0] == "READY=1", first  # once the ledger is open and the jobs made
         # the advance notice, two weeks before, in the configured zone
-        assert "STATUS=next: 2021-07-19-emoney/planned/announce at 2031-07-04 01:00 JST" in first
+        assert "STATUS=next: 2021-07-19-emoney/planned/announce at 2031-07-04 10:00 JST" in first
         pinged = [messages_until(listener, "WATCHDOG=1") for _ in range(3)]
         assert all(lines[-1] == "WATCHDOG=1" for lines in pinged)
         daemon.terminate()

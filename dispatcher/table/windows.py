@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from dispatcher.errors import ArgumentError, single
@@ -111,6 +111,8 @@ class Window:
     # the services its work stops, as its notices list them; None: the table's
     # [[affected_services]]
     services: tuple[AffectedService, ...] | None = None
+    # the advance notice's time of day, with the configured zone (tzinfo) it is read in
+    announce_at: time = time(10, 0)
 
     def confirms(self, phase: Phase) -> bool:
         return phase in self.confirm
@@ -169,10 +171,20 @@ def notice_times(window: Window, slot: Slot) -> list[NextNotice]:
     the start and the end."""
     times = []
     if slot.name == PLANNED and window.announce_before:
-        times.append(NextNotice(Phase.ANNOUNCE, slot.start - window.announce_before))
+        times.append(NextNotice(Phase.ANNOUNCE, announce_time(window, slot)))
     times += [NextNotice(Phase.REMINDER, slot.start - lead, lead)
               for lead in window.reminder_leads]
     return [*times, NextNotice(Phase.START, slot.start), NextNotice(Phase.END, slot.end)]
+
+
+def announce_time(window: Window, slot: Slot) -> datetime:
+    """When the advance notice goes: ``announce_before`` ahead of the start, on that day
+    at ``announce_at`` local time (business hours, not the work's time of night); the
+    day before if that is not before the start."""
+    zone = window.announce_at.tzinfo or slot.start.tzinfo
+    local = (slot.start - window.announce_before).astimezone(zone)
+    day = datetime.combine(local.date(), window.announce_at.replace(tzinfo=zone))
+    return day if day < slot.start else day - timedelta(days=1)
 
 
 def following_slot(window: Window, slot: Slot) -> Slot | None:

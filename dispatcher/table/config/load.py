@@ -87,8 +87,11 @@ def _build(r: Reader, data: dict[str, Any]) -> Config | None:
     reminders = read_reminders(r, r.table(data, (), "reminders"))
     confirm = read_confirm(r, r.table(data, (), "confirm"))
     windows = read_windows(r, r.tables(data, (), "windows"), settings.timezone,
-                           WindowDefaults(settings.announce_days_before, reminders,
-                                          confirm.phases, confirm.steps, affected))
+                           WindowDefaults(settings.announce_days_before,
+                                          settings.announce_at.replace(
+                                              tzinfo=settings.timezone),
+                                          reminders, confirm.phases,
+                                          confirm.steps, affected))
     channels, messages = read_channels(r, r.table(data, (), "channels"))
     retry = read_retry(r, r.table(data, (), "retry"))
     receipts = read_receipts(r, r.table(data, (), "receipts"))

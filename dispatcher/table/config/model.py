@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import ClassVar
@@ -26,7 +26,8 @@ DEFAULT_FROM = "dispatcher@localhost"
 DEFAULT_LEASE_SECONDS = 120.0
 
 
-DEFAULT_ANNOUNCE_DAYS = 14.0
+DEFAULT_ANNOUNCE_DAYS = 0.0  # the advance notice goes only when a table asks for it
+DEFAULT_ANNOUNCE_AT = time(10, 0)  # business hours, never at night
 DEFAULT_OVERRUN_MINUTES = 10
 
 
@@ -58,6 +59,7 @@ class Settings:
     catch_up_minutes: int
     lease_seconds: float
     announce_days_before: float = DEFAULT_ANNOUNCE_DAYS
+    announce_at: time = DEFAULT_ANNOUNCE_AT  # the local time of day it goes
     # with end_notice = "confirmed": how long after the end in force, without `done`,
     # the overrun notice goes out
     overrun_after_minutes: int = DEFAULT_OVERRUN_MINUTES

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dispatcher.table.config.model import (
+    DEFAULT_ANNOUNCE_AT,
     DEFAULT_ANNOUNCE_DAYS,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_LEDGER,
@@ -36,6 +37,7 @@ from dispatcher.table.config.values import (
     positive_number,
     printed_number,
     text,
+    time_of_day,
     whole_number,
     zone,
 )
@@ -45,7 +47,8 @@ from dispatcher.table.tomlpos import TablePath
 from dispatcher.table.windows import AffectedService, Channel, Step
 
 _SETTINGS_KEYS = {"timezone", "contacts", "templates", "ledger", "catch_up_minutes",
-                  "lease_seconds", "announce_days_before", "overrun_after_minutes"}
+                  "lease_seconds", "announce_days_before", "announce_at",
+                  "overrun_after_minutes"}
 
 
 _RETRY_KEYS = {"initial_delay_seconds", "max_delay_seconds", "max_attempts", "retry_uncertain",
@@ -63,6 +66,7 @@ def read_settings(r: Reader, data: dict[str, Any]) -> Settings:
     catch_up = r.value(data, t, "catch_up_minutes", whole_number(0), 30)
     lease = r.value(data, t, "lease_seconds", positive_number, DEFAULT_LEASE_SECONDS)
     announce = r.value(data, t, "announce_days_before", days_or_off, DEFAULT_ANNOUNCE_DAYS)
+    announce_at = r.value(data, t, "announce_at", time_of_day, DEFAULT_ANNOUNCE_AT)
     overrun = r.value(data, t, "overrun_after_minutes", whole_number(0),
                       DEFAULT_OVERRUN_MINUTES)
     return Settings(
@@ -73,6 +77,7 @@ def read_settings(r: Reader, data: dict[str, Any]) -> Settings:
         catch_up_minutes=30 if catch_up is None else catch_up,
         lease_seconds=lease or DEFAULT_LEASE_SECONDS,
         announce_days_before=DEFAULT_ANNOUNCE_DAYS if announce is None else announce,
+        announce_at=announce_at or DEFAULT_ANNOUNCE_AT,
         overrun_after_minutes=DEFAULT_OVERRUN_MINUTES if overrun is None else overrun,
     )
 

@@ -115,6 +115,18 @@ def positive_number(value: Any) -> float:
     return float(value)
 
 
+def time_of_day(value: Any) -> time:
+    """``"10:00"``: a local time of day (TOML's ``10:00:00`` too)."""
+    if isinstance(value, time):
+        return value.replace(tzinfo=None)
+    if not isinstance(value, str):
+        raise ValueError(f'must be a time of day such as "10:00", not {kind(value)}')
+    try:
+        return time.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f'{value!r} is not a time of day such as "10:00"') from None
+
+
 def days_or_off(value: Any) -> float:
     """A number of days, or 0 for "off"."""
     if isinstance(value, bool) or not isinstance(value, int | float):

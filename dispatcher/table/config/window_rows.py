@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta, tzinfo
+from datetime import time, timedelta, tzinfo
 from typing import Any
 
-from dispatcher.table.config.model import DEFAULT_ANNOUNCE_DAYS
+from dispatcher.table.config.model import DEFAULT_ANNOUNCE_AT, DEFAULT_ANNOUNCE_DAYS
 from dispatcher.table.config.reader import Reader
 from dispatcher.table.config.values import (
     channel_names,
@@ -58,6 +58,7 @@ class WindowDefaults:
     """What a window takes from the rest of the config unless it says otherwise."""
 
     announce_days: float = DEFAULT_ANNOUNCE_DAYS
+    announce_at: time = DEFAULT_ANNOUNCE_AT
     reminders: Reminders = field(default_factory=dict)
     confirm: tuple[Phase, ...] = ()  # [confirm] phases
     steps: tuple[Step, ...] = ()  # [confirm] steps and callout_after
@@ -135,7 +136,7 @@ def _window(r: Reader, data: dict[str, Any], index: int, tz: tzinfo,
                         if c in (channels or ()) and leads),
                   EndNotice(end_notice or EndNotice.SCHEDULED),
                   defaults.confirm if confirm is None else confirm,
-                  defaults.steps, services)
+                  defaults.steps, services, defaults.announce_at)
 
 
 def _services(table: tuple[AffectedService, ...]) -> Callable[[Any], tuple[AffectedService, ...]]:
