@@ -266,6 +266,7 @@ def test_the_notice_page_finds_a_contact_by_search_not_by_a_list(console: HttpCl
     # in Japanese, as every sentence of the console (it mixed in English)
     assert page.count("FAX: 27 件、約5分38秒（4回線）。お知らせの有効時間 ") == 1
     assert "about" not in page and " min " not in page
+    assert "チャネル: FAX、メール、SMS" in page and "<h3>メール</h3>" in page
     _, _, exact = console.request("GET", "/windows/3/notices/start?contact=M0002")
     assert "表示中: M0002 ひまわりベーカリー" in exact
     _, _, several = console.request("GET", "/windows/3/notices/start?contact=%E5%BA%97")

@@ -45,3 +45,15 @@ def test_failed_uncertain_and_expired_deliveries_do_not_reach() -> None:
     for state in ("failed", "uncertain", "expired", "pending", "submitted"):
         found = unreached(audience, [delivery("A", "fax", state)], GRACE, T0 + GRACE * 10)
         assert [u.phones for u in found] == [("+819011112222", "+81312345678")], state
+
+
+def test_of_a_notice_that_asks_to_confirm_waiting_means_still_within_the_grace_period(
+        ) -> None:
+    """Listed for not confirming: a contact sent two hours ago is reached, not waiting."""
+    audience = [contact("A"), contact("B")]
+    deliveries = [delivery("A", "email", "sent"),
+                  delivery("B", "email", "sent", T0 + timedelta(hours=2))]
+    found = unreached(audience, deliveries, GRACE, T0 + timedelta(hours=2, minutes=5),
+                      confirmed=set())
+    assert [(u.contact_id, u.reached, u.waiting) for u in found] == [
+        ("A", True, False), ("B", False, True)]

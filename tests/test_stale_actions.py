@@ -111,12 +111,14 @@ def test_the_console_refuses_a_send_or_postpone_made_on_a_view_that_moved(
         form = {"csrf": csrf.group(1), "confirm": WINDOW_3, "slot": "planned"}
         status, _, body = desk.request("POST", "/windows/3/notices/start/send", form)
         assert status == 409 and RESERVE in body
-        postpone = {"csrf": csrf.group(1), "confirm": WINDOW_3, "from": "planned"}
+        postpone = {"csrf": csrf.group(1), "confirm": WINDOW_3, "from": "planned",
+                    "back": "/windows/3/notices/start"}
         status, _, body = desk.request("POST", "/windows/3/postpone", postpone)
         assert status == 409 and "not planned" in body
-        # a page of the console, in Japanese, with the way back
+        # a page of the console, in Japanese, with the way back to where the operator was
         assert "延期は反映されていません" in body and "何も変更していません" in body
-        assert 'href="/"' in body and "ログアウト" in body
+        assert '<a href="/windows/3/notices/start">元の画面に戻って' in body
+        assert "ログアウト" in body
     assert asyncio.run(deliveries(project)) == []
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +28,6 @@ from dispatcher.cli.app import (
 )
 from dispatcher.cli.sending import operator
 from dispatcher.errors import ArgumentError, single
-from dispatcher.ledger import DeliveryState, Ledger
 from dispatcher.receipts import (
     HandConfirmation,
     ReachReads,
@@ -38,6 +38,7 @@ from dispatcher.receipts import (
 )
 from dispatcher.render import ConfirmLinks
 from dispatcher.table import (
+    Channel,
     Inputs,
     Phase,
     Window,
@@ -70,7 +71,8 @@ def unreached_contacts(
     moment = parse_now(now, inputs.config.settings.timezone)
     notice = build_notice(target, target.planned, phase, lead=lead_of(lead))
     everyone = as_json or csv_file is not None  # else a terminal shows the first rows
-    report = run_async(_report(inputs, target, phase, notice.lead, moment, everyone))
+    report = run_async(_report(inputs, target, phase, notice.lead, moment, everyone,
+                               notice.channels))
     if csv_file is not None:
         csv_file.write_text(unreached_csv(report["contacts"]), encoding="utf-8-sig", newline="")
     if as_json:
@@ -80,7 +82,8 @@ def unreached_contacts(
 
 
 async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta | None,
-                  now: datetime, everyone: bool) -> dict[str, Any]:
+                  now: datetime, everyone: bool, channels: Iterable[Channel]
+                  ) -> dict[str, Any]:
     """The report; with ``everyone`` false, its contacts are only the first ``SHOWN``
     (only theirs and the reached contacts are read: 100,000 contacts read 300,000
     deliveries otherwise). Of a notice that asks to confirm, those who did not confirm."""
@@ -102,7 +105,7 @@ async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta 
             ids = [c.id for c in audience]
             gone = gone_from(set(ids), await ledger.contacts_named(record.id))
             shown = (await reads.missing(record, asks, ids, gone, now - grace))
-            waiting = len(set(shown) & await _sent_within(ledger, record.id, now - grace))
+            waiting = len(set(shown) & await ledger.contacts_waiting(record.id, now - grace))
             total, shown = len(shown), shown[:SHOWN]
             by_id = {c.id: c for c in audience}
             found = await reads.rows(record, asks, [by_id[i] for i in shown if i in by_id],
@@ -113,20 +116,13 @@ async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta 
             "slot": slot.name, "sent": record is not None,
             "grace_minutes": config.receipts.grace_minutes, "as_of": now,
             "audience": len(audience), "unreached": total, "waiting": waiting,
-            "channels": [c.value for c in window.channels],
+            "channels": [c.value for c in channels],
             "asks_to_confirm": asks, "confirmed": confirmed,
             "contacts": [u.to_json() for u in found]}
 
 
 _CHANNELS = ("fax", "email", "sms", "voice")
 SHOWN = 100  # rows in the terminal (a table of 100,000 took minutes to lay out)
-
-
-async def _sent_within(ledger: Ledger, notice_id: int, since: datetime) -> set[str]:
-    """The contacts a message of the notice was sent to after ``since`` and not yet
-    reported: within the grace period, it may still arrive (waiting)."""
-    sent = await ledger.deliveries_of(notice_id, [DeliveryState.SENT.value])
-    return {d.contact_id for d in sent if d.sent_at is not None and d.sent_at > since}
 
 
 def _print(report: dict[str, Any]) -> None:

@@ -71,6 +71,16 @@ class DeliveryReads(EngineUser):
                                       .where(d.notice_id == notice_id, reached))
             return {contact for contact, in rows}
 
+    async def contacts_waiting(self, notice_id: int, sent_after: datetime) -> set[str]:
+        """The contacts a delivery of the notice was ``sent`` to after ``sent_after``, with
+        no report yet: within the grace period, it may still arrive (only those rows)."""
+        d = deliveries.c
+        async with self._connect() as conn:
+            rows = await conn.execute(select(d.contact_id).distinct().where(
+                d.notice_id == notice_id, d.state == DeliveryState.SENT.value,
+                d.sent_at > sent_after))
+            return {contact for contact, in rows}
+
     async def deliveries_of_contacts(self, notice_id: int, contact_ids: Iterable[str]
                                      ) -> list[DeliveryRecord]:
         """The notice's deliveries to these contacts."""

@@ -52,6 +52,12 @@ def _outcome(delivery: DeliveryRecord) -> dict[str, Any]:
             "error_code": delivery.error_code, "reason": delivery.last_error}
 
 
+def is_waiting(delivery: DeliveryRecord, grace: timedelta, now: datetime) -> bool:
+    """Sent within the grace period, no report yet: the message may still arrive."""
+    return (delivery.state == DeliveryState.SENT.value
+            and not is_reached(delivery, grace, now))
+
+
 def is_reached(delivery: DeliveryRecord, grace: timedelta, now: datetime) -> bool:
     if delivery.state == DeliveryState.DELIVERED.value:
         return True
@@ -82,7 +88,7 @@ def unreached(audience: Sequence[Contact], deliveries: Iterable[DeliveryRecord],
                                                 and contact_id in confirmed):
             continue
         contact = known.get(contact_id)
-        waiting = any(d.state == DeliveryState.SENT.value for d in mine)
+        waiting = any(is_waiting(d, grace, now) for d in mine)
         found.append(Unreached(
             contact_id, contact.merchant if contact else "", contact.name if contact else "",
             _phones(contact), tuple(sorted(mine, key=lambda d: d.channel)), waiting, reached,

@@ -190,7 +190,6 @@ class Console:
     async def postpone(self, request: Request, session: Session) -> Response:
         desk = self._desk
         inputs = await desk.inputs()
-        window = find_window(inputs.config.windows, str(request.path_params["number"]))
         form = await request.form()
         back = local(str(form.get("back", "/")))
 
@@ -199,6 +198,10 @@ class Console:
                         **await self._page_context(session, inputs.config), action="延期",
                         explanation=explanation, detail=detail, back=back)
 
+        try:
+            window = find_window(inputs.config.windows, str(request.path_params["number"]))
+        except InputError as exc:
+            return await refused("その作業は表にありません。", str(exc), 404)
         if str(form.get("confirm", "")).strip() != window.id:
             return await refused(f"確認のため、作業 ID（{window.id}）を入力してください。",
                                  "作業 ID が入力されていないか、違います。", 400)

@@ -15,7 +15,8 @@ Counts = Mapping[tuple[str, str], int]  # deliveries by (channel, state)
 
 # What the console calls the channels and the states, for the operators
 CHANNEL_LABELS = {"fax": "FAX", "email": "メール", "sms": "SMS", "voice": "電話"}
-STATE_LABELS = {"pending": "送信待ち", "sending": "送信中", "sent": "送信済み",
+STATE_LABELS = {"pending": "送信待ち", "sending": "送信中", "submitted": "送信依頼済み",
+                "sent": "送信済み",
                 "delivered": "配達済み", "failed": "失敗", "uncertain": "不明",
                 "expired": "時間切れ", "undelivered": "不達", "bounced": "不達（返送）",
                 "done": "完了", "partial": "一部送信", "missed": "時間切れで未送信"}
@@ -47,7 +48,7 @@ def notice_progress(counts: Counts, config: Config) -> dict[str, Any]:
 def channel_progress(counts: Counts, config: Config) -> list[dict[str, Any]]:
     """The progress of each channel the notice has deliveries on, in the channels' order."""
     channels = [c for c in Channel if any(channel == c.value for channel, _ in counts)]
-    return [{"channel": c.value,
+    return [{"channel": c.value, "label": CHANNEL_LABELS[c.value],
              **notice_progress({k: n for k, n in counts.items() if k[0] == c.value}, config)}
             for c in channels]
 

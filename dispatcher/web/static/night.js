@@ -19,7 +19,7 @@
 
   function channelRow(row) {
     var line = element("tr");
-    line.appendChild(element("td", row.channel));
+    line.appendChild(element("td", row.label));
     var cell = element("td");
     cell.appendChild(element("progress", row.percent + "%", {max: "100", value: row.percent}));
     line.appendChild(cell);
