@@ -161,3 +161,11 @@ def test_a_preview_is_dated_at_the_notices_own_time_unless_now_says_otherwise(
 
     assert "2021/07/19 01:00" in fax_body() and "2021年7月19日(月)</div>" in fax_body()
     assert "2021/07/18 22:15" in fax_body("--now", "2021-07-18T22:15:00")
+
+
+
+def test_a_preview_writes_nothing_in_the_operators_folder(cli: Cli, project: Path) -> None:
+    """No ledger, no key file made just to look (`send --dry-run` neither)."""
+    assert cli("preview", "3", "start", "--json", "-c", str(project)).code == 0
+    assert cli("send", "3", "start", "--dry-run", "-c", str(project)).code == 0
+    assert not (project.parent / "var").exists()
