@@ -83,7 +83,7 @@ def test_a_login_shows_the_table_and_the_audit_log(console: HttpClient) -> None:
     assert console.login() == 303
     status, headers, page = console.request("GET", "/")
     assert status == 200
-    assert "2021年7月19日(月) AM1:00～AM2:00" in page and "同報（fax, email, sms）" in page
+    assert "2021年7月19日(月) AM1:00～AM2:00" in page and "同報（FAX、メール、SMS）" in page
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     status, _, audit = console.request("GET", "/audit")
     assert status == 200 and "<td>desk</td><td>login</td>" in audit  # logins are audited
@@ -505,7 +505,7 @@ def test_a_voice_window_s_notice_page_answers_and_an_unknown_fax_contact_is_refu
         console = HttpClient(port)
         assert console.login() == 303
         status, _, page = console.request("GET", "/windows/3/notices/start?contact=M0001")
-        assert status == 200 and "<h3>voice</h3>" in page
+        assert status == 200 and "<h3>電話</h3>" in page
         status, _, body = console.request("GET",
                                           "/windows/3/notices/start/fax.png?contact=UNKNOWN")
         assert status == 400 and "UNKNOWN" in body
