@@ -81,11 +81,6 @@ class KeyFile:
             self._keys, self._seen = _read(self.path), seen
         return self._keys
 
-    def keys_to_look(self) -> Keys:
-        """The keys, or (no key file yet) a throwaway one: a preview writes nothing (the
-        tokens it shows are then samples; the file is made when something is sent)."""
-        return self.keys() if self.path.exists() else Keys(secrets.token_bytes(32))
-
     def rotate(self, now: datetime, keep: timedelta) -> Keys:
         """A new current key; the old one retired at ``now``; keys retired longer than
         ``keep`` ago are dropped."""

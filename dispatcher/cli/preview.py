@@ -114,7 +114,7 @@ def preview(
         err.print(f"note: window {target.number} is not broadcast (notify = "
                   f"\"{target.notify.value}\"): this is only a preview", markup=False)
     renderer = Renderer.of(inputs)
-    keys = KeyFile(cfg.receipts.secret_file).keys_to_look()
+    keys = KeyFile(cfg.receipts.secret_file).keys()  # the tokens that go out
     if contact is None:
         audience = in_audience(inputs.contacts, target.audience)
         everyone = Previewer(cfg, renderer, out, sent_at, keys,
