@@ -103,7 +103,7 @@ def test_a_wrong_password_stops_the_channel_and_the_corrected_one_finishes_it(
             desk = HttpClient(console_port)
             assert desk.login() == 303
             _, _, page = desk.request("GET", "/windows/3/notices/start")
-        assert page.count("email: 6 件が送信待ち（SMTP login refused: 535") == 1
+        assert page.count("メール: 6 件が送信待ち（SMTP login refused: 535") == 1
 
         monkeypatch.setenv("SMTP_PASSWORD", "the right password")
         fixed = cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project))
