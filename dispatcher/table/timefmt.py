@@ -76,23 +76,22 @@ def jp_short_range(start: datetime, end: datetime) -> str:
 
 def jp_duration(seconds: float) -> str:
     """``4分10秒``, ``2時間5分``, ``0.4秒``: a length of time on a console page."""
-    if seconds < 10:
-        return f"{seconds:.1f}秒"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}時間{minutes}分"
-    return f"{minutes}分{secs}秒" if minutes else f"{secs}秒"
+    return _duration(seconds, ("時間", "分", "秒"), "")
 
 
 def spoken_duration(seconds: float) -> str:
     """``4 min 10 s``, ``2 h 5 min``, ``0.4 s``: a length of time in an operator's log line."""
+    return _duration(seconds, (" h", " min", " s"), " ")
+
+
+def _duration(seconds: float, units: tuple[str, str, str], gap: str) -> str:
+    """``seconds`` in hours and minutes, or minutes and seconds, or tenths of a second
+    under ten, each number followed by its unit (hour, minute, second) and ``gap``."""
+    hour, minute, second = units
     if seconds < 10:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
+        return f"{seconds:.1f}{second}"
+    hours, rest = divmod(round(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+        return f"{hours}{hour}{gap}{minutes}{minute}"
+    return f"{minutes}{minute}{gap}{secs}{second}" if minutes else f"{secs}{second}"
