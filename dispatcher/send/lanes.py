@@ -71,8 +71,11 @@ class Lane:
 
     async def wait_for_a_finish(self, timeout: float) -> None:
         """Return when a delivery has finished since the last call, or after ``timeout``."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel (Ctrl-C)
+        # that lands as the event is set, and the claim loop would go on sending.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._finish.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._finish.wait()
         self._finish.clear()
 
 
