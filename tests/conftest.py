@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy.engine import URL
 
 from dispatcher.cli import main
+from dispatcher.cli.app import clock as system_clock
 from dispatcher.ledger import Ledger, engine_url
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, TWILIO_ENV, Cli, Result
 from tests.servers import (
@@ -77,6 +79,21 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def cli_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+    """Sets the moment the in-process `cli` commands take as now (the shipped table's
+    night is in 2021, and a postponement refuses a reserve slot already past)."""
+    commands = [module for name, module in sys.modules.items()
+                if name.startswith("dispatcher.cli") and getattr(module, "clock", None)
+                is system_clock]
+
+    def at(moment: datetime) -> None:
+        for module in commands:
+            monkeypatch.setattr(module, "clock", lambda: moment)
+
+    return at
 
 
 @pytest.fixture

@@ -52,6 +52,8 @@ WINDOW_3 = "2021-07-19-emoney"
 TWILIO_ENV = {"TWILIO_ACCOUNT_SID": "ACtest", "TWILIO_AUTH_TOKEN": "secret"}
 
 LEDGER_T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)  # "now" of the ledger's contract tests
+# before the shipped table's first window and every reserve slot: a postponement may go
+BEFORE_EVERY_WINDOW = datetime(2021, 6, 1, tzinfo=UTC)
 
 FAST_RETRY = """
 [retry]
@@ -206,6 +208,19 @@ async def outgoing(project: Path, channel: Channel, address: str) -> Outgoing:
     document = (FaxPages(config.settings.templates_dir).render(message.body)
                 if channel is Channel.FAX else None)
     return Outgoing(1, notice.key, message, sent_at, 1, "dispatcher-1-0123456789ab", document)
+
+
+RESERVE_AHEAD = "reserve-2030-08-23-0100"
+
+
+def reserve_ahead(project: Path) -> None:
+    """Window 3's reserve slot on the same day and hours of 2030: a command run in its own
+    process, on the real clock, may postpone the window to it (not to a date gone)."""
+    text = project.read_text(encoding="utf-8")
+    reserve = "  start = 2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00"
+    assert reserve in text
+    project.write_text(text.replace(reserve, reserve.replace("2021-08-23", "2030-08-23")),
+                       encoding="utf-8")
 
 
 def timed_window(project: Path, start: datetime, end: datetime, smtp_port: int | None) -> None:

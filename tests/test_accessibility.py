@@ -8,7 +8,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page
 
 from tests.axe import blocking
-from tests.helpers import console_server, dispatcher, log_in
+from tests.helpers import console_server, dispatcher, log_in, reserve_ahead
 
 
 def checked_page(browser: Browser) -> Page:
@@ -33,6 +33,7 @@ def test_the_published_page_has_no_serious_violation(project: Path, browser: Bro
     for now, before in (("2021-07-01T09:00:00+09:00", ()),
                         ("2021-07-01T09:05:00+09:00", ("postpone", "3", "--no-notice", "--yes"))):
         if before:
+            reserve_ahead(project)
             dispatcher(project, *before)
         dispatcher(project, "publish", "--out", str(out), "--now", now)
         page.goto((out / "index.html").as_uri())

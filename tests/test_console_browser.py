@@ -10,12 +10,14 @@ from pathlib import Path
 from playwright.sync_api import Browser
 
 from tests.helpers import (
+    RESERVE_AHEAD,
     TWILIO_ENV,
     configure,
     console_server,
     keep_screenshot,
     log_in,
     real_channels,
+    reserve_ahead,
     wait_for,
 )
 from tests.servers import smtp_server, twilio_server
@@ -26,6 +28,7 @@ SEND_SECONDS = 600  # a bound against a hang; a busy machine renders the fax pag
 def test_the_desk_sends_watches_and_postpones(project: Path, browser: Browser) -> None:
     with smtp_server() as (sink, smtp_port, _), twilio_server() as (fake, twilio_url):
         configure(project, real_channels(smtp_port, twilio_url))
+        reserve_ahead(project)
         with console_server(project, TWILIO_ENV) as port:
             base = f"http://127.0.0.1:{port}"
             page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -62,7 +65,7 @@ def test_the_desk_sends_watches_and_postpones(project: Path, browser: Browser) -
                       "2021-07-19-emoney")
             page.click("#actions form[action$='/postpone'] button")
             page.wait_for_url(f"{base}/")
-            assert "延期（reserve-2021-08-23-0100）" in page.inner_text("#window-3")
+            assert f"延期（{RESERVE_AHEAD}）" in page.inner_text("#window-3")
             page.goto(f"{base}/audit")
             audit = page.inner_text("table.audit")
             assert "postpone" in audit and "send" in audit and "desk" in audit

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import subprocess
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from dispatcher.schedule import Action, Decision
 from dispatcher.table import Inputs
 from dispatcher.web import Users
 from tests.helpers import (
+    BEFORE_EVERY_WINDOW,
     CONSOLE_PASSWORD,
     WINDOW_3,
     Cli,
@@ -37,6 +39,12 @@ from tests.helpers import (
 
 SEED_RESERVE = "  [[windows.reserve]]\n  start = 2021-08-23T01:00:00\n  end = 2021-08-23T02:00:00\n"
 BEFORE_THE_NIGHT = datetime(2021, 7, 18, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def early(cli_at: Callable[[datetime], None]) -> None:
+    """The commands run before the seed's first window: every reserve slot is ahead."""
+    cli_at(BEFORE_EVERY_WINDOW)
 
 
 def set_every_notice_state(project: Path, state: str) -> None:

@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from dispatcher.ledger import NoticeState
 from dispatcher.render import readable
 from dispatcher.send import carry_out_postponement, plan_postponement
 from dispatcher.table import find_window, load_inputs
-from tests.helpers import WINDOW_3, Cli, planned_notice, project_ledger, run_daemon_at
+from tests.helpers import (
+    BEFORE_EVERY_WINDOW,
+    WINDOW_3,
+    Cli,
+    planned_notice,
+    project_ledger,
+    run_daemon_at,
+)
 
 BEFORE_THE_NIGHT = datetime(2021, 7, 18, 12, 0, tzinfo=UTC)
+DURING_THE_WORK = datetime(2021, 7, 18, 16, 30, tzinfo=UTC)  # 7/19 AM1:30 in Tokyo
+
+
+@pytest.fixture(autouse=True)
+def early(cli_at: Callable[[datetime], None]) -> None:
+    """The commands run before the seed's first window: every reserve slot is ahead."""
+    cli_at(BEFORE_EVERY_WINDOW)
 
 
 def active_slot(cli: Cli, project: Path, number: int) -> str:
@@ -41,7 +58,9 @@ def test_postpone_moves_the_window_and_sends_the_postponed_notice(cli: Cli,
                                "reason": "機器不具合", "notice": True}
 
 
-def test_postpone_after_the_start_notice_is_an_interruption(cli: Cli, project: Path) -> None:
+def test_postpone_after_the_start_notice_is_an_interruption(
+        cli: Cli, project: Path, cli_at: Callable[[datetime], None]) -> None:
+    cli_at(DURING_THE_WORK)
     assert cli("send", "3", "start", "--channel", "sms", "--yes", "-c", str(project)).code == 0
     result = cli("postpone", "3", "--no-notice", "--yes", "-c", str(project))
     assert result.code == 0
@@ -57,10 +76,11 @@ def test_postpone_after_the_start_notice_is_an_interruption(cli: Cli, project: P
 
 
 def test_postpone_during_the_work_sends_the_interrupted_notice_with_the_reason(
-        cli: Cli, project: Path) -> None:
+        cli: Cli, project: Path, cli_at: Callable[[datetime], None]) -> None:
     """中断: after the start notice, the merchants hear on every channel that the work was
     stopped, why (the operator's reason), that service is back now, and the reserve date;
     not the text of a postponement before the start."""
+    cli_at(DURING_THE_WORK)
     assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
     result = cli("postpone", "3", "--reason", "前提作業の遅延のため", "--yes", "-c",
                  str(project))

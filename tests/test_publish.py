@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,8 +20,8 @@ import vobject
 from dispatcher.daemon import Daemon
 from dispatcher.publish import Entry, PublishedState, entries, window_uid
 from dispatcher.table import Report, WorkReport, load_config
+from tests.helpers import BEFORE_EVERY_WINDOW, Cli, project_ledger, timed_window
 from tests.helpers import WINDOW_3 as W3
-from tests.helpers import Cli, project_ledger, timed_window
 from tests.servers import radicale_server
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -142,13 +143,15 @@ def test_the_calendar_passes_an_independent_validator(cli: Cli, project: Path) -
     assert organizers == {("mailto:maintenance@j-mups.example.jp", "J-Mups ヘルプデスク")}
 
 
-def test_postponing_raises_the_sequence_and_keeps_the_uid(cli: Cli, project: Path) -> None:
+def test_postponing_raises_the_sequence_and_keeps_the_uid(
+        cli: Cli, project: Path, cli_at: Callable[[datetime], None]) -> None:
     uid = window_uid("2021-07-19-emoney")
     before = events(publish(cli, project))[uid]
     again = events(publish(cli, project))[uid]
     assert again["sequence"] == before["sequence"]
     assert again.decoded("dtstamp") == before.decoded("dtstamp")  # nothing changed
 
+    cli_at(BEFORE_EVERY_WINDOW)
     assert cli("postpone", "3", "--no-notice", "--yes", "-c", str(project)).code == 0
     out = publish(cli, project, "2021-06-01T09:00:00+09:00")
     after = events(out)[uid]
@@ -228,7 +231,8 @@ def caldav(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes
         return response.status, response.read()
 
 
-def test_a_caldav_server_takes_the_calendar_and_its_update(cli: Cli, project: Path) -> None:
+def test_a_caldav_server_takes_the_calendar_and_its_update(
+        cli: Cli, project: Path, cli_at: Callable[[datetime], None]) -> None:
     uid = window_uid("2021-07-19-emoney")
     with radicale_server() as base:
         collection = f"{base}/desk/maintenance/"
@@ -239,6 +243,7 @@ def test_a_caldav_server_takes_the_calendar_and_its_update(cli: Cli, project: Pa
         before = {str(e["uid"]): e for e in stored.walk("VEVENT")}
         assert len(before) == 4 and before[uid]["sequence"] == 0
 
+        cli_at(BEFORE_EVERY_WINDOW)
         assert cli("postpone", "3", "--no-notice", "--yes", "-c", str(project)).code == 0
         out = publish(cli, project, "2021-06-01T09:00:00+09:00")
         status, _ = caldav("PUT", collection, (out / "maintenance.ics").read_bytes())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page
 
-from tests.helpers import ROOT, keep_screenshot
+from tests.helpers import ROOT, keep_screenshot, reserve_ahead
 
 
 def dispatcher(*args: str) -> None:
@@ -41,10 +41,11 @@ def test_the_page_shows_the_next_window_then_its_reserve_date(project: Path,
     keep_screenshot(page, "publish-index.png")
     page.close()
 
+    reserve_ahead(project)
     dispatcher("postpone", "3", "--no-notice", "--yes", "-c", str(project))
     page = published_page(project, browser, "2021-07-01T09:05:00+09:00")
     moved = page.locator("article[id='2021-07-19-emoney']")
-    assert moved.locator(".slot").inner_text() == "2021年8月23日(月) AM1:00～AM2:00"
+    assert moved.locator(".slot").inner_text() == "2030年8月23日(金) AM1:00～AM2:00"
     assert moved.locator(".moved").is_visible()
     assert "当初の予定: 2021年7月19日(月)" in moved.locator(".moved").inner_text()
     keep_screenshot(page, "publish-index-postponed.png")

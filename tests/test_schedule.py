@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatcher.errors import ArgumentError
+from dispatcher.errors import ArgumentError, StaleError
 from dispatcher.ledger import NoticeState
 from dispatcher.schedule import decide, was_interrupted
 from dispatcher.table import Window, find_window, load_config, notice_key, postponement_target
@@ -111,14 +111,31 @@ def test_a_postponement_moves_forward_to_the_next_or_the_named_reserve(
         windows: tuple[Window, ...]) -> None:
     two_reserves = find_window(windows, "2")
     first, second = two_reserves.reserves
-    assert postponement_target(two_reserves, two_reserves.planned, None) == first
-    assert postponement_target(two_reserves, two_reserves.planned, second.name) == second
+    before = datetime(2021, 5, 1, tzinfo=UTC)
+    assert postponement_target(two_reserves, two_reserves.planned, None, before) == first
+    assert postponement_target(two_reserves, two_reserves.planned, second.name,
+                               before) == second
     assert second.name == "reserve-2021-07-04-2230"
-    assert postponement_target(two_reserves, first, None) == second
+    assert postponement_target(two_reserves, first, None, before) == second
     with pytest.raises(ArgumentError, match=f"it can only move forward, to {second.name}"):
-        postponement_target(two_reserves, first, "planned")
+        postponement_target(two_reserves, first, "planned", before)
     with pytest.raises(ArgumentError, match="already on its last slot"):
-        postponement_target(two_reserves, second, None)
+        postponement_target(two_reserves, second, None, before)
+
+
+def test_a_postponement_never_moves_to_a_reserve_slot_that_has_begun_or_passed(
+        windows: tuple[Window, ...]) -> None:
+    two_reserves = find_window(windows, "2")
+    first, second = two_reserves.reserves
+    planned = two_reserves.planned
+    with pytest.raises(StaleError, match=f"reserve slot {first.name} has begun: the next "
+                       f"one still ahead is {second.name} \\(--to {second.name}\\)"):
+        postponement_target(two_reserves, planned, None, first.start)
+    with pytest.raises(StaleError, match=f"{first.name} has passed"):
+        postponement_target(two_reserves, planned, first.name, first.end)
+    assert postponement_target(two_reserves, planned, second.name, first.end) == second
+    with pytest.raises(StaleError, match="no reserve slot is still ahead"):
+        postponement_target(two_reserves, planned, second.name, second.end)
 
 
 def test_the_advance_notice_and_the_reminders_come_before_the_start(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from dispatcher.errors import StaleError
 from dispatcher.ledger import Ledger, NoticeState
 from tests.helpers import (
+    BEFORE_EVERY_WINDOW,
     LEDGER_T0,
     WINDOW_3,
     Cli,
@@ -27,6 +29,12 @@ from tests.helpers import (
 
 RESERVE = "reserve-2021-08-23-0100"
 BEFORE_THE_NIGHT = datetime(2021, 7, 18, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def early(cli_at: Callable[[datetime], None]) -> None:
+    """The commands run before the seed's first window: every reserve slot is ahead."""
+    cli_at(BEFORE_EVERY_WINDOW)
 
 
 async def test_two_postponements_of_the_same_view_move_the_window_once(ledger: Ledger

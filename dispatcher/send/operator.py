@@ -181,7 +181,7 @@ def plan_postponement(inputs: Inputs, window: Window, active_slots: Mapping[str,
     current = active_slot(window, active_slots)
     if seen_slot is not None and seen_slot != current.name:
         raise _stale(window, seen_slot, current.name)
-    new = postponement_target(window, current, to)
+    new = postponement_target(window, current, to, clock())
     notice = replace(build_notice(window, current, Phase.POSTPONED, new),
                      interrupted=interrupted, reason=reason)
     channels = list(window.channels) if window.broadcast and with_notice else []

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 
-from dispatcher.errors import ArgumentError, single
+from dispatcher.errors import ArgumentError, StaleError, single
 
 PLANNED = "planned"
 
@@ -203,19 +203,29 @@ def find_window(windows: Sequence[Window], ref: str) -> Window:
     raise single(ArgumentError, "WINDOW", f"no window {ref!r}; the table has {known}")
 
 
-def postponement_target(window: Window, current: Slot, to: str | None) -> Slot:
-    """The slot a postponement from ``current`` moves to: ``to``, or the next reserve.
-    ArgumentError if there is none, or ``to`` is not later than ``current``."""
+def postponement_target(window: Window, current: Slot, to: str | None, now: datetime
+                        ) -> Slot:
+    """The slot a postponement from ``current`` at ``now`` moves to: ``to``, or the next
+    reserve. ArgumentError if there is none, or ``to`` is not later than ``current``;
+    StaleError if it has begun by ``now`` (the merchants would be told of a date gone)."""
     names = [s.name for s in window.slots]
+    later = window.slots[names.index(current.name) + 1:]
     if to is None:
-        new = following_slot(window, current)
-        if new is None:
+        if not later:
             raise single(ArgumentError, "WINDOW", f"window {window.number} is already on its "
                          f"last slot ({current.name}): there is no reserve slot to move to")
-        return new
-    target = window.slot(to)
-    later = names[names.index(current.name) + 1:]
-    if target.name not in later:
-        raise single(ArgumentError, "--to", f"window {window.number} is on {current.name}: "
-                     f"it can only move forward, to {', '.join(later) or 'no slot'}")
+        target = later[0]
+    else:
+        target = window.slot(to)
+        if target not in later:
+            raise single(ArgumentError, "--to", f"window {window.number} is on "
+                         f"{current.name}: it can only move forward, to "
+                         f"{', '.join(s.name for s in later) or 'no slot'}")
+    if target.start <= now:
+        ahead = [s.name for s in later if s.start > now]
+        hint = (f"the next one still ahead is {ahead[0]} (--to {ahead[0]})" if ahead else
+                "no reserve slot is still ahead: add one to the table, then postpone")
+        raise single(StaleError, "--to" if to else "WINDOW",
+                     f"window {window.number}'s reserve slot {target.name} "
+                     f"{'has passed' if target.end <= now else 'has begun'}: {hint}")
     return target
