@@ -54,6 +54,7 @@ TWILIO_ENV = {"TWILIO_ACCOUNT_SID": "ACtest", "TWILIO_AUTH_TOKEN": "secret"}
 LEDGER_T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)  # "now" of the ledger's contract tests
 # before the shipped table's first window and every reserve slot: a postponement may go
 BEFORE_EVERY_WINDOW = datetime(2021, 6, 1, tzinfo=UTC)
+CHECK_AT = ("--now", "2021-07-01T09:00:00+09:00")  # `check` of the shipped table, before its night
 
 FAST_RETRY = """
 [retry]

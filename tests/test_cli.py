@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.configs import BROKEN, Broken
-from tests.helpers import ROOT, Cli
+from tests.helpers import CHECK_AT, ROOT, Cli
 
 
 def test_windows_table_shows_the_seed(cli: Cli, project: Path) -> None:
@@ -76,20 +76,28 @@ def test_next_notice_follows_now(cli: Cli, project: Path, now: str,
 
 
 def test_check_summarises_the_shipped_project(cli: Cli, project: Path) -> None:
-    result = cli("check", "--config", str(project))
+    result = cli("check", *CHECK_AT, "--config", str(project))
     assert result.code == 0, result.err
     assert "windows: 4 (1 broadcast)" in result.out
     assert "contacts: 32; with an address per channel: fax 30, email 31, sms 29" in result.out
     assert "window 3 (2021-07-19-emoney): 29 contacts in the audience" in result.out
 
 
-def test_check_warns_when_a_broadcast_reaches_nobody(cli: Cli, project: Path) -> None:
+def test_check_refuses_a_broadcast_that_reaches_nobody(cli: Cli, project: Path) -> None:
     text = project.read_text(encoding="utf-8").replace('audience = ["emoney"]',
                                                        'audience = ["nobody"]')
     project.write_text(text, encoding="utf-8")
-    result = cli("check", "--config", str(project))
-    assert result.code == 0
-    assert "warning: window 3 (2021-07-19-emoney) is broadcast but no contact" in result.out
+    line = next(n for n, row in enumerate(text.splitlines(), start=1)
+                if row.startswith('audience = ["nobody"]'))
+    result = cli("check", *CHECK_AT, "--config", str(project))
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        f"error: {project}:{line}: windows[3].audience: window 3 (2021-07-19-emoney) is "
+        "broadcast but no contact has any of the tags nobody: its notices would reach "
+        "nobody; correct the tags here or in the contacts"]
+    # once its night is over, nothing more would go: then it is no mistake
+    assert cli("check", "--now", "2021-09-01T00:00:00+09:00", "--config", str(project)
+               ).err.count("reach nobody") == 0
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=lambda c: c.name)

@@ -17,7 +17,7 @@ from PIL import Image
 from dispatcher.render import tag_line
 from dispatcher.table import Sender
 from tests.faxpage import embedded_weights
-from tests.helpers import ARTIFACTS, TOKYO, Cli
+from tests.helpers import ARTIFACTS, CHECK_AT, TOKYO, Cli
 
 NOW = "2021-07-19T01:00:00"
 SENDER_FAX = "03-5555-0100"
@@ -130,7 +130,8 @@ def test_check_says_when_no_japanese_font_has_a_bold_face(project: Path,
                           f"<cachedir>{tmp_path / 'fc-cache'}</cachedir></fontconfig>")
 
     def check(env: dict[str, str]) -> str:
-        done = subprocess.run([sys.executable, "-m", "dispatcher", "check", "-c", str(project)],
+        done = subprocess.run([sys.executable, "-m", "dispatcher", "check", *CHECK_AT, "-c",
+                               str(project)],
                               capture_output=True, text=True, env=env, check=False)
         assert done.returncode == 0, done.stderr
         return done.stdout

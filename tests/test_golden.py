@@ -27,7 +27,7 @@ def matches_golden(name: str, output: str) -> None:
 @pytest.mark.parametrize(("name", "args"), [
     ("windows.txt", ("windows", "--now", "2021-07-01T00:00:00")),
     ("windows.json", ("windows", "--json", "--now", "2021-07-19T01:30:00")),
-    ("check.txt", ("check",)),
+    ("check.txt", ("check", "--now", "2021-07-01T09:00:00")),
     ("preview-start-M0001.json", ("preview", "3", "start", "--json", "--now", NOW,
                                   "--contact", "M0001", "--out", "pv")),
     ("preview-end-M0021.json", ("preview", "3", "end", "--json", "--now", NOW,

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dispatcher.files import safe_file_name
-from tests.helpers import Cli
+from tests.helpers import CHECK_AT, Cli
 
 
 def mode(path: Path) -> int:
@@ -38,9 +38,9 @@ def test_the_ledger_and_the_outbox_are_owner_only(cli: Cli, project: Path) -> No
 def test_check_warns_about_a_ledger_others_can_read(cli: Cli, project: Path) -> None:
     assert cli("send", "3", "start", "--channel", "email", "--yes", "-c", str(project)).code == 0
     ledger = project.parent / "var" / "ledger.sqlite3"
-    assert "readable by other users" not in cli("check", "-c", str(project)).out
+    assert "readable by other users" not in cli("check", *CHECK_AT, "-c", str(project)).out
     ledger.chmod(0o644)
-    checked = cli("check", "-c", str(project))
+    checked = cli("check", *CHECK_AT, "-c", str(project))
     assert checked.code == 0
     assert f"warning: {ledger} is readable by other users of this machine: chmod 600" \
         in checked.out

@@ -20,7 +20,7 @@ import vobject
 from dispatcher.daemon import Daemon
 from dispatcher.publish import Entry, PublishedState, entries, window_uid
 from dispatcher.table import Report, WorkReport, load_config
-from tests.helpers import BEFORE_EVERY_WINDOW, Cli, project_ledger, timed_window
+from tests.helpers import BEFORE_EVERY_WINDOW, CHECK_AT, Cli, project_ledger, timed_window
 from tests.helpers import WINDOW_3 as W3
 from tests.servers import radicale_server
 
@@ -295,7 +295,7 @@ def test_check_warns_when_publishing_without_base_url(cli: Cli, project: Path) -
     """Without base_url the feed cannot say where it lives (feedvalidator: MissingSelf)."""
     text = project.read_text(encoding="utf-8")
     project.write_text(text + '\n[publish]\npath = "var/public"\n', encoding="utf-8")
-    warned = json.loads(cli("check", "--json", "-c", str(project)).out)["warnings"]
+    warned = json.loads(cli("check", *CHECK_AT, "--json", "-c", str(project)).out)["warnings"]
     assert [w for w in warned if "base_url" in w] == [
         '[publish] path is set without base_url: the feed has no rel="self" link (feed '
         "readers and validators want one) and the calendar's events no URL; set base_url "
@@ -303,7 +303,7 @@ def test_check_warns_when_publishing_without_base_url(cli: Cli, project: Path) -
     project.write_text(text + '\n[publish]\npath = "var/public"\n'
                        'base_url = "https://www.j-mups.example.jp/maintenance/"\n',
                        encoding="utf-8")
-    served = json.loads(cli("check", "--json", "-c", str(project)).out)
+    served = json.loads(cli("check", *CHECK_AT, "--json", "-c", str(project)).out)
     assert not [w for w in served["warnings"] if "base_url" in w]
     feed = feedparser.parse((publish(cli, project) / "feed.atom").read_bytes())
     assert {(link.rel, link.href) for link in feed.feed.links} >= {

@@ -109,7 +109,7 @@ def lead_of(value: str | None) -> timedelta | None:
 
 
 def parse_now(value: str | None, tz: tzinfo) -> datetime:
-    return datetime.now(tz) if value is None else parse_moment(value, tz, "--now")
+    return clock().astimezone(tz) if value is None else parse_moment(value, tz, "--now")
 
 
 def parse_moment(value: str, tz: tzinfo, option: str) -> datetime:

@@ -6,13 +6,23 @@ from __future__ import annotations
 import logging
 import sys
 
-from dispatcher.cli import console, preview, publishing, reach, running, sending, views, work
+from dispatcher.cli import (
+    checking,
+    console,
+    preview,
+    publishing,
+    reach,
+    running,
+    sending,
+    views,
+    work,
+)
 from dispatcher.cli.app import app
 from dispatcher.cli.receipt_commands import receipts_app, secret_app
 from dispatcher.cli.suppress import suppress_app
 from dispatcher.errors import DispatcherError, InputError, Interrupted
 
-for command in (views.windows, views.check, preview.preview, sending.send, views.status,
+for command in (views.windows, checking.check, preview.preview, sending.send, views.status,
                 sending.retry, sending.postpone, work.done, work.extend, work.update,
                 running.run, running.demo):
     app.command()(command)

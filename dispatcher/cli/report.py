@@ -207,9 +207,6 @@ def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
         if not window.broadcast:
             continue
         audience = in_audience(contacts, window.audience)
-        if not audience:
-            warnings.append(f"window {window.number} ({window.id}) is broadcast but no contact "
-                            f"has any of the tags {', '.join(window.audience)}")
         reach = tuple(
             ChannelReach(channel, sum(1 for c in audience if c.address(channel)),
                          tuple(c.id for c in audience if not c.address(channel)))

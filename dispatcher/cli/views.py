@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -23,9 +22,6 @@ from dispatcher.cli.app import (
     print_json,
     run_async,
 )
-from dispatcher.cli.suppress import suppressed_json
-from dispatcher.errors import DispatcherError, InputError
-from dispatcher.files import readable_by_others
 from dispatcher.ledger import (
     ALERT_SEND_SECONDS,
     ALERT_SHOWN,
@@ -34,22 +30,14 @@ from dispatcher.ledger import (
     failing,
     peek,
 )
-from dispatcher.render import (
-    check_inputs,
-    interrupted_warnings,
-)
-from dispatcher.schedule import capacities
 from dispatcher.send import fix_of
 from dispatcher.table import (
     Config,
-    Inputs,
     Window,
     active_slot,
     find_window,
-    jp_date,
     jp_datetime,
     load_config,
-    load_inputs,
     work_of,
 )
 
@@ -73,62 +61,6 @@ def windows(
         print_json([view.to_json() for view in views], cfg.settings.timezone)
     else:
         _print_windows(views, cfg)
-
-
-def check(as_json: JsonOption = False, config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Validate the config, contacts and templates; list every problem (exit 2) or a
-    summary, with a warning for each notice a channel cannot deliver in time."""
-    inputs = load_inputs(config)
-    cfg = inputs.config
-    problems = check_inputs(inputs, datetime.now(cfg.settings.timezone))
-    estimates = capacities(cfg, inputs.contacts)
-    summary = report.summarise(cfg, inputs.contacts)
-    late = [w for c in estimates if (w := c.warning(cfg.channels[c.channel]))]
-    warnings = [*summary.warnings, *late, *_exposed_files(cfg),
-                *suppressed_warnings(inputs), *interrupted_warnings(inputs)]
-    if as_json:
-        print_json({"problems": [str(p) for p in problems], "warnings": warnings,
-                    "capacity": [c.to_json() for c in estimates]})
-        if problems:
-            raise typer.Exit(2)
-        return
-    if problems:
-        raise InputError(problems)
-    out.print(f"ok: {cfg.path}", markup=False)
-    for line in summary.lines():
-        out.print(f"  {line}", markup=False)
-    for warning in warnings:
-        out.print(f"warning: {warning}", markup=False, style="yellow")
-
-
-def suppressed_warnings(inputs: Inputs) -> list[str]:
-    """A warning for each suppressed address a contact still has (it is not sent to)."""
-    cfg = inputs.config
-    try:
-        entries = run_async(peek(engine_url(cfg.settings.ledger_url, cfg.path.parent)))
-    except DispatcherError as exc:  # the ledger away: the rest of the check still counts
-        return [f"the ledger could not be read, suppressed addresses not checked: {exc}"]
-    return [f"{e['channel']} {e['address']} of {', '.join(e['contacts'])} is suppressed "
-            f"({e['reason']}, since {jp_date(e['at'].astimezone(cfg.settings.timezone))}): "
-            f"it is not sent to; correct the contact, "
-            f"or `dispatcher suppress remove {e['address']}`"
-            for e in suppressed_json(entries.suppressions, inputs.contacts) if e["contacts"]]
-
-
-def _exposed_files(cfg: Config) -> list[str]:
-    """The ledger (contact data) and the keys, where other users of the machine can read
-    them."""
-    paths = []
-    url = engine_url(cfg.settings.ledger_url, cfg.path.parent)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        database = Path(url.database or "")
-        paths += [database, database.with_name(f"{database.name}-wal"),
-                  database.with_name(f"{database.name}-shm")]
-    paths.append(cfg.receipts.secret_file)
-    if cfg.console is not None:
-        paths += [cfg.console.users_file, cfg.console.secret_file]
-    return [f"{path} is readable by other users of this machine: chmod 600 {path}"
-            for path in readable_by_others(paths)]
 
 
 def status(

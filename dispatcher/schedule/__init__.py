@@ -2,6 +2,7 @@
 APScheduler jobs that carry them out."""
 
 
+from dispatcher.schedule.ahead import Ahead, Finding, at_night, gone_by, notices_ahead, when
 from dispatcher.schedule.capacity import (
     Capacity,
     capacities,
@@ -21,15 +22,21 @@ from dispatcher.schedule.jobs import NoticeJobs
 
 __all__ = [
     "Action",
+    "Ahead",
     "Capacity",
     "Decision",
+    "Finding",
     "NoticeJobs",
+    "at_night",
     "capacities",
     "decide",
+    "gone_by",
     "next_notice",
     "notice_capacity",
+    "notices_ahead",
     "per_second",
     "recipients_of",
     "timeline",
     "was_interrupted",
+    "when",
 ]

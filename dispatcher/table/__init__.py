@@ -22,6 +22,7 @@ from dispatcher.table.config import (
     TwilioSettings,
     load_config,
     parse_config,
+    window_where,
 )
 from dispatcher.table.contacts import (
     Contact,
@@ -194,5 +195,6 @@ __all__ = [
     "reserve_id",
     "spoken_duration",
     "tag_phase",
+    "window_where",
     "work_of",
 ]

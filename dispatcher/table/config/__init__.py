@@ -4,7 +4,7 @@ Every problem is collected and reported together, each naming the file, the line
 it can be found and the key. Relative paths inside the file are relative to the file.
 """
 
-from dispatcher.table.config.load import load_config, parse_config
+from dispatcher.table.config.load import load_config, parse_config, window_where
 from dispatcher.table.config.model import (
     BACKENDS,
     JAPANESE_VOICES,
@@ -49,4 +49,5 @@ __all__ = [
     "TwilioSettings",
     "load_config",
     "parse_config",
+    "window_where",
 ]

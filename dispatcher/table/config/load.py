@@ -10,7 +10,7 @@ from typing import Any
 from dispatcher.errors import ConfigError, Problem, single
 from dispatcher.table.config.channels import read_channels
 from dispatcher.table.config.model import Config
-from dispatcher.table.config.reader import Reader
+from dispatcher.table.config.reader import Reader, located
 from dispatcher.table.config.receipt_sections import read_http, read_receipts
 from dispatcher.table.config.sections import (
     read_affected,
@@ -24,8 +24,8 @@ from dispatcher.table.config.sections import (
     read_settings,
 )
 from dispatcher.table.config.window_rows import WindowDefaults, read_reminders, read_windows
-from dispatcher.table.tomlpos import LineIndex
-from dispatcher.table.windows import Channel
+from dispatcher.table.tomlpos import LineIndex, TablePath
+from dispatcher.table.windows import PLANNED, Channel, Window
 
 
 def load_config(path: Path) -> Config:
@@ -39,6 +39,15 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise single(ConfigError, str(path), f"cannot be read: {exc.strerror}") from None
     return parse_config(raw, path)
+
+
+def window_where(config: Config, window: Window, slot: str, key: str) -> str:
+    """Where ``key`` of ``window`` (of its reserve slot ``slot``) is in the table, as a
+    problem names it: ``config.toml:34: windows[3].start``."""
+    table: TablePath = ("windows", config.windows.index(window))
+    if slot != PLANNED:
+        table = (*table, "reserve", [s.name for s in window.reserves].index(slot))
+    return located(config.path, table, key)
 
 
 def parse_config(raw: bytes, path: Path) -> Config:

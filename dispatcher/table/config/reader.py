@@ -86,3 +86,13 @@ def _dotted(table: TablePath, key: str | None) -> str:
     if key is not None:
         parts.append(key)
     return ".".join(parts)
+
+
+def located(path: Path, table: TablePath, key: str | None = None) -> str:
+    """Where ``key`` of ``table`` is in the TOML file at ``path``, as a problem names it
+    (``config.toml:34: windows[3].start``); without the line if the file cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return Reader(path, LineIndex(text)).where(table, key)
