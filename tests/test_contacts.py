@@ -9,21 +9,28 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from dispatcher.errors import ContactError
+from dispatcher.errors import ContactError, Problem
 from dispatcher.table import (
     Channel,
     Contact,
+    ContactsRead,
     KnownContacts,
     in_audience,
     load_contacts,
     parse_contacts_file,
+    read_contacts,
 )
 from tests.helpers import CONTACTS_HEADER, ROOT
 
 
 def parse(body: str, header: str = CONTACTS_HEADER) -> tuple[list[str], list[str]]:
-    contacts, problems = parse_contacts_file((header + body).encode(), "c.csv")
-    return [c.id for c in contacts], [str(p) for p in problems]
+    """The ids of the valid contacts, and every problem: the file's, and its bad rows'."""
+    found = parse_contacts_file((header + body).encode(), "c.csv")
+    return [c.id for c in found.contacts], [str(p) for p in every_problem(found)]
+
+
+def every_problem(found: ContactsRead) -> list[Problem]:
+    return [*found.problems, *(p for row in found.set_aside for p in row.problems)]
 
 
 def test_shipped_contacts_load_in_both_encodings() -> None:
@@ -37,18 +44,19 @@ def test_shipped_contacts_load_in_both_encodings() -> None:
 
 
 def test_numbers_are_normalised_to_e164() -> None:
-    contacts, problems = parse_contacts_file(
+    found = parse_contacts_file(
         (CONTACTS_HEADER
          + "A1,店,担当,０３－１２３４－５６７８,a@example.jp,+81 90 1234 5678,x\n").encode(),
         "c.csv")
-    assert problems == []
+    contacts = found.contacts
+    assert every_problem(found) == []
     assert (contacts[0].fax, contacts[0].sms) == ("+81312345678", "+819012345678")
 
 
 def test_utf8_with_bom_and_cp932_read_the_same() -> None:
     row = CONTACTS_HEADER + "A1,さくら書店,佐藤,03-1234-5678,,,emoney\n"
-    from_bom, _ = parse_contacts_file(b"\xef\xbb\xbf" + row.encode(), "bom.csv")
-    from_cp932, _ = parse_contacts_file(row.encode("cp932"), "sjis.csv")
+    from_bom = parse_contacts_file(b"\xef\xbb\xbf" + row.encode(), "bom.csv").contacts
+    from_cp932 = parse_contacts_file(row.encode("cp932"), "sjis.csv").contacts
     assert from_bom[0].merchant == from_cp932[0].merchant == "さくら書店"
 
 
@@ -76,10 +84,12 @@ def test_quoted_field_spanning_lines_keeps_line_numbers_right() -> None:
     assert problems == ["c.csv:4: fax: 'abc' is not a phone number"]
 
 
-def test_header_missing_and_unknown_columns() -> None:
+def test_header_missing_columns() -> None:
     _, problems = parse("A1,店,03-1234-5678\n", header="id,merchant,facsimile\n")
-    assert problems[0].startswith("c.csv:1: missing column(s) fax, email, sms")
-    assert problems[1].startswith("c.csv:1: unknown column(s) facsimile")
+    assert problems == ["c.csv:1: missing column(s) fax, email, sms (expected id, merchant, "
+                        "name, fax, email, sms, tags, phone)"]
+    _, unnamed = parse("A1,店,03-1234-5678,,,x\n", header="id,merchant,fax,email,sms,\n")
+    assert unnamed == ["c.csv:1: column 6 has no name"]
 
 
 def test_row_with_more_fields_than_columns() -> None:
@@ -98,7 +108,7 @@ def test_full_width_mail_address_is_rejected() -> None:
 
 
 def test_file_that_is_neither_utf8_nor_cp932() -> None:
-    _, problems = parse_contacts_file(b"id,merchant\n\xff\xfe\xfd\x80\x81\n", "bad.csv")
+    problems = parse_contacts_file(b"id,merchant\n\xff\xfe\xfd\x80\x81\n", "bad.csv").problems
     assert problems[0].where == "bad.csv" and "neither UTF-8 nor CP932" in problems[0].what
 
 
@@ -107,10 +117,12 @@ def test_duplicate_ids_across_files_name_both_places(tmp_path: Path) -> None:
                                     encoding="utf-8")
     (tmp_path / "b.csv").write_text(CONTACTS_HEADER + "X,店,担当,03-1234-5678,,,\nA1,別,,,"
                                     "a@example.jp,,\n", encoding="utf-8")
-    with pytest.raises(ContactError) as caught:
-        load_contacts(tmp_path)
-    assert [str(p) for p in caught.value.problems] == [
-        f"{tmp_path}/b.csv:3: id: 'A1' is already used at {tmp_path}/a.csv:2"]
+    found = read_contacts(tmp_path)
+    assert [c.source for c in found.contacts] == [f"{tmp_path}/a.csv:2", f"{tmp_path}/b.csv:2"]
+    [second] = found.set_aside
+    assert (second.source, second.merchant, second.typed) == (
+        f"{tmp_path}/b.csv:3", "別", (("email", "a@example.jp"),))
+    assert second.reason == f"id: 'A1' is already used at {tmp_path}/a.csv:2"
 
 
 def test_missing_contacts_folder(tmp_path: Path) -> None:
@@ -132,8 +144,8 @@ def test_audience_selects_by_tag_and_empty_means_everyone() -> None:
 
 
 def test_address_by_channel() -> None:
-    contacts, _ = parse_contacts_file(
-        (CONTACTS_HEADER + "A1,店,担当,03-1234-5678,a@example.jp,,\n").encode(), "c.csv")
+    contacts = parse_contacts_file(
+        (CONTACTS_HEADER + "A1,店,担当,03-1234-5678,a@example.jp,,\n").encode(), "c.csv").contacts
     assert contacts[0].address(Channel.EMAIL) == "a@example.jp"
     assert contacts[0].address(Channel.SMS) is None
 
@@ -196,10 +208,15 @@ class Reloads(RuleBasedStateMachine):
             (self.folder / name).write_text(CONTACTS_HEADER + "".join(f"{r}\n" for r in rows),
                                             encoding="utf-8")
         paths = sorted(self.folder.glob("*.csv"))
-        contacts, problems = self.known.read(paths)
-        fresh_contacts, fresh_problems = KnownContacts().read(paths)
-        assert contacts == fresh_contacts
-        assert [str(p) for p in problems] == [str(p) for p in fresh_problems]
+        found, fresh = self.known.read(paths), KnownContacts().read(paths)
+        contacts = found.contacts
+        assert contacts == fresh.contacts and found.set_aside == fresh.set_aside
+        assert [str(p) for p in every_problem(found)] == [str(p) for p in every_problem(fresh)]
+        # every row is a contact or set aside, or its file is refused whole
+        rows = sum(len(r) for r in self.files.values())
+        refused = {p.where for p in found.problems}
+        kept = sum(len(self.files[n]) for n in self.files if str(self.folder / n) not in refused)
+        assert len(contacts) + len(found.set_aside) == kept <= rows
         for contact in contacts:
             before = self.last.get(contact.source)
             if before is not None and before == contact:
@@ -209,3 +226,55 @@ class Reloads(RuleBasedStateMachine):
 
 test_a_reload_reads_what_a_fresh_load_reads = Reloads.TestCase
 Reloads.TestCase.settings = settings(max_examples=40, stateful_step_count=12, deadline=None)
+
+
+def many(count: int, start: int = 0) -> str:
+    return "".join(f"B{n},店{n},担当,03-1234-{n % 10000:04d},b{n}@example.jp,,emoney\n"
+                   for n in range(start, start + count))
+
+
+def test_a_bad_row_among_many_is_set_aside_and_the_rest_load(tmp_path: Path) -> None:
+    bad = "X1,しらかば商店,鈴木,,ｘ＠example.jp,,emoney\n"
+    (tmp_path / "a.csv").write_text(CONTACTS_HEADER + many(150) + bad + many(49, 150),
+                                    encoding="utf-8")
+    found = read_contacts(tmp_path)
+    assert len(found.contacts) == 199 and found.problems == []
+    [row] = found.set_aside
+    assert (row.source, row.id, row.merchant, row.tags) == (
+        f"{tmp_path}/a.csv:152", "X1", "しらかば商店", frozenset({"emoney"}))
+    assert row.reason.startswith("email: 'ｘ＠example.jp': ")
+    assert row.typed == (("email", "ｘ＠example.jp"),)
+
+
+def test_a_file_with_more_bad_rows_than_its_share_is_refused_whole(tmp_path: Path) -> None:
+    bad = "".join(f"X{n},店,担当,03-12,,,\n" for n in range(3))
+    (tmp_path / "a.csv").write_text(CONTACTS_HEADER + many(197) + bad, encoding="utf-8")
+    with pytest.raises(ContactError) as caught:
+        read_contacts(tmp_path)  # 3 of 200 rows: more than 1 % (2)
+    problems = [str(p) for p in caught.value.problems]
+    assert problems[0] == (f"{tmp_path}/a.csv: 3 of its 200 rows are invalid, more than "
+                           "[dispatcher] invalid_rows_percent = 1 allows (2): the whole file "
+                           "is refused, it is probably not the contacts file meant")
+    assert problems[1:] == [f"{tmp_path}/a.csv:{n}: fax: '03-12' is not a valid phone number"
+                            for n in (199, 200, 201)]
+    assert len(read_contacts(tmp_path, invalid_rows_percent=2).set_aside) == 3
+    (tmp_path / "a.csv").write_text(CONTACTS_HEADER + many(3) + bad[:15], encoding="utf-8")
+    assert len(read_contacts(tmp_path).set_aside) == 1  # one bad row is always allowed
+
+
+def test_extra_columns_are_kept_for_the_templates() -> None:
+    found = parse_contacts_file(
+        "id,merchant,fax,email,sms,memo,担当部署\nA1,店,03-1234-5678,,,夜間は携帯,経理\n"
+        .encode(), "c.csv")
+    [contact] = found.contacts
+    assert contact.extra == {"memo": "夜間は携帯", "担当部署": "経理"}
+    assert every_problem(found) == []
+
+
+def test_a_name_as_excel_mangled_it_is_a_warning_naming_the_row() -> None:
+    found = parse_contacts_file(
+        (CONTACTS_HEADER + "A1,?田酒店,佐藤,03-1234-5678,,,\nA2,吉田酒店,,03-1234-5678,,,\n")
+        .encode("cp932"), "c.csv")
+    assert [c.id for c in found.contacts] == ["A1", "A2"]
+    [warning] = found.warnings
+    assert warning.startswith("c.csv:2: merchant: '?田酒店' holds '?', which Excel writes")

@@ -52,12 +52,12 @@ def check(as_json: JsonOption = False, now: NowOption = None,
                           timedelta(minutes=cfg.settings.overrun_after_minutes))
     past, unsent = gone_by(cfg.windows, seen.active_slots, seen.notice_states, at,
                            cfg.settings.timezone)
-    summary = report.summarise(cfg, inputs.contacts)
+    summary = report.summarise(cfg, inputs.contacts, inputs.set_aside)
     problems = [*check_inputs(inputs, at), *_findings(cfg, past),
                 *_audiences_of_nobody(cfg, summary, seen, at)]
     estimates = capacities(cfg, inputs.contacts)
     late = [w for c in estimates if (w := c.warning(cfg.channels[c.channel]))]
-    warnings = [*summary.warnings, *late, *[f.what for f in unsent],
+    warnings = [*summary.warnings, *inputs.contact_warnings, *late, *[f.what for f in unsent],
                 *[f.what for f in at_night(ahead, cfg.settings.timezone)],
                 *_exposed_files(cfg), *unread, *suppressed_warnings(inputs, seen),
                 *interrupted_warnings(inputs)]

@@ -41,6 +41,7 @@ from dispatcher.table import (
     Channel,
     Inputs,
     Phase,
+    SetAside,
     Window,
     active_slot,
     asks_to_confirm,
@@ -112,13 +113,29 @@ async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta 
                                      shown, grace, now)
         if record is not None:
             confirmed = await ledger.confirmed_count(record.id)
+    # rows set aside as invalid were never sent to: first, for the help desk to phone
+    invalid = [_set_aside_json(row, channels) for row in inputs.set_aside_in(window.audience)
+               ] if record is not None else []
     return {"window": window.id, "number": window.number, "phase": tag,
             "slot": slot.name, "sent": record is not None,
             "grace_minutes": config.receipts.grace_minutes, "as_of": now,
-            "audience": len(audience), "unreached": total, "waiting": waiting,
+            "audience": len(audience) + len(invalid), "unreached": total + len(invalid),
+            "waiting": waiting, "set_aside": len(invalid),
             "channels": [c.value for c in channels],
             "asks_to_confirm": asks, "confirmed": confirmed,
-            "contacts": [u.to_json() for u in found]}
+            "contacts": [*invalid, *(u.to_json() for u in found)]}
+
+
+def _set_aside_json(row: SetAside, channels: Iterable[Channel]) -> dict[str, Any]:
+    """A row set aside as invalid, as an unreached contact: every channel ``invalid``."""
+    typed = dict(row.typed)
+    phones = [typed[c] for c in ("phone", "sms", "fax") if typed.get(c)]
+    return {"contact": row.id, "merchant": row.merchant, "name": row.name,
+            "phones": phones, "waiting": False, "set_aside": row.source,
+            "channels": {c.value: {"state": "invalid", "address": typed.get(c.value),
+                                   "error_code": None, "reason": row.reason}
+                         for c in channels},
+            "confirmed": False, "reached": False, "steps": []}
 
 
 _CHANNELS = ("fax", "email", "sms", "voice")
@@ -136,6 +153,9 @@ def _print(report: dict[str, Any]) -> None:
     else:
         out.print(f"{head}: {report['unreached']:,} of {report['audience']:,} contacts "
                   f"unreached (grace {report['grace_minutes']:g} min)", markup=False)
+    if report["set_aside"]:
+        out.print(f"  {report['set_aside']:,} of them set aside as invalid in the contacts "
+                  "files, never sent to (state invalid): correct their rows", markup=False)
     if report["waiting"]:
         out.print(f"  {report['waiting']:,} of them waiting: sent within the grace period, "
                   "the message may still arrive; phone them once it has passed", markup=False)

@@ -22,6 +22,7 @@ from dispatcher.table import (
     Config,
     Contact,
     NextNotice,
+    SetAside,
     Slot,
     Window,
     Work,
@@ -173,6 +174,7 @@ class BroadcastReach:
     window: Window
     audience: int
     channels: tuple[ChannelReach, ...]
+    set_aside: int = 0  # rows of its audience set aside as invalid: not sent to
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ class CheckSummary:
     contacts: tuple[Contact, ...]
     broadcasts: tuple[BroadcastReach, ...]
     warnings: tuple[str, ...] = field(default=())
+    set_aside: tuple[SetAside, ...] = ()
 
     def lines(self) -> list[str]:
         windows = self.config.windows
@@ -188,19 +191,29 @@ class CheckSummary:
             f"windows: {len(windows)} ({len(self.broadcasts)} broadcast)",
             f"contacts: {len(self.contacts)}; with an address per channel: "
             + ", ".join(f"{c.value} {sum(1 for k in self.contacts if k.address(c))}"
-                        for c in Channel),
+                        for c in Channel)
+            + (f"; set aside as invalid: {len(self.set_aside)}" if self.set_aside else ""),
         ]
+        extra = sorted({name for c in self.contacts for name, _ in c.extra_fields})
+        if extra:
+            lines.append(f"extra columns, for the templates as contact.extra.NAME: "
+                         f"{', '.join(extra)}")
         for reach in self.broadcasts:
             w = reach.window
-            lines.append(f"window {w.number} ({w.id}): {reach.audience} contacts in the audience")
+            aside = f" ({reach.set_aside} more set aside as invalid, not sent to)" \
+                if reach.set_aside else ""
+            lines.append(f"window {w.number} ({w.id}): {reach.audience} contacts in the "
+                         f"audience{aside}")
             for ch in reach.channels:
                 lacking = f", {len(ch.missing)} without an address" if ch.missing else ""
                 lines.append(f"  {ch.channel.value}: {ch.reachable} recipients{lacking}")
         return lines
 
 
-def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
-    """Counts of windows and of who each broadcast window reaches on each channel."""
+def summarise(config: Config, contacts: tuple[Contact, ...],
+              set_aside: tuple[SetAside, ...] = ()) -> CheckSummary:
+    """Counts of windows and of who each broadcast window reaches on each channel, and of
+    the rows set aside (each a warning)."""
     broadcasts = []
     warnings = []
     for window in config.windows:
@@ -212,7 +225,9 @@ def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
                          tuple(c.id for c in audience if not c.address(channel)))
             for channel in window.channels
         )
-        broadcasts.append(BroadcastReach(window, len(audience), reach))
+        wanted = set(window.audience)
+        aside = sum(1 for row in set_aside if not wanted or row.tags & wanted)
+        broadcasts.append(BroadcastReach(window, len(audience), reach, aside))
     if any(Channel.FAX in w.channels for w in config.windows if w.broadcast) and (
             font := missing_bold_face()):
         warnings.append(font)
@@ -220,7 +235,30 @@ def summarise(config: Config, contacts: tuple[Contact, ...]) -> CheckSummary:
         warnings.append("[publish] path is set without base_url: the feed has no "
                         "rel=\"self\" link (feed readers and validators want one) and the "
                         "calendar's events no URL; set base_url to where the files are served")
-    return CheckSummary(config, contacts, tuple(broadcasts), tuple(warnings))
+    warnings += [f"{row.source}: contact row set aside as invalid, not sent to "
+                 f"({row.id or 'no id'} {row.merchant}): {row.reason}" for row in set_aside]
+    return CheckSummary(config, contacts, tuple(broadcasts), tuple(warnings), set_aside)
+
+
+def set_aside_json(row: SetAside) -> dict[str, Any]:
+    """A contacts row set aside as invalid, as `status --json` and `unreached` show it."""
+    return {"row": row.source, "contact": row.id, "merchant": row.merchant,
+            "name": row.name, "addresses": dict(row.typed), "reason": row.reason}
+
+
+def set_aside_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The rows of a window's audience set aside as invalid: nobody tells those merchants
+    anything until the row is corrected, so the help desk may phone them."""
+    if not rows:
+        return []
+    lines = [f"{len(rows):,} contact{'s' if len(rows) > 1 else ''} of its audience set "
+             f"aside as invalid, not sent to (as the daemon last read the contacts; "
+             f"correct the rows):"]
+    for row in rows:
+        typed = " ".join(row["addresses"].values())
+        lines.append(f"  {row['row']}: {row['contact'] or 'no id'} {row['merchant']}"
+                     f"{' ' + typed if typed else ''}: {row['reason']}")
+    return lines
 
 
 def notice_status(record: NoticeRecord, counts: Mapping[tuple[str, str], int],

@@ -193,6 +193,9 @@ async def _send(inputs: Inputs, window: Window, name: NoticeName,
         audience = preflight(inputs, notice, channels, clock())
         existing = await ledger.notice(window.id, slot.name, notice.tag)
         print_send_plan(notice, audience, channels, existing, cfg)
+        for row in inputs.set_aside_in(window.audience):
+            err.print(f"warning: {row.source}: {row.id or 'no id'} {row.merchant} is set aside "
+                      f"as invalid, not sent to: {row.reason}", markup=False, style="yellow")
         if dry_run:
             out.print("dry run: nothing was sent", markup=False)
             return 0

@@ -86,6 +86,8 @@ def status(
     if suppressed:
         out.print(f"{suppressed:,} addresses suppressed, not sent to (`dispatcher suppress "
                   "list`)", markup=False)
+    for line in report.set_aside_lines(troubles["set_aside"]):
+        out.print(line, markup=False, style="yellow")
     if not notices:
         out.print(f"window {target.number} ({target.id}): no notice sent yet", markup=False)
     for notice in notices:
@@ -104,7 +106,9 @@ async def _window_status(cfg: Config, window: Window
                 await ledger.active_slots()).values()],
             "alerts_not_sent": [a.to_json() for a in await ledger.alert_troubles(
                 now - ALERT_SEND_SECONDS, now - ALERT_SHOWN)
-                if a.alert.startswith(f"alert/{window.id}/")]}
+                if a.alert.startswith(f"alert/{window.id}/")],
+            "set_aside": [report.set_aside_json(row) for row in await ledger.set_aside()
+                          if not window.audience or row.tags & set(window.audience)]}
         notices = []
         for record in await ledger.notices_of(window.id):
             counts = await ledger.counts(record.id)

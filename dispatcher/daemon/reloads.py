@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from dispatcher import logs
 from dispatcher.clock import Clock
-from dispatcher.daemon.tables import agrees_with_ledger
+from dispatcher.daemon.tables import agrees_with_ledger, warn_of_set_aside
 from dispatcher.errors import InputError
 from dispatcher.ledger import Ledger
 from dispatcher.logs import event
@@ -104,7 +104,9 @@ class Reloads:
                       problem=str(problem))
             return
         self.table.take(inputs, files)
+        await ledger.replace_set_aside(inputs.set_aside, self.clock())
         logs.use_zone(inputs.config.settings.timezone)
         self.on_reloaded(asyncio.get_running_loop().time() - began, True)
         event(log, logging.INFO, "table reloaded", windows=len(inputs.config.windows),
-              contacts=len(inputs.contacts))
+              contacts=len(inputs.contacts), set_aside=len(inputs.set_aside))
+        warn_of_set_aside(inputs)

@@ -27,7 +27,12 @@ from dispatcher.daemon.receipt_services import ReceiptServices
 from dispatcher.daemon.reloads import Reloads
 from dispatcher.daemon.sends import BackendFactory, NoticeSends, notice_fields
 from dispatcher.daemon.systemd import Notifier, status_line
-from dispatcher.daemon.tables import agrees_with_ledger, off_their_slot, ready_to_send
+from dispatcher.daemon.tables import (
+    agrees_with_ledger,
+    off_their_slot,
+    ready_to_send,
+    warn_of_set_aside,
+)
 from dispatcher.errors import LedgerUnavailable
 from dispatcher.ledger import Ledger, engine_url
 from dispatcher.logs import Failures, event
@@ -122,6 +127,7 @@ class Daemon:
                                          self.table, self.metrics)
         try:
             agrees_with_ledger(self.inputs, await self._ledger.active_slots())
+            await self._ledger.replace_set_aside(self.inputs.set_aside, self.clock())
             await self._receipts.start()
         except BaseException:
             await self._ledger.close()
@@ -130,6 +136,7 @@ class Daemon:
         # the ledger as opened: a SQLite file's absolute path, a password hidden
         event(log, logging.INFO, "daemon started", config=str(self.config_path.resolve()),
               ledger=url.render_as_string(hide_password=True), pid=os.getpid())
+        warn_of_set_aside(self.inputs)
 
     async def guarded_tick(self) -> float:
         """A tick that never raises: an exception is logged (its traceback once, then a

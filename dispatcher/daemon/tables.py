@@ -3,10 +3,12 @@ credentials its broadcast channels need are set, and it agrees with the ledger."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from dispatcher.clock import Clock
 from dispatcher.errors import ConfigError, InputError, Problem
+from dispatcher.logs import event
 from dispatcher.render import check_inputs
 from dispatcher.send import check_credentials
 from dispatcher.table import Inputs, Window
@@ -22,6 +24,18 @@ def ready_to_send(clock: Clock, env: Mapping[str, str]) -> Callable[[Inputs], No
         broadcast = {c for w in inputs.config.windows if w.broadcast for c in w.channels}
         check_credentials(inputs.config, broadcast, env)
     return check
+
+
+def warn_of_set_aside(inputs: Inputs) -> None:
+    """A WARNING line for each contacts row set aside as invalid (left out of every
+    audience: those merchants hear nothing until it is corrected), and each name as Excel
+    mangled it."""
+    log = logging.getLogger("dispatcher.daemon")
+    for row in inputs.set_aside:
+        event(log, logging.WARNING, "contact row set aside as invalid, not sent to",
+              row=row.source, contact=row.id, merchant=row.merchant, problem=row.reason)
+    for warning in inputs.contact_warnings:
+        event(log, logging.WARNING, "contact name to correct", problem=warning)
 
 
 def off_their_slot(windows: Sequence[Window], active_slots: Mapping[str, str]

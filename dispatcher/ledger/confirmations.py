@@ -1,15 +1,20 @@
 """The contacts' confirmations of the notices they read (the first of each (notice,
-contact) kept, the rest harmless), and the addresses suppressed for what came back."""
+contact) kept, the rest harmless), the addresses suppressed for what came back, and the
+contacts rows the table in force set aside as invalid."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
+from dispatcher.errors import Problem
 from dispatcher.ledger.engine import EngineUser
 from dispatcher.ledger.records import Confirmation, Suppression
-from dispatcher.ledger.tables import confirmations, suppressions
+from dispatcher.ledger.tables import confirmations, set_aside_rows, suppressions
+from dispatcher.table import SetAside
 
 
 class ConfirmationLog(EngineUser):
@@ -80,3 +85,30 @@ class SuppressionList(EngineUser):
             result = await conn.execute(delete(suppressions).where(
                 c.channel == channel, c.address == address))
             return bool(result.rowcount)
+
+
+class SetAsideList(EngineUser):
+    """The contacts rows set aside as invalid by the table in force, as its daemon wrote
+    them when it took the table in."""
+
+    async def replace_set_aside(self, rows: Sequence[SetAside], at: datetime) -> None:
+        """The rows of the table just taken in, in place of those of the last."""
+        async with self._begin() as conn:
+            await conn.execute(delete(set_aside_rows))
+            if rows:
+                await conn.execute(insert(set_aside_rows), [
+                    {"source": r.source, "contact_id": r.id, "merchant": r.merchant,
+                     "name": r.name, "tags": " ".join(sorted(r.tags)),
+                     "typed": json.dumps(dict(r.typed), ensure_ascii=False),
+                     "reason": r.reason, "at": at} for r in rows])
+
+    async def set_aside(self) -> list[SetAside]:
+        """The rows as last written, each with its reason as its one problem."""
+        c = set_aside_rows.c
+        async with self._connect() as conn:
+            rows = await conn.execute(select(c.source, c.contact_id, c.merchant, c.name,
+                                             c.tags, c.typed, c.reason).order_by(c.source))
+            return [SetAside(source, contact, merchant, name, frozenset(tags.split()),
+                             tuple(json.loads(typed).items()),
+                             (Problem(source, reason),))
+                    for source, contact, merchant, name, tags, typed, reason in rows]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from dispatcher.ledger.confirmations import ConfirmationLog, SuppressionList
+from dispatcher.ledger.confirmations import ConfirmationLog, SetAsideList, SuppressionList
 from dispatcher.ledger.deliveries import DeliveryQueue
 from dispatcher.ledger.delivery_reads import DeliveryReads
 from dispatcher.ledger.engine import open_engine
@@ -27,7 +27,7 @@ from dispatcher.table import WorkKey, WorkReport
 
 
 class Ledger(NoticeQueries, NoticeLifecycle, DeliveryQueue, DeliveryReads, EventLog, PublicationLog,
-             WorkLog, ConfirmationLog, SuppressionList):
+             WorkLog, ConfirmationLog, SuppressionList, SetAsideList):
     """Async access to the ledger database; open with ``await Ledger.open(url)``."""
 
     @classmethod

@@ -218,7 +218,7 @@ class _Filler:
 
     def _fill(self, text: str, contact: Contact) -> str:
         for field, marker in self.markers.items():
-            value = str(getattr(contact, field))
+            value = field_value(contact, field)
             text = text.replace(marker, str(markupsafe.escape(value)) if self.escape else value)
         return text
 
@@ -243,7 +243,7 @@ class _SmsLength:
         return cls(utf16_units(rest), tuple((field, times) for field, times in uses if times))
 
     def segments(self, contact: Contact) -> Segments:
-        return ucs2_segments(self.units + sum(times * utf16_units(str(getattr(contact, field)))
+        return ucs2_segments(self.units + sum(times * utf16_units(field_value(contact, field))
                                               for field, times in self.uses))
 
 
@@ -295,20 +295,33 @@ def _address_worth_a_look(contact: Contact) -> bool:
     return len(contact.email or "") > 900
 
 
-_TEXT_FIELDS = tuple(f.name for f in fields(Contact) if f.name not in ("tags", "source"))
+_TEXT_FIELDS = tuple(f.name for f in fields(Contact)
+                     if f.name not in ("tags", "source", "extra_fields"))
+_EXTRA = "extra:"  # a marker's field name for an extra column: ``extra:memo``
 
 
 def _shape(contact: Contact) -> tuple[object, ...]:
     """What can send a template down another branch: which fields are empty, the tags."""
-    return (*(not getattr(contact, f) for f in _TEXT_FIELDS), contact.tags)
+    return (*(not getattr(contact, f) for f in _TEXT_FIELDS), contact.tags,
+            tuple((name, not value) for name, value in contact.extra_fields))
 
 
 def _probe(contact: Contact) -> tuple[Contact, dict[str, str]]:
     """``contact`` with each non-empty field a marker (private-use characters no text
     holds), and the markers by field."""
-    markers = {f: f"\ue000{i}\ue001" for i, f in enumerate(_TEXT_FIELDS)
-               if getattr(contact, f)}
-    return replace(contact, **cast(dict[str, Any], markers)), markers
+    names = [*_TEXT_FIELDS, *(f"{_EXTRA}{name}" for name, _ in contact.extra_fields)]
+    markers = {f: f"\ue000{i}\ue001" for i, f in enumerate(names) if field_value(contact, f)}
+    extra = tuple((name, markers.get(f"{_EXTRA}{name}", value))
+                  for name, value in contact.extra_fields)
+    own = {f: marker for f, marker in markers.items() if not f.startswith(_EXTRA)}
+    return replace(contact, extra_fields=extra, **cast(dict[str, Any], own)), markers
+
+
+def field_value(contact: Contact, name: str) -> str:
+    """A field of ``contact`` as a template prints it; ``extra:memo`` an extra column."""
+    if name.startswith(_EXTRA):
+        return contact.extra.get(name.removeprefix(_EXTRA), "")
+    return str(getattr(contact, name) or "")
 
 
 def _header_problems(renderer: Renderer, message: Message, name: str, sent_at: datetime

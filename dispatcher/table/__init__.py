@@ -26,11 +26,14 @@ from dispatcher.table.config import (
 )
 from dispatcher.table.contacts import (
     Contact,
+    ContactsRead,
     KnownContacts,
+    SetAside,
     find_contact,
     in_audience,
     load_contacts,
     parse_contacts_file,
+    read_contacts,
 )
 from dispatcher.table.inputs import Fingerprint, Inputs, TableKeeper, fingerprint, load_inputs
 from dispatcher.table.leads import jp_lead, lead_text, parse_lead
@@ -118,6 +121,7 @@ __all__ = [
     "ConfirmSettings",
     "ConsoleSettings",
     "Contact",
+    "ContactsRead",
     "Deadline",
     "EmailReceipts",
     "EndNotice",
@@ -140,6 +144,7 @@ __all__ = [
     "Report",
     "RetryPolicy",
     "Sender",
+    "SetAside",
     "Slot",
     "SmsReceipts",
     "SmtpSettings",
@@ -192,6 +197,7 @@ __all__ = [
     "phone_number",
     "possible_notices",
     "postponement_target",
+    "read_contacts",
     "reserve_id",
     "spoken_duration",
     "tag_phase",

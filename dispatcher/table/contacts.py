@@ -1,7 +1,11 @@
 """``contacts/*.csv`` → Contact, with numbers in E.164 and e-mail syntax checked.
 
 Files may be UTF-8 (with or without BOM) or CP932, which is what Excel in Japan saves.
-Every bad row is reported as ``file:line: column: reason``, all of them at once.
+Every bad row is reported as ``file:line: column: reason``, all of them at once. A bad row
+is set aside (left out of every audience, shown to the help desk), not fatal, unless a
+file has more of them than a share of its rows: then it is probably the wrong file, and
+refused whole. Columns beyond the known ones are kept for the templates
+(``contact.extra.memo``).
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import dataclasses
 import functools
 import hashlib
 import io
+import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dispatcher.errors import ArgumentError, ContactError, Problem, single
@@ -22,6 +27,9 @@ from dispatcher.table.windows import Channel
 COLUMNS = ("id", "merchant", "name", "fax", "email", "sms", "tags", "phone")
 REQUIRED_COLUMNS = ("id", "merchant", "fax", "email", "sms")
 ADDRESS_COLUMNS = ("fax", "email", "sms", "phone")
+DEFAULT_INVALID_ROWS_PERCENT = 1.0
+# What Excel writes, saving as CP932, for a character CP932 cannot hold (𠮷, ①, …)
+REPLACED = ("?", "\ufffd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,7 @@ class Contact:
     tags: frozenset[str]
     source: str
     phone: str | None = None  # the number a voice call rings, if not the SMS one
+    extra_fields: tuple[tuple[str, str], ...] = ()  # the file's other columns, in order
 
     def address(self, channel: Channel) -> str | None:
         if channel is Channel.VOICE:
@@ -44,9 +53,63 @@ class Contact:
         value: str | None = getattr(self, channel.value)  # fax, email, sms: the fields
         return value
 
+    @property
+    def extra(self) -> dict[str, str]:
+        """The file's other columns by name, for the templates: ``contact.extra.memo``."""
+        return dict(self.extra_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A row that failed validation: left out of every audience, shown by `check`,
+    `status`, `unreached` and the console, with its values as typed, so that the help
+    desk can phone the merchant."""
+
+    source: str  # file:line
+    id: str
+    merchant: str
+    name: str
+    tags: frozenset[str]
+    typed: tuple[tuple[str, str], ...]  # the address columns as typed (fax, email, …)
+    problems: tuple[Problem, ...]
+
+    @property
+    def reason(self) -> str:
+        """What is wrong with it, column by column: ``email: 'm0002@': There must…``."""
+        parts = []
+        for problem in self.problems:
+            column = problem.where.removeprefix(self.source).lstrip(": ")
+            parts.append(f"{column}: {problem.what}" if column else problem.what)
+        return "; ".join(parts)
+
+
+@dataclass
+class ContactsRead:
+    """What the contacts files hold: the contacts, the rows set aside, the problems that
+    refuse the table (a file unreadable, a header wrong, too many bad rows) and warnings."""
+
+    contacts: list[Contact] = field(default_factory=list)
+    set_aside: list[SetAside] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, other: ContactsRead) -> None:
+        self.contacts += other.contacts
+        self.set_aside += other.set_aside
+        self.problems += other.problems
+        self.warnings += other.warnings
+
 
 def load_contacts(folder: Path, known: KnownContacts | None = None) -> tuple[Contact, ...]:
-    """Every contact of every ``*.csv`` in ``folder``; ContactError lists every bad row.
+    """Every valid contact of every ``*.csv`` in ``folder`` (see ``read_contacts``)."""
+    return tuple(read_contacts(folder, known).contacts)
+
+
+def read_contacts(folder: Path, known: KnownContacts | None = None,
+                  invalid_rows_percent: float = DEFAULT_INVALID_ROWS_PERCENT) -> ContactsRead:
+    """Every contact of every ``*.csv`` in ``folder``, and the rows set aside; ContactError
+    lists what refuses the table: a file that cannot be read, a wrong header, or more bad
+    rows in a file than ``invalid_rows_percent`` of its rows (one is always allowed).
     ``known``: what the last load found, so that only what changed is validated again."""
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "no such folder"
@@ -54,11 +117,11 @@ def load_contacts(folder: Path, known: KnownContacts | None = None) -> tuple[Con
     files = sorted(folder.glob("*.csv"))
     if not files:
         raise single(ContactError, str(folder), "holds no *.csv contacts file")
-    contacts, problems = (known or KnownContacts()).read(files)
-    problems.extend(_duplicate_ids(contacts))
-    if problems:
-        raise ContactError(problems)
-    return tuple(contacts)
+    found = (known or KnownContacts()).read(files, invalid_rows_percent)
+    _set_aside_duplicates(found)
+    if found.problems:
+        raise ContactError(found.problems)
+    return found
 
 
 class KnownContacts:
@@ -70,30 +133,43 @@ class KnownContacts:
     def __init__(self) -> None:
         self._files: dict[str, _KnownFile] = {}
 
-    def read(self, files: Iterable[Path]) -> tuple[list[Contact], list[Problem]]:
-        """The contacts and problems of ``files``; what is known afterwards is theirs."""
+    def read(self, files: Iterable[Path],
+             invalid_rows_percent: float = DEFAULT_INVALID_ROWS_PERCENT) -> ContactsRead:
+        """What ``files`` hold; what is known afterwards is theirs."""
         known, self._files = self._files, {}
-        contacts: list[Contact] = []
-        problems: list[Problem] = []
+        found = ContactsRead()
         for path in files:
             name, raw = str(path), path.read_bytes()
             digest = hashlib.blake2b(raw, digest_size=16).digest()
-            found = known.get(name)
-            if found is None or found.digest != digest:
-                rows = _Rows(found.rows if found is not None else {}, {})
-                found = _KnownFile(digest, *parse_contacts_file(raw, name, rows), rows.now)
-            self._files[name] = found
-            contacts.extend(found.contacts)
-            problems.extend(found.problems)
-        return contacts, problems
+            file = known.get(name)
+            if file is None or file.digest != digest:
+                rows = _Rows(file.rows if file is not None else {}, {})
+                file = _KnownFile(digest, parse_contacts_file(raw, name, rows), rows.now)
+            self._files[name] = file
+            found.add(_within_share(file.read, name, invalid_rows_percent))
+        return found
 
 
 @dataclass(frozen=True)
 class _KnownFile:
     digest: bytes
-    contacts: list[Contact]
-    problems: list[Problem]
+    read: ContactsRead
     rows: dict[bytes, Contact]
+
+
+def _within_share(read: ContactsRead, name: str, percent: float) -> ContactsRead:
+    """``read``, or its bad rows as problems when there are more than ``percent`` of the
+    file's rows (at least one is allowed): then it is probably the wrong file."""
+    rows = len(read.contacts) + len(read.set_aside)
+    allowed = max(1, math.floor(rows * percent / 100))
+    if len(read.set_aside) <= allowed:
+        return read
+    problems = [Problem(name, f"{len(read.set_aside):,} of its {rows:,} rows are invalid, "
+                              f"more than [dispatcher] invalid_rows_percent = {percent:g} "
+                              f"allows ({allowed:,}): the whole file is refused, it is "
+                              f"probably not the contacts file meant")]
+    problems += [p for row in read.set_aside for p in row.problems]
+    return ContactsRead([], [], [*read.problems, *problems], read.warnings)
 
 
 class _Rows:
@@ -131,25 +207,25 @@ def find_contact(contacts: Iterable[Contact], contact_id: str) -> Contact:
 
 
 def parse_contacts_file(raw: bytes, name: str, validated: _Rows | None = None
-                        ) -> tuple[list[Contact], list[Problem]]:
-    """Contacts and problems of one CSV file's bytes; ``name`` is used in messages.
-    ``validated``: rows validated before, taken as they were, and where each new one is
-    kept."""
+                        ) -> ContactsRead:
+    """The contacts, rows set aside, problems and warnings of one CSV file's bytes; ``name``
+    is used in messages. ``validated``: rows validated before, taken as they were, and
+    where each new one is kept."""
     validated = validated or _Rows({}, {})
     text = _decode(raw)
     if text is None:
-        return [], [Problem(name, "is neither UTF-8 nor CP932 (Shift_JIS) text")]
+        return ContactsRead(problems=[Problem(name, "is neither UTF-8 nor CP932 (Shift_JIS) "
+                                                    "text")])
     rows = _rows(text)
     header = next(rows, None)
     if header is None:
-        return [], [Problem(name, "is empty: the first line must name the columns "
-                                  + ", ".join(COLUMNS))]
+        return ContactsRead(problems=[Problem(name, "is empty: the first line must name the "
+                                                    "columns " + ", ".join(COLUMNS))])
     columns = [c.strip().lower() for c in header[1]]
     header_problems = _check_header(columns, f"{name}:{header[0]}")
     if header_problems:
-        return [], header_problems
-    contacts: list[Contact] = []
-    problems: list[Problem] = []
+        return ContactsRead(problems=header_problems)
+    found = ContactsRead()
     try:
         for line, fields in rows:
             if not any(f.strip() for f in fields):
@@ -158,16 +234,17 @@ def parse_contacts_file(raw: bytes, name: str, validated: _Rows | None = None
             key = _Rows.key(columns, fields)
             contact = validated.contact(key, where)
             if contact is None:
-                contact, row_problems = _contact(dict(zip(columns, fields, strict=False)),
-                                                 len(fields), len(columns), where)
-                problems.extend(row_problems)
-                if contact is not None:
-                    validated.now[key] = contact
-            if contact is not None:
-                contacts.append(contact)
+                row = dict(zip(columns, fields, strict=False))
+                contact, row_problems = _contact(row, len(fields), len(columns), where)
+                if contact is None:
+                    found.set_aside.append(_set_aside(row, where, row_problems))
+                    continue
+                validated.now[key] = contact
+            found.contacts.append(contact)
+            found.warnings += _replaced_characters(contact)
     except _BrokenCsv as exc:
-        problems.append(Problem(f"{name}:{exc.line}", f"unreadable CSV: {exc}"))
-    return contacts, problems
+        found.problems.append(Problem(f"{name}:{exc.line}", f"unreadable CSV: {exc}"))
+    return found
 
 
 def _decode(raw: bytes) -> str | None:
@@ -197,10 +274,8 @@ def _check_header(columns: list[str], where: str) -> list[Problem]:
     if missing:
         problems.append(Problem(where, f"missing column(s) {', '.join(missing)} "
                                        f"(expected {', '.join(COLUMNS)})"))
-    unknown = [c for c in columns if c and c not in COLUMNS]
-    if unknown:
-        problems.append(Problem(where, f"unknown column(s) {', '.join(unknown)} "
-                                       f"(expected {', '.join(COLUMNS)})"))
+    if "" in columns:
+        problems.append(Problem(where, f"column {columns.index('') + 1} has no name"))
     repeated = sorted({c for c in columns if c and columns.count(c) > 1})
     if repeated:
         problems.append(Problem(where, f"column(s) {', '.join(repeated)} appear twice"))
@@ -232,8 +307,27 @@ def _contact(
     if problems:
         return None, problems
     tags = _shared_tags(values.get("tags", ""))
+    extra = tuple((column, value) for column, value in values.items()
+                  if column not in COLUMNS)
     return Contact(contact_id, merchant, values.get("name", ""), fax, email, sms, tags,
-                   where, phone), []
+                   where, phone, extra), []
+
+
+def _set_aside(row: dict[str, str], where: str, problems: list[Problem]) -> SetAside:
+    values = {k: (v or "").strip() for k, v in row.items()}
+    typed = tuple((c, values[c]) for c in ADDRESS_COLUMNS if values.get(c))
+    return SetAside(where, values.get("id", ""), values.get("merchant", ""),
+                    values.get("name", ""), _shared_tags(values.get("tags", "")), typed,
+                    tuple(problems))
+
+
+def _replaced_characters(contact: Contact) -> list[str]:
+    """A warning for a name holding what Excel writes for a character CP932 cannot hold."""
+    return [f"{contact.source}: {column}: {value!r} holds {mark!r}, which Excel writes "
+            f"for a character Shift_JIS (CP932) cannot hold (𠮷, ①, …): the notices would "
+            f"print it; correct it, or save the file as UTF-8 (CSV UTF-8)"
+            for column, value in (("merchant", contact.merchant), ("name", contact.name))
+            for mark in REPLACED if mark in value][:1]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -242,17 +336,23 @@ def _shared_tags(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-def _duplicate_ids(contacts: list[Contact]) -> list[Problem]:
+def _set_aside_duplicates(found: ContactsRead) -> None:
+    """A contact whose id an earlier row has is set aside: the ledger knows a contact by
+    its id, so the second would never be sent to, or take the first's replies."""
     first_seen: dict[str, Contact] = {}
-    problems = []
-    for contact in contacts:
-        if contact.id in first_seen:
-            problems.append(Problem(f"{contact.source}: id",
-                                    f"{contact.id!r} is already used at "
-                                    f"{first_seen[contact.id].source}"))
-        else:
-            first_seen[contact.id] = contact
-    return problems
+    kept = []
+    for contact in found.contacts:
+        first = first_seen.setdefault(contact.id, contact)
+        if first is contact:
+            kept.append(contact)
+            continue
+        problem = Problem(f"{contact.source}: id",
+                          f"{contact.id!r} is already used at {first.source}")
+        typed = tuple((c, value) for c in ADDRESS_COLUMNS
+                      if (value := getattr(contact, c)))
+        found.set_aside.append(SetAside(contact.source, contact.id, contact.merchant,
+                                        contact.name, contact.tags, typed, (problem,)))
+    found.contacts = kept
 
 
 class _BrokenCsv(Exception):

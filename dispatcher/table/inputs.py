@@ -13,7 +13,13 @@ from pathlib import Path
 
 from dispatcher.errors import InputError, Problem
 from dispatcher.table.config import Config, load_config
-from dispatcher.table.contacts import Contact, KnownContacts, load_contacts
+from dispatcher.table.contacts import (
+    Contact,
+    ContactsRead,
+    KnownContacts,
+    SetAside,
+    read_contacts,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,14 @@ class Inputs:
     # rendered is the table in force, never a file edited since (an edit that fails its
     # check never reaches a send)
     templates: Mapping[str, str] = field(default_factory=dict)
+    # rows that failed validation, left out of every audience (see contacts.SetAside)
+    set_aside: tuple[SetAside, ...] = ()
+    contact_warnings: tuple[str, ...] = ()  # a name as Excel mangled it, …
+
+    def set_aside_in(self, audience: Iterable[str]) -> list[SetAside]:
+        """The rows set aside whose tags put them in ``audience`` (empty: everyone)."""
+        wanted = set(audience)
+        return [row for row in self.set_aside if not wanted or row.tags & wanted]
 
 
 def load_inputs(config_path: Path, known: KnownContacts | None = None) -> Inputs:
@@ -31,16 +45,18 @@ def load_inputs(config_path: Path, known: KnownContacts | None = None) -> Inputs
     ``known``: the contacts the last load validated (only what changed is validated)."""
     config = load_config(config_path)
     problems: list[Problem] = []
-    contacts: tuple[Contact, ...] = ()
+    contacts = ContactsRead()
     try:
-        contacts = load_contacts(config.settings.contacts_dir, known)
+        contacts = read_contacts(config.settings.contacts_dir, known,
+                                 config.settings.invalid_rows_percent)
     except InputError as exc:
         problems.extend(exc.problems)
     templates, template_problems = read_templates(config.settings.templates_dir)
     problems.extend(template_problems)
     if problems:
         raise InputError(problems)
-    return Inputs(config, contacts, templates)
+    return Inputs(config, tuple(contacts.contacts), templates, tuple(contacts.set_aside),
+                  tuple(contacts.warnings))
 
 
 # A cheap mark of every file the inputs come from (names, sizes, change times): an edit

@@ -1,6 +1,7 @@
 """What every console page shows at its top, read from the ledger: the works that overran
 an end in force without `done` (and what the merchants were told), the notices the daemon
-could not send (why, and what to do), and the operators' alerts that did not go."""
+could not send (why, and what to do), the operators' alerts that did not go, and the
+contacts rows set aside as invalid (those merchants are told nothing)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ _TOLD = {NoticeState.DONE: "送信済み", NoticeState.SENDING: "送信中",
 
 
 async def banners(config: Config, ledger: Ledger, now: datetime) -> dict[str, list[str]]:
-    """The banners' lines, by banner: overrunning, failing, alerts_not_sent."""
+    """The banners' lines, by banner: overrunning, failing, alerts_not_sent, set_aside."""
     states, active = await ledger.notice_states(), await ledger.active_slots()
     tz = config.settings.timezone
     found = overruns(config.windows, active, await ledger.work_reports(),
@@ -44,6 +45,8 @@ async def banners(config: Config, ledger: Ledger, now: datetime) -> dict[str, li
                                           if f.window_id in known}, tz),
         "alerts_not_sent": alert_lines(await ledger.alert_troubles(
             now - ALERT_SEND_SECONDS, now - ALERT_SHOWN), tz),
+        "set_aside": [f"{row.source}: {row.id or '（ID なし）'} {row.merchant}: {row.reason}"
+                      for row in await ledger.set_aside()],
     }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
+from dispatcher.table.contacts import DEFAULT_INVALID_ROWS_PERCENT
 from dispatcher.table.receipt_settings import Http, Receipts
 from dispatcher.table.retry import RetryPolicy
 from dispatcher.table.windows import AffectedService, Channel, Phase, Step, Window
@@ -63,6 +64,8 @@ class Settings:
     # with end_notice = "confirmed": how long after the end in force, without `done`,
     # the overrun notice goes out
     overrun_after_minutes: int = DEFAULT_OVERRUN_MINUTES
+    # a contacts file with more bad rows than this share of its rows is refused whole
+    invalid_rows_percent: float = DEFAULT_INVALID_ROWS_PERCENT
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from dispatcher.table.config.values import (
     mobile_numbers,
     one_of,
     optional_text,
+    percent,
     phase_names,
     positive_number,
     printed_number,
@@ -41,6 +42,7 @@ from dispatcher.table.config.values import (
     whole_number,
     zone,
 )
+from dispatcher.table.contacts import DEFAULT_INVALID_ROWS_PERCENT
 from dispatcher.table.leads import parse_lead
 from dispatcher.table.retry import RetryPolicy
 from dispatcher.table.tomlpos import TablePath
@@ -48,7 +50,7 @@ from dispatcher.table.windows import AffectedService, Channel, Step
 
 _SETTINGS_KEYS = {"timezone", "contacts", "templates", "ledger", "catch_up_minutes",
                   "lease_seconds", "announce_days_before", "announce_at",
-                  "overrun_after_minutes"}
+                  "overrun_after_minutes", "invalid_rows_percent"}
 
 
 _RETRY_KEYS = {"initial_delay_seconds", "max_delay_seconds", "max_attempts", "retry_uncertain",
@@ -69,6 +71,7 @@ def read_settings(r: Reader, data: dict[str, Any]) -> Settings:
     announce_at = r.value(data, t, "announce_at", time_of_day, DEFAULT_ANNOUNCE_AT)
     overrun = r.value(data, t, "overrun_after_minutes", whole_number(0),
                       DEFAULT_OVERRUN_MINUTES)
+    invalid = r.value(data, t, "invalid_rows_percent", percent, DEFAULT_INVALID_ROWS_PERCENT)
     return Settings(
         timezone=tz or ZoneInfo(DEFAULT_TIMEZONE),
         contacts_dir=base / (contacts or "contacts"),
@@ -79,6 +82,7 @@ def read_settings(r: Reader, data: dict[str, Any]) -> Settings:
         announce_days_before=DEFAULT_ANNOUNCE_DAYS if announce is None else announce,
         announce_at=announce_at or DEFAULT_ANNOUNCE_AT,
         overrun_after_minutes=DEFAULT_OVERRUN_MINUTES if overrun is None else overrun,
+        invalid_rows_percent=DEFAULT_INVALID_ROWS_PERCENT if invalid is None else invalid,
     )
 
 

@@ -115,6 +115,15 @@ def positive_number(value: Any) -> float:
     return float(value)
 
 
+def percent(value: Any) -> float:
+    """A share from 0 to 100 (``1``: one row in a hundred)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number from 0 to 100 (a percentage), not {kind(value)}")
+    if not 0 <= value <= 100:
+        raise ValueError(f"must be from 0 to 100 (a percentage), not {value}")
+    return float(value)
+
+
 def time_of_day(value: Any) -> time:
     """``"10:00"``: a local time of day (TOML's ``10:00:00`` too)."""
     if isinstance(value, time):
