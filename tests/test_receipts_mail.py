@@ -98,6 +98,25 @@ def test_each_kind_of_returned_mail(name: str, kind: MailKind, status: str | Non
     assert not any(r.hard for r in reading.recipients) or kind is MailKind.BOUNCE
 
 
+JAPANESE_CARRIERS = ("lhost-ezweb-", "lhost-kddi-", "rhost-nttdocomo-", "lhost-biglobe-",
+                     "lhost-au-", "lhost-docomo-", "lhost-softbank-")
+
+
+@pytest.mark.skipif(not BOUNCES.is_dir(), reason="the shared bounce corpus is not here")
+def test_every_japanese_carrier_bounce_is_read_as_a_bounce_of_its_recipient() -> None:
+    """Merchants register au, KDDI and docomo addresses; a report from those mail systems
+    (no status code, a bracketed address, 8-bit UTF-8 headers) must not count as reached."""
+    carriers = {name: expected for name, expected in corpus().items()
+                if name.startswith(JAPANESE_CARRIERS)}
+    assert len(carriers) >= 14
+    read = {}
+    for name, expected in carriers.items():
+        reading = read_bounce((BOUNCES / name).read_bytes())
+        wanted = {str(r["address"]).lower() for r in expected["recipients"]}  # type: ignore[attr-defined]
+        read[name] = (reading.kind.value, wanted <= {r.address for r in reading.recipients})
+    assert read == {name: (str(e["kind"]), True) for name, e in carriers.items()}
+
+
 def test_bounces_of_a_real_send_mark_exactly_their_deliveries(
         cli: Cli, project: Path, tmp_path: Path, twilio: tuple[object, str]) -> None:
     use_contacts(project, "".join(f"M{n},加盟店{n},担当{n},,user{n}@shop.example.jp,,emoney\n"

@@ -11,7 +11,6 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from email import message_from_bytes
-from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 from enum import StrEnum
@@ -25,6 +24,7 @@ from dispatcher.receipts.mail_text import (
     own_part,
     status_in,
     status_near,
+    subject_of,
     text_of,
 )
 
@@ -95,7 +95,7 @@ def read_bounce(raw: bytes) -> MailReading:
     mail = message_from_bytes(raw)
     envelope_to = " ".join(str(v) for name in _ADDRESS_HEADERS for v in mail.get_all(name, []))
     returned = tuple(_returned_ids(mail))
-    text = f"{_subject(mail)}\n{text_of(mail)}"
+    text = f"{subject_of(mail)}\n{text_of(mail)}"
     report = _delivery_status(mail)
     if report is not None:
         envid, recipients = report
@@ -127,13 +127,6 @@ def _around(text: str, address: str) -> str:
     """The words near ``address``; the report's first words if it does not name it."""
     at = text.lower().find(address)
     return text[max(0, at - 200):at + 400] if at >= 0 else text[:600]
-
-
-def _subject(mail: Message) -> str:
-    try:
-        return str(make_header(decode_header(str(mail.get("Subject", "")))))
-    except (ValueError, LookupError):
-        return str(mail.get("Subject", ""))
 
 
 def _kind(recipients: tuple[RecipientResult, ...]) -> MailKind:

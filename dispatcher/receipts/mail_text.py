@@ -4,6 +4,7 @@ codes and addresses in it, and whether it looks like a mail system's report. Pur
 from __future__ import annotations
 
 import re
+from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses
 
@@ -22,13 +23,43 @@ _RETURNED_SUBJECT = re.compile(
     r"rejected|bounce|配信|不達|エラー", re.IGNORECASE)
 _ORIGINAL_STARTS = re.compile(r"(?im)^(received|return-path|dkim-signature|message-id):")
 _ADDRESS = re.compile(r"[\w.+=-]+@[\w-]+(?:\.[\w-]+)+")
+# A line that is a bracketed address, after a label or alone: how Japanese carriers' mail
+# systems (au/EZweb, KDDI) name the recipient they could not deliver to, with no status
+# code: "<user@ezweb.ne.jp>", "Could not be delivered to: <user@dion.ne.jp>".
+_LISTED = re.compile(r"(?im)^[ \t]*(?:[\w ()']+:[ \t]*)?<([\w.+=-]+@[\w-]+(?:\.[\w-]+)+)>[ \t]*$")
+
+
+# What a report's own first words say, where its sender and subject do not (KDDI's
+# "Subject: Mail" from no-reply@…dion.ne.jp)
+_RETURNED_TEXT = re.compile(
+    r"could not be delivered to|rejected by a remote mail server|"
+    r"送信できませんでした|配信できませんでした|お届けできませんでした", re.IGNORECASE)
 
 
 def looks_returned(mail: Message) -> bool:
-    """A mail system's report about a mail it could not deliver, by who sent it or its
-    subject (for formats flufl.bounce does not know)."""
+    """A mail system's report about a mail it could not deliver, by who sent it, its
+    subject or its first words (for formats flufl.bounce does not know)."""
     return bool(_RETURNED_FROM.search(str(mail.get("From", ""))) or
-                _RETURNED_SUBJECT.search(str(mail.get("Subject", ""))))
+                _RETURNED_SUBJECT.search(subject_of(mail)) or
+                _RETURNED_TEXT.search(own_part(text_of(mail))[:2000]))
+
+
+def subject_of(mail: Message) -> str:
+    """The Subject as words: encoded words decoded, and raw 8-bit UTF-8 (as KDDI's mail
+    system writes 「メールエラー通知」) read as UTF-8, not as replacement marks."""
+    try:
+        parts = decode_header(mail.get("Subject", ""))
+    except (ValueError, LookupError):
+        return str(mail.get("Subject", ""))
+    words = []
+    for part, charset in parts:
+        if isinstance(part, str):
+            words.append(part)
+        elif charset in (None, "unknown-8bit") or not _known(charset):
+            words.append(part.decode("utf-8", "replace"))
+        else:
+            words.append(part.decode(charset, "replace"))
+    return "".join(words)
 
 
 def own_part(text: str) -> str:
@@ -38,16 +69,17 @@ def own_part(text: str) -> str:
 
 
 def addresses_in(text: str, mail: Message) -> list[str]:
-    """Addresses the report's text names next to a status or reply code, other than the
-    report's own sender and recipient."""
+    """Addresses the report's text names next to a status or reply code, or on a line of
+    their own in angle brackets, other than the report's own sender and recipient."""
     own = {a.lower() for _, a in getaddresses([str(mail.get(h, "")) for h in ("From", "To")])}
+    listed = {a.lower() for a in _LISTED.findall(text)}
     found = []
     for address in dict.fromkeys(a.lower().strip(".") for a in _ADDRESS.findall(text)):
         if address in own or "mailer-daemon" in address or "postmaster" in address:
             continue
         at = text.lower().find(address)
-        if _STATUS.search(text[at:at + 600]) or _REPLY.search(text[at:at + 600]) or \
-                _STATUS.search(text[max(0, at - 300):at]):
+        if address in listed or _STATUS.search(text[at:at + 600]) or \
+                _REPLY.search(text[at:at + 600]) or _STATUS.search(text[max(0, at - 300):at]):
             found.append(address)
     return found
 
@@ -81,5 +113,25 @@ def text_of(mail: Message) -> str:
         if part.get_content_maintype() == "text":
             payload = part.get_payload(decode=True)
             if isinstance(payload, bytes):
-                texts.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+                texts.append(_decoded(payload, part.get_content_charset() or "utf-8"))
     return "\n".join(texts)
+
+
+def _decoded(payload: bytes, charset: str) -> str:
+    """The text in its declared charset, or in UTF-8 where that is what it really is (a
+    carrier's report labelled ISO-2022-JP, written in UTF-8)."""
+    try:
+        return payload.decode(charset)
+    except (UnicodeError, LookupError):
+        try:
+            return payload.decode("utf-8")
+        except UnicodeError:
+            return payload.decode(charset if _known(charset) else "utf-8", "replace")
+
+
+def _known(charset: str) -> bool:
+    try:
+        "".encode(charset)
+    except LookupError:
+        return False
+    return True
