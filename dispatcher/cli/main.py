@@ -14,6 +14,7 @@ from dispatcher.cli import (
     reach,
     running,
     sending,
+    starter,
     views,
     work,
 )
@@ -22,6 +23,7 @@ from dispatcher.cli.receipt_commands import receipts_app, secret_app
 from dispatcher.cli.suppress import suppress_app
 from dispatcher.errors import DispatcherError, InputError, Interrupted
 
+app.command("init")(starter.init)
 for command in (views.windows, checking.check, preview.preview, sending.send, views.status,
                 sending.retry, sending.postpone, work.done, work.extend, work.update,
                 running.run, running.demo):
