@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,3 +178,71 @@ async def test_an_interrupted_notice_resumed_by_the_daemon_is_still_the_interrup
     assert len(mails) == 28
     assert all("機器の不具合のため、作業を中断いたしました。" in readable(m.read_bytes())[1]
                for m in mails)
+
+
+def pages(pdf: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    return int(next(line.split()[1] for line in info.stdout.splitlines()
+                    if line.startswith("Pages:")))
+
+
+def test_postpone_no_move_interrupts_in_place_and_the_date_follows(
+        cli: Cli, project: Path, cli_at: Callable[[datetime], None]) -> None:
+    """中断 with no reserve date chosen yet: every channel hears the work was stopped, why,
+    that service is back, and that the new date will follow; the window stays on its slot,
+    its end notice never goes, and a later postpone announces the date."""
+    cli_at(DURING_THE_WORK)
+    assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
+    stopped = datetime(2021, 7, 18, 16, 25, tzinfo=UTC)  # AM1:25
+    cli_at(stopped)
+    result = cli("postpone", "3", "--no-move", "--reason", "機器の不具合のため", "--yes",
+                 "-c", str(project))
+    assert result.code == 0, result.err
+    assert "the work was stopped (中断) at 2021年7月19日(月) AM1:25" in " ".join(
+        result.out.split())
+    outbox, folder = project.parent / "var" / "outbox", f"{WINDOW_3}_planned_interrupted"
+    texts = [p.read_text(encoding="utf-8") for p in (outbox / "sms" / folder).glob("*.txt")]
+    assert len(texts) == 26 and all("作業を中断しました。現在は通常通りご利用いただけます。"
+                                    "再実施日は決まり次第ご連絡します" in t for t in texts)
+    mails = [readable(p.read_bytes()) for p in (outbox / "email" / folder).glob("*.eml")]
+    assert len(mails) == 28
+    for headers, body in mails:
+        assert "Subject: 【J-Mups】メンテナンス作業中断のご連絡" in headers
+        assert "機器の不具合のため、作業を中断いたしました。" in body
+        assert "中断した作業: 2021年7月19日(月) AM1:00～AM1:25" in body
+        assert "再実施日: 決まり次第ご連絡いたします" in body and "予備日" not in body
+    faxes = list((outbox / "fax" / folder).glob("*.pdf"))
+    assert len(faxes) == 27 and pages(faxes[0]) == 1
+    rows = json.loads(cli("windows", "--json", "--now", "2021-07-19T03:00:00",
+                          "-c", str(project)).out)
+    assert rows[2]["active_slot"] == "planned" and rows[2]["work"]["state"] == "completed"
+    assert rows[2]["notices"] == {"start": "done", "interrupted": "done"}
+    assert rows[2]["next_notice"] is None  # no end notice: the work was stopped
+
+    cli_at(datetime(2021, 7, 19, 3, tzinfo=UTC))  # the date is chosen, by noon
+    moved = cli("postpone", "3", "--reason", "機器の不具合のため", "--yes", "-c",
+                str(project))
+    assert moved.code == 0, moved.err
+    dated = [p.read_text(encoding="utf-8") for p in
+             (outbox / "sms" / f"{WINDOW_3}_planned_postponed").glob("*.txt")]
+    assert len(dated) == 26 and all("予備日 8/23(月) AM1:00～AM2:00" in t for t in dated)
+
+
+def test_postpone_no_move_is_refused_where_there_is_nothing_to_interrupt(
+        cli: Cli, project: Path, cli_at: Callable[[datetime], None]) -> None:
+    before = cli("postpone", "3", "--no-move", "--yes", "-c", str(project))
+    assert before.code == 2 and "its start notice was not sent" in before.err
+    with_to = cli("postpone", "3", "--no-move", "--to", "reserve-2021-08-23-0100", "--yes",
+                  "-c", str(project))
+    assert with_to.code == 2 and "it cannot go with --to" in with_to.err
+    cli_at(DURING_THE_WORK)
+    assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
+    assert cli("postpone", "3", "--no-move", "--no-notice", "--yes", "-c",
+               str(project)).code == 0
+    for again in (("postpone", "3", "--no-move"), ("done", "3"), ("extend", "3", "--until",
+                                                                  "03:00")):
+        refused = cli(*again, "--yes", "-c", str(project))
+        assert refused.code == 2, again
+        assert "was interrupted (中断)" in refused.err and "Traceback" not in refused.err
+    assert not (project.parent / "var" / "outbox" / "sms" /
+                f"{WINDOW_3}_planned_interrupted").exists()  # --no-notice: none sent

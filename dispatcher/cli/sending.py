@@ -121,6 +121,10 @@ def postpone(
              "notice (「前提作業の遅延のため、…」) and kept in the audit log.")] = "",
     no_notice: Annotated[bool, typer.Option(
         "--no-notice", help="Do not send the postponed notice.")] = False,
+    no_move: Annotated[bool, typer.Option(
+        "--no-move", help="The work was stopped (中断) but no new date is chosen yet: the "
+                          "window stays on its slot, the interrupted notice says the date "
+                          "will follow; postpone again once it is chosen.")] = False,
     from_slot: Annotated[str | None, typer.Option(
         "--from", help="The slot you saw the window on: refused if it has moved since.")
     ] = None,
@@ -130,6 +134,12 @@ def postpone(
     """Move a window to a reserve slot (予備日); a broadcast window sends a postponed notice."""
     inputs = load_inputs(config)
     target = find_window(inputs.config.windows, window)
+    if no_move:
+        if to is not None:
+            raise single(ArgumentError, "--no-move", "--no-move keeps the window where it "
+                         "is: it cannot go with --to")
+        from dispatcher.cli.work import interrupt_in_place  # it uses this module's helpers
+        raise typer.Exit(interrupt_in_place(inputs, target, reason, not no_notice, yes))
     raise typer.Exit(run_async(_postpone(inputs, target, to, reason, no_notice, yes,
                                          from_slot)))
 

@@ -1,11 +1,12 @@
 """`done`, `extend` and `update`: the operator's reports of the work, each with its notice
 (the end, the extended, the update notice) sent at once, with a safety catch and
-progress."""
+progress; and `postpone --no-move`, an interruption (中断) with its notice."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -34,6 +35,7 @@ from dispatcher.send import (
     check_credentials,
     plan_done,
     plan_extension,
+    plan_interruption,
     plan_update,
     work_view,
 )
@@ -101,6 +103,17 @@ def update(
     raise typer.Exit(run_async(_report(inputs, target, plan, yes)))
 
 
+def interrupt_in_place(inputs: Inputs, window: Window, reason: str, with_notice: bool,
+                       yes: bool) -> int:
+    """`postpone --no-move`: the work stopped now (中断), the window stays on its slot; the
+    interrupted notice (no new date yet) goes out unless ``with_notice`` is false."""
+    def plan(view: WorkView) -> WorkAction:
+        action = plan_interruption(inputs, view, reason, operator(), clock)
+        return action if with_notice else replace(action, channels=[])
+
+    return run_async(_report(inputs, window, plan, yes))
+
+
 async def _report(inputs: Inputs, window: Window, plan: PlanReport, yes: bool) -> int:
     cfg = inputs.config
     async with opened_ledger(cfg) as ledger:
@@ -130,6 +143,10 @@ def describe(action: WorkAction, inputs: Inputs) -> str:
     if made.kind is Report.DONE:
         assert made.until is not None
         what = f"the work ended at {jp_datetime(made.until.astimezone(tz))}"
+    elif made.kind is Report.INTERRUPTED:
+        what = (f"the work was stopped (中断) at {jp_datetime(made.at.astimezone(tz))}; the "
+                f"window stays on {notice.slot.name}, its end notice is not sent; "
+                f"`dispatcher postpone {notice.window.number}` once a new date is chosen")
     elif made.kind is Report.EXTENDED:
         what = f"the work now ends at {report.slot_range(notice.slot, tz)}"
     else:

@@ -128,6 +128,8 @@ def _alert_outcome(error: str | None, at: datetime, claimed_before: datetime) ->
 def _conflict(report: WorkReport, made: list[tuple[Report, int]]) -> Problem | None:
     if any(kind is Report.DONE for kind, _ in made):
         return _stale(report, "the work was reported done")
+    if any(kind is Report.INTERRUPTED for kind, _ in made):
+        return _stale(report, "the work was interrupted (中断)")
     if report.seen is not None and report.seen != len(made):
         return _stale(report, f"{len(made) - report.seen} other report(s) were made since")
     count = sum(1 for kind, _ in made if kind is report.kind)

@@ -17,6 +17,7 @@ from dispatcher.table import (
     NextNotice,
     Notice,
     Phase,
+    Report,
     Slot,
     Window,
     Work,
@@ -218,8 +219,9 @@ def end_notices(window: Window, slot: Slot, work: Work, catch_up: timedelta,
     update while the work lasts (and ``catch_up`` after it was made, in any case)."""
     done = work.done
     items = []
-    if done is not None:
-        items.append((build_notice(window, slot, Phase.END, report=done), done.at,
+    if done is not None:  # `done`: the end notice; an interruption: the interrupted one
+        phase = Phase.INTERRUPTED if done.kind is Report.INTERRUPTED else Phase.END
+        items.append((build_notice(window, slot, phase, report=done), done.at,
                       done.at + catch_up))
     elif not work.confirmed:
         items.append((build_notice(window, slot, Phase.END), work.end, work.end + catch_up))

@@ -56,6 +56,7 @@ from dispatcher.send.work import (
     carry_out_report,
     plan_done,
     plan_extension,
+    plan_interruption,
     plan_update,
     work_view,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "overrun_alert",
     "plan_done",
     "plan_extension",
+    "plan_interruption",
     "plan_postponement",
     "plan_update",
     "preflight",

@@ -1,5 +1,6 @@
 """What an operator reports of the work, by hand (from the command line or the console):
-`done` (作業完了), `extend` (延長), `update` (経過報告). Each is checked first (its
+`done` (作業完了), `extend` (延長), `update` (経過報告), and an interruption that does not
+move the window yet (`postpone --no-move`, 中断). Each is checked first (its
 notice rendered for every contact: nothing is recorded if one fails), recorded on the view
 it was made from (compare and set: a stale view is refused), audited, and its notice sent
 like any other. Nothing here prints or asks."""
@@ -84,6 +85,19 @@ def plan_done(inputs: Inputs, view: WorkView, ended: datetime | None, actor: str
     return _planned(inputs, view, report, Phase.END, ended, now)
 
 
+def plan_interruption(inputs: Inputs, view: WorkView, reason: str, actor: str,
+                      clock: Clock) -> WorkAction:
+    """The work was stopped now (中断) and the window stays on its slot until a reserve date
+    is chosen (`postpone`): the interrupted notice goes out now (stopped, why, service back,
+    the new date to come), and the slot's end notice never. Refused before the start
+    notice went (nothing to interrupt: postpone it), or once the work is over."""
+    now = clock()
+    _require_started(view, "interrupted")
+    report = WorkReport(view.window.id, view.slot.name, Report.INTERRUPTED, 1, now, now,
+                        reason.strip(), actor, seen=view.reports_seen)
+    return _planned(inputs, view, report, Phase.INTERRUPTED, now, now)
+
+
 def plan_extension(inputs: Inputs, view: WorkView, until: datetime, reason: str, actor: str,
                    clock: Clock, seen_end: datetime | None = None) -> WorkAction:
     """The work's end moves to ``until`` (later than the end in force, and than now): the
@@ -164,9 +178,11 @@ def _require_started(view: WorkView, what: str) -> None:
 
 def _require_open(view: WorkView, what: str) -> None:
     window = view.window
-    if view.work.done is not None:
+    done = view.work.done
+    if done is not None:
+        how = "interrupted (中断)" if done.kind is Report.INTERRUPTED else "reported done"
         raise single(ArgumentError, "WINDOW", f"window {window.number}'s work in "
-                     f"{view.slot.name} was reported done: it cannot be {what}")
+                     f"{view.slot.name} was {how}: it cannot be {what}")
     if view.state_of(Phase.END.value) is not None:
         raise single(ArgumentError, "WINDOW", f"window {window.number}'s end notice for "
                      f"{view.slot.name} was already sent: it cannot be {what}")

@@ -113,9 +113,11 @@ def notice_tags(window: Window, work: Work | None = None) -> list[str]:
     reminders = [phase_tag(Phase.REMINDER, lead) for lead in window.reminder_leads]
     reported = sorted((*work.extensions, *work.updates), key=lambda r: r.at) if work else []
     overrun = [Phase.OVERRUN.value] if window.end_notice is EndNotice.CONFIRMED else []
+    stopped = work is not None and work.done is not None and \
+        work.done.kind is Report.INTERRUPTED
     return [Phase.ANNOUNCE.value, *reminders, Phase.START.value,
-            *(r.tag for r in reported), *overrun, Phase.END.value,
-            Phase.POSTPONED.value]
+            *(r.tag for r in reported), *overrun,
+            Phase.INTERRUPTED.value if stopped else Phase.END.value, Phase.POSTPONED.value]
 
 
 def notice_for_tag(window: Window, slot: Slot, tag: str, work: Work | None = None) -> Notice:
@@ -136,7 +138,7 @@ def notice_for_tag(window: Window, slot: Slot, tag: str, work: Work | None = Non
             return _reported_notice(window, slot, phase, int(rest), work)
         return build_notice(window, replace(slot, end=work.end) if work else slot, phase,
                             lead=parse_lead(rest) if phase is Phase.REMINDER else None,
-                            report=work.done if work and phase is Phase.END else None)
+                            report=work.done if work and phase in _ENDING_PHASES else None)
     except ValueError:
         raise single(ArgumentError, "notice", f"no notice {tag!r}") from None
 
@@ -176,6 +178,9 @@ def build_notice(window: Window, slot: Slot, phase: Phase, new_slot: Slot | None
                      f"{phase.value} notice is sent by `dispatcher {REPORT_COMMAND[phase]}`")
     if phase in NUMBERED_PHASES or phase is Phase.END:
         return Notice(window, slot, phase, report=report)
+    if phase is Phase.INTERRUPTED:  # no date yet: the reason the operator gave
+        return Notice(window, slot, phase, report=report, interrupted=True,
+                      reason=report.text if report is not None else "")
     if phase is not Phase.POSTPONED:
         return Notice(window, slot, phase)
     new_slot = new_slot or following_slot(window, slot)
@@ -212,6 +217,9 @@ def _report_notices(window: Window, slot: Slot) -> list[Notice]:
     later = slot.end + timedelta(minutes=30)
     notices = [
         build_notice(window, slot, Phase.END, report=report(Report.DONE, slot.end)),
+        *(build_notice(window, slot, Phase.INTERRUPTED,
+                       report=report(Report.INTERRUPTED, slot.start, reason))
+          for reason in ("", SAMPLE_REASON)),
         build_notice(window, replace(slot, end=later), Phase.EXTENDED,
                      report=report(Report.EXTENDED, later)),
         build_notice(window, slot, Phase.UPDATE,
@@ -241,7 +249,10 @@ def notice_in_work(window: Window, work: Work, phase: Phase, lead: timedelta | N
         return build_notice(window, replace(slot, end=until) if until else slot, phase,
                             report=report)
     return build_notice(window, slot, phase, lead=lead,
-                        report=work.done if phase is Phase.END else None)
+                        report=work.done if phase in _ENDING_PHASES else None)
+
+
+_ENDING_PHASES = (Phase.END, Phase.INTERRUPTED)  # the notices of `done` and of an interruption
 
 
 # the command that makes each numbered notice's report

@@ -25,6 +25,8 @@ class Phase(StrEnum):
     OVERRUN = "overrun"    # the end in force passed without `done` (作業延長のお知らせ)
     EXTENDED = "extended"  # `extend`: a new end (numbered: extended-1, extended-2…)
     UPDATE = "update"      # `update`: a progress report in the operator's words (経過報告)
+    # `postpone --no-move`: the work stopped (中断), service back, the new date to come
+    INTERRUPTED = "interrupted"
 
 
 # the phases an operator's report makes, numbered in the order they were made

@@ -23,6 +23,12 @@ class Report(StrEnum):
     EXTENDED = "extended"  # a new end (延長)
     DONE = "done"          # the work is over (作業完了), at a time given or now
     UPDATE = "update"      # a progress report in the operator's words (経過報告)
+    # the work was stopped (中断) and the window stays where it is, its new date to come
+    # (`postpone --no-move`): over, like done, but its notice is the interrupted one
+    INTERRUPTED = "interrupted"
+
+
+ENDING = (Report.DONE, Report.INTERRUPTED)  # the reports that end the work, once
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,8 @@ class WorkReport:
     @property
     def tag(self) -> str:
         """The report as the ledger names its notice: ``extended-2``, ``update-1``; ``done``
-        (whose notice is the end notice)."""
-        return self.kind.value if self.kind is Report.DONE else f"{self.kind.value}-{self.number}"
+        (whose notice is the end notice), ``interrupted``."""
+        return self.kind.value if self.kind in ENDING else f"{self.kind.value}-{self.number}"
 
 
 class WorkState(StrEnum):
@@ -65,7 +71,7 @@ class Work:
     confirmed: bool  # end_notice = "confirmed": only `done` ends it
     extensions: tuple[WorkReport, ...] = ()
     updates: tuple[WorkReport, ...] = ()
-    done: WorkReport | None = None
+    done: WorkReport | None = None  # `done`, or the interruption (``Report.INTERRUPTED``)
 
     @property
     def end(self) -> datetime:
@@ -138,7 +144,7 @@ def work_of(window: Window, slot: Slot, reports: WorkReports | None = None) -> W
     mine = (reports or {}).get((window.id, slot.name), ())
     return Work(slot, window.end_notice is EndNotice.CONFIRMED,
                 _numbered(mine, Report.EXTENDED), _numbered(mine, Report.UPDATE),
-                next((r for r in mine if r.kind is Report.DONE), None))
+                next((r for r in mine if r.kind in ENDING), None))
 
 
 def _numbered(reports: Iterable[WorkReport], kind: Report) -> tuple[WorkReport, ...]:
