@@ -93,8 +93,8 @@ def test_check_refuses_a_broadcast_that_reaches_nobody(cli: Cli, project: Path) 
     assert result.code == 2
     assert result.err.splitlines() == [
         f"error: {project}:{line}: windows[3].audience: window 3 (2021-07-19-emoney) is "
-        "broadcast but no contact has any of the tags nobody: its notices would reach "
-        "nobody; correct the tags here or in the contacts"]
+        "broadcast but no valid contact has any of the tags nobody: its notices would reach "
+        "nobody; correct the tags here or the contacts"]
     # once its night is over, nothing more would go: then it is no mistake
     assert cli("check", "--now", "2021-09-01T00:00:00+09:00", "--config", str(project)
                ).err.count("reach nobody") == 0

@@ -278,3 +278,40 @@ def test_a_name_as_excel_mangled_it_is_a_warning_naming_the_row() -> None:
     assert [c.id for c in found.contacts] == ["A1", "A2"]
     [warning] = found.warnings
     assert warning.startswith("c.csv:2: merchant: '?田酒店' holds '?', which Excel writes")
+
+
+def test_a_stale_copy_of_the_contacts_file_is_refused_not_preferred(tmp_path: Path) -> None:
+    """Its ids are all taken by the copy that sorts first: as duplicates they count toward
+    the real file's share of bad rows, and the table is refused, not sent to old addresses."""
+    (tmp_path / "contacts - コピー.csv").write_text(CONTACTS_HEADER + many(200),
+                                                   encoding="utf-8")
+    fresh = many(200).replace("@example.jp", "@new.example.jp")
+    (tmp_path / "contacts.csv").write_text(CONTACTS_HEADER + fresh, encoding="utf-8")
+    with pytest.raises(ContactError) as caught:
+        read_contacts(tmp_path)
+    assert str(caught.value.problems[0]).startswith(
+        f"{tmp_path}/contacts.csv: 200 of its 200 rows are invalid")
+
+
+def test_zero_percent_allows_no_bad_row(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(CONTACTS_HEADER + many(3) + "X,店,担当,03-12,,,\n",
+                                    encoding="utf-8")
+    with pytest.raises(ContactError):
+        read_contacts(tmp_path, invalid_rows_percent=0)
+
+
+def test_a_row_cut_short_still_has_every_extra_column() -> None:
+    found = parse_contacts_file(
+        "id,merchant,fax,email,sms,memo\nA1,店,03-1234-5678,,,夜間\nA2,店,03-1234-5678\n"
+        .encode(), "c.csv")
+    assert [c.extra for c in found.contacts] == [{"memo": "夜間"}, {"memo": ""}]
+
+
+def test_a_misspelt_column_is_a_warning_naming_the_known_one() -> None:
+    found = parse_contacts_file(
+        "id,merchant,fax,email,sms,tag\nA1,店,03-1234-5678,,,emoney\n".encode(), "c.csv")
+    [contact] = found.contacts
+    assert contact.tags == frozenset() and contact.extra == {"tag": "emoney"}
+    assert found.warnings == ["c.csv:1: column 'tag' is not one of id, merchant, name, fax, "
+                              "email, sms, tags, phone: kept for the templates as "
+                              "contact.extra; did you mean 'tags'?"]

@@ -97,7 +97,7 @@ def _check_spoken(phase: Phase, text: str) -> None:
                 Phase.POSTPONED: "8月23日、月曜日、午前1時から",
                 Phase.EXTENDED: "午前2時30分に延長", Phase.UPDATE: "作業は順調に進んでおります。",
                 Phase.OVERRUN: "午前2時を過ぎ", Phase.ANNOUNCE: "午前1時から午前2時まで",
-                Phase.END: "終了しました"}
+                Phase.END: "終了しました", Phase.INTERRUPTED: "決まり次第お知らせします"}
     assert expected[phase] in text
 
 
@@ -427,6 +427,25 @@ def test_every_message_put_together_is_the_message_rendered(
             put_together = list(messages_for(renderer, notice, audience, channel, SENT_AT))
             rendered = [renderer.render(notice, c, channel, SENT_AT) for c in audience]
             assert sorted(put_together, key=lambda m: m.contact.id) == rendered
+
+
+def test_a_template_that_branches_on_an_extra_column_is_checked_for_each_value(
+        config: Config, renderer: Renderer) -> None:
+    """Extra columns are not markers: a template testing one's value (``plan == "gold"``)
+    gives each contact its own text, and `check` sees the long one of the gold contact."""
+    write_template(renderer, "sms/start.txt.j2", "{% if contact.extra.plan == 'gold' %}"
+                   + "ゴールド会員様への大切なお知らせです。" * 8
+                   + "{% else %}開始しました。{% endif %}")
+    fresh = Renderer(config.settings.templates_dir, config)
+    window = window3(config)
+    notice = build_notice(window, window.planned, Phase.START)
+    silver, gold = (replace(contact(contact_id=i), extra_fields=(("plan", plan),))
+                    for i, plan in (("C1", "silver"), ("C2", "gold")))
+    put_together = list(messages_for(fresh, notice, [silver, gold], Channel.SMS, SENT_AT))
+    assert put_together == [fresh.render(notice, c, Channel.SMS, SENT_AT)
+                            for c in (silver, gold)]
+    [too_long] = check_notice(fresh, notice, [silver, gold], Channel.SMS, 2, SENT_AT)
+    assert "C2" in str(too_long)
 
 
 def test_a_template_that_changes_a_field_is_rendered_for_everyone(

@@ -93,6 +93,6 @@ def test_the_console_shows_the_row_on_every_page(project: Path) -> None:
         _, _, page = desk.request("GET", "/")
         log = (project.parent / "run.log").read_text(encoding="utf-8")
     text = html.unescape(page)
-    assert "連絡先ファイルの 1 行は内容が正しくないため、送信対象から外しています" in text
+    assert "連絡先ファイルの次の行は内容が正しくないため、送信対象から外しています" in text
     assert f"{row}: M0002 ひまわりベーカリー: email: '{BAD_EMAIL}'" in text
     assert "contact row set aside as invalid, not sent to" in log and "M0002" in log

@@ -53,6 +53,8 @@ def check(as_json: JsonOption = False, now: NowOption = None,
     past, unsent = gone_by(cfg.windows, seen.active_slots, seen.notice_states, at,
                            cfg.settings.timezone)
     summary = report.summarise(cfg, inputs.contacts, inputs.set_aside)
+    if unread:  # without the ledger, "nothing was sent" is not known: said, not refused
+        unsent, past = [*past, *unsent], []
     problems = [*check_inputs(inputs, at), *_findings(cfg, past),
                 *_audiences_of_nobody(cfg, summary, seen, at)]
     estimates = capacities(cfg, inputs.contacts)
@@ -100,11 +102,15 @@ def _audiences_of_nobody(cfg: Config, summary: report.CheckSummary, seen: Peek,
         window = reach.window
         if reach.audience or active_slot(window, seen.active_slots).end <= at:
             continue
-        tags = ", ".join(window.audience)
-        problems.append(Problem(window_where(cfg, window, "planned", "audience"), (
-            f"window {window.number} ({window.id}) is broadcast but no contact has any of "
-            f"the tags {tags}: its notices would reach nobody; correct the tags here or "
-            f"in the contacts")))
+        aside = f" ({reach.set_aside} set aside as invalid)" if reach.set_aside else ""
+        if window.audience:
+            key, what = "audience", (f"no valid contact has any of the tags "
+                                     f"{', '.join(window.audience)}{aside}")
+        else:
+            key, what = "notify", f"its audience is everyone, and no contact is valid{aside}"
+        problems.append(Problem(window_where(cfg, window, "planned", key), (
+            f"window {window.number} ({window.id}) is broadcast but {what}: its notices "
+            f"would reach nobody; correct the tags here or the contacts")))
     return problems
 
 

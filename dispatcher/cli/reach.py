@@ -114,8 +114,9 @@ async def _report(inputs: Inputs, window: Window, phase: Phase, lead: timedelta 
         if record is not None:
             confirmed = await ledger.confirmed_count(record.id)
     # rows set aside as invalid were never sent to: first, for the help desk to phone
+    valid = {c.id for c in audience}  # a duplicate's id is in the audience already
     invalid = [_set_aside_json(row, channels) for row in inputs.set_aside_in(window.audience)
-               ] if record is not None else []
+               if row.id not in valid] if record is not None else []
     return {"window": window.id, "number": window.number, "phase": tag,
             "slot": slot.name, "sent": record is not None,
             "grace_minutes": config.receipts.grace_minutes, "as_of": now,

@@ -252,8 +252,8 @@ def set_aside_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     if not rows:
         return []
     lines = [f"{len(rows):,} contact{'s' if len(rows) > 1 else ''} of its audience set "
-             f"aside as invalid, not sent to (as the daemon last read the contacts; "
-             f"correct the rows):"]
+             f"aside as invalid, not sent to (as the daemon or a send last read the "
+             f"contacts; correct the rows):"]
     for row in rows:
         typed = " ".join(row["addresses"].values())
         lines.append(f"  {row['row']}: {row['contact'] or 'no id'} {row['merchant']}"

@@ -59,6 +59,7 @@ from dispatcher.table import (
     Inputs,
     Notice,
     Phase,
+    SetAside,
     Window,
     active_slot,
     find_window,
@@ -203,9 +204,7 @@ async def _send(inputs: Inputs, window: Window, name: NoticeName,
         audience = preflight(inputs, notice, channels, clock())
         existing = await ledger.notice(window.id, slot.name, notice.tag)
         print_send_plan(notice, audience, channels, existing, cfg)
-        for row in inputs.set_aside_in(window.audience):
-            err.print(f"warning: {row.source}: {row.id or 'no id'} {row.merchant} is set aside "
-                      f"as invalid, not sent to: {row.reason}", markup=False, style="yellow")
+        _warn_of_set_aside(inputs.set_aside_in(window.audience))
         if dry_run:
             out.print("dry run: nothing was sent", markup=False)
             return 0
@@ -213,9 +212,22 @@ async def _send(inputs: Inputs, window: Window, name: NoticeName,
         if not yes and not _confirmed(notice, len(audience)):
             err.print("cancelled: nothing was sent", markup=False)
             return 1
+        await ledger.replace_set_aside(inputs.set_aside, clock())  # for status, the console
         result = await send_with_progress(inputs, ledger, notice, channels, checked=True)
     print_send_result(result)
     return 1 if result.any_failed else 0
+
+
+SET_ASIDE_SHOWN = 20  # rows named; `check` names them all
+
+
+def _warn_of_set_aside(rows: list[SetAside]) -> None:
+    for row in rows[:SET_ASIDE_SHOWN]:
+        err.print(f"warning: {row.source}: {row.id or 'no id'} {row.merchant} is set aside "
+                  f"as invalid, not sent to: {row.reason}", markup=False, style="yellow")
+    if len(rows) > SET_ASIDE_SHOWN:
+        err.print(f"warning: … and {len(rows) - SET_ASIDE_SHOWN:,} more rows set aside as "
+                  f"invalid (`dispatcher check` names them all)", markup=False, style="yellow")
 
 
 async def send_with_progress(inputs: Inputs, ledger: Ledger, notice: Notice,

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from dispatcher import logs
 from dispatcher.clock import Clock
-from dispatcher.daemon.tables import agrees_with_ledger, warn_of_set_aside
+from dispatcher.daemon.tables import agrees_with_ledger, record_set_aside, warn_of_set_aside
 from dispatcher.errors import InputError
 from dispatcher.ledger import Ledger
 from dispatcher.logs import event
@@ -103,8 +103,8 @@ class Reloads:
                 event(log, logging.ERROR, "edit rejected, the last good table stays in force",
                       problem=str(problem))
             return
+        await record_set_aside(ledger, inputs, self.clock())
         self.table.take(inputs, files)
-        await ledger.replace_set_aside(inputs.set_aside, self.clock())
         logs.use_zone(inputs.config.settings.timezone)
         self.on_reloaded(asyncio.get_running_loop().time() - began, True)
         event(log, logging.INFO, "table reloaded", windows=len(inputs.config.windows),

@@ -31,6 +31,7 @@ from dispatcher.daemon.tables import (
     agrees_with_ledger,
     off_their_slot,
     ready_to_send,
+    record_set_aside,
     warn_of_set_aside,
 )
 from dispatcher.errors import LedgerUnavailable
@@ -127,7 +128,7 @@ class Daemon:
                                          self.table, self.metrics)
         try:
             agrees_with_ledger(self.inputs, await self._ledger.active_slots())
-            await self._ledger.replace_set_aside(self.inputs.set_aside, self.clock())
+            await record_set_aside(self._ledger, self.inputs, self.clock())
             await self._receipts.start()
         except BaseException:
             await self._ledger.close()

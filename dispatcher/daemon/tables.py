@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from dispatcher.clock import Clock
-from dispatcher.errors import ConfigError, InputError, Problem
+from dispatcher.errors import ConfigError, DispatcherError, InputError, Problem
+from dispatcher.ledger import Ledger
 from dispatcher.logs import event
 from dispatcher.render import check_inputs
 from dispatcher.send import check_credentials
@@ -24,6 +28,17 @@ def ready_to_send(clock: Clock, env: Mapping[str, str]) -> Callable[[Inputs], No
         broadcast = {c for w in inputs.config.windows if w.broadcast for c in w.channels}
         check_credentials(inputs.config, broadcast, env)
     return check
+
+
+async def record_set_aside(ledger: Ledger, inputs: Inputs, at: datetime) -> None:
+    """Write the rows the table in force set aside, for `status` and the console; a
+    failure to write them is logged, never in the way of sending."""
+    try:
+        await ledger.replace_set_aside(inputs.set_aside, at)
+    except (DispatcherError, SQLAlchemyError, OSError) as exc:
+        event(logging.getLogger("dispatcher.daemon"), logging.ERROR,
+              "the contacts rows set aside could not be written to the ledger",
+              error=str(exc), rows=len(inputs.set_aside))
 
 
 def warn_of_set_aside(inputs: Inputs) -> None:

@@ -95,20 +95,27 @@ class SetAsideList(EngineUser):
         """The rows of the table just taken in, in place of those of the last."""
         async with self._begin() as conn:
             await conn.execute(delete(set_aside_rows))
-            if rows:
+            if rows:  # cut to the columns' sizes: a bad row's id may be any length
                 await conn.execute(insert(set_aside_rows), [
-                    {"source": r.source, "contact_id": r.id, "merchant": r.merchant,
-                     "name": r.name, "tags": " ".join(sorted(r.tags)),
+                    {"source": r.source[:1000], "contact_id": r.id[:200],
+                     "merchant": r.merchant, "name": r.name, "tags": " ".join(sorted(r.tags)),
                      "typed": json.dumps(dict(r.typed), ensure_ascii=False),
                      "reason": r.reason, "at": at} for r in rows])
 
     async def set_aside(self) -> list[SetAside]:
-        """The rows as last written, each with its reason as its one problem."""
+        """The rows as last written, each with its reason as its one problem, in the
+        order of their files and lines."""
         c = set_aside_rows.c
         async with self._connect() as conn:
             rows = await conn.execute(select(c.source, c.contact_id, c.merchant, c.name,
-                                             c.tags, c.typed, c.reason).order_by(c.source))
-            return [SetAside(source, contact, merchant, name, frozenset(tags.split()),
-                             tuple(json.loads(typed).items()),
-                             (Problem(source, reason),))
-                    for source, contact, merchant, name, tags, typed, reason in rows]
+                                             c.tags, c.typed, c.reason))
+            found = [SetAside(source, contact, merchant, name, frozenset(tags.split()),
+                              tuple(json.loads(typed).items()), (Problem(source, reason),))
+                     for source, contact, merchant, name, tags, typed, reason in rows]
+        return sorted(found, key=_file_and_line)
+
+
+def _file_and_line(row: SetAside) -> tuple[str, int]:
+    """``contacts/a.csv:10`` after ``:9``."""
+    file, _, line = row.source.rpartition(":")
+    return (file, int(line)) if line.isdigit() else (row.source, 0)

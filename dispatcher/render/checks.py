@@ -64,8 +64,9 @@ def interrupted_warnings(inputs: Inputs) -> list[str]:
                 for c in w.channels}
     names = [f"{c.value}/{INTERRUPTED}.{TEMPLATE_SUFFIX[c]}" for c in sorted(channels)]
     return [f"{renderer.templates_dir / name} is missing: a postponement after the work "
-            f"began (中断) would be written with the postponed notice's text; copy the "
-            f"shipped one" for name in names if not renderer.has(name)]
+            f"began (中断) would be written with the postponed notice's text, and "
+            f"`postpone --no-move` is refused; copy the shipped one"
+            for name in names if not renderer.has(name)]
 
 
 def check_rendering(
@@ -98,7 +99,10 @@ def check_notice(renderer: Renderer, notice: Notice, contacts: Iterable[Contact]
     SMS too long, or a header too long, for each contact."""
     name = str(renderer.templates_dir / template_of(channel, notice))
     if notice.interrupted and not renderer.has(template_of(channel, notice)):
-        return  # written with the postponed notice's template (checked as that one)
+        # a table whose templates predate it: a postponement is written with the
+        # postponed notice's (checked as that one), `postpone --no-move` is refused as it
+        # starts (its preflight); `check` warns of both (interrupted_warnings)
+        return
     try:
         for group in _shapes(contacts).on(channel):
             first, filler = _shape_template(renderer, notice, group, channel, sent_at)
@@ -218,7 +222,7 @@ class _Filler:
 
     def _fill(self, text: str, contact: Contact) -> str:
         for field, marker in self.markers.items():
-            value = field_value(contact, field)
+            value = str(getattr(contact, field))
             text = text.replace(marker, str(markupsafe.escape(value)) if self.escape else value)
         return text
 
@@ -243,7 +247,7 @@ class _SmsLength:
         return cls(utf16_units(rest), tuple((field, times) for field, times in uses if times))
 
     def segments(self, contact: Contact) -> Segments:
-        return ucs2_segments(self.units + sum(times * utf16_units(field_value(contact, field))
+        return ucs2_segments(self.units + sum(times * utf16_units(str(getattr(contact, field)))
                                               for field, times in self.uses))
 
 
@@ -297,31 +301,22 @@ def _address_worth_a_look(contact: Contact) -> bool:
 
 _TEXT_FIELDS = tuple(f.name for f in fields(Contact)
                      if f.name not in ("tags", "source", "extra_fields"))
-_EXTRA = "extra:"  # a marker's field name for an extra column: ``extra:memo``
 
 
 def _shape(contact: Contact) -> tuple[object, ...]:
-    """What can send a template down another branch: which fields are empty, the tags."""
+    """What can send a template down another branch: which fields are empty, the tags,
+    and the extra columns' values themselves (a template may test ``contact.extra.plan ==
+    "gold"``; they are not markers, so a table with such columns renders more often)."""
     return (*(not getattr(contact, f) for f in _TEXT_FIELDS), contact.tags,
-            tuple((name, not value) for name, value in contact.extra_fields))
+            contact.extra_fields)
 
 
 def _probe(contact: Contact) -> tuple[Contact, dict[str, str]]:
     """``contact`` with each non-empty field a marker (private-use characters no text
     holds), and the markers by field."""
-    names = [*_TEXT_FIELDS, *(f"{_EXTRA}{name}" for name, _ in contact.extra_fields)]
-    markers = {f: f"\ue000{i}\ue001" for i, f in enumerate(names) if field_value(contact, f)}
-    extra = tuple((name, markers.get(f"{_EXTRA}{name}", value))
-                  for name, value in contact.extra_fields)
-    own = {f: marker for f, marker in markers.items() if not f.startswith(_EXTRA)}
-    return replace(contact, extra_fields=extra, **cast(dict[str, Any], own)), markers
-
-
-def field_value(contact: Contact, name: str) -> str:
-    """A field of ``contact`` as a template prints it; ``extra:memo`` an extra column."""
-    if name.startswith(_EXTRA):
-        return contact.extra.get(name.removeprefix(_EXTRA), "")
-    return str(getattr(contact, name) or "")
+    markers = {f: f"\ue000{i}\ue001" for i, f in enumerate(_TEXT_FIELDS)
+               if getattr(contact, f)}
+    return replace(contact, **cast(dict[str, Any], markers)), markers
 
 
 def _header_problems(renderer: Renderer, message: Message, name: str, sent_at: datetime

@@ -133,7 +133,7 @@ class Renderer:
         upgrade that kept its own folder) writes it with the postponed notice's, as before
         (`check` warns)."""
         name = template_of(channel, notice)
-        if notice.interrupted and not self.has(name):
+        if notice.phase is Phase.POSTPONED and notice.interrupted and not self.has(name):
             return template_name(channel, notice.phase)
         return name
 

@@ -75,9 +75,11 @@ def gone_by(windows: Iterable[Window], active_slots: Mapping[str, str],
         ahead = [s for s in window.slots if s.start > now]
         ended = f"its {_slot_words(slot)} ended {when(slot.end, zone)}"
         if ahead:
+            later = window.slots[[s.name for s in window.slots].index(slot.name) + 1:]
+            to = "" if later and later[0] == ahead[0] else f" --to {ahead[0].name}"
             warnings.append(Finding(window, slot.name, "start", (
                 f"window {window.number} ({window.id}): {ended} and nothing was sent for it; "
-                f"if the work did not take place, `dispatcher postpone {window.number}` "
+                f"if the work did not take place, `dispatcher postpone {window.number}{to}` "
                 f"moves it to {ahead[0].name}")))
         else:
             errors.append(Finding(window, slot.name, "start", (

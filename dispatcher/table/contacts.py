@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import functools
 import hashlib
 import io
@@ -118,7 +119,6 @@ def read_contacts(folder: Path, known: KnownContacts | None = None,
     if not files:
         raise single(ContactError, str(folder), "holds no *.csv contacts file")
     found = (known or KnownContacts()).read(files, invalid_rows_percent)
-    _set_aside_duplicates(found)
     if found.problems:
         raise ContactError(found.problems)
     return found
@@ -138,6 +138,7 @@ class KnownContacts:
         """What ``files`` hold; what is known afterwards is theirs."""
         known, self._files = self._files, {}
         found = ContactsRead()
+        seen: dict[str, Contact] = {}  # ids taken by the files before, to their rows
         for path in files:
             name, raw = str(path), path.read_bytes()
             digest = hashlib.blake2b(raw, digest_size=16).digest()
@@ -146,7 +147,10 @@ class KnownContacts:
                 rows = _Rows(file.rows if file is not None else {}, {})
                 file = _KnownFile(digest, parse_contacts_file(raw, name, rows), rows.now)
             self._files[name] = file
-            found.add(_within_share(file.read, name, invalid_rows_percent))
+            read = _within_share(_without_duplicates(file.read, seen), name,
+                                 invalid_rows_percent)
+            seen.update((c.id, c) for c in read.contacts)
+            found.add(read)
         return found
 
 
@@ -161,7 +165,7 @@ def _within_share(read: ContactsRead, name: str, percent: float) -> ContactsRead
     """``read``, or its bad rows as problems when there are more than ``percent`` of the
     file's rows (at least one is allowed): then it is probably the wrong file."""
     rows = len(read.contacts) + len(read.set_aside)
-    allowed = max(1, math.floor(rows * percent / 100))
+    allowed = max(1, math.floor(rows * percent / 100)) if percent else 0
     if len(read.set_aside) <= allowed:
         return read
     problems = [Problem(name, f"{len(read.set_aside):,} of its {rows:,} rows are invalid, "
@@ -170,6 +174,29 @@ def _within_share(read: ContactsRead, name: str, percent: float) -> ContactsRead
                               f"probably not the contacts file meant")]
     problems += [p for row in read.set_aside for p in row.problems]
     return ContactsRead([], [], [*read.problems, *problems], read.warnings)
+
+
+def _without_duplicates(read: ContactsRead, seen: dict[str, Contact]) -> ContactsRead:
+    """``read`` with each contact whose id a row before it has (in this file or in the
+    files before) set aside: the ledger knows a contact by its id, so the second would
+    never be sent to. It counts toward the file's share of bad rows: a stale copy of the
+    contacts file is refused whole, not silently preferred."""
+    first_seen = dict(seen)
+    kept, aside = [], list(read.set_aside)
+    for contact in read.contacts:
+        first = first_seen.setdefault(contact.id, contact)
+        if first is contact:
+            kept.append(contact)
+            continue
+        problem = Problem(f"{contact.source}: id",
+                          f"{contact.id!r} is already used at {first.source}")
+        typed = tuple((c, value) for c in ADDRESS_COLUMNS
+                      if (value := getattr(contact, c)))
+        aside.append(SetAside(contact.source, contact.id, contact.merchant, contact.name,
+                              contact.tags, typed, (problem,)))
+    if len(kept) == len(read.contacts):
+        return read
+    return ContactsRead(kept, aside, read.problems, read.warnings)
 
 
 class _Rows:
@@ -225,7 +252,7 @@ def parse_contacts_file(raw: bytes, name: str, validated: _Rows | None = None
     header_problems = _check_header(columns, f"{name}:{header[0]}")
     if header_problems:
         return ContactsRead(problems=header_problems)
-    found = ContactsRead()
+    found = ContactsRead(warnings=_extra_column_warnings(columns, f"{name}:{header[0]}"))
     try:
         for line, fields in rows:
             if not any(f.strip() for f in fields):
@@ -235,6 +262,7 @@ def parse_contacts_file(raw: bytes, name: str, validated: _Rows | None = None
             contact = validated.contact(key, where)
             if contact is None:
                 row = dict(zip(columns, fields, strict=False))
+                row.update((c, "") for c in columns if c not in row)  # a row cut short
                 contact, row_problems = _contact(row, len(fields), len(columns), where)
                 if contact is None:
                     found.set_aside.append(_set_aside(row, where, row_problems))
@@ -313,6 +341,19 @@ def _contact(
                    where, phone, extra), []
 
 
+def _extra_column_warnings(columns: list[str], where: str) -> list[str]:
+    """A warning for an extra column whose name is close to a known one (``tag``,
+    ``phnoe``): kept for the templates, it would otherwise leave the known one empty."""
+    warnings = []
+    for column in columns:
+        close = difflib.get_close_matches(column, COLUMNS, n=1, cutoff=0.75)
+        if column not in COLUMNS and close and close[0] not in columns:
+            warnings.append(f"{where}: column {column!r} is not one of {', '.join(COLUMNS)}: "
+                            f"kept for the templates as contact.extra; did you mean "
+                            f"{close[0]!r}?")
+    return warnings
+
+
 def _set_aside(row: dict[str, str], where: str, problems: list[Problem]) -> SetAside:
     values = {k: (v or "").strip() for k, v in row.items()}
     typed = tuple((c, values[c]) for c in ADDRESS_COLUMNS if values.get(c))
@@ -336,23 +377,6 @@ def _shared_tags(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-def _set_aside_duplicates(found: ContactsRead) -> None:
-    """A contact whose id an earlier row has is set aside: the ledger knows a contact by
-    its id, so the second would never be sent to, or take the first's replies."""
-    first_seen: dict[str, Contact] = {}
-    kept = []
-    for contact in found.contacts:
-        first = first_seen.setdefault(contact.id, contact)
-        if first is contact:
-            kept.append(contact)
-            continue
-        problem = Problem(f"{contact.source}: id",
-                          f"{contact.id!r} is already used at {first.source}")
-        typed = tuple((c, value) for c in ADDRESS_COLUMNS
-                      if (value := getattr(contact, c)))
-        found.set_aside.append(SetAside(contact.source, contact.id, contact.merchant,
-                                        contact.name, contact.tags, typed, (problem,)))
-    found.contacts = kept
 
 
 class _BrokenCsv(Exception):

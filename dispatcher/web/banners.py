@@ -5,7 +5,7 @@ contacts rows set aside as invalid (those merchants are told nothing)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 
 from dispatcher.ledger import (
@@ -22,6 +22,7 @@ from dispatcher.table import (
     Config,
     Overrun,
     Phase,
+    SetAside,
     jp_datetime,
     notice_key,
     overruns,
@@ -45,8 +46,7 @@ async def banners(config: Config, ledger: Ledger, now: datetime) -> dict[str, li
                                           if f.window_id in known}, tz),
         "alerts_not_sent": alert_lines(await ledger.alert_troubles(
             now - ALERT_SEND_SECONDS, now - ALERT_SHOWN), tz),
-        "set_aside": [f"{row.source}: {row.id or '（ID なし）'} {row.merchant}: {row.reason}"
-                      for row in await ledger.set_aside()],
+        "set_aside": set_aside_lines(await ledger.set_aside()),
     }
 
 
@@ -79,6 +79,18 @@ def failing_lines(config: Config, failures: Mapping[str, NoticeFailure], tz: tzi
         lines.append(f"{numbers.get(f.window_id, f.window_id)} のお知らせ「{f.phase}」"
                      f"（{f.slot}）を送信できていません（{since} から {f.failures} 回）: "
                      f"{f.reason} {fix.japanese if fix else ''}".rstrip())
+    return lines
+
+
+SET_ASIDE_SHOWN = 20  # rows named on every page; `dispatcher check` names them all
+
+
+def set_aside_lines(rows: Sequence[SetAside]) -> list[str]:
+    lines = [f"{row.source}: {row.id or '（ID なし）'} {row.merchant}: {row.reason}"
+             for row in rows[:SET_ASIDE_SHOWN]]
+    if len(rows) > SET_ASIDE_SHOWN:
+        lines.append(f"ほか {len(rows) - SET_ASIDE_SHOWN:,} 行（すべての行は dispatcher check "
+                     f"で確認できます）")
     return lines
 
 
