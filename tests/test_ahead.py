@@ -4,8 +4,10 @@ reserve slot is ahead), and advance notices or reminders that fall at night."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from dispatcher.ledger import NoticeState
 from dispatcher.schedule import at_night, gone_by, notices_ahead
 from dispatcher.table import Window, find_window, load_config
-from tests.helpers import ROOT, TOKYO
+from tests.helpers import ROOT, TOKYO, Cli
 
 CATCH_UP = timedelta(minutes=30)
 W3 = "2021-07-19-emoney"
@@ -107,3 +109,17 @@ def test_advance_notices_and_reminders_at_night_are_one_warning_per_window(
     day_only = find_window(windows, "3")
     in_the_day = replace(day_only, reminders=())
     assert at_night(notices_ahead((in_the_day,), {}, {}, at(7, 1, 9), CATCH_UP), TOKYO) == []
+
+
+def test_check_without_a_readable_ledger_warns_of_a_window_gone_by(cli: Cli,
+                                                                  project: Path) -> None:
+    """Whether anything was sent is in the ledger: unread, a past window is a warning (with
+    the ledger's own), not a refusal."""
+    (project.parent / "var" / "ledger.sqlite3").mkdir(parents=True)  # not a database
+    result = cli("check", "--json", "-c", str(project))
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["problems"] == []
+    assert any("ended 2021-07-19 02:00+09:00 with no slot still ahead" in w
+               for w in report["warnings"])
+    assert any(w.startswith("the ledger could not be read") for w in report["warnings"])
