@@ -102,7 +102,7 @@ class Window:
     channels: tuple[Channel, ...]
     audience: tuple[str, ...]
     slots: tuple[Slot, ...]
-    announce_before: timedelta = timedelta(days=14)  # 0: no advance notice
+    announce_before: timedelta = timedelta(0)  # 0 (the default): no advance notice
     # per channel, the lead times of its reminders (only channels the window sends on)
     reminders: tuple[tuple[Channel, tuple[timedelta, ...]], ...] = ()
     end_notice: EndNotice = EndNotice.SCHEDULED
