@@ -24,6 +24,7 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from prometheus_client import generate_latest
 
+from dispatcher.render import readable
 from dispatcher.table import Channel, Report, WorkReport, load_config, load_inputs
 from dispatcher.web import Console, Metrics, Users
 from tests.helpers import (
@@ -53,6 +54,7 @@ ACTIONS = {"/logout": "/logout", f"{NOTICE}/send": "/windows/3/notices/start/sen
            "/windows/{number:int}/done": "/windows/3/done",
            "/windows/{number:int}/extend": "/windows/3/extend",
            "/windows/{number:int}/update": "/windows/3/update",
+           "/windows/{number:int}/interrupt": "/windows/3/interrupt",
            f"{NOTICE}/retry": "/windows/3/notices/start/retry",
            "/windows/{number:int}/postpone": "/windows/3/postpone"}
 PUBLIC = {"/login": "/login", "/static/{name}": "/static/console.css",
@@ -430,6 +432,8 @@ def test_done_extend_and_update_from_the_console_carry_what_the_operator_saw(
         wait_for(lambda: written("sms", "update-1") == 26, 120, "the update's SMS")
         again = console.request("POST", "/windows/3/update", {**update, "confirm": WINDOW_3})
         assert again[0] == 409 and "1 update(s) now, not 0" in again[2]  # the same form, twice
+        assert "経過報告は反映されていません" in again[2] and "何も記録していません" in again[2]
+        assert '<a href="/">元の画面に戻って' in again[2]  # a page of the console, in Japanese
 
         until = (end + timedelta(minutes=30)).astimezone(TOKYO).strftime("%Y-%m-%dT%H:%M")
         extend = {**base, "until": until, "confirm": WINDOW_3}
@@ -445,6 +449,32 @@ def test_done_extend_and_update_from_the_console_carry_what_the_operator_saw(
         _, _, page = console.request("GET", "/windows/3/notices/start")
         assert "終了" in page and "作業完了（終了のご連絡を送信）" not in page
     assert {e["action"] for e in audit_entries(project)} >= {"update", "extended", "done"}
+
+
+def test_the_console_interrupts_the_work_with_the_date_to_follow(project: Path,
+                                                                 cli: Cli) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    timed_window(project, start, start + timedelta(hours=1), None)
+    assert cli("send", "3", "start", "--yes", "-c", str(project)).code == 0
+    folder = project.parent / "var" / "outbox" / "email" / f"{WINDOW_3}_planned_interrupted"
+    with console_server(project) as port:
+        console = HttpClient(port)
+        assert console.login() == 303
+        _, _, page = console.request("GET", "/windows/3/notices/start")
+        assert "作業中断（日程は未定。中断のご連絡を送信）" in page
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf
+        form = {"csrf": csrf.group(1), "slot": "planned", "back": "/",
+                "reason": "機器の不具合のため", "confirm": WINDOW_3}
+        assert console.request("POST", "/windows/3/interrupt", form)[0] == 303
+        wait_for(lambda: len(list(folder.glob("*.eml"))) == 28, 120, "the interrupted e-mail")
+        again = console.request("POST", "/windows/3/interrupt", form)
+        assert again[0] == 400 and "作業中断は反映されていません" in again[2]
+        assert "was interrupted (中断)" in html.unescape(again[2])
+        _, _, page = console.request("GET", "/windows/3/notices/start")
+        assert "作業中断（日程は未定" not in page  # the work is over: no report forms
+    body = readable(next(folder.glob("*.eml")).read_bytes())[1]
+    assert "機器の不具合のため、作業を中断いたしました。" in body and "決まり次第" in body
 
 
 def test_the_night_board_shows_tonights_works_live(project: Path, cli: Cli) -> None:

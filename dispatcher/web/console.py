@@ -73,7 +73,7 @@ class Console:
                          self.secure_cookies)
         self.desk = NoticeDesk(self.config_path, self.ledger, self.clock,
                                daemon_table=self.daemon_table)
-        self.reports = ReportDesk(self.desk, self.ledger, self.clock)
+        self.reports = ReportDesk(self.desk, self.ledger, self.clock, self._page_context)
         self.board = NightBoard(self.desk, self.ledger, self.clock)
 
     @classmethod

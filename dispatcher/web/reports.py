@@ -1,18 +1,19 @@
-"""The operator's reports of the work from the console: 作業完了 (done), 延長 (extend) and
-経過報告 (update). Each form carries what the operator saw (the slot, the end in force,
-the number of updates) and the window's id typed again; a stale one is refused (409),
-never applied to something else, exactly as `dispatcher done|extend|update` would."""
+"""The operator's reports of the work from the console: 作業完了 (done), 延長 (extend),
+経過報告 (update) and 作業中断 with no date yet (interrupt). Each form carries what the
+operator saw (the slot, the end in force, the number of updates) and the window's id typed
+again; a stale one is refused (409, a page in Japanese with the way back), never applied to
+something else, exactly as `dispatcher done|extend|update|postpone --no-move` would."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from dispatcher.clock import Clock
@@ -20,9 +21,18 @@ from dispatcher.errors import ArgumentError, InputError, Problem, StaleError, si
 from dispatcher.ledger import Ledger
 from dispatcher.publish import PROGRESS_LABELS, PublishedState
 from dispatcher.render import Encoding, Renderer
-from dispatcher.send import WorkAction, WorkView, plan_done, plan_extension, plan_update, work_view
+from dispatcher.send import (
+    WorkAction,
+    WorkView,
+    plan_done,
+    plan_extension,
+    plan_interruption,
+    plan_update,
+    work_view,
+)
 from dispatcher.table import (
     Channel,
+    Config,
     Inputs,
     Phase,
     Window,
@@ -33,26 +43,31 @@ from dispatcher.table import (
 )
 from dispatcher.web.audience import Audience
 from dispatcher.web.auth import Session
-from dispatcher.web.gate import Gate, local
+from dispatcher.web.gate import Gate, html, local
 from dispatcher.web.notices import NoticeDesk
 
 Form = Any  # starlette's FormData: str values by name, getlist for checkboxes
 Plan = Callable[[Inputs, WorkView, Form, str], WorkAction]
+PageContext = Callable[[Session, Config], Awaitable[dict[str, Any]]]  # every page's parts
+ACTIONS = {"done": "作業完了の報告", "extend": "延長", "update": "経過報告",
+           "interrupt": "作業中断"}
 
 
 @dataclass
 class ReportDesk:
-    """The three report actions, and what the notice page shows of the work."""
+    """The report actions, and what the notice page shows of the work."""
 
     desk: NoticeDesk
     ledger: Ledger
     clock: Clock
+    page_context: PageContext
 
     def routes(self, gate: Gate) -> list[Route]:
         window = "/windows/{number:int}"
         return [Route(f"{window}/{name}", gate.action(handler), methods=["POST"])
                 for name, handler in (("done", self.done), ("extend", self.extend),
-                                      ("update", self.update))]
+                                      ("update", self.update),
+                                      ("interrupt", self.interrupt))]
 
     async def context(self, inputs: Inputs, window: Window) -> dict[str, Any]:
         """The work as the notice page shows it, and what its forms carry back."""
@@ -72,7 +87,13 @@ class ReportDesk:
         def plan(inputs: Inputs, view: WorkView, form: Form, actor: str) -> WorkAction:
             ended = _moment(form, "at", inputs.config.settings.timezone)
             return plan_done(inputs, view, ended, actor, self.clock)
-        return await self._report(request, session, plan)
+        return await self._report(request, session, plan, "done")
+
+    async def interrupt(self, request: Request, session: Session) -> Response:
+        def plan(inputs: Inputs, view: WorkView, form: Form, actor: str) -> WorkAction:
+            return plan_interruption(inputs, view, str(form.get("reason", "")), actor,
+                                     self.clock)
+        return await self._report(request, session, plan, "interrupt")
 
     async def extend(self, request: Request, session: Session) -> Response:
         def plan(inputs: Inputs, view: WorkView, form: Form, actor: str) -> WorkAction:
@@ -82,7 +103,7 @@ class ReportDesk:
                 raise single(ArgumentError, "until", "give the new end (延長後の終了予定)")
             return plan_extension(inputs, view, until, str(form.get("reason", "")), actor,
                                   self.clock, _moment(form, "seen_end", tz))
-        return await self._report(request, session, plan)
+        return await self._report(request, session, plan, "extend")
 
     async def update(self, request: Request, session: Session) -> Response:
         def plan(inputs: Inputs, view: WorkView, form: Form, actor: str) -> WorkAction:
@@ -91,16 +112,27 @@ class ReportDesk:
             only = [Channel(c) for c in form.getlist("channel") if c in names] or None
             return plan_update(inputs, view, str(form.get("text", "")), only, actor,
                                self.clock, int(seen) if seen.isdigit() else None)
-        return await self._report(request, session, plan)
+        return await self._report(request, session, plan, "update")
 
-    async def _report(self, request: Request, session: Session, plan: Plan) -> Response:
+    async def _report(self, request: Request, session: Session, plan: Plan, name: str
+                      ) -> Response:
         inputs = await self.desk.inputs()
-        window = find_window(inputs.config.windows, str(request.path_params["number"]))
         form = await request.form()
         back = local(str(form.get("back", "/")))
+
+        async def refused(explanation: str, detail: str, status: int) -> Response:
+            return html("refused.html.j2", status,
+                        **await self.page_context(session, inputs.config),
+                        action=ACTIONS[name], explanation=explanation, detail=detail,
+                        back=back)
+
+        try:
+            window = find_window(inputs.config.windows, str(request.path_params["number"]))
+        except InputError as exc:
+            return await refused("その作業は表にありません。", str(exc), 404)
         if str(form.get("confirm", "")).strip() != window.id:
-            return PlainTextResponse(f"確認のため、作業 ID（{window.id}）を入力してください。\n",
-                                     status_code=400)
+            return await refused(f"確認のため、作業 ID（{window.id}）を入力してください。",
+                                 "作業 ID が入力されていないか、違います。", 400)
         try:
             view = await work_view(self.ledger, window)
             seen = str(form.get("slot", "")).strip()
@@ -111,9 +143,10 @@ class ReportDesk:
             action = await asyncio.to_thread(plan, inputs, view, form, session.user)
             await self.desk.report(inputs, action)
         except StaleError as exc:
-            return PlainTextResponse(f"not recorded: {exc}\n", status_code=409)
+            return await refused("画面を表示した後に、作業の状態が変わりました（ほかの操作者の"
+                                 "報告・延期など）。何も記録していません。", str(exc), 409)
         except InputError as exc:
-            return PlainTextResponse(f"not recorded: {exc}\n", status_code=400)
+            return await refused("記録できませんでした。何も変更していません。", str(exc), 400)
         return RedirectResponse(back, status_code=303)
 
 
