@@ -64,6 +64,7 @@ from dispatcher.send import (
     current_notice,
     plan_done,
     plan_extension,
+    plan_interruption,
     plan_postponement,
     plan_update,
     requeue_failed,
@@ -73,6 +74,7 @@ from dispatcher.send import (
     work_view,
 )
 from dispatcher.table import (
+    ENDING,
     STEP_MARK,
     Channel,
     Config,
@@ -517,11 +519,12 @@ class Night(RuleBasedStateMachine):
                     self.world.clock, checked=True, sleep=self.world.sleep)
         self._operator(postpone())
 
-    @rule(report=st.sampled_from(["done", "extend", "update"]), minutes=st.integers(1, 90),
-          stale=st.booleans())
+    @rule(report=st.sampled_from(["done", "extend", "update", "interrupt"]),
+          minutes=st.integers(1, 90), stale=st.booleans())
     def operator_reports_the_work(self, report: str, minutes: int, stale: bool) -> None:
-        """`done`, `extend --until` (``minutes`` past the end in force) or `update`, from a
-        view read now, or (stale) one that has not seen the reports made since."""
+        """`done`, `extend --until` (``minutes`` past the end in force), `update` or an
+        interruption with the date to follow (`postpone --no-move`), from a view read now,
+        or (stale) one that has not seen the reports made since."""
         async def made() -> None:
             inputs = load_inputs(self.config)
             window = find_window(inputs.config.windows, "3")
@@ -529,6 +532,8 @@ class Night(RuleBasedStateMachine):
             clock = self.world.clock
             if report == "done":
                 action = plan_done(inputs, view, None, "model", clock)
+            elif report == "interrupt":
+                action = plan_interruption(inputs, view, "機器の不具合のため", "model", clock)
             elif report == "extend":
                 seen = view.slot.end if stale else view.work.end
                 until = max(view.work.end, clock()) + timedelta(minutes=minutes)
@@ -633,7 +638,7 @@ class Night(RuleBasedStateMachine):
             # an extension's end passed (a minute ago, overrun_after_minutes) before done
             mine = reports.get((WINDOW, slot), [])
             extension = next(r for r in mine if r.tag == extended[0])
-            done = next((r.at for r in mine if r.kind is Report.DONE), None)
+            done = next((r.at for r in mine if r.kind in ENDING), None)
             assert extension.until is not None, extension
             assert done is None or done >= extension.until + timedelta(minutes=1), alert
             event("an extension's end overrun")
@@ -679,7 +684,8 @@ class Night(RuleBasedStateMachine):
     @invariant()
     def nothing_is_handed_over_after_the_work_it_tells_of_was_reported_done(self) -> None:
         """A start notice, its escalations, the overrun and extension notices: none goes
-        to a provider after `done` (what was in flight was handed over before it)."""
+        to a provider after `done` or an interruption (what was in flight was handed over
+        before it)."""
         if not hasattr(self, "ledger"):
             return
         reports = self.run(self.ledger.work_reports())
@@ -689,7 +695,7 @@ class Night(RuleBasedStateMachine):
             if kind not in ("start", "overrun", "extended"):
                 continue
             done = next((r.at for r in reports.get((WINDOW, slot), [])
-                         if r.kind is Report.DONE), None)
+                         if r.kind in ENDING), None)
             assert done is None or when <= done, (key, when, done)
         self.world.handed_at.clear()
 
@@ -743,7 +749,7 @@ class Night(RuleBasedStateMachine):
         reports = self.run(self.ledger.work_reports())
         for notice in self.run(self.ledger.notices_of(WINDOW)):
             mine = reports.get((WINDOW, notice.slot), [])
-            done = next((r.at for r in mine if r.kind is Report.DONE), None)
+            done = next((r.at for r in mine if r.kind in ENDING), None)
             by_schedule = notice.triggered_by == "schedule"
             if notice.phase == "end" and by_schedule and self.end_notice == "confirmed":
                 assert done is not None and done <= notice.created_at, notice
@@ -754,9 +760,16 @@ class Night(RuleBasedStateMachine):
             kind, _, number = notice.phase.partition("-")
             if kind in ("extended", "update"):
                 assert any(r.kind.value == kind and r.number == int(number) for r in mine)
-        for made in reports.values():  # in the order recorded
+            stopped = any(r.kind is Report.INTERRUPTED for r in mine)
+            if notice.phase == "interrupted":  # it tells of an interruption made
+                assert stopped, notice
+                event("the work interrupted, the date to follow")
+            if notice.phase == "end" and by_schedule:  # never the end of stopped work
+                assert not stopped, notice
+        for made in reports.values():  # in the order recorded: nothing after the end
             kinds = [r.kind for r in made]
-            assert Report.DONE not in kinds or kinds[-1] is Report.DONE, made
+            ends = [k for k in kinds if k in ENDING]
+            assert not ends or (len(ends) == 1 and kinds[-1] in ENDING), made
 
     async def _check_ledger(self) -> None:
         try:

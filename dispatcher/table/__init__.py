@@ -95,6 +95,7 @@ from dispatcher.table.windows import (
     reserve_id,
 )
 from dispatcher.table.work import (
+    ENDING,
     Report,
     Work,
     WorkKey,
@@ -107,6 +108,7 @@ from dispatcher.table.work import (
 
 __all__ = [
     "BACKENDS",
+    "ENDING",
     "JAPANESE_VOICES",
     "NUMBERED_PHASES",
     "PLANNED",
