@@ -100,12 +100,14 @@ async def test_the_daemon_counts_a_notice_s_lateness_and_each_reload(project: Pa
         assert samples("dispatcher_notice_lateness_seconds_count", {"phase": "start"}) == 1
         assert samples("dispatcher_notice_lateness_seconds_sum", {"phase": "start"}) == 30
         contacts = project.parent / "contacts" / "test.csv"
-        contacts.write_text(contacts.read_text(encoding="utf-8") + "M2,店2,,,not-mail,,\n",
-                            encoding="utf-8")
+        # two bad rows of three: more than a file may set aside, the edit is refused
+        contacts.write_text(contacts.read_text(encoding="utf-8") + "M2,店2,,,not-mail,,\n"
+                            "M3,店3,,,not-mail,,\n", encoding="utf-8")
         await tick_after_edit(daemon)
         assert samples("dispatcher_reload_success", {}) == 0
-        contacts.write_text(contacts.read_text(encoding="utf-8").replace("not-mail",
-                            "m2@example.jp"), encoding="utf-8")
+        contacts.write_text(contacts.read_text(encoding="utf-8").replace(
+            "M2,店2,,,not-mail", "M2,店2,,,m2@example.jp").replace(
+            "M3,店3,,,not-mail", "M3,店3,,,m3@example.jp"), encoding="utf-8")
         await tick_after_edit(daemon)
         assert samples("dispatcher_reload_success", {}) == 1
         reload_seconds = samples("dispatcher_reload_duration_seconds", {})
