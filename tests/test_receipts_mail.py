@@ -168,6 +168,7 @@ def test_bounces_of_a_real_send_mark_exactly_their_deliveries(
     assert [c["channels"]["email"]["state"] for c in after_grace["contacts"]] == ["bounced"] * 2
     rows = (tmp_path / "call.csv").read_text(encoding="utf-8-sig").splitlines()
     assert rows[0].startswith("contact,merchant,name,phones") and len(rows) == 3
+    assert (tmp_path / "call.csv").stat().st_mode & 0o777 == 0o600  # contact data
 
 
 def unreached(cli: Cli, project: Path, *args: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from dispatcher.cli.app import (
 )
 from dispatcher.cli.sending import operator
 from dispatcher.errors import ArgumentError, single
+from dispatcher.files import PRIVATE_FILE, replace_file
 from dispatcher.receipts import (
     HandConfirmation,
     ReachReads,
@@ -75,7 +76,9 @@ def unreached_contacts(
     report = run_async(_report(inputs, target, phase, notice.lead, moment, everyone,
                                notice.channels))
     if csv_file is not None:
-        csv_file.write_text(unreached_csv(report["contacts"]), encoding="utf-8-sig", newline="")
+        # contact data: owner-only, as the project keeps it everywhere
+        replace_file(csv_file, unreached_csv(report["contacts"]).encode("utf-8-sig"),
+                     PRIVATE_FILE)
     if as_json:
         print_json(report, inputs.config.settings.timezone)
     else:

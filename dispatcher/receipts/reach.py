@@ -119,6 +119,16 @@ def _phones(contact: Contact | None) -> tuple[str, ...]:
 _CSV_CHANNELS = ("fax", "email", "sms", "voice")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what Excel reads as a formula (OWASP)
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it, never runs it: one that starts like a formula
+    (``=HYPERLINK(…)`` in a merchant's name) gets a leading ``'`` (OWASP's CSV injection
+    rule). A phone number ``+81…`` is then text, which it is."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+
+
 def unreached_csv(contacts: Iterable[dict[str, Any]]) -> str:
     """The unreached contacts (as ``Unreached.to_json``) as CSV: a row each, with the
     numbers to phone and what happened on each channel."""
@@ -135,7 +145,7 @@ def unreached_csv_lines(contacts: Iterable[dict[str, Any]], header: bool = True
     def line(row: list[str]) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(row)
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
         return buffer.getvalue()
 
     if header:
