@@ -355,11 +355,13 @@ class HttpClient:
         self.source = source  # any 127.x.y.z: the console sees another address
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None
-                ) -> tuple[int, dict[str, str], str]:
+    def request(self, method: str, path: str, form: dict[str, str] | None = None,
+                extra: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+        """``extra``: more request headers (a forged X-Forwarded-For)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
                                                 source_address=(self.source, 0))
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+                   **(extra or {})}
         body = None
         if form is not None:
             body = urlencode(form)
@@ -394,12 +396,14 @@ class HttpClient:
         finally:
             connection.close()
 
-    def login(self, user: str = "desk", password: str = CONSOLE_PASSWORD) -> int:
-        _, _, page = self.request("GET", "/login")
+    def login(self, user: str = "desk", password: str = CONSOLE_PASSWORD,
+              extra: dict[str, str] | None = None) -> int:
+        _, _, page = self.request("GET", "/login", extra=extra)
         csrf = re.search(r'name="csrf" value="([^"]+)"', page)
         assert csrf, page
         status, _, _ = self.request("POST", "/login", {"user": user, "password": password,
-                                                      "csrf": csrf.group(1), "next": "/"})
+                                                      "csrf": csrf.group(1), "next": "/"},
+                                    extra)
         return status
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from csv import reader as csv_rows
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,7 @@ from tests.helpers import (
     planned_notice,
     project_ledger,
     real_channels,
+    serving,
     timed_window,
     use_contacts,
     wait_for,
@@ -141,6 +143,43 @@ def test_wrong_passwords_are_limited_per_address(console: HttpClient) -> None:
     assert codes[:5] == [401] * 5 and codes[5:] == [429] * 5
     assert console.login() == 429  # even the right one, from there, for the window
     assert HttpClient(console.port, "127.0.0.2").login() == 303  # from elsewhere: yes
+
+
+def test_concurrent_wrong_logins_from_one_address_are_checked_at_most_the_limit(
+        console: HttpClient) -> None:
+    """20 at once used to be 20 passwords checked (the failure was counted after)."""
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(lambda _: HttpClient(console.port).login(
+            password="wrong password"), range(20)))
+    assert sorted(codes) == [401] * 5 + [429] * 15
+
+
+def test_a_forged_forwarded_for_changes_nothing_without_trusted_proxies(
+        console: HttpClient) -> None:
+    """uvicorn's default believes X-Forwarded-For from any client on 127.0.0.1: each wrong
+    login chose a new address and was checked. Without [http] trusted_proxies, the peer's
+    address counts."""
+    codes = [console.login(password="wrong password",
+                           extra={"X-Forwarded-For": f"198.51.100.{n}"}) for n in range(10)]
+    assert codes == [401] * 5 + [429] * 5
+
+
+def test_forwarded_for_is_believed_only_from_the_proxies_named(project: Path) -> None:
+    with serving(project, "console", "console: http://",
+                 http='trusted_proxies = ["127.0.0.1"]\n') as port:
+        proxy = HttpClient(port)  # 127.0.0.1: the proxy, telling each client's address
+        codes = [proxy.login(password="wrong password",
+                             extra={"X-Forwarded-For": f"198.51.100.{n}"}) for n in range(7)]
+        assert codes == [401] * 7  # seven clients, none past its limit
+        stranger = HttpClient(port, "127.0.0.2")  # not a proxy: its header is not believed
+        forged = [stranger.login(password="wrong password",
+                                 extra={"X-Forwarded-For": f"203.0.113.{n}"}) for n in range(6)]
+        assert forged == [401] * 5 + [429]
+        assert proxy.login(extra={"X-Forwarded-For": "192.0.2.9"}) == 303
+    async def logins() -> list[dict[str, Any]]:
+        async with project_ledger(project) as ledger:
+            return [e for e in await ledger.audit_entries() if e["action"] == "login"]
+    assert [e["detail"]["address"] for e in asyncio.run(logins())] == ["192.0.2.9"]
 
 
 def test_nobody_can_lock_an_operator_out_by_guessing_their_password(

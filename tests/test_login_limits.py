@@ -3,6 +3,7 @@ and slower (never locked) for a user whose password is being guessed."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -68,3 +69,35 @@ def test_a_guessed_user_is_slowed_exponentially_never_refused() -> None:
     assert delays == [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 30, 30]
     limiter.succeeded("night-desk")
     assert limiter.delay("night-desk") == 0
+
+
+def test_a_login_counts_before_its_password_is_checked_and_a_right_one_is_given_back() -> None:
+    limiter = LoginLimiter(5, Clock())
+    taken = [limiter.take("198.51.100.7") for _ in range(7)]
+    assert taken == [True] * 5 + [False] * 2  # the 6th is refused before any is checked
+    limiter.succeeded("desk", "198.51.100.7")  # one of them was right
+    assert limiter.take("198.51.100.7") and not limiter.take("198.51.100.7")
+
+
+def test_one_users_logins_take_turns_each_waiting_the_failures_before_it() -> None:
+    """24 guesses at once for a user already past the limit: each one's delay is reckoned
+    when its turn comes, after the failures before it, as one after the other would be."""
+    limiter = LoginLimiter(5, Clock())
+    for _ in range(7):
+        limiter.failed_user("desk")
+
+    async def guess(delays: list[float]) -> None:
+        async with limiter.turn("desk"):
+            delays.append(limiter.delay("desk"))
+            await asyncio.sleep(0)  # the password is checked (another login may run now)
+            limiter.failed_user("desk")
+
+    async def burst() -> list[float]:
+        delays: list[float] = []
+        await asyncio.gather(*(guess(delays) for _ in range(24)))
+        return delays
+
+    delays = asyncio.run(burst())
+    assert delays[:5] == [4.0, 8.0, 16.0, 30.0, 30.0] and len(delays) == 24
+    assert sum(delays) >= 4 + 8 + 16 + 30 * 21  # minutes, not one delay shared by all
+    assert limiter.entries == 1  # the turns kept nothing once over

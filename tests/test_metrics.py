@@ -95,6 +95,7 @@ async def test_the_daemon_counts_a_notice_s_lateness_and_each_reload(project: Pa
     use_contacts(project, "M1,店,,,m1@example.jp,,emoney\n")
     async with still_daemon(project, SEED_START + timedelta(seconds=30)) as daemon:
         samples = daemon.metrics.registry.get_sample_value
+        assert samples("dispatcher_reload_success", {}) == 1  # the table read at the start
         await daemon.tick()
         await daemon.wait_for_sends()
         assert samples("dispatcher_notice_lateness_seconds_count", {"phase": "start"}) == 1

@@ -64,7 +64,8 @@ class ReceiptServices:
                         if self.metrics is not None and http.metrics else None)
             app = make_app(http.public_url, reports, console, self.config.publish.path,
                            self._call_reports(console), endpoint)
-            self._server = WebServer(app, http.host, http.port)
+            self._server = WebServer(app, http.host, http.port,
+                                     trusted_proxies=http.trusted_proxies)
             await self._server.start()
             event(log, logging.INFO, "http listening", listen=f"{http.host}:{http.port}",
                   public_url=http.public_url, twilio_callbacks=reports is not None)

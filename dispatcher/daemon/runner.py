@@ -119,6 +119,8 @@ class Daemon:
         the scheduler (inside a running event loop)."""
         files = self.table.edit_seen() or ()
         self.table.take(await asyncio.to_thread(self._load), files)
+        # the first reading is taken in as an edit would be: /metrics is honest from the start
+        self.metrics.reloaded(self.table.load_seconds, True)
         logs.use_zone(self.inputs.config.settings.timezone)
         settings = self.inputs.config.settings
         url = engine_url(settings.ledger_url, self.inputs.config.path.parent)

@@ -57,6 +57,9 @@ class Http:
     port: int = 8025
     public_url: str | None = None  # how Twilio reaches it, e.g. https://dispatcher.example.jp
     metrics: bool = True  # GET /metrics, for Prometheus
+    # the reverse proxies whose X-Forwarded-For is believed (addresses or networks); none:
+    # the peer's address counts, for the login limits and the audit log
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:

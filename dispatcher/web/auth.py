@@ -4,13 +4,14 @@ or a removed user ends every session at once), and a bounded limit on wrong pass
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import ipaddress
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -189,6 +190,18 @@ class AddressLimiter:
     def failed(self, address: str) -> None:
         self._failures.add(_address_key(address), self._clock(), self._since())
 
+    def take(self, address: str) -> bool:
+        """Count a failure now, before what the address sends is checked (False, nothing
+        counted, if it is blocked): concurrent tries cost what one after the other do."""
+        if self.blocked(address):
+            return False
+        self.failed(address)
+        return True
+
+    def give_back(self, address: str) -> None:
+        """The try ``take`` counted succeeded: it was no failure."""
+        self._failures.remove_one(_address_key(address))
+
     def __len__(self) -> int:
         return len(self._failures)
 
@@ -204,6 +217,10 @@ class LoginLimiter:
     - Per user: after ``limit`` failures in ``window``, each further login for that user
       waits ``2 ** (failures - limit)`` seconds (at most ``MAX_DELAY``) before the password
       is checked: guessing slows down, but nobody can lock an operator out.
+    - A login counts as a failure from its address before its password is checked
+      (``take``), and is given back if right; one user's logins take turns (``turn``), each
+      waiting the delay of the failures before it: N guesses at once cost what N one after
+      the other do.
 
     Each table keeps at most ``capacity`` entries, the least recently failed dropped first,
     and forgets an entry ``window`` after its first failure.
@@ -218,6 +235,7 @@ class LoginLimiter:
         self._window = window
         self._by_address = AddressLimiter(limit, clock, window, capacity)
         self._by_user = _Failures(capacity)
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}  # user: its lock, who waits
 
     def blocked(self, address: str) -> bool:
         return self._by_address.blocked(address)
@@ -229,14 +247,42 @@ class LoginLimiter:
 
     def failed(self, user: str, address: str) -> None:
         self._by_address.failed(address)
+        self.failed_user(user)
+
+    def take(self, address: str) -> bool:
+        """A failure from ``address`` counted before the password is checked; False if
+        the address is blocked (nothing counted)."""
+        return self._by_address.take(address)
+
+    def failed_user(self, user: str) -> None:
         self._by_user.add(user, self._clock(), self._since())
 
-    def succeeded(self, user: str) -> None:
+    def succeeded(self, user: str, address: str | None = None) -> None:
+        """The password was right: the user's failures are forgotten, and the failure
+        ``take`` counted for ``address`` is given back."""
         self._by_user.forget(user)
+        if address is not None:
+            self._by_address.give_back(address)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, user: str) -> AsyncIterator[None]:
+        """One login of ``user`` at a time: its delay is computed when its turn comes."""
+        lock, waiting = self._turns.get(user, (asyncio.Lock(), 0))
+        self._turns[user] = (lock, waiting + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._turns[user]
+            if waiting <= 1:
+                del self._turns[user]  # no one else waits: memory stays flat
+            else:
+                self._turns[user] = (lock, waiting - 1)
 
     @property
     def entries(self) -> int:
-        return len(self._by_address) + len(self._by_user)
+        """What the limiter holds in memory: addresses, users, and users' turns."""
+        return len(self._by_address) + len(self._by_user) + len(self._turns)
 
     def _since(self) -> datetime:
         return self._clock() - self._window
@@ -266,6 +312,14 @@ class _Failures:
 
     def forget(self, key: str) -> None:
         self._entries.pop(key, None)
+
+    def remove_one(self, key: str) -> None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            if entry[0] <= 1:
+                del self._entries[key]
+            else:
+                self._entries[key] = (entry[0] - 1, entry[1])
 
 
 def _address_key(address: str) -> str:

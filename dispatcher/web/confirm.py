@@ -105,7 +105,7 @@ class ConfirmDesk:
                         ) -> tuple[Inputs, DeliveryRecord, NoticeRecord] | Response:
         """The delivery the request's code names, or the answer that it names none."""
         address = _address(request)
-        if self.limiter.blocked(address):
+        if not self.limiter.take(address):  # counted before the code is looked at
             return html("confirm_refused.html.j2", 429)
         inputs = await self.desk.inputs()
         code = request.path_params["code"]
@@ -114,10 +114,10 @@ class ConfirmDesk:
         found = (await self.desk.ledger.deliveries_by_id([delivery_id])).get(delivery_id) \
             if delivery_id is not None else None
         if found is None:
-            self.limiter.failed(address)
             event(log, logging.WARNING, "confirmation link refused: the code does not verify",
                   code=code[:40], address=address, delivery=delivery_id)
             return html("confirm_refused.html.j2", 404, helpdesk=inputs.config.helpdesk)
+        self.limiter.give_back(address)  # a code that verifies is no failure
         delivery, record = found
         return inputs, delivery, await self.desk.ledger.base_of(record)
 

@@ -70,15 +70,17 @@ class Gate:
         if not expected or not secrets.compare_digest(expected, str(form.get("csrf", ""))):
             return PlainTextResponse("the login form has expired: reload it\n", status_code=403)
         address = request.client.host if request.client else "?"
-        if self.limiter.blocked(address):
+        if not self.limiter.take(address):  # counted now: concurrent guesses count too
             return await self.login_form(
                 request, "ログインの失敗が続いたため、しばらくお待ちください（15 分）。", 429)
-        await asyncio.sleep(self.limiter.delay(name))
-        user = await asyncio.to_thread(self.users.verify, name, password)  # argon2: slow
-        if user is None:
-            self.limiter.failed(name, address)
-            return await self.login_form(request, "ユーザー名またはパスワードが違います。", 401)
-        self.limiter.succeeded(name)
+        async with self.limiter.turn(name):  # the user's delay, one login after the other
+            await asyncio.sleep(self.limiter.delay(name))
+            user = await asyncio.to_thread(self.users.verify, name, password)  # argon2: slow
+            if user is None:
+                self.limiter.failed_user(name)
+                return await self.login_form(request, "ユーザー名またはパスワードが違います。",
+                                             401)
+            self.limiter.succeeded(name, address)
         await self.ledger.audit(name, "login", "", {"address": address}, self.clock())
         cookie, _ = self.sessions.issue(name, user.version)
         response = RedirectResponse(local(str(form.get("next", "/"))), status_code=303)

@@ -26,12 +26,17 @@ class WebServer:
     """``await start()`` listens; ``await stop()`` finishes the requests in flight."""
 
     def __init__(self, app: ASGIApp, host: str, port: int,
-                 graceful_seconds: float = GRACEFUL_SECONDS) -> None:
+                 graceful_seconds: float = GRACEFUL_SECONDS,
+                 trusted_proxies: tuple[str, ...] = ()) -> None:
         self._host, self._port = host, port
-        # a request still open after graceful_seconds (a browser's event stream) is closed
+        # a request still open after graceful_seconds (a browser's event stream) is closed.
+        # X-Forwarded-For only from the proxies named: uvicorn's default believes any client
+        # on 127.0.0.1, which then chooses its address for the login limits.
         self._server = _EmbeddedServer(uvicorn.Config(
             app, log_config=None, lifespan="off", access_log=False,
-            timeout_graceful_shutdown=round(graceful_seconds)))
+            timeout_graceful_shutdown=round(graceful_seconds),
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=list(trusted_proxies) or None))
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

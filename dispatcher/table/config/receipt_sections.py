@@ -3,6 +3,7 @@ tables, and [http], where the daemon listens for Twilio's status callbacks."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -95,17 +96,30 @@ def _fax_gateway(r: Reader, data: dict[str, Any]) -> FaxGatewayReceipts:
 
 def read_http(r: Reader, data: dict[str, Any]) -> Http:
     t: TablePath = ("http",)
-    r.unknown_keys(data, t, {"listen", "public_url", "metrics"})
+    r.unknown_keys(data, t, {"listen", "public_url", "metrics", "trusted_proxies"})
     listen = r.optional(data, t, "listen", _host_port)
     public_url = r.optional(data, t, "public_url", http_url)
     metrics = bool(r.value(data, t, "metrics", boolean, True))
+    proxies: tuple[str, ...] = r.optional(data, t, "trusted_proxies", _networks) or ()
     if listen is None:
         if public_url is not None:
             r.problem(t, "public_url", 'needs listen as well, the address the daemon '
                                        'listens on, e.g. listen = "127.0.0.1:8025"')
-        return Http(public_url=public_url, metrics=metrics)
+        return Http(public_url=public_url, metrics=metrics, trusted_proxies=proxies)
     host, port = listen
-    return Http(host, port, public_url or f"http://{host}:{port}", metrics)
+    return Http(host, port, public_url or f"http://{host}:{port}", metrics, proxies)
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    """``["127.0.0.1", "10.0.0.0/8"]``: addresses or networks (no names, no ``*``)."""
+    found = text_list(value)
+    for item in found:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network, e.g. "
+                             '"127.0.0.1" or "10.0.0.0/8"') from None
+    return found
 
 
 def _codes(value: Any) -> tuple[str, ...]:
