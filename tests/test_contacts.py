@@ -315,3 +315,16 @@ def test_a_misspelt_column_is_a_warning_naming_the_known_one() -> None:
     assert found.warnings == ["c.csv:1: column 'tag' is not one of id, merchant, name, fax, "
                               "email, sms, tags, phone: kept for the templates as "
                               "contact.extra; did you mean 'tags'?"]
+
+
+def test_a_control_character_sets_the_row_aside_and_is_never_shown_raw() -> None:
+    """ESC or BEL in a name would clear or retitle the operator's terminal when `preview`,
+    `status` or `unreached` print it; a line break typed in a cell is a space."""
+    found = parse_contacts_file(
+        (CONTACTS_HEADER + "A1,\x1b]0;owned\x07店,担当,03-1234-5678,,,\n"
+         'A2,"二行の\n店名",担当,03-1234-5678,,,\n').encode(), "c.csv")
+    [row] = found.set_aside
+    assert row.reason == ("merchant: holds the control character U+001B, which no name or "
+                          "address has; correct the row")
+    assert "\x1b" not in row.merchant and "\x07" not in row.merchant
+    assert [c.merchant for c in found.contacts] == ["二行の 店名"]

@@ -17,6 +17,8 @@ import functools
 import hashlib
 import io
 import math
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,7 +322,12 @@ def _contact(
     def fail(column: str, reason: str) -> None:
         problems.append(Problem(f"{where}: {column}", reason))
 
-    values = {k: (v or "").strip() for k, v in row.items()}
+    values = {k: _one_line(v or "") for k, v in row.items()}
+    for column, value in values.items():
+        control = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+        if control is not None:  # ESC, BEL…: printed raw, they would drive a terminal
+            fail(column, f"holds the control character U+{ord(control):04X}, which no "
+                         "name or address has; correct the row")
     contact_id, merchant = values.get("id", ""), values.get("merchant", "")
     if not contact_id:
         fail("id", "missing")
@@ -354,8 +361,22 @@ def _extra_column_warnings(columns: list[str], where: str) -> list[str]:
     return warnings
 
 
+_LINE_BREAKS = re.compile(r"[\r\n\t]+")
+
+
+def _one_line(value: str) -> str:
+    """A cell as one line: a line break typed in a cell (Alt+Enter in Excel) or a tab is a
+    space."""
+    return _LINE_BREAKS.sub(" ", value).strip()
+
+
+def _printable(value: str) -> str:
+    """A cell of a row set aside as it is shown: its control characters as U+FFFD."""
+    return "".join("\ufffd" if unicodedata.category(c) == "Cc" else c for c in _one_line(value))
+
+
 def _set_aside(row: dict[str, str], where: str, problems: list[Problem]) -> SetAside:
-    values = {k: (v or "").strip() for k, v in row.items()}
+    values = {k: _printable(v or "") for k, v in row.items()}
     typed = tuple((c, values[c]) for c in ADDRESS_COLUMNS if values.get(c))
     return SetAside(where, values.get("id", ""), values.get("merchant", ""),
                     values.get("name", ""), _shared_tags(values.get("tags", "")), typed,

@@ -94,13 +94,19 @@ def read_sender(r: Reader, data: dict[str, Any]) -> Sender | None:
     r.unknown_keys(data, t, {"organisation", "service", "website", "fax", "centre"})
     organisation = r.value(data, t, "organisation", text)
     service = r.value(data, t, "service", text)
-    website = r.value(data, t, "website", optional_text, "")
+    website = r.value(data, t, "website", _website, "")
     fax = r.value(data, t, "fax", printed_number, "")
     centre = r.value(data, t, "centre", optional_text, "")
     if organisation is None or service is None:
         return None
     return Sender(organisation, service, website or "", fax or "",
                   centre or default_centre(service))
+
+
+def _website(value: Any) -> str:
+    """The sender's web site, printed and linked in every notice and on the published
+    page: an http(s) URL (never ``javascript:``), or empty."""
+    return http_url(value) if optional_text(value) else ""
 
 
 def default_centre(service: str) -> str:
