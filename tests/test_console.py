@@ -129,12 +129,15 @@ def test_a_forged_or_expired_cookie_is_refused(console: HttpClient, project: Pat
             return int(time.time()) - 13 * 3600  # sessions last 12 hours
 
     expired = URLSafeTimedSerializer(key, salt="dispatcher-console-session", signer=LongAgo)
-    console.cookies["dispatcher_session"] = expired.dumps({"u": "desk", "c": "x", "v": 0})
+    version = Users(project.parent / "var" / "console-users").version_of("desk")
+    console.cookies["dispatcher_session"] = expired.dumps({"u": "desk", "c": "x",
+                                                           "v": version})
     assert console.request("GET", "/")[0] == 302
     fresh = URLSafeTimedSerializer(key, salt="dispatcher-console-session")
-    console.cookies["dispatcher_session"] = fresh.dumps({"u": "desk", "c": "x", "v": 1})
+    console.cookies["dispatcher_session"] = fresh.dumps({"u": "desk", "c": "x",
+                                                         "v": version + 1})
     assert console.request("GET", "/")[0] == 302  # a session version the user no longer has
-    console.cookies["dispatcher_session"] = fresh.dumps({"u": "desk", "c": "x", "v": 0})
+    console.cookies["dispatcher_session"] = fresh.dumps({"u": "desk", "c": "x", "v": version})
     assert console.request("GET", "/")[0] == 200  # the same key, in time: accepted
 
 
@@ -208,6 +211,14 @@ def test_a_logout_a_new_password_or_a_removal_ends_every_session_at_once(
     users.remove("desk")  # `dispatcher user remove`
     assert console.request("GET", "/")[0] == 302
     assert console.request("POST", "/logout", {"csrf": "x"})[0] == 401
+    # the name added again: a session of its first life never comes back
+    users.add("desk", "another password")
+    assert console.login(password="another password") == 303
+    kept = dict(console.cookies)
+    users.remove("desk")
+    users.add("desk", "another password")
+    console.cookies = kept
+    assert console.request("GET", "/")[0] == 302
 
 
 def test_markup_in_the_table_shows_as_text(project: Path) -> None:

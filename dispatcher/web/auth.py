@@ -32,7 +32,9 @@ _DUMMY = _HASHER.hash("not a password of anyone")  # same work whether the user 
 class User:
     name: str
     digest: str  # argon2id
-    version: int  # one more on each password change and logout: older sessions end
+    # one more on each password change and logout: older sessions end. A new user starts
+    # at a random one, so a name removed and added again never accepts an old cookie.
+    version: int
 
 
 class Users:
@@ -55,7 +57,7 @@ class Users:
         digest = _HASHER.hash(password)
         with self._updating() as users:
             old = users.get(name)
-            users[name] = User(name, digest, old.version + 1 if old else 0)
+            users[name] = User(name, digest, old.version + 1 if old else _first_version())
         return old is None
 
     def set_password(self, name: str, password: str) -> None:
@@ -126,6 +128,12 @@ class Users:
             if name and digest:
                 users[name] = User(name, digest, int(version) if version.isdigit() else 0)
         return users
+
+
+def _first_version() -> int:
+    """A new user's first session version: random (48 bits), not 0, so that the versions
+    of a name never come back after ``remove`` and ``add``."""
+    return secrets.randbits(48)
 
 
 @dataclass(frozen=True)
