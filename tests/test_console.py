@@ -567,6 +567,25 @@ def test_the_night_board_shows_tonights_works_live(project: Path, cli: Cli) -> N
         assert html.unescape(layout.group(1)) != json.dumps(event["layout"])  # the page is stale
 
 
+def test_an_open_event_stream_ends_once_its_user_is_removed(console: HttpClient,
+                                                            project: Path) -> None:
+    """A revoked session's streams end within a second or two (they used to go on until
+    the daemon stopped)."""
+    assert console.login() == 303
+    connection = http.client.HTTPConnection("127.0.0.1", console.port, timeout=60)
+    cookies = "; ".join(f"{k}={v}" for k, v in console.cookies.items())
+    connection.request("GET", "/night/events", headers={"Cookie": cookies})
+    response = connection.getresponse()
+    try:
+        assert response.status == 200
+        assert response.readline().startswith(b"data: ")  # the board streams
+        Users(project.parent / "var" / "console-users").remove("desk")
+        rest = response.read()  # to its end: the timeout is only a guard against a hang
+    finally:
+        connection.close()
+    assert rest.count(b"data: ") <= 3  # it ended, a second or so after the removal
+
+
 def audit_entries(project: Path) -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         async with project_ledger(project) as ledger:

@@ -74,7 +74,7 @@ class Console:
         self.desk = NoticeDesk(self.config_path, self.ledger, self.clock,
                                daemon_table=self.daemon_table)
         self.reports = ReportDesk(self.desk, self.ledger, self.clock, self._page_context)
-        self.board = NightBoard(self.desk, self.ledger, self.clock)
+        self.board = NightBoard(self.desk, self.ledger, self.clock, self.gate.alive)
 
     @classmethod
     def of(cls, config: Config, ledger: Ledger, clock: Clock, secure_cookies: bool,
@@ -179,7 +179,8 @@ class Console:
         desk = self._desk
         notice = await desk.notice(await desk.inputs(), request.path_params["number"],
                                    request.path_params["tag"])
-        return StreamingResponse(desk.progress_events(notice), media_type="text/event-stream")
+        return StreamingResponse(desk.progress_events(notice, lambda: self.gate.alive(session)),
+                                 media_type="text/event-stream")
 
     async def send(self, request: Request, session: Session) -> Response:
         return await self._notice_action(request, session, "send")

@@ -121,6 +121,11 @@ class Gate:
             return await handler(request, session)
         return action
 
+    def alive(self, session: Session) -> bool:
+        """Whether ``session`` still holds: its user is there with the version it was
+        issued with (a logout, a new password or a removal ends it)."""
+        return self.users.version(session.user) == session.version
+
     def _session(self, request: Request) -> Session | None:
         """The request's session, if its cookie verifies and its user still has the
         session version it was issued with."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -51,6 +51,7 @@ class NightBoard:
     desk: NoticeDesk
     ledger: Ledger
     clock: Clock
+    alive: Callable[[Session], bool] = lambda _: True  # the viewer's session still holds
     # per notice id: (deliveries planned when counted, looks since, the count)
     _unreached: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
@@ -69,12 +70,14 @@ class NightBoard:
                     layout=json.dumps(_layout(panels)))
 
     async def events(self, request: Request, session: Session) -> Response:
-        return StreamingResponse(self.stream(), media_type="text/event-stream")
+        return StreamingResponse(self.stream(lambda: self.alive(session)),
+                                 media_type="text/event-stream")
 
-    async def stream(self) -> AsyncIterator[str]:
-        """Every second, every panel, until the console stops."""
+    async def stream(self, alive: Callable[[], bool] = lambda: True) -> AsyncIterator[str]:
+        """Every second, every panel, until the console stops or the viewer's session
+        ends (a logout, a new password, a removal: within a second)."""
         stopping = self.desk.stopping
-        while not stopping.is_set():
+        while not stopping.is_set() and alive():
             panels = await self.panels(await self.desk.inputs())
             yield f"data: {json.dumps({'layout': _layout(panels), 'panels': panels})}\n\n"
             with contextlib.suppress(TimeoutError):

@@ -207,10 +207,12 @@ class NoticeDesk:
                                            self.clock(), planned,
                                            asks_to_confirm(window, record.phase))
 
-    async def progress_events(self, notice: Notice) -> AsyncIterator[str]:
+    async def progress_events(self, notice: Notice, alive: Callable[[], bool] = lambda: True
+                              ) -> AsyncIterator[str]:
         """Server-sent events: the share of deliveries finished, every second, until the
-        notice has no send running and every delivery is final, or the console stops."""
-        while not self.stopping.is_set():
+        notice has no send running and every delivery is final, the console stops, or the
+        viewer's session ends."""
+        while not self.stopping.is_set() and alive():
             record = await self.ledger.notice(notice.window.id, notice.slot.name, notice.tag)
             counts = await self.ledger.counts(record.id) if record else {}
             progress = notice_progress(counts, (await self.inputs()).config)
