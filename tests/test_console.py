@@ -586,6 +586,30 @@ def test_an_open_event_stream_ends_once_its_user_is_removed(console: HttpClient,
     assert rest.count(b"data: ") <= 3  # it ended, a second or so after the removal
 
 
+def test_a_body_past_its_routes_limit_is_refused_before_it_is_read(
+        console: HttpClient) -> None:
+    """A 200 MB POST used to be read whole before its 403 (the daemon grew by 800 MB): now
+    refused by its declared length at once, or as its chunks pass the limit."""
+    def post(path: str, headers: dict[str, str], body: Any, chunked: bool = False
+             ) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", console.port, timeout=60)
+        try:
+            connection.request("POST", path, body=body, headers=headers,
+                               encode_chunked=chunked)
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    declared = {"Content-Length": str(200 * 1024 * 1024),
+                "Content-Type": "application/x-www-form-urlencoded"}
+    assert post("/twilio/inbound", declared, b"") == 413  # nothing of it read
+    assert post("/login", declared, b"") == 413
+    chunks = (b"x" * 16384 for _ in range(6))  # 96 kB, its length not said
+    assert post("/twilio/status/1-x", {"Content-Type": "application/x-www-form-urlencoded",
+                                        "Transfer-Encoding": "chunked"}, chunks, True) == 413
+    assert console.login() == 303  # a form within its limit goes through
+
+
 def audit_entries(project: Path) -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         async with project_ledger(project) as ledger:

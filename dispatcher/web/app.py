@@ -122,7 +122,68 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
         routes.append(Route("/metrics", metrics))
     if console is not None:  # the confirmation links' page reads the console's table
         routes += console.routes() + ConfirmDesk(console.desk).routes(console.gate)
-    return SecurityHeaders(Starlette(routes=routes))
+    return SecurityHeaders(BodyLimit(Starlette(routes=routes)))
+
+
+# The most a request's body may hold, before anything reads it: Twilio's callbacks are a
+# few hundred bytes, the console's forms (an update's text) a few kB. A body past it is
+# refused (413) as it arrives: a 200 MB POST never grows the daemon that sends the notices.
+TWILIO_BODY_BYTES = 16 * 1024
+FORM_BODY_BYTES = 64 * 1024
+
+
+class BodyLimit:
+    """Refuses (413) a request whose body is past its route's limit: by its
+    Content-Length at once, or, sent in chunks, as soon as the bytes read pass it. The body
+    (at most the limit) is read here, then handed to the route as it came."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    @staticmethod
+    def limit(path: str) -> int:
+        return TWILIO_BODY_BYTES if path.startswith("/twilio/") else FORM_BODY_BYTES
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit(str(scope["path"]))
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                await _too_large(send, limit)
+                return
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # what comes after: a disconnect
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = f"request body too large (at most {limit:,} bytes)\n".encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class SecurityHeaders:
