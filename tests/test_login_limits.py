@@ -9,6 +9,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 from dispatcher.web import LoginLimiter
+from dispatcher.web.auth import AddressLimiter
 
 START = datetime(2021, 7, 19, 0, 30, tzinfo=UTC)
 
@@ -101,3 +102,19 @@ def test_one_users_logins_take_turns_each_waiting_the_failures_before_it() -> No
     assert delays[:5] == [4.0, 8.0, 16.0, 30.0, 30.0] and len(delays) == 24
     assert sum(delays) >= 4 + 8 + 16 + 30 * 21  # minutes, not one delay shared by all
     assert limiter.entries == 1  # the turns kept nothing once over
+
+
+def test_a_blocked_address_stays_blocked_however_many_others_fail() -> None:
+    """Counters are pushed out by newer addresses (memory stays flat); a block is not: 5,000
+    bad codes from other /64s used to empty the table and free the blocked address."""
+    clock = Clock()
+    limiter = AddressLimiter(5, clock, capacity=4096)
+    for _ in range(5):
+        limiter.failed("2001:db8:dead::1")
+    for n in range(5_000):
+        limiter.failed(f"2001:db8:{n >> 8:x}:{n & 255:x}::1")
+        clock.now += timedelta(milliseconds=10)
+    assert limiter.blocked("2001:db8:dead::99")  # the same /64, 50 s later
+    assert len(limiter) <= 4096 + 1
+    clock.now += timedelta(minutes=15)
+    assert not limiter.blocked("2001:db8:dead::1")  # its window over: free again

@@ -183,7 +183,12 @@ def secret_key(path: Path) -> bytes:
 class AddressLimiter:
     """Failures per source address (an IPv6 address by its /64), in memory that stays
     bounded whatever is tried: after ``limit`` failures in ``window`` the address is
-    refused without looking at what it sends."""
+    refused without looking at what it sends.
+
+    The blocks are kept apart from the counters: failures from thousands of other
+    addresses push counters out (least recent first), never a block before it ends. The
+    blocks hold at most ``4 * capacity`` addresses; past that (each took ``limit``
+    failures), the one ending soonest goes first."""
 
     def __init__(self, limit: int, clock: Callable[[], datetime],
                  window: timedelta = timedelta(minutes=15), capacity: int = 4096) -> None:
@@ -191,12 +196,22 @@ class AddressLimiter:
         self._clock = clock
         self._window = window
         self._failures = _Failures(capacity)
+        self._blocks: dict[str, datetime] = {}  # address key: when its block ends
+        self._block_capacity = 4 * capacity
 
     def blocked(self, address: str) -> bool:
-        return self._failures.count(_address_key(address), self._since()) >= self._limit
+        key = _address_key(address)
+        until = self._blocks.get(key)
+        if until is not None and until > self._clock():
+            return True
+        self._blocks.pop(key, None)
+        return self._failures.count(key, self._since()) >= self._limit
 
     def failed(self, address: str) -> None:
-        self._failures.add(_address_key(address), self._clock(), self._since())
+        key, now = _address_key(address), self._clock()
+        self._failures.add(key, now, self._since())
+        if self._failures.count(key, self._since()) >= self._limit:
+            self._block(key, now + self._window)
 
     def take(self, address: str) -> bool:
         """Count a failure now, before what the address sends is checked (False, nothing
@@ -208,10 +223,22 @@ class AddressLimiter:
 
     def give_back(self, address: str) -> None:
         """The try ``take`` counted succeeded: it was no failure."""
-        self._failures.remove_one(_address_key(address))
+        key = _address_key(address)
+        self._failures.remove_one(key)
+        if self._failures.count(key, self._since()) < self._limit:
+            self._blocks.pop(key, None)
 
     def __len__(self) -> int:
-        return len(self._failures)
+        return len(self._failures) + len(self._blocks)
+
+    def _block(self, key: str, until: datetime) -> None:
+        self._blocks[key] = until
+        if len(self._blocks) > self._block_capacity:
+            now = self._clock()
+            for ended in [k for k, end in self._blocks.items() if end <= now]:
+                del self._blocks[ended]
+            while len(self._blocks) > self._block_capacity:
+                del self._blocks[min(self._blocks, key=self._blocks.__getitem__)]
 
     def _since(self) -> datetime:
         return self._clock() - self._window
