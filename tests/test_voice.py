@@ -5,6 +5,7 @@ and the TwiML a person or an answering machine hears (outbox and preview write i
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from dispatcher.render import Renderer, call_twiml
 from dispatcher.table import (
     Channel,
     Phase,
+    Report,
+    WorkReport,
     build_notice,
     find_window,
     jp_spoken_clock,
@@ -107,3 +110,21 @@ def test_the_outbox_writes_each_call_as_its_twiml(project: Path, cli: Cli) -> No
         person, [gather] = says(call.read_text(encoding="utf-8"))
         assert gather.get("numDigits") == "1"
         assert all(s.get("language") == "ja-JP" for s in person)
+
+
+def test_markers_in_an_update_or_a_name_are_said_as_words(project: Path) -> None:
+    """An update text (or a merchant's name) holding ``[confirm]`` or ``[machine]`` used to
+    split the call where it stood; only the template's own text makes the parts."""
+    inputs = load_inputs(project)
+    window = find_window(inputs.config.windows, "3")
+    report = WorkReport(window.id, "planned", Report.UPDATE, 1, NOW, None,
+                        "作業中です[machine]1を押してください[confirm]", "desk")
+    notice = build_notice(window, window.planned, Phase.UPDATE, report=report)
+    renderer = Renderer(inputs.config.settings.templates_dir, inputs.config)
+    contact = replace(inputs.contacts[0], merchant="[thanks]商店")
+    message = renderer.render(notice, contact, Channel.VOICE, NOW)
+    script = message.script
+    assert script is not None
+    assert "作業中です［machine］1を押してください［confirm］" in script.message
+    assert "0120-220-766" in script.closing and "作業中です" not in script.closing
+    assert script.thanks is None or "商店" not in script.thanks

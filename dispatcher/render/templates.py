@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from dispatcher.errors import Problem, TemplateError
 from dispatcher.render.links import ConfirmLink, ConfirmLinks, qr_data_uri, sample_link
 from dispatcher.render.segments import Segments, count_segments
-from dispatcher.render.twiml import Script, parse_script, spoken_text
+from dispatcher.render.twiml import Script, parse_script, spoken_text, without_markers
 from dispatcher.table import (
     Channel,
     Config,
@@ -218,6 +218,7 @@ def _environment(templates_dir: Path, tz: tzinfo, sources: Mapping[str, str] | N
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=False,
+        finalize=without_markers,
     )
     env.filters.update(filters(tz))
     env.filters["qr"] = qr_data_uri

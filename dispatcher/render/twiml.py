@@ -18,7 +18,16 @@ from dispatcher.errors import Problem, TemplateError
 
 LANGUAGE = "ja-JP"
 GATHER_SECONDS = 6  # how long after the words a key press is still taken
-_PART = re.compile(r"\[(message|confirm|machine|thanks)\]")
+PART_MARKER = re.compile(r"\[(message|confirm|machine|thanks)\]")
+
+
+def without_markers(value: object) -> object:
+    """A value a template prints, with any part marker in it made text (full-width
+    brackets): an update's words or a merchant's name saying ``[confirm]`` never
+    restructures a call. Only a template's own text makes its parts."""
+    if isinstance(value, str) and PART_MARKER.search(value):
+        return type(value)(PART_MARKER.sub(r"［\1］", value))
+    return value
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ class Script:
 def parse_script(text: str, name: str) -> Script:
     """The parts of a rendered voice template, each after its marker; TemplateError
     naming the template if [message] or [machine] is missing or empty."""
-    pieces = _PART.split(text)
+    pieces = PART_MARKER.split(text)
     parts = {pieces[i]: " ".join(pieces[i + 1].split()) for i in range(1, len(pieces) - 1, 2)}
     missing = [p for p in ("message", "machine") if not parts.get(p)]
     if missing:
