@@ -141,6 +141,14 @@ def test_a_forged_or_expired_cookie_is_refused(console: HttpClient, project: Pat
     assert console.request("GET", "/")[0] == 200  # the same key, in time: accepted
 
 
+def test_deleting_the_console_secret_logs_everyone_out_at_once(console: HttpClient,
+                                                              project: Path) -> None:
+    assert console.login() == 303 and console.request("GET", "/")[0] == 200
+    (project.parent / "var" / "console-secret").unlink()  # README: to log everyone out
+    assert console.request("GET", "/")[0] == 302  # no restart needed
+    assert console.login() == 303 and console.request("GET", "/")[0] == 200  # a new key
+
+
 def test_wrong_passwords_are_limited_per_address(console: HttpClient) -> None:
     codes = [console.login(password="wrong password") for _ in range(10)]
     assert codes[:5] == [401] * 5 and codes[5:] == [429] * 5

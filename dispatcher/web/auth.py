@@ -146,22 +146,43 @@ class Session:
 class Sessions:
     """Session cookies signed with the console's key; older than ``max_age``, refused. A
     cookie names its user's session version, which the console checks against the users
-    file on every request."""
+    file on every request. Given the key's file, the key is read again whenever the file
+    changes: deleting it logs everyone out at once (a new key is made), no restart."""
 
-    def __init__(self, key: bytes, max_age: timedelta) -> None:
-        self._serializer = URLSafeTimedSerializer(key, salt="dispatcher-console-session")
+    def __init__(self, key: bytes | Path, max_age: timedelta) -> None:
+        self._file = key if isinstance(key, Path) else None
+        self._seen: tuple[int, int] | None = None  # the key file's inode and change time
+        self._serializer = URLSafeTimedSerializer(
+            key if isinstance(key, bytes) else b"", salt="dispatcher-console-session")
         self._max_age = max_age
+        self._signer()  # the key file is made at the start, as before
 
     def issue(self, user: str, version: int) -> tuple[str, Session]:
         session = Session(user, secrets.token_urlsafe(32), version)
-        return self._serializer.dumps({"u": session.user, "c": session.csrf,
-                                       "v": session.version}), session
+        return self._signer().dumps({"u": session.user, "c": session.csrf,
+                                     "v": session.version}), session
+
+    def _signer(self) -> URLSafeTimedSerializer:
+        """The serializer of the key in force: the key file's, read again if it changed."""
+        if self._file is None:
+            return self._serializer
+        try:
+            stat = self._file.stat()
+            mark: tuple[int, int] | None = (stat.st_ino, stat.st_mtime_ns)
+        except FileNotFoundError:
+            mark = None
+        if mark is None or mark != self._seen:
+            key = secret_key(self._file)  # made anew if it was deleted
+            stat = self._file.stat()
+            self._seen = (stat.st_ino, stat.st_mtime_ns)
+            self._serializer = URLSafeTimedSerializer(key, salt="dispatcher-console-session")
+        return self._serializer
 
     def read(self, cookie: str | None) -> Session | None:
         if not cookie:
             return None
         try:
-            data = self._serializer.loads(cookie, max_age=int(self._max_age.total_seconds()))
+            data = self._signer().loads(cookie, max_age=int(self._max_age.total_seconds()))
         except (BadSignature, SignatureExpired):
             return None
         if not isinstance(data, dict) or not {"u", "c", "v"} <= data.keys() \

@@ -40,7 +40,7 @@ from dispatcher.table import (
     phase_tag,
     work_of,
 )
-from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users, secret_key
+from dispatcher.web.auth import LoginLimiter, Session, Sessions, Users
 from dispatcher.web.banners import banners
 from dispatcher.web.gate import STATIC, Gate, html, local
 from dispatcher.web.night import NightBoard
@@ -82,7 +82,7 @@ class Console:
         settings = config.console
         assert settings is not None
         return cls(config.path, ledger, clock, Users(settings.users_file),
-                   Sessions(secret_key(settings.secret_file),
+                   Sessions(settings.secret_file,
                             timedelta(hours=settings.session_hours)),
                    LoginLimiter(settings.login_attempts, clock), secure_cookies,
                    daemon_table=daemon_table)
