@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -616,6 +617,20 @@ def test_a_body_past_its_routes_limit_is_refused_before_it_is_read(
     assert post("/twilio/status/1-x", {"Content-Type": "application/x-www-form-urlencoded",
                                         "Transfer-Encoding": "chunked"}, chunks, True) == 413
     assert console.login() == 303  # a form within its limit goes through
+
+
+def test_connections_that_send_nothing_are_closed(console: HttpClient) -> None:
+    """uvicorn kept 50 of 50 half-open connections for over 30 s; the server now closes a
+    connection that has had no request for IDLE_CONNECTION_SECONDS."""
+    quiet = [socket.create_connection(("127.0.0.1", console.port), timeout=120)
+             for _ in range(20)]
+    try:
+        for connection in quiet:
+            assert connection.recv(1) == b""  # closed by the server (the timeout: a guard)
+    finally:
+        for connection in quiet:
+            connection.close()
+    assert console.request("GET", "/login")[0] == 200  # it serves on
 
 
 def audit_entries(project: Path) -> list[dict[str, Any]]:

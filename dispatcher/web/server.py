@@ -14,6 +14,11 @@ from starlette.types import ASGIApp
 from dispatcher.errors import SetupError, single
 
 GRACEFUL_SECONDS = 10.0
+# A connection that has sent no request (its headers unfinished, or idle between requests)
+# for this long is closed: uvicorn keeps a connection that never sends anything forever,
+# so a few hundred of them would take every socket the daemon may open.
+IDLE_CONNECTION_SECONDS = 15.0
+SWEEP_SECONDS = 2.0
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -38,16 +43,41 @@ class WebServer:
             proxy_headers=bool(trusted_proxies),
             forwarded_allow_ips=list(trusted_proxies) or None))
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         listening = _bind(self._host, self._port)
         self._task = asyncio.create_task(self._server.serve(sockets=[listening]),
                                          name="http")
+        self._sweeper = asyncio.create_task(self._close_idle(), name="http-idle")
 
     async def stop(self) -> None:
         self._server.should_exit = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         if self._task is not None:
             await self._task
+
+    async def _close_idle(self) -> None:
+        """Every ``SWEEP_SECONDS``: close each connection that has had no request in
+        progress for ``IDLE_CONNECTION_SECONDS`` (a request under way, an event stream
+        included, is never cut)."""
+        loop = asyncio.get_running_loop()
+        idle_since: dict[object, float] = {}
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            now = loop.time()
+            connections = set(self._server.server_state.connections)
+            for connection in connections:
+                if getattr(connection, "cycle", None) is not None:  # a request under way
+                    idle_since.pop(connection, None)
+                elif now - idle_since.setdefault(connection, now) >= IDLE_CONNECTION_SECONDS:
+                    transport = getattr(connection, "transport", None)
+                    if transport is not None:
+                        transport.close()
+            for gone in set(idle_since) - connections:
+                del idle_since[gone]
 
 
 def _bind(host: str, port: int) -> socket.socket:
