@@ -167,13 +167,15 @@ def test_concurrent_wrong_logins_from_one_address_are_checked_at_most_the_limit(
 
 
 def test_a_forged_forwarded_for_changes_nothing_without_trusted_proxies(
-        console: HttpClient) -> None:
+        console: HttpClient, project: Path) -> None:
     """uvicorn's default believes X-Forwarded-For from any client on 127.0.0.1: each wrong
     login chose a new address and was checked. Without [http] trusted_proxies, the peer's
     address counts."""
     codes = [console.login(password="wrong password",
                            extra={"X-Forwarded-For": f"198.51.100.{n}"}) for n in range(10)]
     assert codes == [401] * 5 + [429] * 5
+    log = (project.parent / "console.log").read_text(encoding="utf-8")
+    assert log.count("X-Forwarded-For, which is not believed") == 1  # said once, not 20 times
 
 
 def test_forwarded_for_is_believed_only_from_the_proxies_named(project: Path) -> None:
@@ -624,6 +626,16 @@ def test_connections_that_send_nothing_are_closed(console: HttpClient) -> None:
     connection that has had no request for IDLE_CONNECTION_SECONDS."""
     quiet = [socket.create_connection(("127.0.0.1", console.port), timeout=120)
              for _ in range(20)]
+    # one that asks once, then sends a byte of another request and nothing more: the
+    # keep-alive timer stops on the byte; it is closed all the same
+    once = socket.create_connection(("127.0.0.1", console.port), timeout=120)
+    once.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while not answer.endswith(b"ok\n"):  # the whole answer, so that only a close is left
+        answer += once.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200")
+    once.sendall(b"G")
+    quiet.append(once)
     try:
         for connection in quiet:
             assert connection.recv(1) == b""  # closed by the server (the timeout: a guard)

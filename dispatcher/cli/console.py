@@ -111,7 +111,9 @@ async def _serve(cfg: Config) -> None:
     public_url = cfg.http.public_url or f"http://{host}:{port}"
     async with opened_ledger(cfg) as ledger:
         console_app = Console.of(cfg, ledger, clock, public_url.startswith("https://"))
-        server = WebServer(make_app(public_url, None, console_app, cfg.publish.path), host, port,
+        app = make_app(public_url, None, console_app, cfg.publish.path,
+                       proxies_named=bool(cfg.http.trusted_proxies))
+        server = WebServer(app, host, port,
                            trusted_proxies=cfg.http.trusted_proxies)
         await server.start()
         stopping = asyncio.Event()

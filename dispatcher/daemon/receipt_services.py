@@ -63,7 +63,8 @@ class ReceiptServices:
             endpoint = (self.metrics.endpoint(self.ledger, console.desk.inputs, self.clock)
                         if self.metrics is not None and http.metrics else None)
             app = make_app(http.public_url, reports, console, self.config.publish.path,
-                           self._call_reports(console), endpoint)
+                           self._call_reports(console), endpoint,
+                           proxies_named=bool(http.trusted_proxies))
             self._server = WebServer(app, http.host, http.port,
                                      trusted_proxies=http.trusted_proxies)
             await self._server.start()

@@ -324,7 +324,7 @@ def _contact(
 
     values = {k: _one_line(v or "") for k, v in row.items()}
     for column, value in values.items():
-        control = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+        control = next((c for c in value if _hidden_control(c)), None)
         if control is not None:  # ESC, BEL…: printed raw, they would drive a terminal
             fail(column, f"holds the control character U+{ord(control):04X}, which no "
                          "name or address has; correct the row")
@@ -362,6 +362,12 @@ def _extra_column_warnings(columns: list[str], where: str) -> list[str]:
 
 
 _LINE_BREAKS = re.compile(r"[\r\n\t]+")
+_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def _hidden_control(character: str) -> bool:
+    """A control character (ESC, BEL…) or a bidi override (it reverses what is shown)."""
+    return unicodedata.category(character) == "Cc" or character in _BIDI
 
 
 def _one_line(value: str) -> str:
@@ -372,7 +378,7 @@ def _one_line(value: str) -> str:
 
 def _printable(value: str) -> str:
     """A cell of a row set aside as it is shown: its control characters as U+FFFD."""
-    return "".join("\ufffd" if unicodedata.category(c) == "Cc" else c for c in _one_line(value))
+    return "".join("\ufffd" if _hidden_control(c) else c for c in _one_line(value))
 
 
 def _set_aside(row: dict[str, str], where: str, problems: list[Problem]) -> SetAside:

@@ -5,6 +5,7 @@ Every response carries the security headers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -37,11 +38,13 @@ PUBLISHED_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 
 
 def make_app(public_url: str, twilio: TwilioReports | None, console: Console | None = None,
              published: Path | None = None, calls: CallReports | None = None,
-             metrics: Endpoint | None = None) -> ASGIApp:
+             metrics: Endpoint | None = None, proxies_named: bool = False) -> ASGIApp:
     """``public_url`` is how Twilio reaches this server: the URL it signs is built on it.
     ``published``: the folder `publish` writes, served to anyone under /maintenance/.
     ``calls``: the voice calls' TwiML and callbacks, when calls go through Twilio.
-    ``metrics``: the Prometheus metrics' handler, served without a login."""
+    ``metrics``: the Prometheus metrics' handler, served without a login.
+    ``proxies_named``: whether ``[http] trusted_proxies`` names any (if not, a request
+    with X-Forwarded-For is logged once: behind a proxy, every client has its address)."""
 
     def signed(request: Request, body: bytes) -> tuple[str, dict[str, str], str, str]:
         """What a Twilio request is checked with: the URL it signed, its form, its
@@ -122,7 +125,28 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
         routes.append(Route("/metrics", metrics))
     if console is not None:  # the confirmation links' page reads the console's table
         routes += console.routes() + ConfirmDesk(console.desk).routes(console.gate)
-    return SecurityHeaders(BodyLimit(Starlette(routes=routes)))
+    app: ASGIApp = BodyLimit(Starlette(routes=routes))
+    return SecurityHeaders(app if proxies_named else ForwardedUnheeded(app))
+
+
+class ForwardedUnheeded:
+    """Logs once that a request came with X-Forwarded-For while ``[http]
+    trusted_proxies`` names no proxy: behind a reverse proxy, every client then has the
+    proxy's address, and five wrong logins from anyone block every operator."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.told = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.told and scope["type"] == "http" and any(
+                name == b"x-forwarded-for" for name, _ in scope.get("headers") or []):
+            self.told = True
+            log.warning("a request came with X-Forwarded-For, which is not believed: "
+                        "[http] trusted_proxies names no proxy. Behind a reverse proxy, set "
+                        'it to the proxy\'s address (e.g. trusted_proxies = ["127.0.0.1"]), '
+                        "or every client counts as the proxy for the login limits")
+        await self.app(scope, receive, send)
 
 
 # The most a request's body may hold, before anything reads it: Twilio's callbacks are a
@@ -130,6 +154,7 @@ def make_app(public_url: str, twilio: TwilioReports | None, console: Console | N
 # refused (413) as it arrives: a 200 MB POST never grows the daemon that sends the notices.
 TWILIO_BODY_BYTES = 16 * 1024
 FORM_BODY_BYTES = 64 * 1024
+BODY_SECONDS = 15.0  # a body not sent within this is refused (408): no slow drip held
 
 
 class BodyLimit:
@@ -153,18 +178,18 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > limit:
             await _too_large(send, limit)
             return
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > limit:
-                await _too_large(send, limit)
-                return
-            if not message.get("more_body", False):
-                break
+        chunks: list[bytes] = []
+        try:
+            async with asyncio.timeout(BODY_SECONDS):  # a body sent a byte at a time: cut
+                complete = await _read_body(receive, chunks, limit)
+        except TimeoutError:
+            await _refuse(send, 408, f"request body not sent within {BODY_SECONDS:g} s")
+            return
+        if complete is None:  # the client went away
+            return
+        if not complete:
+            await _too_large(send, limit)
+            return
         body, replayed = b"".join(chunks), False
 
         async def replay() -> Message:
@@ -177,9 +202,29 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+async def _read_body(receive: Receive, chunks: list[bytes], limit: int) -> bool | None:
+    """Read the body into ``chunks``: True once whole, False past ``limit``, None if the
+    client went away."""
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
 async def _too_large(send: Send, limit: int) -> None:
-    body = f"request body too large (at most {limit:,} bytes)\n".encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _refuse(send, 413, f"request body too large (at most {limit:,} bytes)")
+
+
+async def _refuse(send: Send, status: int, reason: str) -> None:
+    body = f"{reason}\n".encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

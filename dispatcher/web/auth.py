@@ -4,14 +4,15 @@ or a removed user ends every session at once), and a bounded limit on wrong pass
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
+import hashlib
 import ipaddress
+import logging
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,8 +21,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from dispatcher.errors import ArgumentError, InputError, single
+from dispatcher.errors import ArgumentError, InputError, SetupError, single
 from dispatcher.files import PRIVATE_FILE, PRIVATE_FOLDER, replace_file
+
+log = logging.getLogger("dispatcher.console")
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _HASHER = PasswordHasher()  # argon2id, the library's (RFC 9106) defaults
@@ -141,42 +144,66 @@ class Session:
     user: str
     csrf: str
     version: int = 0
+    key: bytes = b""  # the mark of the key it was signed with (Sessions.key_mark)
 
 
 class Sessions:
     """Session cookies signed with the console's key; older than ``max_age``, refused. A
     cookie names its user's session version, which the console checks against the users
     file on every request. Given the key's file, the key is read again whenever the file
-    changes: deleting it logs everyone out at once (a new key is made), no restart."""
+    changes: deleting it logs everyone out at once (a new key is made), no restart. A key
+    file that cannot be read as a key (empty, short, not hex) is refused: at the start, a
+    clear error; later, the key in force stays, and the error is logged."""
 
     def __init__(self, key: bytes | Path, max_age: timedelta) -> None:
+        if not isinstance(key, bytes | Path):
+            raise TypeError(f"a key or its file, not {type(key).__name__}")
         self._file = key if isinstance(key, Path) else None
         self._seen: tuple[int, int] | None = None  # the key file's inode and change time
-        self._serializer = URLSafeTimedSerializer(
-            key if isinstance(key, bytes) else b"", salt="dispatcher-console-session")
+        self._key = key if isinstance(key, bytes) else b""
+        self._serializer = URLSafeTimedSerializer(self._key, salt=_SALT)
         self._max_age = max_age
-        self._signer()  # the key file is made at the start, as before
+        if self._file is not None and not self._reread(strict=True):
+            raise single(SetupError, str(self._file), "cannot be read as the console's key")
+
+    @property
+    def key_mark(self) -> bytes:
+        """Names the key in force (a digest): a session issued under another has ended."""
+        self._signer()
+        return hashlib.sha256(self._key).digest()[:8]
 
     def issue(self, user: str, version: int) -> tuple[str, Session]:
-        session = Session(user, secrets.token_urlsafe(32), version)
+        session = Session(user, secrets.token_urlsafe(32), version, self.key_mark)
         return self._signer().dumps({"u": session.user, "c": session.csrf,
                                      "v": session.version}), session
 
     def _signer(self) -> URLSafeTimedSerializer:
         """The serializer of the key in force: the key file's, read again if it changed."""
-        if self._file is None:
-            return self._serializer
+        if self._file is not None:
+            self._reread(strict=False)
+        return self._serializer
+
+    def _reread(self, strict: bool) -> bool:
+        """Take the key file's key if the file changed; False if it cannot be a key."""
+        assert self._file is not None
         try:
             stat = self._file.stat()
-            mark: tuple[int, int] | None = (stat.st_ino, stat.st_mtime_ns)
         except FileNotFoundError:
-            mark = None
-        if mark is None or mark != self._seen:
-            key = secret_key(self._file)  # made anew if it was deleted
+            secret_key(self._file)  # deleted: everyone logged out, a new key made
             stat = self._file.stat()
-            self._seen = (stat.st_ino, stat.st_mtime_ns)
-            self._serializer = URLSafeTimedSerializer(key, salt="dispatcher-console-session")
-        return self._serializer
+        mark = (stat.st_ino, stat.st_mtime_ns)
+        if mark == self._seen:
+            return True
+        try:
+            key = read_key(self._file)
+        except (OSError, ValueError) as exc:
+            if not strict:
+                log.error("console key file %s cannot be read as a key (%s): the key in force "
+                          "stays; delete the file to make a new one", self._file, exc)
+            return False
+        self._seen, self._key = mark, key
+        self._serializer = URLSafeTimedSerializer(key, salt=_SALT)
+        return True
 
     def read(self, cookie: str | None) -> Session | None:
         if not cookie:
@@ -188,15 +215,30 @@ class Sessions:
         if not isinstance(data, dict) or not {"u", "c", "v"} <= data.keys() \
                 or not isinstance(data["v"], int):
             return None
-        return Session(str(data["u"]), str(data["c"]), data["v"])
+        return Session(str(data["u"]), str(data["c"]), data["v"], self.key_mark)
+
+
+_SALT = "dispatcher-console-session"
+KEY_BYTES = 32
+
+
+def read_key(path: Path) -> bytes:
+    """The key in ``path`` (hex): ValueError if it is not one of at least 32 bytes (an
+    empty or truncated file must never sign a cookie)."""
+    with path.open("rb") as handle:  # one read of one file, whatever replaces it meanwhile
+        text = handle.read().decode("ascii").strip()
+    key = bytes.fromhex(text)
+    if len(key) < KEY_BYTES:
+        raise ValueError(f"{len(key)} bytes, fewer than {KEY_BYTES}")
+    return key
 
 
 def secret_key(path: Path) -> bytes:
     """The key that signs session cookies: read from ``path``, made there on first use."""
     try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        return read_key(path)
     except FileNotFoundError:
-        key = secrets.token_bytes(32)
+        key = secrets.token_bytes(KEY_BYTES)
         replace_file(path, (key.hex() + "\n").encode("ascii"), PRIVATE_FILE, PRIVATE_FOLDER)
         return key
 
@@ -274,9 +316,10 @@ class LoginLimiter:
       waits ``2 ** (failures - limit)`` seconds (at most ``MAX_DELAY``) before the password
       is checked: guessing slows down, but nobody can lock an operator out.
     - A login counts as a failure from its address before its password is checked
-      (``take``), and is given back if right; one user's logins take turns (``turn``), each
-      waiting the delay of the failures before it: N guesses at once cost what N one after
-      the other do.
+      (``take``), and is given back if right. A user's logins under way count as failures
+      for the delay of the next (``turn``): N guesses at once each wait as the last of N
+      would (at most ``MAX_DELAY``), while no lock is held, so queued guesses never keep
+      the operator's own login waiting longer than that.
 
     Each table keeps at most ``capacity`` entries, the least recently failed dropped first,
     and forgets an entry ``window`` after its first failure.
@@ -291,14 +334,17 @@ class LoginLimiter:
         self._window = window
         self._by_address = AddressLimiter(limit, clock, window, capacity)
         self._by_user = _Failures(capacity)
-        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}  # user: its lock, who waits
+        self._turns: dict[str, int] = {}  # user: its logins under way
 
     def blocked(self, address: str) -> bool:
         return self._by_address.blocked(address)
 
     def delay(self, user: str) -> float:
         """How long a login for ``user`` waits before its password is checked."""
-        over = self._by_user.count(user, self._since()) - self._limit
+        return self._delay(self._by_user.count(user, self._since()))
+
+    def _delay(self, failures: int) -> float:
+        over = failures - self._limit
         return 0.0 if over < 0 else min(2.0 ** over, self.MAX_DELAY)
 
     def failed(self, user: str, address: str) -> None:
@@ -310,6 +356,10 @@ class LoginLimiter:
         the address is blocked (nothing counted)."""
         return self._by_address.take(address)
 
+    def give_back(self, address: str) -> None:
+        """A try ``take`` counted that was never checked (an error, a shutdown)."""
+        self._by_address.give_back(address)
+
     def failed_user(self, user: str) -> None:
         self._by_user.add(user, self._clock(), self._since())
 
@@ -320,20 +370,21 @@ class LoginLimiter:
         if address is not None:
             self._by_address.give_back(address)
 
-    @contextlib.asynccontextmanager
-    async def turn(self, user: str) -> AsyncIterator[None]:
-        """One login of ``user`` at a time: its delay is computed when its turn comes."""
-        lock, waiting = self._turns.get(user, (asyncio.Lock(), 0))
-        self._turns[user] = (lock, waiting + 1)
+    @contextlib.contextmanager
+    def turn(self, user: str) -> Iterator[float]:
+        """A login of ``user`` under way, and how long it waits before its password is
+        checked: the delay of the user's failures and of the logins under way before it,
+        as if each of them had failed (at most ``MAX_DELAY``)."""
+        ahead = self._turns.get(user, 0)
+        self._turns[user] = ahead + 1
         try:
-            async with lock:
-                yield
+            yield self._delay(self._by_user.count(user, self._since()) + ahead)
         finally:
-            lock, waiting = self._turns[user]
-            if waiting <= 1:
-                del self._turns[user]  # no one else waits: memory stays flat
+            left = self._turns[user] - 1
+            if left:
+                self._turns[user] = left
             else:
-                self._turns[user] = (lock, waiting - 1)
+                del self._turns[user]  # none under way: memory stays flat
 
     @property
     def entries(self) -> int:

@@ -107,12 +107,16 @@ class ConfirmDesk:
         address = _address(request)
         if not self.limiter.take(address):  # counted before the code is looked at
             return html("confirm_refused.html.j2", 429)
-        inputs = await self.desk.inputs()
-        code = request.path_params["code"]
-        links = ConfirmLinks.of(inputs.config)
-        delivery_id = links.delivery_of(code, self.desk.clock()) if links else None
-        found = (await self.desk.ledger.deliveries_by_id([delivery_id])).get(delivery_id) \
-            if delivery_id is not None else None
+        try:
+            inputs = await self.desk.inputs()
+            code = request.path_params["code"]
+            links = ConfirmLinks.of(inputs.config)
+            delivery_id = links.delivery_of(code, self.desk.clock()) if links else None
+            found = (await self.desk.ledger.deliveries_by_id([delivery_id])).get(
+                delivery_id) if delivery_id is not None else None
+        except BaseException:  # the code was not looked at (the ledger away): no failure
+            self.limiter.give_back(address)
+            raise
         if found is None:
             event(log, logging.WARNING, "confirmation link refused: the code does not verify",
                   code=code[:40], address=address, delivery=delivery_id)

@@ -73,14 +73,17 @@ class Gate:
         if not self.limiter.take(address):  # counted now: concurrent guesses count too
             return await self.login_form(
                 request, "ログインの失敗が続いたため、しばらくお待ちください（15 分）。", 429)
-        async with self.limiter.turn(name):  # the user's delay, one login after the other
-            await asyncio.sleep(self.limiter.delay(name))
-            user = await asyncio.to_thread(self.users.verify, name, password)  # argon2: slow
-            if user is None:
-                self.limiter.failed_user(name)
-                return await self.login_form(request, "ユーザー名またはパスワードが違います。",
-                                             401)
-            self.limiter.succeeded(name, address)
+        try:
+            with self.limiter.turn(name) as delay:  # as if the logins under way had failed
+                await asyncio.sleep(delay)
+                user = await asyncio.to_thread(self.users.verify, name, password)  # argon2
+        except BaseException:  # not checked (a shutdown, an error): no failure counted
+            self.limiter.give_back(address)
+            raise
+        if user is None:
+            self.limiter.failed_user(name)
+            return await self.login_form(request, "ユーザー名またはパスワードが違います。", 401)
+        self.limiter.succeeded(name, address)
         await self.ledger.audit(name, "login", "", {"address": address}, self.clock())
         cookie, _ = self.sessions.issue(name, user.version)
         response = RedirectResponse(local(str(form.get("next", "/"))), status_code=303)
@@ -123,8 +126,10 @@ class Gate:
 
     def alive(self, session: Session) -> bool:
         """Whether ``session`` still holds: its user is there with the version it was
-        issued with (a logout, a new password or a removal ends it)."""
-        return self.users.version(session.user) == session.version
+        issued with (a logout, a new password or a removal ends it), under the key in
+        force (deleting the key file ends every session)."""
+        return (self.users.version(session.user) == session.version
+                and session.key == self.sessions.key_mark)
 
     def _session(self, request: Request) -> Session | None:
         """The request's session, if its cookie verifies and its user still has the

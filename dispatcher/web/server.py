@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import Iterator
 
@@ -13,12 +14,15 @@ from starlette.types import ASGIApp
 
 from dispatcher.errors import SetupError, single
 
+log = logging.getLogger("dispatcher.http")
+
 GRACEFUL_SECONDS = 10.0
 # A connection that has sent no request (its headers unfinished, or idle between requests)
 # for this long is closed: uvicorn keeps a connection that never sends anything forever,
 # so a few hundred of them would take every socket the daemon may open.
 IDLE_CONNECTION_SECONDS = 15.0
 SWEEP_SECONDS = 2.0
+_UNSEEN = object()  # a connection the sweeper has not seen idle yet
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -62,22 +66,34 @@ class WebServer:
     async def _close_idle(self) -> None:
         """Every ``SWEEP_SECONDS``: close each connection that has had no request in
         progress for ``IDLE_CONNECTION_SECONDS`` (a request under way, an event stream
-        included, is never cut)."""
+        included, is never cut). uvicorn keeps a connection's last request (``cycle``)
+        after its response: idle means no request yet, or the last one answered, with its
+        clock from when that was first seen."""
         loop = asyncio.get_running_loop()
-        idle_since: dict[object, float] = {}
+        idle_since: dict[object, tuple[object, float]] = {}  # connection: (its cycle, since)
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
-            now = loop.time()
-            connections = set(self._server.server_state.connections)
-            for connection in connections:
-                if getattr(connection, "cycle", None) is not None:  # a request under way
-                    idle_since.pop(connection, None)
-                elif now - idle_since.setdefault(connection, now) >= IDLE_CONNECTION_SECONDS:
-                    transport = getattr(connection, "transport", None)
-                    if transport is not None:
-                        transport.close()
-            for gone in set(idle_since) - connections:
-                del idle_since[gone]
+            try:
+                self._sweep(idle_since, loop.time())
+            except Exception:  # never silently: a sweeper gone would leave them open
+                log.exception("closing idle connections failed; trying again")
+
+    def _sweep(self, idle_since: dict[object, tuple[object, float]], now: float) -> None:
+        connections = set(self._server.server_state.connections)
+        for connection in connections:
+            cycle = getattr(connection, "cycle", None)
+            if cycle is not None and not getattr(cycle, "response_complete", True):
+                idle_since.pop(connection, None)  # a request under way
+                continue
+            seen, since = idle_since.get(connection, (_UNSEEN, now))
+            if seen is not cycle:  # first seen idle, or idle after another request
+                idle_since[connection] = (cycle, now)
+            elif now - since >= IDLE_CONNECTION_SECONDS:
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.close()
+        for gone in set(idle_since) - connections:
+            del idle_since[gone]
 
 
 def _bind(host: str, port: int) -> socket.socket:

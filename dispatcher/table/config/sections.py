@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -105,8 +106,11 @@ def read_sender(r: Reader, data: dict[str, Any]) -> Sender | None:
 
 def _website(value: Any) -> str:
     """The sender's web site, printed and linked in every notice and on the published
-    page: an http(s) URL (never ``javascript:``), or empty."""
-    return http_url(value) if optional_text(value) else ""
+    page: an http(s) URL (never ``javascript:``), kept as written, or empty."""
+    site = optional_text(value)
+    if site and not re.match(r"(?i)^https?://[^/\s]+", site):
+        raise ValueError(f"{site!r} is not an http(s) URL")
+    return site or ""
 
 
 def default_centre(service: str) -> str:
