@@ -9,6 +9,7 @@ import sys
 from dispatcher.cli import (
     checking,
     console,
+    night_report,
     preview,
     publishing,
     reach,
@@ -29,6 +30,7 @@ for command in (views.windows, checking.check, preview.preview, sending.send, vi
                 running.run, running.demo):
     app.command()(command)
 app.command("unreached")(reach.unreached_contacts)
+app.command("report")(night_report.night_report)
 app.command("confirm")(reach.confirm)
 app.command("publish")(publishing.publish_files)
 app.command("console")(console.console)

@@ -5,6 +5,7 @@ and who a notice reached."""
 from dispatcher.receipts.bounces import MailKind, MailReading, RecipientResult, read_bounce
 from dispatcher.receipts.calls import CallReports, call_report
 from dispatcher.receipts.confirmations import HandConfirmation, confirm_by_hand
+from dispatcher.receipts.figures import ChannelFigures, channel_figures, moment_at
 from dispatcher.receipts.files import mails_in
 from dispatcher.receipts.imap import ImapAccount, ImapError, ImapIntake
 from dispatcher.receipts.mail import MailMatcher, MailResult, read_mails, report_of
@@ -24,6 +25,7 @@ from dispatcher.receipts.twilio import TwilioPoller, TwilioReports, sms_report
 __all__ = [
     "INBOUND_PATH",
     "CallReports",
+    "ChannelFigures",
     "HandConfirmation",
     "ImapAccount",
     "ImapError",
@@ -39,10 +41,12 @@ __all__ = [
     "TwilioReports",
     "Unreached",
     "call_report",
+    "channel_figures",
     "confirm_by_hand",
     "gone_from",
     "is_reached",
     "mails_in",
+    "moment_at",
     "not_reached",
     "read_bounce",
     "read_mails",
