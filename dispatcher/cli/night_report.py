@@ -94,6 +94,8 @@ def _lines(data: dict[str, Any], tz: tzinfo) -> list[str]:
     if data["in_progress"]:
         lines.insert(0, f"(the night is still in progress: figures as of {at(data['as_of'])})")
     lines.append(report.work_text(data["work"], tz))
+    if not data["notices"]:
+        lines.append("notices: none sent in this slot")
     for notice in data["notices"]:
         lines.append(f"{notice['phase']}: {notice['state']}, by {notice['triggered_by']} at "
                      f"{at(notice['created_at'])}"
