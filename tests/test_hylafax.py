@@ -224,3 +224,7 @@ def test_hfaxd_busy_with_its_job_counter_is_tried_again_a_refusal_is_not() -> No
     refused = submit_error(ftplib.error_perm("550 Invalid dialstring."), "+81355511037")
     assert type(busy) is TransientError and busy.code == "503"
     assert type(refused) is PermanentError and refused.code == "550"
+    # seen on a busy CI machine: hfaxd lost the DIALSTRING the session had just set
+    lost = submit_error(ftplib.error_perm(
+        "504 Cannot submit job 4; null or missing DIALSTRING parameter."), "+81665712861")
+    assert type(lost) is TransientError and lost.code == "504"

@@ -166,8 +166,11 @@ def _quoted(value: str) -> str:
 # A 5xx that is about the server's own files, not the job: hfaxd answers "503 Unable to
 # open sequence number file sendq/seqf; File exists" when jobs are submitted at the same
 # moment and its lock on the job counter is taken. Another attempt succeeds.
+# hfaxd's own trouble, not the job's: its sequence file, a lock, and (seen under load on a
+# busy machine) a JSUBM that finds no DIALSTRING though the session set it just before.
+# No job was queued: the submission is tried again (a re-attempt finds a job by its tag).
 _SERVER_TROUBLE = re.compile(r"sequence number file|unable to (open|lock)|temporarily "
-                             r"unavailable", re.IGNORECASE)
+                             r"unavailable|missing DIALSTRING", re.IGNORECASE)
 
 
 def submit_error(exc: BaseException, recipient: str) -> ChannelError:
