@@ -75,7 +75,7 @@ async def _gather(cfg: Config, window: Window, slot_name: str | None) -> dict[st
                 "channels": [channel_figures(c, deliveries).to_json() for c in channels]})
         actions = [{"at": e["at"], "actor": e["actor"], "action": e["action"],
                     "detail": e["detail"]} for e in await ledger.audit_entries(window.id)]
-    over = work.state(now) is WorkState.COMPLETED or (work.done is not None)
+    over = work.state(now) is WorkState.COMPLETED  # done and interrupted are too
     return {"window": window.id, "number": window.number, "title": window.title,
             "slot": slot.name, "start": slot.start, "end": slot.end,
             "in_progress": not over, "as_of": now.astimezone(UTC),

@@ -55,6 +55,7 @@ from dispatcher.send import (
     work_begun,
 )
 from dispatcher.table import (
+    SET_ASIDE_SHOWN,
     Channel,
     Inputs,
     Notice,
@@ -216,9 +217,6 @@ async def _send(inputs: Inputs, window: Window, name: NoticeName,
         result = await send_with_progress(inputs, ledger, notice, channels, checked=True)
     print_send_result(result)
     return 1 if result.any_failed else 0
-
-
-SET_ASIDE_SHOWN = 20  # rows named; `check` names them all
 
 
 def _warn_of_set_aside(rows: list[SetAside]) -> None:

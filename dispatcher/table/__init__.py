@@ -25,6 +25,7 @@ from dispatcher.table.config import (
     window_where,
 )
 from dispatcher.table.contacts import (
+    SET_ASIDE_SHOWN,
     Contact,
     ContactsRead,
     KnownContacts,
@@ -114,6 +115,7 @@ __all__ = [
     "PLANNED",
     "PROBE_CEILING_SECONDS",
     "REPORT_COMMAND",
+    "SET_ASIDE_SHOWN",
     "STEP_MARK",
     "Alerts",
     "BackendSettings",

@@ -31,6 +31,7 @@ COLUMNS = ("id", "merchant", "name", "fax", "email", "sms", "tags", "phone")
 REQUIRED_COLUMNS = ("id", "merchant", "fax", "email", "sms")
 ADDRESS_COLUMNS = ("fax", "email", "sms", "phone")
 DEFAULT_INVALID_ROWS_PERCENT = 1.0
+SET_ASIDE_SHOWN = 20  # rows set aside a list names (a banner, `send`); `check` names all
 # What Excel writes, saving as CP932, for a character CP932 cannot hold (𠮷, ①, …)
 REPLACED = ("?", "\ufffd")
 

@@ -160,8 +160,7 @@ class Sessions:
             raise TypeError(f"a key or its file, not {type(key).__name__}")
         self._file = key if isinstance(key, Path) else None
         self._seen: tuple[int, int] | None = None  # the key file's inode and change time
-        self._key = key if isinstance(key, bytes) else b""
-        self._serializer = URLSafeTimedSerializer(self._key, salt=_SALT)
+        self._take_key(key if isinstance(key, bytes) else b"")
         self._max_age = max_age
         if self._file is not None and not self._reread(strict=True):
             raise single(SetupError, str(self._file), "cannot be read as the console's key")
@@ -170,12 +169,17 @@ class Sessions:
     def key_mark(self) -> bytes:
         """Names the key in force (a digest): a session issued under another has ended."""
         self._signer()
-        return hashlib.sha256(self._key).digest()[:8]
+        return self._mark
 
     def issue(self, user: str, version: int) -> tuple[str, Session]:
-        session = Session(user, secrets.token_urlsafe(32), version, self.key_mark)
-        return self._signer().dumps({"u": session.user, "c": session.csrf,
-                                     "v": session.version}), session
+        signer = self._signer()
+        session = Session(user, secrets.token_urlsafe(32), version, self._mark)
+        return signer.dumps({"u": session.user, "c": session.csrf,
+                             "v": session.version}), session
+
+    def _take_key(self, key: bytes) -> None:
+        self._serializer = URLSafeTimedSerializer(key, salt=_SALT)
+        self._mark = hashlib.sha256(key).digest()[:8]
 
     def _signer(self) -> URLSafeTimedSerializer:
         """The serializer of the key in force: the key file's, read again if it changed."""
@@ -201,8 +205,8 @@ class Sessions:
                 log.error("console key file %s cannot be read as a key (%s): the key in force "
                           "stays; delete the file to make a new one", self._file, exc)
             return False
-        self._seen, self._key = mark, key
-        self._serializer = URLSafeTimedSerializer(key, salt=_SALT)
+        self._seen = mark
+        self._take_key(key)
         return True
 
     def read(self, cookie: str | None) -> Session | None:
@@ -215,7 +219,7 @@ class Sessions:
         if not isinstance(data, dict) or not {"u", "c", "v"} <= data.keys() \
                 or not isinstance(data["v"], int):
             return None
-        return Session(str(data["u"]), str(data["c"]), data["v"], self.key_mark)
+        return Session(str(data["u"]), str(data["c"]), data["v"], self._mark)
 
 
 _SALT = "dispatcher-console-session"

@@ -19,6 +19,7 @@ from dispatcher.ledger import (
 )
 from dispatcher.send import fix_of
 from dispatcher.table import (
+    SET_ASIDE_SHOWN,
     Config,
     Overrun,
     Phase,
@@ -80,9 +81,6 @@ def failing_lines(config: Config, failures: Mapping[str, NoticeFailure], tz: tzi
                      f"（{f.slot}）を送信できていません（{since} から {f.failures} 回）: "
                      f"{f.reason} {fix.japanese if fix else ''}".rstrip())
     return lines
-
-
-SET_ASIDE_SHOWN = 20  # rows named on every page; `dispatcher check` names them all
 
 
 def set_aside_lines(rows: Sequence[SetAside]) -> list[str]:
